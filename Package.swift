@@ -1,0 +1,86 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Every target of ours builds in Swift 6 mode with warnings treated as errors.
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Mijian",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mijian", targets: ["mijian"]),
+        .library(name: "MijianCore", targets: ["MijianCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", "5.0.1"..<"7.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
+        .systemLibrary(
+            name: "CPcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(name: "CNetlink"),
+        .target(
+            name: "MijianCore",
+            dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MijianHost",
+            dependencies: ["MijianCore", "CNetlink", "CUdev", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MijianChecks",
+            dependencies: ["MijianCore"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MijianEvidence",
+            dependencies: ["MijianCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MijianTraffic",
+            dependencies: ["MijianCore", "CPcap", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MijianCLI",
+            dependencies: [
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "mijian",
+            dependencies: ["MijianCLI"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MijianTestSupport",
+            dependencies: ["MijianCore"],
+            path: "Tests/MijianTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MijianCoreTests", dependencies: ["MijianCore", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianHostTests", dependencies: ["MijianHost", "MijianTestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "MijianChecksTests", dependencies: ["MijianChecks", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianEvidenceTests", dependencies: ["MijianEvidence", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], resources: [.copy("Snapshots")], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef MIJIAN_CUDEV_SHIM_H
+#define MIJIAN_CUDEV_SHIM_H
+#include <libudev.h>
+#endif

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MijianChecks
+import MijianCore
+import MijianHost
+
+/// Output formats of reports.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// `mijian audit`: one-shot check of this machine or of a mounted disk.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check this machine (or a mounted disk with --root) against the policy.",
+        discussion: "Exit status: 0 no rule failed, 1 a rule failed, 2 usage or runtime error."
+    )
+
+    @OptionGroup var common: AuditOptions
+
+    func run() async throws {
+        let outcome = try AuditRun.perform(common)
+        try AuditRun.emit(outcome.report, format: common.format, output: common.output)
+        if !outcome.report.isCompliant { throw ExitCode(1) }
+    }
+}
+
+/// Options shared by every command that audits.
+struct AuditOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Read host files under DIR instead of /; live kernel sources are replaced by their proc-file fallbacks.", valueName: "DIR"))
+    var root: String?
+
+    @Option(name: .long, help: ArgumentHelp("Policy YAML (default: the built-in classified-workstation policy).", valueName: "FILE"))
+    var policy: String?
+
+    @Option(name: .customLong("host-file"), help: ArgumentHelp("Host identity YAML (default: /etc/mijian/host.yaml when present).", valueName: "FILE"))
+    var hostFile: String?
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Option(name: .customLong("rule"), help: ArgumentHelp("Run only this rule (repeatable).", valueName: "ID"))
+    var rules: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (atomically) instead of standard output.", valueName: "FILE"))
+    var output: String?
+
+    func validate() throws {
+        let known = Set(RuleCatalogue.auditRules.map(\.id))
+        for rule in rules where !known.contains(rule) {
+            throw ValidationError("unknown rule '\(rule)'; audit rules are: \(RuleCatalogue.auditRules.map(\.id).joined(separator: ", "))")
+        }
+        if let root {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--root \(root): no such directory")
+            }
+        }
+    }
+}
+
+/// The audit pipeline shared by `audit` and the signing commands: load, observe, evaluate.
+enum AuditRun {
+    struct Outcome {
+        var report: Report
+        var policy: Policy
+        var policyBytes: [UInt8]
+    }
+
+    /// Loads the policy (file or embedded) and its bytes.
+    static func loadPolicy(_ path: String?) throws(MijianError) -> (Policy, [UInt8]) {
+        if let path {
+            let bytes: [UInt8]
+            do {
+                bytes = try HostRoot.live.readBytes(URL(fileURLWithPath: path).standardizedFileURL.path, limit: 1 << 20)
+            } catch {
+                throw MijianError(error.code, "cannot read policy \(path)", path: path, errno: error.errno)
+            }
+            return (try Policy.parse(bytes, file: path), bytes)
+        }
+        let bytes = Array(EmbeddedPolicies.classifiedWorkstation.utf8)
+        return (try Policy.parse(bytes, file: "(built-in) classified-workstation.yaml"), bytes)
+    }
+
+    /// Loads the host identity: the given file, or `/etc/mijian/host.yaml` under the root when present.
+    static func loadIdentity(_ path: String?, root: HostRoot) throws(MijianError) -> HostIdentity {
+        if let path {
+            let bytes: [UInt8]
+            do {
+                bytes = try HostRoot.live.readBytes(URL(fileURLWithPath: path).standardizedFileURL.path, limit: 1 << 20)
+            } catch {
+                throw MijianError(error.code, "cannot read host file \(path)", path: path, errno: error.errno)
+            }
+            return try HostIdentity.parse(bytes, file: path)
+        }
+        guard let text = try root.readTextIfPresent("/etc/mijian/host.yaml", limit: 1 << 20) else { return HostIdentity() }
+        return try HostIdentity.parse(Array(text.utf8), file: root.real("/etc/mijian/host.yaml"))
+    }
+
+    /// Observes and evaluates; the report is unsigned (seq 0, no chain).
+    static func perform(_ options: AuditOptions, logger: Logger = Logger(label: "mijian.audit")) throws(MijianError) -> Outcome {
+        let (policy, bytes) = try loadPolicy(options.policy)
+        let root = HostRoot(path: options.root ?? "/")
+        let identity = try loadIdentity(options.hostFile, root: root)
+        let host = try HostProbe.hostInfo(root: root, identity: identity)
+        let started = Date()
+        let facts = HostProbe.observe(root: root, live: options.root == nil, logger: logger, at: started)
+        let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: started)
+        let findings = AuditChecks.evaluate(facts, context: context, only: Set(options.rules))
+        let report = Report(
+            issuedAt: Date(), windowStart: started, windowEnd: started, host: host, policy: policy.info, findings: findings)
+        return Outcome(report: report, policy: policy, policyBytes: bytes)
+    }
+
+    /// Prints or writes the report in the chosen format.
+    static func emit(_ report: Report, format: OutputFormat, output: String?) throws(MijianError) {
+        let bytes: [UInt8]
+        switch format {
+        case .json: bytes = report.json.prettySerialized()
+        case .text: bytes = Array(TextReport.render(report, colour: output == nil && Console.colourOut).utf8)
+        }
+        if let output {
+            try AtomicFile.write(bytes, to: output)
+        } else {
+            Console.out(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}

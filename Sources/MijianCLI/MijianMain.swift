@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Foundation
+import MijianCore
+
+/// The `mijian` command line, callable from the thin executable.
+public enum MijianMain {
+    /// Parses the process arguments, runs the command and exits: 0 compliant / success, 1 findings
+    /// or verification failures, 2 usage or runtime errors.
+    public static func run() async -> Never {
+        let code = await run(arguments: Array(CommandLine.arguments.dropFirst()))
+        exit(code)
+    }
+
+    /// Runs with explicit arguments and returns the exit status (used by tests).
+    public static func run(arguments: [String]) async -> Int32 {
+        do {
+            var command = try MijianCommand.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let error as MijianError {
+            Console.error("mijian: \(error)")
+            return 2
+        } catch let exit as ExitCode {
+            return exit.rawValue
+        } catch {
+            let code = MijianCommand.exitCode(for: error)
+            let message = MijianCommand.fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { Console.out(message + "\n") }
+                return 0
+            }
+            if !message.isEmpty { Console.error(message) }
+            return 2
+        }
+    }
+}
+
+/// The root command.
+struct MijianCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mijian",
+        abstract: "Security posture of a classified workstation: audit, sign and prove.",
+        version: MijianVersion.current,
+        subcommands: [AuditCommand.self]
+    )
+}
+
+/// Writing to the terminal and to files.
+enum Console {
+    /// Writes text to standard output.
+    static func out(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    /// Writes a line to standard error.
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Whether standard output is a terminal that wants colour.
+    static var colourOut: Bool {
+        isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+}

@@ -1,0 +1,262 @@
+/// An IPv4 or IPv6 address.
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
+    case v4(UInt32)
+    case v6(UInt128)
+
+    /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (with `::`, embedded IPv4, and `%zone` dropped).
+    public init?(_ text: some StringProtocol) {
+        let text = String(text)
+        if text.contains(":") {
+            guard let value = IPAddress.parseV6(text) else { return nil }
+            self = .v6(value)
+        } else {
+            guard let value = IPAddress.parseV4(text) else { return nil }
+            self = .v4(value)
+        }
+    }
+
+    /// Builds an address from network-order bytes (4 or 16 of them).
+    public init?(bytes: some Collection<UInt8>) {
+        if bytes.count == 4 {
+            self = .v4(bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        } else if bytes.count == 16 {
+            self = .v6(bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) })
+        } else {
+            return nil
+        }
+    }
+
+    /// 32 or 128.
+    public var bitWidth: Int {
+        switch self {
+        case .v4: return 32
+        case .v6: return 128
+        }
+    }
+
+    /// True for IPv6.
+    public var isV6: Bool {
+        if case .v6 = self { return true }
+        return false
+    }
+
+    /// The embedded IPv4 address of an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+    public var mappedV4: IPAddress? {
+        guard case .v6(let value) = self, value >> 32 == 0xFFFF else { return nil }
+        return .v4(UInt32(truncatingIfNeeded: value))
+    }
+
+    /// The address as an unsigned integer in a 128-bit field.
+    public var value: UInt128 {
+        switch self {
+        case .v4(let value): return UInt128(value)
+        case .v6(let value): return value
+        }
+    }
+
+    /// Canonical text (RFC 5952 for IPv6).
+    public var description: String {
+        switch self {
+        case .v4(let value):
+            return "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+        case .v6(let value):
+            var groups: [UInt16] = []
+            for index in 0..<8 { groups.append(UInt16(truncatingIfNeeded: value >> UInt128(112 - index * 16))) }
+            var bestStart = -1
+            var bestLength = 0
+            var index = 0
+            while index < 8 {
+                if groups[index] == 0 {
+                    let start = index
+                    while index < 8, groups[index] == 0 { index += 1 }
+                    if index - start > bestLength, index - start >= 2 {
+                        bestStart = start
+                        bestLength = index - start
+                    }
+                } else {
+                    index += 1
+                }
+            }
+            func hex(_ slice: ArraySlice<UInt16>) -> String { slice.map { String($0, radix: 16) }.joined(separator: ":") }
+            if bestStart < 0 { return hex(groups[...]) }
+            return hex(groups[0..<bestStart]) + "::" + hex(groups[(bestStart + bestLength)...])
+        }
+    }
+
+    /// Orders IPv4 before IPv6, then by value.
+    public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
+        if lhs.bitWidth != rhs.bitWidth { return lhs.bitWidth < rhs.bitWidth }
+        return lhs.value < rhs.value
+    }
+
+    static func parseV4(_ text: String) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let octet = UInt8(part) else { return nil }
+            if part.count > 1, part.first == "0" { return nil }
+            value = value << 8 | UInt32(octet)
+        }
+        return value
+    }
+
+    static func parseV6(_ input: String) -> UInt128? {
+        var text = Substring(input)
+        if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
+        guard !text.isEmpty, text.count <= 45 else { return nil }
+        var head: [UInt16] = []
+        var tail: [UInt16] = []
+        var sawGap = false
+        let pieces: [Substring]
+        if let gap = text.range(of: "::") {
+            sawGap = true
+            guard !text[gap.upperBound...].contains("::") else { return nil }
+            let left = text[..<gap.lowerBound]
+            let right = text[gap.upperBound...]
+            guard let l = groups(left, allowV4: right.isEmpty), let r = groups(right, allowV4: true) else { return nil }
+            head = l
+            tail = r
+            pieces = []
+        } else {
+            pieces = [text]
+        }
+        if !sawGap {
+            guard let all = groups(pieces[0], allowV4: true), all.count == 8 else { return nil }
+            head = all
+        } else {
+            guard head.count + tail.count <= 7 else { return nil }
+        }
+        let all = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        return all.reduce(UInt128(0)) { $0 << 16 | UInt128($1) }
+    }
+
+    private static func groups(_ text: Substring, allowV4: Bool) -> [UInt16]? {
+        if text.isEmpty { return [] }
+        var out: [UInt16] = []
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        for (index, part) in parts.enumerated() {
+            if index == parts.count - 1, allowV4, part.contains(".") {
+                guard let v4 = parseV4(String(part)) else { return nil }
+                out.append(UInt16(v4 >> 16))
+                out.append(UInt16(v4 & 0xFFFF))
+            } else {
+                guard !part.isEmpty, part.count <= 4, let group = UInt16(part, radix: 16) else { return nil }
+                out.append(group)
+            }
+        }
+        return out
+    }
+}
+
+/// An address prefix such as `10.0.0.0/8` or `fd00::/8`.
+public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
+    /// The first address (host bits cleared).
+    public let address: IPAddress
+    /// The prefix length.
+    public let prefixLength: Int
+
+    /// Makes a prefix; host bits of `address` are cleared.
+    public init?(address: IPAddress, prefixLength: Int) {
+        guard prefixLength >= 0, prefixLength <= address.bitWidth else { return nil }
+        self.prefixLength = prefixLength
+        switch address {
+        case .v4(let value):
+            let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)
+            self.address = .v4(value & mask)
+        case .v6(let value):
+            let mask: UInt128 = prefixLength == 0 ? 0 : ~UInt128(0) << UInt128(128 - prefixLength)
+            self.address = .v6(value & mask)
+        }
+    }
+
+    /// Parses `ADDRESS/LENGTH`, or a bare address as a host prefix.
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2, let address = IPAddress(parts[0]) else { return nil }
+        var length = address.bitWidth
+        if parts.count == 2 {
+            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isNumber), let parsed = Int(parts[1]) else { return nil }
+            length = parsed
+        }
+        self.init(address: address, prefixLength: length)
+    }
+
+    /// The lowest address as a 128-bit value.
+    public var lowerBound: UInt128 { address.value }
+
+    /// The highest address as a 128-bit value.
+    public var upperBound: UInt128 {
+        let hostBits = address.bitWidth - prefixLength
+        if hostBits == 0 { return address.value }
+        if hostBits == 128 { return ~UInt128(0) }
+        return address.value | ((UInt128(1) << UInt128(hostBits)) - 1)
+    }
+
+    /// Whether `other` lies inside this prefix (same family; mapped IPv4 is matched as IPv4).
+    public func contains(_ other: IPAddress) -> Bool {
+        var candidate = other
+        if case .v4 = address, let mapped = other.mappedV4 { candidate = mapped }
+        guard candidate.bitWidth == address.bitWidth else { return false }
+        let value = candidate.value
+        return value >= lowerBound && value <= upperBound
+    }
+
+    /// Whether every address of `other` lies inside this prefix.
+    public func contains(_ other: IPNetwork) -> Bool {
+        other.address.bitWidth == address.bitWidth && other.lowerBound >= lowerBound && other.upperBound <= upperBound
+    }
+
+    /// `ADDRESS/LENGTH`.
+    public var description: String { "\(address)/\(prefixLength)" }
+}
+
+extension IPAddress {
+    /// Special-purpose ranges (RFC 6890 and successors) that are not public internet space.
+    public static let nonPublicV4: [IPNetwork] = [
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    ].compactMap { IPNetwork($0) }
+
+    /// IPv6 ranges that are not public internet space. IPv4-mapped addresses are judged as IPv4.
+    public static let nonPublicV6: [IPNetwork] = [
+        "::/128", "::1/128", "::ffff:0:0/96", "100::/64", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8",
+    ].compactMap { IPNetwork($0) }
+
+    /// Whether the address lies in public (globally routed) address space.
+    public var isPublic: Bool {
+        if let mapped = mappedV4 { return mapped.isPublic }
+        switch self {
+        case .v4: return !IPAddress.nonPublicV4.contains { $0.contains(self) }
+        case .v6: return !IPAddress.nonPublicV6.contains { $0.contains(self) }
+        }
+    }
+
+    /// Link-local unicast (169.254/16, fe80::/10).
+    public var isLinkLocal: Bool {
+        switch self {
+        case .v4(let value): return value >> 16 == 0xA9FE
+        case .v6(let value): return value >> 118 == 0x3FA
+        }
+    }
+
+    /// Multicast (224/4, ff00::/8).
+    public var isMulticast: Bool {
+        switch self {
+        case .v4(let value): return value >> 28 == 0xE
+        case .v6(let value): return value >> 120 == 0xFF
+        }
+    }
+
+    /// Loopback (127/8, ::1).
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let value): return value >> 24 == 127
+        case .v6(let value): return value == 1
+        }
+    }
+
+    /// Unspecified (0.0.0.0, ::).
+    public var isUnspecified: Bool { value == 0 }
+}

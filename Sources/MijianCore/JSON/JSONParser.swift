@@ -1,0 +1,228 @@
+/// A strict JSON parser for untrusted input.
+///
+/// It rejects duplicate keys in any object, limits nesting depth and input size before reading,
+/// keeps integers as integers, and reports the byte offset of the first problem.
+public struct JSONParser: Sendable {
+    /// Why parsing failed, and where.
+    public struct Failure: Error, Sendable, CustomStringConvertible, Equatable {
+        /// What went wrong.
+        public enum Reason: String, Sendable { case syntax, duplicateKey = "duplicate-key", tooDeep = "too-deep", tooLarge = "too-large", badNumber = "bad-number", badString = "bad-string" }
+        /// What went wrong.
+        public let reason: Reason
+        /// Byte offset in the input.
+        public let offset: Int
+        /// Detail for people.
+        public let detail: String
+        /// Text for people.
+        public var description: String { "\(reason.rawValue) at byte \(offset): \(detail)" }
+    }
+
+    /// Deepest nesting accepted.
+    public var maxDepth: Int
+    /// Largest input accepted, in bytes.
+    public var maxBytes: Int
+
+    /// Makes a parser with limits.
+    public init(maxDepth: Int = 64, maxBytes: Int = 16 << 20) {
+        self.maxDepth = maxDepth
+        self.maxBytes = maxBytes
+    }
+
+    /// Parses one JSON document (surrounding white space allowed).
+    public func parse<C: Collection>(_ input: C) throws(Failure) -> JSONValue where C.Element == UInt8 {
+        guard input.count <= maxBytes else {
+            throw Failure(reason: .tooLarge, offset: 0, detail: "\(input.count) bytes exceeds the limit of \(maxBytes)")
+        }
+        let bytes = Array(input)
+        var state = State(bytes: bytes, maxDepth: maxDepth)
+        state.skipSpace()
+        let value = try state.value(depth: 0)
+        state.skipSpace()
+        guard state.index == bytes.count else { throw state.fail(.syntax, "trailing data after the document") }
+        return value
+    }
+
+    private struct State {
+        let bytes: [UInt8]
+        let maxDepth: Int
+        var index = 0
+
+        init(bytes: [UInt8], maxDepth: Int) {
+            self.bytes = bytes
+            self.maxDepth = maxDepth
+        }
+
+        func fail(_ reason: Failure.Reason, _ detail: String) -> Failure {
+            Failure(reason: reason, offset: index, detail: detail)
+        }
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func expect(_ word: String, _ value: JSONValue) throws(Failure) -> JSONValue {
+            let word = Array(word.utf8)
+            guard index + word.count <= bytes.count, Array(bytes[index..<index + word.count]) == word else {
+                throw fail(.syntax, "unexpected character")
+            }
+            index += word.count
+            return value
+        }
+
+        mutating func value(depth: Int) throws(Failure) -> JSONValue {
+            guard depth <= maxDepth else { throw fail(.tooDeep, "nesting deeper than \(maxDepth)") }
+            guard index < bytes.count else { throw fail(.syntax, "unexpected end of input") }
+            switch bytes[index] {
+            case 0x7B: return try object(depth: depth)
+            case 0x5B: return try array(depth: depth)
+            case 0x22: return .string(try string())
+            case 0x74: return try expect("true", .bool(true))
+            case 0x66: return try expect("false", .bool(false))
+            case 0x6E: return try expect("null", .null)
+            case 0x2D, 0x30...0x39: return try number()
+            default: throw fail(.syntax, "unexpected character")
+            }
+        }
+
+        mutating func object(depth: Int) throws(Failure) -> JSONValue {
+            index += 1
+            var members: [(String, JSONValue)] = []
+            var seen = Set<String>()
+            skipSpace()
+            if index < bytes.count, bytes[index] == 0x7D { index += 1; return .object([]) }
+            while true {
+                skipSpace()
+                guard index < bytes.count, bytes[index] == 0x22 else { throw fail(.syntax, "expected a key") }
+                let keyOffset = index
+                let key = try string()
+                guard seen.insert(key).inserted else {
+                    throw Failure(reason: .duplicateKey, offset: keyOffset, detail: "key \"\(key)\" appears twice")
+                }
+                skipSpace()
+                guard index < bytes.count, bytes[index] == 0x3A else { throw fail(.syntax, "expected ':'") }
+                index += 1
+                skipSpace()
+                members.append((key, try value(depth: depth + 1)))
+                skipSpace()
+                guard index < bytes.count else { throw fail(.syntax, "unexpected end of input") }
+                if bytes[index] == 0x2C { index += 1; continue }
+                if bytes[index] == 0x7D { index += 1; return .object(members) }
+                throw fail(.syntax, "expected ',' or '}'")
+            }
+        }
+
+        mutating func array(depth: Int) throws(Failure) -> JSONValue {
+            index += 1
+            var elements: [JSONValue] = []
+            skipSpace()
+            if index < bytes.count, bytes[index] == 0x5D { index += 1; return .array([]) }
+            while true {
+                skipSpace()
+                elements.append(try value(depth: depth + 1))
+                skipSpace()
+                guard index < bytes.count else { throw fail(.syntax, "unexpected end of input") }
+                if bytes[index] == 0x2C { index += 1; continue }
+                if bytes[index] == 0x5D { index += 1; return .array(elements) }
+                throw fail(.syntax, "expected ',' or ']'")
+            }
+        }
+
+        mutating func hex4() throws(Failure) -> UInt32 {
+            guard index + 4 <= bytes.count else { throw fail(.badString, "short \\u escape") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt32
+                switch byte {
+                case 0x30...0x39: digit = UInt32(byte - 0x30)
+                case 0x41...0x46: digit = UInt32(byte - 0x41 + 10)
+                case 0x61...0x66: digit = UInt32(byte - 0x61 + 10)
+                default: throw fail(.badString, "bad hex digit in \\u escape")
+                }
+                value = value << 4 | digit
+                index += 1
+            }
+            return value
+        }
+
+        mutating func string() throws(Failure) -> String {
+            index += 1
+            var out: [UInt8] = []
+            while true {
+                guard index < bytes.count else { throw fail(.badString, "unterminated string") }
+                let byte = bytes[index]
+                if byte == 0x22 { index += 1; break }
+                if byte < 0x20 { throw fail(.badString, "control character in string") }
+                if byte != 0x5C { out.append(byte); index += 1; continue }
+                index += 1
+                guard index < bytes.count else { throw fail(.badString, "unterminated escape") }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case 0x22: out.append(0x22)
+                case 0x5C: out.append(0x5C)
+                case 0x2F: out.append(0x2F)
+                case 0x62: out.append(0x08)
+                case 0x66: out.append(0x0C)
+                case 0x6E: out.append(0x0A)
+                case 0x72: out.append(0x0D)
+                case 0x74: out.append(0x09)
+                case 0x75:
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard index + 2 <= bytes.count, bytes[index] == 0x5C, bytes[index + 1] == 0x75 else {
+                            throw fail(.badString, "lone high surrogate")
+                        }
+                        index += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail(.badString, "bad low surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        throw fail(.badString, "lone low surrogate")
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { throw fail(.badString, "invalid scalar") }
+                    out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                default: throw fail(.badString, "unknown escape")
+                }
+            }
+            guard let text = String(validating: out, as: UTF8.self) else {
+                throw fail(.badString, "string is not valid UTF-8")
+            }
+            return text
+        }
+
+        mutating func number() throws(Failure) -> JSONValue {
+            let start = index
+            if bytes[index] == 0x2D { index += 1 }
+            let digitsStart = index
+            while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+            guard index > digitsStart else { throw fail(.badNumber, "expected digits") }
+            if bytes[digitsStart] == 0x30, index - digitsStart > 1 { throw fail(.badNumber, "leading zero") }
+            var isInteger = true
+            if index < bytes.count, bytes[index] == 0x2E {
+                isInteger = false
+                index += 1
+                let fractionStart = index
+                while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+                guard index > fractionStart else { throw fail(.badNumber, "expected fraction digits") }
+            }
+            if index < bytes.count, bytes[index] == 0x65 || bytes[index] == 0x45 {
+                isInteger = false
+                index += 1
+                if index < bytes.count, bytes[index] == 0x2B || bytes[index] == 0x2D { index += 1 }
+                let expStart = index
+                while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+                guard index > expStart else { throw fail(.badNumber, "expected exponent digits") }
+            }
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
+            if isInteger {
+                guard let value = Int64(text) else { throw Failure(reason: .badNumber, offset: start, detail: "integer out of range") }
+                return .int(value)
+            }
+            guard let value = Double(text), value.isFinite else {
+                throw Failure(reason: .badNumber, offset: start, detail: "number out of range")
+            }
+            return .double(value)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// A rule of the catalogue: id, version, title, and the regulation items it answers.
+public struct RuleInfo: Sendable, Equatable, Hashable {
+    /// Dotted id, e.g. `net.internet-route`.
+    public let id: String
+    /// Bumped when the rule's logic changes.
+    public let version: String
+    /// Short English title.
+    public let title: String
+    /// Short Chinese title.
+    public let titleZH: String
+    /// Regulation items and score items.
+    public let references: [Reference]
+    /// Severity of a failure unless the policy overrides it.
+    public let defaultSeverity: Severity
+
+    /// Makes a rule.
+    public init(id: String, version: String = "1", title: String, titleZH: String, references: [Reference], defaultSeverity: Severity) {
+        self.id = id
+        self.version = version
+        self.title = title
+        self.titleZH = titleZH
+        self.references = references
+        self.defaultSeverity = defaultSeverity
+    }
+
+    /// The 七.x items, for tables: `七.3 七.7`.
+    public var itemsText: String {
+        references.filter { $0.system == "bm-self-assessment" }.map(\.id).joined(separator: " ")
+    }
+}
+
+/// Every rule Mijian knows, with its place in the regulation.
+public enum RuleCatalogue {
+    public static let internetRoute = RuleInfo(
+        id: "net.internet-route", title: "No route reaches the internet", titleZH: "无通往互联网的路由",
+        references: [.item("七.3"), .item("七.7"), .score("53")], defaultSeverity: .critical)
+    public static let publicDNS = RuleInfo(
+        id: "net.public-dns", title: "Resolvers are the unit's own", titleZH: "域名解析服务器为本单位内部",
+        references: [.item("七.3")], defaultSeverity: .high)
+    public static let interfaces = RuleInfo(
+        id: "net.interfaces", title: "No public addresses, tunnels or USB network links", titleZH: "无公网地址、隧道或USB网络接口",
+        references: [.item("七.3"), .item("七.7")], defaultSeverity: .high)
+    public static let sockets = RuleInfo(
+        id: "net.sockets", title: "No sockets with peers outside the unit", titleZH: "无与单位外部通信的连接",
+        references: [.item("七.6"), .item("七.7")], defaultSeverity: .medium)
+    public static let wirelessHardware = RuleInfo(
+        id: "wireless.hardware", title: "No wireless hardware", titleZH: "无无线模块和外围设备",
+        references: [.item("七.6")], defaultSeverity: .high)
+    public static let wirelessModules = RuleInfo(
+        id: "wireless.modules", title: "Wireless drivers not loaded and disabled", titleZH: "无线驱动未加载且已禁用",
+        references: [.item("七.6")], defaultSeverity: .medium)
+    public static let wirelessHistory = RuleInfo(
+        id: "wireless.history", title: "No saved wireless, mobile or VPN profiles", titleZH: "无无线、移动网络或VPN连接记录",
+        references: [.item("七.6"), .item("七.7")], defaultSeverity: .medium)
+    public static let usbStorage = RuleInfo(
+        id: "usb.storage", title: "USB storage is registered and controlled", titleZH: "USB存储介质已登记且受控",
+        references: [.item("七.6"), .item("七.11")], defaultSeverity: .high)
+    public static let usbHistory = RuleInfo(
+        id: "usb.history", title: "Past USB storage connections are registered", titleZH: "历史USB存储介质接入已登记",
+        references: [.item("七.9"), .item("七.11")], defaultSeverity: .medium)
+    public static let usbPhone = RuleInfo(
+        id: "usb.phone", title: "No phone attached", titleZH: "未连接手机",
+        references: [.item("七.13"), .item("七.7")], defaultSeverity: .high)
+    public static let trafficEgress = RuleInfo(
+        id: "traffic.egress", title: "No traffic to outside the unit", titleZH: "无违规外联流量",
+        references: [.item("七.6"), .item("七.7"), .score("53")], defaultSeverity: .critical)
+    public static let agentHealth = RuleInfo(
+        id: "agent.health", title: "The agent is healthy and enforcing", titleZH: "防护代理运行正常",
+        references: [.item("七.10")], defaultSeverity: .high)
+    public static let logRetention = RuleInfo(
+        id: "log.retention", title: "Logs are persistent and reach back", titleZH: "日志持久保存且可追溯",
+        references: [.item("七.10")], defaultSeverity: .low)
+    public static let malwareScanner = RuleInfo(
+        id: "malware.scanner", title: "A malware scanner with current signatures", titleZH: "安装病毒查杀软件且病毒库及时更新",
+        references: [.item("七.6")], defaultSeverity: .medium)
+    public static let printDevices = RuleInfo(
+        id: "print.devices", title: "Printers are local and not shared", titleZH: "打印机本地连接且未共享",
+        references: [.item("七.12")], defaultSeverity: .low)
+
+    /// Rules `mijian audit` runs, in report order.
+    public static let auditRules: [RuleInfo] = [
+        internetRoute, publicDNS, interfaces, sockets, wirelessHardware, wirelessModules, wirelessHistory, usbStorage,
+        usbPhone, logRetention,
+    ]
+
+    /// Every rule the agent knows.
+    public static let all: [RuleInfo] = auditRules + [usbHistory, trafficEgress, agentHealth, malwareScanner, printDevices]
+
+    /// The rule with this id.
+    public static func rule(_ id: String) -> RuleInfo? { all.first { $0.id == id } }
+}
+
+/// 密级: the classification of a machine or medium.
+public enum Classification: String, Sendable, CaseIterable {
+    case topSecret = "绝密"
+    case secret = "机密"
+    case confidential = "秘密"
+    case unclassified = "非密"
+
+    /// Accepts the Chinese names and the ASCII aliases (juemi, jimi, mimi, feimi, unclassified).
+    public init?(parsing text: String) {
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "绝密", "juemi", "top-secret": self = .topSecret
+        case "机密", "jimi", "secret": self = .secret
+        case "秘密", "mimi", "confidential": self = .confidential
+        case "非密", "feimi", "unclassified": self = .unclassified
+        default: return nil
+        }
+    }
+
+    /// Whether this is a classified (涉密) level.
+    public var isClassified: Bool { self != .unclassified }
+}

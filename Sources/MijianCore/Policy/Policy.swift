@@ -1,0 +1,291 @@
+import Crypto
+import Foundation
+import Yams
+
+/// What a host profile allows: the unit's networks, resolvers, the media ledger, rule overrides.
+public struct Policy: Sendable, Equatable {
+    /// Which kind of machine the policy is for.
+    public enum Profile: String, Sendable, CaseIterable { case classified, unclassified }
+    /// Whether USB storage is only reported or also blocked.
+    public enum USBMode: String, Sendable, CaseIterable { case audit, enforce }
+
+    /// One registered removable medium (台账 entry).
+    public struct LedgerEntry: Sendable, Equatable, Hashable {
+        /// idVendor, four lower-case hex digits.
+        public var vendor: String
+        /// idProduct, four lower-case hex digits.
+        public var product: String
+        /// The USB serial string.
+        public var serial: String
+        /// The number on its classification label.
+        public var label: String?
+        /// Its classification.
+        public var classification: Classification?
+        /// 责任人.
+        public var responsible: String?
+
+        /// Makes a ledger entry; ids are normalised to lower case.
+        public init(vendor: String, product: String, serial: String, label: String? = nil, classification: Classification? = nil, responsible: String? = nil) {
+            self.vendor = vendor.lowercased()
+            self.product = product.lowercased()
+            self.serial = serial
+            self.label = label
+            self.classification = classification
+            self.responsible = responsible
+        }
+
+        /// Whether a device with these ids and serial is this medium.
+        public func matches(vendor: String, product: String, serial: String?) -> Bool {
+            self.vendor == vendor.lowercased() && self.product == product.lowercased() && serial == self.serial
+        }
+    }
+
+    /// A per-rule override.
+    public struct RuleOverride: Sendable, Equatable {
+        /// False turns the rule off (its finding becomes notchecked, saying so).
+        public var enabled: Bool
+        /// A severity replacing the rule's default.
+        public var severity: Severity?
+
+        /// Makes an override.
+        public init(enabled: Bool = true, severity: Severity? = nil) {
+            self.enabled = enabled
+            self.severity = severity
+        }
+    }
+
+    /// Settings of the traffic watch.
+    public struct Traffic: Sendable, Equatable {
+        /// Count link-local peers as outbound.
+        public var flagLinkLocal = false
+        /// Count multicast and broadcast as outbound.
+        public var flagMulticast = false
+        /// Most flows kept; the rest are counted as cut.
+        public var maxFlows = 65_536
+
+        /// Defaults.
+        public init() {}
+    }
+
+    /// Settings the collector reads.
+    public struct Collector: Sendable, Equatable {
+        /// A machine with no report for longer than this is silent.
+        public var silentAfterDays = 7
+
+        /// Defaults.
+        public init() {}
+    }
+
+    /// The policy's id.
+    public var id: String
+    /// The policy's version.
+    public var version: String
+    /// Host profile.
+    public var profile: Profile
+    /// The unit's own networks.
+    public var unitNetworks: [IPNetwork]
+    /// Peers outside the unit that may be reached.
+    public var allowedDestinations: [IPNetwork]
+    /// The unit's own resolvers.
+    public var dnsResolvers: [IPAddress]
+    /// DNS names that stay inside the unit.
+    public var dnsAllowedSuffixes: [String]
+    /// Registered removable media.
+    public var ledger: [LedgerEntry]
+    /// Audit or enforce.
+    public var usbMode: USBMode
+    /// Per-rule overrides.
+    public var rules: [String: RuleOverride]
+    /// Where the agent keeps its key and chain state, when not the default.
+    public var stateDir: String?
+    /// Traffic watch settings.
+    public var traffic: Traffic
+    /// Collector settings.
+    public var collector: Collector
+    /// SHA-256 (hex) of the file's bytes.
+    public var sha256: String
+
+    /// Whether an address belongs to the unit's networks.
+    public func isUnitAddress(_ address: IPAddress) -> Bool { unitNetworks.contains { $0.contains(address) } }
+
+    /// Whether an address is the unit's or an allowed destination.
+    public func isAllowedPeer(_ address: IPAddress) -> Bool {
+        isUnitAddress(address) || allowedDestinations.contains { $0.contains(address) }
+    }
+
+    /// Whether a DNS name stays inside the unit (equal to or under an allowed suffix).
+    public func isAllowedName(_ name: String) -> Bool {
+        let name = name.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        return dnsAllowedSuffixes.contains { suffix in
+            let suffix = suffix.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+            return name == suffix || name.hasSuffix("." + suffix)
+        }
+    }
+
+    /// The severity a rule's failures carry under this policy.
+    public func severity(for rule: RuleInfo) -> Severity { rules[rule.id]?.severity ?? rule.defaultSeverity }
+
+    /// Whether a rule is enabled.
+    public func isEnabled(_ ruleID: String) -> Bool { rules[ruleID]?.enabled ?? true }
+
+    /// `{id, version, sha256}` for reports.
+    public var info: PolicyInfo { PolicyInfo(id: id, version: version, sha256: sha256) }
+
+    /// Parses policy YAML; `file` names the source in errors.
+    public static func parse(_ bytes: [UInt8], file: String) throws(MijianError) -> Policy {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw MijianError(.policyInvalid, "\(file): not UTF-8 text", path: file)
+        }
+        let reader = YAMLReader(file: file)
+        let root = try reader.root(text)
+        var id: String?
+        var version: String?
+        var profile: Profile?
+        var policy = Policy(
+            id: "", version: "", profile: .classified, unitNetworks: [], allowedDestinations: [], dnsResolvers: [],
+            dnsAllowedSuffixes: [], ledger: [], usbMode: .audit, rules: [:], stateDir: nil, traffic: Traffic(),
+            collector: Collector(), sha256: SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+        let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector"]
+        for (key, _, value) in try reader.mapping(root, "", allowed: top) {
+            switch key {
+            case "id": id = try reader.string(value, key)
+            case "version": version = try reader.string(value, key)
+            case "profile": profile = try reader.choice(value, key, as: Profile.self)
+            case "state_dir": policy.stateDir = try reader.string(value, key)
+            case "networks":
+                for (sub, _, v) in try reader.mapping(value, key, allowed: ["unit", "allowed_destinations"]) {
+                    if sub == "unit" { policy.unitNetworks = try reader.networks(v, "networks.unit") }
+                    else { policy.allowedDestinations = try reader.networks(v, "networks.allowed_destinations") }
+                }
+            case "dns":
+                for (sub, _, v) in try reader.mapping(value, key, allowed: ["resolvers", "allowed_suffixes"]) {
+                    if sub == "resolvers" {
+                        for (index, element) in try reader.sequence(v, "dns.resolvers").enumerated() {
+                            let text = try reader.string(element, "dns.resolvers[\(index)]")
+                            guard let address = IPAddress(text) else {
+                                throw reader.error(element, "dns.resolvers[\(index)]", "\"\(text)\" is not an IP address")
+                            }
+                            policy.dnsResolvers.append(address)
+                        }
+                    } else {
+                        policy.dnsAllowedSuffixes = try reader.strings(v, "dns.allowed_suffixes")
+                    }
+                }
+            case "media":
+                for (_, _, v) in try reader.mapping(value, key, allowed: ["ledger"]) {
+                    for (index, element) in try reader.sequence(v, "media.ledger").enumerated() {
+                        policy.ledger.append(try ledgerEntry(element, "media.ledger[\(index)]", reader))
+                    }
+                }
+            case "usb":
+                for (_, _, v) in try reader.mapping(value, key, allowed: ["mode"]) {
+                    policy.usbMode = try reader.choice(v, "usb.mode", as: USBMode.self)
+                }
+            case "rules":
+                let known = Set(RuleCatalogue.all.map(\.id))
+                guard case .mapping(let mapping) = value else { throw reader.error(value, "rules", "expected a mapping of rule ids") }
+                for (ruleNode, settings) in mapping {
+                    let ruleID = try reader.string(ruleNode, "rules")
+                    guard known.contains(ruleID) else {
+                        throw reader.error(ruleNode, "rules.\(ruleID)", "no such rule (known: \(known.sorted().joined(separator: ", ")))", code: .policyUnknownKey)
+                    }
+                    var override = RuleOverride()
+                    for (sub, _, v) in try reader.mapping(settings, "rules.\(ruleID)", allowed: ["enabled", "severity"]) {
+                        if sub == "enabled" { override.enabled = try reader.bool(v, "rules.\(ruleID).enabled") }
+                        else { override.severity = try reader.choice(v, "rules.\(ruleID).severity", as: Severity.self) }
+                    }
+                    policy.rules[ruleID] = override
+                }
+            case "traffic":
+                for (sub, _, v) in try reader.mapping(value, key, allowed: ["flag_link_local", "flag_multicast", "max_flows"]) {
+                    switch sub {
+                    case "flag_link_local": policy.traffic.flagLinkLocal = try reader.bool(v, "traffic.\(sub)")
+                    case "flag_multicast": policy.traffic.flagMulticast = try reader.bool(v, "traffic.\(sub)")
+                    default: policy.traffic.maxFlows = try reader.int(v, "traffic.max_flows", range: 16...10_000_000)
+                    }
+                }
+            case "collector":
+                for (_, _, v) in try reader.mapping(value, key, allowed: ["silent_after_days"]) {
+                    policy.collector.silentAfterDays = try reader.int(v, "collector.silent_after_days", range: 1...3650)
+                }
+            default: break
+            }
+        }
+        guard let id else { throw reader.error(root, "id", "missing: every policy names itself") }
+        guard let version else { throw reader.error(root, "version", "missing") }
+        guard let profile else { throw reader.error(root, "profile", "missing (classified | unclassified)") }
+        policy.id = id
+        policy.version = version
+        policy.profile = profile
+        return policy
+    }
+
+    private static func ledgerEntry(_ node: Node, _ path: String, _ reader: YAMLReader) throws(MijianError) -> LedgerEntry {
+        var fields: [String: String] = [:]
+        var classification: Classification?
+        for (key, _, value) in try reader.mapping(node, path, allowed: ["vendor", "product", "serial", "label", "classification", "responsible"]) {
+            let text = try reader.string(value, "\(path).\(key)")
+            if key == "vendor" || key == "product" {
+                guard text.count == 4, text.allSatisfy(\.isHexDigit) else {
+                    throw reader.error(value, "\(path).\(key)", "expected four hex digits as sysfs prints them, got \"\(text)\"")
+                }
+            }
+            if key == "classification" {
+                guard let parsed = Classification(parsing: text) else {
+                    throw reader.error(value, "\(path).\(key)", "expected 绝密, 机密, 秘密 or 非密, got \"\(text)\"")
+                }
+                classification = parsed
+            }
+            fields[key] = text
+        }
+        for required in ["vendor", "product", "serial"] where fields[required] == nil {
+            throw reader.error(node, "\(path).\(required)", "missing: a ledger entry needs vendor, product and serial")
+        }
+        return LedgerEntry(
+            vendor: fields["vendor"] ?? "", product: fields["product"] ?? "", serial: fields["serial"] ?? "",
+            label: fields["label"], classification: classification, responsible: fields["responsible"])
+    }
+}
+
+/// The machine's identity from `/etc/mijian/host.yaml`.
+public struct HostIdentity: Sendable, Equatable {
+    /// 设备编号.
+    public var assetID: String?
+    /// 密级.
+    public var classification: Classification?
+    /// 责任人.
+    public var responsible: String?
+    /// The owning unit.
+    public var unit: String?
+
+    /// Makes an identity.
+    public init(assetID: String? = nil, classification: Classification? = nil, responsible: String? = nil, unit: String? = nil) {
+        self.assetID = assetID
+        self.classification = classification
+        self.responsible = responsible
+        self.unit = unit
+    }
+
+    /// Parses host YAML; `file` names the source in errors.
+    public static func parse(_ bytes: [UInt8], file: String) throws(MijianError) -> HostIdentity {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw MijianError(.hostFileInvalid, "\(file): not UTF-8 text", path: file)
+        }
+        let reader = YAMLReader(file: file)
+        var identity = HostIdentity()
+        for (key, _, value) in try reader.mapping(try reader.root(text), "", allowed: ["asset_id", "classification", "responsible", "unit"]) {
+            let text = try reader.string(value, key)
+            switch key {
+            case "asset_id": identity.assetID = text
+            case "responsible": identity.responsible = text
+            case "unit": identity.unit = text
+            default:
+                guard let parsed = Classification(parsing: text) else {
+                    throw reader.error(value, key, "expected 绝密 | 机密 | 秘密 | 非密 (or juemi, jimi, mimi, feimi, unclassified), got \"\(text)\"")
+                }
+                identity.classification = parsed
+            }
+        }
+        return identity
+    }
+}

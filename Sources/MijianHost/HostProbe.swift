@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import MijianCore
+
+/// Observes a whole host for an audit: identity and every fact the audit checks read.
+public enum HostProbe {
+    /// All facts under `root`; `live` adds live kernel sources (rtnetlink) when the root is `/`.
+    public static func observe(root: HostRoot, live: Bool, logger: Logger, at date: Date = Date()) -> AuditFacts {
+        AuditFacts(
+            root: root.path, live: live, observedAt: date,
+            network: NetworkProbe.observe(root: root, live: live, logger: logger),
+            hardware: HardwareProbe.observe(root: root, live: live, logger: logger),
+            history: HistoryProbe.observe(root: root, live: live, logger: logger))
+    }
+
+    /// The machine's identity: host id from machine-id, host name, OS, kernel, boot id, plus the host file.
+    public static func hostInfo(root: HostRoot, identity: HostIdentity) throws(MijianError) -> HostInfo {
+        guard let machineID = try root.readTextIfPresent("/etc/machine-id")?.trimmingCharacters(in: .whitespacesAndNewlines),
+            !machineID.isEmpty
+        else {
+            throw MijianError(.notFound, "\(root.real("/etc/machine-id")) is missing or empty: the host cannot be identified (run systemd-machine-id-setup)", path: "/etc/machine-id")
+        }
+        let hostname = root.attribute("/etc/hostname") ?? (root.isLive ? liveHostname() : "")
+        var os = ""
+        var release = try root.readTextIfPresent("/etc/os-release")
+        if release == nil { release = try root.readTextIfPresent("/usr/lib/os-release") }
+        if let release {
+            for line in release.split(separator: "\n") where line.hasPrefix("PRETTY_NAME=") {
+                os = String(line.dropFirst("PRETTY_NAME=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            }
+        }
+        var kernel = root.attribute("/proc/sys/kernel/osrelease") ?? ""
+        if kernel.isEmpty, root.isLive {
+            var name = utsname()
+            uname(&name)
+            kernel = withUnsafePointer(to: name.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
+        }
+        return HostInfo(
+            hostID: HostInfo.hostID(machineID: machineID), hostname: hostname, assetID: identity.assetID,
+            classification: identity.classification, responsible: identity.responsible, unit: identity.unit, os: os,
+            kernel: kernel, bootID: root.attribute("/proc/sys/kernel/random/boot_id"))
+    }
+
+    private static func liveHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

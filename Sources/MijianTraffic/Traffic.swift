@@ -1,0 +1,4 @@
+import MijianCore
+
+/// Outbound-traffic watch over libpcap.
+public enum MijianTraffic {}

@@ -1,0 +1,3 @@
+import MijianCLI
+
+await MijianMain.run()

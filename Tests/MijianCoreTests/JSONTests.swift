@@ -1,0 +1,47 @@
+import MijianCore
+import Testing
+
+@Suite struct JSONTests {
+    @Test func serialisesInOrderWithIntegers() {
+        let value: JSONValue = ["b": 1, "a": ["x", .double(1.5), .null, true], "s": "q\"\\/\n\u{01}"]
+        #expect(value.compactString == #"{"b":1,"a":["x",1.5,null,true],"s":"q\"\\/\n\u0001"}"#)
+    }
+
+    @Test func parsesWhatItWrites() throws {
+        let value: JSONValue = ["k": ["n": -42, "f": .double(0.25), "u": "密检 ✓", "e": [], "o": [:]]]
+        #expect(try JSONParser().parse(value.serialized()) == value)
+        #expect(try JSONParser().parse(value.prettySerialized()) == value)
+    }
+
+    @Test func rejectsDuplicateKeysAnywhere() {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array(#"{"a":{"b":1,"b":2}}"#.utf8)) }
+        do {
+            _ = try JSONParser().parse(Array(#"[{"a":1,"a":1}]"#.utf8))
+            Issue.record("duplicate accepted")
+        } catch {
+            #expect(error.reason == .duplicateKey)
+            #expect(error.offset == 8)
+        }
+    }
+
+    @Test func limitsDepthAndSize() {
+        let deep = Array(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)).map { UInt8($0.asciiValue ?? 0) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser(maxDepth: 64).parse(deep) }
+        #expect((try? JSONParser(maxDepth: 128).parse(deep)) != nil)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser(maxBytes: 4).parse(Array("12345".utf8)) }
+    }
+
+    @Test func keepsIntegersApartFromFractions() throws {
+        #expect(try JSONParser().parse(Array("7".utf8)) == .int(7))
+        #expect(try JSONParser().parse(Array("7.0".utf8)) == .double(7))
+        #expect(try JSONParser().parse(Array("1e2".utf8)) == .double(100))
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("99999999999999999999".utf8)) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("01".utf8)) }
+    }
+
+    @Test func rejectsBrokenText() {
+        for text in ["", "{", "[1,]", "{\"a\"}", "\"\\x\"", "tru", "{} {}", "\"\u{01}\"", "\"\\ud800\""] {
+            #expect(throws: JSONParser.Failure.self, "\(text)") { try JSONParser().parse(Array(text.utf8)) }
+        }
+    }
+}
