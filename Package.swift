@@ -13,6 +13,11 @@ let package = Package(
     products: [
         .executable(name: "mijian", targets: ["mijian"]),
         .library(name: "MijianCore", targets: ["MijianCore"]),
+        .library(name: "MijianHost", targets: ["MijianHost"]),
+        .library(name: "MijianChecks", targets: ["MijianChecks"]),
+        .library(name: "MijianEvidence", targets: ["MijianEvidence"]),
+        .library(name: "MijianTraffic", targets: ["MijianTraffic"]),
+        .library(name: "MijianCLI", targets: ["MijianCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

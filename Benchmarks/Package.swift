@@ -1,0 +1,25 @@
+// swift-tools-version: 6.2
+// Benchmarks live in their own package so the main build and `swift test` stay lean.
+// Run with: cd Benchmarks && swift run -c release bench-NAME   (see Benchmarks/README.md)
+import PackageDescription
+
+let package = Package(
+    name: "MijianBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "Mijian", path: "..")],
+    targets: [
+        .executableTarget(name: "bench-audit", dependencies: [
+            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianHost", package: "Mijian"),
+            .product(name: "MijianChecks", package: "Mijian"),
+        ]),
+        .executableTarget(name: "bench-evidence", dependencies: [
+            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
+        ]),
+        .executableTarget(name: "bench-traffic", dependencies: [
+            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianTraffic", package: "Mijian"),
+        ]),
+        .executableTarget(name: "bench-collector", dependencies: [
+            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
+        ]),
+    ]
+)

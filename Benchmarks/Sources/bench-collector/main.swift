@@ -1,0 +1,1 @@
+print("bench-collector: not written yet")
