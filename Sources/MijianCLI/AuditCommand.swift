@@ -100,17 +100,20 @@ enum AuditRun {
     }
 
     /// Observes and evaluates; the report is unsigned (seq 0, no chain).
-    static func perform(_ options: AuditOptions, logger: Logger = Logger(label: "mijian.audit")) throws(MijianError) -> Outcome {
+    static func perform(
+        _ options: AuditOptions, now: @Sendable () -> Date = { Date() }, reportID: UUID = UUID(),
+        logger: Logger = Logger(label: "mijian.audit")
+    ) throws(MijianError) -> Outcome {
         let (policy, bytes) = try loadPolicy(options.policy)
         let root = HostRoot(path: options.root ?? "/")
         let identity = try loadIdentity(options.hostFile, root: root)
         let host = try HostProbe.hostInfo(root: root, identity: identity)
-        let started = Date()
+        let started = now()
         let facts = HostProbe.observe(root: root, live: options.root == nil, logger: logger, at: started)
         let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: started)
         let findings = AuditChecks.evaluate(facts, context: context, only: Set(options.rules))
         let report = Report(
-            issuedAt: Date(), windowStart: started, windowEnd: started, host: host, policy: policy.info, findings: findings)
+            reportID: reportID, issuedAt: now(), windowStart: started, windowEnd: started, host: host, policy: policy.info, findings: findings)
         return Outcome(report: report, policy: policy, policyBytes: bytes)
     }
 
@@ -127,4 +130,9 @@ enum AuditRun {
             Console.out(String(decoding: bytes, as: UTF8.self))
         }
     }
+}
+
+/// The rule ids that have a check, for tests and `--help`.
+enum MijianChecksRegistry {
+    static var ruleIDs: [String] { AuditChecks.all.map(\.rule.id) }
 }

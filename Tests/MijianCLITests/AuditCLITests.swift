@@ -1,0 +1,95 @@
+import Foundation
+import MijianCore
+import MijianTestSupport
+import Testing
+
+@testable import MijianCLI
+
+/// The audit command as a user meets it: exit status, messages, files.
+@Suite struct AuditCLITests {
+    /// A minimal host tree: identity files only.
+    static func minimalRoot() throws -> URL {
+        let root = try TestSupport.temporaryDirectory("mijian-root")
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("etc"), withIntermediateDirectories: true)
+        try Data("0123456789abcdef0123456789abcdef\n".utf8).write(to: root.appendingPathComponent("etc/machine-id"))
+        try Data("ws-test\n".utf8).write(to: root.appendingPathComponent("etc/hostname"))
+        return root
+    }
+
+    let mijian = TestSupport.productPath("mijian")
+
+    @Test func malformedPolicyIsExitTwoNamingFileLineAndKey() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let policy = root.appendingPathComponent("bad.yaml")
+        try Data("id: p\nversion: \"1\"\nprofile: classified\nnetworks:\n  unit: [10.0.0.0/8]\n  alowed_destinations: []\n".utf8).write(to: policy)
+        let result = try TestSupport.run(mijian, ["audit", "--root", root.path, "--policy", policy.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(policy.path):6: networks.alowed_destinations: unknown key"))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func usageErrorsAreExitTwo() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let badRule = try TestSupport.run(mijian, ["audit", "--root", root.path, "--rule", "net.nothing"])
+        #expect(badRule.status == 2)
+        #expect(badRule.stderr.contains("unknown rule 'net.nothing'"))
+        let badRoot = try TestSupport.run(mijian, ["audit", "--root", root.path + "/absent"])
+        #expect(badRoot.status == 2)
+        #expect(badRoot.stderr.contains("no such directory"))
+        let badFormat = try TestSupport.run(mijian, ["audit", "--format", "xml"])
+        #expect(badFormat.status == 2)
+        let missingPolicy = try TestSupport.run(mijian, ["audit", "--root", root.path, "--policy", "/nonexistent/p.yaml"])
+        #expect(missingPolicy.status == 2)
+        #expect(missingPolicy.stderr.contains("cannot read policy /nonexistent/p.yaml"))
+    }
+
+    @Test func hostWithoutMachineIDIsAnErrorNotAGuess() throws {
+        let root = try TestSupport.temporaryDirectory("mijian-root")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let result = try TestSupport.run(mijian, ["audit", "--root", root.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("machine-id is missing or empty"))
+    }
+
+    @Test func badHostFileIsExitTwo() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let host = root.appendingPathComponent("host.yaml")
+        try Data("asset_id: A\nclassification: topsecretish\n".utf8).write(to: host)
+        let result = try TestSupport.run(mijian, ["audit", "--root", root.path, "--host-file", host.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(host.path):2: classification: expected 绝密"))
+    }
+
+    @Test func outputGoesToTheFileAndJSONIsTheReportPayload() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("report.json")
+        let result = try TestSupport.run(mijian, ["audit", "--root", root.path, "--format", "json", "--output", out.path])
+        #expect(result.status == 0 || result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let payload = try JSONParser().parse(Array(try Data(contentsOf: out)))
+        #expect(payload["schema"] == "mijian.report/v1")
+        #expect(payload["seq"]?.intValue == 0)
+        #expect(payload["host"]?["hostname"] == "ws-test")
+        #expect(payload["host"]?["host_id"] == .string(HostInfo.hostID(machineID: "0123456789abcdef0123456789abcdef")))
+        #expect(payload["policy"]?["id"] == "classified-workstation")
+        let issued = try #require(payload["issued_at"]?.stringValue)
+        #expect(RFC3339.date(from: issued) != nil && issued.hasSuffix("Z"))
+        let keys = payload.objectValue?.map(\.0) ?? []
+        #expect(keys == ["schema", "report_id", "epoch", "seq", "prev_sha256", "issued_at", "window", "agent", "host", "policy", "summary", "findings", "events"])
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test func unwritableOutputIsExitTwo() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let result = try TestSupport.run(mijian, ["audit", "--root", root.path, "--output", root.path + "/no/such/dir/r.json"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("cannot create"))
+    }
+}
