@@ -35,6 +35,11 @@ let package = Package(
             name: "CPcap",
             providers: [.apt(["libpcap-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(name: "CNetlink"),
         .target(
             name: "MijianCore",
@@ -43,7 +48,7 @@ let package = Package(
         ),
         .target(
             name: "MijianHost",
-            dependencies: ["MijianCore", "CNetlink", "CUdev", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MijianCore", "CNetlink", "CUdev", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(

@@ -13,7 +13,8 @@ public enum HostProbe {
             root: root.path, live: live, observedAt: date,
             network: NetworkProbe.observe(root: root, live: live, logger: logger),
             hardware: HardwareProbe.observe(root: root, live: live, logger: logger),
-            history: HistoryProbe.observe(root: root, live: live, logger: logger))
+            history: HistoryProbe.observe(root: root, live: live, logger: logger),
+            usbHistory: USBHistoryProbe.observe(root: root, live: live, logger: logger))
     }
 
     /// The machine's identity: host id from machine-id, host name, OS, kernel, boot id, plus the host file.

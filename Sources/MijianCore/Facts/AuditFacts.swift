@@ -14,15 +14,18 @@ public struct AuditFacts: Sendable {
     public var hardware: HardwareFacts
     /// Saved profiles, pairings, USB history and log retention.
     public var history: HistoryFacts
+    /// Past USB connections from kernel logs.
+    public var usbHistory: USBHistoryFacts
 
     /// Makes a facts bundle.
-    public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts()) {
+    public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts(), usbHistory: USBHistoryFacts = USBHistoryFacts()) {
         self.root = root
         self.live = live
         self.observedAt = observedAt
         self.network = network
         self.hardware = hardware
         self.history = history
+        self.usbHistory = usbHistory
     }
 }
 

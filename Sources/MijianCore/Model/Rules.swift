@@ -82,11 +82,11 @@ public enum RuleCatalogue {
     /// Rules `mijian audit` runs, in report order.
     public static let auditRules: [RuleInfo] = [
         internetRoute, publicDNS, interfaces, sockets, wirelessHardware, wirelessModules, wirelessHistory, usbStorage,
-        usbPhone, logRetention,
+        usbHistory, usbPhone, logRetention,
     ]
 
     /// Every rule the agent knows.
-    public static let all: [RuleInfo] = auditRules + [usbHistory, trafficEgress, agentHealth, malwareScanner, printDevices]
+    public static let all: [RuleInfo] = auditRules + [trafficEgress, agentHealth, malwareScanner, printDevices]
 
     /// The rule with this id.
     public static func rule(_ id: String) -> RuleInfo? { all.first { $0.id == id } }
