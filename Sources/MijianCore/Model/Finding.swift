@@ -26,8 +26,16 @@ public enum Severity: String, Sendable, CaseIterable, Comparable {
     case informational, low, medium, high, critical
 
     /// Orders least severe first.
-    public static func < (lhs: Severity, rhs: Severity) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
+
+    private var rank: Int {
+        switch self {
+        case .informational: return 0
+        case .low: return 1
+        case .medium: return 2
+        case .high: return 3
+        case .critical: return 4
+        }
     }
 }
 
