@@ -87,10 +87,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MijianCoreTests", dependencies: ["MijianCore", "MijianTestSupport"], swiftSettings: strict),
-        .testTarget(name: "MijianHostTests", dependencies: ["MijianHost", "MijianTestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "MijianHostTests", dependencies: ["MijianHost", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianChecksTests", dependencies: ["MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianEvidenceTests", dependencies: ["MijianEvidence", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianTestSupport"], swiftSettings: strict),
-        .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], resources: [.copy("Snapshots")], swiftSettings: strict),
+        .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], exclude: ["Snapshots"], swiftSettings: strict),
     ]
 )
