@@ -95,7 +95,11 @@ enum VerifyRun {
                 let request = verified.request
                 var line = "\(outcome.file): ok: enrolment request for \(request.keyid) from \(hostLabel(request.host)), "
                     + "agent \(request.agentVersion), requested \(RFC3339.string(from: request.requestedAt))"
-                if let previous = request.previousKeyID { line += ", rotating from \(previous) (signed by both keys)" }
+                if let previous = request.previousKeyID {
+                    line += ", rotating from \(previous) (signed by both keys)"
+                } else {
+                    line += " (self-signed: compare the keyid with `mijian keys show` on the machine before approving)"
+                }
                 lines.append(line)
             }
         }

@@ -6,14 +6,23 @@ import MijianCore
 public struct VerificationFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kind of refusal; the raw value is what `mijian verify` prints.
     public enum Reason: String, Sendable, CaseIterable {
+        /// The signature does not verify with the key its keyid names.
         case badSignature = "bad-signature"
+        /// No enrolled key has the signature's keyid.
         case unknownKey = "unknown-key"
+        /// The payloadType is not one Mijian accepts here.
         case wrongType = "wrong-type"
+        /// Not a well-formed envelope or payload (JSON, base64, schema, signature count).
         case malformed
+        /// Larger than the size limit.
         case tooLarge = "too-large"
+        /// Keyids disagree: envelope, key, payload `agent.keyid` or request.
         case keyMismatch = "key-mismatch"
+        /// A JSON object repeats a key.
         case duplicateKey = "duplicate-key"
+        /// The key was revoked.
         case revoked
+        /// The file could not be read.
         case unreadable
     }
 
@@ -88,7 +97,9 @@ public struct VerifiedEnrolment: Sendable {
 
 /// Either kind of verified envelope.
 public enum VerifiedEnvelope: Sendable {
+    /// A verified report.
     case report(VerifiedReport)
+    /// A verified enrolment request.
     case enrolment(VerifiedEnrolment)
 }
 
