@@ -46,48 +46,75 @@ public enum Base64 {
         public var description: String { detail }
     }
 
-    /// 0–63 for a character of either alphabet; 64 marks `+ /`, 65 marks `- _` (so mixing is seen); 255 invalid.
-    private static let table: [UInt8] = {
-        var table = [UInt8](repeating: 255, count: 256)
-        for (index, byte) in standardAlphabet.enumerated() { table[Int(byte)] = UInt8(index) }
-        for (index, byte) in urlSafeAlphabet.enumerated() where index >= 62 { table[Int(byte)] = UInt8(index) }
+    /// Per byte: the 6-bit value, plus 0x40 for `+ /` (standard only), 0x80 for `- _` (URL-safe
+    /// only), 0x100 for a byte of neither alphabet. OR-ing the entries of a text tells at once
+    /// whether it held a stranger or mixed the alphabets.
+    private static let table: [UInt16] = {
+        var table = [UInt16](repeating: 0x100, count: 256)
+        for (index, byte) in standardAlphabet.enumerated() { table[Int(byte)] = UInt16(index) | (index >= 62 ? 0x40 : 0) }
+        for (index, byte) in urlSafeAlphabet.enumerated() where index >= 62 { table[Int(byte)] = UInt16(index) | 0x80 }
         return table
     }()
 
     /// Decodes standard or URL-safe base64, padded or not.
     public static func decode(_ text: String) throws(Failure) -> [UInt8] {
-        var input = Array(text.utf8)
+        var text = text
+        return try text.withUTF8 { decode(bytes: $0) }.get()
+    }
+
+    /// Decodes base64 bytes (either alphabet, padded or not).
+    public static func decode(bytes input: UnsafeBufferPointer<UInt8>) -> Result<[UInt8], Failure> {
+        var end = input.count
         var padding = 0
-        while let last = input.last, last == 0x3D {
-            input.removeLast()
+        while end > 0, input[end - 1] == 0x3D {
+            end -= 1
             padding += 1
         }
-        if padding > 0 {
-            guard padding <= 2, (input.count + padding) % 4 == 0 else { throw Failure(detail: "wrong base64 padding") }
-        }
-        guard input.count % 4 != 1 else { throw Failure(detail: "base64 text has an impossible length") }
-        var sawStandard = false
-        var sawURLSafe = false
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count * 3 / 4)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for byte in input {
-            let value = table[Int(byte)]
-            guard value != 255 else { throw Failure(detail: "character \(byteName(byte)) is not base64") }
-            if byte == 0x2B || byte == 0x2F { sawStandard = true }
-            if byte == 0x2D || byte == 0x5F { sawURLSafe = true }
-            accumulator = accumulator << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
+        if padding > 0, padding > 2 || (end + padding) % 4 != 0 { return .failure(Failure(detail: "wrong base64 padding")) }
+        guard end % 4 != 1 else { return .failure(Failure(detail: "base64 text has an impossible length")) }
+        let remainder = end % 4
+        let count = end / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
+        var seen: UInt16 = 0
+        var spare: UInt16 = 0
+        let output = table.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+                var i = 0
+                var o = 0
+                while i + 4 <= end {
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])], c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
+                    seen |= a | b | c | d
+                    let value = UInt32(a & 0x3F) << 18 | UInt32(b & 0x3F) << 12 | UInt32(c & 0x3F) << 6 | UInt32(d & 0x3F)
+                    out[o] = UInt8(truncatingIfNeeded: value >> 16)
+                    out[o + 1] = UInt8(truncatingIfNeeded: value >> 8)
+                    out[o + 2] = UInt8(truncatingIfNeeded: value)
+                    i += 4
+                    o += 3
+                }
+                if remainder >= 2 {
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                    seen |= a | b
+                    out[o] = UInt8(truncatingIfNeeded: (a & 0x3F) << 2 | (b & 0x3F) >> 4)
+                    o += 1
+                    if remainder == 3 {
+                        let c = table[Int(input[i + 2])]
+                        seen |= c
+                        out[o] = UInt8(truncatingIfNeeded: (b & 0x0F) << 4 | (c & 0x3F) >> 2)
+                        o += 1
+                        spare = c & 0x03
+                    } else {
+                        spare = b & 0x0F
+                    }
+                }
+                initialized = o
             }
         }
-        guard !(sawStandard && sawURLSafe) else { throw Failure(detail: "base64 text mixes the standard and URL-safe alphabets") }
-        guard accumulator == 0 else { throw Failure(detail: "base64 text has non-zero spare bits") }
-        return out
+        if seen & 0x100 != 0 {
+            let stranger = input[0..<end].first { table[Int($0)] & 0x100 != 0 } ?? 0x3D
+            return .failure(Failure(detail: "character \(byteName(stranger)) is not base64"))
+        }
+        if seen & 0xC0 == 0xC0 { return .failure(Failure(detail: "base64 text mixes the standard and URL-safe alphabets")) }
+        if spare != 0 { return .failure(Failure(detail: "base64 text has non-zero spare bits")) }
+        return .success(output)
     }
 
     private static func byteName(_ byte: UInt8) -> String {

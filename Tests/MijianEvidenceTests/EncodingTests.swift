@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import MijianEvidence
@@ -21,6 +22,20 @@ struct EncodingTests {
         }
         #expect(try Base64.decode("aGk") == Array("hi".utf8))
         #expect(try Base64.decode("aGk=") == Array("hi".utf8))
+    }
+
+    @Test("Random bytes of every length up to 200 round-trip, agreeing with Foundation's encoder")
+    func base64RoundTrip() throws {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...200 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(Base64.encode(bytes) == Data(bytes).base64EncodedString())
+            for urlSafe in [false, true] {
+                for padded in [false, true] {
+                    #expect(try Base64.decode(Base64.encode(bytes, urlSafe: urlSafe, padded: padded)) == bytes)
+                }
+            }
+        }
     }
 
     @Test("White space, mixed alphabets, bad padding and spare bits are refused", arguments: [

@@ -69,6 +69,16 @@ do {
     _ = measure("ed25519 verify only (PAE of the payload)", seconds: seconds) {
         if !key.publicKey.isValidSignature(signature, for: message) { exit(1) }
     }
+    if CommandLine.arguments.contains("--parts") {
+        let parsedEnvelope = try Envelope.parse(envelope)
+        let payloadText = Base64.encode(payload)
+        _ = try measure("  part: envelope JSON parse + base64", seconds: seconds) { _ = try Envelope.parse(envelope) }
+        _ = try measure("  part: base64 decode of the payload", seconds: seconds) { _ = try Base64.decode(payloadText) }
+        _ = measure("  part: SHA-256 of the payload", seconds: seconds) { _ = parsedEnvelope.payloadSHA256 }
+        let value = try JSONParser(maxDepth: 32).parse(payload)
+        _ = try measure("  part: strict JSON parse of the payload", seconds: seconds) { _ = try JSONParser(maxDepth: 32).parse(payload) }
+        _ = try measure("  part: Report(json:) strict decode", seconds: seconds) { _ = try Report(json: value) }
+    }
     let verifyRate = try measure("envelope verify (parse, base64, ed25519, strict decode)", seconds: seconds) {
         _ = try verifier.verifyReport(envelope)
     }

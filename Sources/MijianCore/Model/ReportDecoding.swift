@@ -20,7 +20,7 @@ public struct StrictJSONObject {
     }
 
     /// Refuses members outside `allowed`.
-    public func only(_ allowed: Set<String>) throws(MijianError) {
+    public func only(_ allowed: [String]) throws(MijianError) {
         for (key, _) in members where !allowed.contains(key) {
             throw MijianError(.malformed, "\(path) has an unknown member \"\(key)\"")
         }
@@ -158,7 +158,7 @@ extension Report {
             windowStart: try window.date("start"), windowEnd: try window.date("end"), agent: agent, host: host, policy: policy,
             findings: findings, events: events)
         let summary = try top.object("summary")
-        try summary.only(Set(Status.allCases.map(\.rawValue)))
+        try summary.only(Status.allCases.map(\.rawValue))
         for (status, count) in self.summary {
             let claimed = try summary.int(status.rawValue)
             guard claimed == Int64(count) else {
