@@ -34,21 +34,33 @@ func makeReport(keyid: String, targetBytes: Int) -> Report {
     return report
 }
 
-/// Runs `body` repeatedly for about `seconds`, returns operations per second.
+/// This thread's CPU time in seconds: on a shared machine it counts only the time the work ran,
+/// not the time it waited for a core, so "per second on one core" stays meaningful under load.
+func threadCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+/// Runs `body` repeatedly for about `seconds` of wall time; returns operations per CPU second.
 func measure(_ name: String, seconds: Double, _ body: () throws -> Void) rethrows -> Double {
     for _ in 0..<50 { try body() }  // warm up
     let clock = ContinuousClock()
     var operations = 0
     let start = clock.now
+    let cpuStart = threadCPUSeconds()
     var elapsed = Duration.zero
     repeat {
         for _ in 0..<100 { try body() }
         operations += 100
         elapsed = clock.now - start
     } while elapsed < .milliseconds(Int64(seconds * 1000))
-    let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let rate = Double(operations) / total
-    print("\(name): \(operations) in \(String(format: "%.2f", total)) s = \(String(format: "%.0f", rate))/s, \(String(format: "%.1f", 1e6 / rate)) µs each")
+    let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let cpu = threadCPUSeconds() - cpuStart
+    let rate = Double(operations) / cpu
+    print(
+        "\(name): \(operations) ops, \(String(format: "%.0f", rate))/s of CPU (\(String(format: "%.1f", 1e6 / rate)) µs each); "
+            + "wall \(String(format: "%.0f", Double(operations) / wall))/s")
     return rate
 }
 
@@ -85,7 +97,7 @@ do {
     _ = try measure("report sign (serialize payload, ed25519, envelope JSON)", seconds: seconds) {
         _ = try DSSE.sign(payload: report.payloadBytes(), type: PayloadType.report, key: key).serialized()
     }
-    print("goal: at least 5000 envelopes verified per second: \(verifyRate >= 5000 ? "met" : "NOT met")")
+    print("goal: at least 5000 envelopes verified per CPU second: \(verifyRate >= 5000 ? "met" : "NOT met")")
 } catch {
     print("bench-evidence: \(error)")
     exit(1)
