@@ -57,7 +57,12 @@ public struct JSONParser: Sendable {
         }
 
         mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         mutating func expect(_ word: String, _ value: JSONValue) throws(Failure) -> JSONValue {
@@ -87,7 +92,9 @@ public struct JSONParser: Sendable {
         mutating func object(depth: Int) throws(Failure) -> JSONValue {
             index += 1
             var members: [(String, JSONValue)] = []
+            // Small objects check duplicates linearly; a Set only once an object grows.
             var seen = Set<String>()
+            var useSet = false
             skipSpace()
             if index < bytes.count, bytes[index] == 0x7D { index += 1; return .object([]) }
             while true {
@@ -95,7 +102,9 @@ public struct JSONParser: Sendable {
                 guard index < bytes.count, bytes[index] == 0x22 else { throw fail(.syntax, "expected a key") }
                 let keyOffset = index
                 let key = try string()
-                guard seen.insert(key).inserted else {
+                if !useSet, members.count >= 12 { useSet = true; for (k, _) in members { seen.insert(k) } }
+                let duplicate = useSet ? !seen.insert(key).inserted : members.contains { $0.0 == key }
+                guard !duplicate else {
                     throw Failure(reason: .duplicateKey, offset: keyOffset, detail: "key \"\(key)\" appears twice")
                 }
                 skipSpace()
@@ -147,7 +156,21 @@ public struct JSONParser: Sendable {
 
         mutating func string() throws(Failure) -> String {
             index += 1
-            var out: [UInt8] = []
+            // Fast path: no escape before the closing quote, so the bytes are the string.
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == 0x22 {
+                    guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+                        throw fail(.badString, "string is not valid UTF-8")
+                    }
+                    index += 1
+                    return text
+                }
+                if byte == 0x5C || byte < 0x20 { break }
+                index += 1
+            }
+            var out: [UInt8] = Array(bytes[start..<index])
             while true {
                 guard index < bytes.count else { throw fail(.badString, "unterminated string") }
                 let byte = bytes[index]
