@@ -37,6 +37,12 @@ import Testing
         #expect(try JSONParser().parse(Array("1e2".utf8)) == .double(100))
         #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("99999999999999999999".utf8)) }
         #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("01".utf8)) }
+        #expect(try JSONParser().parse(Array("-9223372036854775808".utf8)) == .int(.min))
+        #expect(try JSONParser().parse(Array("9223372036854775807".utf8)) == .int(.max))
+        #expect(try JSONParser().parse(Array("-0".utf8)) == .int(0))
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("9223372036854775808".utf8)) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("-9223372036854775809".utf8)) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("-".utf8)) }
     }
 
     @Test func rejectsBrokenText() {

@@ -33,21 +33,30 @@ public struct JSONParser: Sendable {
         guard input.count <= maxBytes else {
             throw Failure(reason: .tooLarge, offset: 0, detail: "\(input.count) bytes exceeds the limit of \(maxBytes)")
         }
-        let bytes = Array(input)
-        var state = State(bytes: bytes, maxDepth: maxDepth)
-        state.skipSpace()
-        let value = try state.value(depth: 0)
-        state.skipSpace()
-        guard state.index == bytes.count else { throw state.fail(.syntax, "trailing data after the document") }
-        return value
+        let array = Array(input)
+        let depth = maxDepth
+        let outcome: Result<JSONValue, Failure> = array.withUnsafeBufferPointer { bytes in
+            var state = State(bytes: bytes, maxDepth: depth)
+            do throws(Failure) {
+                state.skipSpace()
+                let value = try state.value(depth: 0)
+                state.skipSpace()
+                guard state.index == bytes.count else { throw state.fail(.syntax, "trailing data after the document") }
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
     }
 
+    /// Parser state over the input bytes; the buffer lives only for the duration of `parse`.
     private struct State {
-        let bytes: [UInt8]
+        let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
         var index = 0
 
-        init(bytes: [UInt8], maxDepth: Int) {
+        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
             self.bytes = bytes
             self.maxDepth = maxDepth
         }
@@ -65,12 +74,14 @@ public struct JSONParser: Sendable {
             }
         }
 
-        mutating func expect(_ word: String, _ value: JSONValue) throws(Failure) -> JSONValue {
-            let word = Array(word.utf8)
-            guard index + word.count <= bytes.count, Array(bytes[index..<index + word.count]) == word else {
+        mutating func expect(_ word: StaticString, _ value: JSONValue) throws(Failure) -> JSONValue {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { throw fail(.syntax, "unexpected character") }
+            let start = word.utf8Start
+            for offset in 0..<count where bytes[index + offset] != start[offset] {
                 throw fail(.syntax, "unexpected character")
             }
-            index += word.count
+            index += count
             return value
         }
 
@@ -237,11 +248,25 @@ public struct JSONParser: Sendable {
                 while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
                 guard index > expStart else { throw fail(.badNumber, "expected exponent digits") }
             }
-            let text = String(decoding: bytes[start..<index], as: UTF8.self)
             if isInteger {
-                guard let value = Int64(text) else { throw Failure(reason: .badNumber, offset: start, detail: "integer out of range") }
+                // Accumulate negatively so Int64.min parses; any overflow is out of range.
+                var value: Int64 = 0
+                let negative = bytes[start] == 0x2D
+                for position in (negative ? start + 1 : start)..<index {
+                    let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
+                    let (next, overflowB) = shifted.subtractingReportingOverflow(Int64(bytes[position] - 0x30))
+                    guard !overflowA, !overflowB else {
+                        throw Failure(reason: .badNumber, offset: start, detail: "integer out of range")
+                    }
+                    value = next
+                }
+                if !negative {
+                    guard value != Int64.min else { throw Failure(reason: .badNumber, offset: start, detail: "integer out of range") }
+                    value = -value
+                }
                 return .int(value)
             }
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
             guard let value = Double(text), value.isFinite else {
                 throw Failure(reason: .badNumber, offset: start, detail: "number out of range")
             }
