@@ -113,6 +113,7 @@ struct NetworkRouteCheckTests {
         let findings = RouteCheck.evaluate(NetFacts.live(lan + [try NetFacts.route("::/0", via: "fe80::1")]), try NetFacts.context())
         #expect(NetFacts.statuses(findings) == [.fail])
         #expect(findings.first?.statusDetail.contains("::/0") == true)
+        #expect(findings.first?.statusDetail.contains("reaches 2000::-2001:db7:") == true)
     }
 
     @Test func ruleSelectedTableFailsAndUnselectedTableIsListed() throws {

@@ -65,9 +65,10 @@ enum RouteCheck {
         var findings: [Finding] = []
         for offender in offenders {
             let route = offender.route
-            let sample = offender.remainder.prefix(2).map { AddressCoverage.describe($0, v6: route.destination.address.isV6) }.joined(separator: ", ")
+            let sample = AddressCoverage.sample(offender.remainder, v6: route.destination.address.isV6, limit: 2).joined(separator: ", ")
             let reason = route.destination.prefixLength == 0 ? "is a default route" : "covers public address space"
-            let routeEvidence = Evidence(kind: route.source == "netlink" ? "netlink" : "procfs", source: route.source, observedAt: date, data: offenderJSON(offender))
+            let routeSource = route.source == "netlink" ? "RTM_GETROUTE table \(RoutingTable.name(route.table))" : route.source
+            let routeEvidence = Evidence(kind: route.source == "netlink" ? "netlink" : "procfs", source: routeSource, observedAt: date, data: offenderJSON(offender))
             findings.append(context.finding(
                 rule, subject: "route \(RoutingTable.name(route.table)) \(route.destination)", status: .fail,
                 detail: "Route \(route.description) \(reason) outside the unit's networks (reaches \(sample)); \(scope).",
@@ -117,7 +118,7 @@ enum RouteCheck {
         let v6 = offender.route.destination.address.isV6
         return .object([
             ("route", offender.route.json),
-            ("public_ranges_sample", .array(offender.remainder.prefix(4).map { .string(AddressCoverage.describe($0, v6: v6)) })),
+            ("public_ranges_sample", .array(AddressCoverage.sample(offender.remainder, v6: v6, limit: 4).map { .string($0) })),
             ("public_ranges", .int(Int64(offender.remainder.count))),
         ])
     }
