@@ -23,6 +23,7 @@ public enum NetworkProbe {
         readProcRoutes(root: root, into: &facts)
         facts.interfaces = SysfsInterfaces.read(root: root, sources: &facts.interfaceSources)
         readProcAddresses(root: root, into: &facts)
+        readFibTrie(root: root, into: &facts)
         readSocketsAndResolvers(root: root, into: &facts)
         return facts
     }
@@ -97,7 +98,7 @@ public enum NetworkProbe {
         let path = "/proc/net/if_inet6"
         do {
             guard let text = try root.readTextIfPresent(path) else {
-                facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .missing, note: "IPv6 disabled or not captured; IPv4 addresses are not in procfs"))
+                facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .missing, note: "IPv6 addresses: IPv6 disabled or not captured"))
                 return
             }
             let entries = try ProcNetParsers.ipv6Addresses(text, path: path)
@@ -108,7 +109,23 @@ public enum NetworkProbe {
                     facts.interfaces.append(NetworkInterface(name: entry.name, index: entry.index, addresses: [entry.address]))
                 }
             }
-            facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: entries.count, note: "IPv4 addresses are not in procfs"))
+            facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: entries.count, note: "IPv6 addresses per interface"))
+        } catch {
+            facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
+        }
+    }
+
+    /// The host's IPv4 addresses from the trie, since IPv4 addresses per interface are not in procfs.
+    static func readFibTrie(root: HostRoot, into facts: inout NetworkFacts) {
+        let path = "/proc/net/fib_trie"
+        do {
+            guard let text = try root.readTextIfPresent(path, limit: 64 << 20) else {
+                facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .missing, note: "IPv4 addresses unknown"))
+                return
+            }
+            facts.unattributedAddresses = try ProcNetParsers.fibTrieLocalAddresses(text, path: path)
+            facts.interfaceSources.append(SourceRead(
+                kind: "procfs", source: path, state: .ok, count: facts.unattributedAddresses.count, note: "IPv4 host addresses, interface unknown"))
         } catch {
             facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
         }

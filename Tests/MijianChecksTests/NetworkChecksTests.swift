@@ -270,6 +270,14 @@ struct NetworkInterfaceCheckTests {
         #expect(findings.first?.statusDetail.contains("public address 93.184.216.34/24") == true)
     }
 
+    @Test func publicHostAddressWithoutInterfaceFails() throws {
+        var facts = Self.facts([lo])
+        facts.network.unattributedAddresses = [try NetFacts.address("10.1.2.5"), try NetFacts.address("93.184.216.34")]
+        let findings = InterfaceCheck.evaluate(facts, try NetFacts.context())
+        #expect(findings.map(\.subject) == ["address 93.184.216.34"])
+        #expect(findings.first?.status == .fail)
+    }
+
     @Test func tunnelsFailWhetherUpOrNot() throws {
         let tunnels = [
             NetworkInterface(name: "wg0", kind: "wireguard", linkType: 65534, flags: 0x91),

@@ -219,6 +219,12 @@ struct NetworkProcParserTests {
         #expect(entries.map { "\($0.name) \($0.address.description)" } == ["usb0 240e:3b0:1234::5/64", "lo ::1/128"])
     }
 
+    @Test func fibTrie() throws {
+        let addresses = try ProcNetParsers.fibTrieLocalAddresses(try NetFixtures.root("wired").readText("/proc/net/fib_trie"), path: "/proc/net/fib_trie")
+        #expect(addresses.map(\.description) == ["10.1.2.5", "127.0.0.1"])
+        #expect(throws: MijianError.self) { try ProcNetParsers.fibTrieLocalAddresses("Main:\n  |-- not-an-address\n", path: "/proc/net/fib_trie") }
+    }
+
     @Test func resolverFiles() throws {
         #expect(ProcNetParsers.resolvConf("# c\nnameserver 10.0.0.53\nnameserver fd00::53\nsearch x\nnameserver bogus\n", origin: .resolvConf, path: "/etc/resolv.conf").map(\.address.description) == ["10.0.0.53", "fd00::53"])
         var dns: [Resolver] = []
@@ -247,6 +253,7 @@ struct NetworkProbeFixtureTests {
         #expect(eth.bus == "pci")
         #expect(eth.isUp)
         #expect(eth.addresses.map(\.description) == ["fe80::21b:21ff:fe0a:b0c/64"])
+        #expect(facts.unattributedAddresses.map(\.description) == ["10.1.2.5", "127.0.0.1"])
         #expect(facts.sockets.count == 5)
         #expect(facts.resolvers.map(\.address.description) == ["10.0.0.53"])
         #expect(facts.resolverSources.contains { $0.source == "/run/systemd/resolve/resolv.conf" && $0.state == .missing })

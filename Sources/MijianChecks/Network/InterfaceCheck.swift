@@ -68,6 +68,14 @@ enum InterfaceCheck {
                 detail: "Interface \(interface.name) \(found.joined(separator: "; ")).",
                 evidence: [Evidence(kind: "interface", source: interface.name, observedAt: date, data: interface.json)] + sources))
         }
+        let attributed = Set(network.interfaces.flatMap { $0.addresses.map(\.address) })
+        for address in network.unattributedAddresses where !attributed.contains(address) {
+            guard address.isPublic, !context.policy.isUnitAddress(address) else { continue }
+            findings.append(context.finding(
+                rule, subject: "address \(address)", status: .fail,
+                detail: "The host holds public address \(address) (a local route in /proc/net/fib_trie; the interface is not recorded there).",
+                evidence: sources))
+        }
         if let failures = NetworkEvidence.failures(network.interfaceSources) {
             findings.append(context.finding(
                 rule, subject: "interfaces", status: .error, detail: "Interfaces could not be read: \(failures).", evidence: sources))
@@ -75,7 +83,8 @@ enum InterfaceCheck {
             findings.append(context.finding(rule, subject: "interfaces", status: .error, detail: "No interface source was read.", evidence: sources))
         }
         if findings.isEmpty {
-            let ipv4Note = network.interfaceSources.contains { $0.source == "/proc/net/if_inet6" } ? " (IPv4 addresses are not in procfs; only IPv6 addresses were seen)" : ""
+            let ipv4Note = network.interfaceSources.contains { $0.source == "/proc/net/if_inet6" }
+                ? " (IPv4 addresses from /proc/net/fib_trie without their interface: \(network.unattributedAddresses.count))" : ""
             findings.append(context.finding(
                 rule, subject: "interfaces", status: .pass,
                 detail: "\(examined.count) interfaces examined (\(NetworkEvidence.list(examined))): no public address on an interface that is up, no tunnel, no USB network link\(ipv4Note).",

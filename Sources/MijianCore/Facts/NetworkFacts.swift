@@ -389,6 +389,8 @@ public struct NetworkFacts: Sendable, Equatable {
     public var interfaces: [NetworkInterface]
     /// What was read for interfaces and addresses.
     public var interfaceSources: [SourceRead]
+    /// IPv4 addresses the host owns whose interface is unknown (from /proc/net/fib_trie under a root).
+    public var unattributedAddresses: [IPAddress]
     /// TCP and UDP sockets.
     public var sockets: [SocketEntry]
     /// What was read for sockets.
@@ -401,7 +403,7 @@ public struct NetworkFacts: Sendable, Equatable {
     /// Makes network facts (empty by default: nothing read).
     public init(
         routes: [Route] = [], rules: [PolicyRule] = [], rulesKnown: Bool = false, mainTableOnly: Bool = false, routeSources: [SourceRead] = [],
-        interfaces: [NetworkInterface] = [], interfaceSources: [SourceRead] = [], sockets: [SocketEntry] = [], socketSources: [SourceRead] = [],
+        interfaces: [NetworkInterface] = [], interfaceSources: [SourceRead] = [], unattributedAddresses: [IPAddress] = [], sockets: [SocketEntry] = [], socketSources: [SourceRead] = [],
         resolvers: [Resolver] = [], resolverSources: [SourceRead] = []
     ) {
         self.routes = routes
@@ -411,6 +413,7 @@ public struct NetworkFacts: Sendable, Equatable {
         self.routeSources = routeSources
         self.interfaces = interfaces
         self.interfaceSources = interfaceSources
+        self.unattributedAddresses = unattributedAddresses
         self.sockets = sockets
         self.socketSources = socketSources
         self.resolvers = resolvers

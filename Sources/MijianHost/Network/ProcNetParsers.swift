@@ -68,6 +68,28 @@ public enum ProcNetParsers {
         return out
     }
 
+    /// `/proc/net/fib_trie`: the host's own IPv4 addresses (leaves marked `/32 host LOCAL`), in
+    /// ascending order. The file does not say which interface holds them.
+    public static func fibTrieLocalAddresses(_ text: String, path: String) throws(MijianError) -> [IPAddress] {
+        var found: Set<IPAddress> = []
+        var leaf: IPAddress?
+        for (number, line) in lines(text) {
+            let trimmed = line.trimmingWhitespace()
+            if trimmed.hasPrefix("|-- ") {
+                guard let address = IPAddress(trimmed.dropFirst(4)), !address.isV6 else {
+                    throw MijianError(.malformed, "\(path) line \(number) is not a trie leaf: \(line.prefix(80))", path: path)
+                }
+                leaf = address
+            } else if trimmed.hasPrefix("/") {
+                let fields = trimmed.split(separator: " ")
+                if fields.count >= 3, fields[0] == "/32", fields[2] == "LOCAL", let leaf { found.insert(leaf) }
+            } else if !trimmed.hasPrefix("+-- ") {
+                leaf = nil
+            }
+        }
+        return found.sorted()
+    }
+
     /// TCP states by their procfs number.
     static let tcpStates: [UInt8: String] = [
         1: "established", 2: "syn-sent", 3: "syn-recv", 4: "fin-wait1", 5: "fin-wait2", 6: "time-wait", 7: "close", 8: "close-wait",
