@@ -4,7 +4,7 @@
 # Usage: Benchmarks/audit.sh [FIXTURE_ROOT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fixture=${1:-Tests/MijianHostTests/Fixtures/hosts/laptop-wifi-bt}
+fixture=${1:-Tests/Fixtures/hosts/laptop-wifi-bt}
 swift build -c release --product mijian >/dev/null
 bin=.build/release/mijian
 command -v hyperfine >/dev/null || { echo "hyperfine missing: apt-get install -y hyperfine" >&2; exit 2; }

@@ -5,6 +5,190 @@ import MijianCore
 public enum NetworkProbe {
     /// Reads what the checks need from `root` (live kernel sources too when `live`).
     public static func observe(root: HostRoot, live: Bool, logger: Logger) -> NetworkFacts {
-        NetworkFacts()
+        if live {
+            do {
+                let socket = try NetlinkSocket()
+                return observe(root: root, transport: socket, logger: logger)
+            } catch {
+                logger.warning("netlink unavailable", metadata: ["net.error": "\(error)"])
+                var facts = NetworkFacts()
+                let failed = SourceRead(kind: "netlink", source: "NETLINK_ROUTE socket", state: .error(error.description))
+                facts.routeSources = [failed]
+                facts.interfaceSources = [failed]
+                readSocketsAndResolvers(root: root, into: &facts)
+                return facts
+            }
+        }
+        var facts = NetworkFacts()
+        readProcRoutes(root: root, into: &facts)
+        facts.interfaces = SysfsInterfaces.read(root: root, sources: &facts.interfaceSources)
+        readProcAddresses(root: root, into: &facts)
+        readFibTrie(root: root, into: &facts)
+        readSocketsAndResolvers(root: root, into: &facts)
+        return facts
+    }
+
+    /// Live observation with routes, rules, links and addresses from `transport` (rtnetlink),
+    /// and sockets, resolvers and driver details from files under `root`.
+    public static func observe(root: HostRoot, transport: any NetlinkTransport, logger: Logger) -> NetworkFacts {
+        var facts = NetworkFacts()
+        let client = RtnetlinkClient(transport: transport)
+        var names: [Int: String] = [:]
+        do {
+            var links = try client.links()
+            facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .ok, count: links.count))
+            for link in links { if let index = link.index { names[index] = link.name } }
+            do {
+                let addresses = try client.addresses()
+                facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .ok, count: addresses.count))
+                for entry in addresses {
+                    if let position = links.firstIndex(where: { $0.index == entry.index }) { links[position].addresses.append(entry.address) }
+                }
+            } catch {
+                facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .error(error.description)))
+            }
+            facts.interfaces = links.map { SysfsInterfaces.enrich($0, root: root) }
+        } catch {
+            logger.warning("RTM_GETLINK failed", metadata: ["net.error": "\(error)"])
+            facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .error(error.description)))
+        }
+        do {
+            facts.routes = try client.routes(interfaceNames: names)
+            let tables = Set(facts.routes.map(\.table)).sorted().map(RoutingTable.name).joined(separator: ", ")
+            facts.routeSources.append(SourceRead(
+                kind: "netlink", source: "RTM_GETROUTE dump (IPv4 and IPv6, all tables)", state: .ok, count: facts.routes.count,
+                note: tables.isEmpty ? "no tables" : "tables \(tables)"))
+        } catch {
+            logger.warning("RTM_GETROUTE failed", metadata: ["net.error": "\(error)"])
+            facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETROUTE dump (IPv4 and IPv6, all tables)", state: .error(error.description)))
+        }
+        do {
+            facts.rules = try client.rules()
+            facts.rulesKnown = true
+            facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .ok, count: facts.rules.count))
+        } catch {
+            logger.warning("RTM_GETRULE failed", metadata: ["net.error": "\(error)"])
+            facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .error(error.description)))
+        }
+        readSocketsAndResolvers(root: root, into: &facts)
+        return facts
+    }
+
+    static func readProcRoutes(root: HostRoot, into facts: inout NetworkFacts) {
+        facts.mainTableOnly = true
+        facts.rulesKnown = false
+        let files: [(String, String, (String, String) throws(MijianError) -> [Route])] = [
+            ("/proc/net/route", "IPv4 main table only: policy rules and other tables are not in procfs", ProcNetParsers.ipv4Routes),
+            ("/proc/net/ipv6_route", "IPv6 routes without table ids: policy rules are not in procfs", ProcNetParsers.ipv6Routes),
+        ]
+        for (path, note, parse) in files {
+            do {
+                // A missing route file means the image's procfs was not captured: that is an error, not "no routes".
+                let text = try root.readText(path)
+                let routes = try parse(text, path)
+                facts.routes += routes
+                facts.routeSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: routes.count, note: note))
+            } catch {
+                facts.routeSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description), note: note))
+            }
+        }
+    }
+
+    static func readProcAddresses(root: HostRoot, into facts: inout NetworkFacts) {
+        let path = "/proc/net/if_inet6"
+        do {
+            guard let text = try root.readTextIfPresent(path) else {
+                facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .missing, note: "IPv6 addresses: IPv6 disabled or not captured"))
+                return
+            }
+            let entries = try ProcNetParsers.ipv6Addresses(text, path: path)
+            for entry in entries {
+                if let position = facts.interfaces.firstIndex(where: { $0.name == entry.name }) {
+                    facts.interfaces[position].addresses.append(entry.address)
+                } else {
+                    facts.interfaces.append(NetworkInterface(name: entry.name, index: entry.index, addresses: [entry.address]))
+                }
+            }
+            facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: entries.count, note: "IPv6 addresses per interface"))
+        } catch {
+            facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
+        }
+    }
+
+    /// The host's IPv4 addresses from the trie, since IPv4 addresses per interface are not in procfs.
+    static func readFibTrie(root: HostRoot, into facts: inout NetworkFacts) {
+        let path = "/proc/net/fib_trie"
+        do {
+            guard let text = try root.readTextIfPresent(path, limit: 64 << 20) else {
+                facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .missing, note: "IPv4 addresses unknown"))
+                return
+            }
+            facts.unattributedAddresses = try ProcNetParsers.fibTrieLocalAddresses(text, path: path)
+            facts.interfaceSources.append(SourceRead(
+                kind: "procfs", source: path, state: .ok, count: facts.unattributedAddresses.count, note: "IPv4 host addresses, interface unknown"))
+        } catch {
+            facts.interfaceSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
+        }
+    }
+
+    static func readSocketsAndResolvers(root: HostRoot, into facts: inout NetworkFacts) {
+        for (file, transport) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
+            let path = "/proc/net/\(file)"
+            do {
+                guard let text = try root.readTextIfPresent(path, limit: 64 << 20) else {
+                    facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .missing))
+                    continue
+                }
+                let sockets = try ProcNetParsers.sockets(text, transport: transport, path: path)
+                facts.sockets += sockets
+                facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: sockets.count))
+            } catch {
+                facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
+            }
+        }
+        readResolvers(root: root, into: &facts)
+    }
+
+    static func readResolvers(root: HostRoot, into facts: inout NetworkFacts) {
+        for (path, origin) in [("/etc/resolv.conf", ResolverOrigin.resolvConf), ("/run/systemd/resolve/resolv.conf", .resolvedUpstream)] {
+            do {
+                guard let text = try root.readTextIfPresent(path) else {
+                    facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .missing))
+                    continue
+                }
+                let found = ProcNetParsers.resolvConf(text, origin: origin, path: path)
+                facts.resolvers += found
+                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .ok, count: found.count))
+            } catch {
+                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .error(error.description)))
+            }
+        }
+        var dns: [Resolver] = []
+        var fallback: [Resolver] = []
+        var files = ["/etc/systemd/resolved.conf"]
+        // Drop-ins: a name in /etc masks the same name in /run and /usr/lib; all apply in name order.
+        var dropIns: [String: String] = [:]
+        for directory in ["/usr/lib/systemd/resolved.conf.d", "/run/systemd/resolved.conf.d", "/etc/systemd/resolved.conf.d"] {
+            do {
+                for name in try root.listIfPresent(directory) where name.hasSuffix(".conf") { dropIns[name] = "\(directory)/\(name)" }
+            } catch {
+                facts.resolverSources.append(SourceRead(kind: "directory", source: directory, state: .error(error.description)))
+            }
+        }
+        files += dropIns.keys.sorted().compactMap { dropIns[$0] }
+        for path in files {
+            do {
+                guard let text = try root.readTextIfPresent(path) else {
+                    facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .missing))
+                    continue
+                }
+                let before = dns.count + fallback.count
+                ProcNetParsers.resolvedConf(text, path: path, dns: &dns, fallback: &fallback)
+                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .ok, count: max(0, dns.count + fallback.count - before)))
+            } catch {
+                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .error(error.description)))
+            }
+        }
+        facts.resolvers += dns + fallback
     }
 }
