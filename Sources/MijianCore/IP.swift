@@ -221,7 +221,7 @@ extension IPAddress {
 
     /// IPv6 ranges that are not public internet space. IPv4-mapped addresses are judged as IPv4.
     public static let nonPublicV6: [IPNetwork] = [
-        "::/128", "::1/128", "::ffff:0:0/96", "100::/64", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8",
+        "::/128", "::1/128", "::ffff:0:0/96", "100::/64", "2001:db8::/32", "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
     ].compactMap { IPNetwork($0) }
 
     /// Whether the address lies in public (globally routed) address space.
