@@ -82,7 +82,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MijianCoreTests", dependencies: ["MijianCore", "MijianTestSupport"], swiftSettings: strict),
-        .testTarget(name: "MijianHostTests", dependencies: ["MijianHost", "MijianTestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "MijianHostTests", dependencies: ["MijianHost", "MijianChecks", "MijianTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "MijianChecksTests", dependencies: ["MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianEvidenceTests", dependencies: ["MijianEvidence", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianTestSupport"], swiftSettings: strict),
