@@ -90,7 +90,9 @@ public enum HardwareChecks {
             var reasons: [String] = []
             if let phrase = DeviceClassNames.pciWireless(device) { reasons.append(phrase) }
             reasons += familyReasons(device.driver, device.aliasMatches, where: "")
-            for reason in reasons { add(device.sysfsPath, "PCI \(device.address) \(device.vendor):\(device.device): " + reason, device.json) }
+            if !reasons.isEmpty {
+                add(device.sysfsPath, "PCI \(device.address) \(device.vendor):\(device.device): " + reasons.joined(separator: "; "), device.json)
+            }
         }
         var undecided = 0
         for device in facts.usbDevices where !device.isRootHub {
