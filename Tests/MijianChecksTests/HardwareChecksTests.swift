@@ -355,6 +355,7 @@ struct DriverFamilyTests {
         #expect(DriverFamily.classify(name: "foo", path: "kernel/drivers/net/wireless/foo/foo.ko.xz") == .wifi)
         #expect(DriverFamily.classify(name: "hci_foo", path: "kernel/drivers/bluetooth/hci_foo.ko") == .bluetooth)
         #expect(DriverFamily.classify(name: "t7", path: "kernel/drivers/net/wwan/t7xx/t7.ko") == .wwan)
+        #expect(DriverFamily.classify(name: "bar", path: "updates/dkms/kernel/drivers/bluetooth/bar.ko") == .bluetooth)
         #expect(DriverFamily.classify(name: "usb-storage") == .storage)
         #expect(DriverFamily.classify(name: "qmi_wwan") == .wwan)
         #expect(DriverFamily.classify(name: "e1000e", path: "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko") == nil)

@@ -149,7 +149,9 @@ public enum DriverFamily: String, Sendable, CaseIterable, Hashable {
         if let known = knownNames[normalised] { return known }
         if let path {
             var relative = Substring(path)
-            if let range = relative.range(of: "kernel/") { relative = relative[range.lowerBound...] }
+            if !relative.hasPrefix("kernel/"), let range = relative.firstRange(of: "/kernel/") {
+                relative = relative[relative.index(after: range.lowerBound)...]
+            }
             for (prefix, family) in pathPrefixes where relative.hasPrefix(prefix) { return family }
             if relative.hasPrefix("kernel/drivers/net/usb/") {
                 switch normalised {
