@@ -89,18 +89,46 @@ struct HardwareReader {
         }
     }
 
+    /// Family prefixes as bytes, for the modules.dep scan.
+    private static let prefixBytes: [([UInt8], DriverFamily)] = DriverFamily.pathPrefixes.map { (Array($0.0.utf8), $0.1) }
+
+    /// Scans modules.dep on bytes: a line becomes strings only when its module is in a family of interest.
     private mutating func readModulesDep(_ dir: String) {
         let path = dir + "/modules.dep"
         guard let bytes = readRecorded(path) else { return }
         var lines = 0
         var seen: Set<String> = []
-        for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            lines += 1
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-            let file = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
-            let name = DriverFamily.moduleName(fromPath: file)
-            if let family = DriverFamily.classify(name: name, path: file), seen.insert(name).inserted {
-                facts.availableModules.append(ModuleFile(name: name, path: file, family: family))
+        let kernel = Array("kernel/".utf8)
+        bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            while start < buffer.count {
+                var end = start
+                while end < buffer.count, buffer[end] != UInt8(ascii: "\n") { end += 1 }
+                defer { start = end + 1 }
+                lines += 1
+                var colon = start
+                while colon < end, buffer[colon] != UInt8(ascii: ":") { colon += 1 }
+                guard colon < end else { continue }
+                var nameStart = start
+                for index in start..<colon where buffer[index] == UInt8(ascii: "/") { nameStart = index + 1 }
+                var nameEnd = nameStart
+                while nameEnd + 2 < colon, !(buffer[nameEnd] == UInt8(ascii: ".") && buffer[nameEnd + 1] == UInt8(ascii: "k") && buffer[nameEnd + 2] == UInt8(ascii: "o")) { nameEnd += 1 }
+                if nameEnd + 2 >= colon { nameEnd = colon }
+                let name = String(decoding: buffer[nameStart..<nameEnd].map { $0 == UInt8(ascii: "-") ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+                var family = DriverFamily.knownNames[name]
+                if family == nil {
+                    let line = UnsafeBufferPointer(rebasing: buffer[start..<colon])
+                    if line.starts(with: kernel) {
+                        for (prefix, candidate) in Self.prefixBytes where line.starts(with: prefix) {
+                            family = candidate
+                            break
+                        }
+                    } else {
+                        family = DriverFamily.classify(name: name, path: String(decoding: line, as: UTF8.self))
+                    }
+                }
+                guard let family, seen.insert(name).inserted else { continue }
+                facts.availableModules.append(ModuleFile(name: name, path: String(decoding: buffer[start..<colon], as: UTF8.self), family: family))
             }
         }
         record(path, .ok, count: lines)

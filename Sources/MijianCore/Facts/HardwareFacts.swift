@@ -86,7 +86,7 @@ public enum DriverFamily: String, Sendable, CaseIterable, Hashable {
     public static func moduleName(fromPath path: String) -> String {
         var base = Substring(path)
         if let slash = base.lastIndex(of: "/") { base = base[base.index(after: slash)...] }
-        if let dot = base.range(of: ".ko") { base = base[..<dot.lowerBound] }
+        if let dot = base.firstRange(of: ".ko") { base = base[..<dot.lowerBound] }
         return normalise(String(base))
     }
 
@@ -152,8 +152,10 @@ public enum DriverFamily: String, Sendable, CaseIterable, Hashable {
             if !relative.hasPrefix("kernel/"), let range = relative.firstRange(of: "/kernel/") {
                 relative = relative[relative.index(after: range.lowerBound)...]
             }
-            for (prefix, family) in pathPrefixes where relative.hasPrefix(prefix) { return family }
-            if relative.hasPrefix("kernel/drivers/net/usb/") {
+            // Byte comparison: thousands of modules.dep lines pass through here.
+            let bytes = relative.utf8
+            for (prefix, family) in pathPrefixes where bytes.starts(with: prefix.utf8) { return family }
+            if bytes.starts(with: "kernel/drivers/net/usb/".utf8) {
                 switch normalised {
                 case "rndis_host", "cdc_ether", "cdc_ncm", "cdc_eem", "ipheth": return .usbnet
                 default: break
