@@ -76,6 +76,32 @@ struct ModuleAliasTests {
     }
 }
 
+@Suite("modprobe.d precedence")
+struct ModprobePrecedenceTests {
+    @Test("a file in /etc/modprobe.d hides the same name in /lib/modprobe.d; files are read in name order")
+    func precedence() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (path, text) in [
+            ("lib/modprobe.d/wireless.conf", "install btusb /bin/false\n"), ("etc/modprobe.d/wireless.conf", "blacklist btusb\n"),
+            ("lib/modprobe.d/00-first.conf", "install iwlwifi /bin/false\n"), ("etc/modprobe.d/zz-last.conf", "install iwlwifi /bin/echo\n"),
+            ("etc/modprobe.d/notes.txt", "install cfg80211 /bin/false\n"),
+        ] {
+            let url = directory.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: false, encoding: .utf8)
+        }
+        var sources: [FactSource] = []
+        let directives = ModprobeConfig.read(root: HostRoot(path: directory.path), sources: &sources)
+        #expect(directives.map(\.location) == ["/lib/modprobe.d/00-first.conf:1", "/etc/modprobe.d/wireless.conf:1", "/etc/modprobe.d/zz-last.conf:1"])
+        let facts = HardwareFacts(modprobe: directives)
+        #expect(facts.disposition(of: "iwlwifi") == .disabled(directives[0]))
+        #expect(facts.disposition(of: "btusb") == .blacklisted(directives[1]))
+        #expect(facts.disposition(of: "cfg80211") == .loadable)
+        #expect(sources.contains { $0.path == "/run/modprobe.d" && $0.state == .missing })
+    }
+}
+
 @Suite("hardware probe over fixture trees")
 struct HardwareProbeTests {
     @Test("wired desktop: PCI, USB keyboard and mouse, no radios, everything disabled, sources read")
