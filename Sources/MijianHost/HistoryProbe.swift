@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MijianCore
 
@@ -5,6 +6,302 @@ import MijianCore
 public enum HistoryProbe {
     /// Reads what the checks need from `root` (live kernel sources too when `live`).
     public static func observe(root: HostRoot, live: Bool, logger: Logger) -> HistoryFacts {
-        HistoryFacts()
+        var reader = HistoryReader(root: root)
+        reader.read()
+        for note in reader.facts.notes { logger.debug("history probe skipped something", metadata: ["mijian.note": "\(note)"]) }
+        return reader.facts
+    }
+}
+
+/// The work of one history observation.
+struct HistoryReader {
+    let root: HostRoot
+    var facts = HistoryFacts()
+
+    init(root: HostRoot) {
+        self.root = root
+    }
+
+    mutating func read() {
+        readNetworkManager()
+        readWPASupplicant()
+        readIWD()
+        readBluetooth()
+        readJournal()
+        readKernelLogs()
+    }
+
+    private mutating func record(_ path: String, _ state: FactSource.State, count: Int = 0) {
+        facts.sources.append(FactSource(path: path, state: state, count: count))
+    }
+
+    private mutating func listRecorded(_ path: String) -> [String]? {
+        do {
+            let names = try root.list(path)
+            record(path, .ok, count: names.count)
+            return names
+        } catch where error.code == .notFound {
+            record(path, .missing)
+            return nil
+        } catch {
+            record(path, .error(error.description))
+            return nil
+        }
+    }
+
+    /// A file's text; an unreadable file is recorded as an error source.
+    private mutating func readFile(_ path: String) -> String? {
+        do {
+            return try root.readText(path, limit: 1 << 20)
+        } catch {
+            record(path, .error(error.description))
+            return nil
+        }
+    }
+
+    // MARK: profiles
+
+    private mutating func readNetworkManager() {
+        let directory = "/etc/NetworkManager/system-connections"
+        guard let names = listRecorded(directory) else { return }
+        for name in names where !name.hasPrefix(".") && !name.hasSuffix("~") {
+            let path = "\(directory)/\(name)"
+            guard !root.isDirectory(path), let text = readFile(path) else { continue }
+            let ini = KeyFile.parse(text)
+            let type = ini["connection", "type"] ?? "unknown"
+            let id = ini["connection", "id"] ?? name
+            let ssid = ini["wifi", "ssid"] ?? ini["802-11-wireless", "ssid"]
+            let subtype = ini["vpn", "service-type"]
+            facts.profiles.append(SavedProfile(tool: .networkManager, type: type, name: id, ssid: ssid, subtype: subtype, path: path))
+        }
+    }
+
+    private mutating func readWPASupplicant() {
+        let directory = "/etc/wpa_supplicant"
+        guard let names = listRecorded(directory) else { return }
+        for name in names where name.hasSuffix(".conf") {
+            let path = "\(directory)/\(name)"
+            guard let text = readFile(path) else { continue }
+            var number = 0
+            var blockStart: Int?
+            var ssid: String?
+            var keyMgmt: String?
+            for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                number += 1
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("#") { continue }
+                if blockStart == nil {
+                    if line.hasPrefix("network="), line.contains("{") { blockStart = number; ssid = nil; keyMgmt = nil }
+                    continue
+                }
+                if line.hasPrefix("}") {
+                    if let start = blockStart {
+                        let type = keyMgmt.map { $0 == "NONE" ? "open" : "wifi" } ?? "wifi"
+                        facts.profiles.append(SavedProfile(tool: .wpaSupplicant, type: type, name: ssid ?? "(no ssid)", ssid: ssid, path: path, line: start))
+                    }
+                    blockStart = nil
+                    continue
+                }
+                if line.hasPrefix("ssid=") {
+                    ssid = String(line.dropFirst(5)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                } else if line.hasPrefix("key_mgmt=") {
+                    keyMgmt = String(line.dropFirst(9))
+                }
+            }
+        }
+    }
+
+    private mutating func readIWD() {
+        let directory = "/var/lib/iwd"
+        guard let names = listRecorded(directory) else { return }
+        for name in names {
+            guard let dot = name.lastIndex(of: ".") else { continue }
+            let type = String(name[name.index(after: dot)...])
+            guard ["psk", "open", "8021x"].contains(type) else { continue }
+            var ssid = String(name[..<dot])
+            // iwd writes names with other than alphanumerics, `-` and `_` as `=` + hex.
+            if ssid.hasPrefix("="), let decoded = Self.hexDecoded(String(ssid.dropFirst())) { ssid = decoded }
+            facts.profiles.append(SavedProfile(tool: .iwd, type: type, name: ssid, ssid: ssid, path: "\(directory)/\(name)"))
+        }
+    }
+
+    static func hexDecoded(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) ?? text.endIndex
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func isAddress(_ name: String) -> Bool {
+        let parts = name.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 6 && parts.allSatisfy { $0.count == 2 && $0.allSatisfy(\.isHexDigit) }
+    }
+
+    private mutating func readBluetooth() {
+        let directory = "/var/lib/bluetooth"
+        guard let adapters = listRecorded(directory) else { return }
+        for adapter in adapters where Self.isAddress(adapter) {
+            let adapterPath = "\(directory)/\(adapter)"
+            guard let devices = listRecorded(adapterPath) else { continue }
+            for device in devices where Self.isAddress(device) {
+                let path = "\(adapterPath)/\(device)"
+                var name: String?
+                if let text = try? root.readTextIfPresent(path + "/info", limit: 1 << 20) {
+                    name = KeyFile.parse(text)["General", "Name"]
+                }
+                facts.pairings.append(BluetoothPairing(adapter: adapter, device: device, name: name, path: path))
+            }
+        }
+    }
+
+    // MARK: logs
+
+    private mutating func readJournal() {
+        var journal = JournalFacts()
+        journal.persistentDirectory = root.isDirectory("/var/log/journal")
+        journal.volatileDirectory = root.isDirectory("/run/log/journal")
+        var configFiles: [String] = []
+        if root.exists("/etc/systemd/journald.conf") { configFiles.append("/etc/systemd/journald.conf") }
+        // Drop-ins: a name in an earlier directory hides the same name in later ones; all read in name order.
+        var chosen: [String: String] = [:]
+        for directory in ["/etc/systemd/journald.conf.d", "/run/systemd/journald.conf.d", "/usr/local/lib/systemd/journald.conf.d", "/usr/lib/systemd/journald.conf.d"] {
+            guard let names = listRecorded(directory) else { continue }
+            for name in names where name.hasSuffix(".conf") && chosen[name] == nil { chosen[name] = "\(directory)/\(name)" }
+        }
+        configFiles += chosen.keys.sorted().compactMap { chosen[$0] }
+        if configFiles.isEmpty || configFiles.first != "/etc/systemd/journald.conf" { record("/etc/systemd/journald.conf", .missing) }
+        for file in configFiles {
+            guard let text = readFile(file) else { continue }
+            record(file, .ok)
+            var section = ""
+            var number = 0
+            for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                number += 1
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("[") { section = line; continue }
+                guard section == "[Journal]", line.hasPrefix("Storage=") else { continue }
+                journal.storage = String(line.dropFirst("Storage=".count)).trimmingCharacters(in: .whitespaces)
+                journal.storageLocation = "\(file):\(number)"
+            }
+        }
+        if journal.persistentDirectory, let machines = listRecorded("/var/log/journal") {
+            for machine in machines {
+                let directory = "/var/log/journal/\(machine)"
+                guard root.isDirectory(directory), let files = listRecorded(directory) else { continue }
+                for name in files where name.hasSuffix(".journal") || name.hasSuffix(".journal~") {
+                    let path = "\(directory)/\(name)"
+                    guard let info = root.fileInfo(path) else {
+                        facts.notes.append("\(path) vanished while being read; skipped")
+                        continue
+                    }
+                    let first = Self.journalHeadTime(root: root, path: path)
+                    journal.persistentFiles.append(LogFile(path: path, modified: Date(timeIntervalSince1970: TimeInterval(info.mtime)), firstEntry: first, size: info.size))
+                }
+            }
+        } else if !journal.persistentDirectory {
+            record("/var/log/journal", .missing)
+        }
+        facts.journal = journal
+    }
+
+    /// `head_entry_realtime` (µs since the epoch, little-endian at offset 184) of a journal file header.
+    static func journalHeadTime(root: HostRoot, path: String) -> Date? {
+        guard let header = try? root.readPrefix(path, count: 208), header.count >= 208,
+            header.prefix(8).elementsEqual(Array("LPKSHHRH".utf8))
+        else { return nil }
+        var micros: UInt64 = 0
+        for offset in (184..<192).reversed() { micros = micros << 8 | UInt64(header[offset]) }
+        guard micros > 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(micros) / 1_000_000)
+    }
+
+    private mutating func readKernelLogs() {
+        guard let names = listRecorded("/var/log") else { return }
+        for name in names where name.hasPrefix("kern.log") || name.hasPrefix("syslog") {
+            let path = "/var/log/\(name)"
+            guard let info = root.fileInfo(path) else {
+                facts.notes.append("\(path) vanished while being read; skipped")
+                continue
+            }
+            let modified = Date(timeIntervalSince1970: TimeInterval(info.mtime))
+            var first: Date?
+            if !name.hasSuffix(".gz"), !name.hasSuffix(".xz"), !name.hasSuffix(".zst"),
+                let prefix = try? root.readPrefix(path, count: 256)
+            {
+                first = Self.firstTimestamp(prefix, modified: modified)
+            }
+            facts.kernelLogs.append(LogFile(path: path, modified: modified, firstEntry: first, size: info.size))
+        }
+    }
+
+    /// The stamp of the first line: RFC 3339 (rsyslog's high-precision format) or `Mmm dd hh:mm:ss`
+    /// (year taken as the modification year, or the one before when that would be in the future).
+    static func firstTimestamp(_ bytes: [UInt8], modified: Date) -> Date? {
+        let line = String(decoding: bytes.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        if let word = line.split(separator: " ").first, let date = RFC3339.date(from: String(word)) { return date }
+        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count >= 3 else { return nil }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard let month = months.firstIndex(of: String(parts[0])), let day = Int(parts[1]) else { return nil }
+        let clock = parts[2].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3 else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let year = calendar.component(.year, from: modified)
+        for candidate in [year, year - 1] {
+            let components = DateComponents(year: candidate, month: month + 1, day: day, hour: clock[0], minute: clock[1], second: clock[2])
+            if let date = calendar.date(from: components), date <= modified { return date }
+        }
+        return nil
+    }
+}
+
+/// A minimal reader of `key=value` files with `[section]` headers (NetworkManager keyfiles,
+/// BlueZ `info`). It keeps only what callers ask for by key; values are never logged.
+struct KeyFile {
+    private var values: [String: [String: String]] = [:]
+
+    static func parse(_ text: String) -> KeyFile {
+        var file = KeyFile()
+        var section = ""
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("["), line.hasSuffix("]") {
+                section = String(line.dropFirst().dropLast())
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            file.values[section, default: [:]][key] = value
+        }
+        return file
+    }
+
+    subscript(section: String, key: String) -> String? { values[section]?[key] }
+}
+
+extension HostRoot {
+    /// At most `count` bytes from the start of a file (journal headers, first log lines).
+    func readPrefix(_ hostPath: String, count: Int) throws(MijianError) -> [UInt8] {
+        let full = real(hostPath)
+        let fd = try Syscall.call("cannot open \(hostPath)", path: hostPath) { open(full, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = try Syscall.call("cannot read \(hostPath)", path: hostPath) {
+                out.withUnsafeMutableBytes { read(fd, $0.baseAddress.map { $0 + filled }, count - filled) }
+            }
+            if got == 0 { break }
+            filled += got
+        }
+        return Array(out.prefix(filled))
     }
 }

@@ -1,0 +1,71 @@
+import MijianCore
+
+/// Reads modprobe configuration the way kmod does: `*.conf` files of every configuration
+/// directory, a file name in an earlier directory hiding the same name in later ones, all files
+/// then read in name order.
+enum ModprobeConfig {
+    /// Directories in kmod's precedence order.
+    static let directories = ["/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d"]
+
+    /// Every directive, in the order modprobe applies them; each directory read is recorded in `sources`.
+    static func read(root: HostRoot, sources: inout [FactSource]) -> [ModprobeDirective] {
+        var chosen: [String: String] = [:]
+        for directory in directories {
+            let names: [String]
+            do {
+                names = try root.list(directory)
+                sources.append(FactSource(path: directory, state: .ok, count: names.count))
+            } catch where error.code == .notFound {
+                sources.append(FactSource(path: directory, state: .missing))
+                continue
+            } catch {
+                sources.append(FactSource(path: directory, state: .error(error.description)))
+                continue
+            }
+            for name in names where name.hasSuffix(".conf") && chosen[name] == nil {
+                chosen[name] = "\(directory)/\(name)"
+            }
+        }
+        var directives: [ModprobeDirective] = []
+        for name in chosen.keys.sorted() {
+            guard let path = chosen[name] else { continue }
+            do {
+                let text = try root.readText(path, limit: 1 << 20)
+                let parsed = parse(text, file: path)
+                directives += parsed
+                sources.append(FactSource(path: path, state: .ok, count: parsed.count))
+            } catch {
+                sources.append(FactSource(path: path, state: .error(error.description)))
+            }
+        }
+        return directives
+    }
+
+    /// Parses one file: `#` comments, `\` line continuation, the directives modprobe.d(5) lists.
+    static func parse(_ text: String, file: String) -> [ModprobeDirective] {
+        var directives: [ModprobeDirective] = []
+        var pending = ""
+        var pendingLine = 0
+        var number = 0
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            var line = Substring(raw)
+            if line.hasSuffix("\r") { line = line.dropLast() }
+            if pending.isEmpty { pendingLine = number }
+            if line.hasSuffix("\\") {
+                pending += line.dropLast() + " "
+                continue
+            }
+            let full = pending + line
+            pending = ""
+            let content = full.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let words = content.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 2, let kind = ModprobeDirective.Kind(rawValue: String(words[0])) else { continue }
+            let subject = String(words[1])
+            let rest = words.dropFirst(2).joined(separator: " ")
+            let module = kind == .alias ? subject : DriverFamily.normalise(subject)
+            directives.append(ModprobeDirective(kind: kind, module: module, argument: rest, file: file, line: pendingLine))
+        }
+        return directives
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import MijianCore
+import MijianTestSupport
+import Testing
+
+@testable import MijianHost
+
+@Suite("history probe over fixture trees")
+struct HistoryProbeTests {
+    static func history(_ name: String) -> HistoryFacts {
+        HistoryProbe.observe(root: FixtureHosts.root(name), live: false, logger: FixtureHosts.logger)
+    }
+
+    @Test("laptop: NetworkManager Wi-Fi and VPN, wpa_supplicant networks with lines, iwd, a Bluetooth pairing")
+    func laptop() throws {
+        let facts = Self.history("laptop-wifi-bt")
+        let names = facts.profiles.map { "\($0.tool.rawValue)|\($0.type)|\($0.name)|\($0.location)" }.sorted()
+        #expect(names == [
+            "NetworkManager|vpn|Home VPN|/etc/NetworkManager/system-connections/Home VPN.nmconnection",
+            "NetworkManager|wifi|Office-5G|/etc/NetworkManager/system-connections/Office-5G.nmconnection",
+            "iwd|psk|Hotel Guest|/var/lib/iwd/Hotel Guest.psk",
+            "wpa_supplicant|open|CoffeeShop|/etc/wpa_supplicant/wpa_supplicant-wlp0s20f3.conf:4",
+            "wpa_supplicant|wifi|Airport-Free|/etc/wpa_supplicant/wpa_supplicant-wlp0s20f3.conf:9",
+        ])
+        #expect(facts.profiles.first { $0.type == "vpn" }?.subtype == "org.freedesktop.NetworkManager.openvpn")
+        #expect(facts.pairings == [BluetoothPairing(adapter: "A4:C3:F0:11:22:34", device: "40:4E:36:AA:BB:CC", name: "Pixel 7", path: "/var/lib/bluetooth/A4:C3:F0:11:22:34/40:4E:36:AA:BB:CC")])
+    }
+
+    @Test("no secret from any profile reaches the facts")
+    func noSecrets() {
+        for name in FixtureHosts.names {
+            let dump = String(describing: Self.history(name))
+            for secret in ["correct-horse-battery-staple", "hunter2-vpn-secret", "airport-secret-psk", "hotel-secret-pass", "gsm-secret-pw", "0123456789ABCDEF0123456789ABCDEF"] {
+                #expect(!dump.contains(secret), "\(name) leaks \(secret)")
+            }
+        }
+    }
+
+    @Test("journal: persistent with its oldest header time; volatile by drop-in; kern.log stamps in both formats")
+    func journal() throws {
+        let desktop = Self.history("wired-desktop")
+        #expect(desktop.journal.isPersistent)
+        #expect(desktop.journal.storage == nil)
+        let oldest = try #require(desktop.journal.persistentFiles.compactMap(\.firstEntry).min())
+        #expect(RFC3339.string(from: oldest) == "2026-08-20T00:00:00Z")
+        let kern = try #require(desktop.kernelLogs.first { $0.path == "/var/log/kern.log.1" })
+        #expect(kern.firstEntry.map { RFC3339.string(from: $0) } == "2026-11-10T00:00:01Z")
+        #expect(desktop.kernelLogs.contains { $0.path == "/var/log/kern.log.2.gz" && $0.firstEntry == nil })
+
+        let laptop = Self.history("laptop-wifi-bt")
+        #expect(!laptop.journal.isPersistent)
+        #expect(laptop.journal.volatileDirectory)
+        #expect(laptop.journal.storage == "volatile")
+        #expect(laptop.journal.storageLocation == "/etc/systemd/journald.conf.d/volatile.conf:2")
+        let legacy = try #require(laptop.kernelLogs.first?.firstEntry)
+        #expect(RFC3339.string(from: legacy).hasSuffix("-10-01T09:00:00Z"))
+
+        let phone = Self.history("phone-tethering")
+        #expect(!phone.journal.isPersistent)
+        #expect(phone.kernelLogs.isEmpty)
+    }
+
+    @Test("a syslog stamp without a year takes the year before when it would lie in the future")
+    func yearless() throws {
+        let modified = try #require(RFC3339.date(from: "2026-01-05T00:00:00Z"))
+        let date = try #require(HistoryReader.firstTimestamp(Array("Dec 30 10:00:00 host kernel: x\n".utf8), modified: modified))
+        #expect(RFC3339.string(from: date) == "2025-12-30T10:00:00Z")
+        #expect(HistoryReader.firstTimestamp(Array("garbage\n".utf8), modified: modified) == nil)
+    }
+}
