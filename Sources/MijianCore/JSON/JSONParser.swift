@@ -103,6 +103,7 @@ public struct JSONParser: Sendable {
         mutating func object(depth: Int) throws(Failure) -> JSONValue {
             index += 1
             var members: [(String, JSONValue)] = []
+            members.reserveCapacity(8)
             // Small objects check duplicates linearly; a Set only once an object grows.
             var seen = Set<String>()
             var useSet = false
@@ -172,7 +173,7 @@ public struct JSONParser: Sendable {
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == 0x22 {
-                    guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+                    guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else {
                         throw fail(.badString, "string is not valid UTF-8")
                     }
                     index += 1

@@ -89,18 +89,18 @@ public enum JSONValue: Sendable, Equatable {
 
     private func write(into out: inout [UInt8], indent: Int?, level: Int) {
         switch self {
-        case .null: out.append(contentsOf: Array("null".utf8))
-        case .bool(let value): out.append(contentsOf: Array((value ? "true" : "false").utf8))
-        case .int(let value): out.append(contentsOf: Array(String(value).utf8))
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
+        case .int(let value): JSONValue.writeInteger(value, into: &out)
         case .double(let value):
             if value.isFinite {
                 if value == value.rounded(), abs(value) < 1e15 {
-                    out.append(contentsOf: Array(String(Int64(value)).utf8))
+                    JSONValue.writeInteger(Int64(value), into: &out)
                 } else {
-                    out.append(contentsOf: Array("\(value)".utf8))
+                    out.append(contentsOf: "\(value)".utf8)
                 }
             } else {
-                out.append(contentsOf: Array("null".utf8))
+                out.append(contentsOf: "null".utf8)
             }
         case .string(let value): JSONValue.writeString(value, into: &out)
         case .array(let elements):
@@ -131,8 +131,29 @@ public enum JSONValue: Sendable, Equatable {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+        if value >= 0, value < 10 {
+            out.append(0x30 + UInt8(value))
+            return
+        }
+        var digits: [UInt8] = []
+        var magnitude = value.magnitude
+        while magnitude > 0 {
+            digits.append(0x30 + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        if value < 0 { out.append(0x2D) }
+        out.append(contentsOf: digits.reversed())
+    }
+
     static func writeString(_ value: String, into out: inout [UInt8]) {
         out.append(0x22)
+        // Most strings need no escaping: copy them whole.
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }) {
+            out.append(contentsOf: value.utf8)
+            out.append(0x22)
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case 0x22: out.append(0x5C); out.append(0x22)
