@@ -95,8 +95,7 @@ enum TrafficText {
             [
                 flow.key.src.description, flow.key.dst.description, IPProtocol.name(flow.key.proto),
                 flow.key.dstPort < 0 ? "-" : String(flow.key.dstPort), String(flow.stats.packets), String(flow.stats.bytes),
-                RFC3339.string(from: EgressFlow.date(flow.stats.firstSeen), fractional: true),
-                RFC3339.string(from: EgressFlow.date(flow.stats.lastSeen), fractional: true),
+                EgressFlow.timestamp(flow.stats.firstSeen), EgressFlow.timestamp(flow.stats.lastSeen),
                 flow.stats.dnsNames.joined(separator: ","),
             ]
         }

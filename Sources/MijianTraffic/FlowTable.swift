@@ -51,10 +51,65 @@ public struct EgressFlow: Sendable, Equatable {
             "dst_port": key.dstPort < 0 ? .null : .int(Int64(key.dstPort)),
             "packets": .int(Int64(stats.packets)),
             "bytes": .int(Int64(stats.bytes)),
-            "first_seen": .string(RFC3339.string(from: EgressFlow.date(stats.firstSeen), fractional: true)),
-            "last_seen": .string(RFC3339.string(from: EgressFlow.date(stats.lastSeen), fractional: true)),
+            "first_seen": .string(EgressFlow.timestamp(stats.firstSeen)),
+            "last_seen": .string(EgressFlow.timestamp(stats.lastSeen)),
             "dns_names": .strings(stats.dnsNames),
         ]
+    }
+
+    /// RFC 3339 UTC with milliseconds (`2026-11-29T03:55:18.123Z`, the form `RFC3339.string(fractional:)`
+    /// writes) from nanoseconds since the epoch, computed with integer civil-date arithmetic: a report may
+    /// hold tens of thousands of flows and the general formatter costs microseconds per call.
+    public static func timestamp(_ nanoseconds: Int64) -> String {
+        var seconds = nanoseconds / 1_000_000_000
+        var fraction = nanoseconds % 1_000_000_000
+        if fraction < 0 {
+            fraction += 1_000_000_000
+            seconds -= 1
+        }
+        var days = seconds / 86_400
+        var second = seconds % 86_400
+        if second < 0 {
+            second += 86_400
+            days -= 1
+        }
+        // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shifted = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shifted + 2) / 5 + 1
+        let month = shifted < 10 ? shifted + 3 : shifted - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = max(0, value)
+            while divisor > 0 {
+                out.append(0x30 + UInt8(truncatingIfNeeded: rest / divisor % 10))
+                rest %= divisor * 10
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        out.append(0x2D)
+        digits(month, 2)
+        out.append(0x2D)
+        digits(day, 2)
+        out.append(0x54)
+        digits(second / 3600, 2)
+        out.append(0x3A)
+        digits(second / 60 % 60, 2)
+        out.append(0x3A)
+        digits(second % 60, 2)
+        out.append(0x2E)
+        digits(fraction / 1_000_000, 3)
+        out.append(0x5A)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A date from nanoseconds since the epoch.

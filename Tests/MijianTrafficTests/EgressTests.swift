@@ -141,6 +141,16 @@ struct EgressTests {
         #expect(!(try egressPolicy("traffic:\n  flag_link_local: true\n").bpfFilter.contains("169.254.0.0/16")))
     }
 
+    @Test func flowTimestampsMatchTheCoreFormatter() {
+        for seconds: Int64 in [0, 951_782_400, 1_795_000_000, 4_107_542_399, 1_709_164_800, 7_258_118_400] {
+            for millis: Int64 in [0, 7, 999] {
+                let nanos = seconds * 1_000_000_000 + millis * 1_000_000 + 123
+                let expected = RFC3339.string(from: Date(timeIntervalSince1970: Double(seconds) + Double(millis) / 1000 + 0.0000005), fractional: true)
+                #expect(EgressFlow.timestamp(nanos) == expected)
+            }
+        }
+    }
+
     @Test func findingCarriesFlowsWithTheReportFieldNames() throws {
         let policy = try egressPolicy()
         let analyzer = analyze([B.ipv4(src: "10.1.1.1", dst: "203.0.113.5", proto: 6, payload: B.tcp(src: 1, dst: 443))], .raw, policy: policy)
