@@ -106,14 +106,18 @@ enum TrafficText {
             text += "pcap stats: \(statistics.received) received, \(statistics.dropped) dropped, \(statistics.interfaceDropped) dropped by the interface\n"
         }
         guard !rows.isEmpty else { return text }
-        var widths = headers.map(\.count)
+        // Every cell is ASCII (addresses, numbers, escaped DNS names), so UTF-8 length is the width.
+        var widths = headers.map(\.utf8.count)
         for row in rows {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.utf8.count) }
         }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  ")
+            var out = ""
+            for (index, cell) in cells.enumerated() {
+                out += cell
+                if index < cells.count - 1 { out += String(repeating: " ", count: widths[index] - cell.utf8.count + 2) }
+            }
+            return out
         }
         text += "\n" + line(headers) + "\n"
         for row in rows { text += line(row) + "\n" }

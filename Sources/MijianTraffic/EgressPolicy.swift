@@ -9,6 +9,8 @@ public struct EgressPolicy: Sendable {
     public let insideNetworks: [IPNetwork]
     private let v4: [(UInt32, UInt32)]
     private let v6: [(UInt128, UInt128)]
+    /// Allowed suffixes as `Policy.isAllowedName` normalises them (lower case, no outer dots), in UTF-8.
+    private let suffixes: [[UInt8]]
 
     /// Compiles a policy.
     public init(_ policy: Policy) {
@@ -29,6 +31,15 @@ public struct EgressPolicy: Sendable {
             guard case .v6 = network.address else { return nil }
             return (network.lowerBound, network.upperBound)
         }
+        suffixes = policy.dnsAllowedSuffixes.map { EgressPolicy.trimmedDots(Array($0.lowercased().utf8)) }
+    }
+
+    private static func trimmedDots(_ bytes: [UInt8]) -> [UInt8] {
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x2E { start += 1 }
+        while end > start, bytes[end - 1] == 0x2E { end -= 1 }
+        return Array(bytes[start..<end])
     }
 
     /// Whether traffic with this peer stays inside (IPv4-mapped IPv6 is judged as IPv4).
@@ -44,8 +55,23 @@ public struct EgressPolicy: Sendable {
         }
     }
 
-    /// Whether a queried name stays inside the unit's DNS suffixes.
-    public func isAllowedName(_ name: String) -> Bool { policy.isAllowedName(name) }
+    /// Whether a queried name stays inside the unit's DNS suffixes: the same answer as `Policy.isAllowedName`,
+    /// computed on bytes because it runs for every DNS query in a capture.
+    public func isAllowedName(_ name: String) -> Bool {
+        var bytes = Array(name.utf8)
+        for index in bytes.indices where bytes[index] >= 0x41 && bytes[index] <= 0x5A { bytes[index] += 0x20 }
+        if bytes.contains(where: { $0 >= 0x80 }) { return policy.isAllowedName(name) }
+        let candidate = EgressPolicy.trimmedDots(bytes)
+        for suffix in suffixes {
+            if candidate == suffix { return true }
+            if candidate.count > suffix.count, candidate[candidate.count - suffix.count - 1] == 0x2E,
+                candidate[(candidate.count - suffix.count)...].elementsEqual(suffix)
+            {
+                return true
+            }
+        }
+        return false
+    }
 
     /// A BPF filter that lets the kernel drop traffic this policy certainly permits: IPv4, or IPv6 whose
     /// next header is TCP, UDP or ICMPv6, between inside networks and not to or from port 53. Anything the

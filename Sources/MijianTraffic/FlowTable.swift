@@ -136,7 +136,7 @@ public struct FlowTable: Sendable {
     /// Makes an empty table.
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
-        flows.reserveCapacity(min(self.capacity, 4096))
+        flows.reserveCapacity(min(self.capacity, 1 << 16))
     }
 
     /// Counts one packet.

@@ -141,6 +141,17 @@ struct EgressTests {
         #expect(!(try egressPolicy("traffic:\n  flag_link_local: true\n").bpfFilter.contains("169.254.0.0/16")))
     }
 
+    @Test func nameCheckAgreesWithThePolicy() throws {
+        let policy = try egressPolicy("")
+        let names = [
+            "unit.internal", "a.unit.internal", "A.UNIT.Internal.", "xunit.internal", "unit.internal.evil.com", ".", "",
+            "internal", "b.a.unit.internal", "ünit.internal", "a\\046unit.internal",
+        ]
+        for name in names { #expect(policy.isAllowedName(name) == policy.policy.isAllowedName(name), "\(name)") }
+        #expect(policy.isAllowedName("a.unit.internal"))
+        #expect(!policy.isAllowedName("xunit.internal"))
+    }
+
     @Test func flowTimestampsMatchTheCoreFormatter() {
         for seconds: Int64 in [0, 951_782_400, 1_795_000_000, 4_107_542_399, 1_709_164_800, 7_258_118_400] {
             for millis: Int64 in [0, 7, 999] {
