@@ -3,10 +3,10 @@ import MijianCore
 /// The human table of a report: rule, items, status, subject, why; then a summary line.
 public enum TextReport {
     /// Renders the report; `colour` adds ANSI colours to statuses.
-    public static func render(_ report: Report, colour: Bool) -> String {
+    public static func render(_ report: Report, colour: Bool, title: String = "Mijian audit") -> String {
         var lines: [String] = []
         let host = report.host
-        var header = "Mijian audit of \(host.hostname.isEmpty ? "(unnamed host)" : host.hostname)"
+        var header = "\(title) of \(host.hostname.isEmpty ? "(unnamed host)" : host.hostname)"
         if let asset = host.assetID { header += " [\(asset)]" }
         if let classification = host.classification { header += " \(classification.rawValue)" }
         lines.append(header)

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MijianCore
+import MijianHost
+import MijianTraffic
+
+/// `mijian traffic`: the outbound-traffic watch over a capture file or a live interface.
+struct TrafficCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "traffic",
+        abstract: "Find traffic that leaves the unit's networks, in a capture file or live on an interface.",
+        discussion: """
+            Prints every flow (source, destination, protocol, destination port) with a peer outside the policy's \
+            networks, and every DNS query for a name outside its allowed suffixes. \
+            Exit status: 0 nothing broke the policy, 1 something did, 2 usage or runtime error \
+            (including a capture that could not be read to its end).
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Read a pcap or pcapng capture file.", valueName: "FILE"))
+    var read: String?
+
+    @Option(name: .long, help: ArgumentHelp("Capture live on this interface (`any` for all); needs root.", valueName: "NAME"))
+    var interface: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to watch an interface.", valueName: "SECONDS"))
+    var duration: Int = 60
+
+    @Option(name: .long, help: ArgumentHelp("Policy YAML (default: the built-in classified-workstation policy).", valueName: "FILE"))
+    var policy: String?
+
+    @Option(name: .customLong("host-file"), help: ArgumentHelp("Host identity YAML (default: /etc/mijian/host.yaml when present).", valueName: "FILE"))
+    var hostFile: String?
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (atomically) instead of standard output.", valueName: "FILE"))
+    var output: String?
+
+    func validate() throws {
+        if (read == nil) == (interface == nil) {
+            throw ValidationError("give exactly one of --read FILE or --interface NAME")
+        }
+        if duration < 1 || duration > 86_400 {
+            throw ValidationError("--duration must be between 1 and 86400 seconds")
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "mijian.traffic")
+        logger.logLevel = .warning
+        let (loaded, _) = try AuditRun.loadPolicy(policy)
+        let identity = try AuditRun.loadIdentity(hostFile, root: .live)
+        let host = try HostProbe.hostInfo(root: .live, identity: identity)
+        let egress = EgressPolicy(loaded)
+        let result: TrafficResult
+        if let read {
+            result = try TrafficWatch.read(file: read, policy: egress, logger: logger)
+        } else {
+            result = try TrafficWatch.live(
+                interface: interface ?? "any", duration: .seconds(duration), policy: egress, logger: logger)
+        }
+        let context = CheckContext(policy: loaded, hostID: host.hostID, observedAt: result.endedAt)
+        let report = Report(
+            issuedAt: Date(), windowStart: result.startedAt, windowEnd: result.endedAt, host: host, policy: loaded.info,
+            findings: TrafficWatch.findings(result, context: context))
+        let bytes: [UInt8]
+        switch format {
+        case .json: bytes = report.json.prettySerialized()
+        case .text: bytes = Array(TrafficText.render(report, result: result, colour: output == nil && Console.colourOut).utf8)
+        }
+        if let output {
+            try AtomicFile.write(bytes, to: output)
+        } else {
+            Console.out(String(decoding: bytes, as: UTF8.self))
+        }
+        if let stopped = result.stoppedBy {
+            Console.error("mijian: \(stopped)")
+            throw ExitCode(2)
+        }
+        if !report.isCompliant { throw ExitCode(1) }
+        if report.findings.contains(where: { $0.status == .error }) { throw ExitCode(2) }
+    }
+}
+
+/// The human form of a traffic report: the finding table, then one line per flow.
+enum TrafficText {
+    /// Renders the report and the flows that broke the policy.
+    static func render(_ report: Report, result: TrafficResult, colour: Bool) -> String {
+        var text = TextReport.render(report, colour: colour, title: "Mijian traffic watch")
+        let headers = ["SRC", "DST", "PROTO", "PORT", "PACKETS", "BYTES", "FIRST SEEN", "LAST SEEN", "DNS NAMES"]
+        let rows = result.flows.map { flow in
+            [
+                flow.key.src.description, flow.key.dst.description, IPProtocol.name(flow.key.proto),
+                flow.key.dstPort < 0 ? "-" : String(flow.key.dstPort), String(flow.stats.packets), String(flow.stats.bytes),
+                EgressFlow.timestamp(flow.stats.firstSeen), EgressFlow.timestamp(flow.stats.lastSeen),
+                flow.stats.dnsNames.joined(separator: ","),
+            ]
+        }
+        text += "\n\(result.sourceKind) \(result.source): \(result.packets) packet(s) judged"
+        text += result.filter == nil ? " (no kernel filter)" : " after the policy filter"
+        text += ", \(result.violations) broke the policy\n"
+        if let statistics = result.statistics {
+            text += "pcap stats: \(statistics.received) received, \(statistics.dropped) dropped, \(statistics.interfaceDropped) dropped by the interface\n"
+        }
+        guard !rows.isEmpty else { return text }
+        // Every cell is ASCII (addresses, numbers, escaped DNS names), so UTF-8 length is the width.
+        var widths = headers.map(\.utf8.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.utf8.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            var out = ""
+            for (index, cell) in cells.enumerated() {
+                out += cell
+                if index < cells.count - 1 { out += String(repeating: " ", count: widths[index] - cell.utf8.count + 2) }
+            }
+            return out
+        }
+        text += "\n" + line(headers) + "\n"
+        for row in rows { text += line(row) + "\n" }
+        if result.cutPackets > 0 {
+            text += "… and \(result.cutPackets) packet(s), \(result.cutBytes) byte(s) of flows cut: the table holds \(result.tableCapacity)\n"
+        }
+        return text
+    }
+}

@@ -1,0 +1,94 @@
+/// What a packet sent to port 53 asked for.
+public enum DNSQuery: Sendable, Equatable {
+    /// Not a query (a response, or a TCP segment without payload).
+    case notQuery
+    /// A query for these names (lower case, no trailing dot).
+    case names([String])
+    /// Port 53 carried something that does not parse as a DNS query; it is judged as a name outside.
+    case undecodable
+}
+
+/// Reads the question names of DNS queries, following compression pointers a bounded number of times.
+public enum DNSDecoder {
+    /// The name shown for a query that could not be read.
+    public static let undecodableName = "<undecodable query>"
+    /// Most compression pointers followed in one name; a loop of pointers stops here.
+    static let maxPointers = 16
+    /// Most questions read from one message.
+    static let maxQuestions = 8
+
+    /// Parses the payload of a UDP datagram or a TCP segment sent to port 53.
+    public static func query(payload: UnsafeRawBufferPointer, overTCP: Bool) -> DNSQuery {
+        let view = ByteView(payload)
+        if overTCP {
+            if payload.isEmpty { return .notQuery }
+            guard let length = view.u16(0) else { return .undecodable }
+            return message(ByteView(view.slice(2, upTo: Int(length))))
+        }
+        return message(view)
+    }
+
+    static func message(_ view: ByteView) -> DNSQuery {
+        guard let flags = view.u16(2), let questions = view.u16(4) else { return .undecodable }
+        if flags & 0x8000 != 0 { return .notQuery }
+        guard questions > 0 else { return .undecodable }
+        var names: [String] = []
+        var offset = 12
+        for _ in 0..<min(Int(questions), maxQuestions) {
+            guard let (name, next) = readName(view, at: offset), view.has(next, 4) else {
+                return names.isEmpty ? .undecodable : .names(names)
+            }
+            names.append(name)
+            offset = next + 4
+        }
+        return .names(names)
+    }
+
+    /// Reads a possibly compressed name at `start`; returns it and the offset just after it in the message.
+    static func readName(_ view: ByteView, at start: Int) -> (String, Int)? {
+        var text: [UInt8] = []
+        var position = start
+        var resume: Int?
+        var pointers = 0
+        var wire = 0
+        while true {
+            guard let length = view.u8(position) else { return nil }
+            if length == 0 {
+                position += 1
+                break
+            }
+            switch length & 0xC0 {
+            case 0xC0:
+                guard let pointer = view.u16(position), pointers < maxPointers else { return nil }
+                pointers += 1
+                if resume == nil { resume = position + 2 }
+                position = Int(pointer & 0x3FFF)
+            case 0x00:
+                let count = Int(length)
+                wire += count + 1
+                guard wire <= 255, view.has(position + 1, count) else { return nil }
+                if !text.isEmpty { text.append(0x2E) }
+                for index in (position + 1)..<(position + 1 + count) {
+                    append(view.base[index], to: &text)
+                }
+                position += 1 + count
+            default:
+                return nil
+            }
+        }
+        return (text.isEmpty ? "." : String(decoding: text, as: UTF8.self), resume ?? position)
+    }
+
+    /// Lower-cases letters and writes anything outside printable ASCII (and `.` `\` inside a label) as `\DDD`.
+    static func append(_ byte: UInt8, to text: inout [UInt8]) {
+        switch byte {
+        case 0x41...0x5A: text.append(byte + 0x20)
+        case 0x21...0x7E where byte != 0x2E && byte != 0x5C: text.append(byte)
+        default:
+            text.append(0x5C)
+            text.append(0x30 + byte / 100)
+            text.append(0x30 + byte / 10 % 10)
+            text.append(0x30 + byte % 10)
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import MijianCore
+
+/// One aggregation key: source, destination, protocol and destination port.
+public struct FlowKey: Hashable, Sendable {
+    /// Source address.
+    public var src: IPAddress
+    /// Destination address.
+    public var dst: IPAddress
+    /// IP protocol number.
+    public var proto: UInt8
+    /// Destination port, -1 when the packet had none (ICMP, later fragments, truncated headers).
+    public var dstPort: Int32
+
+    /// Makes a key.
+    public init(src: IPAddress, dst: IPAddress, proto: UInt8, dstPort: Int32) {
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.dstPort = dstPort
+    }
+}
+
+/// What was seen of one flow.
+public struct FlowStats: Sendable, Equatable {
+    /// Packets counted.
+    public var packets: Int
+    /// Layer-3 bytes counted (IP total length as sent).
+    public var bytes: Int
+    /// First packet, nanoseconds since the Unix epoch.
+    public var firstSeen: Int64
+    /// Last packet, nanoseconds since the Unix epoch.
+    public var lastSeen: Int64
+    /// DNS names queried in this flow, in the order first seen (bounded).
+    public var dnsNames: [String]
+}
+
+/// A flow that broke the policy, ready for a report.
+public struct EgressFlow: Sendable, Equatable {
+    /// The key.
+    public var key: FlowKey
+    /// The counts.
+    public var stats: FlowStats
+
+    /// `{src, dst, protocol, dst_port, packets, bytes, first_seen, last_seen, dns_names}`.
+    public var json: JSONValue {
+        [
+            "src": .string(key.src.description),
+            "dst": .string(key.dst.description),
+            "protocol": .string(IPProtocol.name(key.proto)),
+            "dst_port": key.dstPort < 0 ? .null : .int(Int64(key.dstPort)),
+            "packets": .int(Int64(stats.packets)),
+            "bytes": .int(Int64(stats.bytes)),
+            "first_seen": .string(EgressFlow.timestamp(stats.firstSeen)),
+            "last_seen": .string(EgressFlow.timestamp(stats.lastSeen)),
+            "dns_names": .strings(stats.dnsNames),
+        ]
+    }
+
+    /// RFC 3339 UTC with milliseconds (`2026-11-29T03:55:18.123Z`, the form `RFC3339.string(fractional:)`
+    /// writes) from nanoseconds since the epoch, computed with integer civil-date arithmetic: a report may
+    /// hold tens of thousands of flows and the general formatter costs microseconds per call.
+    public static func timestamp(_ nanoseconds: Int64) -> String {
+        var seconds = nanoseconds / 1_000_000_000
+        var fraction = nanoseconds % 1_000_000_000
+        if fraction < 0 {
+            fraction += 1_000_000_000
+            seconds -= 1
+        }
+        var days = seconds / 86_400
+        var second = seconds % 86_400
+        if second < 0 {
+            second += 86_400
+            days -= 1
+        }
+        // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shifted = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shifted + 2) / 5 + 1
+        let month = shifted < 10 ? shifted + 3 : shifted - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = max(0, value)
+            while divisor > 0 {
+                out.append(0x30 + UInt8(truncatingIfNeeded: rest / divisor % 10))
+                rest %= divisor * 10
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        out.append(0x2D)
+        digits(month, 2)
+        out.append(0x2D)
+        digits(day, 2)
+        out.append(0x54)
+        digits(second / 3600, 2)
+        out.append(0x3A)
+        digits(second / 60 % 60, 2)
+        out.append(0x3A)
+        digits(second % 60, 2)
+        out.append(0x2E)
+        digits(fraction / 1_000_000, 3)
+        out.append(0x5A)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A date from nanoseconds since the epoch.
+    public static func date(_ nanoseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(nanoseconds / 1_000_000_000) + Double(nanoseconds % 1_000_000_000) / 1e9)
+    }
+}
+
+/// Flows aggregated in a table of bounded size: once full, packets of new flows are counted as cut.
+public struct FlowTable: Sendable {
+    /// Most flows kept.
+    public let capacity: Int
+    /// Most DNS names kept per flow.
+    public static let maxNamesPerFlow = 32
+    /// The flows.
+    public private(set) var flows: [FlowKey: FlowStats] = [:]
+    /// Packets of flows that did not fit.
+    public private(set) var cutPackets = 0
+    /// Bytes of flows that did not fit.
+    public private(set) var cutBytes = 0
+    /// DNS names not kept because a flow already held `maxNamesPerFlow`.
+    public private(set) var cutNames = 0
+
+    /// Makes an empty table.
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        flows.reserveCapacity(min(self.capacity, 1 << 16))
+    }
+
+    /// Counts one packet.
+    public mutating func add(_ key: FlowKey, bytes: Int, at time: Int64, names: [String]) {
+        if let index = flows.index(forKey: key) {
+            flows.values[index].packets += 1
+            flows.values[index].bytes += bytes
+            if time < flows.values[index].firstSeen { flows.values[index].firstSeen = time }
+            if time > flows.values[index].lastSeen { flows.values[index].lastSeen = time }
+            for name in names where !flows.values[index].dnsNames.contains(name) {
+                if flows.values[index].dnsNames.count < FlowTable.maxNamesPerFlow {
+                    flows.values[index].dnsNames.append(name)
+                } else {
+                    cutNames += 1
+                }
+            }
+            return
+        }
+        guard flows.count < capacity else {
+            cutPackets += 1
+            cutBytes += bytes
+            return
+        }
+        var unique: [String] = []
+        for name in names where !unique.contains(name) && unique.count < FlowTable.maxNamesPerFlow { unique.append(name) }
+        flows[key] = FlowStats(packets: 1, bytes: bytes, firstSeen: time, lastSeen: time, dnsNames: unique)
+    }
+
+    /// The flows, earliest first (ties by addresses, protocol and port) so output is stable.
+    public var sorted: [EgressFlow] {
+        flows.map { EgressFlow(key: $0.key, stats: $0.value) }.sorted { a, b in
+            if a.stats.firstSeen != b.stats.firstSeen { return a.stats.firstSeen < b.stats.firstSeen }
+            if a.key.src != b.key.src { return a.key.src < b.key.src }
+            if a.key.dst != b.key.dst { return a.key.dst < b.key.dst }
+            if a.key.proto != b.key.proto { return a.key.proto < b.key.proto }
+            return a.key.dstPort < b.key.dstPort
+        }
+    }
+}
+
+/// Judges packets against the policy and aggregates the ones that break it.
+public struct EgressAnalyzer: Sendable {
+    /// The compiled policy.
+    public let policy: EgressPolicy
+    /// Flows that broke the policy.
+    public private(set) var table: FlowTable
+    /// Frames handed in.
+    public private(set) var packets = 0
+    /// Frames with no IP packet the decoder could read (ARP, LLDP, malformed, …).
+    public private(set) var notIP = 0
+    /// Packets that broke the policy.
+    public private(set) var violations = 0
+
+    /// Makes an analyzer with the policy's flow-table bound.
+    public init(policy: EgressPolicy) {
+        self.policy = policy
+        table = FlowTable(capacity: policy.policy.traffic.maxFlows)
+    }
+
+    /// Judges one captured frame; `time` is nanoseconds since the epoch.
+    public mutating func process(_ frame: UnsafeRawBufferPointer, linkType: LinkType, time: Int64) {
+        packets += 1
+        guard let packet = PacketDecoder.decode(frame, linkType: linkType) else {
+            notIP += 1
+            return
+        }
+        var outside = !policy.isInside(packet.src) || !policy.isInside(packet.dst)
+        var names: [String] = []
+        if packet.dstPort == 53, let payload = packet.payload,
+            packet.proto == IPProtocol.udp || packet.proto == IPProtocol.tcp
+        {
+            let bytes = UnsafeRawBufferPointer(rebasing: frame[payload])
+            switch DNSDecoder.query(payload: bytes, overTCP: packet.proto == IPProtocol.tcp) {
+            case .notQuery:
+                break
+            case .names(let queried):
+                names = queried
+                if queried.contains(where: { !policy.isAllowedName($0) }) { outside = true }
+            case .undecodable:
+                names = [DNSDecoder.undecodableName]
+                outside = true
+            }
+        }
+        guard outside else { return }
+        violations += 1
+        let key = FlowKey(src: packet.src, dst: packet.dst, proto: packet.proto, dstPort: packet.dstPort.map { Int32($0) } ?? -1)
+        table.add(key, bytes: packet.ipLength, at: time, names: names)
+    }
+}

@@ -1,0 +1,231 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPcap
+import Foundation
+import MijianCore
+
+/// One packet as libpcap hands it over: valid only inside the callback that receives it.
+public struct CapturedPacket {
+    /// The captured bytes (at most the snap length).
+    public let bytes: UnsafeRawBufferPointer
+    /// Capture time, nanoseconds since the Unix epoch.
+    public let time: Int64
+    /// Length of the frame on the wire.
+    public let wireLength: Int
+}
+
+/// Counters libpcap keeps for a live capture (`pcap_stats`).
+public struct CaptureStatistics: Sendable, Equatable {
+    /// Packets that passed the filter.
+    public var received: UInt32
+    /// Packets dropped because the buffer was full.
+    public var dropped: UInt32
+    /// Packets the interface or driver dropped.
+    public var interfaceDropped: UInt32
+}
+
+/// Owns one `pcap_t`; the handle never leaves this class and is closed in `deinit`.
+public final class PacketCapture {
+    private let handle: OpaquePointer
+    /// What was opened: a file path or an interface name.
+    public let source: String
+    /// The capture's link type (known once the handle is active).
+    public private(set) var linkType = LinkType(rawValue: -1)
+    /// Whether timestamps come in nanoseconds (else microseconds).
+    private var nanoseconds = false
+    /// Whether this reads a file (filters then run here, per record) rather than an interface (filters run in the kernel).
+    private let offline: Bool
+    /// The compiled filter of an offline capture, owned here and freed in `deinit`.
+    private var program: UnsafeMutablePointer<bpf_program>?
+    /// Records read so far (all of them, filtered or not).
+    public private(set) var recordsRead = 0
+    /// Packets handed to the caller so far (those the filter passed).
+    public private(set) var delivered = 0
+
+    private init(handle: OpaquePointer, source: String, offline: Bool) {
+        self.handle = handle
+        self.source = source
+        self.offline = offline
+    }
+
+    /// Reads the link type and timestamp precision of an active handle.
+    private func activated() {
+        linkType = LinkType(rawValue: pcap_datalink(handle))
+        nanoseconds = pcap_get_tstamp_precision(handle) == Int32(PCAP_TSTAMP_PRECISION_NANO)
+    }
+
+    deinit {
+        if let program {
+            pcap_freecode(program)
+            program.deallocate()
+        }
+        pcap_close(handle)
+    }
+
+    private static func errorBuffer() -> [CChar] { [CChar](repeating: 0, count: Int(mijian_pcap_errbuf_size())) }
+
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// libpcap's last error for this handle.
+    private var lastError: String { String(cString: pcap_geterr(handle)) }
+
+    /// Opens a pcap or pcapng file.
+    public static func open(file path: String) throws(MijianError) -> PacketCapture {
+        var status = stat()
+        if stat(path, &status) != 0 {
+            let code = errno
+            throw MijianError(code == ENOENT ? .notFound : .io, "cannot open capture \(path)", path: path, errno: code)
+        }
+        if status.st_mode & S_IFMT == S_IFDIR {
+            throw MijianError(.usage, "\(path) is a directory, not a capture file", path: path)
+        }
+        var buffer = errorBuffer()
+        guard let handle = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &buffer) else {
+            let reason = text(buffer)
+            throw MijianError(.malformed, "\(path) is not a readable pcap or pcapng capture: \(reason)", path: path)
+        }
+        let capture = PacketCapture(handle: handle, source: path, offline: true)
+        capture.activated()
+        guard LinkType.supported.contains(capture.linkType) else {
+            throw MijianError(.malformed, "\(path) has link type \(capture.linkType), which the decoder does not read", path: path)
+        }
+        return capture
+    }
+
+    /// Opens an interface for a live watch: small snap length, immediate delivery, a large kernel buffer,
+    /// non-blocking reads (the caller waits in `poll`).
+    public static func open(interface: String, snapLength: Int32, bufferBytes: Int32) throws(MijianError) -> PacketCapture {
+        var buffer = errorBuffer()
+        guard let handle = pcap_create(interface, &buffer) else {
+            throw MijianError(.capture, "cannot open interface \(interface): \(text(buffer))", path: interface)
+        }
+        let capture = PacketCapture(handle: handle, source: interface, offline: false)
+        func check(_ result: Int32, _ what: String) throws(MijianError) {
+            if result != 0 { throw MijianError(.capture, "\(what) on \(interface) failed: \(capture.lastError)", path: interface) }
+        }
+        try check(pcap_set_snaplen(handle, snapLength), "setting the snap length")
+        try check(pcap_set_promisc(handle, 0), "turning promiscuous mode off")
+        try check(pcap_set_immediate_mode(handle, 1), "setting immediate mode")
+        try check(pcap_set_buffer_size(handle, bufferBytes), "setting the buffer size")
+        try check(pcap_set_timeout(handle, 100), "setting the read timeout")
+        // Nanosecond stamps are a nicety; a device without them keeps microseconds.
+        _ = pcap_set_tstamp_precision(handle, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        let activation = pcap_activate(handle)
+        if activation < 0 {
+            let status = String(cString: pcap_statustostr(activation))
+            let detail = capture.lastError
+            let code: MijianError.Code = activation == PCAP_ERROR_PERM_DENIED ? .permission : (activation == PCAP_ERROR_NO_SUCH_DEVICE ? .notFound : .capture)
+            throw MijianError(code, "cannot capture on \(interface): \(status)\(detail.isEmpty ? "" : " (\(detail))")", path: interface)
+        }
+        capture.activated()
+        guard LinkType.supported.contains(capture.linkType) else {
+            throw MijianError(.capture, "interface \(interface) has link type \(capture.linkType), which the decoder does not read", path: interface)
+        }
+        buffer = errorBuffer()
+        if pcap_setnonblock(handle, 1, &buffer) != 0 {
+            throw MijianError(.capture, "cannot make the capture on \(interface) non-blocking: \(text(buffer))", path: interface)
+        }
+        return capture
+    }
+
+    /// Installs a BPF filter compiled by libpcap for this link type: in the kernel for an interface,
+    /// per record here for a file (so every record is still counted and a read error names the right one).
+    public func setFilter(_ expression: String) throws(MijianError) {
+        let compiled = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
+        compiled.initialize(to: bpf_program())
+        guard mijian_pcap_compile(handle, expression, compiled) == 0 else {
+            compiled.deallocate()
+            throw MijianError(.capture, "cannot compile the filter for \(source): \(lastError)", path: source)
+        }
+        if !offline {
+            let installed = pcap_setfilter(handle, compiled)
+            pcap_freecode(compiled)
+            compiled.deallocate()
+            if installed != 0 { throw MijianError(.capture, "cannot install the filter on \(source): \(lastError)", path: source) }
+            return
+        }
+        if let program {
+            pcap_freecode(program)
+            program.deallocate()
+        }
+        program = compiled
+    }
+
+    /// The snap length in force.
+    public var snapLength: Int { Int(pcap_snapshot(handle)) }
+
+    /// Reads a file to its end, handing each packet to `body`. A read error (truncated or corrupt file)
+    /// is thrown after the packets before it were handed over, naming the packet number and offset.
+    public func readAll(_ body: (CapturedPacket) -> Void) throws(MijianError) {
+        while true {
+            let result = next(body)
+            if result == 1 { continue }
+            if result == PCAP_ERROR_BREAK { return }
+            let offset = mijian_pcap_file_offset(handle)
+            throw MijianError(
+                .malformed,
+                "capture \(source) stopped at packet \(recordsRead + 1) (byte offset \(offset)) after \(recordsRead) good packets: \(lastError)",
+                path: source)
+        }
+    }
+
+    /// Watches until `deadline`: drains what is ready, then waits in `poll` on the selectable descriptor,
+    /// never longer than the time left, so a silent interface cannot hold the watch past its end.
+    public func watch(until deadline: ContinuousClock.Instant, _ body: (CapturedPacket) -> Void) throws(MijianError) {
+        let descriptor = pcap_get_selectable_fd(handle)
+        guard descriptor >= 0 else {
+            throw MijianError(.capture, "the capture on \(source) has no selectable descriptor", path: source)
+        }
+        let clock = ContinuousClock()
+        while true {
+            var drained = 0
+            while drained < 10_000 {
+                let result = next(body)
+                if result == 1 {
+                    drained += 1
+                    continue
+                }
+                if result == 0 { break }
+                throw MijianError(.capture, "reading from \(source) failed: \(lastError)", path: source)
+            }
+            let left = clock.now.duration(to: deadline)
+            if left <= .zero { return }
+            let millis = Int32(clamping: min(max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 1), 250))
+            var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            while true {
+                let ready = poll(&request, 1, millis)
+                if ready >= 0 { break }
+                let code = errno
+                if code == EINTR { continue }
+                throw MijianError(.capture, "waiting for packets on \(source) failed", path: source, errno: code)
+            }
+        }
+    }
+
+    /// libpcap's counters for a live capture; nil for files.
+    public func statistics() -> CaptureStatistics? {
+        var counters = pcap_stat()
+        guard pcap_stats(handle, &counters) == 0 else { return nil }
+        return CaptureStatistics(received: counters.ps_recv, dropped: counters.ps_drop, interfaceDropped: counters.ps_ifdrop)
+    }
+
+    /// One `pcap_next_ex`: 1 a packet was handed over, 0 none ready, negative an error or end of file.
+    private func next(_ body: (CapturedPacket) -> Void) -> Int32 {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        let result = pcap_next_ex(handle, &header, &data)
+        guard result == 1, let header, let data else { return result == 1 ? 0 : result }
+        recordsRead += 1
+        if let program, pcap_offline_filter(program, header, data) == 0 { return 1 }
+        let fields = header.pointee
+        let fraction = Int64(fields.ts.tv_usec)
+        let time = Int64(fields.ts.tv_sec) * 1_000_000_000 + (nanoseconds ? fraction : fraction * 1000)
+        delivered += 1
+        body(CapturedPacket(
+            bytes: UnsafeRawBufferPointer(start: data, count: Int(fields.caplen)), time: time, wireLength: Int(fields.len)))
+        return 1
+    }
+}

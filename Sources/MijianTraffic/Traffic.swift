@@ -1,4 +1,0 @@
-import MijianCore
-
-/// Outbound-traffic watch over libpcap.
-public enum MijianTraffic {}

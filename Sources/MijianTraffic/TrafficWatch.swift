@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import MijianCore
+
+/// What one watch (a file read or a live capture) found.
+public struct TrafficResult: Sendable {
+    /// `file` or `interface`.
+    public var sourceKind: String
+    /// The file path or interface name.
+    public var source: String
+    /// The capture's link type.
+    public var linkType: LinkType
+    /// The BPF filter installed, nil when none could be (every packet was then judged in user space).
+    public var filter: String?
+    /// The snap length in force.
+    public var snapLength: Int
+    /// Packets read (files: every record; live: those the kernel filter passed).
+    public var records: Int
+    /// Packets judged (those the filter passed).
+    public var packets: Int
+    /// Packets without a readable IP header.
+    public var notIP: Int
+    /// Packets that broke the policy.
+    public var violations: Int
+    /// Flows that broke the policy, earliest first.
+    public var flows: [EgressFlow]
+    /// The flow table's bound.
+    public var tableCapacity: Int
+    /// Packets of flows cut because the table was full.
+    public var cutPackets: Int
+    /// Bytes of flows cut because the table was full.
+    public var cutBytes: Int
+    /// DNS names not kept because a flow held the most it keeps.
+    public var cutNames: Int
+    /// Live-capture counters.
+    public var statistics: CaptureStatistics?
+    /// When the watch began.
+    public var startedAt: Date
+    /// When the watch ended.
+    public var endedAt: Date
+    /// Why reading stopped before the end of a file, when it did.
+    public var stoppedBy: MijianError?
+
+    /// Whether anything broke the policy (flows kept or cut).
+    public var brokePolicy: Bool { !flows.isEmpty || cutPackets > 0 }
+
+    /// Packets the kernel or the interface dropped.
+    public var droppedPackets: Int {
+        guard let statistics else { return 0 }
+        return Int(statistics.dropped) + Int(statistics.interfaceDropped)
+    }
+}
+
+/// Runs the outbound-traffic watch over a file or an interface and turns the result into `traffic.egress` findings.
+public enum TrafficWatch {
+    /// Snap length of a live capture: the largest header chain the decoder walks (cooked header 20,
+    /// two VLAN tags 8, IPv6 40 with extension headers, TCP 60, DNS length 2 and header 12) plus a
+    /// 255-byte query name fits in 512 bytes; payload beyond that is never copied.
+    public static let liveSnapLength: Int32 = 512
+    /// Kernel buffer of a live capture: 8 MiB holds about 16,000 headers-only packets of a burst.
+    public static let liveBufferBytes: Int32 = 8 << 20
+
+    /// Reads a pcap or pcapng file. Open failures throw; a read error part-way is kept in `stoppedBy`
+    /// with the flows read before it.
+    public static func read(file path: String, policy: EgressPolicy, logger: Logger) throws(MijianError) -> TrafficResult {
+        let started = Date()
+        let capture = try PacketCapture.open(file: path)
+        let filter = install(policy.bpfFilter, on: capture, logger: logger)
+        var analyzer = EgressAnalyzer(policy: policy)
+        let linkType = capture.linkType
+        var stopped: MijianError?
+        do {
+            try capture.readAll { packet in analyzer.process(packet.bytes, linkType: linkType, time: packet.time) }
+        } catch {
+            logger.info("capture read stopped early", metadata: ["traffic.source": "\(path)", "traffic.error": "\(error)"])
+            stopped = error
+        }
+        return result(
+            kind: "file", capture: capture, filter: filter, analyzer: analyzer, statistics: nil, started: started, stopped: stopped)
+    }
+
+    /// Captures on an interface for `duration`, then returns; a silent interface stops on time.
+    public static func live(
+        interface: String, duration: Duration, policy: EgressPolicy, logger: Logger
+    ) throws(MijianError) -> TrafficResult {
+        let started = Date()
+        let deadline = ContinuousClock.now.advanced(by: duration)
+        let capture = try PacketCapture.open(interface: interface, snapLength: liveSnapLength, bufferBytes: liveBufferBytes)
+        let filter = install(policy.bpfFilter, on: capture, logger: logger)
+        var analyzer = EgressAnalyzer(policy: policy)
+        let linkType = capture.linkType
+        logger.info("watching", metadata: ["traffic.interface": "\(interface)", "traffic.filter": "\(filter ?? "(none)")"])
+        try capture.watch(until: deadline) { packet in analyzer.process(packet.bytes, linkType: linkType, time: packet.time) }
+        return result(
+            kind: "interface", capture: capture, filter: filter, analyzer: analyzer, statistics: capture.statistics(),
+            started: started, stopped: nil)
+    }
+
+    /// Installs the policy filter; a filter libpcap rejects is logged and dropped, since judging
+    /// every packet in user space is slower but still right.
+    private static func install(_ expression: String, on capture: PacketCapture, logger: Logger) -> String? {
+        guard !expression.isEmpty else { return nil }
+        do {
+            try capture.setFilter(expression)
+            return expression
+        } catch {
+            logger.warning("filter not installed; judging every packet", metadata: ["traffic.error": "\(error)"])
+            return nil
+        }
+    }
+
+    private static func result(
+        kind: String, capture: PacketCapture, filter: String?, analyzer: EgressAnalyzer, statistics: CaptureStatistics?,
+        started: Date, stopped: MijianError?
+    ) -> TrafficResult {
+        TrafficResult(
+            sourceKind: kind, source: capture.source, linkType: capture.linkType, filter: filter,
+            snapLength: capture.snapLength, records: capture.recordsRead, packets: analyzer.packets, notIP: analyzer.notIP, violations: analyzer.violations,
+            flows: analyzer.table.sorted, tableCapacity: analyzer.table.capacity, cutPackets: analyzer.table.cutPackets,
+            cutBytes: analyzer.table.cutBytes, cutNames: analyzer.table.cutNames, statistics: statistics, startedAt: started,
+            endedAt: Date(), stoppedBy: stopped)
+    }
+
+    /// The `traffic.egress` finding of a watch: fail when a flow broke the policy, error when the watch
+    /// could not see everything and nothing was flagged, pass otherwise.
+    public static func findings(_ result: TrafficResult, context: CheckContext) -> [Finding] {
+        let rule = RuleCatalogue.trafficEgress
+        let subject = "\(result.sourceKind) \(result.source)"
+        let status: Status
+        var detail: String
+        if result.brokePolicy {
+            status = .fail
+            let packets = result.flows.reduce(0) { $0 + $1.stats.packets } + result.cutPackets
+            detail = "\(result.flows.count) flow(s), \(packets) packet(s) reached outside the unit's networks or asked for outside names"
+            if let first = result.flows.first {
+                let port = first.key.dstPort < 0 ? "" : "/\(first.key.dstPort)"
+                detail += ", e.g. \(first.key.src) → \(first.key.dst) \(IPProtocol.name(first.key.proto))\(port)"
+            }
+            if result.cutPackets > 0 { detail += "; \(result.cutPackets) packet(s) of further flows were cut when the table of \(result.tableCapacity) filled" }
+        } else if let stopped = result.stoppedBy {
+            status = .error
+            detail = "no violation in the packets read, but the capture could not be read to its end: \(stopped.message)"
+        } else if result.droppedPackets > 0 {
+            status = .error
+            detail = "no violation seen, but \(result.droppedPackets) packet(s) were dropped before they could be judged"
+        } else {
+            status = .pass
+            detail = "none of \(result.records) packet(s) read reached outside the unit's networks or asked for an outside name"
+        }
+        if result.brokePolicy, let stopped = result.stoppedBy { detail += "; reading stopped early: \(stopped.message)" }
+        if result.brokePolicy, result.droppedPackets > 0 { detail += "; \(result.droppedPackets) packet(s) dropped unjudged" }
+        let flows = Evidence(
+            kind: "pcap", source: result.source, observedAt: result.endedAt, data: ["flows": .array(result.flows.map(\.json))])
+        let statistics: JSONValue = result.statistics.map {
+            ["received": .integer($0.received), "dropped": .integer($0.dropped), "interface_dropped": .integer($0.interfaceDropped)]
+        } ?? .null
+        let capture = Evidence(
+            kind: "pcap", source: result.source, observedAt: result.endedAt,
+            data: [
+                "source_kind": .string(result.sourceKind),
+                "link_type": .string(result.linkType.description),
+                "filter": .optional(result.filter),
+                "snap_length": .integer(result.snapLength),
+                "started_at": .string(RFC3339.string(from: result.startedAt, fractional: true)),
+                "ended_at": .string(RFC3339.string(from: result.endedAt, fractional: true)),
+                "packets_read": .integer(result.records),
+                "packets_judged": .integer(result.packets),
+                "packets_not_ip": .integer(result.notIP),
+                "packets_violating": .integer(result.violations),
+                "flow_table": [
+                    "capacity": .integer(result.tableCapacity), "flows": .integer(result.flows.count),
+                    "cut_packets": .integer(result.cutPackets), "cut_bytes": .integer(result.cutBytes),
+                    "cut_dns_names": .integer(result.cutNames),
+                ],
+                "pcap_stats": statistics,
+                "error": .optional(result.stoppedBy?.description),
+            ])
+        return [context.finding(rule, subject: subject, status: status, detail: detail, evidence: [flows, capture])]
+    }
+}
