@@ -21,6 +21,7 @@ struct AuditCommand: AsyncParsableCommand {
     @OptionGroup var common: AuditOptions
 
     func run() async throws {
+        if common.sign { return try SignedAudit.run(common) }
         let outcome = try AuditRun.perform(common)
         try AuditRun.emit(outcome.report, format: common.format, output: common.output)
         if !outcome.report.isCompliant { throw ExitCode(1) }
@@ -46,6 +47,12 @@ struct AuditOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Write the report to FILE (atomically) instead of standard output.", valueName: "FILE"))
     var output: String?
+
+    @Flag(name: .long, help: "Write the report as a signed DSSE envelope, the next link of this machine's chain.")
+    var sign = false
+
+    @Option(name: .customLong("key-dir"), help: ArgumentHelp("Key and chain directory for --sign (default: the policy's state_dir, else /var/lib/mijian).", valueName: "DIR"))
+    var keyDir: String?
 
     func validate() throws {
         let known = Set(RuleCatalogue.auditRules.map(\.id))
