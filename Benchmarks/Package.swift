@@ -8,10 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "Mijian", path: ".."),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .executableTarget(name: "bench-audit", dependencies: [
@@ -27,10 +25,8 @@ let package = Package(
         .executableTarget(name: "bench-collector", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
             .product(name: "MijianCollector", package: "Mijian"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ]
 )

@@ -231,10 +231,9 @@ public enum AssessmentBuilder {
                 }
                 let machineRules = item.rules.filter { unitByRule[$0] == nil }.joined(separator: ", ")
                 let unitRules = item.rules.filter { unitByRule[$0] != nil }.joined(separator: ", ")
-                var basis = "依据 \(machines.count) 台计算机的 \(evidenceCount) 条检查结果"
-                var basisEN = "From \(evidenceCount) check results of \(machines.count) computers"
-                if !machineRules.isEmpty { basis += "（规则 \(machineRules)）"; basisEN += " (rules \(machineRules))" }
-                if !unitRules.isEmpty { basis += "及汇总端关联分析（\(unitRules)）"; basisEN += " and the collector's correlation (\(unitRules))" }
+                var basis = machineRules.isEmpty ? "依据汇总端关联分析（\(unitRules)）" : "依据 \(machines.count) 台计算机的 \(evidenceCount) 条检查结果（规则 \(machineRules)）"
+                var basisEN = machineRules.isEmpty ? "From the collector's correlation (\(unitRules))" : "From \(evidenceCount) check results of \(machines.count) computers (rules \(machineRules))"
+                if !machineRules.isEmpty, !unitRules.isEmpty { basis += "及汇总端关联分析（\(unitRules)）"; basisEN += " and the collector's correlation (\(unitRules))" }
                 var verdict: ItemVerdict
                 var decidedBy = "machine"
                 var note = answer?.note

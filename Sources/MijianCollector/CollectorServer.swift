@@ -48,8 +48,8 @@ public enum CollectorServer {
         router.get("/healthz") { _, _ -> Response in
             text(.ok, "ok\n")
         }
-        router.post("/v1/reports") { request, context -> Response in
-            let source = "http:\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        router.post("/v1/reports") { request, _ -> Response in
+            let source = "http"
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
                 let refusal = IngestRefusal(reason: "too-large", detail: "\(length) bytes exceeds the limit of \(limits.maxBodyBytes)")
                 collector.metrics.count(refusal: refusal.reason)
@@ -90,7 +90,7 @@ public enum CollectorServer {
             }
             var body = HostsView.json(host, now: now(), silentAfterDays: sources.settings.silentAfterDays, currentPolicies: sources.settings.currentPolicyDigests)
             if case .object(var members) = body {
-                members.append(("reports", .array(try collector.store.reports(hostID: id))))
+                members.append(("report_history", .array(try collector.store.reports(hostID: id))))
                 members.append(("gaps", .array(try collector.store.gaps(hostID: id).map { ["epoch": .int($0.epoch), "from": .int($0.fromSeq), "to": .int($0.toSeq), "report_sha256": .string($0.reportSHA256)] })))
                 body = .object(members)
             }

@@ -529,7 +529,7 @@ public final class CollectorStore: Sendable {
                     hosts[id] = HostYear(
                         hostID: id, hostname: row["hostname"], assetID: row["asset_id"],
                         classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
-                        reports: row["reports"], lastIssuedAt: date(row["last_issued_at"]), lastReportSHA256: row["last_report_sha256"],
+                        reports: row["reports"], lastIssuedAt: Self.date(row["last_issued_at"]), lastReportSHA256: row["last_report_sha256"],
                         policySHA256: row["policy_sha256"], policyID: row["policy_id"], rules: [:])
                 }
                 let cursor = try Row.fetchCursor(db, sql: "SELECT host_id, rule_id, pass, fail, error, other FROM host_rules WHERE year = ?", arguments: [year])
@@ -545,7 +545,7 @@ public final class CollectorStore: Sendable {
                 // Machines with an active key that sent nothing this year still belong to the unit.
                 let yearEnd = RFC3339.string(from: CollectorCalendar.end(of: year))
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM keys WHERE revoked_at IS NULL AND approved_at < ?", arguments: [yearEnd]) {
-                    let key = keyRecord(row)
+                    let key = Self.keyRecord(row)
                     guard hosts[key.hostID] == nil else { continue }
                     hosts[key.hostID] = HostYear(
                         hostID: key.hostID, hostname: key.hostname, assetID: key.assetID, classification: key.classification,
@@ -555,17 +555,17 @@ public final class CollectorStore: Sendable {
                     guard let status = Status(rawValue: row["status"]) else { return nil }
                     return FindingRecord(
                         hostID: row["host_id"], ruleID: row["rule_id"], subject: row["subject"], status: status, detail: row["detail"],
-                        count: row["count"], firstObservedAt: date(row["first_observed_at"]), lastObservedAt: date(row["last_observed_at"]),
+                        count: row["count"], firstObservedAt: Self.date(row["first_observed_at"]), lastObservedAt: Self.date(row["last_observed_at"]),
                         firstReportSHA256: row["first_report_sha256"], lastReportSHA256: row["last_report_sha256"])
                 }
                 let media = try Row.fetchAll(db, sql: "SELECT * FROM media WHERE year = ? ORDER BY vendor, product, serial, host_id", arguments: [year]).map { row in
                     MediumSighting(
                         hostID: row["host_id"], identity: MediumIdentity(vendor: row["vendor"], product: row["product"], serial: row["serial"]),
-                        source: row["source"], firstSeen: date(row["first_seen"]), lastSeen: date(row["last_seen"]), reportSHA256: row["report_sha256"])
+                        source: row["source"], firstSeen: Self.date(row["first_seen"]), lastSeen: Self.date(row["last_seen"]), reportSHA256: row["report_sha256"])
                 }
                 let gaps = try Row.fetchAll(db, sql: "SELECT * FROM gaps WHERE year = ? ORDER BY host_id, epoch, from_seq", arguments: [year]).map(Self.gapRecord)
                 let forks = try Row.fetchAll(db, sql: "SELECT host_id, epoch, seq, payload_sha256, received_at FROM reports WHERE outcome = 'fork' AND year = ? ORDER BY host_id, epoch, seq", arguments: [year]).map { row in
-                    ForkRecord(hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], receivedAt: date(row["received_at"]))
+                    ForkRecord(hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], receivedAt: Self.date(row["received_at"]))
                 }
                 return UnitSnapshot(
                     year: year, hosts: hosts.values.sorted { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }, findings: findings,

@@ -28,7 +28,7 @@ struct CollectorCommand: AsyncParsableCommand {
             }
         } catch let error as MijianError {
             FileHandle.standardError.write(Data("mijian-collector: \(error)\n".utf8))
-            exit(2)
+            Glibc.exit(2)
         } catch {
             exit(withError: error)
         }

@@ -5,14 +5,15 @@
 //   2. Time to build the self-assessment for 10,000 machines' year (goal < 5 s).
 //
 // Run: cd Benchmarks && swift run -c release bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each]
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
 import MijianCollector
 import MijianCore
 import MijianEvidence
-import NIOCore
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let httpMachines = arguments.count > 0 ? arguments[0] : 200
@@ -82,14 +83,15 @@ func benchHTTP() async throws {
     let portBox = PortBox()
     let table = try CollectorSetup.table(nil)
     let sources = AssessmentSources(table: table, answers: .none, settings: UnitSettings(policies: try CollectorSetup.policies([])))
-    let app = try CollectorServer.application(
-        collector: collector, sources: sources, host: "127.0.0.1", port: 0, tls: nil, limits: ServerLimits(), logger: logger,
+    let app = CollectorServer.application(
+        collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: ServerLimits(), logger: logger,
         onRunning: { port in await portBox.set(port) })
     let server = Task { try await app.run() }
     let port = await portBox.wait()
-    var configuration = HTTPClient.Configuration()
-    configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
-    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    let configuration = URLSessionConfiguration.ephemeral
+    configuration.httpMaximumConnectionsPerHost = concurrency
+    let session = URLSession(configuration: configuration)
+    guard let url = URL(string: "http://127.0.0.1:\(port)/v1/reports") else { return }
     let total = chains.reduce(0) { $0 + $1.count }
     let clock = ContinuousClock()
     let startTime = clock.now
@@ -101,13 +103,12 @@ func benchHTTP() async throws {
                 var ok = 0
                 while let chain = await queue.next() {
                     for envelope in chain {
-                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/reports")
-                        request.method = .POST
-                        request.headers.add(name: "Content-Type", value: "application/json")
-                        request.body = .bytes(ByteBuffer(bytes: envelope))
-                        let response = try await client.execute(request, timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 20)
-                        if response.status.code == 202 { ok += 1 }
+                        var request = URLRequest(url: url)
+                        request.httpMethod = "POST"
+                        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                        request.httpBody = Data(envelope)
+                        let (_, response) = try await session.data(for: request)
+                        if (response as? HTTPURLResponse)?.statusCode == 202 { ok += 1 }
                     }
                 }
                 return ok
@@ -118,7 +119,6 @@ func benchHTTP() async throws {
         return sum
     }
     let elapsed = clock.now - startTime
-    try await client.shutdown()
     server.cancel()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     print(String(format: "http ingest: %d reports (%d machines × %d), %d accepted, %.2f s, %.0f reports/s (goal ≥ 1000/s), %d concurrent connections",
