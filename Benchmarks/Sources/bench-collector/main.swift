@@ -22,8 +22,11 @@ let yearMachines = arguments.count > 2 ? arguments[2] : 10_000
 let yearReports = arguments.count > 3 ? arguments[3] : 12
 let concurrency = 16
 
-var logger = Logger(label: "bench-collector")
-logger.logLevel = .error
+let logger: Logger = {
+    var logger = Logger(label: "bench-collector")
+    logger.logLevel = .error
+    return logger
+}()
 
 func temporaryDirectory(_ name: String) throws -> String {
     let path = NSTemporaryDirectory() + "bench-collector-\(name)-\(UUID().uuidString)"
