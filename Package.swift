@@ -18,12 +18,17 @@ let package = Package(
         .library(name: "MijianEvidence", targets: ["MijianEvidence"]),
         .library(name: "MijianTraffic", targets: ["MijianTraffic"]),
         .library(name: "MijianCLI", targets: ["MijianCLI"]),
+        .library(name: "MijianCollector", targets: ["MijianCollector"]),
+        .executable(name: "mijian-collector", targets: ["mijian-collector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams", "5.0.1"..<"7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -81,6 +86,26 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "MijianCollector",
+            dependencies: [
+                "MijianCore", "MijianEvidence",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "mijian-collector",
+            dependencies: [
+                "MijianCollector", "MijianCore", "MijianEvidence",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "MijianTestSupport",
             dependencies: ["MijianCore"],
             path: "Tests/MijianTestSupport",
@@ -91,6 +116,17 @@ let package = Package(
         .testTarget(name: "MijianChecksTests", dependencies: ["MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianEvidenceTests", dependencies: ["MijianEvidence", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "MijianCollectorTests",
+            dependencies: [
+                "MijianCollector", "MijianEvidence", "MijianTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Golden", "README.md"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], exclude: ["Snapshots"], swiftSettings: strict),
     ]
 )

@@ -6,7 +6,11 @@ import PackageDescription
 let package = Package(
     name: "MijianBenchmarks",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "Mijian", path: "..")],
+    dependencies: [
+        .package(name: "Mijian", path: ".."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
     targets: [
         .executableTarget(name: "bench-audit", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianHost", package: "Mijian"),
@@ -20,6 +24,9 @@ let package = Package(
         ]),
         .executableTarget(name: "bench-collector", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
+            .product(name: "MijianCollector", package: "Mijian"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

@@ -26,4 +26,44 @@ usb:
 rules: {}                      # per-rule overrides, e.g. net.sockets: {enabled: true, severity: medium}
 
 """#
+
+    /// `Policies/unclassified-workstation.yaml`, byte for byte.
+    public static let unclassifiedWorkstation: String = #"""
+# Mijian policy for an unclassified computer (非涉密计算机) of the unit.
+# The agent runs here too, so the collector can see a removable medium that crosses between
+# classified and unclassified machines (七.9). The internet is allowed; USB devices and USB
+# history are still reported as evidence. The host file of such a machine says
+# `classification: unclassified` (or 非密).
+id: unclassified-workstation
+version: "2026.1"
+profile: unclassified          # classified | unclassified
+networks:
+  unit:                        # the unit's own networks, IPv4 and IPv6 CIDRs
+    - 10.0.0.0/8
+    - fd00::/8
+  allowed_destinations:        # the internet is allowed on an unclassified computer
+    - 0.0.0.0/0
+    - ::/0
+dns:
+  resolvers: [10.0.0.53]
+  allowed_suffixes: [unit.internal]
+media:
+  ledger: []                   # unclassified media need no entry; classified media must never appear here
+usb:
+  mode: audit                  # report only: never block on an unclassified computer
+rules:                         # what would be a failure on a classified machine is only evidence here
+  net.internet-route: {enabled: false}
+  net.public-dns: {enabled: false}
+  net.interfaces: {enabled: false}
+  net.sockets: {enabled: false}
+  traffic.egress: {enabled: false}
+  wireless.hardware: {enabled: false}
+  wireless.modules: {enabled: false}
+  wireless.history: {enabled: false}
+  usb.storage: {enabled: true, severity: informational}
+  usb.history: {enabled: true, severity: informational}
+collector:
+  silent_after_days: 14
+
+"""#
 }

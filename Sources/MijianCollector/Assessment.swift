@@ -1,0 +1,334 @@
+import Foundation
+import MijianCore
+
+/// The verdict of one item, or of the unit.
+public enum ItemVerdict: String, Sendable, CaseIterable {
+    case meets = "符合"
+    case fails = "不符合"
+    case notApplicable = "不适用"
+    case pending = "待确认"
+
+    /// English word.
+    public var english: String {
+        switch self {
+        case .meets: return "meets"
+        case .fails: return "does not meet"
+        case .notApplicable: return "not applicable"
+        case .pending: return "to be confirmed"
+        }
+    }
+
+    /// The JSON word.
+    public var key: String {
+        switch self {
+        case .meets: return "meets"
+        case .fails: return "fails"
+        case .notApplicable: return "not-applicable"
+        case .pending: return "pending"
+        }
+    }
+}
+
+/// One evidence row of the document: host, asset number, rule, time, report digest.
+public struct EvidenceRow: Sendable, Equatable {
+    /// Host name.
+    public var hostname: String
+    /// 设备编号.
+    public var assetID: String?
+    /// Rule or event.
+    public var ruleID: String
+    /// Subject.
+    public var subject: String
+    /// Status word.
+    public var status: String
+    /// When.
+    public var observedAt: Date?
+    /// Payload digest of the signed report.
+    public var reportSHA256: String?
+    /// Sentence.
+    public var detail: String
+}
+
+/// A problem found (存在问题), with its evidence.
+public struct Problem: Sendable, Equatable {
+    /// Chinese sentence.
+    public var text: String
+    /// English sentence.
+    public var textEN: String
+    /// The reports behind it.
+    public var evidence: [EvidenceRow]
+}
+
+/// One item's outcome.
+public struct ItemResult: Sendable, Equatable {
+    /// The item.
+    public var item: AssessmentTable.Item
+    /// The verdict.
+    public var verdict: ItemVerdict
+    /// `machine`, `people` or `none`.
+    public var decidedBy: String
+    /// Points earned.
+    public var earned: Int
+    /// What the verdict rests on (Chinese).
+    public var basis: String
+    /// The same in English.
+    public var basisEN: String
+    /// Problems found.
+    public var problems: [Problem]
+    /// People's note.
+    public var note: String?
+}
+
+/// One deduction item's outcome.
+public struct DeductionResult: Sendable, Equatable {
+    /// The item.
+    public var deduction: AssessmentTable.Deduction
+    /// Cases counted, nil when nobody counted.
+    public var cases: Int?
+    /// Points deducted (never more than the item's points).
+    public var deducted: Int
+    /// `machine`, `people` or `none`.
+    public var decidedBy: String
+    /// The cases.
+    public var problems: [Problem]
+}
+
+/// The unit's self-assessment for one year.
+public struct AssessmentResult: Sendable, Equatable {
+    /// The year.
+    public var year: Int
+    /// The table used.
+    public var table: AssessmentTable
+    /// When the document was made.
+    public var generatedAt: Date
+    /// The unit, from the answers.
+    public var unit: String?
+    /// Who prepared it, from the answers.
+    public var preparedBy: String?
+    /// Machines in the year.
+    public var hostCount: Int
+    /// Classified machines.
+    public var classifiedCount: Int
+    /// Unclassified machines.
+    public var unclassifiedCount: Int
+    /// Reports accepted in the year.
+    public var reportCount: Int
+    /// Items, per area in table order.
+    public var items: [ItemResult]
+    /// Deductions.
+    public var deductions: [DeductionResult]
+    /// The veto answer.
+    public var veto: ItemVerdict?
+    /// The unit rules' findings.
+    public var unitFindings: [UnitFinding]
+    /// Sum of the applicable items' points.
+    public var applicablePoints: Int
+    /// Points earned before deductions.
+    public var earnedPoints: Int
+    /// Points deducted.
+    public var deductedPoints: Int
+    /// Score after deductions (never below zero).
+    public var score: Int
+    /// Score as a share of the applicable points, in per mille (so 905 is 90.5 %).
+    public var permille: Int
+    /// The verdict the score gives.
+    public var scoreVerdict: String
+    /// Items still 待确认.
+    public var pendingCount: Int
+    /// The overall verdict: 符合要求, 基本符合, 不符合, or 待确认 while items are pending.
+    public var overall: String
+}
+
+/// Builds the self-assessment from a year's snapshot, the unit rules and people's answers.
+public enum AssessmentBuilder {
+    /// Builds the assessment. `now` is the document time and bounds the silence period.
+    public static func build(
+        snapshot: UnitSnapshot, table: AssessmentTable, answers: AssessmentAnswers, settings: UnitSettings, now: Date
+    ) -> AssessmentResult {
+        let unitFindings = Correlation.evaluate(snapshot, settings: settings, now: now)
+        let hosts = Dictionary(snapshot.hosts.map { ($0.hostID, $0) }, uniquingKeysWith: { first, _ in first })
+        var findingsByRule: [String: [FindingRecord]] = [:]
+        for finding in snapshot.findings { findingsByRule[finding.ruleID, default: []].append(finding) }
+        var unitByRule: [String: [UnitFinding]] = [:]
+        for finding in unitFindings { unitByRule[finding.rule.id, default: []].append(finding) }
+
+        func row(_ reference: EvidenceReference) -> EvidenceRow {
+            EvidenceRow(
+                hostname: hosts[reference.hostID]?.hostname ?? reference.hostID, assetID: hosts[reference.hostID]?.assetID, ruleID: reference.ruleID,
+                subject: reference.subject, status: reference.status, observedAt: reference.observedAt, reportSHA256: reference.reportSHA256, detail: reference.detail)
+        }
+        func row(_ finding: FindingRecord) -> EvidenceRow {
+            EvidenceRow(
+                hostname: hosts[finding.hostID]?.hostname ?? finding.hostID, assetID: hosts[finding.hostID]?.assetID, ruleID: finding.ruleID,
+                subject: finding.subject, status: finding.status.rawValue, observedAt: finding.lastObservedAt, reportSHA256: finding.lastReportSHA256,
+                detail: finding.count > 1 ? "\(finding.detail) (×\(finding.count), \(RFC3339.string(from: finding.firstObservedAt)) – \(RFC3339.string(from: finding.lastObservedAt)))" : finding.detail)
+        }
+
+        var items: [ItemResult] = []
+        for area in table.areas {
+            for item in area.items {
+                let answer = answers.answers[item.id]
+                guard !item.rules.isEmpty else {
+                    items.append(peopleItem(item, answer))
+                    continue
+                }
+                let inScope: (HostYear) -> Bool = {
+                    switch item.scope {
+                    case .classified: return $0.isClassified
+                    case .unclassified: return !$0.isClassified
+                    case .all: return true
+                    }
+                }
+                var problems: [Problem] = []
+                var errors: [Problem] = []
+                var evidenceCount = 0
+                var machines = Set<String>()
+                for rule in item.rules {
+                    if let unit = unitByRule[rule] {
+                        for finding in unit {
+                            switch finding.status {
+                            case .fail:
+                                evidenceCount += 1
+                                problems.append(Problem(text: finding.detail, textEN: finding.detailEN, evidence: finding.evidence.map(row)))
+                            case .pass:
+                                evidenceCount += 1
+                            default:
+                                errors.append(Problem(text: finding.detail, textEN: finding.detailEN, evidence: []))
+                            }
+                        }
+                        continue
+                    }
+                    for host in snapshot.hosts where inScope(host) {
+                        if let count = host.rules[rule], count.pass + count.fail > 0 {
+                            evidenceCount += count.pass + count.fail
+                            machines.insert(host.hostID)
+                        }
+                    }
+                    var byHost: [String: [FindingRecord]] = [:]
+                    for finding in findingsByRule[rule] ?? [] {
+                        guard let host = hosts[finding.hostID], inScope(host) else { continue }
+                        byHost[finding.hostID, default: []].append(finding)
+                    }
+                    for (hostID, findings) in byHost.sorted(by: { (hosts[$0.key]?.hostname ?? "", $0.key) < (hosts[$1.key]?.hostname ?? "", $1.key) }) {
+                        let name = hosts[hostID]?.hostname ?? hostID
+                        let asset = hosts[hostID]?.assetID ?? "未登记"
+                        let title = UnitRules.rule(rule)
+                        let fails = findings.filter { $0.status == .fail }
+                        let errs = findings.filter { $0.status == .error }
+                        if !fails.isEmpty {
+                            problems.append(Problem(
+                                text: "\(name)（设备编号 \(asset)）：\(title?.titleZH ?? rule)（\(rule)）不符合，\(fails.count) 项",
+                                textEN: "\(name) (asset \(hosts[hostID]?.assetID ?? "unregistered")): \(title?.title ?? rule) (\(rule)) failed, \(fails.count) finding(s)",
+                                evidence: fails.map(row)))
+                        }
+                        if !errs.isEmpty {
+                            errors.append(Problem(
+                                text: "\(name)（设备编号 \(asset)）：\(rule) 无法检查，\(errs.count) 项",
+                                textEN: "\(name) (asset \(hosts[hostID]?.assetID ?? "unregistered")): \(rule) could not be checked, \(errs.count) finding(s)",
+                                evidence: errs.map(row)))
+                        }
+                    }
+                }
+                let machineRules = item.rules.filter { unitByRule[$0] == nil }.joined(separator: ", ")
+                let unitRules = item.rules.filter { unitByRule[$0] != nil }.joined(separator: ", ")
+                var basis = machineRules.isEmpty ? "依据汇总端关联分析（\(unitRules)）" : "依据 \(machines.count) 台计算机的 \(evidenceCount) 条检查结果（规则 \(machineRules)）"
+                var basisEN = machineRules.isEmpty ? "From the collector's correlation (\(unitRules))" : "From \(evidenceCount) check results of \(machines.count) computers (rules \(machineRules))"
+                if !machineRules.isEmpty, !unitRules.isEmpty { basis += "及汇总端关联分析（\(unitRules)）"; basisEN += " and the collector's correlation (\(unitRules))" }
+                var verdict: ItemVerdict
+                var decidedBy = "machine"
+                var note = answer?.note
+                if !problems.isEmpty {
+                    verdict = .fails
+                } else if !errors.isEmpty || evidenceCount == 0 {
+                    verdict = .pending
+                    problems = errors
+                    if evidenceCount == 0 && errors.isEmpty {
+                        basis = "无机器证据（规则 \(item.rules.joined(separator: ", ")) 在本年度没有检查结果）"
+                        basisEN = "No machine evidence (rules \(item.rules.joined(separator: ", ")) have no results this year)"
+                    }
+                    if let given = answer?.verdict {
+                        verdict = ItemVerdict(answer: given)
+                        decidedBy = "people"
+                    }
+                } else {
+                    verdict = .meets
+                    for rule in item.rules {
+                        for finding in unitByRule[rule] ?? [] where finding.status == .pass {
+                            basis += "；\(finding.detail)"
+                            basisEN += "; \(finding.detailEN)"
+                        }
+                    }
+                }
+                if answer?.verdict != nil, decidedBy == "machine" {
+                    note = [note, "人工答复未采用：机器证据已判定本项"].compactMap { $0 }.joined(separator: "；")
+                }
+                items.append(ItemResult(
+                    item: item, verdict: verdict, decidedBy: verdict == .pending ? "none" : decidedBy, earned: verdict == .meets ? item.points : 0,
+                    basis: basis, basisEN: basisEN, problems: problems, note: note))
+            }
+        }
+
+        var deductions: [DeductionResult] = []
+        for deduction in table.deductions {
+            if let rule = deduction.rule {
+                let cases = (unitByRule[rule] ?? []).filter { $0.status == .fail }
+                let decided = (unitByRule[rule] ?? []).contains { $0.status == .pass || $0.status == .fail }
+                deductions.append(DeductionResult(
+                    deduction: deduction, cases: decided ? cases.count : answers.answers[deduction.id]?.cases,
+                    deducted: min(deduction.points, deduction.perCase * (decided ? cases.count : answers.answers[deduction.id]?.cases ?? 0)),
+                    decidedBy: decided ? "machine" : (answers.answers[deduction.id]?.cases != nil ? "people" : "none"),
+                    problems: cases.map { Problem(text: $0.detail, textEN: $0.detailEN, evidence: $0.evidence.map(row)) }))
+            } else {
+                let cases = answers.answers[deduction.id]?.cases
+                deductions.append(DeductionResult(
+                    deduction: deduction, cases: cases, deducted: min(deduction.points, deduction.perCase * (cases ?? 0)),
+                    decidedBy: cases == nil ? "none" : "people", problems: []))
+            }
+        }
+        let veto: ItemVerdict? = table.veto.flatMap { answers.answers[$0.id]?.verdict }.map(ItemVerdict.init(answer:))
+
+        let applicable = items.filter { $0.verdict != .notApplicable }.reduce(0) { $0 + $1.item.points }
+        let earned = items.reduce(0) { $0 + $1.earned }
+        let deducted = deductions.reduce(0) { $0 + $1.deducted }
+        let score = max(0, earned - deducted)
+        let permille = applicable > 0 ? score * 1000 / applicable : 0
+        var scoreVerdict: String
+        if permille >= table.meetsPercent * 10 { scoreVerdict = "符合要求" }
+        else if permille >= table.basicallyPercent * 10 { scoreVerdict = "基本符合" }
+        else { scoreVerdict = "不符合" }
+        // A veto answered "不符合" (a serious leak occurred) decides the unit outright.
+        if veto == .fails { scoreVerdict = "不符合" }
+        let pending = items.count(where: { $0.verdict == .pending })
+        let overall = veto == .fails ? "不符合" : (pending > 0 ? "待确认" : scoreVerdict)
+        let activeHosts = snapshot.hosts
+        return AssessmentResult(
+            year: snapshot.year, table: table, generatedAt: now, unit: answers.unit, preparedBy: answers.preparedBy,
+            hostCount: activeHosts.count, classifiedCount: activeHosts.count(where: \.isClassified),
+            unclassifiedCount: activeHosts.count(where: { !$0.isClassified }), reportCount: activeHosts.reduce(0) { $0 + $1.reports },
+            items: items, deductions: deductions, veto: veto, unitFindings: unitFindings, applicablePoints: applicable, earnedPoints: earned,
+            deductedPoints: deducted, score: score, permille: permille, scoreVerdict: scoreVerdict, pendingCount: pending, overall: overall)
+    }
+
+    private static func peopleItem(_ item: AssessmentTable.Item, _ answer: AssessmentAnswers.Answer?) -> ItemResult {
+        guard let given = answer?.verdict else {
+            return ItemResult(
+                item: item, verdict: .pending, decidedBy: "none", earned: 0, basis: "本项由人工判定，尚无答复（answers.yaml）",
+                basisEN: "Decided by people; no answer yet (answers.yaml)", problems: [], note: answer?.note)
+        }
+        let verdict = ItemVerdict(answer: given)
+        return ItemResult(
+            item: item, verdict: verdict, decidedBy: "people", earned: verdict == .meets ? item.points : 0, basis: "人工判定",
+            basisEN: "Decided by people", problems: verdict == .fails ? [Problem(text: answer?.note ?? "人工判定不符合", textEN: answer?.note ?? "Judged as not met by people", evidence: [])] : [],
+            note: answer?.note)
+    }
+}
+
+extension ItemVerdict {
+    init(answer: AssessmentAnswers.Verdict) {
+        switch answer {
+        case .meets: self = .meets
+        case .fails: self = .fails
+        case .notApplicable: self = .notApplicable
+        }
+    }
+}

@@ -1,0 +1,101 @@
+/// Where a host's chain stood after its last accepted report.
+public struct ChainState: Sendable, Equatable {
+    /// The epoch of the last accepted report.
+    public var epoch: Int64
+    /// Its sequence number.
+    public var seq: Int64
+    /// SHA-256 (hex) of its payload.
+    public var digest: String
+
+    /// Makes a chain state.
+    public init(epoch: Int64, seq: Int64, digest: String) {
+        self.epoch = epoch
+        self.seq = seq
+        self.digest = digest
+    }
+}
+
+/// What the collector does with a report, judged by its place in the host's chain.
+public enum ChainOutcome: String, Sendable, CaseIterable {
+    /// The first report seen from this host.
+    case first
+    /// The next seq with the previous digest matching.
+    case accepted
+    /// Accepted past missing reports, which are recorded.
+    case gap
+    /// A new epoch (new key or re-install): accepted and noted.
+    case newEpoch = "new-epoch"
+    /// The exact report again: nothing changes (agents retry).
+    case duplicate
+    /// Same place in the chain, other content: stored and flagged, the chain does not move.
+    case fork
+    /// An older place in the chain: refused.
+    case replay
+
+    /// Whether the report's content is stored.
+    public var isStored: Bool {
+        switch self {
+        case .first, .accepted, .gap, .newEpoch, .fork: return true
+        case .duplicate, .replay: return false
+        }
+    }
+
+    /// Whether the report moves the chain forward and counts as evidence.
+    public var advances: Bool {
+        switch self {
+        case .first, .accepted, .gap, .newEpoch: return true
+        case .duplicate, .fork, .replay: return false
+        }
+    }
+
+    /// Whether the HTTP answer is a conflict (409).
+    public var isConflict: Bool { self == .fork || self == .replay }
+}
+
+/// The chain matrix of the design: one pure decision per incoming report.
+public enum ChainMatrix {
+    /// The decision and, for a gap, the missing sequence numbers.
+    public struct Decision: Sendable, Equatable {
+        /// What happens to the report.
+        public var outcome: ChainOutcome
+        /// Sequence numbers that were skipped, when the outcome is a gap.
+        public var missing: ClosedRange<Int64>?
+        /// One sentence for people.
+        public var detail: String
+    }
+
+    /// Decides what an incoming report (`epoch`, `seq`, `prev`, `digest`) is against the host's state.
+    public static func decide(state: ChainState?, epoch: Int64, seq: Int64, prev: String, digest: String) -> Decision {
+        guard let state else {
+            if seq > 0 {
+                return Decision(outcome: .gap, missing: 0...(seq - 1), detail: "first report from this host starts at seq \(seq); seqs 0–\(seq - 1) were never received")
+            }
+            return Decision(outcome: .first, missing: nil, detail: "first report from this host")
+        }
+        if epoch > state.epoch {
+            if seq > 0 {
+                return Decision(outcome: .newEpoch, missing: 0...(seq - 1), detail: "new epoch \(epoch) (was \(state.epoch)) starting at seq \(seq); seqs 0–\(seq - 1) missing")
+            }
+            return Decision(outcome: .newEpoch, missing: nil, detail: "new epoch \(epoch) (was \(state.epoch))")
+        }
+        if epoch < state.epoch {
+            return Decision(outcome: .replay, missing: nil, detail: "epoch \(epoch) is older than the host's current epoch \(state.epoch)")
+        }
+        if seq == state.seq {
+            if digest == state.digest {
+                return Decision(outcome: .duplicate, missing: nil, detail: "already stored (epoch \(epoch), seq \(seq))")
+            }
+            return Decision(outcome: .fork, missing: nil, detail: "seq \(seq) of epoch \(epoch) was already received with digest \(state.digest)")
+        }
+        if seq < state.seq {
+            return Decision(outcome: .replay, missing: nil, detail: "seq \(seq) is behind the chain (last accepted seq \(state.seq) of epoch \(epoch))")
+        }
+        if seq == state.seq + 1 {
+            if prev == state.digest {
+                return Decision(outcome: .accepted, missing: nil, detail: "next in chain")
+            }
+            return Decision(outcome: .fork, missing: nil, detail: "seq \(seq) names previous digest \(prev.isEmpty ? "(empty)" : prev), but seq \(state.seq) had \(state.digest)")
+        }
+        return Decision(outcome: .gap, missing: (state.seq + 1)...(seq - 1), detail: "seqs \(state.seq + 1)–\(seq - 1) of epoch \(epoch) missing")
+    }
+}

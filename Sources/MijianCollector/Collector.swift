@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+import MijianCore
+import Synchronization
+
+/// Checks an envelope's signature against the registry and returns the verified report.
+public protocol SubmissionVerifier: Sendable {
+    /// Verifies before parsing, parses only the verified bytes; throws a refusal with its reason.
+    func verify(_ envelope: [UInt8]) throws(IngestRefusal) -> VerifiedSubmission
+}
+
+/// Counters for `/metrics`: outcomes and refusal reasons since the process started.
+public final class CollectorMetrics: Sendable {
+    private let counters = Mutex<[String: Int]>([:])
+
+    /// Makes empty counters.
+    public init() {}
+
+    /// Counts one chain outcome.
+    public func count(outcome: ChainOutcome) { counters.withLock { $0["outcome/\(outcome.rawValue)", default: 0] += 1 } }
+
+    /// Counts one refusal.
+    public func count(refusal reason: String) { counters.withLock { $0["refused/\(reason)", default: 0] += 1 } }
+
+    /// A copy of every counter.
+    public var values: [String: Int] { counters.withLock { $0 } }
+}
+
+/// One file's fate in `mijian-collector ingest`.
+public struct FileIngestLine: Sendable, Equatable {
+    /// The file.
+    public var path: String
+    /// The outcome or refusal reason.
+    public var outcome: String
+    /// One sentence.
+    public var detail: String
+}
+
+/// Ingest: verification, the chain check and storage, shared by the HTTP server and file ingest.
+public final class Collector: Sendable {
+    /// The database.
+    public let store: CollectorStore
+    /// The signature check.
+    public let verifier: any SubmissionVerifier
+    /// Counters for `/metrics`.
+    public let metrics: CollectorMetrics
+    /// Largest envelope accepted, in bytes.
+    public let maxEnvelopeBytes: Int
+    private let logger: Logger
+
+    /// Makes a collector over a store and a verifier.
+    public init(store: CollectorStore, verifier: any SubmissionVerifier, maxEnvelopeBytes: Int = 16 << 20, logger: Logger) {
+        self.store = store
+        self.verifier = verifier
+        self.metrics = CollectorMetrics()
+        self.maxEnvelopeBytes = maxEnvelopeBytes
+        self.logger = logger
+    }
+
+    /// Verifies and stores one envelope received over HTTP.
+    public func submit(_ envelope: [UInt8], source: String, receivedAt: Date = Date()) async -> Result<IngestResult, IngestRefusal> {
+        let verified: VerifiedSubmission
+        do {
+            verified = try verify(envelope)
+        } catch {
+            return refuse(error, receivedAt: receivedAt, source: source)
+        }
+        do {
+            return finish(try await store.record(verified, envelope: envelope, receivedAt: receivedAt, source: source), source: source)
+        } catch {
+            logger.error("cannot store a report", metadata: ["collector.error": "\(error)", "collector.source": "\(source)"])
+            metrics.count(refusal: "internal")
+            return .failure(IngestRefusal(reason: "internal", detail: "the report could not be stored; it was not accepted, send it again"))
+        }
+    }
+
+    private func verify(_ envelope: [UInt8]) throws(IngestRefusal) -> VerifiedSubmission {
+        guard envelope.count <= maxEnvelopeBytes else {
+            throw IngestRefusal(reason: "too-large", detail: "\(envelope.count) bytes exceeds the limit of \(maxEnvelopeBytes)")
+        }
+        return try verifier.verify(envelope)
+    }
+
+    private func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> Result<IngestResult, IngestRefusal> {
+        metrics.count(refusal: refusal.reason)
+        store.logRefusal(refusal, receivedAt: receivedAt, source: source)
+        logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])
+        return .failure(refusal)
+    }
+
+    private func finish(_ result: Result<IngestResult, IngestRefusal>, source: String) -> Result<IngestResult, IngestRefusal> {
+        switch result {
+        case .success(let outcome):
+            metrics.count(outcome: outcome.outcome)
+            if outcome.outcome == .fork || outcome.outcome == .replay || outcome.missing != nil {
+                logger.warning("chain \(outcome.outcome.rawValue)", metadata: [
+                    "collector.host": "\(outcome.hostID)", "collector.seq": "\(outcome.epoch)/\(outcome.seq)", "collector.detail": "\(outcome.detail)",
+                ])
+            }
+        case .failure(let refusal):
+            metrics.count(refusal: refusal.reason)
+            logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])
+        }
+        return result
+    }
+
+    /// Ingests envelope files and directories of them (air-gapped transfer). Every file is
+    /// verified first; the verified reports of each host are then applied in chain order, so a
+    /// directory copied in any order is stored as the chain it is.
+    public func ingest(paths: [String], receivedAt: Date = Date()) throws(MijianError) -> [FileIngestLine] {
+        var files: [String] = []
+        for path in paths { try Self.expand(path, into: &files, depth: 0) }
+        var lines: [FileIngestLine] = []
+        var verified: [(path: String, envelope: [UInt8], submission: VerifiedSubmission)] = []
+        for file in files {
+            let bytes: [UInt8]
+            do {
+                bytes = try readLimited(file)
+            } catch {
+                lines.append(FileIngestLine(path: file, outcome: "unreadable", detail: error.description))
+                continue
+            }
+            do {
+                verified.append((file, bytes, try verify(bytes)))
+            } catch {
+                _ = refuse(error, receivedAt: receivedAt, source: "file:\(file)")
+                lines.append(FileIngestLine(path: file, outcome: error.reason, detail: error.detail))
+            }
+        }
+        verified.sort {
+            let a = $0.submission.report
+            let b = $1.submission.report
+            return (a.host.hostID, a.epoch, a.seq, $0.path) < (b.host.hostID, b.epoch, b.seq, $1.path)
+        }
+        for item in verified {
+            let source = "file:\(item.path)"
+            switch finish(try store.record(item.submission, envelope: item.envelope, receivedAt: receivedAt, source: source), source: source) {
+            case .success(let result): lines.append(FileIngestLine(path: item.path, outcome: result.outcome.rawValue, detail: "\(result.payloadSHA256) \(result.detail)"))
+            case .failure(let refusal): lines.append(FileIngestLine(path: item.path, outcome: refusal.reason, detail: refusal.detail))
+            }
+        }
+        return lines
+    }
+
+    private func readLimited(_ path: String) throws(MijianError) -> [UInt8] {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw MijianError(.io, "cannot read the file: \(error.localizedDescription)", path: path)
+        }
+        if let size = attributes[.size] as? NSNumber, size.intValue > maxEnvelopeBytes {
+            throw MijianError(.tooLarge, "\(size.intValue) bytes exceeds the envelope limit of \(maxEnvelopeBytes)", path: path)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MijianError(.io, "cannot read the file", path: path)
+        }
+        guard data.count <= maxEnvelopeBytes else {
+            throw MijianError(.tooLarge, "\(data.count) bytes exceeds the envelope limit of \(maxEnvelopeBytes)", path: path)
+        }
+        return Array(data)
+    }
+
+    private static func expand(_ path: String, into files: inout [String], depth: Int) throws(MijianError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw MijianError(.notFound, "no such file or directory", path: path)
+        }
+        guard isDirectory.boolValue else {
+            files.append(path)
+            return
+        }
+        guard depth < 8 else { throw MijianError(.usage, "directories nest deeper than 8 levels", path: path) }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path)
+        } catch {
+            throw MijianError(.io, "cannot list the directory: \(error.localizedDescription)", path: path)
+        }
+        for name in names.sorted() where !name.hasPrefix(".") {
+            try expand((path as NSString).appendingPathComponent(name), into: &files, depth: depth + 1)
+        }
+    }
+}

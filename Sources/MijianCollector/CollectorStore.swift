@@ -1,0 +1,578 @@
+import Foundation
+import GRDB
+import MijianCore
+
+/// A report that passed signature verification, ready for the chain check.
+public struct VerifiedSubmission: Sendable {
+    /// The key that signed it.
+    public var keyid: String
+    /// The exact payload bytes that were verified.
+    public var payload: [UInt8]
+    /// SHA-256 (hex) of the payload.
+    public var payloadSHA256: String
+    /// The parsed report.
+    public var report: Report
+
+    /// Makes a submission.
+    public init(keyid: String, payload: [UInt8], payloadSHA256: String, report: Report) {
+        self.keyid = keyid
+        self.payload = payload
+        self.payloadSHA256 = payloadSHA256
+        self.report = report
+    }
+}
+
+/// What happened to one stored or refused submission.
+public struct IngestResult: Sendable, Equatable {
+    /// The chain outcome.
+    public var outcome: ChainOutcome
+    /// The host.
+    public var hostID: String
+    /// The payload digest.
+    public var payloadSHA256: String
+    /// The report's epoch.
+    public var epoch: Int64
+    /// The report's seq.
+    public var seq: Int64
+    /// Seqs found missing, for a gap.
+    public var missing: ClosedRange<Int64>?
+    /// One sentence.
+    public var detail: String
+
+    /// The answer's JSON body.
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("outcome", .string(outcome.rawValue)), ("payload_sha256", .string(payloadSHA256)), ("host_id", .string(hostID)),
+            ("epoch", .int(epoch)), ("seq", .int(seq)),
+        ]
+        if let missing { members.append(("missing", ["from": .int(missing.lowerBound), "to": .int(missing.upperBound)])) }
+        members.append(("detail", .string(detail)))
+        return .object(members)
+    }
+}
+
+/// A submission the collector refused, with the reason callers match and a sentence for people.
+public struct IngestRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `bad-signature`, `unknown-key`, `wrong-type`, `malformed`, `too-large`, `key-mismatch`,
+    /// `duplicate-key`, `revoked`, `host-mismatch`, `replay`, `fork`, `internal`.
+    public var reason: String
+    /// What exactly was wrong.
+    public var detail: String
+
+    /// Makes a refusal.
+    public init(reason: String, detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+
+    /// `reason: detail`.
+    public var description: String { "\(reason): \(detail)" }
+
+    /// The HTTP status that says it.
+    public var httpStatus: Int {
+        switch reason {
+        case "too-large": return 413
+        case "unknown-key", "revoked", "host-mismatch", "key-mismatch": return 403
+        case "replay", "fork": return 409
+        case "wrong-type": return 415
+        case "internal": return 500
+        default: return 400
+        }
+    }
+}
+
+/// The collector's SQLite database (GRDB, WAL mode, migrations): the key registry, every
+/// envelope verbatim, chain heads, and the per-year aggregates the assessment reads.
+public final class CollectorStore: Sendable {
+    /// The database file.
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating when needed) `collector.sqlite` in `directory` and runs the migrations.
+    public init(directory: String) throws(MijianError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw MijianError(.io, "cannot create the data directory: \(error.localizedDescription)", path: directory)
+        }
+        let path = (directory as NSString).appendingPathComponent("collector.sqlite")
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL: readers never block the writer; NORMAL: a commit survives a crash of the process,
+            // and the database stays consistent after a power loss (the last commits may be lost).
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw MijianError.database("cannot open the collector database", error, path: path)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE keys (
+                    keyid TEXT PRIMARY KEY NOT NULL, pem TEXT NOT NULL, host_id TEXT NOT NULL, hostname TEXT NOT NULL,
+                    asset_id TEXT, classification TEXT, responsible TEXT, agent_version TEXT NOT NULL,
+                    previous_keyid TEXT, note TEXT, requested_at TEXT NOT NULL, approved_at TEXT NOT NULL,
+                    request_sha256 TEXT NOT NULL, revoked_at TEXT, revoke_reason TEXT);
+                CREATE INDEX keys_host ON keys(host_id);
+                CREATE TABLE hosts (
+                    host_id TEXT PRIMARY KEY NOT NULL, hostname TEXT NOT NULL, asset_id TEXT, classification TEXT,
+                    responsible TEXT, unit TEXT, os TEXT NOT NULL, kernel TEXT NOT NULL, keyid TEXT NOT NULL,
+                    epoch INTEGER NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
+                    last_issued_at TEXT NOT NULL, last_received_at TEXT NOT NULL, first_received_at TEXT NOT NULL,
+                    policy_id TEXT NOT NULL, policy_version TEXT NOT NULL, policy_sha256 TEXT NOT NULL,
+                    agent_version TEXT NOT NULL, last_fail_count INTEGER NOT NULL);
+                CREATE TABLE reports (
+                    id INTEGER PRIMARY KEY, payload_sha256 TEXT NOT NULL, host_id TEXT NOT NULL, keyid TEXT NOT NULL,
+                    epoch INTEGER NOT NULL, seq INTEGER NOT NULL, prev_sha256 TEXT NOT NULL, issued_at TEXT NOT NULL,
+                    received_at TEXT NOT NULL, year INTEGER NOT NULL, outcome TEXT NOT NULL, source TEXT NOT NULL,
+                    policy_sha256 TEXT NOT NULL, fail_count INTEGER NOT NULL, envelope BLOB NOT NULL,
+                    UNIQUE(host_id, payload_sha256));
+                CREATE INDEX reports_chain ON reports(host_id, epoch, seq);
+                CREATE INDEX reports_outcome ON reports(outcome, year);
+                CREATE TABLE ingest_log (
+                    id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, source TEXT NOT NULL, host_id TEXT, keyid TEXT,
+                    epoch INTEGER, seq INTEGER, payload_sha256 TEXT, outcome TEXT NOT NULL, reason TEXT, detail TEXT NOT NULL);
+                CREATE TABLE gaps (
+                    id INTEGER PRIMARY KEY, host_id TEXT NOT NULL, epoch INTEGER NOT NULL, from_seq INTEGER NOT NULL,
+                    to_seq INTEGER NOT NULL, year INTEGER NOT NULL, report_sha256 TEXT NOT NULL, detected_at TEXT NOT NULL);
+                CREATE INDEX gaps_year ON gaps(year);
+                CREATE TABLE host_years (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, hostname TEXT NOT NULL, asset_id TEXT,
+                    classification TEXT, responsible TEXT, reports INTEGER NOT NULL, last_issued_at TEXT NOT NULL,
+                    last_report_sha256 TEXT NOT NULL, policy_id TEXT NOT NULL, policy_sha256 TEXT NOT NULL,
+                    PRIMARY KEY(host_id, year)) WITHOUT ROWID;
+                CREATE TABLE host_rules (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, rule_id TEXT NOT NULL, pass INTEGER NOT NULL,
+                    fail INTEGER NOT NULL, error INTEGER NOT NULL, other INTEGER NOT NULL,
+                    PRIMARY KEY(host_id, year, rule_id)) WITHOUT ROWID;
+                CREATE TABLE findings (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, rule_id TEXT NOT NULL, subject TEXT NOT NULL,
+                    status TEXT NOT NULL, detail TEXT NOT NULL, count INTEGER NOT NULL,
+                    first_observed_at TEXT NOT NULL, last_observed_at TEXT NOT NULL,
+                    first_report_sha256 TEXT NOT NULL, last_report_sha256 TEXT NOT NULL,
+                    PRIMARY KEY(host_id, year, rule_id, subject, status)) WITHOUT ROWID;
+                CREATE INDEX findings_year ON findings(year);
+                CREATE TABLE media (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, vendor TEXT NOT NULL, product TEXT NOT NULL,
+                    serial TEXT NOT NULL, source TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+                    report_sha256 TEXT NOT NULL, PRIMARY KEY(host_id, year, vendor, product, serial)) WITHOUT ROWID;
+                CREATE INDEX media_year ON media(year);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: - Ingest
+
+    /// Applies the chain matrix to a verified report and stores it, all in one transaction:
+    /// after a crash the report is either wholly stored or not at all. Replays and forks come
+    /// back as results (their outcome says so); a key or host that does not match is a refusal.
+    public func record(_ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) throws(MijianError) -> Result<IngestResult, IngestRefusal> {
+        do {
+            return try pool.write { db in try Self.record(db, submission, envelope: envelope, receivedAt: receivedAt, source: source) }
+        } catch {
+            throw MijianError.database("cannot store the report", error, path: path)
+        }
+    }
+
+    /// The async form of `record`, for request handlers.
+    public func record(_ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) async throws(MijianError) -> Result<IngestResult, IngestRefusal> {
+        do {
+            return try await pool.write { db in try Self.record(db, submission, envelope: envelope, receivedAt: receivedAt, source: source) }
+        } catch {
+            throw MijianError.database("cannot store the report", error, path: path)
+        }
+    }
+
+    private static func record(_ db: Database, _ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) throws -> Result<IngestResult, IngestRefusal> {
+        let report = submission.report
+        let hostID = report.host.hostID
+        let sha = submission.payloadSHA256
+        let received = RFC3339.string(from: receivedAt)
+        func log(_ outcome: String, reason: String?, detail: String) throws {
+            try db.cachedStatement(sql: """
+                INSERT INTO ingest_log (received_at, source, host_id, keyid, epoch, seq, payload_sha256, outcome, reason, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [received, source, hostID, submission.keyid, report.epoch, report.seq, sha, outcome, reason, detail])
+        }
+        // The key must still be enrolled for this very machine.
+        guard let keyRow = try Row.fetchOne(db.cachedStatement(sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?"), arguments: [submission.keyid]) else {
+            let refusal = IngestRefusal(reason: "unknown-key", detail: "key \(submission.keyid) is not enrolled")
+            try log("refused", reason: refusal.reason, detail: refusal.detail)
+            return .failure(refusal)
+        }
+        if let revoked: String = keyRow["revoked_at"] {
+            let refusal = IngestRefusal(reason: "revoked", detail: "key \(submission.keyid) was revoked at \(revoked)")
+            try log("refused", reason: refusal.reason, detail: refusal.detail)
+            return .failure(refusal)
+        }
+        let enrolledHost: String = keyRow["host_id"]
+        guard enrolledHost == hostID else {
+            let refusal = IngestRefusal(reason: "host-mismatch", detail: "key \(submission.keyid) is enrolled for host \(enrolledHost), but the report names host \(hostID)")
+            try log("refused", reason: refusal.reason, detail: refusal.detail)
+            return .failure(refusal)
+        }
+        func result(_ outcome: ChainOutcome, _ missing: ClosedRange<Int64>?, _ detail: String) -> IngestResult {
+            IngestResult(outcome: outcome, hostID: hostID, payloadSHA256: sha, epoch: report.epoch, seq: report.seq, missing: missing, detail: detail)
+        }
+        // An exact copy of anything already stored for this host is a duplicate, wherever it sits.
+        if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM reports WHERE host_id = ? AND payload_sha256 = ?"), arguments: [hostID, sha]) != nil {
+            let detail = "already stored (epoch \(report.epoch), seq \(report.seq))"
+            try log(ChainOutcome.duplicate.rawValue, reason: nil, detail: detail)
+            return .success(result(.duplicate, nil, detail))
+        }
+        let state = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest FROM hosts WHERE host_id = ?"), arguments: [hostID])
+            .map { ChainState(epoch: $0["epoch"], seq: $0["seq"], digest: $0["digest"]) }
+        let decision = ChainMatrix.decide(state: state, epoch: report.epoch, seq: report.seq, prev: report.prevSHA256, digest: sha)
+        try log(decision.outcome.rawValue, reason: decision.outcome.isConflict ? decision.outcome.rawValue : nil, detail: decision.detail)
+        let outcome = result(decision.outcome, decision.missing, decision.detail)
+        guard decision.outcome.isStored else {
+            return .success(outcome)
+        }
+        let digest = ReportDigest(report: report)
+        let issued = RFC3339.string(from: report.issuedAt)
+        let failCount = report.findings.count(where: { $0.status == .fail })
+        try db.cachedStatement(sql: """
+            INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                sha, hostID, submission.keyid, report.epoch, report.seq, report.prevSHA256, issued, received, digest.year,
+                decision.outcome.rawValue, source, report.policy.sha256, failCount, Data(envelope),
+            ])
+        guard decision.outcome.advances else { return .success(outcome) }
+        try advance(db, submission, digest: digest, issued: issued, received: received, failCount: failCount)
+        if let missing = decision.missing {
+            try db.cachedStatement(sql: "INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [hostID, report.epoch, missing.lowerBound, missing.upperBound, digest.year, sha, received])
+        }
+        return .success(outcome)
+    }
+
+    private static func advance(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, issued: String, received: String, failCount: Int) throws {
+        let report = submission.report
+        let host = report.host
+        let sha = submission.payloadSHA256
+        try db.cachedStatement(sql: """
+            INSERT INTO hosts (host_id, hostname, asset_id, classification, responsible, unit, os, kernel, keyid, epoch, seq, digest,
+                last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(host_id) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
+                classification = excluded.classification, responsible = excluded.responsible, unit = excluded.unit,
+                os = excluded.os, kernel = excluded.kernel, keyid = excluded.keyid, epoch = excluded.epoch, seq = excluded.seq,
+                digest = excluded.digest, last_issued_at = excluded.last_issued_at, last_received_at = excluded.last_received_at,
+                policy_id = excluded.policy_id, policy_version = excluded.policy_version, policy_sha256 = excluded.policy_sha256,
+                agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count
+            """).execute(arguments: [
+                host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel,
+                submission.keyid, report.epoch, report.seq, sha, issued, received, received, report.policy.id, report.policy.version,
+                report.policy.sha256, report.agent.version, failCount,
+            ])
+        try db.cachedStatement(sql: """
+            INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
+                classification = excluded.classification, responsible = excluded.responsible, reports = reports + 1,
+                last_issued_at = excluded.last_issued_at, last_report_sha256 = excluded.last_report_sha256,
+                policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256
+            """).execute(arguments: [
+                host.hostID, digest.year, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha,
+                report.policy.id, report.policy.sha256,
+            ])
+        var counts: [String: RuleCount] = [:]
+        for finding in digest.findings {
+            var count = counts[finding.ruleID] ?? RuleCount()
+            switch finding.status {
+            case .pass: count.pass += 1
+            case .fail: count.fail += 1
+            case .error: count.error += 1
+            case .notapplicable, .notchecked, .informational: count.other += 1
+            }
+            counts[finding.ruleID] = count
+        }
+        let ruleStatement = try db.cachedStatement(sql: """
+            INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
+                error = error + excluded.error, other = other + excluded.other
+            """)
+        for (rule, count) in counts.sorted(by: { $0.key < $1.key }) {
+            try ruleStatement.execute(arguments: [host.hostID, digest.year, rule, count.pass, count.fail, count.error, count.other])
+        }
+        let findingStatement = try db.cachedStatement(sql: """
+            INSERT INTO findings (host_id, year, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year, rule_id, subject, status) DO UPDATE SET detail = excluded.detail, count = count + 1,
+                first_observed_at = min(first_observed_at, excluded.first_observed_at),
+                last_observed_at = max(last_observed_at, excluded.last_observed_at), last_report_sha256 = excluded.last_report_sha256
+            """)
+        for finding in digest.findings where finding.status == .fail || finding.status == .error {
+            let observed = RFC3339.string(from: finding.observedAt)
+            try findingStatement.execute(arguments: [
+                host.hostID, digest.year, finding.ruleID, finding.subject, finding.status.rawValue, finding.detail, observed, observed, sha, sha,
+            ])
+        }
+        let mediumStatement = try db.cachedStatement(sql: """
+            INSERT INTO media (host_id, year, vendor, product, serial, source, first_seen, last_seen, report_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year, vendor, product, serial) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+                last_seen = max(last_seen, excluded.last_seen), report_sha256 = excluded.report_sha256
+            """)
+        for medium in digest.media {
+            try mediumStatement.execute(arguments: [
+                host.hostID, digest.year, medium.identity.vendor, medium.identity.product, medium.identity.serial, medium.source, issued, issued, sha,
+            ])
+        }
+    }
+
+    /// Records a submission refused before the chain check (bad signature, malformed, …).
+    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) {
+        // A refusal log that cannot be written must not turn the refusal into a server error.
+        _ = try? pool.write { db in
+            try db.cachedStatement(sql: "INSERT INTO ingest_log (received_at, source, outcome, reason, detail) VALUES (?, ?, 'refused', ?, ?)")
+                .execute(arguments: [RFC3339.string(from: receivedAt), source, refusal.reason, refusal.detail])
+        }
+    }
+
+    // MARK: - Registry
+
+    /// Adds a key to the registry; when it replaces `previousKeyID`, that key is revoked in the same transaction.
+    public func approve(_ record: KeyRecord) throws(MijianError) {
+        do {
+            try pool.write { db in
+                if let existing = try Row.fetchOne(db, sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?", arguments: [record.keyid]) {
+                    let revoked: String? = existing["revoked_at"]
+                    throw MijianError(.enrolment, "key \(record.keyid) is already in the registry\(revoked.map { " (revoked at \($0); a revoked key cannot come back)" } ?? "")")
+                }
+                if let previous = record.previousKeyID {
+                    guard let old = try Row.fetchOne(db, sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?", arguments: [previous]) else {
+                        throw MijianError(.enrolment, "the rotation names previous key \(previous), which is not in the registry")
+                    }
+                    let oldHost: String = old["host_id"]
+                    guard oldHost == record.hostID else {
+                        throw MijianError(.enrolment, "the previous key \(previous) belongs to host \(oldHost), not to \(record.hostID)")
+                    }
+                    if let revoked: String = old["revoked_at"] {
+                        throw MijianError(.enrolment, "the previous key \(previous) was revoked at \(revoked); enrol the machine afresh instead")
+                    }
+                    try db.execute(sql: "UPDATE keys SET revoked_at = ?, revoke_reason = ? WHERE keyid = ?",
+                        arguments: [RFC3339.string(from: record.approvedAt), "rotated to \(record.keyid)", previous])
+                }
+                try db.execute(sql: """
+                    INSERT INTO keys (keyid, pem, host_id, hostname, asset_id, classification, responsible, agent_version, previous_keyid, note, requested_at, approved_at, request_sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [
+                        record.keyid, record.pem, record.hostID, record.hostname, record.assetID, record.classification?.rawValue,
+                        record.responsible, record.agentVersion, record.previousKeyID, record.note,
+                        RFC3339.string(from: record.requestedAt), RFC3339.string(from: record.approvedAt), record.requestSHA256,
+                    ])
+            }
+        } catch {
+            throw MijianError.database("cannot approve the key", error, path: path)
+        }
+    }
+
+    /// Revokes a key; reports it signed are refused from now on (those already stored stay).
+    public func revoke(keyid: String, at date: Date, reason: String) throws(MijianError) {
+        do {
+            try pool.write { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT revoked_at FROM keys WHERE keyid = ?", arguments: [keyid]) else {
+                    throw MijianError(.notFound, "no key \(keyid) in the registry (see `mijian-collector enroll list`)")
+                }
+                if let revoked: String = row["revoked_at"] { throw MijianError(.enrolment, "key \(keyid) was already revoked at \(revoked)") }
+                try db.execute(sql: "UPDATE keys SET revoked_at = ?, revoke_reason = ? WHERE keyid = ?", arguments: [RFC3339.string(from: date), reason, keyid])
+            }
+        } catch {
+            throw MijianError.database("cannot revoke the key", error, path: path)
+        }
+    }
+
+    /// Every key of the registry, oldest approval first.
+    public func keys() throws(MijianError) -> [KeyRecord] {
+        do {
+            return try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM keys ORDER BY approved_at, keyid").map(Self.keyRecord) }
+        } catch {
+            throw MijianError.database("cannot read the registry", error, path: path)
+        }
+    }
+
+    /// The key with this id, active or not.
+    public func key(_ keyid: String) throws(MijianError) -> KeyRecord? {
+        do {
+            return try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM keys WHERE keyid = ?", arguments: [keyid]).map(Self.keyRecord) }
+        } catch {
+            throw MijianError.database("cannot read the registry", error, path: path)
+        }
+    }
+
+    /// A key's PEM and revocation time, for the verifier; nil when the key was never enrolled
+    /// (or the database cannot be read, which refuses rather than accepts).
+    public func registryEntry(_ keyid: String) -> (pem: String, revokedAt: Date?)? {
+        let row = try? pool.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT pem, revoked_at FROM keys WHERE keyid = ?"), arguments: [keyid]) }
+        guard let row, let pem: String = row["pem"] else { return nil }
+        return (pem, (row["revoked_at"] as String?).flatMap(RFC3339.date(from:)))
+    }
+
+    private static func keyRecord(_ row: Row) -> KeyRecord {
+        KeyRecord(
+            keyid: row["keyid"], pem: row["pem"], hostID: row["host_id"], hostname: row["hostname"], assetID: row["asset_id"],
+            classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
+            agentVersion: row["agent_version"], previousKeyID: row["previous_keyid"], note: row["note"],
+            requestedAt: date(row["requested_at"]), approvedAt: date(row["approved_at"]), requestSHA256: row["request_sha256"],
+            revokedAt: (row["revoked_at"] as String?).flatMap(RFC3339.date(from:)), revokeReason: row["revoke_reason"])
+    }
+
+    static func date(_ text: String?) -> Date { text.flatMap(RFC3339.date(from:)) ?? Date(timeIntervalSince1970: 0) }
+
+    // MARK: - Queries
+
+    /// Every machine that has sent an accepted report, by host name.
+    public func hosts() throws(MijianError) -> [HostRecord] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT h.*, (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id) AS report_count,
+                        (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id AND r.outcome = 'fork') AS fork_count,
+                        (SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM gaps g WHERE g.host_id = h.host_id) AS missing_count
+                    FROM hosts h ORDER BY h.hostname, h.host_id
+                    """).map(Self.hostRecord)
+            }
+        } catch {
+            throw MijianError.database("cannot read the hosts", error, path: path)
+        }
+    }
+
+    private static func hostRecord(_ row: Row) -> HostRecord {
+        HostRecord(
+            hostID: row["host_id"], hostname: row["hostname"], assetID: row["asset_id"],
+            classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
+            keyid: row["keyid"], chain: ChainState(epoch: row["epoch"], seq: row["seq"], digest: row["digest"]),
+            lastIssuedAt: date(row["last_issued_at"]), lastReceivedAt: date(row["last_received_at"]), policyID: row["policy_id"],
+            policySHA256: row["policy_sha256"], lastFailCount: row["last_fail_count"], reportCount: row["report_count"],
+            forkCount: row["fork_count"], missingCount: row["missing_count"])
+    }
+
+    /// The stored reports of a host, newest first: digest, epoch, seq, outcome, times.
+    public func reports(hostID: String, limit: Int = 100) throws(MijianError) -> [JSONValue] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT payload_sha256, epoch, seq, outcome, issued_at, received_at, fail_count, source FROM reports
+                    WHERE host_id = ? ORDER BY epoch DESC, seq DESC, id DESC LIMIT ?
+                    """, arguments: [hostID, limit]).map { row -> JSONValue in
+                    [
+                        "payload_sha256": .string(row["payload_sha256"]), "epoch": .int(row["epoch"]), "seq": .int(row["seq"]),
+                        "outcome": .string(row["outcome"]), "issued_at": .string(row["issued_at"]), "received_at": .string(row["received_at"]),
+                        "fail_count": .int(row["fail_count"]), "source": .string(row["source"]),
+                    ]
+                }
+            }
+        } catch {
+            throw MijianError.database("cannot read the reports", error, path: path)
+        }
+    }
+
+    /// Recorded gaps of a host.
+    public func gaps(hostID: String) throws(MijianError) -> [GapRecord] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM gaps WHERE host_id = ? ORDER BY epoch, from_seq", arguments: [hostID]).map(Self.gapRecord)
+            }
+        } catch {
+            throw MijianError.database("cannot read the gaps", error, path: path)
+        }
+    }
+
+    private static func gapRecord(_ row: Row) -> GapRecord {
+        GapRecord(hostID: row["host_id"], epoch: row["epoch"], fromSeq: row["from_seq"], toSeq: row["to_seq"], reportSHA256: row["report_sha256"], detectedAt: date(row["detected_at"]))
+    }
+
+    /// The envelope stored for a payload digest, byte for byte.
+    public func envelope(payloadSHA256: String) throws(MijianError) -> [UInt8]? {
+        do {
+            return try pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT envelope FROM reports WHERE payload_sha256 = ? ORDER BY id LIMIT 1", arguments: [payloadSHA256]).map { Array($0) }
+            }
+        } catch {
+            throw MijianError.database("cannot read the envelope", error, path: path)
+        }
+    }
+
+    /// How many reports are stored per outcome, and how many log entries per outcome and reason.
+    public func counts() throws(MijianError) -> (stored: [String: Int], log: [String: Int]) {
+        do {
+            return try pool.read { db in
+                var stored: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT outcome, count(*) AS n FROM reports GROUP BY outcome") { stored[row["outcome"]] = row["n"] }
+                var log: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT outcome || coalesce('/' || reason, '') AS k, count(*) AS n FROM ingest_log GROUP BY k") { log[row["k"]] = row["n"] }
+                return (stored, log)
+            }
+        } catch {
+            throw MijianError.database("cannot count the reports", error, path: path)
+        }
+    }
+
+    /// Everything the assessment of `year` reads, in one consistent read.
+    public func snapshot(year: Int) throws(MijianError) -> UnitSnapshot {
+        do {
+            return try pool.read { db in
+                var hosts: [String: HostYear] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM host_years WHERE year = ?", arguments: [year]) {
+                    let id: String = row["host_id"]
+                    hosts[id] = HostYear(
+                        hostID: id, hostname: row["hostname"], assetID: row["asset_id"],
+                        classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
+                        reports: row["reports"], lastIssuedAt: Self.date(row["last_issued_at"]), lastReportSHA256: row["last_report_sha256"],
+                        policySHA256: row["policy_sha256"], policyID: row["policy_id"], rules: [:])
+                }
+                let cursor = try Row.fetchCursor(db, sql: "SELECT host_id, rule_id, pass, fail, error, other FROM host_rules WHERE year = ?", arguments: [year])
+                while let row = try cursor.next() {
+                    let id: String = row["host_id"]
+                    var count = RuleCount()
+                    count.pass = row["pass"]
+                    count.fail = row["fail"]
+                    count.error = row["error"]
+                    count.other = row["other"]
+                    hosts[id]?.rules[row["rule_id"]] = count
+                }
+                // Machines with an active key that sent nothing this year still belong to the unit.
+                let yearEnd = RFC3339.string(from: CollectorCalendar.end(of: year))
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM keys WHERE revoked_at IS NULL AND approved_at < ?", arguments: [yearEnd]) {
+                    let key = Self.keyRecord(row)
+                    guard hosts[key.hostID] == nil else { continue }
+                    hosts[key.hostID] = HostYear(
+                        hostID: key.hostID, hostname: key.hostname, assetID: key.assetID, classification: key.classification,
+                        responsible: key.responsible, reports: 0, lastIssuedAt: nil, lastReportSHA256: nil, policySHA256: nil, policyID: nil, rules: [:])
+                }
+                let findings = try Row.fetchAll(db, sql: "SELECT * FROM findings WHERE year = ? ORDER BY host_id, rule_id, subject, status", arguments: [year]).compactMap { row -> FindingRecord? in
+                    guard let status = Status(rawValue: row["status"]) else { return nil }
+                    return FindingRecord(
+                        hostID: row["host_id"], ruleID: row["rule_id"], subject: row["subject"], status: status, detail: row["detail"],
+                        count: row["count"], firstObservedAt: Self.date(row["first_observed_at"]), lastObservedAt: Self.date(row["last_observed_at"]),
+                        firstReportSHA256: row["first_report_sha256"], lastReportSHA256: row["last_report_sha256"])
+                }
+                let media = try Row.fetchAll(db, sql: "SELECT * FROM media WHERE year = ? ORDER BY vendor, product, serial, host_id", arguments: [year]).map { row in
+                    MediumSighting(
+                        hostID: row["host_id"], identity: MediumIdentity(vendor: row["vendor"], product: row["product"], serial: row["serial"]),
+                        source: row["source"], firstSeen: Self.date(row["first_seen"]), lastSeen: Self.date(row["last_seen"]), reportSHA256: row["report_sha256"])
+                }
+                let gaps = try Row.fetchAll(db, sql: "SELECT * FROM gaps WHERE year = ? ORDER BY host_id, epoch, from_seq", arguments: [year]).map(Self.gapRecord)
+                let forks = try Row.fetchAll(db, sql: "SELECT host_id, epoch, seq, payload_sha256, received_at FROM reports WHERE outcome = 'fork' AND year = ? ORDER BY host_id, epoch, seq", arguments: [year]).map { row in
+                    ForkRecord(hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], receivedAt: Self.date(row["received_at"]))
+                }
+                return UnitSnapshot(
+                    year: year, hosts: hosts.values.sorted { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }, findings: findings,
+                    media: media, gaps: gaps, forks: forks)
+            }
+        } catch {
+            throw MijianError.database("cannot read the year \(year)", error, path: path)
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+import MijianCore
+
+/// The rules only the collector can decide, because they need more than one machine.
+public enum UnitRules {
+    /// The same removable medium on a classified and an unclassified machine.
+    public static let mediaCrossuse = RuleInfo(
+        id: "unit.media-crossuse", title: "No removable medium crosses between classified and unclassified machines",
+        titleZH: "涉密与非涉密设备间未交叉使用移动存储介质", references: [.item("七.9"), .score("55")], defaultSeverity: .critical)
+    /// Classified machines that reached the internet.
+    public static let internet = RuleInfo(
+        id: "unit.internet", title: "No classified machine connected to the internet", titleZH: "涉密计算机未接入互联网",
+        references: [.item("七.3"), .item("七.7"), .score("53")], defaultSeverity: .critical)
+    /// The ledger of computers and media.
+    public static let ledger = RuleInfo(
+        id: "unit.ledger", title: "Computers and media are in the ledger", titleZH: "计算机和移动存储介质已登记台账",
+        references: [.item("七.11")], defaultSeverity: .medium)
+    /// Machines that went silent or whose chain or policy is off.
+    public static let silent = RuleInfo(
+        id: "unit.silent", title: "Every machine reports, with an unbroken chain and the current policy", titleZH: "各计算机按时报告、链完整、策略为现行版本",
+        references: [.item("七.10")], defaultSeverity: .high)
+
+    /// Every unit rule.
+    public static let all: [RuleInfo] = [mediaCrossuse, internet, ledger, silent]
+
+    /// A unit rule or a machine rule by id.
+    public static func rule(_ id: String) -> RuleInfo? { all.first { $0.id == id } ?? RuleCatalogue.rule(id) }
+}
+
+/// A pointer to what a machine reported: the signed report behind a verdict.
+public struct EvidenceReference: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// The rule or event.
+    public var ruleID: String
+    /// What was judged.
+    public var subject: String
+    /// The status of the finding.
+    public var status: String
+    /// When (last observation).
+    public var observedAt: Date?
+    /// The report's payload digest.
+    public var reportSHA256: String?
+    /// The finding's sentence or a summary.
+    public var detail: String
+}
+
+/// A verdict of a unit rule.
+public struct UnitFinding: Sendable, Equatable {
+    /// The rule.
+    public var rule: RuleInfo
+    /// What was judged: a medium, a host, `unit`.
+    public var subject: String
+    /// pass, fail, or notchecked when there is nothing to judge from.
+    public var status: Status
+    /// One sentence in Chinese.
+    public var detail: String
+    /// The same in English.
+    public var detailEN: String
+    /// The machines involved.
+    public var hostIDs: [String]
+    /// The reports behind it.
+    public var evidence: [EvidenceReference]
+}
+
+/// What the unit considers current: its ledger, its policies, how long a machine may stay silent.
+public struct UnitSettings: Sendable {
+    /// Registered media of every policy the unit uses.
+    public var ledger: [Policy.LedgerEntry]
+    /// Digests of the policies currently in force.
+    public var currentPolicyDigests: Set<String>
+    /// A machine with no report for longer than this is silent.
+    public var silentAfterDays: Int
+
+    /// Makes settings.
+    public init(ledger: [Policy.LedgerEntry], currentPolicyDigests: Set<String>, silentAfterDays: Int) {
+        self.ledger = ledger
+        self.currentPolicyDigests = currentPolicyDigests
+        self.silentAfterDays = silentAfterDays
+    }
+
+    /// Settings from the unit's policy files.
+    public init(policies: [Policy]) {
+        self.ledger = policies.flatMap(\.ledger)
+        self.currentPolicyDigests = Set(policies.map(\.sha256))
+        self.silentAfterDays = policies.first { $0.profile == .classified }?.collector.silentAfterDays ?? policies.first?.collector.silentAfterDays ?? 7
+    }
+}
+
+/// Correlation across machines: the unit rules computed from one year's snapshot.
+public enum Correlation {
+    /// Rules whose failures on a classified machine make an internet case.
+    public static let internetRules: Set<String> = ["net.internet-route", "net.interfaces", "traffic.egress"]
+
+    /// Evaluates every unit rule. `now` bounds the period for silence (the year's end for a past year).
+    public static func evaluate(_ snapshot: UnitSnapshot, settings: UnitSettings, now: Date) -> [UnitFinding] {
+        let hosts = Dictionary(snapshot.hosts.map { ($0.hostID, $0) }, uniquingKeysWith: { first, _ in first })
+        return mediaCrossuse(snapshot, hosts) + internet(snapshot, hosts) + ledger(snapshot, hosts, settings)
+            + silent(snapshot, hosts, settings, now: now)
+    }
+
+    static func name(_ host: HostYear?) -> String { host.map { $0.hostname } ?? "?" }
+
+    private static func mediaCrossuse(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear]) -> [UnitFinding] {
+        let rule = UnitRules.mediaCrossuse
+        var byMedium: [MediumIdentity: [MediumSighting]] = [:]
+        for sighting in snapshot.media where hosts[sighting.hostID] != nil { byMedium[sighting.identity, default: []].append(sighting) }
+        var out: [UnitFinding] = []
+        for (identity, sightings) in byMedium.sorted(by: { $0.key < $1.key }) {
+            let classified = sightings.filter { hosts[$0.hostID]?.isClassified ?? true }
+            let unclassified = sightings.filter { !(hosts[$0.hostID]?.isClassified ?? true) }
+            guard !classified.isEmpty, !unclassified.isEmpty else { continue }
+            let cNames = classified.map { name(hosts[$0.hostID]) }.joined(separator: "、")
+            let uNames = unclassified.map { name(hosts[$0.hostID]) }.joined(separator: "、")
+            out.append(UnitFinding(
+                rule: rule, subject: "medium \(identity.text)", status: .fail,
+                detail: "移动存储介质 \(identity.text) 既接入涉密计算机（\(cNames)），又接入非涉密计算机（\(uNames)）",
+                detailEN: "Removable medium \(identity.text) was attached to classified (\(classified.map { name(hosts[$0.hostID]) }.joined(separator: ", "))) and unclassified (\(unclassified.map { name(hosts[$0.hostID]) }.joined(separator: ", "))) machines",
+                hostIDs: sightings.map(\.hostID),
+                evidence: sightings.map {
+                    EvidenceReference(hostID: $0.hostID, ruleID: $0.source, subject: identity.text, status: "seen", observedAt: $0.lastSeen, reportSHA256: $0.reportSHA256, detail: "")
+                }))
+        }
+        if !out.isEmpty { return out }
+        let classifiedWithUSB = snapshot.hosts.filter { host in
+            host.isClassified && ReportDigest.mediaRules.contains { rule in (host.rules[rule].map { $0.pass + $0.fail + $0.other } ?? 0) > 0 }
+        }
+        let unclassified = snapshot.hosts.filter { !$0.isClassified && $0.reports > 0 }
+        if unclassified.isEmpty || classifiedWithUSB.isEmpty {
+            return [UnitFinding(
+                rule: rule, subject: "unit", status: .notchecked,
+                detail: "无法判定：\(unclassified.isEmpty ? "没有非涉密计算机向汇总端报告" : "没有涉密计算机报告USB存储检查结果")，交叉使用无从比对",
+                detailEN: "Cannot be decided: \(unclassified.isEmpty ? "no unclassified computer reports to the collector" : "no classified computer reported USB storage checks"), so there is nothing to compare",
+                hostIDs: [], evidence: [])]
+        }
+        return [UnitFinding(
+            rule: rule, subject: "unit", status: .pass,
+            detail: "比对 \(classifiedWithUSB.count) 台涉密计算机与 \(unclassified.count) 台非涉密计算机的USB存储记录（\(Set(snapshot.media.map(\.identity)).count) 个介质），未发现交叉使用",
+            detailEN: "Compared the USB storage records of \(classifiedWithUSB.count) classified and \(unclassified.count) unclassified computers (\(Set(snapshot.media.map(\.identity)).count) media): no medium crossed",
+            hostIDs: [], evidence: [])]
+    }
+
+    private static func internet(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear]) -> [UnitFinding] {
+        let rule = UnitRules.internet
+        var byHost: [String: [FindingRecord]] = [:]
+        for finding in snapshot.findings where finding.status == .fail && internetRules.contains(finding.ruleID) {
+            guard let host = hosts[finding.hostID], host.isClassified else { continue }
+            byHost[finding.hostID, default: []].append(finding)
+        }
+        var out: [UnitFinding] = []
+        for (hostID, findings) in byHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+            let host = hosts[hostID]
+            let rules = Array(Set(findings.map(\.ruleID))).sorted().joined(separator: ", ")
+            out.append(UnitFinding(
+                rule: rule, subject: "host \(name(host))", status: .fail,
+                detail: "涉密计算机 \(name(host))（设备编号 \(host?.assetID ?? "未登记")）存在接入互联网的证据（\(rules)）",
+                detailEN: "Classified computer \(name(host)) (asset \(host?.assetID ?? "unregistered")) shows evidence of an internet connection (\(rules))",
+                hostIDs: [hostID],
+                evidence: findings.map {
+                    EvidenceReference(hostID: hostID, ruleID: $0.ruleID, subject: $0.subject, status: $0.status.rawValue, observedAt: $0.lastObservedAt, reportSHA256: $0.lastReportSHA256, detail: $0.detail)
+                }))
+        }
+        if !out.isEmpty { return out }
+        let checked = snapshot.hosts.filter { $0.isClassified && ($0.rules["net.internet-route"].map { $0.pass } ?? 0) > 0 }
+        if checked.isEmpty {
+            return [UnitFinding(rule: rule, subject: "unit", status: .notchecked, detail: "无法判定：没有涉密计算机报告路由检查结果",
+                detailEN: "Cannot be decided: no classified computer reported a route check", hostIDs: [], evidence: [])]
+        }
+        return [UnitFinding(rule: rule, subject: "unit", status: .pass,
+            detail: "\(checked.count) 台涉密计算机的路由、网络接口和外联流量检查均未发现接入互联网",
+            detailEN: "Route, interface and egress checks of \(checked.count) classified computers found no internet connection", hostIDs: [], evidence: [])]
+    }
+
+    private static func ledger(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear], _ settings: UnitSettings) -> [UnitFinding] {
+        let rule = UnitRules.ledger
+        var out: [UnitFinding] = []
+        var byMedium: [MediumIdentity: [MediumSighting]] = [:]
+        for sighting in snapshot.media where hosts[sighting.hostID]?.isClassified ?? false {
+            byMedium[sighting.identity, default: []].append(sighting)
+        }
+        for (identity, sightings) in byMedium.sorted(by: { $0.key < $1.key }) {
+            guard !settings.ledger.contains(where: { $0.matches(vendor: identity.vendor, product: identity.product, serial: identity.serial) }) else { continue }
+            let names = sightings.map { name(hosts[$0.hostID]) }
+            out.append(UnitFinding(
+                rule: rule, subject: "medium \(identity.text)", status: .fail,
+                detail: "移动存储介质 \(identity.text) 接入涉密计算机（\(names.joined(separator: "、"))），但未在台账中登记",
+                detailEN: "Removable medium \(identity.text) was attached to classified computers (\(names.joined(separator: ", "))) but is not in the ledger",
+                hostIDs: sightings.map(\.hostID),
+                evidence: sightings.map {
+                    EvidenceReference(hostID: $0.hostID, ruleID: $0.source, subject: identity.text, status: "seen", observedAt: $0.lastSeen, reportSHA256: $0.reportSHA256, detail: "")
+                }))
+        }
+        for host in snapshot.hosts {
+            var missing: [(String, String)] = []
+            if (host.assetID ?? "").isEmpty { missing.append(("设备编号", "asset number")) }
+            if host.classification == nil { missing.append(("密级", "classification")) }
+            if (host.responsible ?? "").isEmpty { missing.append(("责任人", "responsible person")) }
+            guard !missing.isEmpty else { continue }
+            out.append(UnitFinding(
+                rule: rule, subject: "host \(host.hostname)", status: .fail,
+                detail: "计算机 \(host.hostname) 未登记\(missing.map(\.0).joined(separator: "、"))",
+                detailEN: "Computer \(host.hostname) has no \(missing.map(\.1).joined(separator: ", ")) on record",
+                hostIDs: [host.hostID],
+                evidence: [EvidenceReference(hostID: host.hostID, ruleID: "host", subject: "host.yaml", status: "missing", observedAt: host.lastIssuedAt, reportSHA256: host.lastReportSHA256, detail: "")]))
+        }
+        if !out.isEmpty { return out }
+        if snapshot.hosts.isEmpty {
+            return [UnitFinding(rule: rule, subject: "unit", status: .notchecked, detail: "无法判定：没有计算机报告", detailEN: "Cannot be decided: no computer reports", hostIDs: [], evidence: [])]
+        }
+        return [UnitFinding(rule: rule, subject: "unit", status: .pass,
+            detail: "\(snapshot.hosts.count) 台计算机均登记设备编号、密级和责任人；涉密计算机上出现的 \(byMedium.count) 个介质均在台账中",
+            detailEN: "All \(snapshot.hosts.count) computers have asset number, classification and responsible person; all \(byMedium.count) media seen on classified computers are in the ledger",
+            hostIDs: [], evidence: [])]
+    }
+
+    private static func silent(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear], _ settings: UnitSettings, now: Date) -> [UnitFinding] {
+        let rule = UnitRules.silent
+        let periodEnd = min(now, CollectorCalendar.end(of: snapshot.year))
+        var out: [UnitFinding] = []
+        for host in snapshot.hosts {
+            guard let last = host.lastIssuedAt, host.reports > 0 else {
+                out.append(UnitFinding(
+                    rule: rule, subject: "host \(host.hostname)", status: .fail,
+                    detail: "计算机 \(host.hostname) 已登记密钥，但 \(snapshot.year) 年内没有任何报告", detailEN: "Computer \(host.hostname) is enrolled but sent no report in \(snapshot.year)",
+                    hostIDs: [host.hostID], evidence: []))
+                continue
+            }
+            let days = CollectorCalendar.days(from: last, to: periodEnd)
+            if days > settings.silentAfterDays {
+                out.append(UnitFinding(
+                    rule: rule, subject: "host \(host.hostname)", status: .fail,
+                    detail: "计算机 \(host.hostname) 最后一次报告于 \(RFC3339.string(from: last))，已 \(days) 天无报告（允许 \(settings.silentAfterDays) 天）",
+                    detailEN: "Computer \(host.hostname) last reported at \(RFC3339.string(from: last)), silent for \(days) days (allowed \(settings.silentAfterDays))",
+                    hostIDs: [host.hostID],
+                    evidence: [EvidenceReference(hostID: host.hostID, ruleID: "report", subject: "last report", status: "silent", observedAt: last, reportSHA256: host.lastReportSHA256, detail: "")]))
+            }
+            if let policy = host.policySHA256, !settings.currentPolicyDigests.isEmpty, !settings.currentPolicyDigests.contains(policy) {
+                out.append(UnitFinding(
+                    rule: rule, subject: "host \(host.hostname) policy", status: .fail,
+                    detail: "计算机 \(host.hostname) 运行的策略 \(host.policyID ?? "?")（摘要 \(policy.prefix(12))…）不是本单位现行策略",
+                    detailEN: "Computer \(host.hostname) runs policy \(host.policyID ?? "?") (digest \(policy.prefix(12))…), not one the unit has in force",
+                    hostIDs: [host.hostID],
+                    evidence: [EvidenceReference(hostID: host.hostID, ruleID: "policy", subject: host.policyID ?? "?", status: "outdated", observedAt: last, reportSHA256: host.lastReportSHA256, detail: "")]))
+            }
+        }
+        var gapsByHost: [String: [GapRecord]] = [:]
+        for gap in snapshot.gaps { gapsByHost[gap.hostID, default: []].append(gap) }
+        for (hostID, gaps) in gapsByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+            let ranges = gaps.map { "\($0.epoch):\($0.fromSeq)–\($0.toSeq)" }.joined(separator: ", ")
+            let missing = gaps.reduce(Int64(0)) { $0 + $1.toSeq - $1.fromSeq + 1 }
+            out.append(UnitFinding(
+                rule: rule, subject: "host \(name(hosts[hostID])) chain", status: .fail,
+                detail: "计算机 \(name(hosts[hostID])) 的报告链缺失 \(missing) 份报告（纪元:序号 \(ranges)）",
+                detailEN: "The report chain of computer \(name(hosts[hostID])) is missing \(missing) reports (epoch:seq \(ranges))",
+                hostIDs: [hostID],
+                evidence: gaps.map { EvidenceReference(hostID: hostID, ruleID: "chain.gap", subject: "\($0.epoch):\($0.fromSeq)–\($0.toSeq)", status: "missing", observedAt: $0.detectedAt, reportSHA256: $0.reportSHA256, detail: "") }))
+        }
+        var forksByHost: [String: [ForkRecord]] = [:]
+        for fork in snapshot.forks { forksByHost[fork.hostID, default: []].append(fork) }
+        for (hostID, forks) in forksByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+            out.append(UnitFinding(
+                rule: rule, subject: "host \(name(hosts[hostID])) fork", status: .fail,
+                detail: "计算机 \(name(hosts[hostID])) 的报告链出现 \(forks.count) 处分叉（同一序号不同内容），需核查密钥是否泄露",
+                detailEN: "The report chain of computer \(name(hosts[hostID])) forked \(forks.count) times (same seq, other content): check whether the key leaked",
+                hostIDs: [hostID],
+                evidence: forks.map { EvidenceReference(hostID: hostID, ruleID: "chain.fork", subject: "\($0.epoch):\($0.seq)", status: "fork", observedAt: $0.receivedAt, reportSHA256: $0.reportSHA256, detail: "") }))
+        }
+        if !out.isEmpty { return out }
+        if snapshot.hosts.isEmpty {
+            return [UnitFinding(rule: rule, subject: "unit", status: .notchecked, detail: "无法判定：没有计算机报告", detailEN: "Cannot be decided: no computer reports", hostIDs: [], evidence: [])]
+        }
+        return [UnitFinding(rule: rule, subject: "unit", status: .pass,
+            detail: "\(snapshot.hosts.count) 台计算机均按时报告（不超过 \(settings.silentAfterDays) 天），报告链完整，运行现行策略",
+            detailEN: "All \(snapshot.hosts.count) computers reported on time (within \(settings.silentAfterDays) days), with unbroken chains and current policies",
+            hostIDs: [], evidence: [])]
+    }
+}

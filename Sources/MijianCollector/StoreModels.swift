@@ -1,0 +1,248 @@
+import Foundation
+import MijianCore
+
+/// One enrolled key of the registry.
+public struct KeyRecord: Sendable, Equatable {
+    /// `sha256:<hex>` of the public key's SPKI DER.
+    public var keyid: String
+    /// The public key, PEM.
+    public var pem: String
+    /// The machine the key speaks for.
+    public var hostID: String
+    /// Its host name at enrolment.
+    public var hostname: String
+    /// 设备编号 at enrolment.
+    public var assetID: String?
+    /// 密级 at enrolment.
+    public var classification: Classification?
+    /// 责任人 at enrolment.
+    public var responsible: String?
+    /// The agent's version at enrolment.
+    public var agentVersion: String
+    /// The key this one replaces, for a rotation.
+    public var previousKeyID: String?
+    /// The office's note.
+    public var note: String?
+    /// When the machine asked.
+    public var requestedAt: Date
+    /// When the office approved.
+    public var approvedAt: Date
+    /// SHA-256 of the request's payload, to find the request again.
+    public var requestSHA256: String
+    /// When the key was revoked, if it was.
+    public var revokedAt: Date?
+    /// Why it was revoked.
+    public var revokeReason: String?
+
+    /// Makes a record.
+    public init(
+        keyid: String, pem: String, hostID: String, hostname: String, assetID: String?, classification: Classification?,
+        responsible: String?, agentVersion: String, previousKeyID: String?, note: String?, requestedAt: Date, approvedAt: Date,
+        requestSHA256: String, revokedAt: Date? = nil, revokeReason: String? = nil
+    ) {
+        self.keyid = keyid
+        self.pem = pem
+        self.hostID = hostID
+        self.hostname = hostname
+        self.assetID = assetID
+        self.classification = classification
+        self.responsible = responsible
+        self.agentVersion = agentVersion
+        self.previousKeyID = previousKeyID
+        self.note = note
+        self.requestedAt = requestedAt
+        self.approvedAt = approvedAt
+        self.requestSHA256 = requestSHA256
+        self.revokedAt = revokedAt
+        self.revokeReason = revokeReason
+    }
+
+    /// Whether the key still verifies reports.
+    public var isActive: Bool { revokedAt == nil }
+
+    /// The record as JSON for `enroll list --format json`.
+    public var json: JSONValue {
+        [
+            "keyid": .string(keyid), "host_id": .string(hostID), "hostname": .string(hostname),
+            "asset_id": .optional(assetID), "classification": .optional(classification?.rawValue),
+            "responsible": .optional(responsible), "agent_version": .string(agentVersion),
+            "previous_keyid": .optional(previousKeyID), "note": .optional(note),
+            "requested_at": .string(RFC3339.string(from: requestedAt)), "approved_at": .string(RFC3339.string(from: approvedAt)),
+            "request_sha256": .string(requestSHA256),
+            "revoked_at": .optional(revokedAt.map { RFC3339.string(from: $0) }), "revoke_reason": .optional(revokeReason),
+        ]
+    }
+}
+
+/// A machine as the collector knows it now.
+public struct HostRecord: Sendable, Equatable {
+    /// The app-specific host id.
+    public var hostID: String
+    /// Host name from the last report.
+    public var hostname: String
+    /// 设备编号.
+    public var assetID: String?
+    /// 密级.
+    public var classification: Classification?
+    /// 责任人.
+    public var responsible: String?
+    /// The key of the last accepted report.
+    public var keyid: String
+    /// Chain head.
+    public var chain: ChainState
+    /// When the last accepted report was issued (the machine's clock).
+    public var lastIssuedAt: Date
+    /// When it was received (the collector's clock).
+    public var lastReceivedAt: Date
+    /// The policy the machine ran.
+    public var policyID: String
+    /// Its digest.
+    public var policySHA256: String
+    /// Failures in the last report.
+    public var lastFailCount: Int
+    /// Reports stored.
+    public var reportCount: Int
+    /// Forks seen.
+    public var forkCount: Int
+    /// Missing reports recorded.
+    public var missingCount: Int64
+}
+
+/// Counts of one rule's findings on one machine in one year.
+public struct RuleCount: Sendable, Equatable {
+    /// Pass findings.
+    public var pass = 0
+    /// Fail findings.
+    public var fail = 0
+    /// Error findings (could not check).
+    public var error = 0
+    /// Not applicable, not checked, informational.
+    public var other = 0
+    /// Makes empty counts.
+    public init() {}
+}
+
+/// A machine in one year of the assessment.
+public struct HostYear: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// Host name.
+    public var hostname: String
+    /// 设备编号.
+    public var assetID: String?
+    /// 密级 (nil: the machine did not say).
+    public var classification: Classification?
+    /// 责任人.
+    public var responsible: String?
+    /// Reports accepted in the year.
+    public var reports: Int
+    /// The last one's issue time.
+    public var lastIssuedAt: Date?
+    /// The last one's payload digest.
+    public var lastReportSHA256: String?
+    /// The policy digest of the last report.
+    public var policySHA256: String?
+    /// The policy id of the last report.
+    public var policyID: String?
+    /// Counts per rule.
+    public var rules: [String: RuleCount]
+
+    /// Unclassified machines say so; a machine that does not say is treated as classified.
+    public var isClassified: Bool { classification?.isClassified ?? true }
+}
+
+/// A failing or erroring finding, merged over the year per (host, rule, subject, status).
+public struct FindingRecord: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// The rule.
+    public var ruleID: String
+    /// What was judged.
+    public var subject: String
+    /// fail or error.
+    public var status: Status
+    /// The latest detail sentence.
+    public var detail: String
+    /// How many reports carried it.
+    public var count: Int
+    /// First observation.
+    public var firstObservedAt: Date
+    /// Last observation.
+    public var lastObservedAt: Date
+    /// Digest of the first report that carried it.
+    public var firstReportSHA256: String
+    /// Digest of the last report that carried it.
+    public var lastReportSHA256: String
+}
+
+/// A medium seen on a machine in a year.
+public struct MediumSighting: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// The medium.
+    public var identity: MediumIdentity
+    /// The rule or event that named it.
+    public var source: String
+    /// First report time that named it.
+    public var firstSeen: Date
+    /// Last report time that named it.
+    public var lastSeen: Date
+    /// The last report's digest.
+    public var reportSHA256: String
+}
+
+/// Missing reports recorded for a host.
+public struct GapRecord: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// The epoch.
+    public var epoch: Int64
+    /// First missing seq.
+    public var fromSeq: Int64
+    /// Last missing seq.
+    public var toSeq: Int64
+    /// The report that revealed the gap.
+    public var reportSHA256: String
+    /// When it arrived.
+    public var detectedAt: Date
+}
+
+/// A report stored as a fork.
+public struct ForkRecord: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// The epoch.
+    public var epoch: Int64
+    /// The contested seq.
+    public var seq: Int64
+    /// The fork's digest.
+    public var reportSHA256: String
+    /// When it arrived.
+    public var receivedAt: Date
+}
+
+/// Everything the correlation and the assessment read for one year.
+public struct UnitSnapshot: Sendable {
+    /// The year.
+    public var year: Int
+    /// Machines that reported in the year or hold an active key.
+    public var hosts: [HostYear]
+    /// Failing and erroring findings.
+    public var findings: [FindingRecord]
+    /// Media sightings.
+    public var media: [MediumSighting]
+    /// Chain gaps revealed in the year.
+    public var gaps: [GapRecord]
+    /// Forks received in the year.
+    public var forks: [ForkRecord]
+
+    /// Makes a snapshot.
+    public init(year: Int, hosts: [HostYear], findings: [FindingRecord], media: [MediumSighting], gaps: [GapRecord], forks: [ForkRecord]) {
+        self.year = year
+        self.hosts = hosts
+        self.findings = findings
+        self.media = media
+        self.gaps = gaps
+        self.forks = forks
+    }
+}

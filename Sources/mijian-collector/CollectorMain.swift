@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import MijianCollector
+import MijianCore
+
+/// `mijian-collector`: the secrecy office's side of Mijian.
+@main
+struct CollectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mijian-collector",
+        abstract: "Verify every machine's signed reports and write the unit's self-assessment.",
+        version: MijianVersion.current,
+        subcommands: [EnrollCommand.self, IngestCommand.self, ServeCommand.self, HostsCommand.self, AssessmentCommand.self]
+    )
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as MijianError {
+            FileHandle.standardError.write(Data("mijian-collector: \(error)\n".utf8))
+            Glibc.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Options every command shares.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory of the database and the key registry.")
+    var data: String = CollectorSetup.defaultDataDirectory
+
+    func store() throws(MijianError) -> CollectorStore { try CollectorStore(directory: data) }
+}
+
+/// Options for commands that judge machines against the unit's policies.
+struct UnitOptions: ParsableArguments {
+    @Option(name: .long, help: "A policy file the unit has in force (repeat; default: the built-in classified and unclassified policies).")
+    var policy: [String] = []
+
+    @Option(name: .long, help: "The self-assessment table (default: the built-in Policies/self-assessment.zh.yaml).")
+    var table: String?
+}
+
+func makeLogger() -> Logger {
+    var logger = Logger(label: "mijian-collector") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = ProcessInfo.processInfo.environment["MIJIAN_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    return logger
+}
+
+func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+
+struct EnrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll", abstract: "Manage the registry of machines' keys.",
+        subcommands: [Approve.self, List.self, Revoke.self])
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Verify a machine's enrolment request (from `mijian enroll`) and add its key.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The signed request file.") var request: String
+        @Option(help: "A note kept with the key (who approved, why).") var note: String?
+
+        func run() async throws {
+            let store = try data.store()
+            let record = try Enrolment.approve(requestBytes: try CollectorSetup.read(request, limit: 1 << 20), note: note, store: store)
+            write("approved \(record.keyid) for \(record.hostname) (host \(record.hostID))\(record.previousKeyID.map { ", replacing \($0)" } ?? "")\n")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys of the registry.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "text or json.") var format: String = "text"
+
+        func run() async throws {
+            let keys = try data.store().keys()
+            if format == "json" {
+                write(String(decoding: JSONValue.array(keys.map(\.json)).prettySerialized(), as: UTF8.self))
+                return
+            }
+            guard format == "text" else { throw ValidationError("--format must be text or json") }
+            for key in keys {
+                let state = key.revokedAt.map { "revoked \(RFC3339.string(from: $0)) (\(key.revokeReason ?? ""))" } ?? "active"
+                write("\(key.keyid)  \(key.hostname)  \(key.assetID ?? "-")  \(key.classification?.rawValue ?? "-")  approved \(RFC3339.string(from: key.approvedAt))  \(state)\n")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key: its reports are refused from now on.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The key id (sha256:…).") var keyid: String
+        @Option(help: "Why (kept in the registry).") var reason: String = "revoked by the office"
+
+        func run() async throws {
+            try data.store().revoke(keyid: keyid, at: Date(), reason: reason)
+            write("revoked \(keyid)\n")
+        }
+    }
+}
+
+struct IngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest", abstract: "Verify and store envelope files or directories of them (air-gapped transfer).")
+    @OptionGroup var data: DataOptions
+    @Argument(help: "Envelope files or directories.") var paths: [String]
+
+    func run() async throws {
+        guard !paths.isEmpty else { throw ValidationError("give at least one file or directory") }
+        let store = try data.store()
+        let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: makeLogger())
+        let lines = try collector.ingest(paths: paths)
+        var refused = 0
+        for line in lines {
+            write("\(line.outcome)\t\(line.path)\t\(line.detail)\n")
+            if !["first", "accepted", "gap", "new-epoch", "duplicate"].contains(line.outcome) { refused += 1 }
+        }
+        write("\(lines.count) files, \(lines.count - refused) stored or already present, \(refused) refused or conflicting\n")
+        if refused > 0 { throw ExitCode(1) }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Receive reports over HTTP(S) on the unit LAN.")
+    @OptionGroup var data: DataOptions
+    @OptionGroup var unit: UnitOptions
+    @Option(help: "Address and port to listen on.") var listen: String = "127.0.0.1:8443"
+    @Option(name: .customLong("tls-cert"), help: "Server certificate chain, PEM (not built in: refused with advice).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "Server private key, PEM (not built in: refused with advice).") var tlsKey: String?
+    @Option(help: "People's answers for /v1/assessment.") var answers: String?
+
+    func run() async throws {
+        if tlsCert != nil || tlsKey != nil {
+            throw MijianError(.usage, "this build serves plain HTTP only (the TLS library is not built in); put a TLS-terminating proxy in front of `serve --listen 127.0.0.1:PORT`, or serve plain HTTP on the unit LAN, where reports stay signed and cannot be forged or altered")
+        }
+        let (host, port) = try CollectorSetup.listenAddress(listen)
+        let logger = makeLogger()
+        if !CollectorSetup.isLoopback(host) {
+            logger.warning("serving plain HTTP on \(host): reports are signed, so nobody can forge or alter them, but anyone on the LAN can read them")
+        }
+        let store = try data.store()
+        let table = try CollectorSetup.table(unit.table)
+        let sources = AssessmentSources(
+            table: table, answers: try CollectorSetup.answers(answers, table: table), settings: UnitSettings(policies: try CollectorSetup.policies(unit.policy)))
+        let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: logger)
+        let app = CollectorServer.application(
+            collector: collector, sources: sources, host: host, port: port, limits: ServerLimits(), logger: logger,
+            onRunning: { port in logger.notice("listening on \(host):\(port) (HTTP)") })
+        try await app.runService()
+    }
+}
+
+struct HostsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hosts", abstract: "Every machine: last report, status, silent days.")
+    @OptionGroup var data: DataOptions
+    @OptionGroup var unit: UnitOptions
+    @Option(help: "text or json.") var format: String = "text"
+
+    func run() async throws {
+        let hosts = try data.store().hosts()
+        let settings = UnitSettings(policies: try CollectorSetup.policies(unit.policy))
+        let now = Date()
+        switch format {
+        case "json":
+            write(String(decoding: JSONValue.array(hosts.map {
+                HostsView.json($0, now: now, silentAfterDays: settings.silentAfterDays, currentPolicies: settings.currentPolicyDigests)
+            }).prettySerialized(), as: UTF8.self))
+        case "text":
+            write(HostsView.text(hosts, now: now, silentAfterDays: settings.silentAfterDays, currentPolicies: settings.currentPolicyDigests))
+        default:
+            throw ValidationError("--format must be text or json")
+        }
+    }
+}
+
+struct AssessmentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "assessment", abstract: "Write the unit's self-assessment for a year.")
+    @OptionGroup var data: DataOptions
+    @OptionGroup var unit: UnitOptions
+    @Option(help: "The year assessed.") var year: Int
+    @Option(help: "People's answers (符合/不符合/不适用 with a note) for the items machines cannot decide.") var answers: String?
+    @Option(help: "zh or en.") var lang: String = "zh"
+    @Option(help: "md, html or json.") var format: String = "md"
+    @Option(help: "Write to this file instead of standard output.") var output: String?
+
+    func run() async throws {
+        guard let language = AssessmentLanguage(rawValue: lang) else { throw ValidationError("--lang must be zh or en") }
+        guard let format = AssessmentFormat(rawValue: format) else { throw ValidationError("--format must be md, html or json") }
+        guard (1970...9999).contains(year) else { throw ValidationError("--year \(year) is not a plausible year") }
+        let table = try CollectorSetup.table(unit.table)
+        let result = AssessmentBuilder.build(
+            snapshot: try data.store().snapshot(year: year), table: table, answers: try CollectorSetup.answers(answers, table: table),
+            settings: UnitSettings(policies: try CollectorSetup.policies(unit.policy)), now: Date())
+        let bytes = AssessmentRenderer(language: language).render(result, format: format)
+        if let output {
+            try AtomicFile.write(bytes, to: output, mode: 0o640)
+        } else {
+            FileHandle.standardOutput.write(Data(bytes))
+        }
+    }
+}
