@@ -96,7 +96,7 @@ public struct AssessmentTable: Sendable, Equatable {
         let root = try reader.root(text)
         var table = AssessmentTable(
             id: "", version: "", title: "", titleEN: "", meetsPercent: 90, basicallyPercent: 80, areas: [], deductions: [], veto: nil,
-            sha256: SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+            sha256: Hex.lower(SHA256.hash(data: bytes)))
         let knownRules = Set(RuleCatalogue.all.map(\.id)).union(UnitRules.all.map(\.id))
         var seenItems = Set<String>()
         for (key, _, value) in try reader.mapping(root, "", allowed: ["id", "version", "title", "title_en", "thresholds", "areas", "deductions", "veto"]) {

@@ -45,6 +45,13 @@ import Testing
         #expect(throws: JSONParser.Failure.self) { try JSONParser().parse(Array("-".utf8)) }
     }
 
+    @Test func rejectsInvalidUTF8InsteadOfRepairingIt() throws {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser().parse([0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]) }
+        #expect(try JSONParser().parse(Array("\"é\"".utf8)) == .string("é"))
+        #expect(Hex.lower([0x00, 0x0F, 0xA5, 0xFF]) == "000fa5ff")
+    }
+
     @Test func rejectsBrokenText() {
         for text in ["", "{", "[1,]", "{\"a\"}", "\"\\x\"", "tru", "{} {}", "\"\u{01}\"", "\"\\ud800\""] {
             #expect(throws: JSONParser.Failure.self, "\(text)") { try JSONParser().parse(Array(text.utf8)) }

@@ -170,16 +170,22 @@ public struct JSONParser: Sendable {
             index += 1
             // Fast path: no escape before the closing quote, so the bytes are the string.
             let start = index
+            var ascii = true
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == 0x22 {
-                    guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else {
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    index += 1
+                    // ASCII needs no validation; anything else is validated, never repaired.
+                    if ascii { return String(decoding: raw, as: UTF8.self) }
+                    guard let text = String(validating: raw, as: UTF8.self) else {
+                        index -= 1
                         throw fail(.badString, "string is not valid UTF-8")
                     }
-                    index += 1
                     return text
                 }
                 if byte == 0x5C || byte < 0x20 { break }
+                if byte >= 0x80 { ascii = false }
                 index += 1
             }
             var out: [UInt8] = Array(bytes[start..<index])

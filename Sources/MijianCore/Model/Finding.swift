@@ -123,7 +123,7 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
     /// The stable id for a (host, rule, subject) triple.
     public static func uid(hostID: String, ruleID: String, subject: String) -> String {
         let digest = SHA256.hash(data: Array("\(hostID)\u{0}\(ruleID)\u{0}\(subject)".utf8))
-        return digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.lower(digest.prefix(16))
     }
 
     /// The report's JSON form of a finding.

@@ -65,7 +65,7 @@ public struct HostInfo: Sendable, Equatable {
     public static func hostID(machineID: String) -> String {
         let key = SymmetricKey(data: Array("mijian.host-id.v1".utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Array(machineID.trimmingCharacters(in: .whitespacesAndNewlines).utf8), using: key)
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Hex.lower(mac)
     }
 }
 

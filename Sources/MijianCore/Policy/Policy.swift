@@ -144,7 +144,7 @@ public struct Policy: Sendable, Equatable {
         var policy = Policy(
             id: "", version: "", profile: .classified, unitNetworks: [], allowedDestinations: [], dnsResolvers: [],
             dnsAllowedSuffixes: [], ledger: [], usbMode: .audit, rules: [:], stateDir: nil, traffic: Traffic(),
-            collector: Collector(), sha256: SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+            collector: Collector(), sha256: Hex.lower(SHA256.hash(data: bytes)))
         let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector"]
         for (key, _, value) in try reader.mapping(root, "", allowed: top) {
             switch key {
