@@ -50,17 +50,7 @@ struct HardwareReader {
 
     /// Lists a directory, recording the outcome; nil when missing or unreadable.
     private mutating func listRecorded(_ path: String) -> [String]? {
-        do {
-            let names = try root.list(path)
-            record(path, .ok, count: names.count)
-            return names
-        } catch where error.code == .notFound {
-            record(path, .missing)
-            return nil
-        } catch {
-            record(path, .error(error.description))
-            return nil
-        }
+        root.list(path, recordingInto: &facts.sources)
     }
 
     /// Reads a file whole, recording the outcome; nil when missing or unreadable.

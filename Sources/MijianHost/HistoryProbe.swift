@@ -35,18 +35,9 @@ struct HistoryReader {
         facts.sources.append(FactSource(path: path, state: state, count: count))
     }
 
+    /// Lists a directory, recording the outcome; nil when missing or unreadable.
     private mutating func listRecorded(_ path: String) -> [String]? {
-        do {
-            let names = try root.list(path)
-            record(path, .ok, count: names.count)
-            return names
-        } catch where error.code == .notFound {
-            record(path, .missing)
-            return nil
-        } catch {
-            record(path, .error(error.description))
-            return nil
-        }
+        root.list(path, recordingInto: &facts.sources)
     }
 
     /// A file's text; an unreadable file is recorded as an error source.
