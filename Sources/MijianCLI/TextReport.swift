@@ -35,7 +35,10 @@ public enum TextReport {
         for (row, finding) in zip(rows, sorted) { lines.append(line(row, status: finding.status)) }
         lines.append("")
         let counts = report.summary.filter { $0.1 > 0 }.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
-        let verdict = report.isCompliant ? "no rule failed" : "NOT COMPLIANT: at least one rule failed"
+        let errors = report.findings.count(where: { $0.status == .error })
+        let verdict = !report.isCompliant
+            ? "NOT COMPLIANT: at least one rule failed"
+            : errors > 0 ? "no rule failed, but \(errors) could not look (error): nothing is vouched for there" : "no rule failed"
         lines.append("Summary: \(counts.isEmpty ? "no findings" : counts) — \(verdict)")
         return lines.joined(separator: "\n") + "\n"
     }

@@ -49,6 +49,22 @@ public enum HardwareChecks {
         var kind = "sysfs"
     }
 
+    /// An `error` finding when the USB bus could not be looked at: no sysfs under the root at all
+    /// (an offline disk image) or the USB device list was never read. A live kernel without a USB
+    /// bus (sysfs present, `/sys/bus/usb` absent) can have no USB device, so that is no error.
+    static func usbUnseen(_ rule: RuleInfo, _ all: AuditFacts, _ context: CheckContext) -> Finding? {
+        let facts = all.hardware
+        let usb = facts.source("/sys/bus/usb/devices")
+        let noSysfs = facts.source("/sys/bus/pci/devices")?.state == .missing && facts.source("/sys/class/net")?.state == .missing
+        guard usb == nil || (usb?.state == .missing && noSysfs) else { return nil }
+        return context.finding(
+            rule, subject: "/sys/bus/usb", status: .error,
+            detail: noSysfs
+                ? "No sysfs under \(all.root): USB devices cannot be seen (an offline disk shows none), so their absence is not vouched for."
+                : "The USB device list (/sys/bus/usb/devices) was not read, so the absence of USB devices is not vouched for.",
+            evidence: [sourcesEvidence(context, facts, { $0.hasPrefix("/sys/") })])
+    }
+
     /// Wi-Fi, Bluetooth, WWAN, NFC or IrDA hardware, one finding per device.
     static func wirelessHardware(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.wirelessHardware
@@ -315,7 +331,9 @@ public enum HardwareChecks {
                 detail: "Block device \(block.name) is on the USB bus but its USB device could not be read, so it cannot be matched to the media ledger.",
                 evidence: [evidence(context, "sysfs", block.sysfsPath, ["name": .string(block.name)])]))
         }
-        if present == 0, findings.isEmpty {
+        if present == 0, findings.isEmpty, let unseen = usbUnseen(rule, all, context) {
+            findings.append(unseen)
+        } else if present == 0, findings.isEmpty {
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
                 detail: "No USB mass storage present: \(facts.usbDevices.filter { !$0.isRootHub }.count) USB devices and the block devices examined.",
@@ -385,7 +403,9 @@ public enum HardwareChecks {
                 detail: "Phone or tethering device \(device.displayName) on USB: " + reasons.joined(separator: "; ") + ".",
                 evidence: [evidence(context, "sysfs", device.sysfsPath, device.json)]))
         }
-        if phones == 0, findings.isEmpty {
+        if phones == 0, findings.isEmpty, let unseen = usbUnseen(rule, all, context) {
+            findings.append(unseen)
+        } else if phones == 0, findings.isEmpty {
             let state = facts.source("/sys/bus/usb/devices")?.stateName ?? "not read"
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
