@@ -92,4 +92,19 @@ import Testing
         #expect(result.status == 2)
         #expect(result.stderr.contains("cannot create"))
     }
+
+    @Test func missingResolverConfigurationIsNotAPass() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // On an offline disk /etc/resolv.conf is often a link into an absent /run.
+        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("etc/resolv.conf").path, withDestinationPath: "../run/systemd/resolve/stub-resolv.conf")
+        let unknown = try TestSupport.run(mijian, ["audit", "--root", root.path, "--rule", "net.public-dns", "--format", "json"])
+        let statuses = try JSONParser().parse(Array(unknown.stdout.utf8))["findings"]?.arrayValue?.compactMap { $0["status"]?.stringValue }
+        #expect(statuses == ["notchecked"])
+        try FileManager.default.removeItem(at: root.appendingPathComponent("etc/resolv.conf"))
+        try Data("nameserver 10.0.0.53\n".utf8).write(to: root.appendingPathComponent("etc/resolv.conf"))
+        let known = try TestSupport.run(mijian, ["audit", "--root", root.path, "--rule", "net.public-dns", "--format", "json"])
+        let passed = try JSONParser().parse(Array(known.stdout.utf8))["findings"]?.arrayValue?.compactMap { $0["status"]?.stringValue }
+        #expect(passed == ["pass"])
+    }
 }

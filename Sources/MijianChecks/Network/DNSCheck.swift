@@ -54,6 +54,15 @@ enum DNSCheck {
                 detail: "The host asks the local stub \(stubText), and the servers it forwards to are unknown (\(upstreamList) is missing and no DNS= is set), so public resolvers cannot be ruled out.",
                 evidence: evidence))
         }
+        // Without /etc/resolv.conf (missing, or a link into /run on an offline disk) and with no
+        // resolver found anywhere else, the servers the host would learn at run time are unknown.
+        let resolvConfRead = network.resolverSources.contains { $0.source == "/etc/resolv.conf" && $0.state == .ok }
+        if findings.isEmpty, network.resolvers.isEmpty, !resolvConfRead {
+            findings.append(context.finding(
+                rule, subject: "resolvers", status: .notchecked,
+                detail: "No resolver configuration was found (/etc/resolv.conf is missing or points into an absent /run, and no DNS= is set), so resolvers learned at run time, such as from DHCP, cannot be ruled out.",
+                evidence: evidence))
+        }
         if findings.isEmpty {
             let examined = byAddress.keys.sorted().map(\.description)
             let stubNote = stubs.isEmpty ? "" : " behind the local stub"
