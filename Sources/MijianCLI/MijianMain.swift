@@ -59,6 +59,24 @@ enum Console {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
+    /// Writes bytes to standard output, all of them or an error (a closed pipe, a full disk).
+    static func out(bytes: [UInt8]) throws(MijianError) {
+        let failure: Int32? = bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(STDOUT_FILENO, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                if written < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    return code
+                }
+                offset += written
+            }
+            return nil
+        }
+        if let failure { throw MijianError(.io, "cannot write to standard output", path: "<stdout>", errno: failure) }
+    }
+
     /// Writes a line to standard error.
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -65,16 +65,16 @@ struct TrafficCommand: AsyncParsableCommand {
         let context = CheckContext(policy: loaded, hostID: host.hostID, observedAt: result.endedAt)
         let report = Report(
             issuedAt: Date(), windowStart: result.startedAt, windowEnd: result.endedAt, host: host, policy: loaded.info,
-            findings: TrafficWatch.findings(result, context: context))
+            findings: TrafficWatch.findings(result, context: context, listFlows: format == .json))
         let bytes: [UInt8]
         switch format {
         case .json: bytes = report.json.prettySerialized()
-        case .text: bytes = Array(TrafficText.render(report, result: result, colour: output == nil && Console.colourOut).utf8)
+        case .text: bytes = TrafficText.render(report, result: result, colour: output == nil && Console.colourOut)
         }
         if let output {
             try AtomicFile.write(bytes, to: output)
         } else {
-            Console.out(String(decoding: bytes, as: UTF8.self))
+            try Console.out(bytes: bytes)
         }
         if let stopped = result.stoppedBy {
             Console.error("mijian: \(stopped)")
@@ -88,42 +88,21 @@ struct TrafficCommand: AsyncParsableCommand {
 /// The human form of a traffic report: the finding table, then one line per flow.
 enum TrafficText {
     /// Renders the report and the flows that broke the policy.
-    static func render(_ report: Report, result: TrafficResult, colour: Bool) -> String {
+    static func render(_ report: Report, result: TrafficResult, colour: Bool) -> [UInt8] {
         var text = TextReport.render(report, colour: colour, title: "Mijian traffic watch")
-        let headers = ["SRC", "DST", "PROTO", "PORT", "PACKETS", "BYTES", "FIRST SEEN", "LAST SEEN", "DNS NAMES"]
-        let rows = result.flows.map { flow in
-            [
-                flow.key.src.description, flow.key.dst.description, IPProtocol.name(flow.key.proto),
-                flow.key.dstPort < 0 ? "-" : String(flow.key.dstPort), String(flow.stats.packets), String(flow.stats.bytes),
-                EgressFlow.timestamp(flow.stats.firstSeen), EgressFlow.timestamp(flow.stats.lastSeen),
-                flow.stats.dnsNames.joined(separator: ","),
-            ]
-        }
         text += "\n\(result.sourceKind) \(result.source): \(result.packets) packet(s) judged"
         text += result.filter == nil ? " (no kernel filter)" : " after the policy filter"
         text += ", \(result.violations) broke the policy\n"
         if let statistics = result.statistics {
             text += "pcap stats: \(statistics.received) received, \(statistics.dropped) dropped, \(statistics.interfaceDropped) dropped by the interface\n"
         }
-        guard !rows.isEmpty else { return text }
-        // Every cell is ASCII (addresses, numbers, escaped DNS names), so UTF-8 length is the width.
-        var widths = headers.map(\.utf8.count)
-        for row in rows {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.utf8.count) }
-        }
-        func line(_ cells: [String]) -> String {
-            var out = ""
-            for (index, cell) in cells.enumerated() {
-                out += cell
-                if index < cells.count - 1 { out += String(repeating: " ", count: widths[index] - cell.utf8.count + 2) }
-            }
-            return out
-        }
-        text += "\n" + line(headers) + "\n"
-        for row in rows { text += line(row) + "\n" }
+        var out = Array(text.utf8)
+        guard !result.flows.isEmpty else { return out }
+        out.append(0x0A)
+        out += FlowListing.text(result.flows)
         if result.cutPackets > 0 {
-            text += "… and \(result.cutPackets) packet(s), \(result.cutBytes) byte(s) of flows cut: the table holds \(result.tableCapacity)\n"
+            out += "… and \(result.cutPackets) packet(s), \(result.cutBytes) byte(s) of flows cut: the table holds \(result.tableCapacity)\n".utf8
         }
-        return text
+        return out
     }
 }

@@ -61,6 +61,14 @@ public struct EgressFlow: Sendable, Equatable {
     /// writes) from nanoseconds since the epoch, computed with integer civil-date arithmetic: a report may
     /// hold tens of thousands of flows and the general formatter costs microseconds per call.
     public static func timestamp(_ nanoseconds: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        appendTimestamp(nanoseconds, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Writes `timestamp(nanoseconds)` at the end of `out` (always 24 bytes for years 0…9999).
+    public static func appendTimestamp(_ nanoseconds: Int64, to out: inout [UInt8]) {
         var seconds = nanoseconds / 1_000_000_000
         var fraction = nanoseconds % 1_000_000_000
         if fraction < 0 {
@@ -83,33 +91,25 @@ public struct EgressFlow: Sendable, Equatable {
         let day = dayOfYear - (153 * shifted + 2) / 5 + 1
         let month = shifted < 10 ? shifted + 3 : shifted - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var rest = max(0, value)
-            while divisor > 0 {
-                out.append(0x30 + UInt8(truncatingIfNeeded: rest / divisor % 10))
-                rest %= divisor * 10
-                divisor /= 10
-            }
-        }
-        digits(year, 4)
-        out.append(0x2D)
-        digits(month, 2)
-        out.append(0x2D)
-        digits(day, 2)
-        out.append(0x54)
-        digits(second / 3600, 2)
-        out.append(0x3A)
-        digits(second / 60 % 60, 2)
-        out.append(0x3A)
-        digits(second % 60, 2)
-        out.append(0x2E)
-        digits(fraction / 1_000_000, 3)
-        out.append(0x5A)
-        return String(decoding: out, as: UTF8.self)
+        // Every field is in range here (the year is written modulo 10,000), so each digit is one byte.
+        let y = UInt8(truncatingIfNeeded: ((year % 10_000) + 10_000) % 10_000 / 100)
+        let c = UInt8(truncatingIfNeeded: ((year % 100) + 100) % 100)
+        let millis = UInt16(truncatingIfNeeded: fraction / 1_000_000)
+        let hour = UInt8(truncatingIfNeeded: second / 3600)
+        let minute = UInt8(truncatingIfNeeded: second / 60 % 60)
+        let sec = UInt8(truncatingIfNeeded: second % 60)
+        let m = UInt8(truncatingIfNeeded: month)
+        let d = UInt8(truncatingIfNeeded: day)
+        let bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            0x30 + y / 10, 0x30 + y % 10, 0x30 + c / 10, 0x30 + c % 10, 0x2D, 0x30 + m / 10, 0x30 + m % 10, 0x2D,
+            0x30 + d / 10, 0x30 + d % 10, 0x54, 0x30 + hour / 10
+        )
+        let rest: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            0x30 + hour % 10, 0x3A, 0x30 + minute / 10, 0x30 + minute % 10, 0x3A, 0x30 + sec / 10, 0x30 + sec % 10, 0x2E,
+            0x30 + UInt8(millis / 100), 0x30 + UInt8(millis / 10 % 10), 0x30 + UInt8(millis % 10), 0x5A
+        )
+        withUnsafeBytes(of: bytes) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: rest) { out.append(contentsOf: $0) }
     }
 
     /// A date from nanoseconds since the epoch.
@@ -119,13 +119,18 @@ public struct EgressFlow: Sendable, Equatable {
 }
 
 /// Flows aggregated in a table of bounded size: once full, packets of new flows are counted as cut.
+///
+/// Flows are kept in the order they were first seen, with an index from key to position, so the
+/// earliest-first listing of a capture read in time order needs almost no sorting.
 public struct FlowTable: Sendable {
     /// Most flows kept.
     public let capacity: Int
     /// Most DNS names kept per flow.
     public static let maxNamesPerFlow = 32
-    /// The flows.
-    public private(set) var flows: [FlowKey: FlowStats] = [:]
+    /// The flows, in the order their first packet was counted.
+    public private(set) var entries: [EgressFlow] = []
+    /// Position of each key in `entries`.
+    private var index: [FlowKey: Int] = [:]
     /// Packets of flows that did not fit.
     public private(set) var cutPackets = 0
     /// Bytes of flows that did not fit.
@@ -136,44 +141,61 @@ public struct FlowTable: Sendable {
     /// Makes an empty table.
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
-        flows.reserveCapacity(min(self.capacity, 1 << 16))
+        index.reserveCapacity(min(self.capacity, 1 << 16))
+    }
+
+    /// Flows kept.
+    public var count: Int { entries.count }
+
+    /// The counts of one flow, nil when it is not in the table.
+    public subscript(key: FlowKey) -> FlowStats? {
+        index[key].map { entries[$0].stats }
     }
 
     /// Counts one packet.
     public mutating func add(_ key: FlowKey, bytes: Int, at time: Int64, names: [String]) {
-        if let index = flows.index(forKey: key) {
-            flows.values[index].packets += 1
-            flows.values[index].bytes += bytes
-            if time < flows.values[index].firstSeen { flows.values[index].firstSeen = time }
-            if time > flows.values[index].lastSeen { flows.values[index].lastSeen = time }
-            for name in names where !flows.values[index].dnsNames.contains(name) {
-                if flows.values[index].dnsNames.count < FlowTable.maxNamesPerFlow {
-                    flows.values[index].dnsNames.append(name)
+        if let position = index[key] {
+            entries[position].stats.count(bytes: bytes, at: time)
+            for name in names where !entries[position].stats.dnsNames.contains(name) {
+                if entries[position].stats.dnsNames.count < FlowTable.maxNamesPerFlow {
+                    entries[position].stats.dnsNames.append(name)
                 } else {
                     cutNames += 1
                 }
             }
             return
         }
-        guard flows.count < capacity else {
+        guard entries.count < capacity else {
             cutPackets += 1
             cutBytes += bytes
             return
         }
         var unique: [String] = []
         for name in names where !unique.contains(name) && unique.count < FlowTable.maxNamesPerFlow { unique.append(name) }
-        flows[key] = FlowStats(packets: 1, bytes: bytes, firstSeen: time, lastSeen: time, dnsNames: unique)
+        index[key] = entries.count
+        entries.append(EgressFlow(key: key, stats: FlowStats(packets: 1, bytes: bytes, firstSeen: time, lastSeen: time, dnsNames: unique)))
     }
 
-    /// The flows, earliest first (ties by addresses, protocol and port) so output is stable.
+    /// The flows, earliest first (ties by addresses, protocol and port) so output is stable. The sort is
+    /// stable and finds the runs already in order, so a capture read in time order costs one pass.
     public var sorted: [EgressFlow] {
-        flows.map { EgressFlow(key: $0.key, stats: $0.value) }.sorted { a, b in
+        entries.sorted { a, b in
             if a.stats.firstSeen != b.stats.firstSeen { return a.stats.firstSeen < b.stats.firstSeen }
             if a.key.src != b.key.src { return a.key.src < b.key.src }
             if a.key.dst != b.key.dst { return a.key.dst < b.key.dst }
             if a.key.proto != b.key.proto { return a.key.proto < b.key.proto }
             return a.key.dstPort < b.key.dstPort
         }
+    }
+}
+
+extension FlowStats {
+    /// Counts one more packet of the flow.
+    mutating func count(bytes: Int, at time: Int64) {
+        packets += 1
+        self.bytes += bytes
+        if time < firstSeen { firstSeen = time }
+        if time > lastSeen { lastSeen = time }
     }
 }
 

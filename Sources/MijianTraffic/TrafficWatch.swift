@@ -66,15 +66,27 @@ public enum TrafficWatch {
         let started = Date()
         let capture = try PacketCapture.open(file: path)
         let filter = install(policy.bpfFilter, on: capture, logger: logger)
-        var analyzer = EgressAnalyzer(policy: policy)
-        let linkType = capture.linkType
+        // This thread reads (libpcap and the filter); another judges what passed, a batch behind.
+        let pipe = PacketPipe(capacity: 16)
+        let judge = JudgingThread(analyzer: EgressAnalyzer(policy: policy), linkType: capture.linkType, pipe: pipe)
+        judge.start()
+        var batch = PacketBatch()
         var stopped: MijianError?
         do {
-            try capture.readAll { packet in analyzer.process(packet.bytes, linkType: linkType, time: packet.time) }
+            try capture.readAll { packet in
+                batch.append(packet)
+                if batch.isFull {
+                    pipe.put(batch)
+                    batch = PacketBatch()
+                }
+            }
         } catch {
             logger.info("capture read stopped early", metadata: ["traffic.source": "\(path)", "traffic.error": "\(error)"])
             stopped = error
         }
+        if batch.count > 0 { pipe.put(batch) }
+        pipe.close()
+        let analyzer = judge.wait()
         return result(
             kind: "file", capture: capture, filter: filter, analyzer: analyzer, statistics: nil, started: started, stopped: stopped)
     }
@@ -122,8 +134,10 @@ public enum TrafficWatch {
     }
 
     /// The `traffic.egress` finding of a watch: fail when a flow broke the policy, error when the watch
-    /// could not see everything and nothing was flagged, pass otherwise.
-    public static func findings(_ result: TrafficResult, context: CheckContext) -> [Finding] {
+    /// could not see everything and nothing was flagged, pass otherwise. With `listFlows` false the flow
+    /// evidence gives the count and points to the listing printed beside the report instead of listing
+    /// every flow again (the text form prints them as a table).
+    public static func findings(_ result: TrafficResult, context: CheckContext, listFlows: Bool = true) -> [Finding] {
         let rule = RuleCatalogue.trafficEgress
         let subject = "\(result.sourceKind) \(result.source)"
         let status: Status
@@ -150,7 +164,10 @@ public enum TrafficWatch {
         if result.brokePolicy, let stopped = result.stoppedBy { detail += "; reading stopped early: \(stopped.message)" }
         if result.brokePolicy, result.droppedPackets > 0 { detail += "; \(result.droppedPackets) packet(s) dropped unjudged" }
         let flows = Evidence(
-            kind: "pcap", source: result.source, observedAt: result.endedAt, data: ["flows": .array(result.flows.map(\.json))])
+            kind: "pcap", source: result.source, observedAt: result.endedAt,
+            data: listFlows
+                ? ["flows": .array(result.flows.map(\.json))]
+                : ["flows_listed_separately": .integer(result.flows.count)])
         let statistics: JSONValue = result.statistics.map {
             ["received": .integer($0.received), "dropped": .integer($0.dropped), "interface_dropped": .integer($0.interfaceDropped)]
         } ?? .null

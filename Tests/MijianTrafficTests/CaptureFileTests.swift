@@ -89,6 +89,31 @@ struct CaptureFileTests {
         #expect(TrafficWatch.findings(cleanResult, context: context).first?.status == .error)
     }
 
+    @Test func manyBatchesAreJudgedInOrderAndACutKeepsThemAll() throws {
+        // More packets than several hand-over batches hold, each to its own outside port, then a cut.
+        let directory = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let flows = PacketBatch.packetLimit * 3 + 17
+        var writer = PcapWriter(linkType: 1)
+        for index in 0..<flows {
+            let packet = B.ipv4(src: "10.1.1.1", dst: "203.0.113.9", proto: 17, payload: B.udp(src: 40000, dst: UInt16(1 + index)))
+            writer.add(frame(packet, linkType: 1), micros: UInt32(index))
+            // Permitted traffic between the leaks, dropped by the filter before the hand-over.
+            writer.add(frame(permittedTraffic()[index % permittedTraffic().count], linkType: 1), micros: UInt32(index))
+        }
+        let url = directory.appendingPathComponent("many.pcap")
+        try Data(writer.pcap).write(to: url)
+        let whole = try TrafficWatch.read(file: url.path, policy: try egressPolicy(), logger: quiet)
+        #expect(whole.stoppedBy == nil)
+        #expect(whole.records == flows * 2)
+        #expect(whole.flows.count == flows)
+        #expect(whole.flows.map(\.key.dstPort) == (0..<flows).map { Int32(1 + $0) })
+        try Data(writer.pcap.dropLast(5)).write(to: url)
+        let cut = try TrafficWatch.read(file: url.path, policy: try egressPolicy(), logger: quiet)
+        #expect(cut.stoppedBy?.message.contains("packet \(flows * 2)") == true)
+        #expect(cut.flows.count == flows)
+    }
+
     @Test func corruptRecordLengthStops() throws {
         let directory = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

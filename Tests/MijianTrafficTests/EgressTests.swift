@@ -56,7 +56,7 @@ struct EgressTests {
         #expect(analyzer.packets == permittedTraffic().count)
         #expect(analyzer.notIP == 0)
         #expect(analyzer.violations == 0)
-        #expect(analyzer.table.flows.isEmpty)
+        #expect(analyzer.table.entries.isEmpty)
     }
 
     @Test func outsidePeersAreFlaggedInBothDirections() throws {
@@ -124,10 +124,10 @@ struct EgressTests {
             B.ipv4(src: "10.1.1.1", dst: "203.0.113.\(index + 1)", proto: 17, payload: B.udp(src: 1, dst: 9))
         }
         let analyzer = analyze(frames + frames.prefix(2), .raw, policy: policy)
-        #expect(analyzer.table.flows.count == 16)
+        #expect(analyzer.table.count == 16)
         #expect(analyzer.table.cutPackets == 24)
         #expect(analyzer.table.cutBytes == 24 * 28)
-        #expect(analyzer.table.flows.values.reduce(0) { $0 + $1.packets } == 18)
+        #expect(analyzer.table.entries.reduce(0) { $0 + $1.stats.packets } == 18)
     }
 
     @Test func filterKeepsWhatThePolicyMightFlag() throws {
