@@ -61,7 +61,21 @@ enum Console {
 
     /// Writes bytes to standard output, all of them or an error (a closed pipe, a full disk).
     static func out(bytes: [UInt8]) throws(MijianError) {
-        let failure: Int32? = bytes.withUnsafeBytes { buffer in
+        try Console.withBytes(bytes) { (buffer) throws(MijianError) in try out(bytes: buffer) }
+    }
+
+    /// Runs `body` on the bytes of `array`, passing its typed error through.
+    static func withBytes(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(MijianError) -> Void) throws(MijianError) {
+        var failure: MijianError?
+        array.withUnsafeBytes { bytes in
+            do throws(MijianError) { try body(bytes) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes bytes to standard output, all of them or an error.
+    static func out(bytes buffer: UnsafeRawBufferPointer) throws(MijianError) {
+        let failure: Int32? = {
             var offset = 0
             while offset < buffer.count {
                 let written = write(STDOUT_FILENO, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
@@ -73,7 +87,7 @@ enum Console {
                 offset += written
             }
             return nil
-        }
+        }()
         if let failure { throw MijianError(.io, "cannot write to standard output", path: "<stdout>", errno: failure) }
     }
 

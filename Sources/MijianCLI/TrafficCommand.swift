@@ -66,15 +66,19 @@ struct TrafficCommand: AsyncParsableCommand {
         let report = Report(
             issuedAt: Date(), windowStart: result.startedAt, windowEnd: result.endedAt, host: host, policy: loaded.info,
             findings: TrafficWatch.findings(result, context: context, listFlows: format == .json))
-        let bytes: [UInt8]
-        switch format {
-        case .json: bytes = report.json.prettySerialized()
-        case .text: bytes = TrafficText.render(report, result: result, colour: output == nil && Console.colourOut)
+        let colour = output == nil && Console.colourOut
+        func emit(_ write: (UnsafeRawBufferPointer) throws(MijianError) -> Void) throws(MijianError) {
+            switch format {
+            case .json: try Console.withBytes(report.json.prettySerialized(), write)
+            case .text: try TrafficText.write(report, result: result, colour: colour, to: write)
+            }
         }
         if let output {
+            var bytes: [UInt8] = []
+            try emit { bytes.append(contentsOf: $0) }
             try AtomicFile.write(bytes, to: output)
         } else {
-            try Console.out(bytes: bytes)
+            try emit { (bytes) throws(MijianError) in try Console.out(bytes: bytes) }
         }
         if let stopped = result.stoppedBy {
             Console.error("mijian: \(stopped)")
@@ -87,8 +91,10 @@ struct TrafficCommand: AsyncParsableCommand {
 
 /// The human form of a traffic report: the finding table, then one line per flow.
 enum TrafficText {
-    /// Renders the report and the flows that broke the policy.
-    static func render(_ report: Report, result: TrafficResult, colour: Bool) -> [UInt8] {
+    /// Writes the report and the flows that broke the policy, in pieces, to `write`.
+    static func write(
+        _ report: Report, result: TrafficResult, colour: Bool, to write: (UnsafeRawBufferPointer) throws(MijianError) -> Void
+    ) throws(MijianError) {
         var text = TextReport.render(report, colour: colour, title: "Mijian traffic watch")
         text += "\n\(result.sourceKind) \(result.source): \(result.packets) packet(s) judged"
         text += result.filter == nil ? " (no kernel filter)" : " after the policy filter"
@@ -96,13 +102,13 @@ enum TrafficText {
         if let statistics = result.statistics {
             text += "pcap stats: \(statistics.received) received, \(statistics.dropped) dropped, \(statistics.interfaceDropped) dropped by the interface\n"
         }
-        var out = Array(text.utf8)
-        guard !result.flows.isEmpty else { return out }
-        out.append(0x0A)
-        out += FlowListing.text(result.flows)
+        if !result.flows.isEmpty { text += "\n" }
+        try Console.withBytes(Array(text.utf8), write)
+        guard !result.flows.isEmpty else { return }
+        try FlowListing.write(result.flows, to: write)
         if result.cutPackets > 0 {
-            out += "… and \(result.cutPackets) packet(s), \(result.cutBytes) byte(s) of flows cut: the table holds \(result.tableCapacity)\n".utf8
+            let cut = "… and \(result.cutPackets) packet(s), \(result.cutBytes) byte(s) of flows cut: the table holds \(result.tableCapacity)\n"
+            try Console.withBytes(Array(cut.utf8), write)
         }
-        return out
     }
 }

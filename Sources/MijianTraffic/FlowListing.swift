@@ -12,58 +12,88 @@ public enum FlowListing {
 
     /// The heading line and one line per flow, each ending in a newline; empty when there are no flows.
     public static func text(_ flows: [EgressFlow]) -> [UInt8] {
-        guard !flows.isEmpty else { return [] }
-        var widths = headers.map(\.utf8.count)
-        var total = 0
-        for flow in flows { total += measure(flow, into: &widths) }
         var out: [UInt8] = []
-        out.reserveCapacity(total + (flows.count + 1) * (widths.count * gap + 1) + widths.reduce(0, +))
-        let spaces = [UInt8](repeating: 0x20, count: (widths.max() ?? 0) + gap)
-        func pad(_ out: inout [UInt8], column: Int, used: Int, widths: [Int]) {
-            guard column < widths.count - 1 else { return }
-            out.append(contentsOf: spaces[0..<(widths[column] - used + gap)])
-        }
-        for (column, header) in headers.enumerated() {
-            out.append(contentsOf: header.utf8)
-            pad(&out, column: column, used: header.utf8.count, widths: widths)
-        }
-        out.append(0x0A)
-        for flow in flows {
-            var start = out.count
-            appendAddress(flow.key.src, to: &out)
-            pad(&out, column: 0, used: out.count - start, widths: widths)
-            start = out.count
-            appendAddress(flow.key.dst, to: &out)
-            pad(&out, column: 1, used: out.count - start, widths: widths)
-            start = out.count
-            out.append(contentsOf: IPProtocol.name(flow.key.proto).utf8)
-            pad(&out, column: 2, used: out.count - start, widths: widths)
-            start = out.count
-            if flow.key.dstPort < 0 { out.append(0x2D) } else { appendDecimal(Int64(flow.key.dstPort), to: &out) }
-            pad(&out, column: 3, used: out.count - start, widths: widths)
-            start = out.count
-            appendDecimal(Int64(flow.stats.packets), to: &out)
-            pad(&out, column: 4, used: out.count - start, widths: widths)
-            start = out.count
-            appendDecimal(Int64(flow.stats.bytes), to: &out)
-            pad(&out, column: 5, used: out.count - start, widths: widths)
-            start = out.count
-            EgressFlow.appendTimestamp(flow.stats.firstSeen, to: &out)
-            pad(&out, column: 6, used: out.count - start, widths: widths)
-            start = out.count
-            EgressFlow.appendTimestamp(flow.stats.lastSeen, to: &out)
-            pad(&out, column: 7, used: out.count - start, widths: widths)
-            for (index, name) in flow.stats.dnsNames.enumerated() {
-                if index > 0 { out.append(0x2C) }
-                out.append(contentsOf: name.utf8)
-            }
-            out.append(0x0A)
-        }
+        write(flows) { out.append(contentsOf: $0) }
         return out
     }
 
-    /// Widens `widths` to fit every cell of one row and returns the row's cell bytes (every cell is
-    /// ASCII: addresses, numbers, escaped names). Timestamps are always 24 bytes.
+    /// Writes the listing in pieces of about `chunk` bytes, so a listing of any length needs one small
+    /// buffer; `emit` gets each piece in order and may throw to stop.
+    public static func write<E: Error>(
+        _ flows: [EgressFlow], chunk: Int = 1 << 18, to emit: (UnsafeRawBufferPointer) throws(E) -> Void
+    ) throws(E) {
+        guard !flows.isEmpty else { return }
+        var widths = headers.map(\.utf8.count)
+        for flow in flows { _ = measure(flow, into: &widths) }
+        let sink = ByteSink(capacity: chunk + 4096)
+        try write(flows, widths: widths, into: sink, chunk: chunk, emit: emit)
+        if sink.count > 0 { try emit(sink.bytes) }
+    }
+
+    private static func write<E: Error>(
+        _ flows: [EgressFlow], widths: [Int], into sink: ByteSink, chunk: Int, emit: (UnsafeRawBufferPointer) throws(E) -> Void
+    ) throws(E) {
+        let octets = octetDigits
+        let last = widths.count - 1
+        for (column, header) in headers.enumerated() {
+            sink.put(header)
+            if column < last { sink.spaces(widths[column] - header.utf8.count + gap) }
+        }
+        sink.put(0x0A)
+        func address(_ value: IPAddress, column: Int) {
+            let start = sink.count
+            if case .v4(let v4) = value {
+                sink.put(octet: octets[Int(v4 >> 24)])
+                sink.put(0x2E)
+                sink.put(octet: octets[Int(v4 >> 16 & 0xFF)])
+                sink.put(0x2E)
+                sink.put(octet: octets[Int(v4 >> 8 & 0xFF)])
+                sink.put(0x2E)
+                sink.put(octet: octets[Int(v4 & 0xFF)])
+            } else {
+                sink.put(value.description)
+            }
+            sink.spaces(widths[column] - (sink.count - start) + gap)
+        }
+        func number(_ value: Int64, column: Int) {
+            let start = sink.count
+            sink.put(decimal: value)
+            sink.spaces(widths[column] - (sink.count - start) + gap)
+        }
+        func time(_ value: Int64, column: Int) {
+            sink.put(timestamp: EgressFlow.timestampBytes(value))
+            sink.spaces(widths[column] - timestampWidth + gap)
+        }
+        for flow in flows {
+            address(flow.key.src, column: 0)
+            address(flow.key.dst, column: 1)
+            let proto = IPProtocol.name(flow.key.proto)
+            sink.put(proto)
+            sink.spaces(widths[2] - proto.utf8.count + gap)
+            if flow.key.dstPort < 0 {
+                sink.put(0x2D)
+                sink.spaces(widths[3] - 1 + gap)
+            } else {
+                number(Int64(flow.key.dstPort), column: 3)
+            }
+            number(Int64(flow.stats.packets), column: 4)
+            number(Int64(flow.stats.bytes), column: 5)
+            time(flow.stats.firstSeen, column: 6)
+            time(flow.stats.lastSeen, column: 7)
+            for (index, name) in flow.stats.dnsNames.enumerated() {
+                if index > 0 { sink.put(0x2C) }
+                sink.put(name)
+            }
+            sink.put(0x0A)
+            if sink.count >= chunk {
+                try emit(sink.bytes)
+                sink.clear()
+            }
+        }
+    }
+
+    /// Widens `widths` to fit every cell of one row (every cell is ASCII: addresses, numbers, escaped
+    /// names; timestamps are always 24 bytes) and returns the width of its DNS names cell.
     static func measure(_ flow: EgressFlow, into widths: inout [Int]) -> Int {
         var names = max(0, flow.stats.dnsNames.count - 1)
         for name in flow.stats.dnsNames { names += name.utf8.count }
@@ -81,48 +111,29 @@ public enum FlowListing {
         widths[6] = max(widths[6], timestampWidth)
         widths[7] = max(widths[7], timestampWidth)
         widths[8] = max(widths[8], cells.6)
-        return cells.0 + cells.1 + cells.2 + cells.3 + cells.4 + cells.5 + cells.6 + 2 * timestampWidth
+        return cells.6
     }
 
     /// Bytes `EgressFlow.appendTimestamp` writes.
     static let timestampWidth = 24
 
-    /// Writes an address as `IPAddress.description` does; IPv4 without building a string.
-    public static func appendAddress(_ address: IPAddress, to out: inout [UInt8]) {
-        guard case .v4(let value) = address else {
-            out.append(contentsOf: address.description.utf8)
-            return
-        }
-        for shift in [24, 16, 8, 0] as [UInt32] {
-            appendDecimal(Int64(value >> shift & 0xFF), to: &out)
-            if shift > 0 { out.append(0x2E) }
-        }
+    /// Each octet's decimal digits packed little-endian in the low bytes, with the count in the top byte.
+    static let octetDigits: [UInt32] = (0...255).map { value in
+        let digits = Array(String(value).utf8)
+        var packed = UInt32(digits.count) << 24
+        for (index, digit) in digits.enumerated() { packed |= UInt32(digit) << (8 * UInt32(index)) }
+        return packed
     }
 
-    /// Width of `appendAddress`'s output.
+    /// Width of an address as the listing writes it.
     static func addressWidth(_ address: IPAddress) -> Int {
         guard case .v4(let value) = address else { return address.description.utf8.count }
-        var width = 3
-        for shift in [24, 16, 8, 0] as [UInt32] { width += decimalWidth(Int64(value >> shift & 0xFF)) }
-        return width
+        let table = octetDigits
+        return 3 + Int(table[Int(value >> 24)] >> 24) + Int(table[Int(value >> 16 & 0xFF)] >> 24)
+            + Int(table[Int(value >> 8 & 0xFF)] >> 24) + Int(table[Int(value & 0xFF)] >> 24)
     }
 
-    /// Writes a decimal integer.
-    public static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(0x2D) }
-        var magnitude = value.magnitude
-        let width = decimalWidth(value) - (value < 0 ? 1 : 0)
-        let start = out.count
-        out.append(contentsOf: repeatElement(0x30, count: width))
-        var position = start + width - 1
-        while magnitude > 0 {
-            out[position] = 0x30 + UInt8(magnitude % 10)
-            magnitude /= 10
-            position -= 1
-        }
-    }
-
-    /// Characters `appendDecimal` writes.
+    /// Characters a decimal integer takes.
     static func decimalWidth(_ value: Int64) -> Int {
         var magnitude = value.magnitude
         var width = value < 0 ? 2 : 1
@@ -131,5 +142,98 @@ public enum FlowListing {
             width += 1
         }
         return width
+    }
+}
+
+/// A growable byte buffer with cheap appends, for writing large listings piece by piece.
+final class ByteSink {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    /// Bytes written since the last `clear()`.
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(64, capacity)
+        base = UnsafeMutablePointer<UInt8>.allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The bytes written, valid until the next write or `clear()`.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Forgets the bytes written, keeping the storage.
+    func clear() { count = 0 }
+
+    /// Makes room for `extra` more bytes.
+    private func reserve(_ extra: Int) {
+        guard extra > capacity - count else { return }
+        let grown = max(capacity * 2, count + extra)
+        let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+        storage.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = storage
+        capacity = grown
+    }
+
+    func put(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count)
+        UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    func put(_ text: String) {
+        var text = text
+        text.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes the 24 bytes of a timestamp.
+    func put(timestamp: (EgressFlow.TwelveBytes, EgressFlow.TwelveBytes)) {
+        reserve(24)
+        let target = UnsafeMutableRawPointer(base + count)
+        target.storeBytes(of: timestamp.0, as: EgressFlow.TwelveBytes.self)
+        (target + 12).storeBytes(of: timestamp.1, as: EgressFlow.TwelveBytes.self)
+        count += 24
+    }
+
+    /// Writes the one to three digits packed by `FlowListing.octetDigits`.
+    func put(octet packed: UInt32) {
+        let length = Int(packed >> 24)
+        reserve(length)
+        var rest = packed
+        for offset in 0..<length {
+            base[count + offset] = UInt8(truncatingIfNeeded: rest)
+            rest >>= 8
+        }
+        count += length
+    }
+
+    func put(decimal value: Int64) {
+        if value < 0 { put(0x2D) }
+        let magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while divisor <= magnitude / 10 { divisor *= 10 }
+        reserve(20)
+        var rest = magnitude
+        while divisor > 0 {
+            base[count] = 0x30 + UInt8(truncatingIfNeeded: rest / divisor)
+            count += 1
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    func spaces(_ n: Int) {
+        guard n > 0 else { return }
+        reserve(n)
+        (base + count).initialize(repeating: 0x20, count: n)
+        count += n
     }
 }

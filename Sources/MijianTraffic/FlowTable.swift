@@ -67,8 +67,15 @@ public struct EgressFlow: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Writes `timestamp(nanoseconds)` at the end of `out` (always 24 bytes for years 0…9999).
+    /// Writes `timestamp(nanoseconds)` at the end of `out` (always 24 bytes).
     public static func appendTimestamp(_ nanoseconds: Int64, to out: inout [UInt8]) {
+        let (head, tail) = timestampBytes(nanoseconds)
+        withUnsafeBytes(of: head) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: tail) { out.append(contentsOf: $0) }
+    }
+
+    /// The 24 bytes of `timestamp(nanoseconds)` as two 12-byte halves.
+    static func timestampBytes(_ nanoseconds: Int64) -> (TwelveBytes, TwelveBytes) {
         var seconds = nanoseconds / 1_000_000_000
         var fraction = nanoseconds % 1_000_000_000
         if fraction < 0 {
@@ -100,17 +107,19 @@ public struct EgressFlow: Sendable, Equatable {
         let sec = UInt8(truncatingIfNeeded: second % 60)
         let m = UInt8(truncatingIfNeeded: month)
         let d = UInt8(truncatingIfNeeded: day)
-        let bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+        let head: TwelveBytes = (
             0x30 + y / 10, 0x30 + y % 10, 0x30 + c / 10, 0x30 + c % 10, 0x2D, 0x30 + m / 10, 0x30 + m % 10, 0x2D,
             0x30 + d / 10, 0x30 + d % 10, 0x54, 0x30 + hour / 10
         )
-        let rest: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+        let tail: TwelveBytes = (
             0x30 + hour % 10, 0x3A, 0x30 + minute / 10, 0x30 + minute % 10, 0x3A, 0x30 + sec / 10, 0x30 + sec % 10, 0x2E,
             0x30 + UInt8(millis / 100), 0x30 + UInt8(millis / 10 % 10), 0x30 + UInt8(millis % 10), 0x5A
         )
-        withUnsafeBytes(of: bytes) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: rest) { out.append(contentsOf: $0) }
+        return (head, tail)
     }
+
+    /// Twelve bytes held inline.
+    typealias TwelveBytes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 
     /// A date from nanoseconds since the epoch.
     public static func date(_ nanoseconds: Int64) -> Date {

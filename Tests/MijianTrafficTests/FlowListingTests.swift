@@ -72,4 +72,31 @@ struct FlowListingTests {
         }
         #expect(FlowListing.text([]).isEmpty)
     }
+
+    struct Stop: Error {}
+
+    @Test func aLongListingComesInPiecesThatAddUpAndAFailedPieceStopsIt() throws {
+        let flows = (0..<3_000).map { index in
+            EgressFlow(
+                key: FlowKey(src: .v4(0x0A00_0000 | UInt32(index)), dst: .v4(0xCB00_7105), proto: 6, dstPort: Int32(index % 70_000)),
+                stats: FlowStats(
+                    packets: index + 1, bytes: index * 1_500, firstSeen: Self.base + Int64(index), lastSeen: Self.base + Int64(index) * 1_000_000,
+                    dnsNames: index % 7 == 0 ? ["n\(index).example.com"] : []))
+        }
+        let whole = FlowListing.text(flows)
+        var pieces: [[UInt8]] = []
+        FlowListing.write(flows, chunk: 1_024) { pieces.append(Array($0)) }
+        #expect(pieces.count > 100)
+        #expect(pieces.allSatisfy { $0.count <= 1_024 + 512 })
+        #expect(Array(pieces.joined()) == whole)
+        #expect(whole.split(separator: 0x0A).count == flows.count + 1)
+        var emitted = 0
+        #expect(throws: Stop.self) {
+            try FlowListing.write(flows, chunk: 1_024) { (_: UnsafeRawBufferPointer) throws(Stop) in
+                emitted += 1
+                if emitted == 2 { throw Stop() }
+            }
+        }
+        #expect(emitted == 2)
+    }
 }
