@@ -36,11 +36,15 @@ public enum DNSDecoder {
         var offset = 12
         for _ in 0..<min(Int(questions), maxQuestions) {
             guard let (name, next) = readName(view, at: offset), view.has(next, 4) else {
-                return names.isEmpty ? .undecodable : .names(names)
+                // A question that cannot be read (cut by the snap length, or malformed) is never taken
+                // for an allowed one: the query keeps the names read and is judged as asking outside.
+                return names.isEmpty ? .undecodable : .names(names + [undecodableName])
             }
             names.append(name)
             offset = next + 4
         }
+        // Questions beyond those read are not known to be allowed either.
+        if Int(questions) > maxQuestions { names.append(undecodableName) }
         return .names(names)
     }
 

@@ -36,12 +36,12 @@ public final class PacketCapture {
     private var nanoseconds = false
     /// Whether this reads a file (filters then run here, per record) rather than an interface (filters run in the kernel).
     private let offline: Bool
-    /// The compiled filter of an offline capture, owned here and freed in `deinit`.
-    private var program: UnsafeMutablePointer<bpf_program>?
+    /// The compiled filter of an offline capture.
+    public private(set) var compiledFilter: CompiledFilter?
+    /// Whether `readAll` applies `compiledFilter` itself (else the caller runs it, perhaps on another thread).
+    public var filtersWhileReading = true
     /// Records read so far (all of them, filtered or not).
     public private(set) var recordsRead = 0
-    /// Packets handed to the caller so far (those the filter passed).
-    public private(set) var delivered = 0
 
     private init(handle: OpaquePointer, source: String, offline: Bool) {
         self.handle = handle
@@ -55,13 +55,7 @@ public final class PacketCapture {
         nanoseconds = pcap_get_tstamp_precision(handle) == Int32(PCAP_TSTAMP_PRECISION_NANO)
     }
 
-    deinit {
-        if let program {
-            pcap_freecode(program)
-            program.deallocate()
-        }
-        pcap_close(handle)
-    }
+    deinit { pcap_close(handle) }
 
     private static func errorBuffer() -> [CChar] { [CChar](repeating: 0, count: Int(mijian_pcap_errbuf_size())) }
 
@@ -147,11 +141,7 @@ public final class PacketCapture {
             if installed != 0 { throw MijianError(.capture, "cannot install the filter on \(source): \(lastError)", path: source) }
             return
         }
-        if let program {
-            pcap_freecode(program)
-            program.deallocate()
-        }
-        program = compiled
+        compiledFilter = CompiledFilter(owning: compiled)
     }
 
     /// The snap length in force.
@@ -219,13 +209,38 @@ public final class PacketCapture {
         let result = pcap_next_ex(handle, &header, &data)
         guard result == 1, let header, let data else { return result == 1 ? 0 : result }
         recordsRead += 1
-        if let program, pcap_offline_filter(program, header, data) == 0 { return 1 }
+        if filtersWhileReading, let compiledFilter, !compiledFilter.passes(header, data) { return 1 }
         let fields = header.pointee
         let fraction = Int64(fields.ts.tv_usec)
         let time = Int64(fields.ts.tv_sec) * 1_000_000_000 + (nanoseconds ? fraction : fraction * 1000)
-        delivered += 1
         body(CapturedPacket(
             bytes: UnsafeRawBufferPointer(start: data, count: Int(fields.caplen)), time: time, wireLength: Int(fields.len)))
         return 1
+    }
+}
+
+/// A BPF program compiled by libpcap, owned here and freed in `deinit`. Running it reads the program
+/// only, so one filter may judge packets on any thread while the capture reads on another.
+public final class CompiledFilter: @unchecked Sendable {
+    private let program: UnsafeMutablePointer<bpf_program>
+
+    fileprivate init(owning program: UnsafeMutablePointer<bpf_program>) { self.program = program }
+
+    deinit {
+        pcap_freecode(program)
+        program.deallocate()
+    }
+
+    fileprivate func passes(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>) -> Bool {
+        pcap_offline_filter(program, header, data) != 0
+    }
+
+    /// Whether the filter keeps a packet of `wireLength` bytes whose first `bytes.count` were captured.
+    public func passes(_ bytes: UnsafeRawBufferPointer, wireLength: Int) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        var header = pcap_pkthdr()
+        header.caplen = UInt32(clamping: bytes.count)
+        header.len = UInt32(clamping: max(wireLength, bytes.count))
+        return pcap_offline_filter(program, &header, base.assumingMemoryBound(to: UInt8.self)) != 0
     }
 }

@@ -66,18 +66,21 @@ public enum TrafficWatch {
         let started = Date()
         let capture = try PacketCapture.open(file: path)
         let filter = install(policy.bpfFilter, on: capture, logger: logger)
-        // This thread reads (libpcap and the filter); another judges what passed, a batch behind.
+        // This thread reads records with libpcap; another runs the filter on them and judges what it
+        // keeps, a batch behind, so the two halves of the work share the machine's cores.
         let pipe = PacketPipe(capacity: 16)
-        let judge = JudgingThread(analyzer: EgressAnalyzer(policy: policy), linkType: capture.linkType, pipe: pipe)
+        capture.filtersWhileReading = false
+        let judge = JudgingThread(
+            analyzer: EgressAnalyzer(policy: policy), linkType: capture.linkType, filter: capture.compiledFilter, pipe: pipe)
         judge.start()
-        var batch = PacketBatch()
+        var batch = pipe.emptyBatch()
         var stopped: MijianError?
         do {
             try capture.readAll { packet in
                 batch.append(packet)
                 if batch.isFull {
                     pipe.put(batch)
-                    batch = PacketBatch()
+                    batch = pipe.emptyBatch()
                 }
             }
         } catch {

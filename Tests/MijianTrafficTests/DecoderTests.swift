@@ -181,4 +181,21 @@ struct DNSTests {
         let escaped: [UInt8] = [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 0x61, 0x2E, 0x00, 0, 0, 1, 0, 1]
         #expect(query(escaped) == .names(["a\\046\\000"]))
     }
+
+    @Test func questionsThatWereNotReadAreNeverTakenForAllowedOnes() {
+        // The second question cut off (as a 512-byte snap length can cut a long query).
+        let both = B.dnsQuery(["ok.unit.internal", "exfil.example.com"])
+        #expect(query(Array(both.dropLast(12))) == .names(["ok.unit.internal", DNSDecoder.undecodableName]))
+        // More questions than the decoder reads: the rest are unknown.
+        var many = B.dnsQuery((0..<(DNSDecoder.maxQuestions + 1)).map { "q\($0).unit.internal" })
+        #expect(many[5] == UInt8(DNSDecoder.maxQuestions + 1))
+        guard case .names(let names) = query(many) else {
+            Issue.record("expected names")
+            return
+        }
+        #expect(names.count == DNSDecoder.maxQuestions + 1)
+        #expect(names.last == DNSDecoder.undecodableName)
+        many[5] = UInt8(DNSDecoder.maxQuestions)
+        #expect(query(many) == .names((0..<DNSDecoder.maxQuestions).map { "q\($0).unit.internal" }))
+    }
 }
