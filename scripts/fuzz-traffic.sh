@@ -1,35 +1,16 @@
 #!/usr/bin/env bash
 # Fuzzes the packet decoder, the DNS reader and the egress analyzer with libFuzzer.
-# Usage: scripts/fuzz-traffic.sh [--from-debug-build] [SECONDS]   (default 300 seconds)
-#   default             build the Fuzz package: swift build -Xswiftc -sanitize=fuzzer,address (its own .build)
-#   --from-debug-build  compile only MijianTraffic and the target with the sanitizers and link them against
-#                       the objects of the root's `swift build` (minutes instead of a second full build)
+# Usage: scripts/fuzz-traffic.sh [SECONDS]   (default 300 seconds)
+# Builds the Fuzz package with the fuzzer and address sanitizers (its own .build; the first build takes
+# a while, later ones only rebuild what changed), then runs it.
 # The corpus is seeded with frames of every link type and kept in Fuzz/corpus; crashes land in Fuzz/artifacts.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/Fuzz"
-mode=package
-if [ "${1:-}" = "--from-debug-build" ]; then mode=debug; shift; fi
 seconds="${1:-300}"
-if [ "$mode" = package ]; then
-  swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product fuzz-traffic
-  binary="$(swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --show-bin-path)/fuzz-traffic"
-else
-  debug="$root/.build/x86_64-unknown-linux-gnu/debug"
-  [ -d "$debug/MijianCore.build" ] || { echo "fuzz-traffic: run swift build in $root first" >&2; exit 2; }
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
-  maps=()
-  while IFS= read -r map; do maps+=(-Xcc "-fmodule-map-file=$map" -Xcc "-I$(dirname "$map")"); done \
-    < <(find "$root/.build/checkouts" -name module.modulemap -not -path '*Tests*')
-  # One module of the decoder sources and the entry point (whose `import MijianTraffic` is then moot).
-  sed 's/^import MijianTraffic$//' Sources/fuzz-traffic/main.swift > "$work/main.swift"
-  swiftc -parse-as-library -sanitize=fuzzer,address -wmo -module-name FuzzTraffic -I "$debug/Modules" \
-    -I "$root/Sources/CPcap" "${maps[@]}" "$root"/Sources/MijianTraffic/*.swift "$work/main.swift" -c -o "$work/fuzz.o"
-  mapfile -t objects < <(find "$debug"/{MijianCore,Yams,CYaml,Crypto,CCryptoBoringSSL,CCryptoBoringSSLShims,CryptoBoringWrapper,SwiftASN1,Logging,CXKCP,CXKCPShims}.build -name '*.o' 2>/dev/null)
-  swiftc -sanitize=fuzzer,address "$work/fuzz.o" "${objects[@]}" -lpcap -lstdc++ -o "$work/fuzz-traffic" 2>&1 | grep -v 'warning' || true
-  binary="$work/fuzz-traffic"
-fi
+flags=(-c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
+swift build "${flags[@]}" --product fuzz-traffic
+binary="$(swift build "${flags[@]}" --show-bin-path)/fuzz-traffic"
 mkdir -p corpus artifacts
 # Seeds: first byte selects the link type (index into the fuzz target's list), then a frame.
 seed() { printf "$2" > "corpus/seed-$1"; }

@@ -1,5 +1,6 @@
 // libFuzzer entry point over the packet decoder, the DNS reader and the egress analyzer.
-// Built with -parse-as-library so libFuzzer supplies `main`.
+// Built with -parse-as-library; `fuzz_traffic_main` (where SwiftPM points `main`) runs libFuzzer's driver.
+import CFuzzerDriver
 import MijianCore
 import MijianTraffic
 
@@ -38,5 +39,20 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var analyzer = EgressAnalyzer(policy: policy)
     analyzer.process(frame, linkType: linkType, time: 0)
     analyzer.process(frame, linkType: linkType, time: 1)
+    // What was flagged must list and serialise without trapping, whatever names and addresses it holds.
+    let flows = analyzer.table.sorted
+    _ = FlowListing.text(flows)
+    _ = JSONValue.array(flows.map(\.json)).serialized()
     return 0
+}
+
+/// The entry point SwiftPM's link names `main`: libFuzzer's driver with the arguments as given.
+@_cdecl("fuzz_traffic_main")
+public func fuzzTrafficMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return mijian_fuzzer_run(&count, &arguments) { data, size in
+        guard let data else { return 0 }
+        return fuzz(data, size)
+    }
 }
