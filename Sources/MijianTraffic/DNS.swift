@@ -48,9 +48,42 @@ public enum DNSDecoder {
         return .names(names)
     }
 
+    /// Whether a payload sent to port 53 is certainly harmless: not a query, or a query whose every
+    /// question was read and `policy` allows (names as `query` gives them). Makes no strings, so the
+    /// common case of a capture (the unit's own names) costs no allocation; anything else is left to `query`.
+    static func asksOnlyAllowedNames(
+        payload: UnsafeRawBufferPointer, overTCP: Bool, scratch: inout [UInt8], policy: borrowing EgressPolicy
+    ) -> Bool {
+        var view = ByteView(payload)
+        if overTCP {
+            if payload.isEmpty { return true }
+            guard let length = view.u16(0) else { return false }
+            view = ByteView(view.slice(2, upTo: Int(length)))
+        }
+        guard let flags = view.u16(2), let questions = view.u16(4) else { return false }
+        if flags & 0x8000 != 0 { return true }
+        guard questions > 0, Int(questions) <= maxQuestions else { return false }
+        var offset = 12
+        for _ in 0..<Int(questions) {
+            scratch.removeAll(keepingCapacity: true)
+            guard let next = readName(view, at: offset, into: &scratch), view.has(next, 4) else { return false }
+            if scratch.isEmpty { scratch.append(0x2E) }
+            guard scratch.withUnsafeBufferPointer({ policy.isAllowedName(utf8: $0) }) else { return false }
+            offset = next + 4
+        }
+        return true
+    }
+
     /// Reads a possibly compressed name at `start`; returns it and the offset just after it in the message.
     static func readName(_ view: ByteView, at start: Int) -> (String, Int)? {
         var text: [UInt8] = []
+        guard let next = readName(view, at: start, into: &text) else { return nil }
+        return (text.isEmpty ? "." : String(decoding: text, as: UTF8.self), next)
+    }
+
+    /// Appends the text of the name at `start` to `text` (nothing for the root); returns the offset just after it.
+    static func readName(_ view: ByteView, at start: Int, into text: inout [UInt8]) -> Int? {
+        let base = text.count
         var position = start
         var resume: Int?
         var pointers = 0
@@ -71,7 +104,7 @@ public enum DNSDecoder {
                 let count = Int(length)
                 wire += count + 1
                 guard wire <= 255, view.has(position + 1, count) else { return nil }
-                if !text.isEmpty { text.append(0x2E) }
+                if text.count > base { text.append(0x2E) }
                 for index in (position + 1)..<(position + 1 + count) {
                     append(view.base[index], to: &text)
                 }
@@ -80,7 +113,7 @@ public enum DNSDecoder {
                 return nil
             }
         }
-        return (text.isEmpty ? "." : String(decoding: text, as: UTF8.self), resume ?? position)
+        return resume ?? position
     }
 
     /// Lower-cases letters and writes anything outside printable ASCII (and `.` `\` inside a label) as `\DDD`.

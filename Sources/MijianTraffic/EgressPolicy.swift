@@ -58,19 +58,57 @@ public struct EgressPolicy: Sendable {
     /// Whether a queried name stays inside the unit's DNS suffixes: the same answer as `Policy.isAllowedName`,
     /// computed on bytes because it runs for every DNS query in a capture.
     public func isAllowedName(_ name: String) -> Bool {
-        var bytes = Array(name.utf8)
-        for index in bytes.indices where bytes[index] >= 0x41 && bytes[index] <= 0x5A { bytes[index] += 0x20 }
-        if bytes.contains(where: { $0 >= 0x80 }) { return policy.isAllowedName(name) }
-        let candidate = EgressPolicy.trimmedDots(bytes)
-        for suffix in suffixes {
-            if candidate == suffix { return true }
-            if candidate.count > suffix.count, candidate[candidate.count - suffix.count - 1] == 0x2E,
-                candidate[(candidate.count - suffix.count)...].elementsEqual(suffix)
-            {
-                return true
+        var name = name
+        return name.withUTF8 { isAllowedName(utf8: $0) }
+    }
+
+    /// `isAllowedName` on a name's UTF-8 bytes.
+    public func isAllowedName(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        if bytes.contains(where: { $0 >= 0x80 }) { return policy.isAllowedName(String(decoding: bytes, as: UTF8.self)) }
+        // The name without outer dots, compared case-insensitively from its end.
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x2E { start += 1 }
+        while end > start, bytes[end - 1] == 0x2E { end -= 1 }
+        let length = end - start
+        for suffix in suffixes where suffix.count <= length {
+            if suffix.count < length, bytes[end - suffix.count - 1] != 0x2E { continue }
+            var matches = true
+            for offset in 0..<suffix.count {
+                var byte = bytes[end - suffix.count + offset]
+                if byte >= 0x41 && byte <= 0x5A { byte += 0x20 }
+                if byte != suffix[offset] {
+                    matches = false
+                    break
+                }
             }
+            if matches { return true }
         }
         return false
+    }
+
+    /// Whether an untagged Ethernet frame is TCP or UDP over IPv4 between two inside addresses, neither
+    /// port 53: a packet `bpfFilter` drops and the analyzer would not flag. It decides the bulk of a
+    /// unit's traffic in a few loads, before the filter program runs; anything else (VLAN tags, IPv6,
+    /// fragments, other protocols, short captures) returns false and goes through the filter as before.
+    public func isPlainInsideTraffic(ethernetFrame frame: UnsafeRawBufferPointer) -> Bool {
+        guard frame.count >= 14 + 20, frame[12] == 0x08, frame[13] == 0x00 else { return false }
+        let versionAndLength = frame[14]
+        guard versionAndLength >> 4 == 4 else { return false }
+        let headerLength = Int(versionAndLength & 0x0F) * 4
+        let proto = frame[14 + 9]
+        guard headerLength >= 20, proto == IPProtocol.tcp || proto == IPProtocol.udp,
+            frame.count >= 14 + headerLength + 4
+        else { return false }
+        // Not a fragment after the first (whose bytes would not start with ports).
+        let fragment = UInt16(frame[14 + 6] & 0x1F) << 8 | UInt16(frame[14 + 7])
+        guard fragment == 0 else { return false }
+        let source = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + 12, as: UInt32.self))
+        let destination = UInt32(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + 16, as: UInt32.self))
+        let sourcePort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + headerLength, as: UInt16.self))
+        let destinationPort = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 14 + headerLength + 2, as: UInt16.self))
+        guard sourcePort != 53, destinationPort != 53 else { return false }
+        return isInside(.v4(source)) && isInside(.v4(destination))
     }
 
     /// A BPF filter that lets the kernel drop traffic this policy certainly permits: IPv4, or IPv6 whose

@@ -60,34 +60,59 @@ public enum FlowListing {
             sink.put(decimal: value)
             sink.spaces(widths[column] - (sink.count - start) + gap)
         }
+        // Flows of one capture mostly share their second: its text is made once and reused.
+        var cachedSecond = Int64.min
+        var cachedHead: EgressFlow.TwelveBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var cachedTail: EgressFlow.TwelveBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         func time(_ value: Int64, column: Int) {
-            sink.put(timestamp: EgressFlow.timestampBytes(value))
+            let (second, fraction) = value.quotientAndRemainder(dividingBy: 1_000_000_000)
+            if second == cachedSecond, fraction >= 0 {
+                // Only the milliseconds differ: bytes 20-22 of the text.
+                let millis = UInt16(truncatingIfNeeded: fraction / 1_000_000)
+                var tail = cachedTail
+                tail.8 = 0x30 + UInt8(millis / 100)
+                tail.9 = 0x30 + UInt8(millis / 10 % 10)
+                tail.10 = 0x30 + UInt8(millis % 10)
+                sink.put(timestamp: (cachedHead, tail))
+            } else {
+                let text = EgressFlow.timestampBytes(value)
+                if fraction >= 0 {
+                    cachedSecond = second
+                    (cachedHead, cachedTail) = text
+                }
+                sink.put(timestamp: text)
+            }
             sink.spaces(widths[column] - timestampWidth + gap)
         }
-        for flow in flows {
-            address(flow.key.src, column: 0)
-            address(flow.key.dst, column: 1)
-            let proto = IPProtocol.name(flow.key.proto)
-            sink.put(proto)
-            sink.spaces(widths[2] - proto.utf8.count + gap)
-            if flow.key.dstPort < 0 {
-                sink.put(0x2D)
-                sink.spaces(widths[3] - 1 + gap)
-            } else {
-                number(Int64(flow.key.dstPort), column: 3)
-            }
-            number(Int64(flow.stats.packets), column: 4)
-            number(Int64(flow.stats.bytes), column: 5)
-            time(flow.stats.firstSeen, column: 6)
-            time(flow.stats.lastSeen, column: 7)
-            for (index, name) in flow.stats.dnsNames.enumerated() {
-                if index > 0 { sink.put(0x2C) }
-                sink.put(name)
-            }
-            sink.put(0x0A)
-            if sink.count >= chunk {
-                try emit(sink.bytes)
-                sink.clear()
+        let protocols = (0...255).map { Array(IPProtocol.name(UInt8($0)).utf8) }
+        try flows.withUnsafeBufferPointer { (flows) throws(E) in
+            for index in flows.indices {
+                address(flows[index].key.src, column: 0)
+                address(flows[index].key.dst, column: 1)
+                let proto = protocols[Int(flows[index].key.proto)]
+                proto.withUnsafeBytes { sink.put($0) }
+                sink.spaces(widths[2] - proto.count + gap)
+                if flows[index].key.dstPort < 0 {
+                    sink.put(0x2D)
+                    sink.spaces(widths[3] - 1 + gap)
+                } else {
+                    number(Int64(flows[index].key.dstPort), column: 3)
+                }
+                number(Int64(flows[index].stats.packets), column: 4)
+                number(Int64(flows[index].stats.bytes), column: 5)
+                time(flows[index].stats.firstSeen, column: 6)
+                time(flows[index].stats.lastSeen, column: 7)
+                if !flows[index].stats.dnsNames.isEmpty {
+                    for (position, name) in flows[index].stats.dnsNames.enumerated() {
+                        if position > 0 { sink.put(0x2C) }
+                        sink.put(name)
+                    }
+                }
+                sink.put(0x0A)
+                if sink.count >= chunk {
+                    try emit(sink.bytes)
+                    sink.clear()
+                }
             }
         }
     }
@@ -166,8 +191,13 @@ final class ByteSink {
     func clear() { count = 0 }
 
     /// Makes room for `extra` more bytes.
+    @inline(__always)
     private func reserve(_ extra: Int) {
-        guard extra > capacity - count else { return }
+        if extra > capacity - count { grow(extra) }
+    }
+
+    @inline(never)
+    private func grow(_ extra: Int) {
         let grown = max(capacity * 2, count + extra)
         let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
         storage.moveInitialize(from: base, count: count)
@@ -176,12 +206,14 @@ final class ByteSink {
         capacity = grown
     }
 
+    @inline(__always)
     func put(_ byte: UInt8) {
         reserve(1)
         base[count] = byte
         count += 1
     }
 
+    @inline(__always)
     func put(_ bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         reserve(bytes.count)
@@ -195,6 +227,7 @@ final class ByteSink {
     }
 
     /// Writes the 24 bytes of a timestamp.
+    @inline(__always)
     func put(timestamp: (EgressFlow.TwelveBytes, EgressFlow.TwelveBytes)) {
         reserve(24)
         let target = UnsafeMutableRawPointer(base + count)
@@ -204,6 +237,7 @@ final class ByteSink {
     }
 
     /// Writes the one to three digits packed by `FlowListing.octetDigits`.
+    @inline(__always)
     func put(octet packed: UInt32) {
         let length = Int(packed >> 24)
         reserve(length)
@@ -230,6 +264,7 @@ final class ByteSink {
         }
     }
 
+    @inline(__always)
     func spaces(_ n: Int) {
         guard n > 0 else { return }
         reserve(n)

@@ -19,6 +19,20 @@ public struct FlowKey: Hashable, Sendable {
         self.proto = proto
         self.dstPort = dstPort
     }
+
+    /// Hashes IPv4 keys as two words (the common case on every packet that breaks the policy); equal
+    /// keys hash alike because the words are made from exactly the fields `==` compares.
+    public func hash(into hasher: inout Hasher) {
+        let tail = UInt64(proto) << 32 | UInt64(UInt32(bitPattern: dstPort))
+        if case .v4(let source) = src, case .v4(let destination) = dst {
+            hasher.combine(UInt64(source) << 32 | UInt64(destination))
+            hasher.combine(tail)
+        } else {
+            hasher.combine(src)
+            hasher.combine(dst)
+            hasher.combine(tail | 1 << 40)
+        }
+    }
 }
 
 /// What was seen of one flow.
@@ -156,6 +170,8 @@ public struct FlowTable: Sendable {
     /// Flows kept.
     public var count: Int { entries.count }
 
+    private static func read(_ value: inout Int, into out: inout Int) { out = value }
+
     /// The counts of one flow, nil when it is not in the table.
     public subscript(key: FlowKey) -> FlowStats? {
         index[key].map { entries[$0].stats }
@@ -163,7 +179,16 @@ public struct FlowTable: Sendable {
 
     /// Counts one packet.
     public mutating func add(_ key: FlowKey, bytes: Int, at time: Int64, names: [String]) {
-        if let position = index[key] {
+        let next = entries.count
+        var found = next
+        if next < capacity {
+            // One hash for both outcomes: the default subscript inserts `next` when the key is new.
+            Self.read(&index[key, default: next], into: &found)
+        } else if let position = index[key] {
+            found = position
+        }
+        if found < next {
+            let position = found
             entries[position].stats.count(bytes: bytes, at: time)
             for name in names where !entries[position].stats.dnsNames.contains(name) {
                 if entries[position].stats.dnsNames.count < FlowTable.maxNamesPerFlow {
@@ -174,27 +199,31 @@ public struct FlowTable: Sendable {
             }
             return
         }
-        guard entries.count < capacity else {
+        guard next < capacity else {
             cutPackets += 1
             cutBytes += bytes
             return
         }
         var unique: [String] = []
         for name in names where !unique.contains(name) && unique.count < FlowTable.maxNamesPerFlow { unique.append(name) }
-        index[key] = entries.count
         entries.append(EgressFlow(key: key, stats: FlowStats(packets: 1, bytes: bytes, firstSeen: time, lastSeen: time, dnsNames: unique)))
     }
 
     /// The flows, earliest first (ties by addresses, protocol and port) so output is stable. The sort is
     /// stable and finds the runs already in order, so a capture read in time order costs one pass.
     public var sorted: [EgressFlow] {
-        entries.sorted { a, b in
+        func before(_ a: EgressFlow, _ b: EgressFlow) -> Bool {
             if a.stats.firstSeen != b.stats.firstSeen { return a.stats.firstSeen < b.stats.firstSeen }
             if a.key.src != b.key.src { return a.key.src < b.key.src }
             if a.key.dst != b.key.dst { return a.key.dst < b.key.dst }
             if a.key.proto != b.key.proto { return a.key.proto < b.key.proto }
             return a.key.dstPort < b.key.dstPort
         }
+        // Already in order (a capture read in time order without ties): the entries themselves, uncopied.
+        let inOrder = entries.withUnsafeBufferPointer { flows in
+            flows.indices.dropFirst().allSatisfy { before(flows[$0 - 1], flows[$0]) }
+        }
+        return inOrder ? entries : entries.sorted(by: before)
     }
 }
 
@@ -220,6 +249,8 @@ public struct EgressAnalyzer: Sendable {
     public private(set) var notIP = 0
     /// Packets that broke the policy.
     public private(set) var violations = 0
+    /// Reused for DNS names on the allocation-free path.
+    private var scratch: [UInt8] = []
 
     /// Makes an analyzer with the policy's flow-table bound.
     public init(policy: EgressPolicy) {
@@ -240,6 +271,13 @@ public struct EgressAnalyzer: Sendable {
             packet.proto == IPProtocol.udp || packet.proto == IPProtocol.tcp
         {
             let bytes = UnsafeRawBufferPointer(rebasing: frame[payload])
+            // Inside peers asking only for the unit's names: nothing to record, so no names are made.
+            if !outside,
+                DNSDecoder.asksOnlyAllowedNames(
+                    payload: bytes, overTCP: packet.proto == IPProtocol.tcp, scratch: &scratch, policy: policy)
+            {
+                return
+            }
             switch DNSDecoder.query(payload: bytes, overTCP: packet.proto == IPProtocol.tcp) {
             case .notQuery:
                 break

@@ -154,12 +154,43 @@ public final class PacketCapture {
             let result = next(body)
             if result == 1 { continue }
             if result == PCAP_ERROR_BREAK { return }
-            let offset = mijian_pcap_file_offset(handle)
-            throw MijianError(
-                .malformed,
-                "capture \(source) stopped at packet \(recordsRead + 1) (byte offset \(offset)) after \(recordsRead) good packets: \(lastError)",
-                path: source)
+            throw readError()
         }
+    }
+
+    /// Reads a file to its end into batches handed to `pipe` (the last, partial one included), without
+    /// running the filter: the judging thread does. A read error is thrown after every packet before it
+    /// was handed over, as in `readAll(_:)`.
+    func readAll(into pipe: PacketPipe) throws(MijianError) {
+        var batch = pipe.emptyBatch()
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        let scale: Int64 = nanoseconds ? 1 : 1000
+        while true {
+            let result = pcap_next_ex(handle, &header, &data)
+            guard result == 1, let header, let data else {
+                if batch.count > 0 { pipe.put(batch) }
+                if result == PCAP_ERROR_BREAK { return }
+                throw readError()
+            }
+            recordsRead += 1
+            let fields = header.pointee
+            batch.append(
+                UnsafeRawBufferPointer(start: data, count: Int(fields.caplen)),
+                time: Int64(fields.ts.tv_sec) * 1_000_000_000 + Int64(fields.ts.tv_usec) * scale, wireLength: Int(fields.len))
+            if batch.isFull {
+                pipe.put(batch)
+                batch = pipe.emptyBatch()
+            }
+        }
+    }
+
+    private func readError() -> MijianError {
+        let offset = mijian_pcap_file_offset(handle)
+        return MijianError(
+            .malformed,
+            "capture \(source) stopped at packet \(recordsRead + 1) (byte offset \(offset)) after \(recordsRead) good packets: \(lastError)",
+            path: source)
     }
 
     /// Watches until `deadline`: drains what is ready, then waits in `poll` on the selectable descriptor,

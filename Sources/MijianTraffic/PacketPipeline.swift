@@ -1,58 +1,75 @@
 import Foundation
 
 /// Packets copied out of libpcap's buffer so another thread can judge them while the next ones are read.
-struct PacketBatch: Sendable {
+///
+/// Each record is a 16-byte header (capture time, wire length, captured length) and the captured bytes,
+/// packed one after another in storage owned here. A batch belongs to one thread at a time: the reader
+/// fills it, hands it through a `PacketPipe`, and does not touch it again until it comes back recycled.
+final class PacketBatch: @unchecked Sendable {
     /// Most packets in one batch.
     static let packetLimit = 4096
     /// Batch size in bytes past which no packet is added (a file's snap length may be 256 KiB per packet).
     static let byteLimit = 1 << 20
-    /// The packets' bytes, one after another.
-    private(set) var bytes: [UInt8] = []
-    /// Where each packet ends in `bytes`.
-    private(set) var ends: [Int] = []
-    /// Each packet's capture time, nanoseconds since the epoch.
-    private(set) var times: [Int64] = []
-    /// Each packet's length on the wire.
-    private(set) var wireLengths: [Int] = []
+    private static let headerSize = 16
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var used = 0
+    /// Packets held.
+    private(set) var count = 0
 
-    /// A new batch; `reserve` sizes its storage for a full batch of headers-only packets.
-    init(reserve: Bool = true) {
-        guard reserve else { return }
-        bytes.reserveCapacity(PacketBatch.packetLimit * 128)
-        ends.reserveCapacity(PacketBatch.packetLimit)
-        times.reserveCapacity(PacketBatch.packetLimit)
-        wireLengths.reserveCapacity(PacketBatch.packetLimit)
+    /// A new batch with room for a full batch of headers-only packets.
+    init() {
+        capacity = PacketBatch.byteLimit + (1 << 16)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
     }
+
+    deinit { storage.deallocate() }
 
     /// Empties the batch, keeping its storage for the next packets.
-    mutating func clear() {
-        bytes.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-        times.removeAll(keepingCapacity: true)
-        wireLengths.removeAll(keepingCapacity: true)
+    func clear() {
+        used = 0
+        count = 0
     }
 
-    /// A batch holding nothing and no storage, left behind in the pipe's slots.
-    static let empty = PacketBatch(reserve: false)
+    var isFull: Bool { count >= PacketBatch.packetLimit || used >= PacketBatch.byteLimit }
 
-    var count: Int { ends.count }
-    var isFull: Bool { ends.count >= PacketBatch.packetLimit || bytes.count >= PacketBatch.byteLimit }
+    /// Copies one packet in: its captured bytes, capture time (nanoseconds since the epoch) and wire length.
+    func append(_ bytes: UnsafeRawBufferPointer, time: Int64, wireLength: Int) {
+        let length = bytes.count
+        let needed = PacketBatch.headerSize + length
+        if needed > capacity - used { grow(needed) }
+        let record = storage + used
+        record.storeBytes(of: time, toByteOffset: 0, as: Int64.self)
+        record.storeBytes(of: Int32(clamping: wireLength), toByteOffset: 8, as: Int32.self)
+        record.storeBytes(of: Int32(length), toByteOffset: 12, as: Int32.self)
+        if let source = bytes.baseAddress, length > 0 {
+            (record + PacketBatch.headerSize).copyMemory(from: source, byteCount: length)
+        }
+        // Keep every header 8-byte aligned.
+        used += (needed + 7) & ~7
+        count += 1
+    }
 
-    mutating func append(_ packet: CapturedPacket) {
-        bytes.append(contentsOf: packet.bytes)
-        ends.append(bytes.count)
-        times.append(packet.time)
-        wireLengths.append(packet.wireLength)
+    @inline(never)
+    private func grow(_ needed: Int) {
+        let grown = max(capacity * 2, used + needed + 8)
+        let larger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
+        larger.copyMemory(from: storage, byteCount: used)
+        storage.deallocate()
+        storage = larger
+        capacity = grown
     }
 
     /// Hands each packet (bytes, time, wire length) to `body` in the order it was read.
     func forEach(_ body: (UnsafeRawBufferPointer, Int64, Int) -> Void) {
-        bytes.withUnsafeBytes { all in
-            var start = 0
-            for index in 0..<ends.count {
-                body(UnsafeRawBufferPointer(rebasing: all[start..<ends[index]]), times[index], wireLengths[index])
-                start = ends[index]
-            }
+        var offset = 0
+        for _ in 0..<count {
+            let record = storage + offset
+            let time = record.load(fromByteOffset: 0, as: Int64.self)
+            let wireLength = Int(record.load(fromByteOffset: 8, as: Int32.self))
+            let length = Int(record.load(fromByteOffset: 12, as: Int32.self))
+            body(UnsafeRawBufferPointer(start: record + PacketBatch.headerSize, count: length), time, wireLength)
+            offset += (PacketBatch.headerSize + length + 7) & ~7
         }
     }
 }
@@ -89,7 +106,6 @@ final class PacketPipe: @unchecked Sendable {
 
     /// Gives back a judged batch for reuse.
     func recycle(_ batch: PacketBatch) {
-        var batch = batch
         batch.clear()
         condition.lock()
         if spare.count < capacity + 2 { spare.append(batch) }
@@ -111,7 +127,6 @@ final class PacketPipe: @unchecked Sendable {
         while head == queue.count, !closed { condition.wait() }
         guard head < queue.count else { return nil }
         let batch = queue[head]
-        queue[head] = PacketBatch.empty
         head += 1
         if head == queue.count {
             queue.removeAll(keepingCapacity: true)
@@ -147,7 +162,11 @@ final class JudgingThread: @unchecked Sendable {
             var analyzer = self.analyzer
             while let batch = pipe.take() {
                 if let filter {
+                    let policy = analyzer.policy
+                    let ethernet = linkType == .ethernet
                     batch.forEach { bytes, time, wireLength in
+                        // The plain inside traffic the filter would drop is dropped without running it.
+                        if ethernet, policy.isPlainInsideTraffic(ethernetFrame: bytes) { return }
                         if filter.passes(bytes, wireLength: wireLength) { analyzer.process(bytes, linkType: linkType, time: time) }
                     }
                 } else {

@@ -73,21 +73,13 @@ public enum TrafficWatch {
         let judge = JudgingThread(
             analyzer: EgressAnalyzer(policy: policy), linkType: capture.linkType, filter: capture.compiledFilter, pipe: pipe)
         judge.start()
-        var batch = pipe.emptyBatch()
         var stopped: MijianError?
         do {
-            try capture.readAll { packet in
-                batch.append(packet)
-                if batch.isFull {
-                    pipe.put(batch)
-                    batch = pipe.emptyBatch()
-                }
-            }
+            try capture.readAll(into: pipe)
         } catch {
             logger.info("capture read stopped early", metadata: ["traffic.source": "\(path)", "traffic.error": "\(error)"])
             stopped = error
         }
-        if batch.count > 0 { pipe.put(batch) }
         pipe.close()
         let analyzer = judge.wait()
         return result(

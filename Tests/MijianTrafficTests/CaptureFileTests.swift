@@ -114,6 +114,53 @@ struct CaptureFileTests {
         #expect(cut.flows.count == flows)
     }
 
+    @Test func thePlainInsideShortcutOnlyDropsWhatTheFilterDropsAndNothingFlagged() throws {
+        // The filter as compiled for an Ethernet capture.
+        let directory = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var empty = PcapWriter(linkType: 1)
+        empty.add(B.ethernet(etherType: 0x0800, payload: permittedTraffic()[0]))
+        let capture = try PacketCapture.open(file: try empty.write(to: directory, name: "e.pcap").path)
+        let policy = try egressPolicy()
+        try capture.setFilter(policy.bpfFilter)
+        let filter = try #require(capture.compiledFilter)
+        var frames: [[UInt8]] = []
+        for packet in permittedTraffic() + flaggedTraffic() {
+            let type: UInt16 = packet.first.map { $0 >> 4 == 6 } ?? false ? 0x86DD : 0x0800
+            frames.append(B.ethernet(etherType: type, payload: packet))
+            frames.append(B.ethernet(etherType: type, payload: packet, tags: [(0x8100, 5)]))
+        }
+        frames.append(B.ethernet(etherType: 0x0800, payload: B.ipv4(src: "10.1.1.1", dst: "10.2.2.2", proto: 17, payload: B.udp(src: 53, dst: 4000))))
+        frames.append(B.ethernet(etherType: 0x0800, payload: B.ipv4(src: "10.1.1.1", dst: "10.2.2.2", proto: 6, payload: B.tcp(src: 1, dst: 2), options: [1, 1, 1, 1])))
+        // Mutations of every frame: any byte changed, and captures cut short.
+        var state: UInt64 = 12_345
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33)
+        }
+        let originals = frames
+        for _ in 0..<20 {
+            for frame in originals {
+                var copy = frame
+                copy[next() % copy.count] = UInt8(truncatingIfNeeded: next())
+                frames.append(copy)
+                frames.append(Array(frame.prefix(next() % frame.count)))
+            }
+        }
+        var shortcuts = 0
+        for frame in frames {
+            let plain = frame.withUnsafeBytes { policy.isPlainInsideTraffic(ethernetFrame: $0) }
+            guard plain else { continue }
+            shortcuts += 1
+            #expect(!frame.withUnsafeBytes { filter.passes($0, wireLength: frame.count) }, "\(frame)")
+            var analyzer = EgressAnalyzer(policy: policy)
+            frame.withUnsafeBytes { analyzer.process($0, linkType: .ethernet, time: 0) }
+            #expect(analyzer.violations == 0, "\(frame)")
+        }
+        #expect(shortcuts > 20)
+        #expect(shortcuts < frames.count / 2)
+    }
+
     @Test func corruptRecordLengthStops() throws {
         let directory = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -182,6 +182,53 @@ struct DNSTests {
         #expect(query(escaped) == .names(["a\\046\\000"]))
     }
 
+    @Test func theAllocationFreeCheckNeverClearsWhatTheFullDecoderWouldFlag() throws {
+        let policy = try egressPolicy()
+        var seeds: [[UInt8]] = [
+            B.dnsQuery(["host.unit.internal"]), B.dnsQuery(["a.unit.internal", "b.unit.internal"], compress: true),
+            B.dnsQuery(["HOST.Unit.Internal"]), B.dnsQuery(["unit.internal.evil.com"]), B.dnsQuery(["x.example"], response: true),
+            B.dnsQuery(["ok.unit.internal", "exfil.example.com"]), B.dnsQuery([]), [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+        ]
+        seeds.append(B.dnsQuery((0..<9).map { "q\($0).unit.internal" }))
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        var cleared = 0
+        var scratch: [UInt8] = []
+        for round in 0..<4_000 {
+            var payload = seeds[round % seeds.count]
+            // Flip, cut or extend a few bytes.
+            for _ in 0..<Int(next() % 4) where !payload.isEmpty {
+                switch next() % 3 {
+                case 0: payload[Int(next() % UInt64(payload.count))] = UInt8(truncatingIfNeeded: next())
+                case 1: payload.removeLast(Int(next() % UInt64(min(payload.count, 6))))
+                default: payload.append(UInt8(truncatingIfNeeded: next()))
+                }
+            }
+            for tcp in [false, true] {
+                var bytes = payload
+                if tcp { bytes = [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload }
+                let fast = bytes.withUnsafeBytes {
+                    DNSDecoder.asksOnlyAllowedNames(payload: $0, overTCP: tcp, scratch: &scratch, policy: policy)
+                }
+                let full = bytes.withUnsafeBytes { DNSDecoder.query(payload: $0, overTCP: tcp) }
+                let fullAllows: Bool
+                switch full {
+                case .notQuery: fullAllows = true
+                case .names(let names): fullAllows = names.allSatisfy { policy.isAllowedName($0) }
+                case .undecodable: fullAllows = false
+                }
+                #expect(fast == fullAllows, "\(bytes) tcp \(tcp): fast \(fast), full \(full)")
+                if fast { cleared += 1 }
+            }
+        }
+        // The mutations leave plenty of both outcomes.
+        #expect(cleared > 500)
+        #expect(cleared < 7_500)
+    }
+
     @Test func questionsThatWereNotReadAreNeverTakenForAllowedOnes() {
         // The second question cut off (as a 512-byte snap length can cut a long query).
         let both = B.dnsQuery(["ok.unit.internal", "exfil.example.com"])
