@@ -4,6 +4,7 @@
 #   tcpdump -r FILE -w /dev/null 'FILTER'            (the same BPF filter mijian compiles from the policy)
 #   tshark -r FILE -q -z conv,ip
 # and prints packets/s for each. Goal: mijian within 1.25x of tcpdump's time, at least 10x faster than tshark.
+# This machine's speed drifts between runs; compare figures from one run, and prefer several runs.
 # Usage: Benchmarks/traffic.sh   (PACKETS=N to change the capture size, RUNS=N the hyperfine runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,10 +82,12 @@ import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 packets = int(sys.argv[2])
 for name, r in results.items():
-    print(f"{name:34s} mean {r['mean']:.3f} s ± {r['stddev'] or 0:.3f}  {packets / r['mean']:,.0f} packets/s")
-m = results["mijian traffic --read"]["mean"]
-t = results["tcpdump -r -w /dev/null (filter)"]["mean"]
-s = results["tshark -q -z conv,ip"]["mean"]
-print(f"mijian / tcpdump time: {m / t:.2f}x (goal <= 1.25x)")
-print(f"tshark / mijian time:  {s / m:.1f}x (goal >= 10x)")
+    print(f"{name:34s} mean {r['mean']:.3f} s ± {r['stddev'] or 0:.3f}  median {r['median']:.3f} s  "
+          f"{packets / r['mean']:,.0f} packets/s  (CPU: user {r['user']:.3f} s, system {r['system']:.3f} s)")
+m = results["mijian traffic --read"]
+t = results["tcpdump -r -w /dev/null (filter)"]
+s = results["tshark -q -z conv,ip"]
+print(f"mijian / tcpdump time: {m['mean'] / t['mean']:.2f}x by mean, {m['median'] / t['median']:.2f}x by median (goal <= 1.25x)")
+print(f"mijian / tcpdump CPU:  {(m['user'] + m['system']) / (t['user'] + t['system']):.2f}x (mijian reads on one thread and judges on another)")
+print(f"tshark / mijian time:  {s['mean'] / m['mean']:.1f}x (goal >= 10x)")
 PY
