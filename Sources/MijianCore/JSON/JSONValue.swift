@@ -136,25 +136,39 @@ public enum JSONValue: Sendable, Equatable {
             out.append(0x30 + UInt8(value))
             return
         }
-        var digits: [UInt8] = []
-        var magnitude = value.magnitude
-        while magnitude > 0 {
-            digits.append(0x30 + UInt8(magnitude % 10))
-            magnitude /= 10
-        }
         if value < 0 { out.append(0x2D) }
-        out.append(contentsOf: digits.reversed())
+        // Digits written in place, least significant last: no temporary array.
+        var magnitude = value.magnitude
+        var width = 1
+        var probe = magnitude
+        while probe >= 10 {
+            probe /= 10
+            width += 1
+        }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0x30, count: width))
+        var position = start + width - 1
+        while magnitude > 0 {
+            out[position] = 0x30 + UInt8(magnitude % 10)
+            magnitude /= 10
+            position -= 1
+        }
     }
 
     static func writeString(_ value: String, into out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in writeString(utf8: bytes, into: &out) }
+    }
+
+    static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.append(0x22)
         // Most strings need no escaping: copy them whole.
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }) {
-            out.append(contentsOf: value.utf8)
+        if !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+            out.append(contentsOf: bytes)
             out.append(0x22)
             return
         }
-        for byte in value.utf8 {
+        for byte in bytes {
             switch byte {
             case 0x22: out.append(0x5C); out.append(0x22)
             case 0x5C: out.append(0x5C); out.append(0x5C)
