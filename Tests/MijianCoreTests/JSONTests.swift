@@ -7,6 +7,12 @@ import Testing
         #expect(value.compactString == #"{"b":1,"a":["x",1.5,null,true],"s":"q\"\\/\n\u0001"}"#)
     }
 
+    @Test func writesEveryIntegerExactly() {
+        let values: [Int64] = [0, 9, 10, -1, -10, 99, 100, 1_795_000_000_123, .max, .min]
+        let expected = "[0,9,10,-1,-10,99,100,1795000000123,9223372036854775807,-9223372036854775808]"
+        #expect(JSONValue.array(values.map { .int($0) }).compactString == expected)
+    }
+
     @Test func parsesWhatItWrites() throws {
         let value: JSONValue = ["k": ["n": -42, "f": .double(0.25), "u": "密检 ✓", "e": [], "o": [:]]]
         #expect(try JSONParser().parse(value.serialized()) == value)
