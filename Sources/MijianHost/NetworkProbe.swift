@@ -47,7 +47,11 @@ public enum NetworkProbe {
             } catch {
                 facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .error(error.description)))
             }
-            facts.interfaces = links.map { SysfsInterfaces.enrich($0, root: root) }
+            facts.interfaces = links.map { link in
+                var link = SysfsInterfaces.enrich(link, root: root)
+                if let master = link.masterIndex { link.master = names[master] ?? "ifindex \(master)" }
+                return link
+            }
         } catch {
             logger.warning("RTM_GETLINK failed", metadata: ["net.error": "\(error)"])
             facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .error(error.description)))

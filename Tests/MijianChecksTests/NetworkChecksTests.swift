@@ -286,7 +286,7 @@ struct NetworkInterfaceCheckTests {
             NetworkInterface(name: "gre1", kind: "gre", linkType: 778, flags: 0x80),
             NetworkInterface(name: "sit1", linkType: 776, flags: 0x80),
         ]
-        let findings = InterfaceCheck.evaluate(Self.facts([lo] + tunnels), try NetFacts.context())
+        let findings = InterfaceCheck.evaluate(Self.facts([lo] + tunnels), try NetFacts.context()).filter { $0.subject.hasPrefix("interface ") }
         #expect(findings.count == 5)
         #expect(findings.allSatisfy { $0.status == .fail && $0.statusDetail.contains("tunnel") })
     }
@@ -311,6 +311,56 @@ struct NetworkInterfaceCheckTests {
         #expect(findings[0].statusDetail.contains("driver rndis_host"))
         #expect(findings[2].statusDetail.contains("USB bus"))
         #expect(findings[3].statusDetail.contains("cellular"))
+    }
+
+    static func context(links: [String]) throws -> CheckContext {
+        var policy = try TestSupport.defaultPolicy()
+        policy.allowedLinks = links
+        return CheckContext(policy: policy, hostID: "host-test", observedAt: TestSupport.fixedDate)
+    }
+
+    static let eth0 = NetworkInterface(name: "eth0", index: 2, linkType: 1, flags: 0x1003, operState: "up", driver: "e1000e", bus: "pci")
+
+    @Test func aSecondLinkUpFailsUnlessThePolicyNamesIt() throws {
+        var eth1 = Self.eth0
+        eth1.name = "eth1"
+        eth1.index = 3
+        var down = Self.eth0
+        down.name = "eth2"
+        down.flags = 0x1002
+        let findings = InterfaceCheck.evaluate(Self.facts([lo, Self.eth0, eth1, down]), try NetFacts.context())
+        #expect(findings.map(\.subject) == ["links up"])
+        #expect(findings.first?.status == .fail)
+        #expect(findings.first?.statusDetail.contains("2 links are up (eth0, eth1)") == true)
+        // Named in the policy (exactly or by prefix): both may be up.
+        #expect(NetFacts.statuses(InterfaceCheck.evaluate(Self.facts([lo, Self.eth0, eth1]), try Self.context(links: ["eth0", "eth1"]))) == [.pass])
+        #expect(NetFacts.statuses(InterfaceCheck.evaluate(Self.facts([lo, Self.eth0, eth1]), try Self.context(links: ["eth*"]))) == [.pass])
+        // A list that leaves one out fails that one, even alone.
+        let listed = InterfaceCheck.evaluate(Self.facts([lo, eth1]), try Self.context(links: ["eth0"]))
+        #expect(listed.map(\.subject) == ["interface eth1"])
+        #expect(listed.first?.statusDetail.contains("networks.links (eth0) does not name it") == true)
+        // One link up, nothing listed: the default.
+        let single = InterfaceCheck.evaluate(Self.facts([lo, Self.eth0, down]), try NetFacts.context())
+        #expect(NetFacts.statuses(single) == [.pass])
+        #expect(single.first?.statusDetail.contains("1 link(s) up (one allowed)") == true)
+    }
+
+    @Test func bridgedLinksFailAndBondPortsCountThroughTheirBond() throws {
+        let bridge = NetworkInterface(name: "br0", index: 10, kind: "bridge", linkType: 1, flags: 0x1003)
+        var port = Self.eth0
+        port.masterIndex = 10
+        port.master = "br0"
+        let findings = InterfaceCheck.evaluate(Self.facts([lo, bridge, port]), try NetFacts.context())
+        #expect(findings.map(\.subject) == ["interface eth0"])
+        #expect(findings.first?.statusDetail.contains("is bridged into br0") == true)
+        #expect(InterfaceCheck.evaluate(Self.facts([lo, bridge, port]), try Self.context(links: ["br0", "eth0"])).map(\.status) == [.pass])
+        // The ports of a bond are the bond's: one link up.
+        let bond = NetworkInterface(name: "bond0", index: 11, kind: "bond", linkType: 1, flags: 0x1003)
+        var first = Self.eth0
+        first.master = "bond0"
+        var second = first
+        second.name = "eth1"
+        #expect(NetFacts.statuses(InterfaceCheck.evaluate(Self.facts([lo, bond, first, second]), try NetFacts.context())) == [.pass])
     }
 
     @Test func unreadableInterfacesAreError() throws {

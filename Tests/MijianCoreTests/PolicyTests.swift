@@ -27,6 +27,7 @@ import Testing
             networks:
               unit: [10.0.0.0/8, "fd00::/8"]
               allowed_destinations: [192.0.2.10/32]
+              links: [eno1, "enp*"]
             dns:
               resolvers: [10.0.0.53]
               allowed_suffixes: [unit.internal]
@@ -53,6 +54,9 @@ import Testing
         #expect(policy.isAllowedName("a.unit.internal") && policy.isAllowedName("unit.internal."))
         #expect(!policy.isAllowedName("evilunit.internal"))
         #expect(policy.traffic.maxFlows == 1000)
+        #expect(policy.allowedLinks == ["eno1", "enp*"])
+        #expect(policy.isAllowedLink("eno1") && policy.isAllowedLink("enp3s0") && policy.isAllowedLink("enp"))
+        #expect(!policy.isAllowedLink("eno11") && !policy.isAllowedLink("wlan0"))
     }
 
     private func failure(_ yaml: String) -> MijianError? {
@@ -83,6 +87,9 @@ import Testing
         #expect(missing.message.contains("id: missing"))
         let syntax = try #require(failure("id: [unclosed\n"))
         #expect(syntax.message.contains("not valid YAML") && syntax.message.contains("line"))
+        let link = try #require(failure("id: p\nversion: \"1\"\nprofile: classified\nnetworks:\n  links:\n    - eth0\n    - \"e*th\"\n"))
+        #expect(link.message.contains(":7: networks.links[1]: \"e*th\" is not an interface name or a prefix ending in *"))
+        #expect(failure("id: p\nversion: \"1\"\nprofile: classified\nnetworks:\n  links: [\"*\"]\n") != nil)
         let empty = try #require(failure(""))
         #expect(empty.message.contains("empty"))
     }

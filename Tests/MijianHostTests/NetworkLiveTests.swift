@@ -140,6 +140,8 @@ struct NetworkLiveTests {
 
     @Test func tunnelInterfaceFails() throws {
         let namespace = try TestNamespace("tun")
+        // One link up, as on a classified computer (the peer end stays in the namespace, down).
+        try namespace.ip("link", "set", "veth1", "down")
         let clean = try namespace.findings(RuleCatalogue.interfaces)
         #expect(clean.map(\.status) == [.pass])
         #expect(clean.first?.statusDetail.contains("veth0") == true)
@@ -147,6 +149,31 @@ struct NetworkLiveTests {
         let findings = try namespace.findings(RuleCatalogue.interfaces)
         #expect(findings.map(\.subject) == ["interface tun9"])
         #expect(findings.first?.statusDetail.contains("tun tunnel") == true)
+    }
+
+    @Test func bridgedLinkAndASecondLinkUpFail() throws {
+        let namespace = try TestNamespace("bridge")
+        try namespace.ip("link", "set", "veth1", "down")
+        try namespace.ip("link", "add", "br9", "type", "bridge")
+        try namespace.ip("link", "set", "veth0", "master", "br9")
+        try namespace.ip("link", "set", "br9", "up")
+        let facts = try namespace.observe()
+        let bridge = try #require(facts.interfaces.first { $0.name == "br9" })
+        let port = try #require(facts.interfaces.first { $0.name == "veth0" })
+        #expect(bridge.kind == "bridge")
+        #expect(port.master == "br9")
+        #expect(port.masterIndex == bridge.index)
+        #expect(facts.interfaces.first { $0.name == "veth1" }?.master == nil)
+        // The port is judged as bridged; the bridge is the one link up.
+        let bridged = try namespace.findings(RuleCatalogue.interfaces)
+        #expect(bridged.map(\.subject) == ["interface veth0"])
+        #expect(bridged.first?.statusDetail.contains("is bridged into br9") == true)
+        // The other end up as well: two links up (the bridge and veth1).
+        try namespace.ip("link", "set", "veth1", "up")
+        let both = try namespace.findings(RuleCatalogue.interfaces)
+        #expect(both.map(\.subject).sorted() == ["interface veth0", "links up"])
+        let linksUp = try #require(both.first { $0.subject == "links up" }?.statusDetail)
+        #expect(linksUp.contains("2 links are up (") && linksUp.contains("br9") && linksUp.contains("veth1"), "\(linksUp)")
     }
 
     @Test func namespaceIsRemovedAfterUse() throws {

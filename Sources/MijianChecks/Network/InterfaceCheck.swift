@@ -20,8 +20,23 @@ enum InterfaceCheck {
         "pegasus", "rtl8150", "kaweth", "catc", "net1080", "plusb", "gl620a", "int51x1", "kalmia", "cx82310_eth", "hso", "usbnet",
     ]
 
-    static func reasons(_ interface: NetworkInterface, policy: Policy) -> [String] {
+    /// Links that count as up: administratively up, not loopback, and not the port of another device
+    /// (a bond's or bridge's ports carry its traffic and are judged through it).
+    static func isUpLink(_ interface: NetworkInterface) -> Bool {
+        interface.isUp && !interface.isLoopback && interface.master == nil
+    }
+
+    static func reasons(_ interface: NetworkInterface, policy: Policy, bridges: Set<String>) -> [String] {
         var reasons: [String] = []
+        if !policy.allowedLinks.isEmpty, isUpLink(interface), !policy.isAllowedLink(interface.name) {
+            reasons.append("is up, and networks.links (\(policy.allowedLinks.joined(separator: ", "))) does not name it")
+        }
+        if let master = interface.master, bridges.contains(master), !policy.isAllowedLink(interface.name) {
+            reasons.append(
+                policy.allowedLinks.isEmpty
+                    ? "is bridged into \(master), joining it to another link (networks.links names no link that may be)"
+                    : "is bridged into \(master), and networks.links (\(policy.allowedLinks.joined(separator: ", "))) does not name it")
+        }
         if interface.isUp {
             let publicAddresses = interface.addresses.filter { address in
                 let effective = address.address.mappedV4 ?? address.address
@@ -59,14 +74,23 @@ enum InterfaceCheck {
         let sources = NetworkEvidence.sources(network.interfaceSources, at: date)
         var findings: [Finding] = []
         var examined: [String] = []
+        let bridges = Set(network.interfaces.filter { $0.kind == "bridge" || $0.devType == "bridge" }.map(\.name))
         for interface in network.interfaces {
             examined.append(interface.name)
-            let found = reasons(interface, policy: context.policy)
+            let found = reasons(interface, policy: context.policy, bridges: bridges)
             guard !found.isEmpty else { continue }
             findings.append(context.finding(
                 rule, subject: "interface \(interface.name)", status: .fail,
                 detail: "Interface \(interface.name) \(found.joined(separator: "; ")).",
                 evidence: [Evidence(kind: "interface", source: interface.name, observedAt: date, data: interface.json)] + sources))
+        }
+        // With no list of allowed links, a classified computer keeps one: more up at once is a second way out.
+        let upLinks = network.interfaces.filter(isUpLink)
+        if context.policy.allowedLinks.isEmpty, upLinks.count > 1 {
+            findings.append(context.finding(
+                rule, subject: "links up", status: .fail,
+                detail: "\(upLinks.count) links are up (\(NetworkEvidence.list(upLinks.map(\.name)))), and the policy allows one; if the unit allows more, name them in networks.links.",
+                evidence: [Evidence(kind: "interface", source: "links up", observedAt: date, data: .array(upLinks.map(\.json)))] + sources))
         }
         let attributed = Set(network.interfaces.flatMap { $0.addresses.map(\.address) })
         for address in network.unattributedAddresses where !attributed.contains(address) {
@@ -87,7 +111,7 @@ enum InterfaceCheck {
                 ? " (IPv4 addresses from /proc/net/fib_trie without their interface: \(network.unattributedAddresses.count))" : ""
             findings.append(context.finding(
                 rule, subject: "interfaces", status: .pass,
-                detail: "\(examined.count) interfaces examined (\(NetworkEvidence.list(examined))): no public address on an interface that is up, no tunnel, no USB network link\(ipv4Note).",
+                detail: "\(examined.count) interfaces examined (\(NetworkEvidence.list(examined))): no public address on an interface that is up, no tunnel, no USB network link, no bridged link, \(upLinks.count) link(s) up (\(context.policy.allowedLinks.isEmpty ? "one allowed" : "allowed: \(context.policy.allowedLinks.joined(separator: ", "))"))\(ipv4Note).",
                 evidence: [Evidence(kind: "interface", source: "interfaces", observedAt: date, data: .array(network.interfaces.map(\.json)))] + sources))
         }
         return findings

@@ -241,6 +241,10 @@ public struct NetworkInterface: Sendable, Equatable, JSONRepresentable {
     public var isWireless: Bool
     /// Addresses on the interface.
     public var addresses: [InterfaceAddress]
+    /// The index of the device this one is enslaved to (`IFLA_MASTER`: a bridge, bond or team), when any.
+    public var masterIndex: Int?
+    /// That device's name, once known.
+    public var master: String?
 
     /// Makes an interface.
     public init(
@@ -268,7 +272,7 @@ public struct NetworkInterface: Sendable, Equatable, JSONRepresentable {
     /// Whether this is the loopback device (`IFF_LOOPBACK`).
     public var isLoopback: Bool { flags & 0x8 != 0 || linkType == 772 }
 
-    /// `{name, index?, kind?, link_type?, flags, up, operstate?, driver?, bus?, devtype?, tun_flags?, wireless, addresses}`.
+    /// `{name, index?, kind?, link_type?, flags, up, operstate?, driver?, bus?, devtype?, tun_flags?, master?, wireless, addresses}`.
     public var json: JSONValue {
         var object: [(String, JSONValue)] = [("name", .string(name))]
         if let index { object.append(("index", .int(Int64(index)))) }
@@ -281,6 +285,7 @@ public struct NetworkInterface: Sendable, Equatable, JSONRepresentable {
         if let bus { object.append(("bus", .string(bus))) }
         if let devType { object.append(("devtype", .string(devType))) }
         if let tunFlags { object.append(("tun_flags", .string("0x" + String(tunFlags, radix: 16)))) }
+        if let master { object.append(("master", .string(master))) }
         object.append(("wireless", .bool(isWireless)))
         object.append(("addresses", .array(addresses.map { .string($0.description) })))
         return .object(object)

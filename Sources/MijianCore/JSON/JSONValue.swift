@@ -156,8 +156,14 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     static func writeString(_ value: String, into out: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { bytes in writeString(utf8: bytes, into: &out) }
+        if let written = value.utf8.withContiguousStorageIfAvailable({ bytes in writeString(utf8: bytes, into: &out) }) {
+            return written
+        }
+        writeString(utf8: Array(value.utf8), into: &out)
+    }
+
+    static func writeString(utf8 array: [UInt8], into out: inout [UInt8]) {
+        array.withUnsafeBufferPointer { writeString(utf8: $0, into: &out) }
     }
 
     static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {

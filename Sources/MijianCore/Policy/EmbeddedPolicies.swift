@@ -16,6 +16,7 @@ networks:
     - 10.0.0.0/8
     - fd00::/8
   allowed_destinations: []     # peers outside `unit` that may be reached (the collector, …)
+  links: []                    # links that may be up besides loopback, e.g. [eno1] or [enp*]; empty: any one
 dns:
   resolvers: [10.0.0.53]       # the unit's own resolvers
   allowed_suffixes: [unit.internal]

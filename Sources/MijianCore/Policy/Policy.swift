@@ -86,6 +86,9 @@ public struct Policy: Sendable, Equatable {
     public var unitNetworks: [IPNetwork]
     /// Peers outside the unit that may be reached.
     public var allowedDestinations: [IPNetwork]
+    /// Network links that may be up besides loopback (`networks.links`): names, or prefixes ending in `*`.
+    /// Empty: any one link.
+    public var allowedLinks: [String] = []
     /// The unit's own resolvers.
     public var dnsResolvers: [IPAddress]
     /// DNS names that stay inside the unit.
@@ -111,6 +114,13 @@ public struct Policy: Sendable, Equatable {
     /// Whether an address is the unit's or an allowed destination.
     public func isAllowedPeer(_ address: IPAddress) -> Bool {
         isUnitAddress(address) || allowedDestinations.contains { $0.contains(address) }
+    }
+
+    /// Whether `networks.links` names this link (exactly, or by a prefix ending in `*`).
+    public func isAllowedLink(_ name: String) -> Bool {
+        allowedLinks.contains { pattern in
+            pattern.hasSuffix("*") ? name.hasPrefix(pattern.dropLast()) : name == pattern
+        }
     }
 
     /// Whether a DNS name stays inside the unit (equal to or under an allowed suffix).
@@ -153,9 +163,19 @@ public struct Policy: Sendable, Equatable {
             case "profile": profile = try reader.choice(value, key, as: Profile.self)
             case "state_dir": policy.stateDir = try reader.string(value, key)
             case "networks":
-                for (sub, _, v) in try reader.mapping(value, key, allowed: ["unit", "allowed_destinations"]) {
-                    if sub == "unit" { policy.unitNetworks = try reader.networks(v, "networks.unit") }
-                    else { policy.allowedDestinations = try reader.networks(v, "networks.allowed_destinations") }
+                for (sub, _, v) in try reader.mapping(value, key, allowed: ["unit", "allowed_destinations", "links"]) {
+                    switch sub {
+                    case "unit": policy.unitNetworks = try reader.networks(v, "networks.unit")
+                    case "links":
+                        policy.allowedLinks = try reader.strings(v, "networks.links")
+                        for (index, link) in policy.allowedLinks.enumerated()
+                        where link.isEmpty || link == "*" || link.dropLast().contains("*") || link.contains("/") {
+                            throw reader.error(
+                                try reader.sequence(v, "networks.links")[index], "networks.links[\(index)]",
+                                "\"\(link)\" is not an interface name or a prefix ending in *")
+                        }
+                    default: policy.allowedDestinations = try reader.networks(v, "networks.allowed_destinations")
+                    }
                 }
             case "dns":
                 for (sub, _, v) in try reader.mapping(value, key, allowed: ["resolvers", "allowed_suffixes"]) {

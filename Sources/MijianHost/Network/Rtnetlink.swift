@@ -54,6 +54,7 @@ enum RT {
 
     // link attributes
     static let iflaIfName: UInt16 = 3
+    static let iflaMaster: UInt16 = 10
     static let iflaOperState: UInt16 = 16
     static let iflaLinkInfo: UInt16 = 18
     static let iflaInfoKind: UInt16 = 1
@@ -360,8 +361,10 @@ public enum RtnetlinkParser {
         }
         let operStates = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"]
         let operState = attributes[RT.iflaOperState]?.first.map { Int($0) < operStates.count ? operStates[Int($0)] : "state \($0)" }
-        return NetworkInterface(
+        var link = NetworkInterface(
             name: name, index: index, kind: kind, linkType: Int(Bytes.u16(payload, 2)), flags: Bytes.u32(payload, 8), operState: operState)
+        if let master = attributes.u32(RT.iflaMaster), master != 0 { link.masterIndex = Int(master) }
+        return link
     }
 
     /// An address and its interface index from an `RTM_NEWADDR` payload.

@@ -25,7 +25,15 @@ enum SysfsInterfaces {
             interface.operState = root.attribute("\(base)/operstate")
             details(&interface, root: root, base: base)
             if interface.kind == nil { interface.kind = interface.devType }
+            if let master = root.resolve("\(base)/master"), let masterName = master.split(separator: "/").last {
+                interface.master = String(masterName)
+            }
             interfaces.append(interface)
+        }
+        // Masters by index too, as netlink gives them.
+        for position in interfaces.indices {
+            guard let master = interfaces[position].master else { continue }
+            interfaces[position].masterIndex = interfaces.first { $0.name == master }?.index
         }
         sources.append(SourceRead(kind: "sysfs", source: classDirectory, state: .ok, count: interfaces.count))
         return interfaces
