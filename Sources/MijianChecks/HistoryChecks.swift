@@ -23,7 +23,10 @@ public enum HistoryChecks {
         }
     }
 
-    private static let profileDirectories = ["/etc/NetworkManager/system-connections", "/etc/wpa_supplicant", "/var/lib/iwd", "/var/lib/bluetooth"]
+    private static let profileDirectories = [
+        "/etc/NetworkManager/system-connections", "/etc/wpa_supplicant", "/var/lib/iwd", "/etc/network/interfaces",
+        "/etc/network/interfaces.d", "/etc/ppp/peers", "/etc/wvdial.conf", "/var/lib/bluetooth",
+    ]
 
     private static func isProfileSource(_ path: String) -> Bool {
         profileDirectories.contains { path == $0 || path.hasPrefix($0 + "/") }

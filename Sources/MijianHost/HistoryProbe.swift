@@ -26,6 +26,9 @@ struct HistoryReader {
         readNetworkManager()
         readWPASupplicant()
         readIWD()
+        readIfupdown()
+        readPPPPeers()
+        readWvdial()
         readBluetooth()
         readJournal()
         readKernelLogs()
@@ -114,6 +117,111 @@ struct HistoryReader {
             if ssid.hasPrefix("="), let decoded = Self.hexDecoded(String(ssid.dropFirst())) { ssid = decoded }
             facts.profiles.append(SavedProfile(tool: .iwd, type: type, name: ssid, ssid: ssid, path: "\(directory)/\(name)"))
         }
+    }
+
+    /// A single file: its text, recording it as read, missing or unreadable.
+    private mutating func readRecorded(_ path: String) -> String? {
+        do {
+            guard let text = try root.readTextIfPresent(path, limit: 1 << 20) else {
+                record(path, .missing)
+                return nil
+            }
+            record(path, .ok, count: 1)
+            return text
+        } catch {
+            record(path, .error(error.description))
+            return nil
+        }
+    }
+
+    /// ifupdown's `/etc/network/interfaces` and every file in `interfaces.d`: a stanza with `wpa-*` or
+    /// `wireless-*` options is a Wi-Fi profile, one with the `ppp` method or a `provider` a dial-up one.
+    private mutating func readIfupdown() {
+        var files: [(String, String)] = []
+        if let text = readRecorded("/etc/network/interfaces") { files.append(("/etc/network/interfaces", text)) }
+        let directory = "/etc/network/interfaces.d"
+        for name in listRecorded(directory) ?? [] where !name.hasPrefix(".") && !name.hasSuffix("~") {
+            let path = "\(directory)/\(name)"
+            guard !root.isDirectory(path), let text = readFile(path) else { continue }
+            files.append((path, text))
+        }
+        for (path, text) in files { facts.profiles += Self.ifupdownProfiles(text, path: path) }
+    }
+
+    static func ifupdownProfiles(_ text: String, path: String) -> [SavedProfile] {
+        var profiles: [SavedProfile] = []
+        var stanza: (name: String, method: String, line: Int)?
+        var ssid: String?
+        var wifi = false
+        var ppp = false
+        func close() {
+            guard let current = stanza, wifi || ppp || current.method == "ppp" else { return }
+            profiles.append(SavedProfile(
+                tool: .ifupdown, type: wifi ? "wifi" : "ppp", name: current.name, ssid: ssid, path: path, line: current.line))
+        }
+        let stanzaWords: Set = ["iface", "mapping", "auto", "source", "source-directory", "rename"]
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let first = words.first else { continue }
+            if stanzaWords.contains(first) || first.hasPrefix("allow-") {
+                close()
+                stanza = nil
+                ssid = nil
+                wifi = false
+                ppp = false
+                if first == "iface", words.count >= 2 { stanza = (words[1], words.count >= 4 ? words[3] : "", offset + 1) }
+                continue
+            }
+            guard stanza != nil else { continue }
+            if first.hasPrefix("wpa-") || first.hasPrefix("wireless-") {
+                wifi = true
+                if first == "wpa-ssid" || first == "wireless-essid" {
+                    ssid = words.dropFirst().joined(separator: " ").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                }
+            } else if first == "provider" {
+                ppp = true
+            }
+        }
+        close()
+        return profiles
+    }
+
+    /// pppd peers (`/etc/ppp/peers/*`): each is a dial-up link this machine can bring up, except the
+    /// ppp package's example `provider`, whose phone number is still the `********` placeholder.
+    private mutating func readPPPPeers() {
+        let directory = "/etc/ppp/peers"
+        for name in listRecorded(directory) ?? [] where !name.hasPrefix(".") && !name.hasSuffix("~") && !name.hasSuffix(".dpkg-dist") {
+            let path = "\(directory)/\(name)"
+            guard !root.isDirectory(path), let text = readFile(path) else { continue }
+            if text.contains("-T ********") { continue }
+            facts.profiles.append(SavedProfile(tool: .pppd, type: "ppp", name: name, path: path))
+        }
+    }
+
+    /// wvdial's dialers (`[Dialer NAME]` sections with a phone number in `/etc/wvdial.conf`).
+    private mutating func readWvdial() {
+        let path = "/etc/wvdial.conf"
+        guard let text = readRecorded(path) else { return }
+        var section: (name: String, line: Int)?
+        var phone = false
+        func close() {
+            if let section, phone { facts.profiles.append(SavedProfile(tool: .wvdial, type: "ppp", name: section.name, path: path, line: section.line)) }
+        }
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") {
+                close()
+                phone = false
+                let title = line.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).trimmingCharacters(in: .whitespaces)
+                section = title.lowercased().hasPrefix("dialer") ? (String(title.dropFirst(6)).trimmingCharacters(in: .whitespaces), offset + 1) : nil
+                continue
+            }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "phone", !parts[1].isEmpty { phone = true }
+        }
+        close()
     }
 
     static func hexDecoded(_ text: String) -> String? {

@@ -67,16 +67,16 @@ struct HardwareEndToEndTests {
         #expect(findings.allSatisfy { !$0.statusDetail.isEmpty && !$0.evidence.isEmpty })
     }
 
-    @Test("laptop: one Wi-Fi finding on the PCI card and one Bluetooth finding on the USB adapter; six saved profiles and pairings")
+    @Test("laptop: one Wi-Fi finding on the PCI card and one Bluetooth finding on the USB adapter; seven saved profiles and pairings")
     func laptop() throws {
         let findings = try Self.audit("laptop-wifi-bt")
         let hardware = findings.filter { $0.rule.id == "wireless.hardware" }
         #expect(hardware.map(\.subject) == ["/sys/devices/pci0000:00/0000:00:14.0/usb1/1-10", "/sys/devices/pci0000:00/0000:00:14.3"])
         #expect(hardware.last?.statusDetail.contains("rfkill rfkill0 type wlan") == true)
-        #expect(findings.filter { $0.rule.id == "wireless.history" }.count == 6)
+        #expect(findings.filter { $0.rule.id == "wireless.history" }.count == 7)
         #expect(findings.contains { $0.subject == "module:iwlwifi" && $0.status == .fail })
         let report = findings.map { $0.json.compactString }.joined()
-        for secret in ["correct-horse-battery-staple", "hunter2-vpn-secret", "airport-secret-psk", "hotel-secret-pass"] {
+        for secret in ["correct-horse-battery-staple", "hunter2-vpn-secret", "airport-secret-psk", "hotel-secret-pass", "ifupdown-secret-psk"] {
             #expect(!report.contains(secret))
         }
     }

@@ -18,6 +18,7 @@ struct HistoryProbeTests {
         #expect(names == [
             "NetworkManager|vpn|Home VPN|/etc/NetworkManager/system-connections/Home VPN.nmconnection",
             "NetworkManager|wifi|Office-5G|/etc/NetworkManager/system-connections/Office-5G.nmconnection",
+            "ifupdown|wifi|wlp0s20f3|/etc/network/interfaces.d/wlan:2",
             "iwd|psk|Hotel Guest|/var/lib/iwd/Hotel Guest.psk",
             "wpa_supplicant|open|CoffeeShop|/etc/wpa_supplicant/wpa_supplicant-wlp0s20f3.conf:4",
             "wpa_supplicant|wifi|Airport-Free|/etc/wpa_supplicant/wpa_supplicant-wlp0s20f3.conf:9",
@@ -26,11 +27,51 @@ struct HistoryProbeTests {
         #expect(facts.pairings == [BluetoothPairing(adapter: "A4:C3:F0:11:22:34", device: "40:4E:36:AA:BB:CC", name: "Pixel 7", path: "/var/lib/bluetooth/A4:C3:F0:11:22:34/40:4E:36:AA:BB:CC")])
     }
 
+    @Test("cellular modem: a pppd peer and a wvdial dialer, not the ppp package's example peer")
+    func dialUp() throws {
+        let facts = Self.history("cellular-modem")
+        let names = facts.profiles.map { "\($0.tool.rawValue)|\($0.type)|\($0.name)|\($0.location)|\($0.category ?? "-")" }.sorted()
+        #expect(names == [
+            "NetworkManager|ethernet|Wired connection 1|/etc/NetworkManager/system-connections/Wired connection 1.nmconnection|-",
+            "NetworkManager|gsm|China Mobile|/etc/NetworkManager/system-connections/China Mobile.nmconnection|mobile broadband",
+            "pppd|ppp|unicom|/etc/ppp/peers/unicom|dial-up (PPP)",
+            "wvdial|ppp|cmnet|/etc/wvdial.conf:5|dial-up (PPP)",
+        ])
+        #expect(facts.sources.contains { $0.path == "/etc/wvdial.conf" && $0.state == .ok })
+        #expect(facts.sources.contains { $0.path == "/etc/network/interfaces" && $0.state == .missing })
+        #expect(Self.history("laptop-wifi-bt").profiles.first { $0.tool == .ifupdown }?.ssid == "Field-Office")
+    }
+
+    @Test("ifupdown stanzas: Wi-Fi options, the ppp method and a provider; wired stanzas are not profiles")
+    func ifupdownStanzas() {
+        let text = """
+            auto lo
+            iface lo inet loopback
+            # iface fake inet dhcp
+            #     wpa-ssid commented-out
+            iface eth0 inet dhcp
+            iface wlan1 inet manual
+                wpa-roam /etc/wpa_supplicant/roam.conf
+            iface wlan2 inet dhcp
+            \twireless-essid Old Net
+            mapping eth1
+                script /bin/true
+            iface dsl inet ppp
+                provider dsl-provider
+            iface gprs inet static
+                provider gprs
+            """
+        let profiles = HistoryReader.ifupdownProfiles(text, path: "/etc/network/interfaces")
+        #expect(profiles.map { "\($0.name)|\($0.type)|\($0.ssid ?? "-")|\($0.line ?? 0)" } == [
+            "wlan1|wifi|-|6", "wlan2|wifi|Old Net|8", "dsl|ppp|-|12", "gprs|ppp|-|14",
+        ])
+    }
+
     @Test("no secret from any profile reaches the facts")
     func noSecrets() {
         for name in FixtureHosts.names {
             let dump = String(describing: Self.history(name))
-            for secret in ["correct-horse-battery-staple", "hunter2-vpn-secret", "airport-secret-psk", "hotel-secret-pass", "gsm-secret-pw", "0123456789ABCDEF0123456789ABCDEF"] {
+            for secret in ["correct-horse-battery-staple", "hunter2-vpn-secret", "airport-secret-psk", "hotel-secret-pass", "gsm-secret-pw", "0123456789ABCDEF0123456789ABCDEF", "ifupdown-secret-psk", "wvdial-secret-pw"] {
                 #expect(!dump.contains(secret), "\(name) leaks \(secret)")
             }
         }

@@ -1,11 +1,14 @@
 import Foundation
 
-/// A saved network profile: a NetworkManager connection, a wpa_supplicant network, an iwd network.
+/// A saved network profile: a NetworkManager connection, a wpa_supplicant network, an iwd network, an
+/// ifupdown stanza, a pppd peer or a wvdial dialer.
 ///
 /// Only the type, name and SSID are kept; keys, passwords and certificates are never read into facts.
 public struct SavedProfile: Sendable, Equatable {
     /// Which tool saved it.
-    public enum Tool: String, Sendable { case networkManager = "NetworkManager", wpaSupplicant = "wpa_supplicant", iwd }
+    public enum Tool: String, Sendable {
+        case networkManager = "NetworkManager", wpaSupplicant = "wpa_supplicant", iwd, ifupdown, pppd, wvdial
+    }
 
     /// Which tool.
     public var tool: Tool
@@ -40,6 +43,7 @@ public struct SavedProfile: Sendable, Equatable {
         case "gsm", "cdma", "wimax": return "mobile broadband"
         case "bluetooth": return "Bluetooth"
         case "vpn", "wireguard", "openvpn", "ipsec": return "VPN"
+        case "ppp": return "dial-up (PPP)"
         default: return nil
         }
     }
