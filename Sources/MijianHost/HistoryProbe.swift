@@ -64,7 +64,7 @@ struct HistoryReader {
             let ini = KeyFile.parse(text)
             let type = ini["connection", "type"] ?? "unknown"
             let id = ini["connection", "id"] ?? name
-            let ssid = ini["wifi", "ssid"] ?? ini["802-11-wireless", "ssid"]
+            let ssid = (ini["wifi", "ssid"] ?? ini["802-11-wireless", "ssid"]).map(Self.keyfileSSID)
             let subtype = ini["vpn", "service-type"]
             facts.profiles.append(SavedProfile(tool: .networkManager, type: type, name: id, ssid: ssid, subtype: subtype, path: path))
         }
@@ -222,6 +222,20 @@ struct HistoryReader {
             if parts.count == 2, parts[0].lowercased() == "phone", !parts[1].isEmpty { phone = true }
         }
         close()
+    }
+
+    /// An SSID as a NetworkManager keyfile writes it: text, or (older files, and SSIDs that are not
+    /// text) a list of decimal bytes such as `79;102;102;105;99;101;`.
+    static func keyfileSSID(_ value: String) -> String {
+        let parts = value.split(separator: ";", omittingEmptySubsequences: true)
+        guard value.contains(";"), !parts.isEmpty, parts.count <= 32 else { return value }
+        var bytes: [UInt8] = []
+        for part in parts {
+            guard let byte = UInt8(part.trimmingCharacters(in: .whitespaces)) else { return value }
+            bytes.append(byte)
+        }
+        if let text = String(validating: bytes, as: UTF8.self), !text.unicodeScalars.contains(where: { $0.value < 0x20 }) { return text }
+        return bytes.map { String(format: "\\x%02x", $0) }.joined()
     }
 
     static func hexDecoded(_ text: String) -> String? {

@@ -67,6 +67,15 @@ struct HistoryProbeTests {
         ])
     }
 
+    @Test("NetworkManager SSIDs written as byte lists are decoded; bytes that are not text stay visible")
+    func keyfileSSIDs() {
+        #expect(HistoryReader.keyfileSSID("Office-5G") == "Office-5G")
+        #expect(HistoryReader.keyfileSSID("79;102;102;105;99;101;") == "Office")
+        #expect(HistoryReader.keyfileSSID("229;175;134;") == "密")
+        #expect(HistoryReader.keyfileSSID("1;255;") == "\\x01\\xff")
+        #expect(HistoryReader.keyfileSSID("a;b;") == "a;b;")
+    }
+
     @Test("no secret from any profile reaches the facts")
     func noSecrets() {
         for name in FixtureHosts.names {
