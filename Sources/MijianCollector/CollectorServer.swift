@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import MijianCore
 import NIOCore
@@ -36,6 +37,21 @@ public struct AssessmentSources: Sendable {
     }
 }
 
+/// The request context of the API: Hummingbird's core context and the client's address, which
+/// the log line of every refused report names.
+public struct CollectorRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// The connected client.
+    public let remoteAddress: SocketAddress?
+
+    /// Makes the context for a request on a channel.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
 /// The HTTP API on Hummingbird: `POST /v1/reports`, `GET /v1/hosts`, `GET /v1/hosts/{host_id}`,
 /// `GET /v1/assessment?year=`, `GET /healthz`, `GET /metrics`.
 public enum CollectorServer {
@@ -43,18 +59,16 @@ public enum CollectorServer {
     struct BodyTimeout: Error {}
 
     /// The router with every route.
-    public static func router(collector: Collector, sources: AssessmentSources, limits: ServerLimits, now: @escaping @Sendable () -> Date = { Date() }) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(collector: Collector, sources: AssessmentSources, limits: ServerLimits, now: @escaping @Sendable () -> Date = { Date() }) -> Router<CollectorRequestContext> {
+        let router = Router(context: CollectorRequestContext.self)
         router.get("/healthz") { _, _ -> Response in
             text(.ok, "ok\n")
         }
-        router.post("/v1/reports") { request, _ -> Response in
-            let source = "http"
+        router.post("/v1/reports") { request, context -> Response in
+            let source = "http \(context.remoteAddress.map(ClientAddress.text) ?? "unknown")"
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
                 let refusal = IngestRefusal(reason: "too-large", detail: "\(length) bytes exceeds the limit of \(limits.maxBodyBytes)")
-                collector.metrics.count(refusal: refusal.reason)
-                collector.store.logRefusal(refusal, receivedAt: now(), source: source)
-                return refusalResponse(refusal)
+                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source))
             }
             let body: [UInt8]
             do {
@@ -64,13 +78,10 @@ public enum CollectorServer {
                 }
             } catch is BodyTimeout {
                 let refusal = IngestRefusal(reason: "timeout", detail: "the body did not arrive within \(limits.bodyTimeout)")
-                collector.metrics.count(refusal: refusal.reason)
-                return refusalResponse(refusal, status: .requestTimeout)
+                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source), status: .requestTimeout)
             } catch {
                 let refusal = IngestRefusal(reason: "too-large", detail: "the body exceeds the limit of \(limits.maxBodyBytes) bytes")
-                collector.metrics.count(refusal: refusal.reason)
-                collector.store.logRefusal(refusal, receivedAt: now(), source: source)
-                return refusalResponse(refusal)
+                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source))
             }
             switch await collector.submit(body, source: source, receivedAt: now()) {
             case .success(let result):
@@ -123,14 +134,25 @@ public enum CollectorServer {
         return router
     }
 
-    /// Builds the application (plain HTTP/1.1; TLS is terminated in front of it when the LAN needs it).
+    /// Builds the application: HTTP/1.1, inside TLS when `tls` is given.
     public static func application(
-        collector: Collector, sources: AssessmentSources, host: String, port: Int, limits: ServerLimits,
+        collector: Collector, sources: AssessmentSources, host: String, port: Int, limits: ServerLimits, tls: CollectorTLS? = nil,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws(MijianError) -> some ApplicationProtocol {
         let idle = TimeAmount.nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000)
+        let http = HTTP1Channel.Configuration(idleTimeout: idle)
+        let server: HTTPServerBuilder
+        if let tls {
+            do {
+                server = try tls.serverBuilder(http: http, metrics: collector.metrics, logger: logger)
+            } catch {
+                throw MijianError(.tls, "cannot set up TLS with \(tls.certificatePath) and \(tls.keyPath): \(error)", path: tls.certificatePath)
+            }
+        } else {
+            server = .http1(configuration: http)
+        }
         return Application(
-            router: router(collector: collector, sources: sources, limits: limits), server: .http1(configuration: .init(idleTimeout: idle)),
+            router: router(collector: collector, sources: sources, limits: limits), server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "mijian-collector", backlog: limits.backlog),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
@@ -172,7 +194,7 @@ public enum Metrics {
             out += "mijian_collector_reports_total{outcome=\"\(outcome.rawValue)\"} \(counters["outcome/\(outcome.rawValue)"] ?? 0)\n"
         }
         out += "# HELP mijian_collector_refused_total Reports refused since start, by reason.\n# TYPE mijian_collector_refused_total counter\n"
-        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal"])
+        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal", "tls-required"])
             .union(counters.keys.filter { $0.hasPrefix("refused/") }.map { String($0.dropFirst("refused/".count)) })
         for reason in reasons.sorted() {
             out += "mijian_collector_refused_total{reason=\"\(reason)\"} \(counters["refused/\(reason)"] ?? 0)\n"

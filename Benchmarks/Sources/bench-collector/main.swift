@@ -86,7 +86,7 @@ func benchHTTP() async throws {
     let portBox = PortBox()
     let table = try CollectorSetup.table(nil)
     let sources = AssessmentSources(table: table, answers: .none, settings: UnitSettings(policies: try CollectorSetup.policies([])))
-    let app = CollectorServer.application(
+    let app = try CollectorServer.application(
         collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: ServerLimits(), logger: logger,
         onRunning: { port in await portBox.set(port) })
     let server = Task { try await app.run() }
