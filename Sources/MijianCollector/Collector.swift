@@ -101,6 +101,12 @@ public final class Collector: Sendable {
                     "collector.source": "\(source)",
                 ])
             }
+            if let skew = outcome.clockSkew {
+                logger.warning("clock skew", metadata: [
+                    "collector.host": "\(outcome.hostID)", "collector.seq": "\(outcome.epoch)/\(outcome.seq)",
+                    "collector.detail": "\(ClockSkew.describe(skew.kind, seconds: skew.seconds))", "collector.source": "\(source)",
+                ])
+            }
         case .failure(let refusal):
             metrics.count(refusal: refusal.reason)
             logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])

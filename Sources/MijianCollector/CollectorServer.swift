@@ -208,13 +208,14 @@ public enum Metrics {
 
 /// The `hosts` listing: every machine, its last report, status and silent days.
 public enum HostsView {
-    /// A machine's status word: `ok`, `failing`, `silent`, `forked`, `gaps`, `old-policy`.
+    /// A machine's status words: `ok`, `failing`, `silent`, `forked`, `gaps`, `old-policy`, `clock-skew`.
     public static func status(_ host: HostRecord, now: Date, silentAfterDays: Int, currentPolicies: Set<String>) -> [String] {
         var words: [String] = []
         if CollectorCalendar.days(from: host.lastIssuedAt, to: now) > silentAfterDays { words.append("silent") }
         if host.forkCount > 0 { words.append("forked") }
         if host.missingCount > 0 { words.append("gaps") }
         if !currentPolicies.isEmpty, !currentPolicies.contains(host.policySHA256) { words.append("old-policy") }
+        if host.lastSkew != nil { words.append("clock-skew") }
         if host.lastFailCount > 0 { words.append("failing") }
         return words.isEmpty ? ["ok"] : words
     }
@@ -229,6 +230,8 @@ public enum HostsView {
             "silent_days": .integer(CollectorCalendar.days(from: host.lastIssuedAt, to: now)), "policy_id": .string(host.policyID),
             "policy_sha256": .string(host.policySHA256), "last_fail_count": .integer(host.lastFailCount), "reports": .integer(host.reportCount),
             "forks": .integer(host.forkCount), "missing_reports": .int(host.missingCount),
+            "clock_skew_seconds": host.lastSkewSeconds.map { .int($0) } ?? .null, "clock_skew": .optional(host.lastSkew),
+            "clock_skewed_reports": .integer(host.skewedReports),
             "status": .strings(status(host, now: now, silentAfterDays: silentAfterDays, currentPolicies: currentPolicies)),
         ]
     }
