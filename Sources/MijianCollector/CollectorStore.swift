@@ -101,6 +101,10 @@ public final class CollectorStore: Sendable {
     public let path: String
     let pool: DatabasePool
     private let group = GroupCommit()
+    private let registryChanges = ChangeCounter()
+
+    /// Counts approvals and revocations made through this store, so caches of the registry know when to read it again.
+    public var registryGeneration: Int { registryChanges.value }
 
     /// Opens (creating when needed) `collector.sqlite` in `directory` and runs the migrations.
     public init(directory: String) throws(MijianError) {
@@ -455,6 +459,7 @@ public final class CollectorStore: Sendable {
         } catch {
             throw MijianError.database("cannot approve the key", error, path: path)
         }
+        registryChanges.increment()
     }
 
     /// Revokes a key; reports it signed are refused from now on (those already stored stay).
@@ -470,6 +475,7 @@ public final class CollectorStore: Sendable {
         } catch {
             throw MijianError.database("cannot revoke the key", error, path: path)
         }
+        registryChanges.increment()
     }
 
     /// Every key of the registry, oldest approval first.
@@ -707,4 +713,15 @@ final class GroupCommit: Sendable {
             return group
         }
     }
+}
+
+/// A counter shared between threads.
+final class ChangeCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// The current count.
+    var value: Int { count.load(ordering: .acquiring) }
+
+    /// Adds one.
+    func increment() { count.add(1, ordering: .releasing) }
 }

@@ -217,4 +217,20 @@ struct IngestTests {
         #expect(clock.evidence.compactMap(\.reportSHA256) == [aheadDigest, backwardsDigest])
         #expect(clock.evidence.map(\.status) == ["ahead", "backwards"])
     }
+
+    @Test func aRevocationByAnotherProcessRefusesAtOnce() async throws {
+        let (collector, path) = try TestUnit.collector()
+        let machine = try TestMachine(index: 32, hostname: "ws-32", assetID: "JSJ-32", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        // The running collector has verified (and cached) the key.
+        let r0 = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+        #expect(try accepted(await collector.submit(r0, source: "test")).outcome == .first)
+        // `mijian-collector enroll revoke` in another process: its own store over the same file.
+        let other = try CollectorStore(directory: path)
+        try other.revoke(keyid: machine.key.keyid, at: TestUnit.day(2), reason: "disk replaced")
+        let r1 = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(3)), issuedAt: TestUnit.day(3))
+        #expect(refusal(await collector.submit(r1, source: "test"))?.reason == "revoked")
+        #expect(try collector.store.hosts().first?.reportCount == 1)
+        #expect(collector.metrics.values["refused/revoked"] == 1)
+    }
 }
