@@ -5,7 +5,7 @@
 //   2. Time to build the self-assessment for 10,000 machines' year (goal < 5 s).
 //
 // Run: cd Benchmarks && swift build -c release --product bench-collector &&
-//      .build/release/bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each] [--in-process]
+//      .build/release/bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each] [connections] [--in-process]
 //
 // The HTTP load comes from a second process (this binary with `--load`): a lean keep-alive
 // HTTP/1.1 client over plain sockets with the requests prepared before the clock starts, so the
@@ -34,7 +34,7 @@ let httpMachines = arguments.count > 0 ? arguments[0] : 200
 let httpReports = arguments.count > 1 ? arguments[1] : 25
 let yearMachines = arguments.count > 2 ? arguments[2] : 10_000
 let yearReports = arguments.count > 3 ? arguments[3] : 12
-let concurrency = 16
+let concurrency = arguments.count > 4 ? max(1, arguments[4]) : 16
 
 let logger: Logger = {
     var logger = Logger(label: "bench-collector")
