@@ -199,7 +199,7 @@ public enum Metrics {
         for reason in reasons.sorted() {
             out += "mijian_collector_refused_total{reason=\"\(reason)\"} \(counters["refused/\(reason)"] ?? 0)\n"
         }
-        let silent = hosts.count(where: { CollectorCalendar.days(from: $0.lastIssuedAt, to: now) > silentAfterDays })
+        let silent = hosts.count(where: { HostsView.silentDays($0, now: now) > silentAfterDays })
         out += "# HELP mijian_collector_hosts Machines that have sent an accepted report.\n# TYPE mijian_collector_hosts gauge\nmijian_collector_hosts \(hosts.count)\n"
         out += "# HELP mijian_collector_hosts_silent Machines with no report for longer than the policy allows.\n# TYPE mijian_collector_hosts_silent gauge\nmijian_collector_hosts_silent \(silent)\n"
         return out
@@ -208,10 +208,17 @@ public enum Metrics {
 
 /// The `hosts` listing: every machine, its last report, status and silent days.
 public enum HostsView {
+    /// Whole days since the machine's last report, counted from the earlier of its issue time and
+    /// the collector's receive time: a report carried across an air gap counts from when it was
+    /// made, and a clock set ahead cannot keep a machine from ever looking silent.
+    public static func silentDays(_ host: HostRecord, now: Date) -> Int {
+        CollectorCalendar.days(from: min(host.lastIssuedAt, host.lastReceivedAt), to: now)
+    }
+
     /// A machine's status words: `ok`, `failing`, `silent`, `forked`, `gaps`, `old-policy`, `clock-skew`.
     public static func status(_ host: HostRecord, now: Date, silentAfterDays: Int, currentPolicies: Set<String>) -> [String] {
         var words: [String] = []
-        if CollectorCalendar.days(from: host.lastIssuedAt, to: now) > silentAfterDays { words.append("silent") }
+        if silentDays(host, now: now) > silentAfterDays { words.append("silent") }
         if host.forkCount > 0 { words.append("forked") }
         if host.missingCount > 0 { words.append("gaps") }
         if !currentPolicies.isEmpty, !currentPolicies.contains(host.policySHA256) { words.append("old-policy") }
@@ -227,7 +234,7 @@ public enum HostsView {
             "classification": .optional(host.classification?.rawValue), "responsible": .optional(host.responsible), "keyid": .string(host.keyid),
             "epoch": .int(host.chain.epoch), "seq": .int(host.chain.seq), "last_report_sha256": .string(host.chain.digest),
             "last_issued_at": .string(RFC3339.string(from: host.lastIssuedAt)), "last_received_at": .string(RFC3339.string(from: host.lastReceivedAt)),
-            "silent_days": .integer(CollectorCalendar.days(from: host.lastIssuedAt, to: now)), "policy_id": .string(host.policyID),
+            "silent_days": .integer(silentDays(host, now: now)), "policy_id": .string(host.policyID),
             "policy_sha256": .string(host.policySHA256), "last_fail_count": .integer(host.lastFailCount), "reports": .integer(host.reportCount),
             "forks": .integer(host.forkCount), "missing_reports": .int(host.missingCount),
             "clock_skew_seconds": host.lastSkewSeconds.map { .int($0) } ?? .null, "clock_skew": .optional(host.lastSkew),
@@ -242,7 +249,7 @@ public enum HostsView {
         for host in hosts {
             rows.append([
                 host.hostname, host.assetID ?? "-", host.classification?.rawValue ?? "-", "\(host.chain.epoch):\(host.chain.seq)",
-                RFC3339.string(from: host.lastIssuedAt), "\(CollectorCalendar.days(from: host.lastIssuedAt, to: now))", "\(host.lastFailCount)",
+                RFC3339.string(from: host.lastIssuedAt), "\(silentDays(host, now: now))", "\(host.lastFailCount)",
                 status(host, now: now, silentAfterDays: silentAfterDays, currentPolicies: currentPolicies).joined(separator: ","),
             ])
         }

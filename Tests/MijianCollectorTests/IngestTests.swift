@@ -233,4 +233,25 @@ struct IngestTests {
         #expect(try collector.store.hosts().first?.reportCount == 1)
         #expect(collector.metrics.values["refused/revoked"] == 1)
     }
+
+    @Test func aClockSetAheadDoesNotHideASilentMachine() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 33, hostname: "ws-33", assetID: "JSJ-33", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        // Received on day 10, dated day 40; by day 20 nothing more has come.
+        let ahead = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(40)), issuedAt: TestUnit.day(40))
+        #expect(try accepted(await collector.submit(ahead, source: "test", receivedAt: TestUnit.day(10))).clockSkew?.kind == "ahead")
+        let host = try #require(try collector.store.hosts().first)
+        #expect(HostsView.silentDays(host, now: TestUnit.day(20)) == 10)
+        #expect(HostsView.status(host, now: TestUnit.day(20), silentAfterDays: 7, currentPolicies: []) == ["silent", "clock-skew"])
+        #expect(Metrics.text([:], hosts: [host], now: TestUnit.day(20), silentAfterDays: 7).contains("mijian_collector_hosts_silent 1"))
+        // A report carried across an air gap counts from when it was made.
+        let (late, _) = try TestUnit.collector()
+        let other = try TestMachine(index: 34, hostname: "ws-34", assetID: "JSJ-34", classification: .confidential)
+        try TestUnit.enrol([other], into: late)
+        let carried = try other.next(findings: other.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+        _ = try accepted(await late.submit(carried, source: "test", receivedAt: TestUnit.day(9)))
+        let lateHost = try #require(try late.store.hosts().first)
+        #expect(HostsView.silentDays(lateHost, now: TestUnit.day(10)) == 9)
+    }
 }
