@@ -258,7 +258,8 @@ public final class CollectorStore: Sendable {
                         results.append(.failure(MijianError.database("cannot store the report", error, path: path)))
                         continue
                     }
-                    if let value { results.append(.success(value)) }
+                    // One answer per submission, always: a waiting request is never left without one.
+                    results.append(value.map { .success($0) } ?? .failure(MijianError(.database, "the report was not stored", path: path)))
                 }
                 return results
             }
