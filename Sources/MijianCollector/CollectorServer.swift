@@ -194,7 +194,7 @@ public enum Metrics {
             out += "mijian_collector_reports_total{outcome=\"\(outcome.rawValue)\"} \(counters["outcome/\(outcome.rawValue)"] ?? 0)\n"
         }
         out += "# HELP mijian_collector_refused_total Reports refused since start, by reason.\n# TYPE mijian_collector_refused_total counter\n"
-        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal", "tls-required"])
+        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal", "tls-required", "tls-handshake"])
             .union(counters.keys.filter { $0.hasPrefix("refused/") }.map { String($0.dropFirst("refused/".count)) })
         for reason in reasons.sorted() {
             out += "mijian_collector_refused_total{reason=\"\(reason)\"} \(counters["refused/\(reason)"] ?? 0)\n"

@@ -5,6 +5,7 @@ import Logging
 import MijianCore
 import NIOCore
 import NIOSSL
+import NIOTLS
 
 extension MijianError.Code {
     /// A TLS certificate or key file cannot be used.
@@ -96,9 +97,12 @@ public struct CollectorTLS: Sendable {
     }
 }
 
-/// Wraps the TLS child channel with a handler in front of the TLS one that sees the first bytes
-/// a client sends: anything that is not a TLS handshake record (plain HTTP sent to the TLS port)
-/// is counted as `tls-required` and logged with the client's address; TLS then closes it.
+/// Wraps the TLS child channel with two watchers: one in front of the TLS handler that sees the
+/// first bytes a client sends (anything that is not a TLS handshake record, such as plain HTTP
+/// sent to the TLS port, is counted as `tls-required`), and one behind it that counts a
+/// handshake that fails for any other reason (an agent that does not trust the certificate, an
+/// old protocol version) as `tls-handshake`. Both log the client's address; TLS closes the
+/// connection either way.
 struct PlainTextGateChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
@@ -109,9 +113,15 @@ struct PlainTextGateChannel<Base: ServerChildChannel>: ServerChildChannel {
         let metrics = metrics
         let log = self.logger
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(PlainTextGate(metrics: metrics, logger: log))
-        }.flatMap {
-            base.setup(channel: channel, logger: logger)
+            let connection = TLSConnectionState(metrics: metrics, logger: log, client: channel.remoteAddress.map(ClientAddress.text) ?? "unknown")
+            try channel.pipeline.syncOperations.addHandler(PlainTextGate(connection: connection), position: .first)
+            return connection
+        }.flatMap { connection in
+            base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+                try channel.pipeline.syncOperations.addHandler(HandshakeWatch(connection: connection), position: .after(tls))
+                return value
+            }
         }
     }
 
@@ -120,35 +130,68 @@ struct PlainTextGateChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
+/// What the two watchers of one connection share; used on the connection's event loop only.
+final class TLSConnectionState: @unchecked Sendable {
+    let metrics: CollectorMetrics
+    let logger: Logger
+    let client: String
+    var refused = false
+    var handshaken = false
+
+    init(metrics: CollectorMetrics, logger: Logger, client: String) {
+        self.metrics = metrics
+        self.logger = logger
+        self.client = client
+    }
+
+    /// Counts and logs the connection's refusal, once.
+    func refuse(_ reason: String, _ detail: String) {
+        guard !refused, !handshaken else { return }
+        refused = true
+        metrics.count(refusal: reason)
+        logger.notice("connection refused", metadata: ["collector.reason": "\(reason)", "collector.detail": "\(detail)", "collector.client": "\(client)"])
+    }
+}
+
 /// Looks at the first byte of a connection: TLS records of the handshake start with 22.
 final class PlainTextGate: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private let metrics: CollectorMetrics
-    private let logger: Logger
+    private let connection: TLSConnectionState
     private var looked = false
 
-    init(metrics: CollectorMetrics, logger: Logger) {
-        self.metrics = metrics
-        self.logger = logger
-    }
+    init(connection: TLSConnectionState) { self.connection = connection }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if !looked {
             let buffer = unwrapInboundIn(data)
             if let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) {
                 looked = true
-                if first != 0x16 {
-                    metrics.count(refusal: "tls-required")
-                    logger.notice("connection refused", metadata: [
-                        "collector.reason": "tls-required", "collector.detail": "the client sent plain text to the TLS port (first byte \(first))",
-                        "collector.client": "\(context.remoteAddress.map(ClientAddress.text) ?? "unknown")",
-                    ])
-                }
+                if first != 0x16 { connection.refuse("tls-required", "the client sent plain text to the TLS port (first byte \(first))") }
             }
         }
         context.fireChannelRead(data)
+    }
+}
+
+/// Behind the TLS handler: notes a completed handshake and counts one that failed.
+final class HandshakeWatch: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let connection: TLSConnectionState
+
+    init(connection: TLSConnectionState) { self.connection = connection }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event { connection.handshaken = true }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOSSLError || error is BoringSSLError { connection.refuse("tls-handshake", "the TLS handshake failed: \(error)") }
+        context.fireErrorCaught(error)
     }
 }
 

@@ -134,9 +134,16 @@ struct TLSTests {
             #expect(plain.exitStatus != 0)
             #expect(plain.httpStatus != 202)
             #expect(try collector.store.hosts().first?.reportCount == 1)
-            let metrics = try curl.call(client.base + "/metrics", cacert: certificate.certificate)
+            // Both refusals are counted once each; the client's handshake failure reaches the server
+            // asynchronously, so the page is read until it shows (a bounded number of times).
+            var metrics = try curl.call(client.base + "/metrics", cacert: certificate.certificate)
+            for _ in 0..<100 where !metrics.text.contains("reason=\"tls-handshake\"} 1") {
+                try await Task.sleep(for: .milliseconds(50))
+                metrics = try curl.call(client.base + "/metrics", cacert: certificate.certificate)
+            }
             #expect(metrics.httpStatus == 200)
-            #expect(metrics.text.contains("mijian_collector_refused_total{reason=\"tls-required\"} 1"))
+            #expect(metrics.text.contains("mijian_collector_refused_total{reason=\"tls-required\"} 1\n"))
+            #expect(metrics.text.contains("mijian_collector_refused_total{reason=\"tls-handshake\"} 1\n"))
 
             // The same report over HTTPS is the next link of the chain.
             let next = try curl.call(client.base + "/v1/reports", body: r1, cacert: certificate.certificate)
