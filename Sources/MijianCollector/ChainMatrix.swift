@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a host's chain stood after its last accepted report.
 public struct ChainState: Sendable, Equatable {
     /// The epoch of the last accepted report.
@@ -97,5 +99,45 @@ public enum ChainMatrix {
             return Decision(outcome: .fork, missing: nil, detail: "seq \(seq) names previous digest \(prev.isEmpty ? "(empty)" : prev), but seq \(state.seq) had \(state.digest)")
         }
         return Decision(outcome: .gap, missing: (state.seq + 1)...(seq - 1), detail: "seqs \(state.seq + 1)–\(seq - 1) of epoch \(epoch) missing")
+    }
+}
+
+/// Clocks are untrusted: the chain orders reports, and a report whose `issued_at` the
+/// collector's own clock contradicts is stored, flagged and shown.
+public enum ClockSkew {
+    /// How far a machine's clock may be off before its report is flagged: 10 minutes.
+    public static let toleranceSeconds: Int64 = 600
+
+    /// `ahead` when the report says it was issued more than the tolerance after it arrived (no
+    /// delivery delay explains that); `backwards` when it says it was issued more than the
+    /// tolerance before the report it follows in the chain; nil otherwise. A report issued long
+    /// before it arrives is not flagged by itself: reports carried across an air gap, or held
+    /// back while the collector was down, legitimately arrive days later.
+    public static func judge(issuedAt: Date, receivedAt: Date, previousIssuedAt: Date?) -> String? {
+        if Int64((issuedAt.timeIntervalSince(receivedAt)).rounded()) > toleranceSeconds { return "ahead" }
+        if let previousIssuedAt, Int64((previousIssuedAt.timeIntervalSince(issuedAt)).rounded()) > toleranceSeconds { return "backwards" }
+        return nil
+    }
+
+    /// Issue time minus receive time, whole seconds.
+    public static func seconds(issuedAt: Date, receivedAt: Date) -> Int64 {
+        Int64(issuedAt.timeIntervalSince(receivedAt).rounded())
+    }
+
+    /// One sentence about a skew, in English.
+    public static func describe(_ kind: String, seconds: Int64) -> String {
+        switch kind {
+        case "ahead": return "issued_at is \(duration(seconds)) after the collector received the report: the machine's clock is ahead"
+        default: return "issued_at is earlier than the previous report's in the chain: the machine's clock went backwards (issued \(duration(seconds)) \(seconds < 0 ? "before" : "after") receipt)"
+        }
+    }
+
+    /// `2 h 5 min`, `40 s`.
+    public static func duration(_ seconds: Int64) -> String {
+        let value = seconds.magnitude
+        if value < 60 { return "\(value) s" }
+        if value < 3600 { return "\(value / 60) min" }
+        if value < 86_400 { return "\(value / 3600) h \(value % 3600 / 60) min" }
+        return "\(value / 86_400) d \(value % 86_400 / 3600) h"
     }
 }

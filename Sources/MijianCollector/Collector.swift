@@ -63,7 +63,7 @@ public final class Collector: Sendable {
         do {
             verified = try verify(envelope)
         } catch {
-            return refuse(error, receivedAt: receivedAt, source: source)
+            return .failure(refuse(error, receivedAt: receivedAt, source: source))
         }
         do {
             return finish(try await store.record(verified, envelope: envelope, receivedAt: receivedAt, source: source), source: source)
@@ -81,11 +81,14 @@ public final class Collector: Sendable {
         return try verifier.verify(envelope)
     }
 
-    private func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> Result<IngestResult, IngestRefusal> {
+    /// Counts, records and logs a submission refused before the chain check (the log line names
+    /// the source: the client's address or the file); returns the refusal.
+    @discardableResult
+    public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> IngestRefusal {
         metrics.count(refusal: refusal.reason)
         store.logRefusal(refusal, receivedAt: receivedAt, source: source)
         logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])
-        return .failure(refusal)
+        return refusal
     }
 
     private func finish(_ result: Result<IngestResult, IngestRefusal>, source: String) -> Result<IngestResult, IngestRefusal> {
@@ -95,6 +98,13 @@ public final class Collector: Sendable {
             if outcome.outcome == .fork || outcome.outcome == .replay || outcome.missing != nil {
                 logger.warning("chain \(outcome.outcome.rawValue)", metadata: [
                     "collector.host": "\(outcome.hostID)", "collector.seq": "\(outcome.epoch)/\(outcome.seq)", "collector.detail": "\(outcome.detail)",
+                    "collector.source": "\(source)",
+                ])
+            }
+            if let skew = outcome.clockSkew {
+                logger.warning("clock skew", metadata: [
+                    "collector.host": "\(outcome.hostID)", "collector.seq": "\(outcome.epoch)/\(outcome.seq)",
+                    "collector.detail": "\(ClockSkew.describe(skew.kind, seconds: skew.seconds))", "collector.source": "\(source)",
                 ])
             }
         case .failure(let refusal):

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import MijianCore
 import NIOCore
@@ -36,6 +37,21 @@ public struct AssessmentSources: Sendable {
     }
 }
 
+/// The request context of the API: Hummingbird's core context and the client's address, which
+/// the log line of every refused report names.
+public struct CollectorRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// The connected client.
+    public let remoteAddress: SocketAddress?
+
+    /// Makes the context for a request on a channel.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
 /// The HTTP API on Hummingbird: `POST /v1/reports`, `GET /v1/hosts`, `GET /v1/hosts/{host_id}`,
 /// `GET /v1/assessment?year=`, `GET /healthz`, `GET /metrics`.
 public enum CollectorServer {
@@ -43,18 +59,16 @@ public enum CollectorServer {
     struct BodyTimeout: Error {}
 
     /// The router with every route.
-    public static func router(collector: Collector, sources: AssessmentSources, limits: ServerLimits, now: @escaping @Sendable () -> Date = { Date() }) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(collector: Collector, sources: AssessmentSources, limits: ServerLimits, now: @escaping @Sendable () -> Date = { Date() }) -> Router<CollectorRequestContext> {
+        let router = Router(context: CollectorRequestContext.self)
         router.get("/healthz") { _, _ -> Response in
             text(.ok, "ok\n")
         }
-        router.post("/v1/reports") { request, _ -> Response in
-            let source = "http"
+        router.post("/v1/reports") { request, context -> Response in
+            let source = "http \(context.remoteAddress.map(ClientAddress.text) ?? "unknown")"
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
                 let refusal = IngestRefusal(reason: "too-large", detail: "\(length) bytes exceeds the limit of \(limits.maxBodyBytes)")
-                collector.metrics.count(refusal: refusal.reason)
-                collector.store.logRefusal(refusal, receivedAt: now(), source: source)
-                return refusalResponse(refusal)
+                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source))
             }
             let body: [UInt8]
             do {
@@ -64,13 +78,10 @@ public enum CollectorServer {
                 }
             } catch is BodyTimeout {
                 let refusal = IngestRefusal(reason: "timeout", detail: "the body did not arrive within \(limits.bodyTimeout)")
-                collector.metrics.count(refusal: refusal.reason)
-                return refusalResponse(refusal, status: .requestTimeout)
+                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source), status: .requestTimeout)
             } catch {
                 let refusal = IngestRefusal(reason: "too-large", detail: "the body exceeds the limit of \(limits.maxBodyBytes) bytes")
-                collector.metrics.count(refusal: refusal.reason)
-                collector.store.logRefusal(refusal, receivedAt: now(), source: source)
-                return refusalResponse(refusal)
+                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source))
             }
             switch await collector.submit(body, source: source, receivedAt: now()) {
             case .success(let result):
@@ -123,14 +134,25 @@ public enum CollectorServer {
         return router
     }
 
-    /// Builds the application (plain HTTP/1.1; TLS is terminated in front of it when the LAN needs it).
+    /// Builds the application: HTTP/1.1, inside TLS when `tls` is given.
     public static func application(
-        collector: Collector, sources: AssessmentSources, host: String, port: Int, limits: ServerLimits,
+        collector: Collector, sources: AssessmentSources, host: String, port: Int, limits: ServerLimits, tls: CollectorTLS? = nil,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws(MijianError) -> some ApplicationProtocol {
         let idle = TimeAmount.nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000)
+        let http = HTTP1Channel.Configuration(idleTimeout: idle)
+        let server: HTTPServerBuilder
+        if let tls {
+            do {
+                server = try tls.serverBuilder(http: http, metrics: collector.metrics, logger: logger)
+            } catch {
+                throw MijianError(.tls, "cannot set up TLS with \(tls.certificatePath) and \(tls.keyPath): \(error)", path: tls.certificatePath)
+            }
+        } else {
+            server = .http1(configuration: http)
+        }
         return Application(
-            router: router(collector: collector, sources: sources, limits: limits), server: .http1(configuration: .init(idleTimeout: idle)),
+            router: router(collector: collector, sources: sources, limits: limits), server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "mijian-collector", backlog: limits.backlog),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
@@ -172,12 +194,12 @@ public enum Metrics {
             out += "mijian_collector_reports_total{outcome=\"\(outcome.rawValue)\"} \(counters["outcome/\(outcome.rawValue)"] ?? 0)\n"
         }
         out += "# HELP mijian_collector_refused_total Reports refused since start, by reason.\n# TYPE mijian_collector_refused_total counter\n"
-        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal"])
+        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal", "tls-required", "tls-handshake"])
             .union(counters.keys.filter { $0.hasPrefix("refused/") }.map { String($0.dropFirst("refused/".count)) })
         for reason in reasons.sorted() {
             out += "mijian_collector_refused_total{reason=\"\(reason)\"} \(counters["refused/\(reason)"] ?? 0)\n"
         }
-        let silent = hosts.count(where: { CollectorCalendar.days(from: $0.lastIssuedAt, to: now) > silentAfterDays })
+        let silent = hosts.count(where: { HostsView.silentDays($0, now: now) > silentAfterDays })
         out += "# HELP mijian_collector_hosts Machines that have sent an accepted report.\n# TYPE mijian_collector_hosts gauge\nmijian_collector_hosts \(hosts.count)\n"
         out += "# HELP mijian_collector_hosts_silent Machines with no report for longer than the policy allows.\n# TYPE mijian_collector_hosts_silent gauge\nmijian_collector_hosts_silent \(silent)\n"
         return out
@@ -186,13 +208,21 @@ public enum Metrics {
 
 /// The `hosts` listing: every machine, its last report, status and silent days.
 public enum HostsView {
-    /// A machine's status word: `ok`, `failing`, `silent`, `forked`, `gaps`, `old-policy`.
+    /// Whole days since the machine's last report, counted from the earlier of its issue time and
+    /// the collector's receive time: a report carried across an air gap counts from when it was
+    /// made, and a clock set ahead cannot keep a machine from ever looking silent.
+    public static func silentDays(_ host: HostRecord, now: Date) -> Int {
+        CollectorCalendar.days(from: min(host.lastIssuedAt, host.lastReceivedAt), to: now)
+    }
+
+    /// A machine's status words: `ok`, `failing`, `silent`, `forked`, `gaps`, `old-policy`, `clock-skew`.
     public static func status(_ host: HostRecord, now: Date, silentAfterDays: Int, currentPolicies: Set<String>) -> [String] {
         var words: [String] = []
-        if CollectorCalendar.days(from: host.lastIssuedAt, to: now) > silentAfterDays { words.append("silent") }
+        if silentDays(host, now: now) > silentAfterDays { words.append("silent") }
         if host.forkCount > 0 { words.append("forked") }
         if host.missingCount > 0 { words.append("gaps") }
         if !currentPolicies.isEmpty, !currentPolicies.contains(host.policySHA256) { words.append("old-policy") }
+        if host.lastSkew != nil { words.append("clock-skew") }
         if host.lastFailCount > 0 { words.append("failing") }
         return words.isEmpty ? ["ok"] : words
     }
@@ -204,9 +234,11 @@ public enum HostsView {
             "classification": .optional(host.classification?.rawValue), "responsible": .optional(host.responsible), "keyid": .string(host.keyid),
             "epoch": .int(host.chain.epoch), "seq": .int(host.chain.seq), "last_report_sha256": .string(host.chain.digest),
             "last_issued_at": .string(RFC3339.string(from: host.lastIssuedAt)), "last_received_at": .string(RFC3339.string(from: host.lastReceivedAt)),
-            "silent_days": .integer(CollectorCalendar.days(from: host.lastIssuedAt, to: now)), "policy_id": .string(host.policyID),
+            "silent_days": .integer(silentDays(host, now: now)), "policy_id": .string(host.policyID),
             "policy_sha256": .string(host.policySHA256), "last_fail_count": .integer(host.lastFailCount), "reports": .integer(host.reportCount),
             "forks": .integer(host.forkCount), "missing_reports": .int(host.missingCount),
+            "clock_skew_seconds": host.lastSkewSeconds.map { .int($0) } ?? .null, "clock_skew": .optional(host.lastSkew),
+            "clock_skewed_reports": .integer(host.skewedReports),
             "status": .strings(status(host, now: now, silentAfterDays: silentAfterDays, currentPolicies: currentPolicies)),
         ]
     }
@@ -217,7 +249,7 @@ public enum HostsView {
         for host in hosts {
             rows.append([
                 host.hostname, host.assetID ?? "-", host.classification?.rawValue ?? "-", "\(host.chain.epoch):\(host.chain.seq)",
-                RFC3339.string(from: host.lastIssuedAt), "\(CollectorCalendar.days(from: host.lastIssuedAt, to: now))", "\(host.lastFailCount)",
+                RFC3339.string(from: host.lastIssuedAt), "\(silentDays(host, now: now))", "\(host.lastFailCount)",
                 status(host, now: now, silentAfterDays: silentAfterDays, currentPolicies: currentPolicies).joined(separator: ","),
             ])
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import MijianCore
+import Synchronization
 
 /// A report that passed signature verification, ready for the chain check.
 public struct VerifiedSubmission: Sendable {
@@ -38,6 +39,15 @@ public struct IngestResult: Sendable, Equatable {
     public var missing: ClosedRange<Int64>?
     /// One sentence.
     public var detail: String
+    /// The report's clock was off: `ahead` or `backwards` and issue minus receive time in seconds.
+    public var clockSkew: (kind: String, seconds: Int64)? = nil
+
+    /// Results are equal when every field is.
+    public static func == (lhs: IngestResult, rhs: IngestResult) -> Bool {
+        lhs.outcome == rhs.outcome && lhs.hostID == rhs.hostID && lhs.payloadSHA256 == rhs.payloadSHA256 && lhs.epoch == rhs.epoch
+            && lhs.seq == rhs.seq && lhs.missing == rhs.missing && lhs.detail == rhs.detail
+            && lhs.clockSkew?.kind == rhs.clockSkew?.kind && lhs.clockSkew?.seconds == rhs.clockSkew?.seconds
+    }
 
     /// The answer's JSON body.
     public var json: JSONValue {
@@ -47,6 +57,9 @@ public struct IngestResult: Sendable, Equatable {
         ]
         if let missing { members.append(("missing", ["from": .int(missing.lowerBound), "to": .int(missing.upperBound)])) }
         members.append(("detail", .string(detail)))
+        if let clockSkew {
+            members.append(("clock_skew", ["kind": .string(clockSkew.kind), "seconds": .int(clockSkew.seconds), "detail": .string(ClockSkew.describe(clockSkew.kind, seconds: clockSkew.seconds))]))
+        }
         return .object(members)
     }
 }
@@ -87,6 +100,11 @@ public final class CollectorStore: Sendable {
     /// The database file.
     public let path: String
     let pool: DatabasePool
+    private let group = GroupCommit()
+    private let registryChanges = ChangeCounter()
+
+    /// Counts approvals and revocations made through this store, so caches of the registry know when to read it again.
+    public var registryGeneration: Int { registryChanges.value }
 
     /// Opens (creating when needed) `collector.sqlite` in `directory` and runs the migrations.
     public init(directory: String) throws(MijianError) {
@@ -168,6 +186,16 @@ public final class CollectorStore: Sendable {
                 CREATE INDEX media_year ON media(year);
                 """)
         }
+        migrator.registerMigration("v2-clock-skew") { db in
+            try db.execute(sql: """
+                ALTER TABLE reports ADD COLUMN skew_seconds INTEGER;
+                ALTER TABLE reports ADD COLUMN skew TEXT;
+                ALTER TABLE hosts ADD COLUMN last_skew_seconds INTEGER;
+                ALTER TABLE hosts ADD COLUMN last_skew TEXT;
+                ALTER TABLE hosts ADD COLUMN skewed_reports INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX reports_skew ON reports(year) WHERE skew IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
@@ -178,22 +206,70 @@ public final class CollectorStore: Sendable {
     /// back as results (their outcome says so); a key or host that does not match is a refusal.
     public func record(_ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) throws(MijianError) -> Result<IngestResult, IngestRefusal> {
         do {
-            return try pool.write { db in try Self.record(db, submission, envelope: envelope, receivedAt: receivedAt, source: source) }
+            let digest = ReportDigest(report: submission.report)
+            return try pool.write { db in try Self.record(db, submission, digest: digest, envelope: envelope, receivedAt: receivedAt, source: source) }
         } catch {
             throw MijianError.database("cannot store the report", error, path: path)
         }
     }
 
-    /// The async form of `record`, for request handlers.
+    /// The async form of `record`, for request handlers: group commit. Submissions that arrive
+    /// while the writer is busy wait together and are then applied in arrival order in one
+    /// transaction, each in its own savepoint (one that fails is rolled back alone and answered
+    /// with its error). Nobody is answered before the transaction holding their report has
+    /// committed, and a crash before the commit leaves every report of the group absent.
     public func record(_ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) async throws(MijianError) -> Result<IngestResult, IngestRefusal> {
-        do {
-            return try await pool.write { db in try Self.record(db, submission, envelope: envelope, receivedAt: receivedAt, source: source) }
-        } catch {
-            throw MijianError.database("cannot store the report", error, path: path)
+        // The digest of the findings is worked out here, in parallel, not in the writer's turn.
+        let digest = ReportDigest(report: submission.report)
+        let outcome: Result<Result<IngestResult, IngestRefusal>, MijianError> = await withCheckedContinuation { continuation in
+            let pending = GroupCommit.Pending(
+                submission: submission, digest: digest, envelope: envelope, receivedAt: receivedAt, source: source, continuation: continuation)
+            if group.enqueue(pending) {
+                group.queue.async { self.drainGroups() }
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Commits waiting groups until none is left.
+    private func drainGroups() {
+        while let items = group.take() {
+            let results = commitGroup(items)
+            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
         }
     }
 
-    private static func record(_ db: Database, _ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) throws -> Result<IngestResult, IngestRefusal> {
+    private func commitGroup(_ items: [GroupCommit.Pending]) -> [Result<Result<IngestResult, IngestRefusal>, MijianError>] {
+        do {
+            return try pool.write { db in
+                var results: [Result<Result<IngestResult, IngestRefusal>, MijianError>] = []
+                results.reserveCapacity(items.count)
+                for item in items {
+                    var value: Result<IngestResult, IngestRefusal>?
+                    do {
+                        try db.inSavepoint {
+                            value = try Self.record(db, item.submission, digest: item.digest, envelope: item.envelope, receivedAt: item.receivedAt, source: item.source)
+                            return .commit
+                        }
+                    } catch {
+                        // SQLite may have rolled the whole transaction back (disk full, I/O
+                        // error): then nothing of the group stands and every member hears so.
+                        guard db.isInsideTransaction else { throw error }
+                        results.append(.failure(MijianError.database("cannot store the report", error, path: path)))
+                        continue
+                    }
+                    // One answer per submission, always: a waiting request is never left without one.
+                    results.append(value.map { .success($0) } ?? .failure(MijianError(.database, "the report was not stored", path: path)))
+                }
+                return results
+            }
+        } catch {
+            let failure = MijianError.database("cannot store the report", error, path: path)
+            return items.map { _ in .failure(failure) }
+        }
+    }
+
+    private static func record(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, envelope: [UInt8], receivedAt: Date, source: String) throws -> Result<IngestResult, IngestRefusal> {
         let report = submission.report
         let hostID = report.host.hostID
         let sha = submission.payloadSHA256
@@ -230,26 +306,32 @@ public final class CollectorStore: Sendable {
             try log(ChainOutcome.duplicate.rawValue, reason: nil, detail: detail)
             return .success(result(.duplicate, nil, detail))
         }
-        let state = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest FROM hosts WHERE host_id = ?"), arguments: [hostID])
-            .map { ChainState(epoch: $0["epoch"], seq: $0["seq"], digest: $0["digest"]) }
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest, last_issued_at FROM hosts WHERE host_id = ?"), arguments: [hostID])
+        let state = head.map { ChainState(epoch: $0["epoch"], seq: $0["seq"], digest: $0["digest"]) }
+        let previousIssuedAt = head.flatMap { ($0["last_issued_at"] as String?).flatMap(RFC3339.date(from:)) }
         let decision = ChainMatrix.decide(state: state, epoch: report.epoch, seq: report.seq, prev: report.prevSHA256, digest: sha)
         try log(decision.outcome.rawValue, reason: decision.outcome.isConflict ? decision.outcome.rawValue : nil, detail: decision.detail)
-        let outcome = result(decision.outcome, decision.missing, decision.detail)
+        var outcome = result(decision.outcome, decision.missing, decision.detail)
         guard decision.outcome.isStored else {
             return .success(outcome)
         }
-        let digest = ReportDigest(report: report)
+        let skewSeconds = ClockSkew.seconds(issuedAt: report.issuedAt, receivedAt: receivedAt)
+        let skew = ClockSkew.judge(issuedAt: report.issuedAt, receivedAt: receivedAt, previousIssuedAt: decision.outcome.advances ? previousIssuedAt : nil)
+        if let skew {
+            outcome.clockSkew = (skew, skewSeconds)
+            try log("clock-skew", reason: skew, detail: ClockSkew.describe(skew, seconds: skewSeconds))
+        }
         let issued = RFC3339.string(from: report.issuedAt)
         let failCount = report.findings.count(where: { $0.status == .fail })
         try db.cachedStatement(sql: """
-            INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, skew_seconds, skew)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 sha, hostID, submission.keyid, report.epoch, report.seq, report.prevSHA256, issued, received, digest.year,
-                decision.outcome.rawValue, source, report.policy.sha256, failCount, Data(envelope),
+                decision.outcome.rawValue, source, report.policy.sha256, failCount, Data(envelope), skewSeconds, skew,
             ])
         guard decision.outcome.advances else { return .success(outcome) }
-        try advance(db, submission, digest: digest, issued: issued, received: received, failCount: failCount)
+        try advance(db, submission, digest: digest, issued: issued, received: received, failCount: failCount, skewSeconds: skewSeconds, skew: skew)
         if let missing = decision.missing {
             try db.cachedStatement(sql: "INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 .execute(arguments: [hostID, report.epoch, missing.lowerBound, missing.upperBound, digest.year, sha, received])
@@ -257,24 +339,26 @@ public final class CollectorStore: Sendable {
         return .success(outcome)
     }
 
-    private static func advance(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, issued: String, received: String, failCount: Int) throws {
+    private static func advance(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, issued: String, received: String, failCount: Int, skewSeconds: Int64, skew: String?) throws {
         let report = submission.report
         let host = report.host
         let sha = submission.payloadSHA256
         try db.cachedStatement(sql: """
             INSERT INTO hosts (host_id, hostname, asset_id, classification, responsible, unit, os, kernel, keyid, epoch, seq, digest,
-                last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count,
+                last_skew_seconds, last_skew, skewed_reports)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(host_id) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
                 classification = excluded.classification, responsible = excluded.responsible, unit = excluded.unit,
                 os = excluded.os, kernel = excluded.kernel, keyid = excluded.keyid, epoch = excluded.epoch, seq = excluded.seq,
                 digest = excluded.digest, last_issued_at = excluded.last_issued_at, last_received_at = excluded.last_received_at,
                 policy_id = excluded.policy_id, policy_version = excluded.policy_version, policy_sha256 = excluded.policy_sha256,
-                agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count
+                agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count,
+                last_skew_seconds = excluded.last_skew_seconds, last_skew = excluded.last_skew, skewed_reports = skewed_reports + excluded.skewed_reports
             """).execute(arguments: [
                 host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel,
                 submission.keyid, report.epoch, report.seq, sha, issued, received, received, report.policy.id, report.policy.version,
-                report.policy.sha256, report.agent.version, failCount,
+                report.policy.sha256, report.agent.version, failCount, skewSeconds, skew, skew == nil ? 0 : 1,
             ])
         try db.cachedStatement(sql: """
             INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
@@ -376,6 +460,7 @@ public final class CollectorStore: Sendable {
         } catch {
             throw MijianError.database("cannot approve the key", error, path: path)
         }
+        registryChanges.increment()
     }
 
     /// Revokes a key; reports it signed are refused from now on (those already stored stay).
@@ -391,6 +476,7 @@ public final class CollectorStore: Sendable {
         } catch {
             throw MijianError.database("cannot revoke the key", error, path: path)
         }
+        registryChanges.increment()
     }
 
     /// Every key of the registry, oldest approval first.
@@ -455,7 +541,8 @@ public final class CollectorStore: Sendable {
             keyid: row["keyid"], chain: ChainState(epoch: row["epoch"], seq: row["seq"], digest: row["digest"]),
             lastIssuedAt: date(row["last_issued_at"]), lastReceivedAt: date(row["last_received_at"]), policyID: row["policy_id"],
             policySHA256: row["policy_sha256"], lastFailCount: row["last_fail_count"], reportCount: row["report_count"],
-            forkCount: row["fork_count"], missingCount: row["missing_count"])
+            forkCount: row["fork_count"], missingCount: row["missing_count"], lastSkewSeconds: row["last_skew_seconds"], lastSkew: row["last_skew"],
+            skewedReports: row["skewed_reports"])
     }
 
     /// The stored reports of a host, newest first: digest, epoch, seq, outcome, times.
@@ -567,12 +654,75 @@ public final class CollectorStore: Sendable {
                 let forks = try Row.fetchAll(db, sql: "SELECT host_id, epoch, seq, payload_sha256, received_at FROM reports WHERE outcome = 'fork' AND year = ? ORDER BY host_id, epoch, seq", arguments: [year]).map { row in
                     ForkRecord(hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], receivedAt: Self.date(row["received_at"]))
                 }
+                let skews = try Row.fetchAll(db, sql: """
+                    SELECT host_id, epoch, seq, payload_sha256, skew, skew_seconds, issued_at, received_at FROM reports
+                    WHERE skew IS NOT NULL AND year = ? ORDER BY host_id, epoch, seq
+                    """, arguments: [year]).map { row in
+                    SkewRecord(
+                        hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], kind: row["skew"],
+                        seconds: row["skew_seconds"], issuedAt: Self.date(row["issued_at"]), receivedAt: Self.date(row["received_at"]))
+                }
                 return UnitSnapshot(
                     year: year, hosts: hosts.values.sorted { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }, findings: findings,
-                    media: media, gaps: gaps, forks: forks)
+                    media: media, gaps: gaps, forks: forks, skews: skews)
             }
         } catch {
             throw MijianError.database("cannot read the year \(year)", error, path: path)
         }
     }
+}
+
+/// Submissions waiting for the writer, and whether a writer turn is running.
+final class GroupCommit: Sendable {
+    /// One waiting submission and the request that waits for its answer.
+    struct Pending: Sendable {
+        var submission: VerifiedSubmission
+        var digest: ReportDigest
+        var envelope: [UInt8]
+        var receivedAt: Date
+        var source: String
+        var continuation: CheckedContinuation<Result<Result<IngestResult, IngestRefusal>, MijianError>, Never>
+    }
+
+    /// Most reports in one transaction.
+    static let maxGroup = 256
+
+    /// The writer's turns run here, off the cooperative thread pool, since they block on SQLite.
+    let queue = DispatchQueue(label: "mijian.collector.group-commit")
+    private let state = Mutex<(waiting: [Pending], running: Bool)>(([], false))
+
+    /// Adds a submission; true when the caller must start a writer turn.
+    func enqueue(_ pending: Pending) -> Bool {
+        state.withLock { state in
+            state.waiting.append(pending)
+            if state.running { return false }
+            state.running = true
+            return true
+        }
+    }
+
+    /// The next group in arrival order, or nil (and the turn ends) when nothing waits.
+    func take() -> [Pending]? {
+        state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.running = false
+                return nil
+            }
+            let count = min(state.waiting.count, Self.maxGroup)
+            let group = Array(state.waiting.prefix(count))
+            state.waiting.removeFirst(count)
+            return group
+        }
+    }
+}
+
+/// A counter shared between threads.
+final class ChangeCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// The current count.
+    var value: Int { count.load(ordering: .acquiring) }
+
+    /// Adds one.
+    func increment() { count.add(1, ordering: .releasing) }
 }

@@ -265,6 +265,23 @@ public enum Correlation {
                 hostIDs: [hostID],
                 evidence: forks.map { EvidenceReference(hostID: hostID, ruleID: "chain.fork", subject: "\($0.epoch):\($0.seq)", status: "fork", observedAt: $0.receivedAt, reportSHA256: $0.reportSHA256, detail: "") }))
         }
+        var skewsByHost: [String: [SkewRecord]] = [:]
+        for skew in snapshot.skews { skewsByHost[skew.hostID, default: []].append(skew) }
+        for (hostID, skews) in skewsByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+            let worst = skews.map(\.seconds).max { $0.magnitude < $1.magnitude } ?? 0
+            // The latest ten reports are cited; the count says how many there were.
+            let cited = skews.suffix(10)
+            out.append(UnitFinding(
+                rule: rule, subject: "host \(name(hosts[hostID])) clock", status: .fail,
+                detail: "计算机 \(name(hosts[hostID])) 有 \(skews.count) 份报告的签发时间与收集器时钟不符（超过 \(ClockSkew.toleranceSeconds / 60) 分钟；最大偏差 \(ClockSkew.duration(worst))），报告时间不可信，需校准时钟",
+                detailEN: "\(skews.count) reports of computer \(name(hosts[hostID])) carry an issue time the collector's clock contradicts (more than \(ClockSkew.toleranceSeconds / 60) min; largest offset \(ClockSkew.duration(worst))): its report times cannot be trusted, set its clock",
+                hostIDs: [hostID],
+                evidence: cited.map {
+                    EvidenceReference(
+                        hostID: hostID, ruleID: "clock.skew", subject: "\($0.epoch):\($0.seq)", status: $0.kind, observedAt: $0.receivedAt, reportSHA256: $0.reportSHA256,
+                        detail: "issued_at \(RFC3339.string(from: $0.issuedAt)), received \(RFC3339.string(from: $0.receivedAt))")
+                }))
+        }
         if !out.isEmpty { return out }
         if snapshot.hosts.isEmpty {
             return [UnitFinding(rule: rule, subject: "unit", status: .notchecked, detail: "无法判定：没有计算机报告", detailEN: "Cannot be decided: no computer reports", hostIDs: [], evidence: [])]

@@ -4,26 +4,40 @@ import MijianEvidence
 import Synchronization
 
 /// The registry as the evidence verifier sees it: every enrolled key with its revocation,
-/// parsed once and cached. The database is read every time, so a revocation by another process
-/// counts at once.
+/// parsed once and cached, so verifying a report costs no database read. Approvals and
+/// revocations made through this process's store refresh the cache at once. A revocation made
+/// by another process (`enroll revoke` while `serve` runs) is caught by the store, which checks
+/// the key's enrolment and revocation again inside the transaction that would store the report
+/// and refuses it as `revoked` all the same.
 public final class RegistryKeys: KeyLookup, Sendable {
+    private struct Entry: Sendable {
+        var key: VerifyingKey
+        var revokedAt: Date?
+        var generation: Int
+    }
+
     private let store: CollectorStore
-    private let cache = Mutex<[String: VerifyingKey]>([:])
+    private let cache = Mutex<[String: Entry]>([:])
 
     /// Makes a lookup over the store's registry.
     public init(store: CollectorStore) { self.store = store }
 
     /// The enrolled key for an id (revoked or not; the verifier asks about revocation apart).
-    public func key(for keyid: String) -> VerifyingKey? {
-        guard let entry = store.registryEntry(keyid) else { return nil }
-        if let cached = cache.withLock({ $0[keyid] }), cached.pem == entry.pem { return cached }
-        guard let key = try? VerifyingKey(pem: entry.pem), key.keyid == keyid else { return nil }
-        cache.withLock { $0[keyid] = key }
-        return key
-    }
+    public func key(for keyid: String) -> VerifyingKey? { entry(keyid)?.key }
 
     /// When the key was revoked, or nil.
-    public func revocation(for keyid: String) -> Date? { store.registryEntry(keyid)?.revokedAt }
+    public func revocation(for keyid: String) -> Date? { entry(keyid)?.revokedAt }
+
+    private func entry(_ keyid: String) -> Entry? {
+        let generation = store.registryGeneration
+        if let cached = cache.withLock({ $0[keyid] }), cached.generation == generation { return cached }
+        // A keyid is the SHA-256 of its key, so a cached key can never be another key; only an
+        // id that is enrolled is cached, and keys are never removed from the registry.
+        guard let row = store.registryEntry(keyid), let key = try? VerifyingKey(pem: row.pem), key.keyid == keyid else { return nil }
+        let entry = Entry(key: key, revokedAt: row.revokedAt, generation: generation)
+        cache.withLock { $0[keyid] = entry }
+        return entry
+    }
 }
 
 /// Verification exactly as `MijianEvidence` defines it, against the collector's registry.

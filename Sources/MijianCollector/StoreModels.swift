@@ -106,6 +106,12 @@ public struct HostRecord: Sendable, Equatable {
     public var forkCount: Int
     /// Missing reports recorded.
     public var missingCount: Int64
+    /// The last accepted report's issue time minus its receive time, in seconds (nil for reports stored before this was kept).
+    public var lastSkewSeconds: Int64? = nil
+    /// Whether the last accepted report's clock was off: `ahead` or `backwards` (see `ClockSkew`), or nil.
+    public var lastSkew: String? = nil
+    /// Accepted reports whose clock was off.
+    public var skewedReports: Int = 0
 }
 
 /// Counts of one rule's findings on one machine in one year.
@@ -221,6 +227,26 @@ public struct ForkRecord: Sendable, Equatable {
     public var receivedAt: Date
 }
 
+/// A stored report whose `issued_at` the collector's clock contradicts.
+public struct SkewRecord: Sendable, Equatable {
+    /// The host id.
+    public var hostID: String
+    /// The epoch.
+    public var epoch: Int64
+    /// The seq.
+    public var seq: Int64
+    /// The report's digest.
+    public var reportSHA256: String
+    /// `ahead` or `backwards`.
+    public var kind: String
+    /// Issue time minus receive time, in seconds.
+    public var seconds: Int64
+    /// When it was issued (the machine's clock).
+    public var issuedAt: Date
+    /// When it arrived (the collector's clock).
+    public var receivedAt: Date
+}
+
 /// Everything the correlation and the assessment read for one year.
 public struct UnitSnapshot: Sendable {
     /// The year.
@@ -235,9 +261,12 @@ public struct UnitSnapshot: Sendable {
     public var gaps: [GapRecord]
     /// Forks received in the year.
     public var forks: [ForkRecord]
+    /// Reports of the year whose clock was off.
+    public var skews: [SkewRecord]
 
     /// Makes a snapshot.
-    public init(year: Int, hosts: [HostYear], findings: [FindingRecord], media: [MediumSighting], gaps: [GapRecord], forks: [ForkRecord]) {
+    public init(year: Int, hosts: [HostYear], findings: [FindingRecord], media: [MediumSighting], gaps: [GapRecord], forks: [ForkRecord], skews: [SkewRecord] = []) {
+        self.skews = skews
         self.year = year
         self.hosts = hosts
         self.findings = findings

@@ -136,27 +136,30 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var unit: UnitOptions
     @Option(help: "Address and port to listen on.") var listen: String = "127.0.0.1:8443"
-    @Option(name: .customLong("tls-cert"), help: "Server certificate chain, PEM (not built in: refused with advice).") var tlsCert: String?
-    @Option(name: .customLong("tls-key"), help: "Server private key, PEM (not built in: refused with advice).") var tlsKey: String?
+    @Option(name: .customLong("tls-cert"), help: "Server certificate chain, PEM, leaf first (with --tls-key: serve HTTPS).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "The certificate's private key, PEM, unencrypted (with --tls-cert).") var tlsKey: String?
     @Option(help: "People's answers for /v1/assessment.") var answers: String?
 
     func run() async throws {
-        if tlsCert != nil || tlsKey != nil {
-            throw MijianError(.usage, "this build serves plain HTTP only (the TLS library is not built in); put a TLS-terminating proxy in front of `serve --listen 127.0.0.1:PORT`, or serve plain HTTP on the unit LAN, where reports stay signed and cannot be forged or altered")
-        }
         let (host, port) = try CollectorSetup.listenAddress(listen)
+        // Both files are read and checked before anything listens: a bad one stops here, named.
+        let tls = try CollectorTLS.load(certificate: tlsCert, key: tlsKey)
         let logger = makeLogger()
-        if !CollectorSetup.isLoopback(host) {
-            logger.warning("serving plain HTTP on \(host): reports are signed, so nobody can forge or alter them, but anyone on the LAN can read them")
+        if let tls, tls.notValidAfter < Date() {
+            logger.warning("the TLS certificate in \(tls.certificatePath) expired at \(RFC3339.string(from: tls.notValidAfter)); agents that check it will refuse to connect")
+        }
+        if tls == nil, !CollectorSetup.isLoopback(host) {
+            logger.warning("serving plain HTTP on \(host): reports are signed, so nobody can forge or alter them, but anyone on the LAN can read them; give --tls-cert and --tls-key to serve HTTPS")
         }
         let store = try data.store()
         let table = try CollectorSetup.table(unit.table)
         let sources = AssessmentSources(
             table: table, answers: try CollectorSetup.answers(answers, table: table), settings: UnitSettings(policies: try CollectorSetup.policies(unit.policy)))
         let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: logger)
-        let app = CollectorServer.application(
-            collector: collector, sources: sources, host: host, port: port, limits: ServerLimits(), logger: logger,
-            onRunning: { port in logger.notice("listening on \(host):\(port) (HTTP)") })
+        let scheme = tls == nil ? "HTTP" : "HTTPS"
+        let app = try CollectorServer.application(
+            collector: collector, sources: sources, host: host, port: port, limits: ServerLimits(), tls: tls, logger: logger,
+            onRunning: { port in logger.notice("listening on \(host):\(port) (\(scheme))") })
         try await app.runService()
     }
 }

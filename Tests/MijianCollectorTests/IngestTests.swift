@@ -160,4 +160,98 @@ struct IngestTests {
         #expect(again.filter { $0.outcome == "duplicate" }.count == 4)
         #expect(try collector.store.hosts().first?.reportCount == 4)
     }
+
+    @Test func clockSkewIsStoredShownAndCitedInTheAssessment() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 31, hostname: "ws-31", assetID: "JSJ-31", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        func send(issued: Date, received: Date) async throws -> IngestResult {
+            try accepted(await collector.submit(try machine.next(findings: machine.cleanFindings(at: issued), issuedAt: issued), source: "test", receivedAt: received))
+        }
+        // Issued two hours after it arrived: the machine's clock is ahead.
+        let ahead = try await send(issued: TestUnit.day(10).addingTimeInterval(7200), received: TestUnit.day(10))
+        let aheadDigest = machine.prev
+        #expect(ahead.outcome == .first)
+        #expect(ahead.clockSkew?.kind == "ahead")
+        #expect(ahead.clockSkew?.seconds == 7200)
+        #expect(ahead.json["clock_skew"]?["seconds"]?.intValue == 7200)
+        var host = try #require(try collector.store.hosts().first)
+        #expect(host.lastSkew == "ahead")
+        #expect(host.lastSkewSeconds == 7200)
+        #expect(HostsView.status(host, now: TestUnit.day(10), silentAfterDays: 7, currentPolicies: []).contains("clock-skew"))
+        #expect(HostsView.json(host, now: TestUnit.day(10), silentAfterDays: 7, currentPolicies: [])["clock_skew"]?.stringValue == "ahead")
+
+        // Five minutes ahead is within the tolerance; the host's status clears, the count stays.
+        let close = try await send(issued: TestUnit.day(11).addingTimeInterval(300), received: TestUnit.day(11))
+        #expect(close.clockSkew == nil)
+        #expect(close.json["clock_skew"] == nil)
+        host = try #require(try collector.store.hosts().first)
+        #expect(host.lastSkew == nil)
+        #expect(host.skewedReports == 1)
+        #expect(!HostsView.status(host, now: TestUnit.day(11), silentAfterDays: 7, currentPolicies: []).contains("clock-skew"))
+
+        // Issued a day before the report it follows: the clock went backwards.
+        let backwards = try await send(issued: TestUnit.day(10), received: TestUnit.day(12))
+        let backwardsDigest = machine.prev
+        #expect(backwards.outcome == .accepted)
+        #expect(backwards.clockSkew?.kind == "backwards")
+        #expect(backwards.clockSkew?.seconds == -2 * 86_400)
+
+        // Carried across an air gap and ingested a month later: a delay, not a skew.
+        let late = try await send(issued: TestUnit.day(13), received: TestUnit.day(43))
+        #expect(late.clockSkew == nil)
+        host = try #require(try collector.store.hosts().first)
+        #expect(host.skewedReports == 2)
+        #expect(host.lastSkewSeconds == -30 * 86_400)
+        #expect(try collector.store.hosts().first?.reportCount == 4)
+
+        // The year's assessment cites both reports under unit.silent.
+        let snapshot = try collector.store.snapshot(year: 2026)
+        #expect(snapshot.skews.map(\.kind) == ["ahead", "backwards"])
+        let result = AssessmentBuilder.build(
+            snapshot: snapshot, table: try CollectorSetup.table(nil), answers: .none, settings: UnitSettings(policies: try CollectorSetup.policies([])),
+            now: TestUnit.day(43))
+        let clock = try #require(result.unitFindings.first { $0.subject == "host ws-31 clock" })
+        #expect(clock.rule.id == "unit.silent")
+        #expect(clock.status == .fail)
+        #expect(clock.evidence.compactMap(\.reportSHA256) == [aheadDigest, backwardsDigest])
+        #expect(clock.evidence.map(\.status) == ["ahead", "backwards"])
+    }
+
+    @Test func aRevocationByAnotherProcessRefusesAtOnce() async throws {
+        let (collector, path) = try TestUnit.collector()
+        let machine = try TestMachine(index: 32, hostname: "ws-32", assetID: "JSJ-32", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        // The running collector has verified (and cached) the key.
+        let r0 = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+        #expect(try accepted(await collector.submit(r0, source: "test")).outcome == .first)
+        // `mijian-collector enroll revoke` in another process: its own store over the same file.
+        let other = try CollectorStore(directory: path)
+        try other.revoke(keyid: machine.key.keyid, at: TestUnit.day(2), reason: "disk replaced")
+        let r1 = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(3)), issuedAt: TestUnit.day(3))
+        #expect(refusal(await collector.submit(r1, source: "test"))?.reason == "revoked")
+        #expect(try collector.store.hosts().first?.reportCount == 1)
+        #expect(collector.metrics.values["refused/revoked"] == 1)
+    }
+
+    @Test func aClockSetAheadDoesNotHideASilentMachine() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 33, hostname: "ws-33", assetID: "JSJ-33", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        // Received on day 10, dated day 40; by day 20 nothing more has come.
+        let ahead = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(40)), issuedAt: TestUnit.day(40))
+        #expect(try accepted(await collector.submit(ahead, source: "test", receivedAt: TestUnit.day(10))).clockSkew?.kind == "ahead")
+        let host = try #require(try collector.store.hosts().first)
+        #expect(HostsView.silentDays(host, now: TestUnit.day(20)) == 10)
+        #expect(HostsView.status(host, now: TestUnit.day(20), silentAfterDays: 7, currentPolicies: []) == ["silent", "clock-skew"])
+        #expect(Metrics.text([:], hosts: [host], now: TestUnit.day(20), silentAfterDays: 7).contains("mijian_collector_hosts_silent 1"))
+        // A report carried across an air gap counts from when it was made.
+        let (late, _) = try TestUnit.collector()
+        let other = try TestMachine(index: 34, hostname: "ws-34", assetID: "JSJ-34", classification: .confidential)
+        try TestUnit.enrol([other], into: late)
+        let carried = try other.next(findings: other.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+        _ = try accepted(await late.submit(carried, source: "test", receivedAt: TestUnit.day(9)))
+        let lateHost = try #require(try late.store.hosts().first)
+        #expect(HostsView.silentDays(lateHost, now: TestUnit.day(10)) == 9)
+    }
 }

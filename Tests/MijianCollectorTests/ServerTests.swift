@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Hummingbird
+import Logging
 import MijianCollector
 import MijianCore
 import MijianEvidence
@@ -29,19 +30,22 @@ struct LiveClient: Sendable {
     let session: URLSession
 
     /// Runs `body` against a server that is stopped afterwards.
-    static func with<T: Sendable>(_ collector: Collector, limits: ServerLimits = ServerLimits(), _ body: @Sendable (LiveClient) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(
+        _ collector: Collector, limits: ServerLimits = ServerLimits(), tls: CollectorTLS? = nil, logger: Logger = TestUnit.logger,
+        _ body: @Sendable (LiveClient) async throws -> T
+    ) async throws -> T {
         let table = try CollectorSetup.table(nil)
         let sources = AssessmentSources(table: table, answers: .none, settings: UnitSettings(policies: try CollectorSetup.policies([])))
         let box = PortBox()
-        let app = CollectorServer.application(
-            collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: limits, logger: TestUnit.logger,
+        let app = try CollectorServer.application(
+            collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: limits, tls: tls, logger: logger,
             onRunning: { port in await box.set(port) })
         let server = Task { try await app.run() }
         let port = await box.wait()
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = 16
         configuration.timeoutIntervalForRequest = 60
-        let client = LiveClient(base: "http://127.0.0.1:\(port)", session: URLSession(configuration: configuration))
+        let client = LiveClient(base: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)", session: URLSession(configuration: configuration))
         do {
             let value = try await body(client)
             server.cancel()

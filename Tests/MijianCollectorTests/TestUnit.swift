@@ -88,7 +88,7 @@ enum TestUnit {
     }
 
     /// A fresh data directory with an open store and a collector verifying through the registry.
-    static func collector(directory: String? = nil) throws -> (Collector, String) {
+    static func collector(directory: String? = nil, logger: Logger = TestUnit.logger) throws -> (Collector, String) {
         let path = try directory ?? TestSupport.temporaryDirectory("collector").path
         let store = try CollectorStore(directory: path)
         return (Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: logger), path)

@@ -4,23 +4,37 @@
 //      check and storage (goal ≥ 1,000/s).
 //   2. Time to build the self-assessment for 10,000 machines' year (goal < 5 s).
 //
-// Run: cd Benchmarks && swift run -c release bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each]
+// Run: cd Benchmarks && swift build -c release --product bench-collector &&
+//      .build/release/bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each] [connections] [--in-process]
+//
+// The HTTP load comes from a second process (this binary with `--load`): a lean keep-alive
+// HTTP/1.1 client over plain sockets with the requests prepared before the clock starts, so the
+// figure is the server's rather than the client library's. `--in-process` uses URLSession in the
+// server's own process instead (the way the first figure was taken).
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 import Foundation
 import Logging
 import MijianCollector
 import MijianCore
 import MijianEvidence
+import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--load" {
+    LoadGenerator.main(Array(CommandLine.arguments.dropFirst(2)))
+}
+let inProcess = CommandLine.arguments.contains("--in-process")
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let httpMachines = arguments.count > 0 ? arguments[0] : 200
 let httpReports = arguments.count > 1 ? arguments[1] : 25
 let yearMachines = arguments.count > 2 ? arguments[2] : 10_000
 let yearReports = arguments.count > 3 ? arguments[3] : 12
-let concurrency = 16
+let concurrency = arguments.count > 4 ? max(1, arguments[4]) : 16
 
 let logger: Logger = {
     var logger = Logger(label: "bench-collector")
@@ -86,16 +100,49 @@ func benchHTTP() async throws {
     let portBox = PortBox()
     let table = try CollectorSetup.table(nil)
     let sources = AssessmentSources(table: table, answers: .none, settings: UnitSettings(policies: try CollectorSetup.policies([])))
-    let app = CollectorServer.application(
+    let app = try CollectorServer.application(
         collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: ServerLimits(), logger: logger,
         onRunning: { port in await portBox.set(port) })
     let server = Task { try await app.run() }
     let port = await portBox.wait()
+    let total = chains.reduce(0) { $0 + $1.count }
+    let cpuBefore = processCPUSeconds()
+    let wallBefore = ContinuousClock.now
+    defer {
+        let cpu = processCPUSeconds() - cpuBefore
+        let wall = ContinuousClock.now - wallBefore
+        let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        print(String(format: "  this process (the server%@) used %.2f CPU s over %.2f s: %.2f ms of CPU per report, %.2f cores busy",
+            inProcess ? " and its client" : "", cpu, wallSeconds, cpu * 1000 / Double(total), cpu / wallSeconds))
+    }
+    if inProcess {
+        let (accepted, seconds) = try await postInProcess(chains, port: port)
+        print(String(format: "http ingest (client in the server's process, URLSession): %d reports (%d machines × %d), %d accepted, %.2f s, %.0f reports/s (goal ≥ 1000/s), %d connections",
+            total, httpMachines, httpReports, accepted, seconds, Double(total) / seconds, concurrency))
+    } else {
+        let file = directory + "/envelopes.bin"
+        try LoadGenerator.write(chains, to: file)
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        load.arguments = ["--load", "\(port)", file, "\(concurrency)"]
+        let output = Pipe()
+        load.standardOutput = output
+        try load.run()
+        let said = output.fileHandleForReading.readDataToEndOfFile()
+        load.waitUntilExit()
+        print(String(decoding: said, as: UTF8.self), terminator: "")
+    }
+    server.cancel()
+    print("  stored: \(try store.counts().stored.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); machines \(try store.hosts().count)")
+    let envelopeSize = chains.first?.first?.count ?? 0
+    print("  envelope size \(envelopeSize) bytes; database \(directory)/collector.sqlite")
+}
+
+func postInProcess(_ chains: [[[UInt8]]], port: Int) async throws -> (Int, Double) {
     let configuration = URLSessionConfiguration.ephemeral
     configuration.httpMaximumConnectionsPerHost = concurrency
     let session = URLSession(configuration: configuration)
-    guard let url = URL(string: "http://127.0.0.1:\(port)/v1/reports") else { return }
-    let total = chains.reduce(0) { $0 + $1.count }
+    guard let url = URL(string: "http://127.0.0.1:\(port)/v1/reports") else { return (0, 0) }
     let clock = ContinuousClock()
     let startTime = clock.now
     let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -122,12 +169,151 @@ func benchHTTP() async throws {
         return sum
     }
     let elapsed = clock.now - startTime
-    server.cancel()
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print(String(format: "http ingest: %d reports (%d machines × %d), %d accepted, %.2f s, %.0f reports/s (goal ≥ 1000/s), %d concurrent connections",
-        total, httpMachines, httpReports, accepted, seconds, Double(total) / seconds, concurrency))
-    let envelopeSize = chains.first?.first?.count ?? 0
-    print("  envelope size \(envelopeSize) bytes; database \(directory)/collector.sqlite")
+    return (accepted, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+/// The second process: posts every envelope over `connections` keep-alive sockets. Connection
+/// `c` takes machines c, c + connections, …, and sends them seq by seq, so each chain arrives in
+/// order while many machines are in flight at once.
+enum LoadGenerator {
+    static func write(_ chains: [[[UInt8]]], to path: String) throws {
+        var out: [UInt8] = []
+        func put(_ value: Int) { withUnsafeBytes(of: UInt32(value).littleEndian) { out.append(contentsOf: $0) } }
+        put(chains.count)
+        for chain in chains {
+            put(chain.count)
+            for envelope in chain {
+                put(envelope.count)
+                out.append(contentsOf: envelope)
+            }
+        }
+        try Data(out).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func read(_ path: String) -> [[[UInt8]]] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        let bytes = Array(data)
+        var offset = 0
+        func take() -> Int {
+            guard offset + 4 <= bytes.count else { return 0 }
+            let value = Int(UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            offset += 4
+            return value
+        }
+        var chains: [[[UInt8]]] = []
+        for _ in 0..<take() {
+            var chain: [[UInt8]] = []
+            for _ in 0..<take() {
+                let count = take()
+                chain.append(Array(bytes[offset..<min(bytes.count, offset + count)]))
+                offset += count
+            }
+            chains.append(chain)
+        }
+        return chains
+    }
+
+    static func main(_ arguments: [String]) -> Never {
+        guard arguments.count == 3, let port = UInt16(arguments[0]), let connections = Int(arguments[2]), connections > 0 else {
+            FileHandle.standardError.write(Data("usage: bench-collector --load PORT FILE CONNECTIONS\n".utf8))
+            exit(2)
+        }
+        let chains = read(arguments[1])
+        // Requests are serialised before the clock starts.
+        var plans: [[[UInt8]]] = Array(repeating: [], count: connections)
+        let longest = chains.map(\.count).max() ?? 0
+        for seq in 0..<longest {
+            for (index, chain) in chains.enumerated() where seq < chain.count {
+                let body = chain[seq]
+                var request = Array("POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+                request.append(contentsOf: body)
+                plans[index % connections].append(request)
+            }
+        }
+        let prepared = plans
+        let total = prepared.reduce(0) { $0 + $1.count }
+        let statuses = Mutex<[Int: Int]>([:])
+        let clock = ContinuousClock()
+        let start = clock.now
+        DispatchQueue.concurrentPerform(iterations: connections) { worker in
+            var counts: [Int: Int] = [:]
+            let socket = connect(port: port)
+            for request in prepared[worker] {
+                counts[socket < 0 ? -1 : exchange(socket, request), default: 0] += 1
+            }
+            if socket >= 0 { close(socket) }
+            statuses.withLock { all in for (status, count) in counts { all[status, default: 0] += count } }
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let byStatus = statuses.withLock { $0 }
+        let summary = byStatus.keys.sorted().map { "\($0): \(byStatus[$0] ?? 0)" }.joined(separator: ", ")
+        print(String(format: "http ingest (load from a second process, %d keep-alive connections): %d reports in %.2f s, %.0f reports/s (goal ≥ 1000/s); HTTP statuses {%@}",
+            connections, total, seconds, Double(total) / seconds, summary))
+        exit(0)
+    }
+
+    static func connect(port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// Sends one request and reads one response; returns the status code (0 on a broken connection).
+    static func exchange(_ fd: Int32, _ request: [UInt8]) -> Int {
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + sent }, request.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return 0 }
+            sent += n
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        var headerEnd: Int?
+        var needed = Int.max
+        while response.count < needed {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return 0 }
+            response.append(contentsOf: buffer[0..<n])
+            if headerEnd == nil, let end = find(response, Array("\r\n\r\n".utf8)) {
+                headerEnd = end + 4
+                let head = String(decoding: response[0..<end], as: UTF8.self).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                needed = end + 4 + length
+            }
+        }
+        let statusLine = String(decoding: response.prefix(12), as: UTF8.self)
+        return Int(statusLine.dropFirst(9).prefix(3)) ?? 0
+    }
+
+    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for index in 0...(haystack.count - needle.count) where haystack[index] == needle[0] {
+            if Array(haystack[index..<(index + needle.count)]) == needle { return index }
+        }
+        return nil
+    }
+}
+
+/// User plus system CPU time of this process so far (not of the load generator, a child).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 actor PortBox {
