@@ -24,7 +24,7 @@ public enum FlowListing {
     ) throws(E) {
         guard !flows.isEmpty else { return }
         var widths = headers.map(\.utf8.count)
-        for flow in flows { _ = measure(flow, into: &widths) }
+        for flow in flows { measure(flow, into: &widths) }
         let sink = ByteSink(capacity: chunk + 4096)
         try write(flows, widths: widths, into: sink, chunk: chunk, emit: emit)
         if sink.count > 0 { try emit(sink.bytes) }
@@ -118,8 +118,8 @@ public enum FlowListing {
     }
 
     /// Widens `widths` to fit every cell of one row (every cell is ASCII: addresses, numbers, escaped
-    /// names; timestamps are always 24 bytes) and returns the width of its DNS names cell.
-    static func measure(_ flow: EgressFlow, into widths: inout [Int]) -> Int {
+    /// names; timestamps are always 24 bytes).
+    static func measure(_ flow: EgressFlow, into widths: inout [Int]) {
         var names = max(0, flow.stats.dnsNames.count - 1)
         for name in flow.stats.dnsNames { names += name.utf8.count }
         let cells = (
@@ -136,7 +136,6 @@ public enum FlowListing {
         widths[6] = max(widths[6], timestampWidth)
         widths[7] = max(widths[7], timestampWidth)
         widths[8] = max(widths[8], cells.6)
-        return cells.6
     }
 
     /// Bytes `EgressFlow.appendTimestamp` writes.

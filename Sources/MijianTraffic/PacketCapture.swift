@@ -34,12 +34,10 @@ public final class PacketCapture {
     public private(set) var linkType = LinkType(rawValue: -1)
     /// Whether timestamps come in nanoseconds (else microseconds).
     private var nanoseconds = false
-    /// Whether this reads a file (filters then run here, per record) rather than an interface (filters run in the kernel).
+    /// Whether this reads a file (its filter is run by the caller, per record) rather than an interface (filters run in the kernel).
     private let offline: Bool
-    /// The compiled filter of an offline capture.
+    /// The compiled filter of an offline capture, for the caller to run on each record.
     public private(set) var compiledFilter: CompiledFilter?
-    /// Whether `readAll` applies `compiledFilter` itself (else the caller runs it, perhaps on another thread).
-    public var filtersWhileReading = true
     /// Records read so far (all of them, filtered or not).
     public private(set) var recordsRead = 0
 
@@ -147,20 +145,9 @@ public final class PacketCapture {
     /// The snap length in force.
     public var snapLength: Int { Int(pcap_snapshot(handle)) }
 
-    /// Reads a file to its end, handing each packet to `body`. A read error (truncated or corrupt file)
-    /// is thrown after the packets before it were handed over, naming the packet number and offset.
-    public func readAll(_ body: (CapturedPacket) -> Void) throws(MijianError) {
-        while true {
-            let result = next(body)
-            if result == 1 { continue }
-            if result == PCAP_ERROR_BREAK { return }
-            throw readError()
-        }
-    }
-
     /// Reads a file to its end into batches handed to `pipe` (the last, partial one included), without
-    /// running the filter: the judging thread does. A read error is thrown after every packet before it
-    /// was handed over, as in `readAll(_:)`.
+    /// running the filter: the judging thread does (`compiledFilter`). A read error (truncated or corrupt
+    /// file) is thrown after every packet before it was handed over, naming the packet number and offset.
     func readAll(into pipe: PacketPipe) throws(MijianError) {
         var batch = pipe.emptyBatch()
         var header: UnsafeMutablePointer<pcap_pkthdr>?
@@ -240,7 +227,6 @@ public final class PacketCapture {
         let result = pcap_next_ex(handle, &header, &data)
         guard result == 1, let header, let data else { return result == 1 ? 0 : result }
         recordsRead += 1
-        if filtersWhileReading, let compiledFilter, !compiledFilter.passes(header, data) { return 1 }
         let fields = header.pointee
         let fraction = Int64(fields.ts.tv_usec)
         let time = Int64(fields.ts.tv_sec) * 1_000_000_000 + (nanoseconds ? fraction : fraction * 1000)
@@ -260,10 +246,6 @@ public final class CompiledFilter: @unchecked Sendable {
     deinit {
         pcap_freecode(program)
         program.deallocate()
-    }
-
-    fileprivate func passes(_ header: UnsafePointer<pcap_pkthdr>, _ data: UnsafePointer<UInt8>) -> Bool {
-        pcap_offline_filter(program, header, data) != 0
     }
 
     /// Whether the filter keeps a packet of `wireLength` bytes whose first `bytes.count` were captured.

@@ -69,7 +69,6 @@ public enum TrafficWatch {
         // This thread reads records with libpcap; another runs the filter on them and judges what it
         // keeps, a batch behind, so the two halves of the work share the machine's cores.
         let pipe = PacketPipe(capacity: 16)
-        capture.filtersWhileReading = false
         let judge = JudgingThread(
             analyzer: EgressAnalyzer(policy: policy), linkType: capture.linkType, filter: capture.compiledFilter, pipe: pipe)
         judge.start()
