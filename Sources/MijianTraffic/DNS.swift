@@ -19,33 +19,19 @@ public enum DNSDecoder {
 
     /// Parses the payload of a UDP datagram or a TCP segment sent to port 53.
     public static func query(payload: UnsafeRawBufferPointer, overTCP: Bool) -> DNSQuery {
-        let view = ByteView(payload)
-        if overTCP {
-            if payload.isEmpty { return .notQuery }
-            guard let length = view.u16(0) else { return .undecodable }
-            return message(ByteView(view.slice(2, upTo: Int(length))))
-        }
-        return message(view)
-    }
-
-    static func message(_ view: ByteView) -> DNSQuery {
-        guard let flags = view.u16(2), let questions = view.u16(4) else { return .undecodable }
-        if flags & 0x8000 != 0 { return .notQuery }
-        guard questions > 0 else { return .undecodable }
         var names: [String] = []
-        var offset = 12
-        for _ in 0..<min(Int(questions), maxQuestions) {
-            guard let (name, next) = readName(view, at: offset), view.has(next, 4) else {
-                // A question that cannot be read (cut by the snap length, or malformed) is never taken
-                // for an allowed one: the query keeps the names read and is judged as asking outside.
-                return names.isEmpty ? .undecodable : .names(names + [undecodableName])
-            }
-            names.append(name)
-            offset = next + 4
+        var scratch: [UInt8] = []
+        switch walk(payload: payload, overTCP: overTCP, scratch: &scratch, { name in
+            names.append(String(decoding: name, as: UTF8.self))
+            return true
+        }) {
+        case .notQuery: return .notQuery
+        case .unreadable: return .undecodable
+        // A question that cannot be read (cut by the snap length, or malformed), or one past the
+        // questions read, is never taken for an allowed one: the query is judged as asking outside.
+        case .ended(let complete): return .names(complete ? names : names + [undecodableName])
+        case .stopped: return .names(names)
         }
-        // Questions beyond those read are not known to be allowed either.
-        if Int(questions) > maxQuestions { names.append(undecodableName) }
-        return .names(names)
     }
 
     /// Whether a payload sent to port 53 is certainly harmless: not a query, or a query whose every
@@ -54,31 +40,51 @@ public enum DNSDecoder {
     static func asksOnlyAllowedNames(
         payload: UnsafeRawBufferPointer, overTCP: Bool, scratch: inout [UInt8], policy: borrowing EgressPolicy
     ) -> Bool {
-        var view = ByteView(payload)
-        if overTCP {
-            if payload.isEmpty { return true }
-            guard let length = view.u16(0) else { return false }
-            view = ByteView(view.slice(2, upTo: Int(length)))
+        switch walk(payload: payload, overTCP: overTCP, scratch: &scratch, { policy.isAllowedName(utf8: $0) }) {
+        case .notQuery, .ended(complete: true): return true
+        case .unreadable, .ended(complete: false), .stopped: return false
         }
-        guard let flags = view.u16(2), let questions = view.u16(4) else { return false }
-        if flags & 0x8000 != 0 { return true }
-        guard questions > 0, Int(questions) <= maxQuestions else { return false }
-        var offset = 12
-        for _ in 0..<Int(questions) {
-            scratch.removeAll(keepingCapacity: true)
-            guard let next = readName(view, at: offset, into: &scratch), view.has(next, 4) else { return false }
-            if scratch.isEmpty { scratch.append(0x2E) }
-            guard scratch.withUnsafeBufferPointer({ policy.isAllowedName(utf8: $0) }) else { return false }
-            offset = next + 4
-        }
-        return true
     }
 
-    /// Reads a possibly compressed name at `start`; returns it and the offset just after it in the message.
-    static func readName(_ view: ByteView, at start: Int) -> (String, Int)? {
-        var text: [UInt8] = []
-        guard let next = readName(view, at: start, into: &text) else { return nil }
-        return (text.isEmpty ? "." : String(decoding: text, as: UTF8.self), next)
+    /// How a walk over a query's questions ended.
+    enum Walk {
+        /// A response, or a TCP segment without payload.
+        case notQuery
+        /// No question could be read (no header, no question, or the first name is malformed).
+        case unreadable
+        /// Every question up to `maxQuestions` was read, unless `complete` is false: a later question
+        /// could not be read, or more were declared than are read.
+        case ended(complete: Bool)
+        /// `body` returned false.
+        case stopped
+    }
+
+    /// Hands each question's name (its text in UTF-8: lower case, escaped, `.` for the root, built in
+    /// `scratch`) to `body`, which returns whether to go on. The one reader behind `query` and
+    /// `asksOnlyAllowedNames`.
+    static func walk(
+        payload: UnsafeRawBufferPointer, overTCP: Bool, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Bool
+    ) -> Walk {
+        var view = ByteView(payload)
+        if overTCP {
+            if payload.isEmpty { return .notQuery }
+            guard let length = view.u16(0) else { return .unreadable }
+            view = ByteView(view.slice(2, upTo: Int(length)))
+        }
+        guard let flags = view.u16(2), let questions = view.u16(4) else { return .unreadable }
+        if flags & 0x8000 != 0 { return .notQuery }
+        guard questions > 0 else { return .unreadable }
+        var offset = 12
+        for index in 0..<min(Int(questions), maxQuestions) {
+            scratch.removeAll(keepingCapacity: true)
+            guard let next = readName(view, at: offset, into: &scratch), view.has(next, 4) else {
+                return index == 0 ? .unreadable : .ended(complete: false)
+            }
+            if scratch.isEmpty { scratch.append(0x2E) }
+            guard scratch.withUnsafeBufferPointer(body) else { return .stopped }
+            offset = next + 4
+        }
+        return .ended(complete: Int(questions) <= maxQuestions)
     }
 
     /// Appends the text of the name at `start` to `text` (nothing for the root); returns the offset just after it.
