@@ -75,20 +75,7 @@ enum Console {
 
     /// Writes bytes to standard output, all of them or an error.
     static func out(bytes buffer: UnsafeRawBufferPointer) throws(MijianError) {
-        let failure: Int32? = {
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(STDOUT_FILENO, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-                if written < 0 {
-                    let code = errno
-                    if code == EINTR { continue }
-                    return code
-                }
-                offset += written
-            }
-            return nil
-        }()
-        if let failure { throw MijianError(.io, "cannot write to standard output", path: "<stdout>", errno: failure) }
+        try Syscall.writeAll(STDOUT_FILENO, buffer, "cannot write to standard output", path: "<stdout>")
     }
 
     /// Writes a line to standard error.

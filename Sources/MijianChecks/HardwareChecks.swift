@@ -12,23 +12,8 @@ public enum HardwareChecks {
 
     // MARK: shared
 
-    static func evidence(_ context: CheckContext, _ kind: String, _ source: String, _ data: JSONValue) -> Evidence {
-        Evidence(kind: kind, source: source, observedAt: context.observedAt, data: data)
-    }
-
-    /// Error findings for sources that could not be read; they are never silently passed.
-    static func sourceErrors(_ rule: RuleInfo, _ facts: HardwareFacts, _ paths: (String) -> Bool, _ context: CheckContext) -> [Finding] {
-        facts.sources.filter { paths($0.path) }.compactMap { source in
-            guard let reason = source.errorReason else { return nil }
-            return context.finding(
-                rule, subject: source.path, status: .error,
-                detail: "Could not read \(source.path), so this rule cannot vouch for what it holds: \(reason).",
-                evidence: [evidence(context, "file", source.path, source.json)])
-        }
-    }
-
     static func sourcesEvidence(_ context: CheckContext, _ facts: HardwareFacts, _ paths: (String) -> Bool) -> Evidence {
-        evidence(context, "sources", "host", .array(facts.sources.filter { paths($0.path) }.map(\.json)))
+        context.evidence("sources", "host", .array(facts.sources.filter { paths($0.path) }.map(\.json)))
     }
 
     static func list(_ items: [String], limit: Int = 8) -> String {
@@ -70,7 +55,7 @@ public enum HardwareChecks {
         let rule = RuleCatalogue.wirelessHardware
         let facts = all.hardware
         let sysfsSource: (String) -> Bool = { $0.hasPrefix("/sys/") || $0.hasSuffix("/modules.alias") || $0.hasSuffix("/modules.dep") }
-        var findings = sourceErrors(rule, facts, sysfsSource, context)
+        var findings = context.sourceErrors(rule, facts.sources, sysfsSource)
         if facts.source("/sys/bus/pci/devices")?.state == .missing, facts.source("/sys/class/net")?.state == .missing {
             findings.append(context.finding(
                 rule, subject: "/sys", status: .error,
@@ -134,7 +119,7 @@ public enum HardwareChecks {
             findings.append(context.finding(
                 rule, subject: group.subject, status: .fail,
                 detail: "Wireless hardware present (even if down or without a driver): " + group.reasons.joined(separator: "; ") + ".",
-                evidence: group.data.map { evidence(context, "sysfs", group.subject, $0) }))
+                evidence: group.data.map { context.evidence("sysfs", group.subject, $0) }))
         }
 
         let aliasState = facts.sources.first { $0.path.hasSuffix("/modules.alias") }
@@ -187,7 +172,7 @@ public enum HardwareChecks {
     static func wirelessModules(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.wirelessModules
         let facts = all.hardware
-        var findings = sourceErrors(rule, facts, isModulesFile, context)
+        var findings = context.sourceErrors(rule, facts.sources, isModulesFile)
         let sources = sourcesEvidence(context, facts, isModulesFile)
         let depState = facts.sources.first { $0.path.hasSuffix("/modules.dep") }?.state
         let procState = facts.source("/proc/modules")?.state
@@ -197,13 +182,13 @@ public enum HardwareChecks {
             findings.append(context.finding(
                 rule, subject: "module:\(name)", status: .fail,
                 detail: "\(family.label) driver \(name) is loaded (/proc/modules); it is \(dispositionText(facts.disposition(of: name))).",
-                evidence: [evidence(context, "procfs", "/proc/modules", ["module": .string(name), "family": .string(family.rawValue)])]))
+                evidence: [context.evidence("procfs", "/proc/modules", ["module": .string(name), "family": .string(family.rawValue)])]))
         }
         for module in facts.builtinModules where module.family.isWireless {
             findings.append(context.finding(
                 rule, subject: "builtin:\(module.name)", status: .fail,
                 detail: "\(module.family.label) driver \(module.name) is built into kernel \(facts.kernelRelease) (modules.builtin: \(module.path)); modprobe.d cannot disable a built-in driver, only a kernel without it can.",
-                evidence: [evidence(context, "file", "/lib/modules/\(facts.kernelRelease)/modules.builtin", ["module": .string(module.name), "path": .string(module.path), "family": .string(module.family.rawValue)])]))
+                evidence: [context.evidence("file", "/lib/modules/\(facts.kernelRelease)/modules.builtin", ["module": .string(module.name), "path": .string(module.path), "family": .string(module.family.rawValue)])]))
         }
 
         let loaded = Set(facts.loadedModules)
@@ -220,7 +205,7 @@ public enum HardwareChecks {
             findings.append(context.finding(
                 rule, subject: "module:\(module.name)", status: .fail,
                 detail: "\(module.family.label) driver \(module.name) matches a device present now (\(list(devices, limit: 3))) and is \(dispositionText(disposition)).",
-                evidence: [evidence(context, "file", module.path, ["module": .string(module.name), "devices": .strings(devices), "disposition": .string(dispositionName(disposition))])]))
+                evidence: [context.evidence("file", module.path, ["module": .string(module.name), "devices": .strings(devices), "disposition": .string(dispositionName(disposition))])]))
         }
 
         var familiesSeen = false
@@ -247,7 +232,7 @@ public enum HardwareChecks {
                 rows.append(.object(row))
             }
             let data: JSONValue = ["family": .string(family.rawValue), "modules": .array(rows)]
-            let moduleEvidence = evidence(context, "file", "/lib/modules/\(facts.kernelRelease)/modules.dep", data)
+            let moduleEvidence = context.evidence("file", "/lib/modules/\(facts.kernelRelease)/modules.dep", data)
             if open.isEmpty, partial.isEmpty {
                 findings.append(context.finding(
                     rule, subject: "modules:\(family.rawValue)", status: .pass,
@@ -292,7 +277,7 @@ public enum HardwareChecks {
         let rule = RuleCatalogue.usbStorage
         let facts = all.hardware
         let relevant: (String) -> Bool = { $0 == "/sys/bus/usb/devices" || $0 == "/sys/class/block" || isModulesFile($0) }
-        var findings = sourceErrors(rule, facts, relevant, context)
+        var findings = context.sourceErrors(rule, facts.sources, relevant)
         var present = 0
         for device in facts.usbDevices where !device.isRootHub {
             let storage = device.interfaces.filter { $0.isClass(0x08) }
@@ -302,7 +287,7 @@ public enum HardwareChecks {
             if !storage.isEmpty { what.append("mass-storage interface \(storage.map { "\($0.name) \($0.classTriple)" }.joined(separator: ", "))") }
             if !device.blockDevices.isEmpty { what.append("block device \(device.blockDevices.map(\.name).joined(separator: ", "))") }
             let seen = what.joined(separator: " and ")
-            let data = evidence(context, "sysfs", device.sysfsPath, device.json)
+            let data = context.evidence("sysfs", device.sysfsPath, device.json)
             if let entry = context.policy.ledger.first(where: { $0.matches(vendor: device.vendor, product: device.product, serial: device.serial) }) {
                 var whose: [String] = []
                 if let label = entry.label { whose.append("label \(label)") }
@@ -329,7 +314,7 @@ public enum HardwareChecks {
             findings.append(context.finding(
                 rule, subject: block.sysfsPath, status: .fail,
                 detail: "Block device \(block.name) is on the USB bus but its USB device could not be read, so it cannot be matched to the media ledger.",
-                evidence: [evidence(context, "sysfs", block.sysfsPath, ["name": .string(block.name)])]))
+                evidence: [context.evidence("sysfs", block.sysfsPath, ["name": .string(block.name)])]))
         }
         if present == 0, findings.isEmpty, let unseen = usbUnseen(rule, all, context) {
             findings.append(unseen)
@@ -362,7 +347,7 @@ public enum HardwareChecks {
             if builtin != nil { problems.append("\(name) is built into the kernel and cannot be disabled in modprobe.d") }
             else if available != nil, !isStopped(disposition), !loaded.contains(name) { problems.append("\(name) is installed and \(dispositionText(disposition))") }
         }
-        let data = evidence(context, "modules", "/lib/modules/\(facts.kernelRelease)", .array(rows))
+        let data = context.evidence("modules", "/lib/modules/\(facts.kernelRelease)", .array(rows))
         if !problems.isEmpty {
             return context.finding(
                 rule, subject: subject, status: .fail,
@@ -392,7 +377,7 @@ public enum HardwareChecks {
     static func usbPhone(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.usbPhone
         let facts = all.hardware
-        var findings = sourceErrors(rule, facts, { $0 == "/sys/bus/usb/devices" }, context)
+        var findings = context.sourceErrors(rule, facts.sources, { $0 == "/sys/bus/usb/devices" })
         var phones = 0
         for device in facts.usbDevices where !device.isRootHub {
             let reasons = DeviceClassNames.phoneReasons(device)
@@ -401,7 +386,7 @@ public enum HardwareChecks {
             findings.append(context.finding(
                 rule, subject: device.sysfsPath, status: .fail,
                 detail: "Phone or tethering device \(device.displayName) on USB: " + reasons.joined(separator: "; ") + ".",
-                evidence: [evidence(context, "sysfs", device.sysfsPath, device.json)]))
+                evidence: [context.evidence("sysfs", device.sysfsPath, device.json)]))
         }
         if phones == 0, findings.isEmpty, let unseen = usbUnseen(rule, all, context) {
             findings.append(unseen)

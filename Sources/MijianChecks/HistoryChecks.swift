@@ -9,20 +9,6 @@ public enum HistoryChecks {
         Check(rule: RuleCatalogue.logRetention, evaluate: logRetention),
     ]
 
-    private static func evidence(_ context: CheckContext, _ kind: String, _ source: String, _ data: JSONValue) -> Evidence {
-        Evidence(kind: kind, source: source, observedAt: context.observedAt, data: data)
-    }
-
-    private static func errors(_ rule: RuleInfo, _ facts: HistoryFacts, _ paths: (String) -> Bool, _ context: CheckContext) -> [Finding] {
-        facts.sources.filter { paths($0.path) }.compactMap { source in
-            guard let reason = source.errorReason else { return nil }
-            return context.finding(
-                rule, subject: source.path, status: .error,
-                detail: "Could not read \(source.path), so this rule cannot vouch for what it holds: \(reason).",
-                evidence: [evidence(context, "file", source.path, source.json)])
-        }
-    }
-
     private static let profileDirectories = [
         "/etc/NetworkManager/system-connections", "/etc/wpa_supplicant", "/var/lib/iwd", "/etc/network/interfaces",
         "/etc/network/interfaces.d", "/etc/ppp/peers", "/etc/wvdial.conf", "/var/lib/bluetooth",
@@ -36,7 +22,7 @@ public enum HistoryChecks {
     static func wirelessHistory(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.wirelessHistory
         let facts = all.history
-        var findings = errors(rule, facts, isProfileSource, context)
+        var findings = context.sourceErrors(rule, facts.sources, isProfileSource)
         var saved = 0
         for profile in facts.profiles {
             guard let category = profile.category else { continue }
@@ -47,7 +33,7 @@ public enum HistoryChecks {
             findings.append(context.finding(
                 rule, subject: profile.location, status: .fail,
                 detail: "Saved \(what) of type \(profile.type) in \(profile.location): this machine has been or can be set up to join it.",
-                evidence: [evidence(context, "file", profile.path, profile.json)]))
+                evidence: [context.evidence("file", profile.path, profile.json)]))
         }
         for pairing in facts.pairings {
             saved += 1
@@ -55,7 +41,7 @@ public enum HistoryChecks {
             findings.append(context.finding(
                 rule, subject: pairing.path, status: .fail,
                 detail: "Bluetooth device \(pairing.device)\(name) is paired with adapter \(pairing.adapter) (\(pairing.path)).",
-                evidence: [evidence(context, "directory", pairing.path, pairing.json)]))
+                evidence: [context.evidence("directory", pairing.path, pairing.json)]))
         }
         if saved == 0, findings.isEmpty {
             let examined = facts.sources.filter { isProfileSource($0.path) }
@@ -64,7 +50,7 @@ public enum HistoryChecks {
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
                 detail: "No saved wireless, mobile, Bluetooth or VPN profile and no pairing (\(wired) wired profile(s)); examined \(summary).",
-                evidence: [evidence(context, "sources", "host", .array(examined.map(\.json) + facts.profiles.map(\.json)))]))
+                evidence: [context.evidence("sources", "host", .array(examined.map(\.json) + facts.profiles.map(\.json)))]))
         }
         return findings
     }
@@ -74,7 +60,7 @@ public enum HistoryChecks {
         let rule = RuleCatalogue.logRetention
         let facts = all.history
         let isLogSource: (String) -> Bool = { $0.hasPrefix("/var/log") || $0.contains("journald.conf") }
-        var findings = errors(rule, facts, isLogSource, context)
+        var findings = context.sourceErrors(rule, facts.sources, isLogSource)
         let journal = facts.journal
         let files = journal.persistentFiles + facts.kernelLogs
         let oldest = files.map(\.reach).min()
@@ -87,7 +73,7 @@ public enum HistoryChecks {
             "kernel_logs": .array(facts.kernelLogs.map(\.json)),
             "oldest": .optional(oldest.map { RFC3339.string(from: $0) }), "reach_days": days.map { .integer($0) } ?? .null,
         ]
-        let proof = [evidence(context, "logs", "/var/log", data)]
+        let proof = [context.evidence("logs", "/var/log", data)]
         let reach = days.map { "reach back \($0) day(s), to \(oldest.map { RFC3339.string(from: $0) } ?? "")" } ?? "hold no dated entry yet"
         if journal.isPersistent {
             let status: Status = days == nil ? .informational : .pass

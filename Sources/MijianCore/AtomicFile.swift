@@ -16,16 +16,13 @@ public enum AtomicFile {
         defer {
             if !ok { unlink(temporary) }
         }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if written < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                close(fd)
-                throw MijianError(.io, "cannot write \(path)", path: path, errno: code)
-            }
-            offset += written
+        var failure: MijianError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(MijianError) { try Syscall.writeAll(fd, buffer, "cannot write \(path)", path: path) } catch { failure = error }
+        }
+        if let failure {
+            close(fd)
+            throw failure
         }
         if fsync(fd) != 0 {
             let code = errno

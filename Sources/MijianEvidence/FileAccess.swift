@@ -9,25 +9,6 @@ extension MijianError.Code {
     public static let key = MijianError.Code("key")
     /// A key registry file is unreadable or inconsistent.
     public static let registry = MijianError.Code("registry")
-    /// A file that must not be replaced already exists.
-    public static let exists = MijianError.Code("exists")
-}
-
-/// Every system call of this module goes through here: EINTR is retried, errno is captured at once.
-enum Syscall {
-    /// Runs `body` until it does not fail with EINTR; a negative result becomes an error naming `what`.
-    @discardableResult
-    static func call<T: FixedWidthInteger>(_ what: @autoclosure () -> String, path: String? = nil, _ body: () -> T) throws(MijianError) -> T {
-        while true {
-            let result = body()
-            if result >= 0 { return result }
-            let code = errno
-            if code == EINTR { continue }
-            let kind: MijianError.Code =
-                code == ENOENT ? .notFound : (code == EACCES || code == EPERM ? .permission : (code == EEXIST ? .exists : .io))
-            throw MijianError(kind, what(), path: path, errno: code)
-        }
-    }
 }
 
 /// One open file descriptor, closed when the owner goes away.
@@ -83,19 +64,11 @@ final class FileDescriptor {
 
     /// Writes every byte.
     func writeAll(_ bytes: [UInt8]) throws(MijianError) {
-        var offset = 0
-        while offset < bytes.count {
-            let remaining = bytes.count - offset
-            let start = offset
-            let written = try Syscall.call("cannot write \(path)", path: path) { () -> Int in
-                bytes.withUnsafeBytes { buffer -> Int in
-                    guard let base = buffer.baseAddress else { return 0 }
-                    return write(fd, base + start, remaining)
-                }
-            }
-            guard written > 0 else { throw MijianError(.io, "cannot write \(path): no progress", path: path) }
-            offset += written
+        var failure: MijianError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(MijianError) { try Syscall.writeAll(fd, buffer, "cannot write \(path)", path: path) } catch { failure = error }
         }
+        if let failure { throw failure }
     }
 
     /// Flushes the file to disk.

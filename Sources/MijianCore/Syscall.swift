@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension MijianError.Code {
+    /// A file that must not be replaced already exists.
+    public static let exists = MijianError.Code("exists")
+}
+
+/// Every system call goes through here: EINTR is retried and errno is captured at once.
+public enum Syscall {
+    /// Runs `body` until it does not fail with EINTR; a negative result becomes an error naming `what`
+    /// (ENOENT not found, EACCES/EPERM permission, EEXIST exists, anything else I/O).
+    @discardableResult
+    public static func call<T: FixedWidthInteger>(
+        _ what: @autoclosure () -> String, path: String? = nil, _ body: () -> T
+    ) throws(MijianError) -> T {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            let kind: MijianError.Code =
+                code == ENOENT ? .notFound : (code == EACCES || code == EPERM ? .permission : (code == EEXIST ? .exists : .io))
+            throw MijianError(kind, what(), path: path, errno: code)
+        }
+    }
+
+    /// Writes every byte of `bytes` to `fd`, retrying short writes and EINTR; a failure (a full disk,
+    /// a closed pipe) or a write that makes no progress is an error naming `what`.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ what: @autoclosure () -> String, path: String? = nil)
+        throws(MijianError)
+    {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let start = offset
+            let written = try call(what(), path: path) { write(fd, base + start, bytes.count - start) }
+            guard written > 0 else { throw MijianError(.io, "\(what()): no progress", path: path) }
+            offset += written
+        }
+    }
+}
