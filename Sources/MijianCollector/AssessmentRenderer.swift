@@ -69,6 +69,19 @@ public struct AssessmentRenderer: Sendable {
         [t("主机", "Host"), t("设备编号", "Asset"), t("规则", "Rule"), t("对象", "Subject"), t("状态", "Status"), t("时间", "Time"), t("报告摘要", "Report digest"), t("说明", "Detail")]
     }
 
+    /// The heading of the aggravating-deductions table (Markdown and HTML).
+    private var deductionHeader: [String] {
+        [t("条目", "Item"), t("内容", "Case"), t("每例扣分", "Per case"), t("例数", "Cases"), t("扣分", "Deducted"), t("判定依据", "Decided by")]
+    }
+
+    /// One row of the aggravating-deductions table.
+    private func deductionCells(_ row: DeductionResult) -> [String] {
+        [
+            row.deduction.id, zh ? row.deduction.text : row.deduction.textEN, "\(row.deduction.perCase)",
+            row.cases.map(String.init) ?? t("待确认", "to be confirmed"), "\(row.deducted)", decidedText(row.decidedBy),
+        ]
+    }
+
     private func evidenceCells(_ row: EvidenceRow) -> [String] {
         [row.hostname, row.assetID ?? t("未登记", "unregistered"), row.ruleID, row.subject, row.status, time(row.observedAt), digest(row.reportSHA256), row.detail]
     }
@@ -154,12 +167,7 @@ public struct AssessmentRenderer: Sendable {
             }
         }
         out += "## \(t("加重扣分项", "Aggravating deductions"))\n\n"
-        out += mdTable(
-            [t("条目", "Item"), t("内容", "Case"), t("每例扣分", "Per case"), t("例数", "Cases"), t("扣分", "Deducted"), t("判定依据", "Decided by")],
-            result.deductions.map { [
-                $0.deduction.id, zh ? $0.deduction.text : $0.deduction.textEN, "\($0.deduction.perCase)", $0.cases.map(String.init) ?? t("待确认", "to be confirmed"),
-                "\($0.deducted)", decidedText($0.decidedBy),
-            ] }) + "\n"
+        out += mdTable(deductionHeader, result.deductions.map(deductionCells)) + "\n"
         for deduction in result.deductions where !deduction.problems.isEmpty {
             out += "### \(deduction.deduction.id) \(line(zh ? deduction.deduction.text : deduction.deduction.textEN))\n\n"
             for (number, problem) in deduction.problems.enumerated() {
@@ -259,12 +267,7 @@ public struct AssessmentRenderer: Sendable {
             }
         }
         out += "<h2>\(e(t("加重扣分项", "Aggravating deductions")))</h2>\n"
-        out += htmlTable(
-            [t("条目", "Item"), t("内容", "Case"), t("每例扣分", "Per case"), t("例数", "Cases"), t("扣分", "Deducted"), t("判定依据", "Decided by")],
-            result.deductions.map { [
-                $0.deduction.id, zh ? $0.deduction.text : $0.deduction.textEN, "\($0.deduction.perCase)", $0.cases.map(String.init) ?? t("待确认", "to be confirmed"),
-                "\($0.deducted)", decidedText($0.decidedBy),
-            ] })
+        out += htmlTable(deductionHeader, result.deductions.map(deductionCells))
         for deduction in result.deductions where !deduction.problems.isEmpty {
             out += "<h3>\(e(deduction.deduction.id)) \(e(zh ? deduction.deduction.text : deduction.deduction.textEN))</h3>\n<ol>\n"
             for problem in deduction.problems {
