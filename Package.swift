@@ -17,9 +17,11 @@ let package = Package(
         .library(name: "MijianChecks", targets: ["MijianChecks"]),
         .library(name: "MijianEvidence", targets: ["MijianEvidence"]),
         .library(name: "MijianTraffic", targets: ["MijianTraffic"]),
+        .library(name: "MijianDevices", targets: ["MijianDevices"]),
         .library(name: "MijianCLI", targets: ["MijianCLI"]),
         .library(name: "MijianCollector", targets: ["MijianCollector"]),
         .executable(name: "mijian-collector", targets: ["mijian-collector"]),
+        .library(name: "MijianTestSupport", targets: ["MijianTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -73,9 +75,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "MijianDevices",
+            dependencies: ["MijianCore", "MijianHost", "CUdev", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "MijianCLI",
             dependencies: [
-                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic",
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -112,7 +119,7 @@ let package = Package(
         ),
         .target(
             name: "MijianTestSupport",
-            dependencies: ["MijianCore"],
+            dependencies: ["MijianCore", "MijianDevices"],
             path: "Tests/MijianTestSupport",
             swiftSettings: strict
         ),
@@ -120,6 +127,7 @@ let package = Package(
         .testTarget(name: "MijianHostTests", dependencies: ["MijianHost", "MijianChecks", "MijianTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "MijianChecksTests", dependencies: ["MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianEvidenceTests", dependencies: ["MijianEvidence", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianDevicesTests", dependencies: ["MijianDevices", "MijianHost", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "MijianCollectorTests",

@@ -22,6 +22,10 @@ let package = Package(
         .executableTarget(name: "bench-traffic", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianTraffic", package: "Mijian"),
         ]),
+        .executableTarget(name: "bench-devices", dependencies: [
+            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianHost", package: "Mijian"),
+            .product(name: "MijianDevices", package: "Mijian"), .product(name: "MijianTestSupport", package: "Mijian"),
+        ]),
         .executableTarget(name: "bench-collector", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
             .product(name: "MijianCollector", package: "Mijian"),

@@ -69,7 +69,7 @@ struct HardwareReader {
 
     // MARK: kernel and modules
 
-    private func kernelRelease(live: Bool) -> String {
+    func kernelRelease(live: Bool) -> String {
         if let release = root.attribute("/proc/sys/kernel/osrelease"), !release.isEmpty { return release }
         guard live else { return "" }
         var name = utsname()
@@ -83,7 +83,7 @@ struct HardwareReader {
     private static let prefixBytes: [([UInt8], DriverFamily)] = DriverFamily.pathPrefixes.map { (Array($0.0.utf8), $0.1) }
 
     /// Scans modules.dep on bytes: a line becomes strings only when its module is in a family of interest.
-    private mutating func readModulesDep(_ dir: String) {
+    mutating func readModulesDep(_ dir: String) {
         let path = dir + "/modules.dep"
         guard let bytes = readRecorded(path) else { return }
         var lines = 0
@@ -124,7 +124,7 @@ struct HardwareReader {
         record(path, .ok, count: lines)
     }
 
-    private mutating func readModulesBuiltin(_ dir: String) {
+    mutating func readModulesBuiltin(_ dir: String) {
         let path = dir + "/modules.builtin"
         guard let bytes = readRecorded(path) else { return }
         var lines = 0
@@ -139,7 +139,7 @@ struct HardwareReader {
         record(path, .ok, count: lines)
     }
 
-    private mutating func readAliases(_ dir: String) -> ModuleAliasIndex? {
+    mutating func readAliases(_ dir: String) -> ModuleAliasIndex? {
         let path = dir + "/modules.alias"
         guard let bytes = readRecorded(path) else { return nil }
         let index = ModuleAliasIndex(bytes: bytes)
@@ -176,22 +176,6 @@ struct HardwareReader {
 
     // MARK: devices
 
-    private static func hexByte(_ text: String?) -> UInt8? {
-        guard let text else { return nil }
-        return UInt8(text.trimmingCharacters(in: .whitespaces), radix: 16)
-    }
-
-    private static func hexID(_ text: String?) -> String {
-        guard var text = text?.lowercased() else { return "" }
-        if text.hasPrefix("0x") { text.removeFirst(2) }
-        return text
-    }
-
-    private func driverName(_ devicePath: String) -> String? {
-        guard let target = root.readLink(devicePath + "/driver") else { return nil }
-        return target.split(separator: "/").last.map(String.init)
-    }
-
     private mutating func readPCI(_ aliases: ModuleAliasIndex?) {
         let busPath = "/sys/bus/pci/devices"
         guard let names = listRecorded(busPath) else { return }
@@ -200,12 +184,12 @@ struct HardwareReader {
                 facts.notes.append("\(busPath)/\(name) vanished or does not resolve; skipped")
                 continue
             }
-            let classText = Self.hexID(root.attribute(path + "/class"))
+            let classText = USBSysfs.hexID(root.attribute(path + "/class"))
             let modalias = root.attribute(path + "/modalias")
             var device = PCIDevice(
                 address: name, sysfsPath: path, classCode: UInt32(classText, radix: 16),
-                vendor: Self.hexID(root.attribute(path + "/vendor")), device: Self.hexID(root.attribute(path + "/device")),
-                driver: driverName(path), modalias: modalias)
+                vendor: USBSysfs.hexID(root.attribute(path + "/vendor")), device: USBSysfs.hexID(root.attribute(path + "/device")),
+                driver: USBSysfs.driverName(root, path), modalias: modalias)
             if let modalias, let aliases { device.aliasMatches = aliases.modules(matching: modalias) }
             if device.classCode == nil, !root.exists(path) {
                 facts.notes.append("\(path) vanished while being read; skipped")
@@ -226,30 +210,17 @@ struct HardwareReader {
                 continue
             }
             if name.contains(":") {
-                let modalias = root.attribute(path + "/modalias")
-                var interface = USBInterface(
-                    name: name, sysfsPath: path, interfaceClass: Self.hexByte(root.attribute(path + "/bInterfaceClass")),
-                    interfaceSubClass: Self.hexByte(root.attribute(path + "/bInterfaceSubClass")),
-                    interfaceProtocol: Self.hexByte(root.attribute(path + "/bInterfaceProtocol")),
-                    interfaceString: root.attribute(path + "/interface"), driver: driverName(path), modalias: modalias)
-                if let modalias, let aliases { interface.aliasMatches = aliases.modules(matching: modalias) }
-                if interface.interfaceClass == nil, !root.exists(path) {
+                guard let interface = USBSysfs.interface(root: root, name: name, path: path, aliases: { aliases?.modules(matching: $0) ?? [] }) else {
                     facts.notes.append("\(path) vanished while being read; skipped")
                     continue
                 }
                 interfaces.append(interface)
             } else {
-                let vendor = root.attribute(path + "/idVendor")
-                if vendor == nil, !root.exists(path) {
+                guard let device = USBSysfs.device(root: root, name: name, path: path) else {
                     facts.notes.append("\(path) vanished while being read; skipped")
                     continue
                 }
-                devices.append(USBDevice(
-                    name: name, sysfsPath: path, vendor: Self.hexID(vendor), product: Self.hexID(root.attribute(path + "/idProduct")),
-                    serial: root.attribute(path + "/serial"), manufacturer: root.attribute(path + "/manufacturer"),
-                    productName: root.attribute(path + "/product"), deviceClass: Self.hexByte(root.attribute(path + "/bDeviceClass")),
-                    deviceSubClass: Self.hexByte(root.attribute(path + "/bDeviceSubClass")),
-                    deviceProtocol: Self.hexByte(root.attribute(path + "/bDeviceProtocol")), driver: driverName(path)))
+                devices.append(device)
             }
         }
         var byPath: [String: Int] = [:]

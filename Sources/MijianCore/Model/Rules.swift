@@ -69,6 +69,9 @@ public enum RuleCatalogue {
     public static let agentHealth = RuleInfo(
         id: "agent.health", title: "The agent is healthy and enforcing", titleZH: "防护代理运行正常",
         references: [.item("七.10")], defaultSeverity: .high)
+    public static let usbControl = RuleInfo(
+        id: "usb.control", title: "Every USB interface is judged before it gets a driver", titleZH: "USB设备接入受控",
+        references: [.item("七.6"), .item("七.11"), .item("七.13")], defaultSeverity: .high)
     public static let logRetention = RuleInfo(
         id: "log.retention", title: "Logs are persistent and reach back", titleZH: "日志持久保存且可追溯",
         references: [.item("七.10")], defaultSeverity: .low)
@@ -86,7 +89,7 @@ public enum RuleCatalogue {
     ]
 
     /// Every rule the agent knows.
-    public static let all: [RuleInfo] = auditRules + [trafficEgress, agentHealth, malwareScanner, printDevices]
+    public static let all: [RuleInfo] = auditRules + [trafficEgress, agentHealth, usbControl, malwareScanner, printDevices]
 
     /// The rule with this id.
     public static func rule(_ id: String) -> RuleInfo? { all.first { $0.id == id } }

@@ -8,6 +8,9 @@ public struct Policy: Sendable, Equatable {
     public enum Profile: String, Sendable, CaseIterable { case classified, unclassified }
     /// Whether USB storage is only reported or also blocked.
     public enum USBMode: String, Sendable, CaseIterable { case audit, enforce }
+    /// Kinds of USB interface a policy may allow besides HID and hubs (`usb.allow`). Storage is
+    /// allowed only through the media ledger; wireless, phone and tethering interfaces never.
+    public enum USBAllowKind: String, Sendable, CaseIterable { case hid, hub, printer, audio, video, smartcard, other }
 
     /// One registered removable medium (台账 entry).
     public struct LedgerEntry: Sendable, Equatable, Hashable {
@@ -97,6 +100,8 @@ public struct Policy: Sendable, Equatable {
     public var ledger: [LedgerEntry]
     /// Audit or enforce.
     public var usbMode: USBMode
+    /// Interface kinds the live USB control lets bind a driver (`usb.allow`; default HID and hubs).
+    public var usbAllow: Set<USBAllowKind> = [.hid, .hub]
     /// Per-rule overrides.
     public var rules: [String: RuleOverride]
     /// Where the agent keeps its key and chain state, when not the default.
@@ -198,8 +203,25 @@ public struct Policy: Sendable, Equatable {
                     }
                 }
             case "usb":
-                for (_, _, v) in try reader.mapping(value, key, allowed: ["mode"]) {
-                    policy.usbMode = try reader.choice(v, "usb.mode", as: USBMode.self)
+                for (sub, _, v) in try reader.mapping(value, key, allowed: ["mode", "allow"]) {
+                    if sub == "mode" {
+                        policy.usbMode = try reader.choice(v, "usb.mode", as: USBMode.self)
+                        continue
+                    }
+                    var kinds: Set<USBAllowKind> = []
+                    for (index, element) in try reader.sequence(v, "usb.allow").enumerated() {
+                        let text = try reader.string(element, "usb.allow[\(index)]")
+                        guard let kind = USBAllowKind(rawValue: text) else {
+                            let never = ["storage", "wireless", "bluetooth", "phone", "tethering", "network"].contains(text)
+                            throw reader.error(
+                                element, "usb.allow[\(index)]",
+                                never
+                                    ? "\"\(text)\" cannot be allowed by kind: storage is allowed only through media.ledger, and wireless, phone and tethering interfaces never"
+                                    : "\"\(text)\" is not a kind (known: \(USBAllowKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        }
+                        kinds.insert(kind)
+                    }
+                    policy.usbAllow = kinds
                 }
             case "rules":
                 let known = Set(RuleCatalogue.all.map(\.id))

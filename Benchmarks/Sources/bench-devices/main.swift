@@ -1,0 +1,57 @@
+import Foundation
+import MijianCore
+import MijianDevices
+import MijianHost
+import MijianTestSupport
+
+// Decision latency of the live USB control, from taking a uevent to the last sysfs write done,
+// through the real code path (parse, read sysfs, classify, decide, write `authorized`,
+// `drivers_probe`), on a sysfs fixture tree in a tmpfs-backed temporary directory.
+//
+// Usage: bench-devices [DEVICES]   (each device gives four events: add, two interface adds, bind)
+
+let devices = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2500
+let policyText = """
+    id: bench
+    version: "1"
+    profile: classified
+    media:
+      ledger:
+        - {vendor: "46f4", product: "0001", serial: "REG-0001"}
+    usb: {mode: enforce}
+    """
+let policy = try Policy.parse(Array(policyText.utf8), file: "bench.yaml")
+let fixture = try SysfsFixture()
+var stream: [UInt8] = []
+let shapes: [[SysfsFixture.Interface]] = [
+    [.init(cls: 0x08, sub: 0x06, proto: 0x50), .init(cls: 0x08, sub: 0x06, proto: 0x62)],
+    [.init(cls: 0x03, sub: 0x01, proto: 0x01), .init(cls: 0x08, sub: 0x06, proto: 0x50)],
+    [.init(cls: 0x03, sub: 0x01, proto: 0x01), .init(cls: 0x03, sub: 0x01, proto: 0x02)],
+    [.init(cls: 0xE0, sub: 0x01, proto: 0x01), .init(cls: 0xFF, sub: 0xFF, proto: 0xFF)],
+]
+for index in 0..<devices {
+    let serial = index % 5 == 0 ? "REG-0001" : "S\(index)"
+    for event in try fixture.plug(port: index + 2, vendor: "46f4", product: "0001", serial: serial, interfaces: shapes[index % shapes.count]) {
+        stream += event.kernelMessage() + [0]
+    }
+}
+let recorded = UEvent.parseStream(stream)
+let control = USBControl(.init(root: HostRoot(path: fixture.path), policy: policy, enforce: true, knowledge: .none))
+_ = control.start()
+var latencies: [Int64] = []
+latencies.reserveCapacity(recorded.count)
+let started = Monotonic.now()
+for event in recorded {
+    let received = Monotonic.now()
+    for out in control.handle(event, receivedAt: received, source: .replay) where out.type == "usb.decision" {
+        if case .object(let members) = out.data, case .int(let micros)? = members.first(where: { $0.0 == "latency_us" })?.1 {
+            latencies.append(micros)
+        }
+    }
+}
+let total = Double(Monotonic.now() - started) / 1e9
+latencies.sort()
+func percentile(_ p: Double) -> Int64 { latencies.isEmpty ? -1 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+print("events: \(recorded.count) recorded (\(devices) devices), decisions: \(latencies.count), wall: \(String(format: "%.3f", total)) s (\(Int(Double(recorded.count) / total)) events/s)")
+print("decision latency (uevent taken → last sysfs write done): p50 \(percentile(0.50)) µs, p90 \(percentile(0.90)) µs, p99 \(percentile(0.99)) µs, max \(latencies.last ?? -1) µs")
+try? FileManager.default.removeItem(at: fixture.root)
