@@ -55,10 +55,14 @@ public final class USBControl {
     /// Device paths (below `/sys`) of the devices judged and still present.
     public var trackedDevices: [String] { devices.keys.sorted() }
 
-    /// Replaces the policy (SIGHUP); decisions from now on use it.
-    public func update(policy: Policy, enforce: Bool) {
+    /// Replaces the policy (SIGHUP) and judges every present interface again under it, so a medium
+    /// struck from the ledger loses its driver at once rather than at its next plug.
+    public func reload(policy: Policy, enforce: Bool, now: Date = Date()) -> [Event] {
         configuration.policy = policy
         configuration.enforce = enforce
+        interfaceOwners = [:]
+        for key in devices.keys { devices[key]?.interfaces = [] }
+        return resync(reason: "policy \(policy.id) \(policy.version) (sha256 \(policy.sha256.prefix(12))…) loaded: every present interface judged again", now: now)
     }
 
     // MARK: start, coldplug, resync

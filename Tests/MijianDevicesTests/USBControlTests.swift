@@ -210,6 +210,20 @@ import Testing
         #expect(Self.decisions(events).count == 3)
     }
 
+    @Test func aReloadedPolicyJudgesPresentDevicesAgain() throws {
+        let fixture = try SysfsFixture()
+        let control = try Self.control(fixture)
+        _ = control.start()
+        _ = Self.run(control, try fixture.plug(port: 2, vendor: "46f4", product: "0001", serial: "REG-0001", interfaces: Self.keyboardAndStick))
+        #expect(fixture.read(fixture.interfacePath(port: 2, 1) + "/authorized") == "1")
+        let struck = try TestSupport.policy(Self.policyYAML.replacingOccurrences(of: "REG-0001", with: "REG-0009"))
+        let events = control.reload(policy: struck, enforce: true)
+        #expect(fixture.read(fixture.interfacePath(port: 2, 1) + "/authorized") == "0", "struck from the ledger: unbound at once")
+        #expect(fixture.read(fixture.interfacePath(port: 2, 0) + "/authorized") == "1", "the keyboard stays")
+        #expect(events.contains { $0.type == "usb.resync" })
+        #expect(Self.decisions(events).count == 1)
+    }
+
     @Test func parsesTheKernelsMessageFormat() {
         let raw = Array("add@/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0\0SUBSYSTEM=usb\0DEVTYPE=usb_interface\0PRODUCT=46f4/1/0\0INTERFACE=8/6/80\0SEQNUM=4711\0".utf8)
         let event = UEvent.parse(raw)
