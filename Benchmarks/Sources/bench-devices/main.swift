@@ -22,6 +22,9 @@ let policyText = """
     """
 let policy = try Policy.parse(Array(policyText.utf8), file: "bench.yaml")
 let fixture = try SysfsFixture()
+// The control starts on an empty bus (coldplug judges nothing), then every device arrives by event.
+let control = USBControl(.init(root: HostRoot(path: fixture.path), policy: policy, enforce: true, knowledge: .none))
+_ = control.start()
 var stream: [UInt8] = []
 let shapes: [[SysfsFixture.Interface]] = [
     [.init(cls: 0x08, sub: 0x06, proto: 0x50), .init(cls: 0x08, sub: 0x06, proto: 0x62)],
@@ -36,8 +39,6 @@ for index in 0..<devices {
     }
 }
 let recorded = UEvent.parseStream(stream)
-let control = USBControl(.init(root: HostRoot(path: fixture.path), policy: policy, enforce: true, knowledge: .none))
-_ = control.start()
 var latencies: [Int64] = []
 latencies.reserveCapacity(recorded.count)
 let started = Monotonic.now()
@@ -51,7 +52,8 @@ for event in recorded {
 }
 let total = Double(Monotonic.now() - started) / 1e9
 latencies.sort()
-func percentile(_ p: Double) -> Int64 { latencies.isEmpty ? -1 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+let sorted = latencies
+let percentile: (Double) -> Int64 = { p in sorted.isEmpty ? -1 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 print("events: \(recorded.count) recorded (\(devices) devices), decisions: \(latencies.count), wall: \(String(format: "%.3f", total)) s (\(Int(Double(recorded.count) / total)) events/s)")
 print("decision latency (uevent taken → last sysfs write done): p50 \(percentile(0.50)) µs, p90 \(percentile(0.90)) µs, p99 \(percentile(0.99)) µs, max \(latencies.last ?? -1) µs")
 try? FileManager.default.removeItem(at: fixture.root)
