@@ -348,6 +348,19 @@ public enum HardwareChecks {
             else if available != nil, !isStopped(disposition), !loaded.contains(name) { problems.append("\(name) is installed and \(dispositionText(disposition))") }
         }
         let data = context.evidence("modules", "/lib/modules/\(facts.kernelRelease)", .array(rows))
+        // The kernel's interface lock (set by the live USB control, kept when it stops) is control
+        // whatever the modules: no interface binds a driver until it is authorised.
+        let hubs = facts.usbDevices.filter(\.isRootHub)
+        if !hubs.isEmpty, hubs.allSatisfy({ $0.interfaceAuthorizedDefault == 0 }) {
+            let lock = context.evidence("sysfs", "/sys/bus/usb/devices", .array(hubs.map { hub in
+                ["name": .string(hub.name), "sysfs_path": .string(hub.sysfsPath), "interface_authorized_default": .integer(0)]
+            }))
+            return context.finding(
+                rule, subject: subject, status: .pass,
+                detail: "USB storage control is on: every root hub (\(hubs.map(\.name).joined(separator: ", "))) has interface_authorized_default = 0, so no USB interface binds a driver until it is authorised"
+                    + (problems.isEmpty ? "." : "; the storage drivers themselves are not stopped (" + problems.joined(separator: "; ") + ")."),
+                evidence: [lock, data])
+        }
         if !problems.isEmpty {
             return context.finding(
                 rule, subject: subject, status: .fail,

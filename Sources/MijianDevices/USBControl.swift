@@ -243,7 +243,8 @@ public final class USBControl {
         let decision = USBPolicyDecider.decide(device, policy: configuration.policy, enforce: configuration.enforce, family: configuration.knowledge.family(of:))
         var writes: [SysfsWrite] = []
         if configuration.enforce {
-            for item in decision.interfaces {
+            // Interfaces read from the raw descriptors have no switch to write: their device is already kept out.
+            for item in decision.interfaces where !item.interface.fromDescriptors {
                 let path = item.interface.sysfsPath
                 let current = configuration.root.attribute(path + "/authorized")
                 if item.verdict == .allow {
@@ -262,7 +263,9 @@ public final class USBControl {
         var whole: Verdict = .allow
         if scope == "device" {
             whole = decision.wholeDevice
-            if whole == .deny, !decision.interfaces.isEmpty { writes.append(writer.write(device.sysfsPath + "/authorized", "0")) }
+            if whole == .deny, !decision.interfaces.isEmpty, device.authorized != false {
+                writes.append(writer.write(device.sysfsPath + "/authorized", "0"))
+            }
         }
         let latency = (Monotonic.now() &- started) / 1000
         return decisionEvent(decision, devpath: devpath, scope: scope, whole: whole, writes: writes, vanished: vanished, source: source, seqnum: seqnum, latencyMicros: latency, now: now)
@@ -273,7 +276,7 @@ public final class USBControl {
         let decision = USBPolicyDecider.decide(device, policy: configuration.policy, enforce: configuration.enforce, family: configuration.knowledge.family(of:))
         let whole = decision.wholeDevice
         var writes: [SysfsWrite] = []
-        if whole == .deny { writes.append(writer.write(device.sysfsPath + "/authorized", "0")) }
+        if whole == .deny, device.authorized != false { writes.append(writer.write(device.sysfsPath + "/authorized", "0")) }
         let latency = (Monotonic.now() &- started) / 1000
         return decisionEvent(decision, devpath: devpath, scope: "device", whole: whole, writes: writes, vanished: [], source: source, seqnum: seqnum, latencyMicros: latency, now: now)
     }

@@ -233,6 +233,9 @@ struct HardwareReader {
                 facts.notes.append("\(interface.sysfsPath) has no USB device above it; skipped")
             }
         }
+        for index in devices.indices where devices[index].interfaces.isEmpty {
+            if let described = USBSysfs.descriptorInterfaces(root: root, device: devices[index]) { devices[index].interfaces = described }
+        }
         facts.usbDevices = devices
     }
 

@@ -224,6 +224,32 @@ import Testing
         #expect(Self.decisions(events).count == 1)
     }
 
+    @Test func aDeauthorisedDeviceIsStillSeenForWhatItIsAndNotWrittenAgain() throws {
+        let fixture = try SysfsFixture()
+        try fixture.plug(port: 2, vendor: "46f4", product: "0001", serial: "NOT-REGISTERED", interfaces: Self.stick)
+        try fixture.deauthorize(port: 2)
+        let control = try Self.control(fixture)
+        let events = control.start()
+        let decision = Self.decisions(events)
+        #expect(decision.count == 1)
+        #expect(decision.first.flatMap { Self.member($0.data, "decision") } == .string("deny"))
+        #expect(decision.first.flatMap { Self.member($0.data, "writes") } == .array([]), "nothing to write: it is already kept out")
+        let text = decision.first.map { String(decoding: $0.data.serialized(), as: UTF8.self) } ?? ""
+        #expect(text.contains("\"class\":\"08/06/50\""))
+    }
+
+    @Test func descriptorsParseLikeTheKernelKeepsThem() {
+        let bytes = SysfsFixture.descriptors(vendor: "0781", product: "5583", interfaces: Self.keyboardAndStick)
+        let entries = USBDescriptors.interfaces(bytes)
+        #expect(entries.map(\.cls) == [0x03, 0x08])
+        #expect(entries.map(\.number) == [0, 1])
+        #expect(entries.allSatisfy { $0.configuration == 1 })
+        // Truncated or nonsense input ends the walk without a crash.
+        #expect(USBDescriptors.interfaces(Array(bytes.prefix(30))).isEmpty)
+        #expect(USBDescriptors.interfaces([0, 0, 0]).isEmpty)
+        #expect(USBDescriptors.interfaces([255, 4]).isEmpty)
+    }
+
     @Test func parsesTheKernelsMessageFormat() {
         let raw = Array("add@/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0\0SUBSYSTEM=usb\0DEVTYPE=usb_interface\0PRODUCT=46f4/1/0\0INTERFACE=8/6/80\0SEQNUM=4711\0".utf8)
         let event = UEvent.parse(raw)

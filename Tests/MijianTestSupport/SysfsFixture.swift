@@ -93,6 +93,7 @@ public final class SysfsFixture {
         if let serial { attributes.append(("serial", serial)) }
         for (key, value) in attributes { try write("\(path)/\(key)", value + "\n") }
         try link(name, to: devpath)
+        try Data(Self.descriptors(vendor: vendor, product: product, interfaces: interfaces)).write(to: root.appendingPathComponent("sys" + devpath + "/descriptors"))
         var events = [event("add", devpath, "usb_device", ["PRODUCT": "\(vendor)/\(product)/100", "TYPE": "0/0/0"])]
         for (index, interface) in interfaces.enumerated() {
             let interfaceName = "\(name):1.\(index)"
@@ -108,6 +109,34 @@ public final class SysfsFixture {
         }
         events.append(event("bind", devpath, "usb_device", ["DRIVER": "usb"]))
         return events
+    }
+
+    /// The raw descriptors as sysfs keeps them: the 18-byte device descriptor, then configuration 1
+    /// (9 bytes) with each interface descriptor (9 bytes) followed by a bulk endpoint (7 bytes).
+    public static func descriptors(vendor: String, product: String, interfaces: [Interface]) -> [UInt8] {
+        let v = UInt16(vendor, radix: 16) ?? 0
+        let p = UInt16(product, radix: 16) ?? 0
+        var out: [UInt8] = [18, 1, 0x00, 0x02, 0, 0, 0, 64, UInt8(v & 0xFF), UInt8(v >> 8), UInt8(p & 0xFF), UInt8(p >> 8), 0x00, 0x01, 1, 2, 3, 1]
+        let total = 9 + interfaces.count * 16
+        out += [9, 2, UInt8(total & 0xFF), UInt8(total >> 8), UInt8(interfaces.count), 1, 0, 0x80, 50]
+        for (index, interface) in interfaces.enumerated() {
+            out += [9, 4, UInt8(index), 0, 1, interface.cls, interface.sub, interface.proto, 0]
+            out += [7, 5, 0x81, 0x02, 0x00, 0x02, 0]
+        }
+        return out
+    }
+
+    /// What the kernel does on `authorized = 0` of a device: its configuration goes, and with it
+    /// every interface directory; the device and its raw descriptors stay.
+    public func deauthorize(port: Int) throws {
+        let name = "1-\(port)"
+        let devpath = "\(Self.controller)/usb1/\(name)"
+        let children = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("sys" + devpath).path).filter { $0.hasPrefix(name + ":") }
+        for child in children {
+            try remove("/sys/bus/usb/devices/\(child)")
+            try remove("/sys" + devpath + "/" + child)
+        }
+        try write("/sys" + devpath + "/authorized", "0\n")
     }
 
     /// Removes a device from the tree and returns its remove uevents (interfaces first, as the kernel sends them).

@@ -186,6 +186,9 @@ public struct USBInterface: Sendable, Equatable {
     public var modalias: String?
     /// Modules whose `modules.alias` patterns match the modalias (normalised names).
     public var aliasMatches: [String]
+    /// True when the interface has no sysfs directory and was read from the device's raw
+    /// descriptors: the device is de-authorised or unconfigured, so nothing can bind it.
+    public var fromDescriptors = false
 
     /// Makes an interface record.
     public init(name: String, sysfsPath: String, interfaceClass: UInt8? = nil, interfaceSubClass: UInt8? = nil, interfaceProtocol: UInt8? = nil, interfaceString: String? = nil, driver: String? = nil, modalias: String? = nil, aliasMatches: [String] = []) {
@@ -212,11 +215,13 @@ public struct USBInterface: Sendable, Equatable {
 
     /// Evidence form.
     public var json: JSONValue {
-        [
-            "name": .string(name), "sysfs_path": .string(sysfsPath), "class": .string(classTriple),
-            "interface": .optional(interfaceString), "driver": .optional(driver), "modalias": .optional(modalias),
-            "alias_matches": .strings(aliasMatches),
+        var members: [(String, JSONValue)] = [
+            ("name", .string(name)), ("sysfs_path", .string(sysfsPath)), ("class", .string(classTriple)),
+            ("interface", .optional(interfaceString)), ("driver", .optional(driver)), ("modalias", .optional(modalias)),
+            ("alias_matches", .strings(aliasMatches)),
         ]
+        if fromDescriptors { members.append(("read_from", .string("descriptors (device de-authorised or unconfigured)"))) }
+        return .object(members)
     }
 }
 
@@ -262,6 +267,10 @@ public struct USBDevice: Sendable, Equatable {
     public var interfaces: [USBInterface]
     /// Block devices below it.
     public var blockDevices: [USBBlockDevice]
+    /// The device's `authorized` attribute: false when it is de-authorised (no interface can bind).
+    public var authorized: Bool?
+    /// A root hub's `interface_authorized_default` (0: new interfaces bind only once authorised).
+    public var interfaceAuthorizedDefault: Int?
 
     /// Makes a device record.
     public init(name: String, sysfsPath: String, vendor: String, product: String, serial: String? = nil, manufacturer: String? = nil, productName: String? = nil, deviceClass: UInt8? = nil, deviceSubClass: UInt8? = nil, deviceProtocol: UInt8? = nil, driver: String? = nil, interfaces: [USBInterface] = [], blockDevices: [USBBlockDevice] = []) {
@@ -294,13 +303,16 @@ public struct USBDevice: Sendable, Equatable {
 
     /// Evidence form.
     public var json: JSONValue {
-        [
-            "name": .string(name), "sysfs_path": .string(sysfsPath), "vendor": .string(vendor), "product": .string(product),
-            "serial": .optional(serial), "manufacturer": .optional(manufacturer), "product_name": .optional(productName),
-            "class": .string([deviceClass, deviceSubClass, deviceProtocol].map { $0.map { HexText.byte($0) } ?? "??" }.joined(separator: "/")),
-            "driver": .optional(driver), "interfaces": .array(interfaces.map(\.json)),
-            "block_devices": .array(blockDevices.map { ["name": .string($0.name), "sysfs_path": .string($0.sysfsPath)] }),
+        var members: [(String, JSONValue)] = [
+            ("name", .string(name)), ("sysfs_path", .string(sysfsPath)), ("vendor", .string(vendor)), ("product", .string(product)),
+            ("serial", .optional(serial)), ("manufacturer", .optional(manufacturer)), ("product_name", .optional(productName)),
+            ("class", .string([deviceClass, deviceSubClass, deviceProtocol].map { $0.map { HexText.byte($0) } ?? "??" }.joined(separator: "/"))),
+            ("driver", .optional(driver)), ("interfaces", .array(interfaces.map(\.json))),
+            ("block_devices", .array(blockDevices.map { ["name": .string($0.name), "sysfs_path": .string($0.sysfsPath)] })),
         ]
+        if authorized == false { members.append(("authorized", .bool(false))) }
+        if let interfaceAuthorizedDefault { members.append(("interface_authorized_default", .integer(interfaceAuthorizedDefault))) }
+        return .object(members)
     }
 }
 

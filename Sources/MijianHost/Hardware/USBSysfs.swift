@@ -20,12 +20,32 @@ public enum USBSysfs {
     public static func device(root: HostRoot, name: String, path: String) -> USBDevice? {
         let vendor = root.attribute(path + "/idVendor")
         if vendor == nil, !root.exists(path) { return nil }
-        return USBDevice(
+        var device = USBDevice(
             name: name, sysfsPath: path, vendor: hexID(vendor), product: hexID(root.attribute(path + "/idProduct")),
             serial: root.attribute(path + "/serial"), manufacturer: root.attribute(path + "/manufacturer"),
             productName: root.attribute(path + "/product"), deviceClass: hexByte(root.attribute(path + "/bDeviceClass")),
             deviceSubClass: hexByte(root.attribute(path + "/bDeviceSubClass")),
             deviceProtocol: hexByte(root.attribute(path + "/bDeviceProtocol")), driver: driverName(root, path))
+        device.authorized = root.attribute(path + "/authorized").map { $0 != "0" }
+        if device.isRootHub { device.interfaceAuthorizedDefault = root.attribute(path + "/interface_authorized_default").flatMap { Int($0) } }
+        return device
+    }
+
+    /// A device with no interface directories (de-authorised, or not configured) still has its raw
+    /// descriptors in sysfs: its interfaces are read from there, so a blocked stick or phone is still
+    /// seen for what it is. Nil when there is nothing to read.
+    public static func descriptorInterfaces(root: HostRoot, device: USBDevice) -> [USBInterface]? {
+        guard let bytes = try? root.readBytes(device.sysfsPath + "/descriptors", limit: 1 << 16) else { return nil }
+        let found = USBDescriptors.interfaces(bytes)
+        guard !found.isEmpty else { return nil }
+        let prefix = device.isRootHub ? "\(device.name.dropFirst(3))-0" : device.name
+        return found.map { entry in
+            var interface = USBInterface(
+                name: "\(prefix):\(entry.configuration).\(entry.number)", sysfsPath: device.sysfsPath + "/\(prefix):\(entry.configuration).\(entry.number)",
+                interfaceClass: entry.cls, interfaceSubClass: entry.subclass, interfaceProtocol: entry.proto)
+            interface.fromDescriptors = true
+            return interface
+        }
     }
 
     /// The device at `path` with every interface directory below it (`NAME:C.I`), sorted by name;
@@ -41,6 +61,9 @@ public enum USBSysfs {
             } else {
                 vanished.append(path + "/" + child)
             }
+        }
+        if device.interfaces.isEmpty, vanished.isEmpty, let described = descriptorInterfaces(root: root, device: device) {
+            device.interfaces = described
         }
         return device
     }
@@ -70,5 +93,41 @@ public enum USBSysfs {
         guard var text = text?.lowercased() else { return "" }
         if text.hasPrefix("0x") { text.removeFirst(2) }
         return text
+    }
+}
+
+/// The raw descriptors sysfs keeps for every USB device (`descriptors`: the device descriptor, then
+/// each configuration's descriptors as the device sent them, kept even when it is de-authorised).
+public enum USBDescriptors {
+    /// One interface descriptor (alternate setting 0).
+    public struct Entry: Sendable, Equatable {
+        /// bConfigurationValue of its configuration.
+        public var configuration: UInt8
+        /// bInterfaceNumber.
+        public var number: UInt8
+        /// bInterfaceClass, bInterfaceSubClass, bInterfaceProtocol.
+        public var cls: UInt8
+        /// bInterfaceSubClass.
+        public var subclass: UInt8
+        /// bInterfaceProtocol.
+        public var proto: UInt8
+    }
+
+    /// The interfaces of every configuration; malformed or truncated input ends the walk early.
+    public static func interfaces(_ bytes: [UInt8]) -> [Entry] {
+        var out: [Entry] = []
+        var offset = 0
+        var configuration: UInt8 = 0
+        while offset + 2 <= bytes.count {
+            let length = Int(bytes[offset])
+            let type = bytes[offset + 1]
+            guard length >= 2, offset + length <= bytes.count else { break }
+            if type == 0x02, length >= 6 { configuration = bytes[offset + 5] }
+            if type == 0x04, length >= 9, bytes[offset + 3] == 0 {
+                out.append(Entry(configuration: configuration, number: bytes[offset + 2], cls: bytes[offset + 5], subclass: bytes[offset + 6], proto: bytes[offset + 7]))
+            }
+            offset += length
+        }
+        return out
     }
 }
