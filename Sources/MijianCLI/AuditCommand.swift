@@ -113,6 +113,7 @@ enum AuditRun {
     ) throws(MijianError) -> Outcome {
         let (policy, bytes) = try loadPolicy(options.policy)
         let root = HostRoot(path: options.root ?? "/")
+        try root.check()
         let identity = try loadIdentity(options.hostFile, root: root)
         let host = try HostProbe.hostInfo(root: root, identity: identity)
         let started = now()
