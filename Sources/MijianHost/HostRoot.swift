@@ -144,7 +144,9 @@ public struct HostRoot: Sendable, Equatable {
     /// /proc is not there or the file lies outside the root.
     func hostPath(of fd: Int32) -> String? {
         guard let real = HostRoot.linkText("/proc/self/fd/\(fd)") else { return nil }
-        guard let prefix = directory?.realPath else { return real.hasPrefix("/") ? real : nil }
+        guard let directory else { return real.hasPrefix("/") ? real : nil }
+        guard let prefix = directory.realPath, real.hasPrefix("/") else { return nil }
+        if prefix == "/" { return real }
         if real == prefix { return "/" }
         guard real.hasPrefix(prefix + "/") else { return nil }
         return String(real.dropFirst(prefix.count))
@@ -156,8 +158,8 @@ public struct HostRoot: Sendable, Equatable {
         guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
         defer { close(fd) }
         guard (try? HostRoot.isNullDevice(fd, hostPath)) == false, let inRoot = self.hostPath(of: fd) else { return nil }
-        guard let directory else { return inRoot }
-        return (directory.realPath ?? path) + (inRoot == "/" ? "" : inRoot)
+        guard let prefix = directory?.realPath, prefix != "/" else { return inRoot }
+        return prefix + (inRoot == "/" ? "" : inRoot)
     }
 
     /// readlink(2) of a real path, or nil.
@@ -365,16 +367,15 @@ final class RootDirectory: Sendable {
         fd = opened
         realPath = HostRoot.linkText("/proc/self/fd/\(opened)")
         // One confined open up front tells whether the kernel has openat2 at all.
-        let probe = mijian_openat2(opened, ".", UInt64(mijian_o_path | O_CLOEXEC), RootDirectory.resolveFlags)
-        if probe >= 0 {
+        do {
+            let probe = try Syscall.call("openat2", path: path) { mijian_openat2(opened, ".", UInt64(mijian_o_path | O_CLOEXEC), RootDirectory.resolveFlags) }
             close(probe)
             failure = nil
-        } else {
-            let code = errno
-            failure = MijianError(
-                .unsupported,
-                "reads under \(path) cannot be kept inside it: this kernel has no openat2 with RESOLVE_IN_ROOT (Linux 5.6 or later is needed for --root)",
-                path: path, errno: code)
+        } catch {
+            let reason = error.errno == ENOSYS
+                ? "this kernel has no openat2 (Linux 5.6 or later is needed for --root)"
+                : "openat2 with RESOLVE_IN_ROOT is refused here (a seccomp filter?)"
+            failure = MijianError(.unsupported, "reads under \(path) cannot be kept inside it: \(reason)", path: path, errno: error.errno)
         }
     }
 

@@ -139,6 +139,19 @@ import Testing
         #expect(try root.readResolved("/etc/masked.conf").resolvedPath == "/dev/null")
     }
 
+    @Test func aRootGivenThroughALinkNamesFilesInsideIt() throws {
+        let directory = try Self.image()
+        let alias = try TestSupport.temporaryDirectory("mijian-alias").appendingPathComponent("image")
+        try FileManager.default.createSymbolicLink(atPath: alias.path, withDestinationPath: directory.path)
+        let root = HostRoot(path: alias.path + "/")
+        try root.check()
+        #expect(try root.readResolved("/etc/resolv.conf").resolvedPath == "/run/NetworkManager/resolv.conf")
+        #expect(root.resolve("/a/b/up/etc") == "/etc")
+        let real = try #require(root.realPathOfRegularFile("/etc/resolv.conf"))
+        #expect(real.hasSuffix("/run/NetworkManager/resolv.conf") && !real.contains("mijian-alias"))
+        #expect(try String(contentsOfFile: real, encoding: .utf8) == Self.marker)
+    }
+
     @Test func aRootThatCannotBeOpenedFailsEveryRead() throws {
         let root = HostRoot(path: "/nonexistent-\(UUID().uuidString)")
         #expect(throws: MijianError.self) { try root.check() }
