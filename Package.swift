@@ -49,6 +49,7 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(name: "CNetlink"),
+        .target(name: "CMijianSystem"),
         .target(
             name: "MijianCore",
             dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
@@ -56,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "MijianHost",
-            dependencies: ["MijianCore", "CNetlink", "CUdev", "CZlib", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MijianCore", "CNetlink", "CMijianSystem", "CUdev", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(

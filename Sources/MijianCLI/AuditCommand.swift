@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MijianChecks
 import MijianCore
+import MijianEvidence
 import MijianHost
 
 /// Output formats of reports.
@@ -81,9 +82,9 @@ enum AuditRun {
         if let path {
             let bytes: [UInt8]
             do {
-                bytes = try HostRoot.live.readBytes(URL(fileURLWithPath: path).standardizedFileURL.path, limit: 1 << 20)
+                bytes = try EvidenceFiles.read(path, limit: 1 << 20)
             } catch {
-                throw MijianError(error.code, "cannot read policy \(path)", path: path, errno: error.errno)
+                throw MijianError(error.code, "cannot read policy \(path)\(error.errno == nil ? ": " + error.message : "")", path: path, errno: error.errno)
             }
             return (try Policy.parse(bytes, file: path), bytes)
         }
@@ -96,9 +97,9 @@ enum AuditRun {
         if let path {
             let bytes: [UInt8]
             do {
-                bytes = try HostRoot.live.readBytes(URL(fileURLWithPath: path).standardizedFileURL.path, limit: 1 << 20)
+                bytes = try EvidenceFiles.read(path, limit: 1 << 20)
             } catch {
-                throw MijianError(error.code, "cannot read host file \(path)", path: path, errno: error.errno)
+                throw MijianError(error.code, "cannot read host file \(path)\(error.errno == nil ? ": " + error.message : "")", path: path, errno: error.errno)
             }
             return try HostIdentity.parse(bytes, file: path)
         }
@@ -113,6 +114,7 @@ enum AuditRun {
     ) throws(MijianError) -> Outcome {
         let (policy, bytes) = try loadPolicy(options.policy)
         let root = HostRoot(path: options.root ?? "/")
+        try root.check()
         let identity = try loadIdentity(options.hostFile, root: root)
         let host = try HostProbe.hostInfo(root: root, identity: identity)
         let started = now()

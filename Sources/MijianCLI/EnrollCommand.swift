@@ -34,6 +34,7 @@ struct EnrollCommand: AsyncParsableCommand {
         let key = try store.signingKey()
         let previous = try previousKey.map { path throws(MijianError) in try SigningKey.load(from: path) }
         let hostRoot = HostRoot(path: root ?? "/")
+        try hostRoot.check()
         let host = try HostProbe.hostInfo(root: hostRoot, identity: try AuditRun.loadIdentity(hostFile, root: hostRoot))
         let envelope = try EnrolmentRequest.signed(key: key, previous: previous, host: host)
         try AtomicFile.write(envelope.serialized(), to: output, mode: 0o644)

@@ -12,13 +12,13 @@ public enum USBHistoryChecks {
         let history = facts.usbHistory
         let rule = RuleCatalogue.usbHistory
         let sourceEvidence = history.sources.map { source in
-            Evidence(
-                kind: source.kind, source: source.path, observedAt: facts.observedAt,
-                data: [
-                    "state": .string(source.state), "detail": .string(source.detail), "kernel_lines": .integer(source.lines),
-                    "oldest": .optional(source.oldest.map { RFC3339.string(from: $0) }),
-                    "newest": .optional(source.newest.map { RFC3339.string(from: $0) }),
-                ])
+            var data: [(String, JSONValue)] = [
+                ("state", .string(source.state)), ("detail", .string(source.detail)), ("kernel_lines", .integer(source.lines)),
+                ("oldest", .optional(source.oldest.map { RFC3339.string(from: $0) })),
+                ("newest", .optional(source.newest.map { RFC3339.string(from: $0) })),
+            ]
+            if let resolved = source.resolvedPath { data.insert(("resolved_path", .string(resolved)), at: 0) }
+            return Evidence(kind: source.kind, source: source.path, observedAt: facts.observedAt, data: .object(data))
         }
         let readable = history.sources.filter { $0.state == "ok" }
         guard !readable.isEmpty else {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MijianCore
+import MijianEvidence
 import Synchronization
 
 /// Checks an envelope's signature against the registry and returns the verified report.
@@ -153,22 +154,7 @@ public final class Collector: Sendable {
     }
 
     private func readLimited(_ path: String) throws(MijianError) -> [UInt8] {
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
-        } catch {
-            throw MijianError(.io, "cannot read the file: \(error.localizedDescription)", path: path)
-        }
-        if let size = attributes[.size] as? NSNumber, size.intValue > maxEnvelopeBytes {
-            throw MijianError(.tooLarge, "\(size.intValue) bytes exceeds the envelope limit of \(maxEnvelopeBytes)", path: path)
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MijianError(.io, "cannot read the file", path: path)
-        }
-        guard data.count <= maxEnvelopeBytes else {
-            throw MijianError(.tooLarge, "\(data.count) bytes exceeds the envelope limit of \(maxEnvelopeBytes)", path: path)
-        }
-        return Array(data)
+        try EvidenceFiles.read(path, limit: maxEnvelopeBytes)
     }
 
     private static func expand(_ path: String, into files: inout [String], depth: Int) throws(MijianError) {
@@ -188,7 +174,7 @@ public final class Collector: Sendable {
             throw MijianError(.io, "cannot list the directory: \(error.localizedDescription)", path: path)
         }
         for name in names.sorted() where !name.hasPrefix(".") {
-            try expand((path as NSString).appendingPathComponent(name), into: &files, depth: depth + 1)
+            try expand(FilePathText.join(path, name), into: &files, depth: depth + 1)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MijianCore
+import MijianEvidence
 
 /// Loading what every collector command needs: the unit's policies, the table, the answers.
 public enum CollectorSetup {
@@ -8,10 +9,8 @@ public enum CollectorSetup {
 
     /// Reads a file with a size limit and a clear error.
     public static func read(_ path: String, limit: Int = 4 << 20) throws(MijianError) -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else { throw MijianError(.notFound, "no such file", path: path) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw MijianError(.io, "cannot read the file", path: path) }
-        guard data.count <= limit else { throw MijianError(.tooLarge, "\(data.count) bytes exceeds the limit of \(limit)", path: path) }
-        return Array(data)
+        // EvidenceFiles.read refuses a directory, FIFO or device before reading, and never blocks.
+        try EvidenceFiles.read(path, limit: limit)
     }
 
     /// The unit's policies: the given files, or the built-in classified and unclassified ones.

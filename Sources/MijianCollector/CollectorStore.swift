@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import MijianCore
+import MijianEvidence
 import Synchronization
 
 /// A report that passed signature verification, ready for the chain check.
@@ -109,11 +110,11 @@ public final class CollectorStore: Sendable {
     /// Opens (creating when needed) `collector.sqlite` in `directory` and runs the migrations.
     public init(directory: String) throws(MijianError) {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try EvidenceFiles.ensureDirectory(directory, mode: 0o700)
         } catch {
-            throw MijianError(.io, "cannot create the data directory: \(error.localizedDescription)", path: directory)
+            throw MijianError(error.code, "cannot create the data directory \(directory)\(error.errno == nil ? ": " + error.message : "")", path: directory, errno: error.errno)
         }
-        let path = (directory as NSString).appendingPathComponent("collector.sqlite")
+        let path = FilePathText.join(directory, "collector.sqlite")
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)

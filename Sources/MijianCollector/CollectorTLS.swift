@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import MijianCore
+import MijianEvidence
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -74,15 +75,13 @@ public struct CollectorTLS: Sendable {
     }
 
     private static func readFile(_ path: String, what: String) throws(MijianError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw MijianError(.notFound, "the \(what) file \(path) does not exist", path: path)
-        }
-        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
-            throw MijianError(.io, "the \(what) file \(path) cannot be read", path: path)
-        }
-        guard data.count <= maxFileBytes else {
-            throw MijianError(.tooLarge, "the \(what) file \(path) has \(data.count) bytes, more than the \(maxFileBytes) a PEM file needs", path: path)
+        let data: [UInt8]
+        do {
+            data = try EvidenceFiles.read(path, limit: maxFileBytes)
+        } catch where error.code == .tooLarge {
+            throw MijianError(.tooLarge, "the \(what) file \(path) is larger than the \(maxFileBytes) bytes a PEM file needs", path: path)
+        } catch {
+            throw MijianError(error.code, "the \(what) file \(path) cannot be read\(error.errno == nil ? ": " + error.message : "")", path: path, errno: error.errno)
         }
         guard !data.isEmpty else { throw MijianError(.tls, "the \(what) file \(path) is empty", path: path) }
         return Array(data)

@@ -34,7 +34,7 @@ final class FileDescriptor {
     /// Reads the whole file, refusing before reading when it is larger than `limit`.
     func readAll(limit: Int) throws(MijianError) -> [UInt8] {
         let info = try status()
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw MijianError(.io, "\(path) is not a regular file", path: path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw MijianError(.io, "\(path) is not a regular file; give a file", path: path) }
         guard Int(info.st_size) <= limit else {
             throw MijianError(.tooLarge, "\(path) is \(info.st_size) bytes, more than the limit of \(limit)", path: path)
         }
@@ -81,7 +81,8 @@ final class FileDescriptor {
 public enum EvidenceFiles {
     /// Reads a file, refusing before reading when it is larger than `limit` bytes.
     public static func read(_ path: String, limit: Int) throws(MijianError) -> [UInt8] {
-        let file = try FileDescriptor(path: path, flags: O_RDONLY)
+        // O_NONBLOCK: a FIFO given as a file opens at once and is refused, instead of blocking.
+        let file = try FileDescriptor(path: path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY)
         return try file.readAll(limit: limit)
     }
 
@@ -91,15 +92,15 @@ public enum EvidenceFiles {
         return lstat(path, &info) == 0
     }
 
-    /// Creates `path` (and parents) as a directory with `mode` when missing.
-    static func ensureDirectory(_ path: String, mode: mode_t = 0o700) throws(MijianError) {
+    /// Creates `path` (and parents, mode 0755) as a directory with `mode` when missing.
+    public static func ensureDirectory(_ path: String, mode: mode_t = 0o700) throws(MijianError) {
         var info = stat()
         if stat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFDIR else { throw MijianError(.io, "\(path) exists and is not a directory", path: path) }
             return
         }
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty, parent != path { try ensureDirectory(parent, mode: 0o755) }
+        let parent = FilePathText.parent(of: path)
+        if parent != path, parent != ".", parent != "/" { try ensureDirectory(parent, mode: 0o755) }
         do {
             try Syscall.call("cannot create directory \(path)", path: path) { mkdir(path, mode) }
         } catch where error.code == .exists {
@@ -119,8 +120,8 @@ public enum EvidenceFiles {
     /// flushed, then hard-linked into place: `link` fails when the name exists, so a crash leaves
     /// either no file or a complete one, and an existing key is never overwritten.
     static func createExclusive(_ bytes: [UInt8], at path: String, mode: mode_t) throws(MijianError) {
-        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
-        let temporary = "\(directory)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).new"
+        let directory = FilePathText.parent(of: path)
+        let temporary = FilePathText.join(directory, ".\(FilePathText.name(of: path)).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).new")
         do {
             let file = try FileDescriptor(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
             try file.writeAll(bytes)

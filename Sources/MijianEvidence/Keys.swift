@@ -143,7 +143,8 @@ public struct SigningKey: Sendable {
     public static func load(from path: String) throws(MijianError) -> SigningKey {
         let file: FileDescriptor
         do {
-            file = try FileDescriptor(path: path, flags: O_RDONLY | O_NOFOLLOW)
+            // O_NONBLOCK: a FIFO opens at once and is refused below instead of blocking.
+            file = try FileDescriptor(path: path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         } catch where error.code == .notFound {
             throw MijianError(.notFound, "no key at \(path); create one with `mijian keys init`", path: path, errno: error.errno)
         }

@@ -34,8 +34,8 @@ struct HistoryReader {
         readKernelLogs()
     }
 
-    private mutating func record(_ path: String, _ state: FactSource.State, count: Int = 0) {
-        facts.sources.append(FactSource(path: path, state: state, count: count))
+    private mutating func record(_ path: String, _ state: FactSource.State, count: Int = 0, resolvedPath: String? = nil) {
+        facts.sources.append(FactSource(path: path, state: state, count: count, resolvedPath: resolvedPath))
     }
 
     /// Lists a directory, recording the outcome; nil when missing or unreadable.
@@ -122,11 +122,11 @@ struct HistoryReader {
     /// A single file: its text, recording it as read, missing or unreadable.
     private mutating func readRecorded(_ path: String) -> String? {
         do {
-            guard let text = try root.readTextIfPresent(path, limit: 1 << 20) else {
+            guard let (text, resolved) = try root.readTextResolvedIfPresent(path, limit: 1 << 20) else {
                 record(path, .missing)
                 return nil
             }
-            record(path, .ok, count: 1)
+            record(path, .ok, count: 1, resolvedPath: resolved)
             return text
         } catch {
             record(path, .error(error.description))
@@ -289,8 +289,15 @@ struct HistoryReader {
         configFiles += chosen.keys.sorted().compactMap { chosen[$0] }
         if configFiles.isEmpty || configFiles.first != "/etc/systemd/journald.conf" { record("/etc/systemd/journald.conf", .missing) }
         for file in configFiles {
-            guard let text = readFile(file) else { continue }
-            record(file, .ok)
+            let text: String
+            do {
+                let read = try root.readResolved(file, limit: 1 << 20)
+                text = String(decoding: read.bytes, as: UTF8.self)
+                record(file, .ok, resolvedPath: read.resolvedPath)
+            } catch {
+                record(file, .error(error.description))
+                continue
+            }
             var section = ""
             var number = 0
             for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -403,8 +410,7 @@ struct KeyFile {
 extension HostRoot {
     /// At most `count` bytes from the start of a file (journal headers, first log lines).
     func readPrefix(_ hostPath: String, count: Int) throws(MijianError) -> [UInt8] {
-        let full = real(hostPath)
-        let fd = try Syscall.call("cannot open \(hostPath)", path: hostPath) { open(full, O_RDONLY | O_CLOEXEC) }
+        guard let fd = try openRegularFile(hostPath) else { return [] }
         defer { close(fd) }
         var out = [UInt8](repeating: 0, count: count)
         var filled = 0

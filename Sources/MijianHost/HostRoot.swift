@@ -1,16 +1,29 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CMijianSystem
 import MijianCore
+
+extension MijianError.Code {
+    /// A path that names something other than what the read needs (a FIFO or device where a
+    /// regular file is read).
+    public static let notRegularFile = MijianError.Code("not-regular-file")
+    /// The kernel lacks what a confined read under `--root` needs (openat2, Linux 5.6).
+    public static let unsupported = MijianError.Code("unsupported")
+}
 
 /// The one place probes read host files from: `/` on the live machine, or a directory that
 /// stands in for one (a fixture tree, a mounted disk image).
 ///
-/// Paths given to it are host paths such as `/sys/class/net`; it reads them under its root, and
-/// resolves symbolic links (absolute ones re-rooted) without ever leaving the root.
+/// Paths given to it are host paths such as `/sys/class/net`. Under a root other than `/` every
+/// open goes through `openat2(RESOLVE_IN_ROOT)` from one descriptor of the root, so the kernel
+/// resolves symbolic links (absolute ones and `..` included) inside the root: an image cannot make
+/// the audit read a file of the machine that examines it.
 public struct HostRoot: Sendable, Equatable {
     /// The directory standing in for `/`.
     public let path: String
+    /// The root's open directory; nil for the live machine, whose reads take the plain path.
+    let directory: RootDirectory?
 
     /// Largest file a probe reads whole, unless it asks for more.
     public static let defaultReadLimit = 4 << 20
@@ -18,17 +31,29 @@ public struct HostRoot: Sendable, Equatable {
     /// The live machine.
     public static let live = HostRoot(path: "/")
 
-    /// A root at `path` (trailing slashes dropped).
+    /// A root at `path` (trailing slashes dropped). A root that cannot be opened, or a kernel
+    /// that cannot confine reads to it, makes every read fail; `check()` says why up front.
     public init(path: String) {
         var trimmed = path
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.path = trimmed.isEmpty ? "/" : trimmed
+        self.directory = self.path == "/" ? nil : RootDirectory(path: self.path)
     }
+
+    /// Two roots are the same when they name the same directory.
+    public static func == (lhs: HostRoot, rhs: HostRoot) -> Bool { lhs.path == rhs.path }
 
     /// Whether this is the live machine's root.
     public var isLive: Bool { path == "/" }
 
-    /// The real file-system path for a host path.
+    /// Throws the reason reads under this root cannot work: it is not an openable directory, or
+    /// the kernel has no `openat2` (Linux before 5.6), so reads could not be kept inside it.
+    public func check() throws(MijianError) {
+        if let failure = directory?.failure { throw failure }
+    }
+
+    /// The root-prefixed path of a host path, for messages and names only: opening it would
+    /// follow links outside the root, so reads never use it.
     public func real(_ hostPath: String) -> String {
         let normalised = HostRoot.normalise(hostPath)
         return path == "/" ? normalised : path + (normalised == "/" ? "" : normalised)
@@ -45,16 +70,144 @@ public struct HostRoot: Sendable, Equatable {
         return "/" + parts.joined(separator: "/")
     }
 
+    // MARK: opening
+
+    /// Opens a host path with `flags` (O_CLOEXEC added): plain `open` on the live machine,
+    /// `openat2` confined to the root otherwise.
+    func open(_ hostPath: String, flags: Int32, _ what: @autoclosure () -> String) throws(MijianError) -> Int32 {
+        let normalised = HostRoot.normalise(hostPath)
+        guard let directory else {
+            return try Syscall.call(what(), path: hostPath) { Glibc.open(normalised, flags | O_CLOEXEC) }
+        }
+        return try directory.open(normalised, flags: flags | O_CLOEXEC, what(), hostPath: hostPath)
+    }
+
+    /// Opens a regular file for reading; nil for the null device (a link to `/dev/null` is how
+    /// systemd and kmod mask a configuration file: empty, and never opened). Under a root the path
+    /// is first opened with O_PATH and checked, so a FIFO or device node is never opened (no
+    /// blocking, no driver touched); on the live machine O_NONBLOCK keeps a FIFO from blocking and
+    /// fstat refuses it.
+    func openRegularFile(_ hostPath: String) throws(MijianError) -> Int32? {
+        let what = "cannot open \(hostPath)"
+        do throws(MijianError) {
+            guard directory != nil else {
+                let fd = try open(hostPath, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY, what)
+                do throws(MijianError) {
+                    if try HostRoot.isNullDevice(fd, hostPath) {
+                        close(fd)
+                        return nil
+                    }
+                } catch {
+                    close(fd)
+                    throw error
+                }
+                return fd
+            }
+            let pathFD = try open(hostPath, flags: mijian_o_path, what)
+            defer { close(pathFD) }
+            if try HostRoot.isNullDevice(pathFD, hostPath) { return nil }
+            // Reopening through the examiner's /proc gives the very inode checked above, for reading.
+            return try Syscall.call(what, path: hostPath) { Glibc.open("/proc/self/fd/\(pathFD)", O_RDONLY | O_NOCTTY | O_CLOEXEC) }
+        } catch where error.code == .notFound && readLink(hostPath) == "/dev/null" {
+            // An offline image has no /dev/null of its own; the link still means "masked".
+            return nil
+        }
+    }
+
+    /// False for a regular file, true for the null device (1:3); throws for anything else.
+    static func isNullDevice(_ fd: Int32, _ hostPath: String) throws(MijianError) -> Bool {
+        var info = stat()
+        try Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }
+        let type = info.st_mode & S_IFMT
+        if type == S_IFREG { return false }
+        let device = UInt64(info.st_rdev)
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        if type == S_IFCHR, major == 1, minor == 3 { return true }
+        throw MijianError(.notRegularFile, "\(hostPath) is \(HostRoot.kindName(type)), not a regular file, so it is not read", path: hostPath)
+    }
+
+    /// A person's word for a file type.
+    static func kindName(_ type: mode_t) -> String {
+        switch type {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        case S_IFLNK: return "a symbolic link"
+        default: return "a special file"
+        }
+    }
+
+    /// The host path an open descriptor names (links resolved), from /proc/self/fd; nil when
+    /// /proc is not there or the file lies outside the root.
+    func hostPath(of fd: Int32) -> String? {
+        guard let real = HostRoot.linkText("/proc/self/fd/\(fd)") else { return nil }
+        guard let directory else { return real.hasPrefix("/") ? real : nil }
+        guard let prefix = directory.realPath, real.hasPrefix("/") else { return nil }
+        if prefix == "/" { return real }
+        if real == prefix { return "/" }
+        guard real.hasPrefix(prefix + "/") else { return nil }
+        return String(real.dropFirst(prefix.count))
+    }
+
+    /// The real path (on this machine) of a regular file resolved inside the root, for a tool that
+    /// opens files itself; nil when absent, not a regular file, or outside the root.
+    public func realPathOfRegularFile(_ hostPath: String) -> String? {
+        guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
+        defer { close(fd) }
+        guard (try? HostRoot.isNullDevice(fd, hostPath)) == false, let inRoot = self.hostPath(of: fd) else { return nil }
+        guard let prefix = directory?.realPath, prefix != "/" else { return inRoot }
+        return prefix + (inRoot == "/" ? "" : inRoot)
+    }
+
+    /// readlink(2) of a real path, or nil.
+    static func linkText(_ realPath: String, relativeTo dirFD: Int32? = nil) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let read = try? Syscall.call("cannot read link \(realPath)", path: realPath) {
+            buffer.withUnsafeMutableBufferPointer { buffer -> Int in
+                guard let base = buffer.baseAddress else { return -1 }
+                if let dirFD { return readlinkat(dirFD, realPath, base, buffer.count - 1) }
+                return readlink(realPath, base, buffer.count - 1)
+            }
+        }
+        guard let count = read else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: reading
+
     /// The whole file, at most `limit` bytes; larger files are an error, not a silent cut.
     public func readBytes(_ hostPath: String, limit: Int = HostRoot.defaultReadLimit) throws(MijianError) -> [UInt8] {
-        let full = real(hostPath)
-        let fd = try Syscall.call("cannot open \(hostPath)", path: hostPath) { open(full, O_RDONLY | O_CLOEXEC) }
+        try read(hostPath, limit: limit, naming: false).bytes
+    }
+
+    /// The whole file (at most `limit` bytes) and the host path it was read from once every link
+    /// was resolved inside the root: what evidence names.
+    public func readResolved(_ hostPath: String, limit: Int = HostRoot.defaultReadLimit) throws(MijianError) -> (bytes: [UInt8], resolvedPath: String) {
+        let result = try read(hostPath, limit: limit, naming: true)
+        return (result.bytes, result.resolvedPath ?? HostRoot.normalise(hostPath))
+    }
+
+    /// The file's text and resolved host path, or nil when it does not exist; other failures are errors.
+    public func readTextResolvedIfPresent(_ hostPath: String, limit: Int = HostRoot.defaultReadLimit) throws(MijianError) -> (text: String, resolvedPath: String)? {
+        do {
+            let result = try readResolved(hostPath, limit: limit)
+            return (String(decoding: result.bytes, as: UTF8.self), result.resolvedPath)
+        } catch where error.code == .notFound {
+            return nil
+        }
+    }
+
+    private func read(_ hostPath: String, limit: Int, naming: Bool) throws(MijianError) -> (bytes: [UInt8], resolvedPath: String?) {
+        guard let fd = try openRegularFile(hostPath) else { return ([], naming ? "/dev/null" : nil) }
         defer { close(fd) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
             let count = try Syscall.call("cannot read \(hostPath)", path: hostPath) {
-                chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             }
             if count == 0 { break }
             out.append(contentsOf: chunk[0..<count])
@@ -62,7 +215,7 @@ public struct HostRoot: Sendable, Equatable {
                 throw MijianError(.tooLarge, "\(hostPath) is larger than \(limit) bytes", path: hostPath)
             }
         }
-        return out
+        return (out, naming ? self.hostPath(of: fd) : nil)
     }
 
     /// The file as text (invalid UTF-8 repaired), or an error.
@@ -89,10 +242,11 @@ public struct HostRoot: Sendable, Equatable {
 
     /// Names in a directory (without `.` and `..`), sorted.
     public func list(_ hostPath: String) throws(MijianError) -> [String] {
-        let full = real(hostPath)
-        guard let dir = opendir(full) else {
+        let fd = try open(hostPath, flags: O_RDONLY | O_DIRECTORY, "cannot list \(hostPath)")
+        guard let dir = fdopendir(fd) else {
             let code = errno
-            throw MijianError(code == ENOENT ? .notFound : (code == EACCES ? .permission : .io), "cannot list \(hostPath)", path: hostPath, errno: code)
+            close(fd)
+            throw MijianError(.io, "cannot list \(hostPath)", path: hostPath, errno: code)
         }
         defer { closedir(dir) }
         var names: [String] = []
@@ -117,34 +271,55 @@ public struct HostRoot: Sendable, Equatable {
 
     /// Whether anything (file, directory, link) exists at the path, without following a final link.
     public func exists(_ hostPath: String) -> Bool {
+        guard let fd = try? open(hostPath, flags: mijian_o_path | O_NOFOLLOW, "cannot find \(hostPath)") else { return false }
+        close(fd)
+        return true
+    }
+
+    /// The stat of a path, following links inside the root; nil when absent.
+    private func status(_ hostPath: String) -> stat? {
+        guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
+        defer { close(fd) }
         var info = stat()
-        return lstat(real(hostPath), &info) == 0
+        return (try? Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }) == nil ? nil : info
     }
 
     /// Whether the path is a directory (following links).
     public func isDirectory(_ hostPath: String) -> Bool {
-        var info = stat()
-        return stat(real(hostPath), &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        guard let info = status(hostPath) else { return false }
+        return (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Modification time (seconds since the epoch) and size, following links; nil when absent.
     public func fileInfo(_ hostPath: String) -> (mtime: Int64, size: Int64, mode: UInt32, uid: UInt32)? {
-        var info = stat()
-        guard stat(real(hostPath), &info) == 0 else { return nil }
+        guard let info = status(hostPath) else { return nil }
         return (Int64(info.st_mtim.tv_sec), Int64(info.st_size), UInt32(info.st_mode), UInt32(info.st_uid))
     }
 
-    /// The target of a symbolic link as written, or nil when it is not one.
+    /// The target of a symbolic link as written, or nil when it is not one. Under a root the link's
+    /// directory is opened inside the root and the link read relative to it.
     public func readLink(_ hostPath: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink(real(hostPath), &buffer, buffer.count - 1)
-        guard count >= 0 else { return nil }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let normalised = HostRoot.normalise(hostPath)
+        guard directory != nil else { return HostRoot.linkText(normalised) }
+        guard let slash = normalised.lastIndex(of: "/"), normalised != "/" else { return nil }
+        let parent = slash == normalised.startIndex ? "/" : String(normalised[..<slash])
+        let name = String(normalised[normalised.index(after: slash)...])
+        guard let parentFD = try? open(parent, flags: mijian_o_path | O_DIRECTORY, "cannot open \(parent)") else { return nil }
+        defer { close(parentFD) }
+        return HostRoot.linkText(name, relativeTo: parentFD)
     }
 
     /// The host path with every symbolic link resolved inside the root (absolute targets re-rooted);
-    /// nil for a loop or a dangling link.
+    /// nil for a loop or a dangling link. The kernel resolves it; the walk below is only used when
+    /// /proc cannot name the result.
     public func resolve(_ hostPath: String) -> String? {
+        guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
+        defer { close(fd) }
+        return self.hostPath(of: fd) ?? walk(hostPath)
+    }
+
+    /// Resolves a path link by link with `readLink` (itself confined to the root).
+    private func walk(_ hostPath: String) -> String? {
         var pending = HostRoot.normalise(hostPath).split(separator: "/").map(String.init)
         var resolved: [String] = []
         var hops = 0
@@ -165,5 +340,64 @@ public struct HostRoot: Sendable, Equatable {
             }
         }
         return "/" + resolved.joined(separator: "/")
+    }
+}
+
+/// The open directory of a root other than `/`: one O_PATH descriptor every confined read starts
+/// from, and the root's real path (to name resolved files). It closes the descriptor when the
+/// last `HostRoot` copy holding it goes.
+final class RootDirectory: Sendable {
+    /// The O_PATH descriptor of the root; -1 when it could not be opened.
+    let fd: Int32
+    /// The root's canonical real path (links resolved), as /proc names files under it.
+    let realPath: String?
+    /// Why reads under this root cannot work, if they cannot.
+    let failure: MijianError?
+
+    init(path: String) {
+        let opened: Int32
+        do {
+            opened = try Syscall.call("cannot open the root directory \(path)", path: path) { Glibc.open(path, mijian_o_path | O_DIRECTORY | O_CLOEXEC) }
+        } catch {
+            fd = -1
+            realPath = nil
+            failure = error
+            return
+        }
+        fd = opened
+        realPath = HostRoot.linkText("/proc/self/fd/\(opened)")
+        // One confined open up front tells whether the kernel has openat2 at all.
+        do {
+            let probe = try Syscall.call("openat2", path: path) { mijian_openat2(opened, ".", UInt64(mijian_o_path | O_CLOEXEC), RootDirectory.resolveFlags) }
+            close(probe)
+            failure = nil
+        } catch {
+            let reason = error.errno == ENOSYS
+                ? "this kernel has no openat2 (Linux 5.6 or later is needed for --root)"
+                : "openat2 with RESOLVE_IN_ROOT is refused here (a seccomp filter?)"
+            failure = MijianError(.unsupported, "reads under \(path) cannot be kept inside it: \(reason)", path: path, errno: error.errno)
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Links (absolute ones and `..` included) resolve inside the root; /proc's magic links do not resolve.
+    static let resolveFlags = UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS)
+
+    /// Opens a normalised host path under the root with openat2, retrying EINTR and EAGAIN.
+    func open(_ normalised: String, flags: Int32, _ what: @autoclosure () -> String, hostPath: String) throws(MijianError) -> Int32 {
+        if let failure { throw failure }
+        let relative = normalised == "/" ? "." : String(normalised.dropFirst())
+        var attempts = 0
+        while true {
+            do {
+                return try Syscall.call(what(), path: hostPath) { mijian_openat2(fd, relative, UInt64(bitPattern: Int64(flags)), RootDirectory.resolveFlags) }
+            } catch where error.errno == EAGAIN && attempts < 8 {
+                // openat2 with RESOLVE_IN_ROOT returns EAGAIN when a rename raced the walk.
+                attempts += 1
+            }
+        }
     }
 }

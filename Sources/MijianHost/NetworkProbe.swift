@@ -156,13 +156,14 @@ public enum NetworkProbe {
     static func readResolvers(root: HostRoot, into facts: inout NetworkFacts) {
         for (path, origin) in [("/etc/resolv.conf", ResolverOrigin.resolvConf), ("/run/systemd/resolve/resolv.conf", .resolvedUpstream)] {
             do {
-                guard let text = try root.readTextIfPresent(path) else {
+                // NetworkManager and resolved make resolv.conf a link: the resolvers name the file read.
+                guard let (text, resolved) = try root.readTextResolvedIfPresent(path) else {
                     facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .missing))
                     continue
                 }
-                let found = ProcNetParsers.resolvConf(text, origin: origin, path: path)
+                let found = ProcNetParsers.resolvConf(text, origin: origin, path: resolved)
                 facts.resolvers += found
-                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .ok, count: found.count))
+                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .ok, count: found.count, resolvedPath: resolved))
             } catch {
                 facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .error(error.description)))
             }
@@ -182,13 +183,14 @@ public enum NetworkProbe {
         files += dropIns.keys.sorted().compactMap { dropIns[$0] }
         for path in files {
             do {
-                guard let text = try root.readTextIfPresent(path) else {
+                guard let (text, resolved) = try root.readTextResolvedIfPresent(path) else {
                     facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .missing))
                     continue
                 }
                 let before = dns.count + fallback.count
-                ProcNetParsers.resolvedConf(text, path: path, dns: &dns, fallback: &fallback)
-                facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .ok, count: max(0, dns.count + fallback.count - before)))
+                ProcNetParsers.resolvedConf(text, path: resolved, dns: &dns, fallback: &fallback)
+                facts.resolverSources.append(SourceRead(
+                    kind: "file", source: path, state: .ok, count: max(0, dns.count + fallback.count - before), resolvedPath: resolved))
             } catch {
                 facts.resolverSources.append(SourceRead(kind: "file", source: path, state: .error(error.description)))
             }

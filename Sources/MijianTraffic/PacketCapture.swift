@@ -67,12 +67,13 @@ public final class PacketCapture {
     /// Opens a pcap or pcapng file.
     public static func open(file path: String) throws(MijianError) -> PacketCapture {
         var status = stat()
-        if stat(path, &status) != 0 {
-            let code = errno
-            throw MijianError(code == ENOENT ? .notFound : .io, "cannot open capture \(path)", path: path, errno: code)
-        }
+        try Syscall.call("cannot open capture \(path)", path: path) { stat(path, &status) }
         if status.st_mode & S_IFMT == S_IFDIR {
             throw MijianError(.usage, "\(path) is a directory, not a capture file", path: path)
+        }
+        // libpcap would wait on a FIFO for a writer, or read a device without end.
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw MijianError(.usage, "\(path) is not a regular file, so it is not read as a capture file", path: path)
         }
         var buffer = errorBuffer()
         guard let handle = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &buffer) else {

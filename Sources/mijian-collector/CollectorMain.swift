@@ -29,8 +29,18 @@ struct CollectorCommand: AsyncParsableCommand {
         } catch let error as MijianError {
             FileHandle.standardError.write(Data("mijian-collector: \(error)\n".utf8))
             Glibc.exit(2)
+        } catch let exit as ExitCode {
+            Glibc.exit(exit.rawValue)
         } catch {
-            exit(withError: error)
+            // Usage errors exit 2 like every other error (as `mijian` does), help and version 0.
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { write(message + "\n") }
+                Glibc.exit(0)
+            }
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            Glibc.exit(2)
         }
     }
 }

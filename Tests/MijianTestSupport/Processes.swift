@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
+import MijianCore
 import Testing
 
 /// Running the built executables and comparing output with recorded snapshots.
@@ -72,5 +76,67 @@ extension TestSupport {
             let got = first < actualLines.count ? String(actualLines[first]) : "(end)"
             Issue.record("snapshot \(name) differs at line \(first + 1):\n  expected: \(want)\n  actual:   \(got)", sourceLocation: sourceLocation)
         }
+    }
+}
+
+/// Running an executable with arguments as raw bytes (not necessarily UTF-8) in a chosen directory.
+extension TestSupport {
+    /// How a raw run ended: the exit status, or 128 + the signal that killed it (as a shell says),
+    /// or nil when it was still running at the deadline and was killed.
+    public struct RawResult: Sendable {
+        /// Exit status, 128 + signal, or nil for a timeout.
+        public var status: Int32?
+        /// Standard error.
+        public var stderr: String
+
+        /// Makes a result.
+        public init(status: Int32?, stderr: String) {
+            self.status = status
+            self.stderr = stderr
+        }
+    }
+
+    /// Runs `path` with `arguments` in `directory`, standard input from /dev/null and output to
+    /// files, killing it after `seconds`.
+    public static func runRaw(_ path: String, _ arguments: [[UInt8]], in directory: String, seconds: Double = 20) throws -> RawResult {
+        let outputs = try temporaryDirectory("mijian-raw")
+        let outPath = outputs.appendingPathComponent("out").path
+        let errPath = outputs.appendingPathComponent("err").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // env -C changes directory and execs the program (glibc's addchdir_np is not visible here).
+        let argv: [UnsafeMutablePointer<CChar>?] = ([Array("env".utf8), Array("-C".utf8), Array(directory.utf8), Array(path.utf8)] + arguments).map { bytes in
+            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            for (index, byte) in bytes.enumerated() { pointer[index] = CChar(bitPattern: byte) }
+            pointer[bytes.count] = 0
+            return pointer
+        } + [nil]
+        defer { for pointer in argv { pointer?.deallocate() } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+        guard spawned == 0 else { throw MijianError(.io, "cannot start \(path)", path: path, errno: spawned) }
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(seconds)
+        var finished = false
+        while Date() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                finished = true
+                break
+            }
+            usleep(2_000)
+        }
+        if !finished {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
+        }
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: outputs)
+        guard finished else { return RawResult(status: nil, stderr: stderr) }
+        let signal = status & 0x7f
+        return RawResult(status: signal == 0 ? (status >> 8) & 0xff : 128 + signal, stderr: stderr)
     }
 }

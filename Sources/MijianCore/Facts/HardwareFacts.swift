@@ -16,12 +16,16 @@ public struct FactSource: Sendable, Equatable, Hashable {
     public var state: State
     /// How many entries it gave (lines, devices, files), when it was read.
     public var count: Int
+    /// The file actually read when `path` is reached through symbolic links (resolved inside the
+    /// root); nil when it is `path` itself.
+    public var resolvedPath: String?
 
-    /// Makes a source record.
-    public init(path: String, state: State, count: Int = 0) {
+    /// Makes a source record; a `resolvedPath` equal to `path` is dropped.
+    public init(path: String, state: State, count: Int = 0, resolvedPath: String? = nil) {
         self.path = path
         self.state = state
         self.count = count
+        self.resolvedPath = resolvedPath == path ? nil : resolvedPath
     }
 
     /// `ok`, `missing` or `error`.
@@ -39,9 +43,11 @@ public struct FactSource: Sendable, Equatable, Hashable {
         return nil
     }
 
-    /// `{path, state, count, error?}` for evidence.
+    /// `{path, resolved_path?, state, count, error?}` for evidence.
     public var json: JSONValue {
-        var members: [(String, JSONValue)] = [("path", .string(path)), ("state", .string(stateName)), ("count", .integer(count))]
+        var members: [(String, JSONValue)] = [("path", .string(path))]
+        if let resolvedPath { members.append(("resolved_path", .string(resolvedPath))) }
+        members += [("state", .string(stateName)), ("count", .integer(count))]
         if let reason = errorReason { members.append(("error", .string(reason))) }
         return .object(members)
     }

@@ -35,19 +35,25 @@ public struct SourceRead: Sendable, Equatable, JSONRepresentable {
     public var count: Int?
     /// What the reader needs a person to know about this source (e.g. "main table only").
     public var note: String?
+    /// The file actually read when `source` is reached through symbolic links (resolved inside
+    /// the root); nil when it is `source` itself.
+    public var resolvedPath: String?
 
-    /// Makes a source record.
-    public init(kind: String, source: String, state: SourceState, count: Int? = nil, note: String? = nil) {
+    /// Makes a source record; a `resolvedPath` equal to `source` is dropped.
+    public init(kind: String, source: String, state: SourceState, count: Int? = nil, note: String? = nil, resolvedPath: String? = nil) {
         self.kind = kind
         self.source = source
         self.state = state
         self.count = count
         self.note = note
+        self.resolvedPath = resolvedPath == source ? nil : resolvedPath
     }
 
-    /// `{kind, source, state, reason?, count?, note?}`.
+    /// `{kind, source, resolved_path?, state, reason?, count?, note?}`.
     public var json: JSONValue {
-        var object: [(String, JSONValue)] = [("kind", .string(kind)), ("source", .string(source)), ("state", .string(state.name))]
+        var object: [(String, JSONValue)] = [("kind", .string(kind)), ("source", .string(source))]
+        if let resolvedPath { object.append(("resolved_path", .string(resolvedPath))) }
+        object.append(("state", .string(state.name)))
         if let reason = state.reason { object.append(("reason", .string(reason))) }
         if let count { object.append(("count", .int(Int64(count)))) }
         if let note { object.append(("note", .string(note))) }

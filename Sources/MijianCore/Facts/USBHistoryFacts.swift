@@ -18,6 +18,8 @@ public struct USBHistoryFacts: Sendable, Equatable {
         public var oldest: Date?
         /// The newest time seen in it.
         public var newest: Date?
+        /// The file actually read when `path` is reached through symbolic links; nil when it is `path` itself.
+        public var resolvedPath: String?
 
         /// Makes a source record.
         public init(kind: String, path: String, state: String, detail: String = "", lines: Int = 0, oldest: Date? = nil, newest: Date? = nil) {

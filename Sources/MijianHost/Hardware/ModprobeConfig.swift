@@ -30,10 +30,10 @@ enum ModprobeConfig {
         for name in chosen.keys.sorted() {
             guard let path = chosen[name] else { continue }
             do {
-                let text = try root.readText(path, limit: 1 << 20)
-                let parsed = parse(text, file: path)
+                let read = try root.readResolved(path, limit: 1 << 20)
+                let parsed = parse(String(decoding: read.bytes, as: UTF8.self), file: path)
                 directives += parsed
-                sources.append(FactSource(path: path, state: .ok, count: parsed.count))
+                sources.append(FactSource(path: path, state: .ok, count: parsed.count, resolvedPath: read.resolvedPath))
             } catch {
                 sources.append(FactSource(path: path, state: .error(error.description)))
             }

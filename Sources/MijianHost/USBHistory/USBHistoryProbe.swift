@@ -64,9 +64,11 @@ public enum USBHistoryProbe {
             let path = "/var/log/\(name)"
             let gzip = name.hasSuffix(".gz")
             do {
-                let bytes = gzip ? try gunzip(root.readBytes(path, limit: maxLogBytes), path: path) : try root.readBytes(path, limit: maxLogBytes)
+                let read = try root.readResolved(path, limit: maxLogBytes)
+                let bytes = gzip ? try gunzip(read.bytes, path: path) : read.bytes
                 let year = yearOf(root.fileInfo(path)?.mtime)
                 var source = USBHistoryFacts.Source(kind: gzip ? "gzip-file" : "file", path: path, state: "ok")
+                if read.resolvedPath != path { source.resolvedPath = read.resolvedPath }
                 var lineNumber = 0
                 for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
                     lineNumber += 1
@@ -148,9 +150,19 @@ public enum USBHistoryProbe {
             source.detail = "journalctl is not installed, so the journal cannot be read"
             return source
         }
+        let location: [String]
+        if root.isLive {
+            location = ["--directory=\(directory)"]
+        } else {
+            // journalctl follows links the ordinary way, so under a root it gets only files already
+            // resolved inside the root by the kernel, by their real paths.
+            let files = journalFiles(root: root, directory: directory)
+            if files.isEmpty { return source }
+            location = files.map { "--file=\($0)" }
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: journalctl)
-        process.arguments = ["--directory=\(root.real(directory))", "_TRANSPORT=kernel", "-o", "json", "--output-fields=MESSAGE", "--no-pager", "-q"]
+        process.arguments = location + ["_TRANSPORT=kernel", "-o", "json", "--output-fields=MESSAGE", "--no-pager", "-q"]
         let pipe = Pipe()
         let errors = Pipe()
         process.standardOutput = pipe
@@ -189,6 +201,23 @@ public enum USBHistoryProbe {
             source.detail = "journalctl exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
         }
         return source
+    }
+
+    /// Real paths of the journal files of `directory` and of its subdirectories (one per machine
+    /// id), each a regular file resolved inside the root; names with glob characters are left out,
+    /// since journalctl would expand them.
+    static func journalFiles(root: HostRoot, directory: String) -> [String] {
+        var candidates: [String] = []
+        let isJournal = { (name: String) in name.hasSuffix(".journal") || name.hasSuffix(".journal~") }
+        for name in (try? root.list(directory)) ?? [] {
+            let path = "\(directory)/\(name)"
+            if isJournal(name) {
+                candidates.append(path)
+            } else if root.isDirectory(path) {
+                candidates += ((try? root.list(path)) ?? []).filter(isJournal).map { "\(path)/\($0)" }
+            }
+        }
+        return candidates.filter { !$0.contains(where: { "*?[]\\".contains($0) }) }.compactMap { root.realPathOfRegularFile($0) }
     }
 
     /// The live kernel ring buffer: this boot's messages, timed from the boot clock.

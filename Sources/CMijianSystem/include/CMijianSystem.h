@@ -1,0 +1,14 @@
+#ifndef MIJIAN_CMIJIANSYSTEM_H
+#define MIJIAN_CMIJIANSYSTEM_H
+// File-system calls the C library does not wrap (glibc 2.36 has no openat2).
+#include <stdint.h>
+#include <linux/openat2.h>
+
+/// openat2(2) through syscall(2): opens `path` relative to `dirfd` with `flags` and `resolve`
+/// (RESOLVE_* bits). Returns the descriptor, or -1 with errno set (ENOSYS before Linux 5.6).
+int mijian_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+
+/// O_PATH, which the C library shows only under _GNU_SOURCE: a descriptor that names a file
+/// without opening it (no read, no device open, no FIFO wait).
+extern const int mijian_o_path;
+#endif
