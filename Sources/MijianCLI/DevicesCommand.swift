@@ -244,6 +244,9 @@ enum DevicesSupport {
         var info = stat()
         guard stat(path, &info) == 0 else { throw MijianError(.notFound, "--root \(path): no such directory", path: path, errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFDIR else { throw MijianError(.usage, "--root \(path): not a directory", path: path) }
-        return HostRoot(path: path)
+        let root = HostRoot(path: path)
+        // Reads under a root go through openat2(RESOLVE_IN_ROOT); a kernel without it cannot keep them inside.
+        try root.check()
+        return root
     }
 }

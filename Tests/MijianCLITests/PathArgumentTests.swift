@@ -61,6 +61,8 @@ import Testing
             (mijian, "audit --policy", { text(audit + ["--policy"]) + [$0] }),
             (mijian, "audit --host-file", { text(audit + ["--host-file"]) + [$0] }),
             (mijian, "audit --sign --key-dir", { text(audit + ["--sign", "--output", "signed.json", "--key-dir"]) + [$0] }),
+            (mijian, "devices --root", { text(["devices", "--root"]) + [$0] }),
+            (mijian, "devices --policy", { text(["devices", "--root", inputs.image, "--policy"]) + [$0] }),
             (mijian, "keys init --key-dir", { text(["keys", "init", "--key-dir"]) + [$0] }),
             (mijian, "keys show --key-dir", { text(["keys", "show", "--key-dir"]) + [$0] }),
             (mijian, "keys show --policy", { text(["keys", "show", "--policy"]) + [$0] }),
