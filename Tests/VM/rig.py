@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""The VM rig: boots the guest built by build-guest.sh under QEMU (TCG), hot-plugs USB devices
+through QMP and asserts on what the guest's agent reports over its control port.
+
+    Tests/VM/run.sh [--scenario NAME]... [--list] [--keep]
+
+Every scenario is a function registered with @scenario below. Scenarios that share a boot run one
+after another in one guest; each one unplugs what it plugged. A failure prints the guest's
+console (the kernel log) and the control-port transcript.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+QEMU_VENDOR_STORAGE = ("46f4", "0001")  # what QEMU's usb-storage reports (checked in the guest)
+
+
+class RigError(Exception):
+    pass
+
+
+class Failure(Exception):
+    """An assertion on what the guest reported did not hold."""
+
+
+def log(msg):
+    print(f"[vm] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the guest
+
+
+class Record(dict):
+    """One `@@ ID KIND key=value ...` line; `text` is the raw rest for `out`/`b64`/`uevent` lines."""
+
+    def __init__(self, kind, text):
+        super().__init__()
+        self.kind = kind
+        self.text = text
+        try:
+            for tok in shlex.split(text):
+                k, sep, v = tok.partition("=")
+                if sep:
+                    self[k] = v
+        except ValueError:
+            pass
+
+
+class Guest:
+    def __init__(self, outdir, workdir, timeout_boot=180):
+        self.outdir = outdir
+        self.work = workdir
+        self.timeout_boot = timeout_boot
+        self.console_path = os.path.join(workdir, "console.log")
+        self.qmp_path = os.path.join(workdir, "qmp.sock")
+        self.ctl_path = os.path.join(workdir, "ctl.sock")
+        self.transcript = []
+        self.proc = None
+        self.qmp = None
+        self.ctl = None
+        self.ctl_buf = b""
+        self.qmp_buf = b""
+        self.events = []
+        self.next_id = 1
+        self.boot_seconds = None
+        self.guest_uptime_at_ready = None
+
+    # -- lifecycle --
+
+    def start(self):
+        args = [
+            "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
+            "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot",
+            "-kernel", os.path.join(self.outdir, "vmlinuz"),
+            "-initrd", os.path.join(self.outdir, "initrd.gz"),
+            "-append", "console=ttyS0 panic=-1 loglevel=6 usbcore.autosuspend=-1 printk.time=1",
+            "-chardev", f"file,id=con,path={self.console_path}",
+            "-serial", "chardev:con",
+            "-chardev", f"socket,id=ctl,path={self.ctl_path},server=on,wait=off",
+            "-serial", "chardev:ctl",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            "-device", "qemu-xhci,id=xhci",
+        ]
+        self.t0 = time.monotonic()
+        self.stderr = open(os.path.join(self.work, "qemu.stderr"), "wb")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.stderr,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.qmp = self._connect(self.qmp_path)
+        greeting = self._qmp_read()
+        if "QMP" not in greeting:
+            raise RigError(f"QMP greeting expected, got {greeting}")
+        self.qmp_cmd("qmp_capabilities")
+        self.ctl = self._connect(self.ctl_path)
+        # the agent answers once init has loaded the modules
+        deadline = time.monotonic() + self.timeout_boot
+        while True:
+            try:
+                rec = self.cmd("ping", timeout=3)
+                pong = [r for r in rec if r.kind == "pong"]
+                if pong:
+                    self.boot_seconds = time.monotonic() - self.t0
+                    self.guest_uptime_at_ready = float(pong[0]["uptime"])
+                    self.kernel = pong[0].get("kernel")
+                    return
+            except TimeoutError:
+                pass
+            if self.proc.poll() is not None:
+                raise RigError(f"qemu exited with status {self.proc.returncode} before the agent answered")
+            if time.monotonic() > deadline:
+                raise RigError(f"the guest's agent did not answer within {self.timeout_boot} s")
+
+    def _connect(self, path):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                return s
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                if self.proc.poll() is not None:
+                    raise RigError(f"qemu exited with status {self.proc.returncode}: "
+                                   + open(os.path.join(self.work, "qemu.stderr"), errors="replace").read())
+                if time.monotonic() > deadline:
+                    raise RigError(f"cannot connect to {path}")
+                time.sleep(0.05)
+
+    def stop(self):
+        for s in (self.ctl, self.qmp):
+            if s:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+
+    def console(self):
+        try:
+            with open(self.console_path, errors="replace") as f:
+                return f.read()
+        except OSError as e:
+            return f"(console unreadable: {e})"
+
+    # -- QMP --
+
+    def _qmp_read(self, timeout=30):
+        self.qmp.settimeout(timeout)
+        while b"\n" not in self.qmp_buf:
+            chunk = self.qmp.recv(65536)
+            if not chunk:
+                raise RigError("QMP connection closed (qemu exited?)")
+            self.qmp_buf += chunk
+        line, self.qmp_buf = self.qmp_buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def qmp_cmd(self, execute, **arguments):
+        msg = {"execute": execute}
+        if arguments:
+            msg["arguments"] = arguments
+        self.qmp.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = self._qmp_read()
+            if "event" in reply:
+                self.events.append(reply)
+                continue
+            if "error" in reply:
+                raise RigError(f"QMP {execute} {arguments}: {reply['error'].get('desc')}")
+            return reply.get("return")
+
+    def hmp(self, command):
+        return self.qmp_cmd("human-monitor-command", **{"command-line": command})
+
+    def wait_event(self, name, match=lambda e: True, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if e.get("event") == name and match(e):
+                    return self.events.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failure(f"QMP event {name} did not come within {timeout} s")
+            try:
+                e = self._qmp_read(timeout=left)
+            except socket.timeout:
+                continue
+            if "event" in e:
+                self.events.append(e)
+
+    # -- devices --
+
+    def plug_stick(self, dev_id, image, serial, port=None):
+        self.qmp_cmd("blockdev-add", **{"node-name": f"n-{dev_id}", "driver": "raw",
+                                         "file": {"driver": "file", "filename": image}})
+        props = {"driver": "usb-storage", "bus": "xhci.0", "drive": f"n-{dev_id}",
+                 "serial": serial, "id": dev_id, "removable": True}
+        if port:
+            props["port"] = port
+        self.qmp_cmd("device_add", **props)
+
+    def plug(self, driver, dev_id, **props):
+        props.setdefault("bus", "xhci.0")
+        self.qmp_cmd("device_add", driver=driver, id=dev_id, **props)
+
+    def unplug(self, dev_id, drive=False):
+        self.qmp_cmd("device_del", id=dev_id)
+        self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == dev_id)
+        if drive:
+            self.qmp_cmd("blockdev-del", **{"node-name": f"n-{dev_id}"})
+
+    # -- the agent --
+
+    def cmd(self, verb, *args, timeout=60):
+        cid = f"c{self.next_id}"
+        self.next_id += 1
+        line = " ".join([cid, verb, *args])
+        self.transcript.append(f"> {line[:200]}")
+        self.ctl.sendall(line.encode() + b"\n")
+        records = []
+        deadline = time.monotonic() + timeout
+        prefix = f"@@ {cid} ".encode()
+        while True:
+            while b"\n" in self.ctl_buf:
+                raw, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
+                text = raw.decode("utf-8", "replace").rstrip("\r")
+                self.transcript.append(f"< {text}")
+                if not raw.startswith(prefix):
+                    continue
+                kind, _, rest = text[len(prefix):].partition(" ")
+                rec = Record(kind, rest)
+                if kind == "end":
+                    rc = int(rec.get("rc", "1"))
+                    for r in records:
+                        r.rc = rc
+                    self.last_rc = rc
+                    return records
+                records.append(rec)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the agent did not finish `{verb}` within {timeout} s")
+            self.ctl.settimeout(left)
+            try:
+                chunk = self.ctl.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise RigError("the control port closed (the guest stopped?)")
+            self.ctl_buf += chunk
+
+    def sh(self, script, timeout=60, check=True):
+        recs = self.cmd("sh", base64.b64encode(script.encode()).decode(), timeout=timeout)
+        out = [r.text for r in recs if r.kind == "out"]
+        if check and self.last_rc != 0:
+            raise Failure(f"guest script failed (rc {self.last_rc}):\n{script}\n--- output:\n" + "\n".join(out))
+        return out
+
+    def bg(self, name, script):
+        self.cmd("bg", name, base64.b64encode(script.encode()).decode())
+
+    def read_file(self, path, timeout=60):
+        recs = self.cmd("file", base64.b64encode(path.encode()).decode(), timeout=timeout)
+        if self.last_rc != 0:
+            raise Failure(f"cannot read {path} in the guest")
+        return base64.b64decode("".join(r.text for r in recs if r.kind == "b64"))
+
+    def usb(self):
+        recs = self.cmd("usb")
+        return ([r for r in recs if r.kind == "usbdev"], [r for r in recs if r.kind == "usbif"])
+
+    def mark(self):
+        r = self.cmd("mark")[0]
+        return int(r["uevents"]), int(r["watch"])
+
+    def uevents(self, since):
+        return [r for r in self.cmd("uevents", str(since)) if r.kind == "uevent"]
+
+    def watched(self, since):
+        return [r for r in self.cmd("watched", str(since)) if r.kind == "watched"]
+
+    def wait_for(self, what, probe, timeout=60, interval=0.5):
+        """Polls probe() until it returns something true; fails with `what` after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = probe()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise Failure(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------------
+# scenarios
+
+SCENARIOS = {}
+
+
+def scenario(name, *, needs=(), boot="shared", issue=None, doc=""):
+    """Registers a scenario. needs: capabilities ('mijian', 'mijian-devices'); boot: 'shared'
+    scenarios run in one guest, in registration order; 'own' gets a guest of its own."""
+
+    def register(fn):
+        SCENARIOS[name] = dict(name=name, fn=fn, needs=tuple(needs), boot=boot, issue=issue,
+                               doc=doc or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return register
+
+
+class Ctx:
+    """What a scenario gets: the guest, a scratch directory, and helpers."""
+
+    def __init__(self, guest, work, caps, mijian_host):
+        self.g = guest
+        self.work = work
+        self.caps = caps
+        self.mijian_host = mijian_host
+        self.metrics = {}
+        self.notes = []
+
+    def disk(self, name, serial, size_mib=16):
+        """A raw disk image whose first sector holds a known pattern; returns (path, sha256)."""
+        path = os.path.join(self.work, f"{name}.img")
+        sector = (f"MIJIAN-VM-RIG {name} {serial} ".encode() * 64)[:510] + b"\x55\xaa"
+        with open(path, "wb") as f:
+            f.write(sector)
+            f.truncate(size_mib * 1024 * 1024)
+        return path, hashlib.sha256(sector).hexdigest()
+
+    def expect(self, cond, msg):
+        if not cond:
+            raise Failure(msg)
+
+
+def usb_by_serial(devs, serial):
+    return [d for d in devs if d.get("serial") == serial]
+
+
+def interfaces_of(ifs, devpath):
+    return [i for i in ifs if i["path"].startswith(devpath + ":")]
+
+
+def storage_blocks(g):
+    return [r for r in g.cmd("blocks") if r.kind == "block" and r["name"].startswith("sd")]
+
+
+@scenario("stick-plain", doc="no USB control: a hot-plugged stick gets usb-storage and a readable sd* disk; unplugged, it goes away")
+def stick_plain(c):
+    g = c.g
+    serial = "RIGPLAIN0001"
+    image, want = c.disk("plain", serial)
+    ue0, w0 = g.mark()
+    g.cmd("watch-start")
+    t = time.monotonic()
+    g.plug_stick("plain", image, serial)
+    blocks = g.wait_for("an sd* block device", lambda: storage_blocks(g), timeout=60)
+    c.metrics["plug_to_block_s"] = round(time.monotonic() - t, 2)
+    devs, ifs = g.usb()
+    mine = usb_by_serial(devs, serial)
+    c.expect(len(mine) == 1, f"expected one USB device with serial {serial}, the guest lists {devs}")
+    d = mine[0]
+    c.expect((d["vendor"], d["product"]) == QEMU_VENDOR_STORAGE,
+             f"QEMU's usb-storage should be {QEMU_VENDOR_STORAGE}, the guest reports {d['vendor']}:{d['product']}")
+    its = interfaces_of(ifs, d["path"])
+    c.expect(its and all(i["class"] == "08" for i in its), f"expected mass-storage interfaces, got {its}")
+    c.expect(any(i["driver"] in ("usb-storage", "uas") for i in its), f"no storage driver bound: {its}")
+    c.expect(all(i["authorized"] == "1" for i in its), f"interfaces not authorised: {its}")
+    name = blocks[0]["name"]
+    c.expect(blocks[0]["size"] == str(16 * 2048), f"{name} has {blocks[0]['size']} sectors, the image 32768")
+    sec = [r for r in g.cmd("sector", name) if r.kind == "sector"]
+    c.expect(sec and sec[0]["sha256"] == want, f"sector 0 of /dev/{name} is not the pattern the host wrote: {sec}")
+    t = time.monotonic()
+    g.unplug("plain", drive=True)
+    g.wait_for(f"/sys/class/block/{name} to go away", lambda: not storage_blocks(g), timeout=60)
+    c.metrics["unplug_to_gone_s"] = round(time.monotonic() - t, 2)
+    g.cmd("watch-stop")
+    ev = g.uevents(ue0)
+    adds = [e for e in ev if e["action"] == "add" and e["subsystem"] == "block" and e["devname"].startswith("sd")]
+    rems = [e for e in ev if e["action"] == "remove" and e["subsystem"] == "block" and e["devname"].startswith("sd")]
+    c.expect(adds and rems, f"expected block add and remove uevents, got {[e.text for e in ev]}")
+    seen = [w.text for w in g.watched(w0)]
+    c.expect(any("appeared=/sys/class/block/sd" in s for s in seen), f"the watch loop never saw the disk: {seen}")
+    c.expect(any("vanished=/sys/class/block/sd" in s for s in seen), f"the watch loop never saw the disk go: {seen}")
+    c.notes.append(f"{d['path']} {d['vendor']}:{d['product']} serial {serial} -> /dev/{name}, "
+                   f"{len(ev)} uevents from plug to removal")
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+
+def capabilities(mijian):
+    caps = set()
+    if mijian and os.access(mijian, os.X_OK):
+        caps.add("mijian")
+        try:
+            r = subprocess.run([mijian, "devices", "--help"], capture_output=True, timeout=30)
+            if r.returncode == 0:
+                caps.add("mijian-devices")
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return caps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--out", default=os.environ.get("VM_OUT", os.path.join(HERE, "out")),
+                    help="the guest built by build-guest.sh")
+    ap.add_argument("--mijian", default=os.environ.get("MIJIAN"), help="the mijian binary in the guest")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args()
+
+    if args.list:
+        for s in SCENARIOS.values():
+            need = f" (needs {', '.join(s['needs'])})" if s["needs"] else ""
+            print(f"{s['name']:<22} {s['doc']}{need}")
+        return 0
+
+    names = args.scenario or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"rig: unknown scenario(s): {', '.join(unknown)}; --list shows them", file=sys.stderr)
+        return 2
+    guest_env = {}
+    try:
+        with open(os.path.join(args.out, "guest.env")) as f:
+            guest_env = dict(l.rstrip("\n").split("=", 1) for l in f if "=" in l)
+    except OSError:
+        print(f"rig: no guest in {args.out}: run Tests/VM/build-guest.sh first", file=sys.stderr)
+        return 2
+    mijian = args.mijian or guest_env.get("MIJIAN") or None
+    if guest_env.get("MIJIAN", "") != (mijian or ""):
+        print(f"rig: the guest in {args.out} was built with mijian '{guest_env.get('MIJIAN')}', not '{mijian}'; "
+              "rebuild it", file=sys.stderr)
+        return 2
+    caps = capabilities(mijian)
+    chosen = [SCENARIOS[n] for n in names]
+    missing = [(s["name"], [n for n in s["needs"] if n not in caps]) for s in chosen]
+    missing = [(n, m) for n, m in missing if m]
+    if missing:
+        for n, m in missing:
+            print(f"rig: scenario {n} needs {', '.join(m)}, which this build does not have "
+                  f"(mijian: {mijian or 'none'})", file=sys.stderr)
+        return 2
+
+    work = tempfile.mkdtemp(prefix="mijian-vm-")
+    results = []
+    t_all = time.monotonic()
+    boots = [[s for s in chosen if s["boot"] == "shared"]] + [[s] for s in chosen if s["boot"] == "own"]
+    boots = [b for b in boots if b]
+    guest = None
+    failed = False
+
+    def cleanup(*_):
+        if guest:
+            guest.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(143)))
+    try:
+        for bi, group in enumerate(boots):
+            bdir = os.path.join(work, f"boot{bi}")
+            os.makedirs(bdir)
+            guest = Guest(args.out, bdir)
+            try:
+                guest.start()
+            except (RigError, TimeoutError, OSError) as e:
+                failed = True
+                report_failure(guest, f"boot: {e}")
+                for s in group:
+                    results.append((s["name"], "FAIL", 0.0, {}, [f"boot failed: {e}"]))
+                guest.stop()
+                guest = None
+                continue
+            log(f"boot {bi}: kernel {guest.kernel}, agent ready after {guest.boot_seconds:.1f} s "
+                f"(guest uptime {guest.guest_uptime_at_ready:.1f} s)")
+            results.append((f"(boot {bi})", "ok", guest.boot_seconds, {}, []))
+            for s in group:
+                c = Ctx(guest, bdir, caps, mijian)
+                t = time.monotonic()
+                log(f"scenario {s['name']}: {s['doc']}")
+                try:
+                    s["fn"](c)
+                    status = "PASS"
+                except (Failure, RigError, TimeoutError, OSError) as e:
+                    status = "FAIL"
+                    failed = True
+                    c.notes.append(str(e))
+                    report_failure(guest, f"scenario {s['name']}: {e}")
+                dt = time.monotonic() - t
+                results.append((s["name"], status, dt, c.metrics, c.notes))
+                log(f"scenario {s['name']}: {status} in {dt:.1f} s {json.dumps(c.metrics) if c.metrics else ''}")
+                if status == "FAIL" and guest.proc.poll() is not None:
+                    break
+            guest.stop()
+            guest = None
+    finally:
+        cleanup()
+    total = time.monotonic() - t_all
+    print()
+    print("VM rig results")
+    for name, status, dt, metrics, notes in results:
+        print(f"  {status:<5} {name:<24} {dt:6.1f} s  {json.dumps(metrics) if metrics else ''}")
+        for n in notes:
+            print(f"        {n}")
+    print(f"  total {total:.1f} s")
+    return 1 if failed else 0
+
+
+def report_failure(guest, what):
+    print(f"\n[vm] FAILED: {what}", file=sys.stderr)
+    print("[vm] ---- guest console (ttyS0) ----", file=sys.stderr)
+    print(guest.console(), file=sys.stderr)
+    print("[vm] ---- control port transcript (last 200 lines) ----", file=sys.stderr)
+    print("\n".join(guest.transcript[-200:]), file=sys.stderr)
+    print("[vm] ---- end ----", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
