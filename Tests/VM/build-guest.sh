@@ -137,6 +137,15 @@ fi
 cp "$here/guest/init" "$root/init"
 cp "$here/guest/agent.sh" "$root/bin/agent.sh"
 cp "$here/guest/uevent-log" "$root/bin/uevent-log"
+cp "$here/guest/riglib.sh" "$root/bin/riglib.sh"
+# The USB control's udev rules (the fail-closed scenario starts udevd with them): from the tree
+# the mijian binary was built in (…/.build/<config>/mijian), else from this tree.
+rules_dir="$here/../../Packaging/udev"
+case "$mijian" in */.build/*) [ -d "${mijian%%/.build/*}/Packaging/udev" ] && rules_dir="${mijian%%/.build/*}/Packaging/udev" ;; esac
+if ls "$rules_dir"/*.rules >/dev/null 2>&1; then
+  mkdir -p "$root/etc/rig/udev"
+  cp "$rules_dir"/*.rules "$root/etc/rig/udev/"
+fi
 chmod 0755 "$root/init" "$root/bin/agent.sh" "$root/bin/uevent-log"
 echo "$kver" > "$root/etc/kernel-version"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"

@@ -408,6 +408,187 @@ def stick_plain(c):
                    f"{len(ev)} uevents from plug to removal")
 
 
+def ffs_bt_blobs():
+    """FunctionFS descriptors (v2) and strings for a Bluetooth controller's interface E0/01/01 with
+    an interrupt-in, a bulk-in and a bulk-out endpoint: what btusb asks for."""
+    import struct
+
+    def iface():
+        return bytes([9, 4, 0, 0, 3, 0xE0, 0x01, 0x01, 1])
+
+    def eps(bulk):
+        return (bytes([7, 5, 0x81, 3, 16, 0, 1]) + bytes([7, 5, 0x82, 2]) + struct.pack("<H", bulk) + b"\0"
+                + bytes([7, 5, 0x03, 2]) + struct.pack("<H", bulk) + b"\0")
+
+    body = iface() + eps(64) + iface() + eps(512)
+    desc = struct.pack("<IIIII", 3, 20 + len(body), 1 | 2, 4, 4) + body
+    strs = struct.pack("<H", 0x0409) + b"Bluetooth HCI\0"
+    strings = struct.pack("<IIII", 2, 16 + len(strs), 1, 1) + strs
+    return desc, strings
+
+
+def put_file(g, path, data):
+    g.sh(f"echo {base64.b64encode(data).decode()} | base64 -d > {path}")
+
+
+def input_events(raw):
+    """(type, code, value) of each struct input_event (x86_64: 24 bytes)."""
+    import struct
+    return [struct.unpack_from("<HHi", raw, o + 16) for o in range(0, len(raw) - 23, 24)]
+
+
+KEY_A = 30
+
+
+def keyboard_works(c, interface, send):
+    """Reads the keyboard's evdev node in the guest while `send()` presses A; true when the key
+    press arrived."""
+    g = c.g
+    node = g.sh(f". /bin/riglib.sh; event_node_of {interface}", check=False)
+    if g.last_rc != 0 or not node:
+        return False, f"no input device under {interface}"
+    node = node[0].strip()
+    g.sh("rm -f /run/keys.bin")
+    g.bg("keys", f"exec timeout 20 dd if=/dev/input/{node} of=/run/keys.bin bs=24 count=2 2>/dev/null")
+    time.sleep(1.0)
+    send()
+    def got():
+        out = g.sh("[ -f /run/keys.bin ] && wc -c < /run/keys.bin || echo 0")
+        return int(out[0]) >= 48
+    try:
+        g.wait_for("key events", got, timeout=20)
+    except Failure:
+        return False, f"no key event on /dev/input/{node}"
+    evs = input_events(g.read_file("/run/keys.bin"))
+    return any(t == 1 and code == KEY_A and v == 1 for t, code, v in evs), f"/dev/input/{node}: {evs}"
+
+
+def qemu_press_a(g, dev_id):
+    def send():
+        for down in (True, False):
+            # no `device`: with -display none no console is bound; QEMU hands the event to the
+            # keyboard added last, which is this one
+            g.qmp_cmd("input-send-event", events=[
+                {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": "a"}}}])
+            time.sleep(0.1)
+    return send
+
+
+def gadget_press_a(g):
+    # a boot-protocol report with KEY_A (usage 0x04) down, then all keys up, written by the gadget
+    return lambda: g.sh("dev=$(ls /dev/hidg* | head -n1); printf '\\000\\000\\004\\000\\000\\000\\000\\000' > $dev; "
+                        "usleep 100000; printf '\\000\\000\\000\\000\\000\\000\\000\\000' > $dev")
+
+
+@scenario("keyboard-plain", doc="no USB control: a hot-plugged usb-kbd gets usbhid and its key presses reach evdev")
+def keyboard_plain(c):
+    g = c.g
+    g.plug("usb-kbd", "kbd0")
+    dev = g.wait_for("the keyboard's interface with usbhid",
+                     lambda: [i for i in g.usb()[1] if i["class"] == "03" and i["driver"] == "usbhid"], timeout=60)
+    ok, why = keyboard_works(c, dev[0]["path"], qemu_press_a(g, "kbd0"))
+    c.expect(ok, f"the key press did not arrive: {why}")
+    g.unplug("kbd0")
+    g.wait_for("the keyboard to go", lambda: not [i for i in g.usb()[1] if i["class"] == "03"], timeout=60)
+    c.notes.append(f"{dev[0]['path']} usbhid, key A seen on evdev")
+
+
+def usb_net_plug(g, dev_id):
+    g.qmp_cmd("netdev_add", type="user", id=f"nd-{dev_id}", restrict=True)
+    g.plug("usb-net", dev_id, netdev=f"nd-{dev_id}")
+
+
+def usb_net_unplug(g, dev_id):
+    g.unplug(dev_id)
+    g.qmp_cmd("netdev_del", id=f"nd-{dev_id}")
+
+
+def net_links(g):
+    return [l for l in g.sh("ls /sys/class/net") if l != "lo"]
+
+
+def audit(c, rules):
+    """Runs `mijian audit --format json` in the guest for the given rules; {rule: [statuses]}."""
+    args = " ".join(f"--rule {r}" for r in rules)
+    out = c.g.sh(f"mijian audit {args} --format json > /run/audit.json; echo rc=$?", timeout=120, check=False)
+    raw = c.g.read_file("/run/audit.json")
+    try:
+        report = json.loads(raw)
+    except ValueError:
+        raise Failure(f"mijian audit did not print JSON ({out}): {raw[:500]!r}")
+    statuses = {}
+    for f in report.get("findings", []):
+        statuses.setdefault(f.get("rule"), []).append(f.get("status"))
+    return statuses, report
+
+
+@scenario("net-plain", doc="no USB control: a usb-net adapter (CDC/RNDIS, the tethering shape) gets a driver and a network link")
+def net_plain(c):
+    g = c.g
+    before = net_links(g)
+    usb_net_plug(g, "net0")
+    links = g.wait_for("a network link from usb-net", lambda: [l for l in net_links(g) if l not in before], timeout=60)
+    _, ifs = g.usb()
+    drivers = sorted({i["driver"] for i in ifs if i["class"] in ("02", "0a", "e0", "ef") and i["driver"] != "-"})
+    c.expect(drivers, f"no CDC/RNDIS driver bound: {ifs}")
+    c.notes.append(f"link {links[0]} with {', '.join(drivers)}")
+    if "mijian" in c.caps:
+        st, _ = audit(c, ["net.interfaces", "usb.phone"])
+        c.notes.append(f"audit while attached: {st}")
+        c.expect("fail" in st.get("net.interfaces", []) or "fail" in st.get("usb.phone", []),
+                 f"the audit passes net.interfaces and usb.phone with a USB network adapter attached: {st}")
+    usb_net_unplug(g, "net0")
+    g.wait_for("the link to go", lambda: not [l for l in net_links(g) if l not in before], timeout=60)
+
+
+def bt_up(c, serial):
+    desc, strings = ffs_bt_blobs()
+    put_file(c.g, "/run/ffs-bt-desc.bin", desc)
+    put_file(c.g, "/run/ffs-bt-strings.bin", strings)
+    c.g.sh(f". /bin/riglib.sh; gadget_bt_up {serial}")
+
+
+def bt_down(c):
+    c.g.sh(". /bin/riglib.sh; gadget_bt_down")
+
+
+@scenario("bt-plain", doc="no USB control: a Bluetooth controller (E0/01/01, made in the guest: QEMU has no usb-bt-dongle) gets btusb and an hci device")
+def bt_plain(c):
+    g = c.g
+    serial = "RIGBT0001"
+    bt_up(c, serial)
+    dev = g.wait_for("the Bluetooth device", lambda: usb_by_serial(g.usb()[0], serial), timeout=60)[0]
+    ifs = g.wait_for("btusb bound", lambda: [i for i in interfaces_of(g.usb()[1], dev["path"]) if i["driver"] == "btusb"], timeout=60)
+    hci = g.wait_for("/sys/class/bluetooth/hci*", lambda: g.sh("ls /sys/class/bluetooth 2>/dev/null || true"), timeout=30)
+    c.notes.append(f"{dev['path']} {ifs[0]['class']}/{ifs[0]['subclass']}/{ifs[0]['protocol']} btusb, {' '.join(hci)}")
+    if "mijian" in c.caps:
+        st, _ = audit(c, ["wireless.hardware"])
+        c.notes.append(f"audit while attached: {st}")
+        c.expect("fail" in st.get("wireless.hardware", []), f"wireless.hardware does not fail with a Bluetooth controller attached: {st}")
+    bt_down(c)
+    g.wait_for("the Bluetooth device to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+
+
+@scenario("composite-plain", doc="no USB control: a keyboard + storage composite (made in the guest) gets usbhid and a disk")
+def composite_plain(c):
+    g = c.g
+    serial = "RIGCOMP0001"
+    g.sh("dd if=/dev/zero of=/run/composite.img bs=1M count=8 2>/dev/null")
+    g.sh(f". /bin/riglib.sh; gadget_composite_up {serial} /run/composite.img")
+    dev = g.wait_for("the composite device", lambda: usb_by_serial(g.usb()[0], serial), timeout=60)[0]
+    its = g.wait_for("both interfaces bound", lambda: (lambda l: l if len([i for i in l if i["driver"] != "-"]) >= 2 else None)(
+        interfaces_of(g.usb()[1], dev["path"])), timeout=60)
+    kinds = {i["class"]: i["driver"] for i in its}
+    c.expect(kinds.get("03") == "usbhid" and kinds.get("08") in ("usb-storage", "uas"), f"interfaces: {its}")
+    g.wait_for("its disk", lambda: storage_blocks(g), timeout=60)
+    kbd = [i for i in its if i["class"] == "03"][0]
+    ok, why = keyboard_works(c, kbd["path"], gadget_press_a(g))
+    c.expect(ok, f"the composite's key press did not arrive: {why}")
+    c.notes.append(f"{dev['path']}: {kinds}, key A seen")
+    g.sh(". /bin/riglib.sh; gadget_remove composite")
+    g.wait_for("the composite to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+
+
 # --------------------------------------------------------------------------------------------
 # running
 
