@@ -112,7 +112,13 @@ done
 # mijian and every library it needs, at the same paths, with the dynamic loader.
 if [ -n "$mijian" ]; then
   mkdir -p "$root/usr/local/bin"
-  cp "$mijian" "$root/usr/local/bin/mijian"
+  # without its debug information (a debug build carries hundreds of MB of it, which the guest
+  # would have to unpack under emulation); symbols stay, so backtraces still name functions
+  if command -v strip >/dev/null; then
+    strip --strip-debug -o "$root/usr/local/bin/mijian" "$mijian" || die "strip --strip-debug $mijian failed"
+  else
+    cp "$mijian" "$root/usr/local/bin/mijian"
+  fi
   libs="$(ldd "$mijian")" || die "ldd $mijian failed"
   if echo "$libs" | grep -q 'not found'; then
     die "ldd $mijian: libraries not found: $(echo "$libs" | grep 'not found' | tr '\n' ' ')"

@@ -333,13 +333,15 @@ def scenario(name, *, needs=(), boot="shared", issue=None, doc=""):
 class Ctx:
     """What a scenario gets: the guest, a scratch directory, and helpers."""
 
-    def __init__(self, guest, work, caps, mijian_host):
+    def __init__(self, guest, work, caps, mijian_host, shared=None, latencies=None):
         self.g = guest
         self.work = work
         self.caps = caps
         self.mijian_host = mijian_host
         self.metrics = {}
         self.notes = []
+        self.shared = shared if shared is not None else {}
+        self.latencies = latencies if latencies is not None else []
 
     def disk(self, name, serial, size_mib=16):
         """A raw disk image whose first sector holds a known pattern; returns (path, sha256)."""
@@ -590,6 +592,429 @@ def composite_plain(c):
 
 
 # --------------------------------------------------------------------------------------------
+# mijian in the guest
+
+LEDGER_STICK = "RIGREG0001"       # the registered stick's serial (QEMU's vendor and product)
+
+
+def policy_yaml(mode, ledger_serials=(LEDGER_STICK,)):
+    """The shipped classified-workstation policy with usb.mode and the media ledger replaced."""
+    path = os.path.join(REPO, "Policies", "classified-workstation.yaml")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    ledger = "  ledger:\n" + "".join(
+        f'    - vendor: "{QEMU_VENDOR_STORAGE[0]}"\n      product: "{QEMU_VENDOR_STORAGE[1]}"\n'
+        f'      serial: "{s}"\n      label: "秘-U-{i:04d}"\n      classification: 秘密\n      responsible: 张三\n'
+        for i, s in enumerate(ledger_serials, 1)) if ledger_serials else "  ledger: []\n"
+    lines, seen = [], set()
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith("ledger:") and line.startswith("  "):
+            lines.append(ledger)
+            seen.add("ledger")
+        elif line.lstrip().startswith("mode:") and line.startswith("  "):
+            lines.append(f"  mode: {mode}\n")
+            seen.add("mode")
+        else:
+            lines.append(line)
+    if seen != {"ledger", "mode"}:
+        raise RigError(f"{path}: no `media.ledger` or `usb.mode` line to replace")
+    return "".join(lines)
+
+
+class Watcher:
+    """`mijian devices watch --format json` running in the guest as background job NAME."""
+
+    def __init__(self, c, name, mode, enforce, source="auto"):
+        self.c, self.g, self.name = c, c.g, name
+        self.mode, self.enforce, self.source = mode, enforce, source
+        self.policy = f"/etc/mijian/{name}.yaml"
+
+    def start(self, timeout=120):
+        put_file(self.g, self.policy, policy_yaml(self.mode).encode())
+        flags = " --enforce" if self.enforce else ""
+        self.g.bg(self.name, f"exec mijian devices watch --policy {self.policy}{flags} --format json --source {self.source}")
+        t = time.monotonic()
+        # ready once it has said what it watches (stderr) and printed the coldplug
+        self.g.wait_for(f"mijian devices watch ({self.name}) to start",
+                        lambda: self.alive_or_fail() and self.g.sh(f"grep -h 'watching USB' /run/bg/{self.name}.err || true"),
+                        timeout=timeout)
+        self.c.metrics.setdefault("mijian_start_s", round(time.monotonic() - t, 1))
+        return self
+
+    def alive(self):
+        return self.g.sh(f"kill -0 $(cat /run/bg/{self.name}.pid) 2>/dev/null && echo yes || echo no")[0] == "yes"
+
+    def alive_or_fail(self):
+        if not self.alive():
+            err = self.g.sh(f"cat /run/bg/{self.name}.err /run/bg/{self.name}.out 2>/dev/null | tail -n 40")
+            raise Failure(f"mijian devices watch ({self.name}) is not running:\n" + "\n".join(err))
+        return True
+
+    def stderr(self):
+        return self.g.sh(f"cat /run/bg/{self.name}.err 2>/dev/null || true")
+
+    def events(self):
+        raw = self.g.read_file(f"/run/bg/{self.name}.out").decode("utf-8", "replace")
+        evs = []
+        for line in raw.splitlines():
+            try:
+                evs.append(json.loads(line))
+            except ValueError:
+                pass  # a line still being written
+        return evs
+
+    def decisions(self, serial=None, scope=None):
+        out = []
+        for e in self.events():
+            if e.get("type") != "usb.decision":
+                continue
+            d = e.get("data", {})
+            if serial is not None and (d.get("device") or {}).get("serial") != serial:
+                continue
+            if scope is not None and d.get("scope") != scope:
+                continue
+            out.append(d)
+        return out
+
+    def wait_decision(self, serial, scope="device", timeout=60):
+        return self.g.wait_for(f"mijian's {scope} decision on {serial}",
+                               lambda: self.alive_or_fail() and self.decisions(serial, scope), timeout=timeout)[-1]
+
+    def stop(self, signal_name="TERM"):
+        self.g.cmd("kill", self.name, signal_name)
+        self.g.wait_for(f"mijian ({self.name}) to exit", lambda: not self.alive(), timeout=30)
+
+
+def latencies(c, decisions):
+    vals = [d["latency_us"] for d in decisions if isinstance(d.get("latency_us"), int) and d.get("source") != "coldplug"]
+    c.latencies.extend(vals)
+    return vals
+
+
+def enforcer(c):
+    """The enforcing watcher shared by the enforce scenarios of a boot (started on first use)."""
+    w = c.shared.get("enforcer")
+    if w is None or not w.alive():
+        w = Watcher(c, "enforce", "enforce", True).start()
+        c.shared["enforcer"] = w
+        locked = c.g.wait_for("root hubs locked (interface_authorized_default = 0)",
+                              lambda: (lambda hubs: hubs if hubs and all(h["interface_authorized_default"] == "0" for h in hubs) else None)(
+                                  [d for d in c.g.usb()[0] if d["path"].startswith("usb")]), timeout=30)
+        c.notes.append(f"enforcing: {len(locked)} root hubs locked")
+    return w
+
+
+def observe_plug(c, plug, settle=3.0, done=None):
+    """Plugs with the block watch running; returns (uevents, watch lines) from the plug on."""
+    g = c.g
+    ue0, w0 = g.mark()
+    g.cmd("watch-start")
+    plug()
+    if done:
+        done()
+    time.sleep(settle)
+    g.cmd("watch-stop")
+    return g.uevents(ue0), [w.text for w in g.watched(w0)]
+
+
+def assert_no_storage(c, uevents, watched, what):
+    blocks = [e.text for e in uevents if e["subsystem"] == "block" and e["action"] == "add"]
+    binds = [e.text for e in uevents if e["action"] == "bind" and e["driver"] in ("usb-storage", "uas")]
+    seen = [w for w in watched if "appeared=" in w]
+    c.expect(not blocks, f"{what}: a block device appeared: {blocks}")
+    c.expect(not binds, f"{what}: a storage driver bound: {binds}")
+    c.expect(not seen, f"{what}: the watch loop saw: {seen}")
+
+
+def assert_denied_stick(c, w, serial, image):
+    g = c.g
+    uevents, watched = observe_plug(c, lambda: g.plug_stick(serial.lower(), image, serial),
+                                    done=lambda: w.wait_decision(serial, "device"))
+    assert_no_storage(c, uevents, watched, f"stick {serial}")
+    ds = w.decisions(serial)
+    c.expect(ds and all(d["decision"] == "deny" for d in ds), f"mijian's decisions on {serial}: {[d['decision'] for d in ds]}")
+    devs, ifs = g.usb()
+    dev = usb_by_serial(devs, serial)
+    c.expect(dev, f"the stick {serial} is not in sysfs at all")
+    its = interfaces_of(ifs, dev[0]["path"])
+    state = f"device authorized={dev[0]['authorized']}, interfaces " + ", ".join(f"{i['path']} authorized={i['authorized']} driver={i['driver']}" for i in its)
+    c.expect(all(i["authorized"] == "0" and i["driver"] == "-" for i in its) and (its or dev[0]["authorized"] == "0"),
+             f"stick {serial} not blocked in sysfs: {state}")
+    c.expect(not storage_blocks(g), f"an sd* block device exists: {storage_blocks(g)}")
+    iface_auth = [e.text for e in uevents if e["devtype"] == "usb_interface"]
+    lat = latencies(c, ds)
+    c.notes.append(f"{serial}: deny ({ds[-1]['interfaces'][0]['reason'] if ds[-1].get('interfaces') else ''}); {state}; "
+                   f"latency_us {lat}; {len(uevents)} uevents, no block, no storage bind")
+    g.unplug(serial.lower(), drive=True)
+    g.wait_for(f"{serial} to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+
+
+@scenario("audit-would-deny", needs=("mijian-devices",), issue=7,
+          doc="audit mode: an unregistered stick is allowed (disk present) but reported would-deny")
+def audit_would_deny(c):
+    g = c.g
+    serial = "RIGAUDIT0001"
+    image, want = c.disk("audit", serial)
+    w = Watcher(c, "audit", "audit", False).start()
+    try:
+        g.plug_stick("audit", image, serial)
+        d = w.wait_decision(serial, "device")
+        blocks = g.wait_for("its disk", lambda: storage_blocks(g), timeout=60)
+        sec = [r for r in g.cmd("sector", blocks[0]["name"]) if r.kind == "sector"]
+        c.expect(sec and sec[0]["sha256"] == want, "the disk is not readable in audit mode")
+        ds = w.decisions(serial)
+        c.expect(all(x["decision"] == "would-deny" for x in ds) and all(x.get("mode") == "audit" for x in ds),
+                 f"expected would-deny in audit mode, mijian said {[(x['decision'], x.get('mode')) for x in ds]}")
+        c.expect(all(x.get("failed_writes", 0) == 0 and not x.get("writes") for x in ds), f"audit mode wrote to sysfs: {[x.get('writes') for x in ds]}")
+        c.notes.append(f"{serial}: would-deny, /dev/{blocks[0]['name']} readable, latency_us {latencies(c, ds)}")
+        g.unplug("audit", drive=True)
+        g.wait_for("the disk to go", lambda: not storage_blocks(g), timeout=60)
+        removal = g.wait_for("mijian's removal event", lambda: [e for e in w.events() if e.get("type") == "usb.removal"
+                                                                and e["data"]["device"].get("serial") == serial], timeout=30)
+        c.expect(removal, "no removal event")
+    finally:
+        w.stop()
+
+
+@scenario("stick-unregistered", needs=("mijian-devices",), issue=1,
+          doc="enforce: an unregistered stick is denied; no sd* ever appears; its interface is not authorised")
+def stick_unregistered(c):
+    image, _ = c.disk("unreg", "RIGUNREG0001")
+    assert_denied_stick(c, enforcer(c), "RIGUNREG0001", image)
+
+
+@scenario("stick-registered", needs=("mijian-devices",), issue=2,
+          doc="enforce: the registered stick (serial in the ledger) is allowed, its disk present and readable")
+def stick_registered(c):
+    g = c.g
+    w = enforcer(c)
+    image, want = c.disk("reg", LEDGER_STICK)
+    ue0, _ = g.mark()
+    g.plug_stick("reg", image, LEDGER_STICK)
+    d = w.wait_decision(LEDGER_STICK, "device")
+    blocks = g.wait_for("the registered stick's disk", lambda: storage_blocks(g), timeout=60)
+    sec = [r for r in g.cmd("sector", blocks[0]["name"]) if r.kind == "sector"]
+    c.expect(sec and sec[0]["sha256"] == want, f"/dev/{blocks[0]['name']} is not readable or not the image: {sec}")
+    ds = w.decisions(LEDGER_STICK)
+    c.expect(all(x["decision"] == "allow" for x in ds), f"mijian's decisions: {[x['decision'] for x in ds]}")
+    devs, ifs = g.usb()
+    its = interfaces_of(ifs, usb_by_serial(devs, LEDGER_STICK)[0]["path"])
+    c.expect(all(i["authorized"] == "1" for i in its) and any(i["driver"] in ("usb-storage", "uas") for i in its), f"interfaces: {its}")
+    c.notes.append(f"{LEDGER_STICK}: allow ({d.get('ledger')}), /dev/{blocks[0]['name']} readable, latency_us {latencies(c, ds)}")
+    g.unplug("reg", drive=True)
+    g.wait_for("the disk to go", lambda: not storage_blocks(g), timeout=60)
+
+
+@scenario("stick-other-serial", needs=("mijian-devices",), issue=3,
+          doc="enforce: the registered stick's vendor and product with another serial is denied")
+def stick_other_serial(c):
+    image, _ = c.disk("other", "RIGREG0002")
+    assert_denied_stick(c, enforcer(c), "RIGREG0002", image)
+
+
+@scenario("composite-enforce", needs=("mijian-devices",), issue=4,
+          doc="enforce: a keyboard + storage composite keeps its keyboard (key presses arrive), its storage never binds")
+def composite_enforce(c):
+    g = c.g
+    w = enforcer(c)
+    serial = "RIGCOMP0002"
+    g.sh("dd if=/dev/zero of=/run/composite.img bs=1M count=8 2>/dev/null")
+    uevents, watched = observe_plug(c, lambda: g.sh(f". /bin/riglib.sh; gadget_composite_up {serial} /run/composite.img"),
+                                    done=lambda: w.wait_decision(serial, "device"))
+    assert_no_storage(c, uevents, watched, "the composite's storage")
+    dev = usb_by_serial(g.usb()[0], serial)[0]
+    its = g.wait_for("the keyboard interface bound", lambda: (lambda l: l if any(i["class"] == "03" and i["driver"] == "usbhid" for i in l) else None)(
+        interfaces_of(g.usb()[1], dev["path"])), timeout=30)
+    by_class = {i["class"]: i for i in its}
+    c.expect(by_class["03"]["authorized"] == "1", f"keyboard interface: {by_class['03']}")
+    c.expect(by_class["08"]["authorized"] == "0" and by_class["08"]["driver"] == "-", f"storage interface: {by_class['08']}")
+    ok, why = keyboard_works(c, by_class["03"]["path"], gadget_press_a(g))
+    c.expect(ok, f"the composite's keyboard does not work under enforcement: {why}")
+    ds = w.decisions(serial)
+    per_if = {i["class"]: i["decision"] for d in ds for i in d.get("interfaces", [])}
+    c.notes.append(f"{dev['path']}: interfaces {per_if}, device decision {ds[-1]['decision']}/{ds[-1].get('whole_device')}, "
+                   f"key A arrives, no block; latency_us {latencies(c, ds)}")
+    g.sh(". /bin/riglib.sh; gadget_remove composite")
+    g.wait_for("the composite to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+
+
+@scenario("hub-enforce", needs=("mijian-devices",), issue=4,
+          doc="enforce: a keyboard and an unregistered stick on one hub: the keyboard works, the stick never binds")
+def hub_enforce(c):
+    g = c.g
+    w = enforcer(c)
+    serial = "RIGHUB0001"
+    image, _ = c.disk("hubstick", serial)
+
+    def plug():
+        g.plug("usb-hub", "hub0", port="2")
+        g.wait_for("the hub", lambda: [i for i in g.usb()[1] if i["class"] == "09" and not i["path"].split(":")[0].endswith("-0")], timeout=60)
+        g.plug("usb-kbd", "hubkbd", port="2.1")
+        g.plug_stick("hubstick", image, serial, port="2.2")
+
+    uevents, watched = observe_plug(c, plug, done=lambda: w.wait_decision(serial, "device"))
+    assert_no_storage(c, uevents, watched, "the stick behind the hub")
+    kbd = g.wait_for("the keyboard behind the hub with usbhid",
+                     lambda: [i for i in g.usb()[1] if i["class"] == "03" and i["driver"] == "usbhid"], timeout=60)
+    ok, why = keyboard_works(c, kbd[0]["path"], qemu_press_a(g, "hubkbd"))
+    c.expect(ok, f"the keyboard behind the hub does not work: {why}")
+    ds = w.decisions(serial)
+    c.expect(ds and all(d["decision"] == "deny" for d in ds), f"decisions on the stick: {[d['decision'] for d in ds]}")
+    c.notes.append(f"keyboard {kbd[0]['path']} works, stick {serial} denied; latency_us {latencies(c, ds)}")
+    g.unplug("hubstick", drive=True)
+    g.unplug("hubkbd")
+    g.unplug("hub0")
+    g.wait_for("the hub to go", lambda: len(g.usb()[0]) == 3, timeout=60)
+
+
+@scenario("radio-tether-enforce", needs=("mijian-devices",), issue=5,
+          doc="enforce: a Bluetooth controller and a USB network adapter are denied; the audit fails while they are attached")
+def radio_tether_enforce(c):
+    g = c.g
+    w = enforcer(c)
+    links0 = net_links(g)
+    bt_serial = "RIGBT0002"
+    ue0, _ = g.mark()
+    bt_up(c, bt_serial)
+    d_bt = w.wait_decision(bt_serial, "device")
+    usb_net_plug(g, "net1")
+    net_serial = g.wait_for("the usb-net device", lambda: [d for d in g.usb()[0] if d["vendor"] == "0525"], timeout=60)[0]["serial"]
+    d_net = w.wait_decision(net_serial, "device")
+    time.sleep(3)
+    ev = g.uevents(ue0)
+    binds = [e.text for e in ev if e["action"] == "bind" and e["driver"] in ("btusb", "cdc_ether", "rndis_host", "cdc_ncm", "cdc_subset")]
+    c.expect(not binds, f"a radio or network driver bound: {binds}")
+    c.expect(not g.sh("ls /sys/class/bluetooth 2>/dev/null || true"), "an hci device appeared")
+    c.expect(net_links(g) == links0, f"a network link appeared: {net_links(g)}")
+    for serial in (bt_serial, net_serial):
+        ds = w.decisions(serial)
+        c.expect(ds and all(d["decision"] == "deny" for d in ds), f"decisions on {serial}: {[d['decision'] for d in ds]}")
+        c.notes.append(f"{serial}: deny ({', '.join(sorted({i['kind'] for d in ds for i in d.get('interfaces', [])}))}); latency_us {latencies(c, ds)}")
+    st, _ = audit(c, ["wireless.hardware", "net.interfaces", "usb.phone"])
+    c.notes.append(f"audit while attached and denied: {st}")
+    c.expect("fail" in st.get("wireless.hardware", []), f"wireless.hardware does not fail with a Bluetooth controller attached: {st}")
+    c.expect("fail" in st.get("net.interfaces", []) or "fail" in st.get("usb.phone", []),
+             f"neither net.interfaces nor usb.phone fails with a USB network adapter attached: {st}")
+    bt_down(c)
+    usb_net_unplug(g, "net1")
+    g.wait_for("both to go", lambda: not usb_by_serial(g.usb()[0], bt_serial) and not usb_by_serial(g.usb()[0], net_serial), timeout=60)
+
+
+@scenario("stick-latency", needs=("mijian-devices",),
+          doc="enforce: an unregistered stick plugged and unplugged 10 times: never a disk; decision latency on real uevents")
+def stick_latency(c):
+    g = c.g
+    w = enforcer(c)
+    serial = "RIGLAT0001"
+    image, _ = c.disk("lat", serial)
+    ue0, w0 = g.mark()
+    g.cmd("watch-start")
+    n0 = len(w.decisions(serial))
+    for i in range(10):
+        g.plug_stick("lat", image, serial)
+        g.wait_for(f"decision {i + 1}", lambda: len(w.decisions(serial, "device")) > i, timeout=60)
+        g.unplug("lat", drive=True)
+        g.wait_for(f"{serial} to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+    time.sleep(1)
+    g.cmd("watch-stop")
+    assert_no_storage(c, g.uevents(ue0), [x.text for x in g.watched(w0)], f"{serial} over 10 plugs")
+    ds = w.decisions(serial)[n0:]
+    c.expect(all(d["decision"] == "deny" for d in ds), f"decisions: {[d['decision'] for d in ds]}")
+    lat = latencies(c, ds)
+    c.metrics["cycles"] = 10
+    c.notes.append(f"{len(ds)} decisions, latency_us p50 {pct(lat, 50)} max {max(lat) if lat else '-'}")
+
+
+@scenario("fail-closed", needs=("mijian-devices",), issue=6,
+          doc="enforce, then mijian killed: a stick stays blocked; a keyboard still works (the udev HID rule)")
+def fail_closed(c):
+    g = c.g
+    rules = g.sh("ls /etc/rig/udev/*.rules 2>/dev/null || true")
+    c.expect(rules, "no udev rule of the USB control in the guest (Packaging/udev/*.rules)")
+    old = c.shared.pop("enforcer", None)
+    if old and old.alive():
+        old.stop()
+    # udevd with the shipped rules only, as on a workstation where mijian enforces
+    g.sh("mkdir -p /run/udev /etc/udev/rules.d && cp /etc/rig/udev/*.rules /etc/udev/rules.d/ && "
+         "/lib/systemd/systemd-udevd --daemon && udevadm control --ping", timeout=60)
+    w = Watcher(c, "failclosed", "enforce", True).start()
+    src = " ".join(w.stderr())
+    c.notes.append("mijian: " + src.strip()[:200])
+    g.wait_for("root hubs locked", lambda: all(d["interface_authorized_default"] == "0" for d in g.usb()[0] if d["path"].startswith("usb")), timeout=30)
+    w.stop("KILL")
+    c.notes.append("mijian killed (SIGKILL)")
+    serial = "RIGFAIL0001"
+    image, _ = c.disk("fail", serial)
+    uevents, watched = observe_plug(c, lambda: g.plug_stick("fail", image, serial), settle=5.0,
+                                    done=lambda: g.wait_for("the stick in sysfs", lambda: usb_by_serial(g.usb()[0], serial), timeout=60))
+    assert_no_storage(c, uevents, watched, "a stick with mijian dead")
+    dev = usb_by_serial(g.usb()[0], serial)[0]
+    its = interfaces_of(g.usb()[1], dev["path"])
+    c.expect(its and all(i["authorized"] == "0" and i["driver"] == "-" for i in its), f"the stick's interfaces: {its}")
+    g.plug("usb-kbd", "failkbd")
+    kbd = g.wait_for("the keyboard authorised by the udev rule, with usbhid",
+                     lambda: [i for i in g.usb()[1] if i["class"] == "03" and i["driver"] == "usbhid" and i["authorized"] == "1"], timeout=60)
+    ok, why = keyboard_works(c, kbd[0]["path"], qemu_press_a(g, "failkbd"))
+    c.expect(ok, f"the keyboard does not work with mijian dead: {why}")
+    c.notes.append(f"stick {serial}: interfaces authorized=0, no driver, no disk; keyboard {kbd[0]['path']} works")
+    g.unplug("fail", drive=True)
+    g.unplug("failkbd")
+
+
+@scenario("signed-report", needs=("mijian", "mijian-collector"), issue=8,
+          doc="a signed audit made in the guest with an unregistered stick attached: verified outside, ingested by the collector, the ledger finding names the serial")
+def signed_report(c):
+    g = c.g
+    serial = "RIGSIGN0001"
+    image, _ = c.disk("sign", serial)
+    put_file(g, "/etc/mijian/host.yaml", "asset_id: JSJ-RIG-0001\nclassification: 秘密\nresponsible: 张三\nunit: 测试单位\n".encode())
+    put_file(g, "/etc/mijian/sign.yaml", policy_yaml("audit").encode())
+    g.plug_stick("sign", image, serial)
+    g.wait_for("the stick", lambda: usb_by_serial(g.usb()[0], serial), timeout=60)
+    out = g.sh("set -e; [ -f /var/lib/mijian/agent.key ] || mijian keys init; mijian enroll --output /run/request.json; "
+               "mijian audit --sign --policy /etc/mijian/sign.yaml --output /run/report.json || [ $? = 1 ]", timeout=180)
+    d = os.path.join(c.work, "signed")
+    os.makedirs(d, exist_ok=True)
+    for name, path in (("report.json", "/run/report.json"), ("request.json", "/run/request.json"), ("agent.pub", "/var/lib/mijian/agent.pub")):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(g.read_file(path))
+    g.unplug("sign", drive=True)
+    mijian, collector = c.mijian_host, os.path.join(os.path.dirname(c.mijian_host), "mijian-collector")
+    r = subprocess.run([mijian, "verify", os.path.join(d, "report.json"), "--key", os.path.join(d, "agent.pub")],
+                       capture_output=True, text=True, timeout=120)
+    c.expect(r.returncode == 0, f"mijian verify on the host: exit {r.returncode}\n{r.stdout}{r.stderr}")
+    env = json.load(open(os.path.join(d, "report.json")))
+    payload = json.loads(base64.b64decode(env["payload"]))
+    names = [f for f in payload.get("findings", []) if f.get("rule") == "usb.storage" and serial in json.dumps(f, ensure_ascii=False)]
+    c.expect(names and any(f.get("status") == "fail" for f in names), f"the report's usb.storage findings do not name {serial} as failing")
+    data = os.path.join(d, "collector")
+    for argv in (["enroll", "approve", os.path.join(d, "request.json"), "--note", "VM rig"],
+                 ["ingest", os.path.join(d, "report.json")]):
+        r = subprocess.run([collector, "--data", data, *argv], capture_output=True, text=True, timeout=120)
+        c.expect(r.returncode == 0, f"mijian-collector {' '.join(argv)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+    year = payload.get("issued_at", "")[:4] or time.strftime("%Y")
+    r = subprocess.run([collector, "--data", data, "assessment", "--year", year, "--lang", "en", "--format", "md"],
+                       capture_output=True, text=True, timeout=120)
+    c.expect(r.returncode in (0, 1) and serial in r.stdout, f"the collector's assessment does not name {serial} (exit {r.returncode})\n{r.stderr[-2000:]}")
+    c.notes.append(f"report seq {payload.get('seq')} verified on the host, ingested; assessment names {serial}")
+
+
+# The order scenarios run in within one boot: no control first, then audit mode, then enforcement
+# (which leaves the root hubs locked), the killed service last.
+RUN_ORDER = ["stick-plain", "keyboard-plain", "net-plain", "bt-plain", "composite-plain",
+             "audit-would-deny", "signed-report",
+             "stick-unregistered", "stick-registered", "stick-other-serial", "composite-enforce", "hub-enforce",
+             "radio-tether-enforce", "stick-latency", "fail-closed"]
+
+
+def pct(vals, p):
+    if not vals:
+        return None
+    v = sorted(vals)
+    return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v) + 0.5)) - 1))]
+
+
+# --------------------------------------------------------------------------------------------
 # running
 
 
@@ -598,11 +1023,13 @@ def capabilities(mijian):
     if mijian and os.access(mijian, os.X_OK):
         caps.add("mijian")
         try:
-            r = subprocess.run([mijian, "devices", "--help"], capture_output=True, timeout=30)
+            r = subprocess.run([mijian, "devices", "watch", "--help"], capture_output=True, timeout=30)
             if r.returncode == 0:
                 caps.add("mijian-devices")
         except (OSError, subprocess.TimeoutExpired):
             pass
+        if os.access(os.path.join(os.path.dirname(mijian), "mijian-collector"), os.X_OK):
+            caps.add("mijian-collector")
     return caps
 
 
@@ -614,10 +1041,13 @@ def main():
                     help="the guest built by build-guest.sh")
     ap.add_argument("--mijian", default=os.environ.get("MIJIAN"), help="the mijian binary in the guest")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--deadline", type=float, default=float(os.environ.get("VM_DEADLINE", 600)),
+                    help="seconds for the whole run (default 600); past it the running scenario fails")
     args = ap.parse_args()
 
     if args.list:
-        for s in SCENARIOS.values():
+        rank = {n: i for i, n in enumerate(RUN_ORDER)}
+        for s in sorted(SCENARIOS.values(), key=lambda s: rank.get(s["name"], len(rank))):
             need = f" (needs {', '.join(s['needs'])})" if s["needs"] else ""
             print(f"{s['name']:<22} {s['doc']}{need}")
         return 0
@@ -640,7 +1070,8 @@ def main():
               "rebuild it", file=sys.stderr)
         return 2
     caps = capabilities(mijian)
-    chosen = [SCENARIOS[n] for n in names]
+    rank = {n: i for i, n in enumerate(RUN_ORDER)}
+    chosen = [SCENARIOS[n] for n in sorted(dict.fromkeys(names), key=lambda n: rank.get(n, len(rank)))]
     missing = [(s["name"], [n for n in s["needs"] if n not in caps]) for s in chosen]
     missing = [(n, m) for n, m in missing if m]
     if missing:
@@ -650,6 +1081,7 @@ def main():
         return 2
 
     work = tempfile.mkdtemp(prefix="mijian-vm-")
+    all_latencies = []
     results = []
     t_all = time.monotonic()
     boots = [[s for s in chosen if s["boot"] == "shared"]] + [[s] for s in chosen if s["boot"] == "own"]
@@ -664,14 +1096,25 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(143)))
+    expired = []
+
+    def on_deadline(*_):
+        expired.append(True)
+        raise Failure(f"the rig ran past its deadline of {args.deadline:.0f} s")
+
+    signal.signal(signal.SIGALRM, on_deadline)
+    signal.setitimer(signal.ITIMER_REAL, args.deadline)
     try:
         for bi, group in enumerate(boots):
             bdir = os.path.join(work, f"boot{bi}")
             os.makedirs(bdir)
             guest = Guest(args.out, bdir)
+            if expired:
+                results.extend((s["name"], "FAIL", 0.0, {}, ["not run: past the deadline"]) for s in group)
+                continue
             try:
                 guest.start()
-            except (RigError, TimeoutError, OSError) as e:
+            except (Failure, RigError, TimeoutError, OSError) as e:
                 failed = True
                 report_failure(guest, f"boot: {e}")
                 for s in group:
@@ -682,8 +1125,12 @@ def main():
             log(f"boot {bi}: kernel {guest.kernel}, agent ready after {guest.boot_seconds:.1f} s "
                 f"(guest uptime {guest.guest_uptime_at_ready:.1f} s)")
             results.append((f"(boot {bi})", "ok", guest.boot_seconds, {}, []))
+            shared = {}
             for s in group:
-                c = Ctx(guest, bdir, caps, mijian)
+                if expired:
+                    results.append((s["name"], "FAIL", 0.0, {}, ["not run: past the deadline"]))
+                    continue
+                c = Ctx(guest, bdir, caps, mijian, shared, all_latencies)
                 t = time.monotonic()
                 log(f"scenario {s['name']}: {s['doc']}")
                 try:
@@ -702,6 +1149,7 @@ def main():
             guest.stop()
             guest = None
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         cleanup()
     total = time.monotonic() - t_all
     print()
@@ -710,6 +1158,9 @@ def main():
         print(f"  {status:<5} {name:<24} {dt:6.1f} s  {json.dumps(metrics) if metrics else ''}")
         for n in notes:
             print(f"        {n}")
+    if all_latencies:
+        print(f"  decision latency on real uevents in the guest (TCG, not hardware speed): n={len(all_latencies)} "
+              f"p50={pct(all_latencies, 50)} us p99={pct(all_latencies, 99)} us max={max(all_latencies)} us")
     print(f"  total {total:.1f} s")
     return 1 if failed else 0
 
