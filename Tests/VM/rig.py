@@ -495,9 +495,10 @@ def keyboard_plain(c):
     c.notes.append(f"{dev[0]['path']} usbhid, key A seen on evdev")
 
 
-def usb_net_plug(g, dev_id):
+def usb_net_plug(g, dev_id, serial="RIGNET0001"):
+    # user networking with restrict=on: nothing in the guest reaches outside
     g.qmp_cmd("netdev_add", type="user", id=f"nd-{dev_id}", restrict=True)
-    g.plug("usb-net", dev_id, netdev=f"nd-{dev_id}")
+    g.plug("usb-net", dev_id, netdev=f"nd-{dev_id}", serial=serial)
 
 
 def usb_net_unplug(g, dev_id):
@@ -530,7 +531,8 @@ def net_plain(c):
     before = net_links(g)
     usb_net_plug(g, "net0")
     links = g.wait_for("a network link from usb-net", lambda: [l for l in net_links(g) if l not in before], timeout=60)
-    _, ifs = g.usb()
+    devs, ifs = g.usb()
+    c.expect(usb_by_serial(devs, "RIGNET0001"), f"no USB device with the serial given to usb-net: {devs}")
     drivers = sorted({i["driver"] for i in ifs if i["class"] in ("02", "0a", "e0", "ef") and i["driver"] != "-"})
     c.expect(drivers, f"no CDC/RNDIS driver bound: {ifs}")
     c.notes.append(f"link {links[0]} with {', '.join(drivers)}")
@@ -877,8 +879,9 @@ def radio_tether_enforce(c):
     ue0, _ = g.mark()
     bt_up(c, bt_serial)
     d_bt = w.wait_decision(bt_serial, "device")
-    usb_net_plug(g, "net1")
-    net_serial = g.wait_for("the usb-net device", lambda: [d for d in g.usb()[0] if d["vendor"] == "0525"], timeout=60)[0]["serial"]
+    net_serial = "RIGNET0002"
+    usb_net_plug(g, "net1", net_serial)
+    g.wait_for("the usb-net device", lambda: usb_by_serial(g.usb()[0], net_serial), timeout=60)
     d_net = w.wait_decision(net_serial, "device")
     time.sleep(3)
     ev = g.uevents(ue0)
