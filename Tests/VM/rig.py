@@ -280,8 +280,8 @@ class Guest:
     def bg(self, name, script):
         self.cmd("bg", name, base64.b64encode(script.encode()).decode())
 
-    def read_file(self, path, timeout=60):
-        recs = self.cmd("file", base64.b64encode(path.encode()).decode(), timeout=timeout)
+    def read_file(self, path, timeout=60, offset=0):
+        recs = self.cmd("file", base64.b64encode(path.encode()).decode(), str(offset), timeout=timeout)
         if self.last_rc != 0:
             raise Failure(f"cannot read {path} in the guest")
         return base64.b64decode("".join(r.text for r in recs if r.kind == "b64"))
@@ -630,6 +630,7 @@ class Watcher:
         self.c, self.g, self.name = c, c.g, name
         self.mode, self.enforce, self.source = mode, enforce, source
         self.policy = f"/etc/mijian/{name}.yaml"
+        self.raw = b""   # what it printed so far; read on from its length
 
     def start(self, timeout=120):
         put_file(self.g, self.policy, policy_yaml(self.mode).encode())
@@ -656,9 +657,10 @@ class Watcher:
         return self.g.sh(f"cat /run/bg/{self.name}.err 2>/dev/null || true")
 
     def events(self):
-        raw = self.g.read_file(f"/run/bg/{self.name}.out").decode("utf-8", "replace")
+        self.raw += self.g.read_file(f"/run/bg/{self.name}.out", offset=len(self.raw))
+        complete = self.raw[:self.raw.rfind(b"\n") + 1].decode("utf-8", "replace")
         evs = []
-        for line in raw.splitlines():
+        for line in complete.splitlines():
             try:
                 evs.append(json.loads(line))
             except ValueError:
@@ -991,14 +993,18 @@ def signed_report(c):
     names = [f for f in payload.get("findings", []) if f.get("rule") == "usb.storage" and serial in json.dumps(f, ensure_ascii=False)]
     c.expect(names and any(f.get("status") == "fail" for f in names), f"the report's usb.storage findings do not name {serial} as failing")
     data = os.path.join(d, "collector")
+    policy = os.path.join(d, "policy.yaml")
+    with open(policy, "w", encoding="utf-8") as f:
+        f.write(policy_yaml("audit"))
     for argv in (["enroll", "approve", os.path.join(d, "request.json"), "--note", "VM rig"],
                  ["ingest", os.path.join(d, "report.json")]):
-        r = subprocess.run([collector, "--data", data, *argv], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([collector, *argv, "--data", data], capture_output=True, text=True, timeout=120)
         c.expect(r.returncode == 0, f"mijian-collector {' '.join(argv)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
     year = payload.get("issued_at", "")[:4] or time.strftime("%Y")
-    r = subprocess.run([collector, "--data", data, "assessment", "--year", year, "--lang", "en", "--format", "md"],
+    r = subprocess.run([collector, "assessment", "--data", data, "--policy", policy, "--year", year, "--lang", "en", "--format", "md"],
                        capture_output=True, text=True, timeout=120)
-    c.expect(r.returncode in (0, 1) and serial in r.stdout, f"the collector's assessment does not name {serial} (exit {r.returncode})\n{r.stderr[-2000:]}")
+    c.expect(r.returncode in (0, 1) and serial in r.stdout,
+             f"the collector's assessment does not name {serial} (exit {r.returncode})\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
     c.notes.append(f"report seq {payload.get('seq')} verified on the host, ingested; assessment names {serial}")
 
 

@@ -14,7 +14,7 @@
 #   ID sh BASE64                    run a shell script, its output as `out` lines
 #   ID bg NAME BASE64               run a shell script in the background (/run/bg/NAME.{out,pid})
 #   ID kill NAME SIGNAL             signal a background job
-#   ID file PATH_BASE64             a file, base64, as `b64` lines
+#   ID file PATH_BASE64 [OFFSET]    a file (from byte OFFSET on), base64, as `b64` lines
 #   ID poweroff
 set -u
 port="${1:-/dev/ttyS1}"
@@ -117,7 +117,9 @@ while IFS= read -r line <&3; do
       if [ -s "/run/bg/$1.pid" ]; then kill "-${2:-TERM}" "$(cat "/run/bg/$1.pid")" 2>/dev/null || rc=1; else rc=1; fi ;;
     file)
       f="$(echo "$1" | base64 -d)"
-      if [ -r "$f" ]; then base64 "$f" | while IFS= read -r l; do say "$id b64 $l"; done; else rc=1; fi ;;
+      if [ -r "$f" ]; then
+        tail -c +"$(( ${2:-0} + 1 ))" "$f" | base64 | while IFS= read -r l; do say "$id b64 $l"; done
+      else rc=1; fi ;;
     poweroff) say "$id end rc=0"; sync; poweroff -f ;;
     *) say "$id error unknown=$(q "$verb")"; rc=2 ;;
   esac
