@@ -78,6 +78,7 @@ class Guest:
         self.events = []
         self.next_id = 1
         self.boot_seconds = None
+        self.plugged = {}   # QMP device id -> what to undo (drive node, netdev) after a failure
         self.guest_uptime_at_ready = None
 
     # -- lifecycle --
@@ -219,17 +220,43 @@ class Guest:
                  "serial": serial, "id": dev_id, "removable": True}
         if port:
             props["port"] = port
+        self.plugged[dev_id] = ("drive", f"n-{dev_id}")
         self.qmp_cmd("device_add", **props)
 
     def plug(self, driver, dev_id, **props):
         props.setdefault("bus", "xhci.0")
+        self.plugged[dev_id] = ("netdev", props["netdev"]) if "netdev" in props else (None, None)
         self.qmp_cmd("device_add", driver=driver, id=dev_id, **props)
 
     def unplug(self, dev_id, drive=False):
         self.qmp_cmd("device_del", id=dev_id)
         self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == dev_id)
+        self.plugged.pop(dev_id, None)
         if drive:
             self.qmp_cmd("blockdev-del", **{"node-name": f"n-{dev_id}"})
+
+    def unplug_all(self):
+        """After a failed scenario: remove what it left plugged (devices behind a hub first) and the
+        gadgets made in the guest, so the next scenario starts from an empty bus."""
+        for dev_id in reversed(list(self.plugged)):   # a hub after what sits behind it
+            kind, name = self.plugged[dev_id]
+            try:
+                self.qmp_cmd("device_del", id=dev_id)
+                self.wait_event("DEVICE_DELETED", lambda e: e.get("data", {}).get("device") == dev_id, timeout=15)
+            except (RigError, Failure, OSError):
+                pass
+            try:
+                if kind == "drive":
+                    self.qmp_cmd("blockdev-del", **{"node-name": name})
+                elif kind == "netdev":
+                    self.qmp_cmd("netdev_del", id=name)
+            except (RigError, OSError):
+                pass
+        self.plugged.clear()
+        try:
+            self.sh(". /bin/riglib.sh; gadget_bt_down; gadget_remove composite; true", check=False, timeout=30)
+        except (RigError, Failure, TimeoutError, OSError):
+            pass
 
     # -- the agent --
 
@@ -510,6 +537,11 @@ def net_links(g):
     return [l for l in g.sh("ls /sys/class/net") if l != "lo"]
 
 
+def rule_id(finding):
+    rule = finding.get("rule")
+    return rule.get("id") if isinstance(rule, dict) else rule
+
+
 def audit(c, rules):
     """Runs `mijian audit --format json` in the guest for the given rules; {rule: [statuses]}."""
     args = " ".join(f"--rule {r}" for r in rules)
@@ -521,7 +553,7 @@ def audit(c, rules):
         raise Failure(f"mijian audit did not print JSON ({out}): {raw[:500]!r}")
     statuses = {}
     for f in report.get("findings", []):
-        statuses.setdefault(f.get("rule"), []).append(f.get("status"))
+        statuses.setdefault(rule_id(f), []).append(f.get("status"))
     return statuses, report
 
 
@@ -722,12 +754,19 @@ def observe_plug(c, plug, settle=3.0, done=None):
 
 
 def assert_no_storage(c, uevents, watched, what):
+    """No block device ever appeared (uevents and the watch loop), no storage driver bound (bind
+    uevents), no SCSI host was made (what usb-storage and uas do first when their probe succeeds)."""
     blocks = [e.text for e in uevents if e["subsystem"] == "block" and e["action"] == "add"]
     binds = [e.text for e in uevents if e["action"] == "bind" and e["driver"] in ("usb-storage", "uas")]
+    hosts = [e.text for e in uevents if e["subsystem"] in ("scsi", "scsi_host") and e["action"] == "add"]
     seen = [w for w in watched if "appeared=" in w]
     c.expect(not blocks, f"{what}: a block device appeared: {blocks}")
     c.expect(not binds, f"{what}: a storage driver bound: {binds}")
+    c.expect(not hosts, f"{what}: a SCSI host was made: {hosts}")
     c.expect(not seen, f"{what}: the watch loop saw: {seen}")
+    probed = [w.split("probed=")[1] for w in watched if "probed=" in w]
+    if probed:
+        c.notes.append(f"{what}: the kernel tried and refused {', '.join(sorted(set(p.split('/')[-2] for p in probed)))} (not authorised)")
 
 
 def assert_denied_stick(c, w, serial, image):
@@ -745,7 +784,10 @@ def assert_denied_stick(c, w, serial, image):
     c.expect(all(i["authorized"] == "0" and i["driver"] == "-" for i in its) and (its or dev[0]["authorized"] == "0"),
              f"stick {serial} not blocked in sysfs: {state}")
     c.expect(not storage_blocks(g), f"an sd* block device exists: {storage_blocks(g)}")
-    iface_auth = [e.text for e in uevents if e["devtype"] == "usb_interface"]
+    # the interface as the watch loop first saw it: never authorised
+    seen_ifs = [w for w in watched if "iface=" in w and f"iface={dev[0]['path']}:" in w]
+    c.expect(seen_ifs and all("authorized=0" in w for w in seen_ifs), f"stick {serial}: its interface as first seen: {seen_ifs}")
+    state += "; first seen: " + ", ".join(w.split(" ", 1)[1] for w in seen_ifs)
     lat = latencies(c, ds)
     c.notes.append(f"{serial}: deny ({ds[-1]['interfaces'][0]['reason'] if ds[-1].get('interfaces') else ''}); {state}; "
                    f"latency_us {lat}; {len(uevents)} uevents, no block, no storage bind")
@@ -990,8 +1032,11 @@ def signed_report(c):
     c.expect(r.returncode == 0, f"mijian verify on the host: exit {r.returncode}\n{r.stdout}{r.stderr}")
     env = json.load(open(os.path.join(d, "report.json")))
     payload = json.loads(base64.b64decode(env["payload"]))
-    names = [f for f in payload.get("findings", []) if f.get("rule") == "usb.storage" and serial in json.dumps(f, ensure_ascii=False)]
-    c.expect(names and any(f.get("status") == "fail" for f in names), f"the report's usb.storage findings do not name {serial} as failing")
+    storage = [f for f in payload.get("findings", []) if rule_id(f) == "usb.storage"]
+    names = [f for f in storage if serial in json.dumps(f, ensure_ascii=False)]
+    c.expect(names and any(f.get("status") == "fail" for f in names),
+             f"the report's usb.storage findings do not name {serial} as failing: "
+             + json.dumps([(f.get("status"), f.get("subject"), f.get("status_detail")) for f in storage], ensure_ascii=False))
     data = os.path.join(d, "collector")
     policy = os.path.join(d, "policy.yaml")
     with open(policy, "w", encoding="utf-8") as f:
@@ -1145,11 +1190,17 @@ def main():
                 try:
                     s["fn"](c)
                     status = "PASS"
-                except (Failure, RigError, TimeoutError, OSError) as e:
+                except Exception as e:  # noqa: BLE001 - any error of a scenario is its failure, with the console
                     status = "FAIL"
                     failed = True
+                    if not isinstance(e, (Failure, RigError, TimeoutError, OSError)):
+                        import traceback
+                        traceback.print_exc()
+                        e = f"{type(e).__name__}: {e}"
                     c.notes.append(str(e))
                     report_failure(guest, f"scenario {s['name']}: {e}")
+                    if guest.proc.poll() is None:
+                        guest.unplug_all()
                 dt = time.monotonic() - t
                 results.append((s["name"], status, dt, c.metrics, c.notes))
                 log(f"scenario {s['name']}: {status} in {dt:.1f} s {json.dumps(c.metrics) if c.metrics else ''}")

@@ -51,17 +51,31 @@ cmd_blocks() {
   done
 }
 
-# The loop: no fork per round, only shell globs, so it runs as often as the CPU lets it.
+# The loop: no fork per round, only shell globs and builtins, so it runs as often as the CPU
+# lets it. It logs block devices as they appear (`appeared=`), interfaces in a storage driver's
+# directory (`probed=`: the kernel links an interface there while it probes, even when the probe
+# is then refused, so this alone is no bind), every USB interface with the `authorized` value it
+# had when first seen (`iface=`), and what goes (`vanished=`).
 watch_loop() {
   seen=" "
   while :; do
     stop=0; [ -e /run/watch.stop ] && stop=1
-    for b in /sys/class/block/sd* /sys/bus/usb/drivers/usb-storage/*:* /sys/bus/usb/drivers/uas/*:*; do
+    for b in /sys/class/block/sd* /sys/bus/usb/drivers/usb-storage/*:* /sys/bus/usb/drivers/uas/*:* /sys/bus/usb/devices/*:*; do
       case "$b" in *'*'*) continue ;; esac
       case "$seen" in *" $b "*) continue ;; esac
       seen="$seen$b "
-      read -r up _ < /proc/uptime
-      echo "t=$up appeared=$b" >> /run/watch.log
+      case "$b" in
+        /sys/bus/usb/devices/*)
+          a=-; read -r a < "$b/authorized" 2>/dev/null
+          read -r up _ < /proc/uptime
+          echo "t=$up iface=${b##*/} authorized=$a" >> /run/watch.log ;;
+        /sys/bus/usb/drivers/*)
+          read -r up _ < /proc/uptime
+          echo "t=$up probed=$b" >> /run/watch.log ;;
+        *)
+          read -r up _ < /proc/uptime
+          echo "t=$up appeared=$b" >> /run/watch.log ;;
+      esac
     done
     # forget what went away, so that a second appearance is seen too
     for s in $seen; do
