@@ -947,6 +947,46 @@ def radio_tether_enforce(c):
     g.wait_for("both to go", lambda: not usb_by_serial(g.usb()[0], bt_serial) and not usb_by_serial(g.usb()[0], net_serial), timeout=60)
 
 
+def mtp_plug(c, dev_id, serial):
+    """QEMU's usb-mtp (a phone's MTP shape), read-only, sharing an empty scratch directory."""
+    root = os.path.join(c.work, f"mtp-{dev_id}")
+    os.makedirs(root, exist_ok=True)
+    c.g.plug("usb-mtp", dev_id, rootdir=root, readonly=True, serial=serial)
+
+
+@scenario("mtp-plain", needs=("mijian",), doc="no USB control: a phone's MTP shape (usb-mtp, interface 06/01/01) is attached; the audit fails usb.phone")
+def mtp_plain(c):
+    g = c.g
+    serial = "RIGMTP0001"
+    mtp_plug(c, "mtp0", serial)
+    dev = g.wait_for("the MTP device", lambda: usb_by_serial(g.usb()[0], serial), timeout=60)[0]
+    its = g.wait_for("its interface", lambda: interfaces_of(g.usb()[1], dev["path"]), timeout=30)
+    st, _ = audit(c, ["usb.phone"])
+    c.notes.append(f"{dev['path']} {dev['vendor']}:{dev['product']} interfaces {[(i['class'], i['subclass'], i['protocol']) for i in its]}; audit {st}")
+    c.expect("fail" in st.get("usb.phone", []), f"usb.phone does not fail with an MTP device attached: {st}")
+    g.unplug("mtp0")
+    g.wait_for("the MTP device to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+
+
+@scenario("mtp-enforce", needs=("mijian-devices",), doc="enforce: a phone's MTP shape (usb-mtp) is denied and stays unauthorised")
+def mtp_enforce(c):
+    g = c.g
+    w = enforcer(c)
+    serial = "RIGMTP0002"
+    mtp_plug(c, "mtp1", serial)
+    d = w.wait_decision(serial, "device")
+    ds = w.decisions(serial)
+    c.expect(ds and all(x["decision"] == "deny" for x in ds), f"decisions on {serial}: {[x['decision'] for x in ds]}")
+    dev = usb_by_serial(g.usb()[0], serial)[0]
+    its = interfaces_of(g.usb()[1], dev["path"])
+    c.expect(all(i["authorized"] == "0" and i["driver"] == "-" for i in its) and (its or dev["authorized"] == "0"),
+             f"the MTP device is not blocked: device authorized={dev['authorized']} interfaces {its}")
+    kinds = sorted({i["kind"] for x in ds for i in x.get("interfaces", [])})
+    c.notes.append(f"{serial}: deny ({', '.join(kinds)}), device authorized={dev['authorized']}; latency_us {latencies(c, ds)}")
+    g.unplug("mtp1")
+    g.wait_for("the MTP device to go", lambda: not usb_by_serial(g.usb()[0], serial), timeout=60)
+
+
 @scenario("stick-latency", needs=("mijian-devices",),
           doc="enforce: an unregistered stick plugged and unplugged 10 times: never a disk; decision latency on real uevents")
 def stick_latency(c):
@@ -1055,10 +1095,10 @@ def signed_report(c):
 
 # The order scenarios run in within one boot: no control first, then audit mode, then enforcement
 # (which leaves the root hubs locked), the killed service last.
-RUN_ORDER = ["stick-plain", "keyboard-plain", "net-plain", "bt-plain", "composite-plain",
+RUN_ORDER = ["stick-plain", "keyboard-plain", "net-plain", "bt-plain", "composite-plain", "mtp-plain",
              "audit-would-deny", "signed-report",
              "stick-unregistered", "stick-registered", "stick-other-serial", "composite-enforce", "hub-enforce",
-             "radio-tether-enforce", "stick-latency", "fail-closed"]
+             "radio-tether-enforce", "mtp-enforce", "stick-latency", "fail-closed"]
 
 
 def pct(vals, p):
