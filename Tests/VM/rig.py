@@ -1112,6 +1112,19 @@ def pct(vals, p):
 # running
 
 
+LOOP = "i=0; while [ $i -lt 200000 ]; do i=$((i + 1)); done"
+
+
+def tcg_slowdown(guest):
+    """How much slower the guest runs than this host: one busybox shell loop timed in both."""
+    t = time.monotonic()
+    subprocess.run(["/bin/busybox", "sh", "-c", LOOP], check=True)
+    host = time.monotonic() - t
+    out = guest.sh(f"read a _ < /proc/uptime; {LOOP}; read b _ < /proc/uptime; echo $a $b", timeout=300)
+    a, b = (float(x) for x in out[-1].split())
+    return (b - a) / host if host > 0 else None
+
+
 def capabilities(mijian):
     caps = set()
     if mijian and os.access(mijian, os.X_OK):
@@ -1218,7 +1231,12 @@ def main():
                 continue
             log(f"boot {bi}: kernel {guest.kernel}, agent ready after {guest.boot_seconds:.1f} s "
                 f"(guest uptime {guest.guest_uptime_at_ready:.1f} s)")
-            results.append((f"(boot {bi})", "ok", guest.boot_seconds, {}, []))
+            try:
+                slow = tcg_slowdown(guest)
+                boot_notes = [f"the guest runs a shell loop {slow:.0f}x slower than this host (TCG)"] if slow else []
+            except (Failure, RigError, TimeoutError, OSError, subprocess.CalledProcessError, ValueError) as e:
+                boot_notes = [f"slowdown not measured: {e}"]
+            results.append((f"(boot {bi})", "ok", guest.boot_seconds, {"guest_uptime_s": guest.guest_uptime_at_ready}, boot_notes))
             shared = {}
             for s in group:
                 if expired:
