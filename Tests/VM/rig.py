@@ -1287,6 +1287,15 @@ def report_failure(guest, what):
     print(f"\n[vm] FAILED: {what}", file=sys.stderr)
     print("[vm] ---- guest console (ttyS0) ----", file=sys.stderr)
     print(guest.console(), file=sys.stderr)
+    if guest.proc and guest.proc.poll() is None and guest.ctl:
+        try:
+            jobs = guest.sh("for f in /run/bg/*.err; do [ -s \"$f\" ] && { echo \"== $f\"; tail -n 20 \"$f\"; }; done; true",
+                            check=False, timeout=30)
+            if jobs:
+                print("[vm] ---- background jobs' stderr in the guest (mijian) ----", file=sys.stderr)
+                print("\n".join(jobs), file=sys.stderr)
+        except (Failure, RigError, TimeoutError, OSError):
+            pass
     print("[vm] ---- control port transcript (last 200 lines) ----", file=sys.stderr)
     print("\n".join(guest.transcript[-200:]), file=sys.stderr)
     print("[vm] ---- end ----", file=sys.stderr, flush=True)
