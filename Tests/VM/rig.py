@@ -665,6 +665,7 @@ class Watcher:
         self.raw = b""   # what it printed so far; read on from its length
 
     def start(self, timeout=120):
+        self.c.shared.setdefault("watchers", []).append(self)
         put_file(self.g, self.policy, policy_yaml(self.mode).encode())
         flags = " --enforce" if self.enforce else ""
         self.g.bg(self.name, f"exec mijian devices watch --policy {self.policy}{flags} --format json --source {self.source}")
@@ -1148,6 +1149,8 @@ def main():
                     help="the guest built by build-guest.sh")
     ap.add_argument("--mijian", default=os.environ.get("MIJIAN"), help="the mijian binary in the guest")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--artifacts", default=os.environ.get("VM_ARTIFACTS"),
+                    help="copy each boot's console, control-port transcript and mijian's events into this directory")
     ap.add_argument("--deadline", type=float, default=float(os.environ.get("VM_DEADLINE", 600)),
                     help="seconds for the whole run (default 600); past it the running scenario fails")
     args = ap.parse_args()
@@ -1264,7 +1267,15 @@ def main():
                 log(f"scenario {s['name']}: {status} in {dt:.1f} s {json.dumps(c.metrics) if c.metrics else ''}")
                 if status == "FAIL" and guest.proc.poll() is not None:
                     break
+            if args.artifacts and guest.proc.poll() is None:
+                for w in shared.get("watchers", []):
+                    try:
+                        w.events()   # what it printed since it was last read
+                    except Exception:  # noqa: BLE001 - saving artifacts must not fail the run
+                        pass
             guest.stop()
+            if args.artifacts:
+                save_artifacts(args.artifacts, bi, guest, shared)
             guest = None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -1281,6 +1292,20 @@ def main():
               f"p50={pct(all_latencies, 50)} us p99={pct(all_latencies, 99)} us max={max(all_latencies)} us")
     print(f"  total {total:.1f} s")
     return 1 if failed else 0
+
+
+def save_artifacts(directory, boot, guest, shared):
+    d = os.path.join(directory, f"boot{boot}")
+    os.makedirs(d, exist_ok=True)
+    for name in ("console.log", "qemu.stderr"):
+        src = os.path.join(guest.work, name)
+        if os.path.exists(src):
+            shutil.copy(src, os.path.join(d, name))
+    with open(os.path.join(d, "control.log"), "w") as f:
+        f.write("\n".join(guest.transcript) + "\n")
+    for w in shared.get("watchers", []):
+        with open(os.path.join(d, f"mijian-{w.name}.jsonl"), "wb") as f:
+            f.write(w.raw)
 
 
 def report_failure(guest, what):
