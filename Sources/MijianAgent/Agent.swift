@@ -119,7 +119,9 @@ public enum Agent {
                 service: EventSourceService(source: source, sink: sink, sealer: sealer, logger: logger),
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: source.name))
         }
-        services.append(.init(service: ReloadService(policy: setup.policy, sealer: sealer, audit: auditNow, logger: logger, notifier: notifier), serviceName: "reload"))
+        services.append(.init(service: ReloadService(
+                policy: setup.policy, sealer: sealer, audit: auditNow, logger: logger, notifier: notifier,
+                onReload: { trafficNow.fire("policy reloaded") }), serviceName: "reload"))
         if let notifier, let interval = SystemdNotifier.watchdogInterval() {
             services.append(.init(service: WatchdogService(notifier: notifier, interval: interval, sealer: sealer), serviceName: "watchdog"))
         }

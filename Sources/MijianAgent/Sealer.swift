@@ -78,6 +78,7 @@ public actor Sealer {
     private var auditAt: Date?
     private var sourceFindings: [String: [Finding]] = [:]
     private var sourceHealth: [String: JSONValue] = [:]
+    private var healthProviders: [String: @Sendable () -> JSONValue] = [:]
     private var problems: [HealthProblem] = []
     private var pending: [PendingEnvelope] = []
     private var lastReleased: ChainPosition?
@@ -137,6 +138,11 @@ public actor Sealer {
     /// A source's own health figures (pcap statistics) for the `agent.health` evidence.
     public func setHealth(_ data: JSONValue, from source: String) { sourceHealth[source] = data }
 
+    /// A source's health figures read at each seal (pcap counters), replacing `setHealth` for that source.
+    public func setHealthProvider(from source: String, _ provider: @escaping @Sendable () -> JSONValue) {
+        healthProviders[source] = provider
+    }
+
     /// Notes a problem for the next report's `agent.health` finding.
     public func note(_ problem: HealthProblem) {
         problems.append(problem)
@@ -178,6 +184,8 @@ public actor Sealer {
                     keyid: signed.agent.keyid, epoch: signed.epoch, seq: signed.seq, payloadSHA256: envelope.payloadSHA256,
                     reportID: signed.reportID.uuidString.lowercased())
                 pending.append(item)
+                // Write-ahead: the envelope is on disk before the chain state says it exists.
+                flushPending()
             }
             unsaved = nil
         } catch {
@@ -196,7 +204,6 @@ public actor Sealer {
         problems.removeFirst(min(reported.count, problems.count))
         windowStart = issued
         sealed += 1
-        flushPending()
         let entries = (try? spool.entries()) ?? []
         let summary = SealSummary(
             epoch: released.epoch, seq: released.seq, payloadSHA256: position.payloadSHA256, failing: released.failing,
@@ -327,7 +334,9 @@ public actor Sealer {
             ? "the agent ran without a problem since the last report; \(entries.count) report(s) (\(bytes) bytes) await delivery"
             : failing.map(\.detail).joined(separator: "; ")
         var sources: [(String, JSONValue)] = []
-        for name in sourceHealth.keys.sorted() { sources.append((name, sourceHealth[name] ?? .null)) }
+        for name in Set(sourceHealth.keys).union(healthProviders.keys).sorted() {
+            sources.append((name, healthProviders[name]?() ?? sourceHealth[name] ?? .null))
+        }
         let evidence = Evidence(
             kind: "agent", source: "mijian run", observedAt: date,
             data: [

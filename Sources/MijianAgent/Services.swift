@@ -208,9 +208,13 @@ public struct ReloadService: Service {
     let audit: Wakeup
     let logger: Logger
     let notifier: SystemdNotifier?
+    let onReload: @Sendable () -> Void
 
-    /// A reload service for `policy`.
-    public init(policy: PolicyHolder, sealer: Sealer, audit: Wakeup, logger: Logger, notifier: SystemdNotifier?) {
+    /// A reload service for `policy`; `onReload` tells the other watches of a new policy.
+    public init(
+        policy: PolicyHolder, sealer: Sealer, audit: Wakeup, logger: Logger, notifier: SystemdNotifier?, onReload: @escaping @Sendable () -> Void = {}
+    ) {
+        self.onReload = onReload
         self.policy = policy
         self.sealer = sealer
         self.audit = audit
@@ -229,6 +233,7 @@ public struct ReloadService: Service {
                 await sealer.setPolicy(loaded)
                 logger.notice("policy reloaded", metadata: ["agent.policy": "\(loaded.id) \(loaded.version)", "agent.policy_sha256": "\(loaded.sha256)"])
                 audit.fire("policy reloaded")
+                onReload()
             } catch {
                 logger.error("policy not reloaded, the previous one stays in force: \(error)")
                 await sealer.note(HealthProblem(kind: "policy.reload-failed", detail: "SIGHUP: the policy was not reloaded, the previous one stays in force: \(error)", failing: true))

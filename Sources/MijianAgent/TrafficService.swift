@@ -126,29 +126,40 @@ public struct TrafficService: Service {
         self.logger = logger
     }
 
-    /// Watches until graceful shutdown.
+    /// Watches until graceful shutdown; a reloaded policy restarts every capture with its filter.
     public func run() async throws {
-        var watches: [String: LinkWatch] = [:]
+        let registry = Locked<[String: LinkWatch]>([:])
+        // Counters are read when a report is sealed, so each report has them as of its sealing.
+        await sealer.setHealthProvider(from: "traffic") {
+            let watches = registry.value
+            return .object(watches.keys.sorted().map { ($0, watches[$0]?.statistics ?? .null) })
+        }
+        var filterPolicy = policy.policy.sha256
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
-                let wanted = Set(CaptureLinks.current(configured: links, policy: policy.policy))
+                var watches = registry.value
+                let current = policy.policy
+                if current.sha256 != filterPolicy {
+                    for watch in watches.values { await watch.finish() }
+                    watches = [:]
+                    filterPolicy = current.sha256
+                }
+                let wanted = Set(CaptureLinks.current(configured: links, policy: current))
                 for link in wanted where watches[link] == nil {
                     let watch = LinkWatch(link: link)
-                    watch.start(policy: policy.policy, sink: sink, logger: logger)
+                    watch.start(policy: current, sink: sink, logger: logger)
                     watches[link] = watch
                 }
                 for (link, watch) in watches where !wanted.contains(link) {
                     await watch.finish()
                     watches[link] = nil
                 }
-                var stats: [(String, JSONValue)] = []
-                for link in watches.keys.sorted() { stats.append((link, watches[link]?.statistics ?? .null)) }
-                await sealer.setHealth(.object(stats), from: "traffic")
+                registry.set(watches)
                 if await wakeup.wait(timeout: .seconds(10)) == "shutdown" { break }
             }
         } onGracefulShutdown: {
             wakeup.fire("shutdown")
         }
-        for watch in watches.values { await watch.finish() }
+        for watch in registry.value.values { await watch.finish() }
     }
 }

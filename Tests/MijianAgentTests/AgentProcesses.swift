@@ -25,12 +25,13 @@ final class OutputCollector: Sendable {
     var all: String { text.withLock { $0 } }
 }
 
-/// Polls `condition` every 100 ms until it holds or `seconds` pass.
-func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+/// Polls `condition` every 100 ms until it holds or `seconds` pass; sleeps without holding a
+/// thread of the shared pool, which in-process servers of other suites need.
+func eventually(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try condition() { return true }
-        usleep(100_000)
+        try? await Task.sleep(for: .milliseconds(100))
     }
     return try condition()
 }
@@ -107,8 +108,8 @@ final class AgentProcess: Sendable {
     func signal(_ number: Int32) { _ = kill(process.processIdentifier, number) }
 
     /// Waits for the exit; nil when it did not come within `seconds`.
-    func waitForExit(seconds: Double) -> Int32? {
-        guard eventually(seconds, { !process.isRunning }) else { return nil }
+    func waitForExit(seconds: Double) async -> Int32? {
+        guard await eventually(seconds, { !process.isRunning }) else { return nil }
         process.waitUntilExit()
         return process.terminationStatus
     }
@@ -152,13 +153,16 @@ final class NotifySocket {
     }
 
     /// Every message that arrives within `seconds`, until `until` returns true for the collected list.
-    func receive(seconds: Double, until: ([String]) -> Bool) -> [String] {
+    func receive(seconds: Double, until: ([String]) -> Bool) async -> [String] {
         var messages: [String] = []
         let deadline = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while Date() < deadline, !until(messages) {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) > 0 else { continue }
+            guard poll(&poller, 1, 0) > 0 else {
+                try? await Task.sleep(for: .milliseconds(50))
+                continue
+            }
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 { messages.append(String(decoding: buffer[0..<count], as: UTF8.self)) }
         }
@@ -171,7 +175,7 @@ final class CollectorProcess: Sendable {
     let process: Process
     let log = OutputCollector()
 
-    init(data: String, port: Int, certificate: String, key: String) throws {
+    init(data: String, port: Int, certificate: String, key: String) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestSupport.productPath("mijian-collector"))
         process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--tls-cert", certificate, "--tls-key", key]
@@ -182,7 +186,8 @@ final class CollectorProcess: Sendable {
         log.attach(errors)
         try process.run()
         self.process = process
-        guard eventually(30, { log.all.contains("listening on 127.0.0.1:\(port)") }) else {
+        let log = self.log
+        guard await eventually(30, { log.all.contains("listening on 127.0.0.1:\(port)") }) else {
             kill(process.processIdentifier, SIGKILL)
             throw MijianError(.io, "the collector did not start: \(log.all)")
         }

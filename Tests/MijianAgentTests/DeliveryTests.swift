@@ -9,14 +9,14 @@ import Testing
 
 @Suite("Delivery to a real collector over TLS, and through a drop directory", .serialized)
 struct DeliveryTests {
-    @Test func everyReportArrivesOnceInOrderAcrossACollectorOutage() throws {
+    @Test func everyReportArrivesOnceInOrderAcrossACollectorOutage() async throws {
         let machine = try AgentMachine()
         let office = try TestSupport.temporaryDirectory("agent-office")
         let (certificate, key) = try makeCertificate(in: office)
         let data = office.appendingPathComponent("data").path
         try sh(TestSupport.productPath("mijian-collector"), ["enroll", "approve", try machine.enrolmentRequest(), "--data", data])
         let port = try CollectorProcess.freePort()
-        var collector: CollectorProcess? = try CollectorProcess(data: data, port: port, certificate: certificate, key: key)
+        var collector: CollectorProcess? = try await CollectorProcess(data: data, port: port, certificate: certificate, key: key)
         try machine.writeConfig("""
             delivery:
               mode: https
@@ -29,22 +29,22 @@ struct DeliveryTests {
             """)
         let agent = try AgentProcess(machine)
         func reports() -> Int { ((try? CollectorProcess.hosts(data: data))?.first?["reports"]?.intValue).map(Int.init) ?? 0 }
-        #expect(eventually(60) { reports() >= 3 }, "nothing reached the collector: \(agent.log.all)")
+        #expect(await eventually(60) { reports() >= 3 }, "nothing reached the collector: \(agent.log.all)")
 
         // The collector goes away: the spool grows, nothing is dropped.
         collector?.stop()
         collector = nil
-        #expect(eventually(30) { ((try? machine.spooled()) ?? []).count >= 4 }, "\(agent.log.all)")
+        #expect(await eventually(30) { ((try? machine.spooled()) ?? []).count >= 4 }, "\(agent.log.all)")
         let waiting = try machine.spooled()
         let seqs = waiting.compactMap { $0.payload["seq"]?.intValue }
         #expect(seqs == Array(seqs.sorted()), "spooled in chain order")
 
         // Back: the spool drains in order.
-        collector = try CollectorProcess(data: data, port: port, certificate: certificate, key: key)
-        #expect(eventually(60) { reports() >= Int((seqs.last ?? 0) + 1) }, "\(agent.log.all)")
+        collector = try await CollectorProcess(data: data, port: port, certificate: certificate, key: key)
+        #expect(await eventually(60) { reports() >= Int((seqs.last ?? 0) + 1) }, "\(agent.log.all)")
         agent.signal(SIGTERM)
-        #expect(agent.waitForExit(seconds: 5) == 0, "\(agent.log.all)")
-        #expect(eventually(5) { ((try? machine.spooled()) ?? []).isEmpty }, "the final report was to be flushed")
+        #expect(await agent.waitForExit(seconds: 5) == 0, "\(agent.log.all)")
+        #expect(await eventually(5) { ((try? machine.spooled()) ?? []).isEmpty }, "the final report was to be flushed")
 
         let host = try #require(try CollectorProcess.hosts(data: data).first)
         let lastSealed = try #require(agent.log.all.components(separatedBy: "sealed report seq ").dropFirst().compactMap { Int64($0.prefix { $0.isNumber }) }.max())
@@ -57,14 +57,14 @@ struct DeliveryTests {
         collector?.stop()
     }
 
-    @Test func killNineAtRandomPointsNeitherForksNorLosesASealedReport() throws {
+    @Test func killNineAtRandomPointsNeitherForksNorLosesASealedReport() async throws {
         let machine = try AgentMachine()
         let office = try TestSupport.temporaryDirectory("agent-office")
         let (certificate, key) = try makeCertificate(in: office)
         let data = office.appendingPathComponent("data").path
         try sh(TestSupport.productPath("mijian-collector"), ["enroll", "approve", try machine.enrolmentRequest(), "--data", data])
         let port = try CollectorProcess.freePort()
-        let collector = try CollectorProcess(data: data, port: port, certificate: certificate, key: key)
+        let collector = try await CollectorProcess(data: data, port: port, certificate: certificate, key: key)
         try machine.writeConfig("""
             delivery: {mode: https, url: "https://127.0.0.1:\(port)", ca_file: \(certificate), retry_max: 1s}
             report_interval: 1s
@@ -75,14 +75,14 @@ struct DeliveryTests {
         for _ in 0..<20 {
             let agent = try AgentProcess(machine)
             // Anywhere from the start-up audit through sealing, spooling and delivery.
-            usleep(UInt32.random(in: 200_000...2_500_000, using: &generator))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 200...2500, using: &generator)))
             agent.kill9()
         }
         let last = try AgentProcess(machine)
-        #expect(eventually(60) { ((try? machine.spooled()) ?? []).count <= 1 && last.log.all.contains("delivered report") }, "\(last.log.all)")
+        #expect(await eventually(60) { ((try? machine.spooled()) ?? []).count <= 1 && last.log.all.contains("delivered report") }, "\(last.log.all)")
         last.signal(SIGTERM)
-        #expect(last.waitForExit(seconds: 5) == 0)
-        #expect(eventually(5) { ((try? machine.spooled()) ?? []).isEmpty })
+        #expect(await last.waitForExit(seconds: 5) == 0)
+        #expect(await eventually(5) { ((try? machine.spooled()) ?? []).isEmpty })
         // The last run's final report is the newest link of the chain.
         let sealed = last.log.all.components(separatedBy: "sealed report seq ").dropFirst().compactMap { Int64($0.prefix { $0.isNumber }) }
         let highest = try #require(sealed.max())
@@ -94,7 +94,7 @@ struct DeliveryTests {
         collector.stop()
     }
 
-    @Test func aCollectorWithAnotherCertificateIsNotTrusted() throws {
+    @Test func aCollectorWithAnotherCertificateIsNotTrusted() async throws {
         let machine = try AgentMachine()
         let office = try TestSupport.temporaryDirectory("agent-office")
         let (certificate, key) = try makeCertificate(in: office)
@@ -103,7 +103,7 @@ struct DeliveryTests {
         let data = office.appendingPathComponent("data").path
         try sh(TestSupport.productPath("mijian-collector"), ["enroll", "approve", try machine.enrolmentRequest(), "--data", data])
         let port = try CollectorProcess.freePort()
-        let collector = try CollectorProcess(data: data, port: port, certificate: certificate, key: key)
+        let collector = try await CollectorProcess(data: data, port: port, certificate: certificate, key: key)
         try machine.writeConfig("""
             delivery: {mode: https, url: "https://127.0.0.1:\(port)", ca_file: \(otherCertificate), retry_max: 1s}
             report_interval: 1s
@@ -111,22 +111,22 @@ struct DeliveryTests {
             traffic: {enabled: false}
             """)
         let agent = try AgentProcess(machine)
-        #expect(eventually(30) { agent.log.all.contains("not delivered") }, "\(agent.log.all)")
+        #expect(await eventually(30) { agent.log.all.contains("not delivered") }, "\(agent.log.all)")
         #expect(((try? CollectorProcess.hosts(data: data)) ?? []).isEmpty, "a report went to a server the CA file does not vouch for")
         agent.signal(SIGTERM)
-        _ = agent.waitForExit(seconds: 5)
+        _ = await agent.waitForExit(seconds: 5)
         #expect(try machine.spooled().count >= 2, "undelivered reports stay in the spool")
         collector.stop()
     }
 
-    @Test func dropDirectoryReportsAreIngestedByTheCollector() throws {
+    @Test func dropDirectoryReportsAreIngestedByTheCollector() async throws {
         let machine = try AgentMachine()
         let drop = try TestSupport.temporaryDirectory("agent-drop")
         try machine.writeConfig("delivery: {mode: drop_dir, drop_dir: \(drop.path)}\nreport_interval: 1s\naudit_interval: 1h\ntraffic: {enabled: false}\n")
         let agent = try AgentProcess(machine)
-        #expect(eventually(60) { ((try? machine.spooled(in: drop.path)) ?? []).count >= 3 }, "\(agent.log.all)")
+        #expect(await eventually(60) { ((try? machine.spooled(in: drop.path)) ?? []).count >= 3 }, "\(agent.log.all)")
         agent.signal(SIGTERM)
-        #expect(agent.waitForExit(seconds: 5) == 0)
+        #expect(await agent.waitForExit(seconds: 5) == 0)
         #expect(try machine.spooled().isEmpty, "copied reports leave the spool")
         let carried = try machine.spooled(in: drop.path)
         #expect(carried.map { $0.payload["seq"]?.intValue ?? -1 } == Array(0..<Int64(carried.count)))

@@ -9,13 +9,13 @@ import Testing
 @Suite("mijian run under a stand-in systemd", .serialized)
 struct ServiceTests {
     @Test(arguments: ["path", "abstract"])
-    func readyStatusWatchdogThenAFinalReportOnSIGTERM(kind: String) throws {
+    func readyStatusWatchdogThenAFinalReportOnSIGTERM(kind: String) async throws {
         let machine = try AgentMachine()
         try machine.writeConfig("report_interval: 1h\naudit_interval: 1h\ndelivery: {mode: none}\ntraffic: {enabled: false}\n")
         let name = kind == "path" ? machine.directory.appendingPathComponent("notify.sock").path : "@mijian-test-\(UUID().uuidString)"
         let notify = try NotifySocket(name: name)
         let agent = try AgentProcess(machine, environment: ["NOTIFY_SOCKET": name, "WATCHDOG_USEC": "1000000"])
-        let messages = notify.receive(seconds: 60) { messages in
+        let messages = await notify.receive(seconds: 60) { messages in
             messages.contains("READY=1") && messages.filter { $0 == "WATCHDOG=1" }.count >= 3
         }
         #expect(messages.contains("READY=1"), "no READY=1; the agent said: \(agent.log.all)")
@@ -26,7 +26,7 @@ struct ServiceTests {
         // SIGTERM: a final report, exit 0, within 5 s.
         let stopping = Date()
         agent.signal(SIGTERM)
-        let status = agent.waitForExit(seconds: 5)
+        let status = await agent.waitForExit(seconds: 5)
         #expect(status == 0, "exit \(String(describing: status)) after \(Date().timeIntervalSince(stopping)) s: \(agent.log.all)")
         let spooled = try machine.spooled()
         #expect(spooled.count == 2)
@@ -40,15 +40,15 @@ struct ServiceTests {
         #expect(!log.contains(body) && !log.contains("PRIVATE KEY"))
     }
 
-    @Test func aBrokenConfigurationStopsTheStartWithFileLineAndKey() throws {
+    @Test func aBrokenConfigurationStopsTheStartWithFileLineAndKey() async throws {
         let machine = try AgentMachine()
         try machine.writeConfig("report_interval: 15m\nspool:\n  max_byts: 1M\n")
         let agent = try AgentProcess(machine)
-        #expect(agent.waitForExit(seconds: 20) == 2)
+        #expect(await agent.waitForExit(seconds: 20) == 2)
         #expect(agent.log.all.contains("\(machine.config):3: spool.max_byts: unknown key"), "\(agent.log.all)")
     }
 
-    @Test func sighupKeepsABrokenPolicyAndTakesAGoodOne() throws {
+    @Test func sighupKeepsABrokenPolicyAndTakesAGoodOne() async throws {
         let machine = try AgentMachine()
         try machine.writeConfig("report_interval: 1h\naudit_interval: 1h\ndelivery: {mode: none}\ntraffic: {enabled: false}\n")
         let policyPath = machine.directory.appendingPathComponent("policy.yaml").path
@@ -56,13 +56,13 @@ struct ServiceTests {
         try Data(original.utf8).write(to: URL(fileURLWithPath: policyPath))
         let notify = try NotifySocket(name: machine.directory.appendingPathComponent("notify.sock").path)
         let agent = try AgentProcess(machine, policy: policyPath, environment: ["NOTIFY_SOCKET": notify.name])
-        #expect(notify.receive(seconds: 60) { $0.contains("READY=1") }.contains("READY=1"), "\(agent.log.all)")
+        #expect(await notify.receive(seconds: 60) { $0.contains("READY=1") }.contains("READY=1"), "\(agent.log.all)")
         let firstDigest = try #require(try machine.spooled().first?.payload["policy"]?["sha256"]?.stringValue)
 
         // Broken: an unknown key on line 3. The old policy stays; the log names file:line:key.
         try Data("id: broken\nversion: \"1\"\nprofil: classified\n".utf8).write(to: URL(fileURLWithPath: policyPath))
         agent.signal(SIGHUP)
-        #expect(eventually(10) { agent.log.all.contains("\(policyPath):3: profil: unknown key") }, "\(agent.log.all)")
+        #expect(await eventually(10) { agent.log.all.contains("\(policyPath):3: profil: unknown key") }, "\(agent.log.all)")
         #expect(agent.process.isRunning)
 
         // Good: a changed policy; the next report carries its digest.
@@ -70,9 +70,9 @@ struct ServiceTests {
         #expect(changed != original)
         try Data(changed.utf8).write(to: URL(fileURLWithPath: policyPath))
         agent.signal(SIGHUP)
-        #expect(eventually(30) { agent.log.all.contains("policy reloaded") }, "\(agent.log.all)")
+        #expect(await eventually(30) { agent.log.all.contains("policy reloaded") }, "\(agent.log.all)")
         var newDigest: String?
-        #expect(eventually(30) {
+        #expect(await eventually(30) {
             let reports = (try? machine.spooled()) ?? []
             newDigest = reports.last?.payload["policy"]?["sha256"]?.stringValue
             return reports.count >= 2 && newDigest != firstDigest
@@ -83,6 +83,6 @@ struct ServiceTests {
         let told = reports.contains { (healthFinding($0.payload)?["status_detail"]?.stringValue ?? "").contains("profil: unknown key") }
         #expect(told)
         agent.signal(SIGTERM)
-        #expect(agent.waitForExit(seconds: 5) == 0)
+        #expect(await agent.waitForExit(seconds: 5) == 0)
     }
 }
