@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import MijianCore
 
 /// Log lines on standard error in journald's level-prefix format (`<6>message key=value`), one
 /// write per line so lines from different tasks never interleave.
@@ -34,7 +35,8 @@ public struct JournalLogHandler: LogHandler {
         // One line per record: a newline inside a message would start a record without a level.
         line = line.replacingOccurrences(of: "\n", with: " ") + "\n"
         let bytes = Array(line.utf8)
-        bytes.withUnsafeBytes { buffer in _ = write(STDERR_FILENO, buffer.baseAddress, buffer.count) }
+        // A log line that cannot be written (stderr closed) is dropped: logging must not fail the service.
+        bytes.withUnsafeBytes { buffer in try? Syscall.writeAll(STDERR_FILENO, buffer, "cannot write to standard error") }
     }
 
     /// syslog priorities as sd-daemon(3) reads them.

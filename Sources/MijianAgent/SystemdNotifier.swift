@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CNetlink
 import Foundation
 import Logging
 import MijianCore

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import MijianCore
+import MijianHost
 import MijianTraffic
 import ServiceLifecycle
 import Synchronization
@@ -15,9 +16,10 @@ enum CaptureLinks {
     static let up: UInt32 = 0x1
 
     static func current(configured: [String], policy: Policy) -> [String] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []).sorted()
+        let root = HostRoot.live
+        let names = ((try? root.listIfPresent("/sys/class/net")) ?? []).sorted()
         let upLinks = names.filter { name in
-            guard let text = try? String(contentsOfFile: "/sys/class/net/\(name)/flags", encoding: .utf8),
+            guard let text = root.attribute("/sys/class/net/\(name)/flags"),
                 let flags = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(2), radix: 16)
             else { return false }
             return flags & up != 0 && flags & loopback == 0

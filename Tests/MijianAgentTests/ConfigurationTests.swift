@@ -1,6 +1,7 @@
 import Foundation
 import MijianAgent
 import MijianCore
+import MijianTestSupport
 import Testing
 
 @Suite("Agent configuration: agent.yaml")
@@ -84,6 +85,13 @@ struct ConfigurationTests {
         #expect(AgentConfiguration.byteSize("512k") == 512 << 10)
         #expect(AgentConfiguration.byteSize("4096") == 4096)
         #expect(AgentConfiguration.byteSize("x") == nil)
+    }
+
+    @Test func theShippedExampleParses() throws {
+        let path = TestSupport.repositoryRoot.appendingPathComponent("Packaging/agent.yaml").path
+        let config = try AgentConfiguration.load(path)
+        #expect(config.delivery.mode == .https && config.delivery.caFile == "/etc/mijian/office-ca.pem")
+        #expect(config.reportInterval == .seconds(900) && config.spoolMaxBytes == 64 << 20)
     }
 
     @Test func aMissingNamedFileIsAnErrorAndAMissingDefaultIsNot() throws {
