@@ -39,6 +39,6 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true
 awk -v c0="$start_cpu" -v c1="$end_cpu" -v t0="$start" -v t1="$end" -v hz="$ticks" -v rss="$rss" -v max="$max_rss" 'BEGIN {
   printf "idle over %.0f s: CPU %.3f %% of a core, RSS %.1f MiB at the end, %.1f MiB at most\n", t1 - t0, 100 * (c1 - c0) / hz / (t1 - t0), rss / 1024, max / 1024 }'
-grep -o 'agent.seal_duration=[0-9.e-]* seconds' "$work/log" | awk -F'[= ]' '{ ms[NR] = $2 * 1000 } END {
-  n = asort(ms); if (n == 0) { print "no report sealed"; exit }
-  printf "seal + sign + spool: %d reports, median %.2f ms, max %.2f ms\n", n, ms[int((n + 1) / 2)], ms[n] }'
+grep -o 'agent.seal_duration=[0-9.e-]* seconds' "$work/log" | awk -F'[= ]' '{ printf "%.3f\n", $2 * 1000 }' | sort -n | awk '
+  { ms[NR] = $1 } END { if (NR == 0) { print "no report sealed"; exit }
+  printf "seal + sign + spool: %d reports, median %.2f ms, p90 %.2f ms, max %.2f ms\n", NR, ms[int((NR + 1) / 2)], ms[int(NR * 0.9 + 0.5)], ms[NR] }'
