@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "MijianDevices", targets: ["MijianDevices"]),
         .library(name: "MijianCLI", targets: ["MijianCLI"]),
         .library(name: "MijianCollector", targets: ["MijianCollector"]),
+        .library(name: "MijianAgent", targets: ["MijianAgent"]),
         .executable(name: "mijian-collector", targets: ["mijian-collector"]),
         .library(name: "MijianTestSupport", targets: ["MijianTestSupport"]),
     ],
@@ -32,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -81,9 +84,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "MijianAgent",
+            dependencies: [
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "CNetlink",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "MijianCLI",
             dependencies: [
-                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices",
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "MijianAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -139,6 +156,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Golden", "README.md"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MijianAgentTests",
+            dependencies: ["MijianAgent", "MijianEvidence", "MijianTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], exclude: ["Snapshots"], swiftSettings: strict),

@@ -175,11 +175,34 @@ public struct ReportSigner: Sendable {
     /// returning the envelope, so a crash can skip a seq (the collector sees and flags the gap)
     /// but never issue one seq twice.
     public func sign(_ report: Report, now: Date = Date()) throws(MijianError) -> (envelope: Envelope, report: Report) {
+        var out: (Envelope, Report)?
+        try sign(report, now: now, after: nil) { envelope, signed in out = (envelope, signed) }
+        guard let out else { throw MijianError(.state, "the report was not signed") }
+        return out
+    }
+
+    /// Signs `report` as the next link and hands the envelope to `release` *before* the chain
+    /// state is saved, so a service can make the envelope durable first: a crash then leaves the
+    /// envelope on disk with the state one behind, and `released` (the newest envelope the caller
+    /// holds) moves the state past it on the next call instead of issuing its seq again. If saving
+    /// the state fails after `release`, the error is thrown; the caller still holds the envelope.
+    public func sign(
+        _ report: Report, now: Date = Date(), after released: ChainPosition?, release: (Envelope, Report) -> Void
+    ) throws(MijianError) {
         try EvidenceFiles.ensureDirectory(store.directory, mode: 0o700)
         let lock = try ChainLock(path: store.lockPath)
         defer { withExtendedLifetime(lock) {} }
         let stored = try ChainState.load(from: store.chainPath)
         var state = stored.flatMap { $0.keyid == key.keyid ? $0 : nil } ?? ChainState.newEpoch(keyid: key.keyid, after: stored, now: now)
+        if let released, released.keyid == state.keyid, released.epoch == state.epoch, released.seq >= state.seq {
+            state.seq = released.seq + 1
+            state.prevSHA256 = released.payloadSHA256
+            state.lastReportID = released.reportID
+        } else if let released, released.keyid == state.keyid, released.epoch > state.epoch {
+            state = ChainState(
+                keyid: state.keyid, epoch: released.epoch, seq: released.seq + 1, prevSHA256: released.payloadSHA256,
+                lastReportID: released.reportID, updatedAt: now)
+        }
         guard state.seq < Int64.max else { throw MijianError(.state, "the chain's seq is exhausted; start a new epoch with a new key") }
         var report = report
         report.epoch = state.epoch
@@ -193,11 +216,54 @@ public struct ReportSigner: Sendable {
         } catch {
             throw MijianError(.crypto, "cannot sign the report: \(error)")
         }
+        release(envelope, report)
         state.seq += 1
         state.prevSHA256 = envelope.payloadSHA256
         state.lastReportID = report.reportID.uuidString.lowercased()
         state.updatedAt = now
         try state.save(to: store.chainPath)
-        return (envelope, report)
+    }
+}
+
+extension ReportSigner {
+    /// Moves the saved chain state past `released` when it is behind (an envelope was made durable
+    /// but a crash came before the state was saved); does nothing otherwise.
+    public func advance(past released: ChainPosition, now: Date = Date()) throws(MijianError) {
+        guard released.keyid == key.keyid else { return }
+        try EvidenceFiles.ensureDirectory(store.directory, mode: 0o700)
+        let lock = try ChainLock(path: store.lockPath)
+        defer { withExtendedLifetime(lock) {} }
+        if let stored = try ChainState.load(from: store.chainPath), stored.keyid == key.keyid,
+            (stored.epoch, stored.seq) > (released.epoch, released.seq)
+        {
+            return
+        }
+        let state = ChainState(
+            keyid: released.keyid, epoch: released.epoch, seq: released.seq + 1, prevSHA256: released.payloadSHA256,
+            lastReportID: released.reportID, updatedAt: now)
+        try state.save(to: store.chainPath)
+    }
+}
+
+/// A place in a chain that a signer has released: the next report must come after it.
+public struct ChainPosition: Sendable, Equatable {
+    /// The signing key.
+    public var keyid: String
+    /// The epoch.
+    public var epoch: Int64
+    /// The seq of the released report.
+    public var seq: Int64
+    /// SHA-256 (hex) of its payload.
+    public var payloadSHA256: String
+    /// Its report id.
+    public var reportID: String?
+
+    /// Makes a position.
+    public init(keyid: String, epoch: Int64, seq: Int64, payloadSHA256: String, reportID: String?) {
+        self.keyid = keyid
+        self.epoch = epoch
+        self.seq = seq
+        self.payloadSHA256 = payloadSHA256
+        self.reportID = reportID
     }
 }

@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AsyncHTTPClient
+import Foundation
+import Logging
+import MijianCore
+import MijianEvidence
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+
+/// What the collector (or the drop directory) made of one envelope.
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// Stored (or already stored, byte for byte): the envelope leaves the spool.
+    case delivered(String)
+    /// Refused for good (a fork, a replay, a malformed envelope): moved aside, told in `agent.health`.
+    case refused(String)
+    /// Not now (network, server error, key not yet enrolled): try again later.
+    case retry(String)
+}
+
+/// Exponential back-off with full jitter between `base` and `cap`.
+public struct Backoff: Sendable {
+    /// The first wait.
+    public var base: Duration = .seconds(1)
+    /// The longest wait.
+    public var cap: Duration = .seconds(300)
+    /// Failures in a row.
+    public private(set) var failures = 0
+
+    /// Starts with no failure.
+    public init(base: Duration = .seconds(1), cap: Duration = .seconds(300)) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// Counts a failure and returns how long to wait: a random time between half and all of
+    /// `base · 2^failures`, at most `cap`, so agents that lost the collector together do not return together.
+    public mutating func next() -> Duration {
+        let exponent = min(failures, 20)
+        failures += 1
+        let ceiling = min(Backoff.seconds(base) * pow(2, Double(exponent)), Backoff.seconds(cap))
+        return .milliseconds(Int64(ceiling * 1000 * Double.random(in: 0.5...1.0)))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// A success resets the back-off.
+    public mutating func reset() { failures = 0 }
+}
+
+/// Sends one envelope somewhere.
+public protocol ReportTransport: Sendable {
+    /// `https` or `drop_dir`.
+    var mode: String { get }
+    /// Delivers one envelope of the spool.
+    func deliver(_ entry: SpoolEntry, bytes: [UInt8]) async -> DeliveryOutcome
+    /// Releases connections.
+    func shutdown() async
+}
+
+/// HTTPS POST to `<url>/v1/reports`, trusting only the configured CA.
+public final class HTTPSTransport: ReportTransport {
+    /// `https`.
+    public let mode = "https"
+    private let client: HTTPClient
+    private let endpoint: String
+    private let logger: Logger
+
+    /// A client for `url` that trusts only the certificates in `caFile` (read now, so a bad file stops the start).
+    public init(url: String, caFile: String, logger: Logger) throws(MijianError) {
+        let roots: [NIOSSLCertificate]
+        do {
+            roots = try NIOSSLCertificate.fromPEMFile(caFile)
+        } catch {
+            throw MijianError(.configInvalid, "delivery.ca_file \(caFile): not a readable PEM certificate file (\(error))", path: caFile)
+        }
+        guard !roots.isEmpty else { throw MijianError(.configInvalid, "delivery.ca_file \(caFile) holds no certificate", path: caFile) }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(roots)
+        tls.minimumTLSVersion = .tlsv12
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(5), read: .seconds(30))
+        configuration.redirectConfiguration = .disallow
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        endpoint = url + "/v1/reports"
+        self.logger = logger
+    }
+
+    /// POSTs the envelope; only a 202 naming this payload's digest (or a 409 saying the collector
+    /// already holds this very report) counts as delivered.
+    public func deliver(_ entry: SpoolEntry, bytes: [UInt8]) async -> DeliveryOutcome {
+        guard let envelope = try? Envelope.parse(bytes) else { return .refused("the spooled file is not an envelope") }
+        let digest = envelope.payloadSHA256
+        var request = HTTPClientRequest(url: endpoint)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        let status: Int
+        let body: JSONValue?
+        do {
+            let response = try await client.execute(request, timeout: .seconds(40))
+            status = Int(response.status.code)
+            var buffer = try await response.body.collect(upTo: 1 << 20)
+            body = try? JSONParser(maxDepth: 8, maxBytes: 1 << 20).parse(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        } catch {
+            return .retry("\(endpoint): \(error)")
+        }
+        return Self.judge(status: status, body: body, digest: digest)
+    }
+
+    /// The decision on a collector's answer (pure, for tests).
+    public static func judge(status: Int, body: JSONValue?, digest: String) -> DeliveryOutcome {
+        let outcome = body?["outcome"]?.stringValue
+        let answered = body?["payload_sha256"]?.stringValue
+        let reason = body?["error"]?.stringValue ?? outcome ?? "no reason given"
+        let detail = body?["detail"]?.stringValue.map { ": \($0)" } ?? ""
+        switch status {
+        case 202:
+            guard answered == digest else { return .retry("202 named digest \(answered ?? "(none)"), not this report's \(digest)") }
+            return .delivered(outcome ?? "accepted")
+        case 409:
+            // The collector answers an exact copy with 202 `duplicate`; a 409 `duplicate` is taken the same way.
+            if outcome == "duplicate", answered == digest { return .delivered("duplicate") }
+            return .refused("409 \(reason)\(detail)")
+        case 400, 413, 415:
+            return .refused("\(status) \(reason)\(detail)")
+        default:
+            // 403 (key not enrolled yet, revoked), 408, 429, 5xx: the office can fix it; keep the report.
+            return .retry("\(status) \(reason)\(detail)")
+        }
+    }
+
+    /// Closes the connections.
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+}
+
+/// Copies envelopes into a directory (atomically, under their spool names) for an officer to
+/// carry to `mijian-collector ingest`.
+public struct DropDirectoryTransport: ReportTransport {
+    /// `drop_dir`.
+    public let mode = "drop_dir"
+    /// The directory.
+    public let directory: String
+
+    /// A transport into `directory`.
+    public init(directory: String) { self.directory = directory }
+
+    /// Writes the envelope into the directory; a full or missing medium means try again later.
+    public func deliver(_ entry: SpoolEntry, bytes: [UInt8]) async -> DeliveryOutcome {
+        var info = stat()
+        let directory = self.directory
+        guard (try? Syscall.call("cannot stat \(directory)", path: directory, { stat(directory, &info) })) != nil,
+            (info.st_mode & S_IFMT) == S_IFDIR
+        else { return .retry("the drop directory \(directory) is not there (medium not mounted?)") }
+        do {
+            try AtomicFile.write(bytes, to: "\(directory)/\(entry.name)", mode: 0o644)
+            return .delivered("copied")
+        } catch {
+            return .retry("\(error)")
+        }
+    }
+
+    /// Nothing to close.
+    public func shutdown() async {}
+}
+
+/// The delivery service: sends spooled envelopes in chain order, one at a time, backing off
+/// while the collector is away; at shutdown it keeps trying for `flushTime`, then leaves the
+/// rest in the spool for the next start.
+public struct DeliveryService: Service {
+    let sealer: Sealer
+    let transport: any ReportTransport
+    let wakeup: Wakeup
+    let logger: Logger
+    let flushTime: Duration
+    let maxBackoff: Duration
+
+    /// A delivery service; `wakeup` is fired when a report is sealed.
+    public init(sealer: Sealer, transport: any ReportTransport, wakeup: Wakeup, logger: Logger, flushTime: Duration = .seconds(2), maxBackoff: Duration = .seconds(300)) {
+        self.sealer = sealer
+        self.transport = transport
+        self.wakeup = wakeup
+        self.logger = logger
+        self.flushTime = flushTime
+        self.maxBackoff = maxBackoff
+    }
+
+    /// Runs until graceful shutdown, then flushes briefly.
+    public func run() async throws {
+        var backoff = Backoff(cap: maxBackoff)
+        var delivered = 0
+        var lastError: String?
+        var lastSuccess: Date?
+        var shutdownAt: ContinuousClock.Instant?
+        let clock = ContinuousClock()
+        await withGracefulShutdownHandler {
+            while true {
+                if shutdownAt == nil, Task.isShuttingDownGracefully { shutdownAt = clock.now }
+                if let shutdownAt, clock.now - shutdownAt > flushTime { break }
+                if Task.isCancelled { break }
+                guard let next = await sealer.nextForDelivery() else {
+                    if shutdownAt != nil { break }
+                    // Held reports are retried, and the spool looked at, at least this often.
+                    _ = await wakeup.wait(timeout: .seconds(5))
+                    continue
+                }
+                let entry = next.entry
+                let outcome = await transport.deliver(entry, bytes: next.bytes)
+                switch outcome {
+                case .delivered(let how):
+                    await sealer.delivered(entry)
+                    delivered += 1
+                    lastSuccess = Date()
+                    backoff.reset()
+                    logger.info("delivered report seq \(entry.seq) (\(how))", metadata: ["agent.epoch": "\(entry.epoch)", "agent.seq": "\(entry.seq)"])
+                case .refused(let why):
+                    logger.error("the collector refused report seq \(entry.seq): \(why)", metadata: ["agent.seq": "\(entry.seq)"])
+                    await sealer.reject(entry, why: why)
+                    lastError = why
+                case .retry(let why):
+                    lastError = why
+                    let wait = backoff.next()
+                    logger.warning("report seq \(entry.seq) not delivered, retrying in \(wait): \(why)", metadata: ["agent.seq": "\(entry.seq)"])
+                    await sealer.setDeliveryStatus(status(delivered, lastError, lastSuccess, backoff.failures))
+                    if shutdownAt != nil { break }
+                    // A seal in the meantime must not cut the back-off short; shutdown does.
+                    let deadline = clock.now.advanced(by: wait)
+                    while clock.now < deadline, !Task.isShuttingDownGracefully, !Task.isCancelled {
+                        if await wakeup.wait(timeout: deadline - clock.now) == "shutdown" { break }
+                    }
+                    continue
+                }
+                await sealer.setDeliveryStatus(status(delivered, lastError, lastSuccess, backoff.failures))
+            }
+        } onGracefulShutdown: {
+            wakeup.fire("shutdown")
+        }
+        await transport.shutdown()
+    }
+
+    private func status(_ delivered: Int, _ lastError: String?, _ lastSuccess: Date?, _ failures: Int) -> JSONValue {
+        [
+            "mode": .string(transport.mode), "delivered": .integer(delivered),
+            "failures_in_a_row": .integer(failures), "last_error": .optional(lastError),
+            "last_success_at": .optional(lastSuccess.map { RFC3339.string(from: $0) }),
+        ]
+    }
+}

@@ -1,0 +1,358 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import MijianCore
+import MijianEvidence
+
+/// Something that went wrong in the agent since the last report, for its `agent.health` finding.
+public struct HealthProblem: Sendable, Equatable {
+    /// `spool.compacted`, `spool.write-error`, `spool.over-bound`, `chain.save-error`, `policy.reload-failed`, …
+    public var kind: String
+    /// One sentence.
+    public var detail: String
+    /// Whether it makes the finding fail (evidence lost or at risk) rather than only inform.
+    public var failing: Bool
+    /// When it happened.
+    public var at: Date
+
+    /// Makes a problem.
+    public init(kind: String, detail: String, failing: Bool, at: Date = Date()) {
+        self.kind = kind
+        self.detail = detail
+        self.failing = failing
+        self.at = at
+    }
+
+    var json: JSONValue {
+        ["kind": .string(kind), "detail": .string(detail), "failing": .bool(failing), "at": .string(RFC3339.string(from: at))]
+    }
+}
+
+/// What one seal produced, for logs and systemd's STATUS line.
+public struct SealSummary: Sendable, Equatable {
+    /// The report's epoch.
+    public var epoch: Int64
+    /// The report's seq.
+    public var seq: Int64
+    /// SHA-256 of its payload.
+    public var payloadSHA256: String
+    /// Whether a finding failed.
+    public var failing: Bool
+    /// Why it was sealed.
+    public var reason: String
+    /// Envelopes in the spool after it.
+    public var spooled: Int
+    /// Their bytes.
+    public var spoolBytes: Int
+    /// Envelopes held in memory because the disk refused them.
+    public var pending: Int
+    /// Time to build, sign and spool it.
+    public var duration: Duration
+}
+
+/// A sealed envelope the disk has not taken yet.
+struct PendingEnvelope: Sendable {
+    var bytes: [UInt8]
+    var epoch: Int64
+    var seq: Int64
+    var failing: Bool
+}
+
+/// The single owner of this machine's signer and spool: seals the latest findings and the events
+/// since the last report into the next signed link of the chain, and hands spooled envelopes to
+/// delivery in chain order. Being one actor, it is the only writer of the chain in this process;
+/// the chain's file lock keeps other processes (`mijian audit --sign`) in line.
+public actor Sealer {
+    /// Envelopes held in memory at most while the disk refuses them; past it, the oldest without a failure goes.
+    public static let maxPending = 256
+
+    private let signer: ReportSigner
+    private let spool: Spool
+    private let sink: EventSink
+    private let logger: Logger
+    private let host: HostInfo
+    private var policy: Policy
+    private var auditFindings: [Finding] = []
+    private var auditAt: Date?
+    private var sourceFindings: [String: [Finding]] = [:]
+    private var sourceHealth: [String: JSONValue] = [:]
+    private var healthProviders: [String: @Sendable () -> JSONValue] = [:]
+    private var problems: [HealthProblem] = []
+    private var pending: [PendingEnvelope] = []
+    private var lastReleased: ChainPosition?
+    /// The released envelope whose chain state could not be saved: nothing at or after it is
+    /// delivered until a later save succeeds, so a restart cannot issue its seq again.
+    private var unsaved: (epoch: Int64, seq: Int64)?
+    private var windowStart: Date
+    private var sealed = 0
+    private var delivery: JSONValue = ["mode": "none"]
+    private var onSealed: (@Sendable (SealSummary) -> Void)?
+    private let started = Date()
+
+    /// A sealer over `signer` and `spool`, taking events from `sink`.
+    public init(signer: ReportSigner, spool: Spool, sink: EventSink, policy: Policy, host: HostInfo, logger: Logger) {
+        self.signer = signer
+        self.spool = spool
+        self.sink = sink
+        self.policy = policy
+        self.host = host
+        self.logger = logger
+        self.windowStart = Date()
+    }
+
+    /// Called after every successful seal (systemd READY and STATUS).
+    public func setOnSealed(_ body: @escaping @Sendable (SealSummary) -> Void) { onSealed = body }
+
+    /// Prepares the spool and, when its newest envelope is ahead of the saved chain state (a crash
+    /// between the two writes), moves the state past it so no seq is issued twice.
+    public func start() throws(MijianError) {
+        try spool.prepare()
+        guard let newest = try spool.entries().last else { return }
+        let bytes = try spool.read(newest)
+        guard let envelope = try? Envelope.parse(bytes), let keyid = envelope.signatures.first?.keyid else {
+            problems.append(HealthProblem(kind: "spool.unreadable", detail: "the newest spooled report \(newest.name) is not an envelope", failing: true))
+            return
+        }
+        let position = ChainPosition(keyid: keyid, epoch: newest.epoch, seq: newest.seq, payloadSHA256: envelope.payloadSHA256, reportID: nil)
+        try signer.advance(past: position)
+        if keyid == signer.key.keyid { lastReleased = position }
+    }
+
+    /// The policy in force; the next report carries its digest.
+    public func setPolicy(_ policy: Policy) { self.policy = policy }
+
+    /// The latest audit's findings; returns the uids of findings that fail now and did not before.
+    @discardableResult
+    public func updateAudit(_ findings: [Finding], at date: Date) -> [String] {
+        let before = Set(auditFindings.filter { $0.status == .fail }.map(\.uid))
+        auditFindings = findings
+        auditAt = date
+        return findings.filter { $0.status == .fail && !before.contains($0.uid) }.map(\.uid)
+    }
+
+    /// Findings a source (the traffic watch) contributes to the next report, replacing its earlier ones.
+    public func setFindings(_ findings: [Finding], from source: String) { sourceFindings[source] = findings }
+
+    /// A source's own health figures (pcap statistics) for the `agent.health` evidence.
+    public func setHealth(_ data: JSONValue, from source: String) { sourceHealth[source] = data }
+
+    /// A source's health figures read at each seal (pcap counters), replacing `setHealth` for that source.
+    public func setHealthProvider(from source: String, _ provider: @escaping @Sendable () -> JSONValue) {
+        healthProviders[source] = provider
+    }
+
+    /// Notes a problem for the next report's `agent.health` finding.
+    public func note(_ problem: HealthProblem) {
+        problems.append(problem)
+        if problems.count > 100 { problems.removeFirst(problems.count - 100) }
+    }
+
+    /// Delivery's figures for the `agent.health` evidence.
+    public func setDeliveryStatus(_ data: JSONValue) { delivery = data }
+
+    /// Answers when the actor is responsive (the watchdog pings through here).
+    public func ping() -> Int { sealed }
+
+    /// Reports sealed since start.
+    public var sealedCount: Int { sealed }
+
+    /// Seals the next report: the latest findings plus the events since the last one, signed,
+    /// then spooled (or held in memory while the disk refuses it). Never throws: a failure is
+    /// logged and told in the next report's `agent.health`.
+    @discardableResult
+    public func seal(reason: String, now: @Sendable () -> Date = { Date() }) async -> SealSummary? {
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let drained = await sink.drain()
+        let issued = now()
+        let reported = problems
+        var findings = auditFindings
+        for source in sourceFindings.keys.sorted() { findings += sourceFindings[source] ?? [] }
+        findings.append(healthFinding(at: issued, problems: reported, droppedEvents: drained.dropped))
+        let report = Report(
+            issuedAt: issued, windowStart: windowStart, windowEnd: issued, host: host, policy: policy.info, findings: findings,
+            events: drained.events)
+        var released: PendingEnvelope?
+        do {
+            try signer.sign(report, now: issued, after: lastReleased) { envelope, signed in
+                let item = PendingEnvelope(
+                    bytes: envelope.serialized(), epoch: signed.epoch, seq: signed.seq, failing: !signed.isCompliant)
+                released = item
+                lastReleased = ChainPosition(
+                    keyid: signed.agent.keyid, epoch: signed.epoch, seq: signed.seq, payloadSHA256: envelope.payloadSHA256,
+                    reportID: signed.reportID.uuidString.lowercased())
+                pending.append(item)
+                // Write-ahead: the envelope is on disk before the chain state says it exists.
+                flushPending()
+            }
+            unsaved = nil
+        } catch {
+            if let released {
+                unsaved = unsaved ?? (released.epoch, released.seq)
+                note(HealthProblem(kind: "chain.save-error", detail: "the chain state could not be saved after seq \(released.seq): \(error)", failing: true))
+                logger.error("chain state not saved; the report is kept and delivery waits", metadata: ["agent.error": "\(error)"])
+            } else {
+                await sink.restore(drained.events, dropped: drained.dropped, failing: drained.failing)
+                note(HealthProblem(kind: "seal.error", detail: "a report could not be signed: \(error)", failing: true))
+                logger.error("cannot seal a report; its events are kept for the next", metadata: ["agent.error": "\(error)"])
+                return nil
+            }
+        }
+        guard let released, let position = lastReleased else { return nil }
+        problems.removeFirst(min(reported.count, problems.count))
+        windowStart = issued
+        sealed += 1
+        let entries = (try? spool.entries()) ?? []
+        let summary = SealSummary(
+            epoch: released.epoch, seq: released.seq, payloadSHA256: position.payloadSHA256, failing: released.failing,
+            reason: reason, spooled: entries.count, spoolBytes: entries.reduce(0) { $0 + $1.bytes }, pending: pending.count,
+            duration: clock.now - begin)
+        logger.info(
+            "sealed report seq \(released.seq) (\(reason))",
+            metadata: [
+                "agent.epoch": "\(released.epoch)", "agent.seq": "\(released.seq)", "agent.failing": "\(released.failing)",
+                "agent.events": "\(drained.events.count)", "agent.spooled": "\(summary.spooled)", "agent.pending": "\(summary.pending)",
+                "agent.seal_duration": "\(summary.duration)",
+            ])
+        onSealed?(summary)
+        return summary
+    }
+
+    /// Writes held envelopes to the spool in chain order, stopping at the first the disk refuses.
+    /// Room is made first by compacting reports without a failure; on ENOSPC once more.
+    public func flushPending() {
+        while let item = pending.first {
+            var entries = (try? spool.entries()) ?? []
+            let outcome = spool.makeRoom(for: item.bytes.count, in: entries)
+            recordCompaction(outcome, why: "the spool reached its bound of \(spool.maxBytes) bytes")
+            if !outcome.removed.isEmpty { entries = (try? spool.entries()) ?? [] }
+            do {
+                try spool.write(item.bytes, epoch: item.epoch, seq: item.seq, failing: item.failing)
+                pending.removeFirst()
+            } catch {
+                if error.errno == ENOSPC || error.errno == EDQUOT {
+                    // The disk, not the bound, is full: give it the oldest reports without a failure.
+                    let freed = Spool(directory: spool.directory, maxBytes: max(0, entries.reduce(0) { $0 + $1.bytes } - item.bytes.count))
+                        .makeRoom(for: item.bytes.count, in: entries)
+                    recordCompaction(freed, why: "the disk holding the spool is full")
+                    if !freed.removed.isEmpty, (try? spool.write(item.bytes, epoch: item.epoch, seq: item.seq, failing: item.failing)) != nil {
+                        pending.removeFirst()
+                        continue
+                    }
+                }
+                note(HealthProblem(
+                    kind: "spool.write-error",
+                    detail: "report seq \(item.seq) could not be written to the spool (\(error)); \(pending.count) report(s) held in memory and retried",
+                    failing: true))
+                logger.error("cannot write to the spool; the report is kept in memory", metadata: ["agent.error": "\(error)", "agent.pending": "\(pending.count)"])
+                trimPending()
+                return
+            }
+        }
+    }
+
+    private func trimPending() {
+        while pending.count > Sealer.maxPending {
+            guard let index = pending.firstIndex(where: { !$0.failing }) else { break }
+            let item = pending.remove(at: index)
+            note(HealthProblem(kind: "memory.dropped", detail: "report seq \(item.seq) without a failure was dropped from memory: the disk refused it and \(Sealer.maxPending) reports were waiting", failing: true))
+        }
+    }
+
+    private func recordCompaction(_ outcome: CompactionOutcome, why: String) {
+        if !outcome.removed.isEmpty {
+            let seqs = outcome.removed.map { "\($0.seq)" }.joined(separator: ", ")
+            note(HealthProblem(
+                kind: "spool.compacted",
+                detail: "\(why): compacted \(outcome.removed.count) undelivered report(s) without a failure (seq \(seqs)); the collector will see them as a gap",
+                failing: true))
+            logger.warning("spool compacted", metadata: ["agent.removed": "\(outcome.removed.count)"])
+        }
+        if outcome.overBound {
+            note(HealthProblem(kind: "spool.over-bound", detail: "\(why): only reports with a failure are left, and they are kept beyond the bound", failing: true))
+        }
+    }
+
+    /// The oldest spooled envelope delivery may send: chain order, nothing the disk or the chain
+    /// state has not made durable yet.
+    public func nextForDelivery() -> (entry: SpoolEntry, bytes: [UInt8])? {
+        if !pending.isEmpty { flushPending() }
+        guard let entries = try? spool.entries() else { return nil }
+        for entry in entries {
+            if let first = pending.first, (entry.epoch, entry.seq) >= (first.epoch, first.seq) { return nil }
+            if let unsaved, (entry.epoch, entry.seq) >= unsaved { return nil }
+            guard let bytes = try? spool.read(entry) else { continue }
+            return (entry, bytes)
+        }
+        return nil
+    }
+
+    /// The collector has this envelope (or the drop directory does): it leaves the spool.
+    public func delivered(_ entry: SpoolEntry) {
+        do {
+            try spool.remove(entry)
+        } catch {
+            logger.warning("cannot remove a delivered report from the spool", metadata: ["agent.error": "\(error)"])
+        }
+    }
+
+    /// The collector refused this envelope for good: it moves to `rejected/` beside the spool and the next report says so.
+    public func reject(_ entry: SpoolEntry, why: String) {
+        let directory = "\(spool.directory)/rejected"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let from = "\(spool.directory)/\(entry.name)"
+        let to = "\(directory)/\(entry.name)"
+        do {
+            try Syscall.call("cannot move \(from) aside", path: from) { rename(from, to) }
+        } catch {
+            logger.error("cannot move a refused report aside", metadata: ["agent.report": "\(entry.name)", "agent.error": "\(error)"])
+        }
+        note(HealthProblem(kind: "delivery.refused", detail: "the collector refused report seq \(entry.seq) of epoch \(entry.epoch) (\(why)); it is kept in \(directory)", failing: true))
+    }
+
+    /// Envelopes in the spool and held in memory.
+    public func backlog() -> (spooled: [SpoolEntry], pending: Int) {
+        ((try? spool.entries()) ?? [], pending.count)
+    }
+
+    private func healthFinding(at date: Date, problems: [HealthProblem], droppedEvents: Int) -> Finding {
+        let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: date)
+        var problems = problems
+        if droppedEvents > 0 {
+            problems.append(HealthProblem(kind: "events.dropped", detail: "\(droppedEvents) event(s) were dropped: more than \(EventSink.capacity) between two reports", failing: true, at: date))
+        }
+        if !pending.isEmpty {
+            problems.append(HealthProblem(kind: "spool.pending", detail: "\(pending.count) sealed report(s) are held in memory: the spool's disk refused them", failing: true, at: date))
+        }
+        let entries = (try? spool.entries()) ?? []
+        let bytes = entries.reduce(0) { $0 + $1.bytes }
+        let failing = problems.filter(\.failing)
+        let status: Status = failing.isEmpty ? .pass : .fail
+        let detail = failing.isEmpty
+            ? "the agent ran without a problem since the last report; \(entries.count) report(s) (\(bytes) bytes) await delivery"
+            : failing.map(\.detail).joined(separator: "; ")
+        var sources: [(String, JSONValue)] = []
+        for name in Set(sourceHealth.keys).union(healthProviders.keys).sorted() {
+            sources.append((name, healthProviders[name]?() ?? sourceHealth[name] ?? .null))
+        }
+        let evidence = Evidence(
+            kind: "agent", source: "mijian run", observedAt: date,
+            data: [
+                "uptime_seconds": .int(Int64(date.timeIntervalSince(started).rounded())),
+                "reports_sealed": .integer(sealed),
+                "last_audit_at": .optional(auditAt.map { RFC3339.string(from: $0) }),
+                "policy": ["id": .string(policy.id), "version": .string(policy.version), "sha256": .string(policy.sha256)],
+                "spool": [
+                    "directory": .string(spool.directory), "reports": .integer(entries.count), "bytes": .integer(bytes),
+                    "max_bytes": .integer(spool.maxBytes), "failing_reports": .integer(entries.count(where: \.failing)),
+                    "held_in_memory": .integer(pending.count),
+                ],
+                "delivery": delivery,
+                "sources": .object(sources),
+                "problems": .array(problems.map(\.json)),
+            ])
+        return context.finding(RuleCatalogue.agentHealth, subject: "agent", status: status, detail: detail, evidence: [evidence])
+    }
+}

@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import MijianCore
+import MijianTestSupport
+import Testing
+
+/// The USB control inside `mijian run`: what it saw is in the signed reports.
+@Suite("mijian run: the USB watch", .serialized)
+struct USBSourceTests {
+    @Test func theUSBWatchStartsWithTheServiceAndWhatItSawIsSigned() async throws {
+        let machine = try AgentMachine()
+        // Audit mode (the built-in policy): nothing is written to this machine's USB switches.
+        try machine.writeConfig("report_interval: 1h\naudit_interval: 1h\ndelivery: {mode: none}\ntraffic: {enabled: false}\nusb: {enabled: true}\n")
+        let agent = try AgentProcess(machine)
+        let watching = await eventually(20) { agent.log.all.contains("usb: watching") }
+        #expect(watching, "\(agent.log.all)")
+        var info = stat()
+        if stat("/sys/bus/usb/devices", &info) != 0 {
+            // No USB bus here: the watch cannot see anything, and a signed report says so at once.
+            let said = await eventually(20) {
+                ((try? machine.spooled()) ?? []).contains { report in
+                    (report.payload["events"]?.arrayValue ?? []).contains {
+                        $0["type"]?.stringValue == "usb.error" && ($0["data"]?["what"]?.stringValue ?? "").contains("/sys/bus/usb/devices")
+                    }
+                }
+            }
+            #expect(said, "no usb.error in a report: \(agent.log.all)")
+        } else {
+            // A USB bus: the coldplug walk ran and the watch is still up.
+            try await Task.sleep(for: .seconds(2))
+            #expect(!agent.log.all.contains("event source usb stopped"), "\(agent.log.all)")
+        }
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(seconds: 6) == 0)
+        #expect(agent.log.all.contains("usb.source=kernel") || agent.log.all.contains("usb.source=udev"), "\(agent.log.all)")
+    }
+}
