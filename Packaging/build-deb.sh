@@ -25,14 +25,18 @@ homepage=${MIJIAN_HOMEPAGE:-https://mijian.invalid/}
 
 die() { echo "build-deb.sh: $*" >&2; exit 1; }
 
-for tool in swift dpkg-deb dpkg-shlibdeps strip gzip git md5sum; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install dpkg-dev binutils git; Swift 6.3 for swift)"
+for tool in swift dpkg-deb dpkg-shlibdeps strip gzip md5sum; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install dpkg-dev binutils; Swift 6.3 for swift)"
 done
 [ "$(dpkg --print-architecture)" = amd64 ] || die "the packages are amd64; this machine is $(dpkg --print-architecture)"
 
 version=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' "$repo/Sources/MijianCore/Model/Report.swift")
 [[ $version =~ ^[0-9][0-9A-Za-z.+~]*$ ]] || die "cannot read MijianVersion.current from Sources/MijianCore/Model/Report.swift (got \"$version\")"
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct)}
+# Outside a git checkout (a source tarball) the version file's time stands in for the commit's.
+built_from="a source tree"
+if head=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null); then built_from="commit $head"; fi
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null ||
+    stat -c %Y "$repo/Sources/MijianCore/Model/Report.swift")}
 day=$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)
 rfc2822=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 
@@ -82,9 +86,14 @@ stage() {
         die "$pkg --generate-completion-script zsh failed"
 
     copyright >"$root/usr/share/doc/$pkg/copyright"
-    printf '%s (%s) unstable; urgency=medium\n\n  * Release %s, built from commit %s.\n\n -- %s  %s\n' \
-        "$pkg" "$version" "$version" "$(git -C "$repo" rev-parse --short=12 HEAD)" "$maintainer" "$rfc2822" |
+    printf '%s (%s) unstable; urgency=medium\n\n  * Release %s, built from %s.\n\n -- %s  %s\n' \
+        "$pkg" "$version" "$version" "$built_from" "$maintainer" "$rfc2822" |
         gzip -9n >"$root/usr/share/doc/$pkg/changelog.gz"
+
+    # Lintian tags that are right for most packages and wrong for this one, each with its reason.
+    if [ -f "$here/debian/$pkg/lintian-overrides" ]; then
+        install -D -m 0644 "$here/debian/$pkg/lintian-overrides" "$root/usr/share/lintian/overrides/$pkg"
+    fi
 
     local script
     for script in postinst prerm postrm; do
