@@ -13,6 +13,8 @@
 #   two builds of one commit give the same packages.
 #
 # OUTDIR defaults to .build-release/debs. The paths of the two packages are printed last.
+# MIJIAN_BIN_DIR=DIR takes mijian, mijian-collector and generate-manual from DIR instead of
+# building them.
 set -euo pipefail
 umask 022
 
@@ -44,16 +46,25 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mijian-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # --- binaries -------------------------------------------------------------------------------
-echo "build-deb.sh: building mijian $version (release, static Swift runtime) in $scratch" >&2
 cd "$repo"
-for product in mijian mijian-collector; do
-    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$product" >&2 ||
-        die "swift build of $product failed"
-done
-# The generator of the man pages is a build tool only; it is never packaged.
-swift build -c release --scratch-path "$scratch" --product generate-manual >&2 ||
-    die "swift build of swift-argument-parser's generate-manual failed"
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+if [ -n "${MIJIAN_BIN_DIR:-}" ]; then
+    # Binaries built already (mijian, mijian-collector, generate-manual), e.g. by CI's own step.
+    bin=$(cd "$MIJIAN_BIN_DIR" && pwd)
+else
+    echo "build-deb.sh: building mijian $version (release, static Swift runtime) in $scratch" >&2
+    # No $ORIGIN run path (nothing is loaded from beside the binary); relocations read-only after
+    # start-up (-z relro is the default, -z now makes it whole).
+    link=(--disable-local-rpath -Xlinker -z -Xlinker now)
+    for product in mijian mijian-collector; do
+        swift build -c release --static-swift-stdlib "${link[@]}" --scratch-path "$scratch" --product "$product" >&2 ||
+            die "swift build of $product failed"
+    done
+    # The generator of the man pages is a build tool only; it is never packaged.
+    # The same flags as above, so that nothing shared is compiled twice.
+    swift build -c release --static-swift-stdlib "${link[@]}" --scratch-path "$scratch" --product generate-manual >&2 ||
+        die "swift build of swift-argument-parser's generate-manual failed"
+    bin=$(swift build -c release --static-swift-stdlib "${link[@]}" --scratch-path "$scratch" --show-bin-path)
+fi
 for exe in mijian mijian-collector generate-manual; do
     [ -x "$bin/$exe" ] || die "$bin/$exe was not built"
 done
@@ -70,18 +81,23 @@ stage() {
     # As dh_strip does: no debugging symbols, no .comment/.note sections.
     strip --remove-section=.comment --remove-section=.note --strip-unneeded "$root/usr/bin/$pkg"
 
-    # Man pages: one per command and subcommand (mijian.1, mijian.audit.1, …).
+    # One man page per program, every subcommand and option in it (man mijian). Not
+    # --multi-page: its pages are named mijian.audit.1 but say "mijian audit" in NAME, which
+    # whatis (and lintian's bad-whatis-entry) cannot match.
     local man=$work/man-$pkg
     mkdir -p "$man"
-    "$bin/generate-manual" "$root/usr/bin/$pkg" --multi-page --date "$day" --section 1 \
+    "$bin/generate-manual" "$root/usr/bin/$pkg" --date "$day" --section 1 \
         --output-directory "$man" >&2 || die "generate-manual failed on $pkg"
     ls "$man"/*.1 >/dev/null 2>&1 || die "generate-manual wrote no page for $pkg"
     for page in "$man"/*.1; do
         gzip -9n <"$page" >"$root/usr/share/man/man1/$(basename "$page").gz"
     done
 
-    "$root/usr/bin/$pkg" --generate-completion-script bash >"$root/usr/share/bash-completion/completions/$pkg" ||
+    # bash-completion sources the file; the generator's "#!/bin/bash" first line is dropped
+    # (lintian: bash-completion-with-hashbang).
+    "$root/usr/bin/$pkg" --generate-completion-script bash >"$work/$pkg.bash" ||
         die "$pkg --generate-completion-script bash failed"
+    sed '1{/^#!/d}' "$work/$pkg.bash" >"$root/usr/share/bash-completion/completions/$pkg"
     "$root/usr/bin/$pkg" --generate-completion-script zsh >"$root/usr/share/zsh/vendor-completions/_$pkg" ||
         die "$pkg --generate-completion-script zsh failed"
 

@@ -105,11 +105,11 @@ grep -q libudev <<<"$(dpkg-deb --field "$agent_deb" Depends)" || die "mijian doe
 must_contain "$agent_deb" /usr/bin/mijian /lib/systemd/system/mijian.service \
     /lib/udev/rules.d/70-mijian-usb-input.rules /usr/lib/tmpfiles.d/mijian.conf \
     /etc/mijian/policy.yaml /etc/mijian/agent.yaml /usr/share/man/man1/mijian.1.gz \
-    /usr/share/man/man1/mijian.audit.1.gz /usr/share/bash-completion/completions/mijian \
+    /usr/share/bash-completion/completions/mijian \
     /usr/share/zsh/vendor-completions/_mijian /usr/share/doc/mijian/copyright
 must_contain "$collector_deb" /usr/bin/mijian-collector /lib/systemd/system/mijian-collector.service \
     /usr/lib/tmpfiles.d/mijian-collector.conf /etc/default/mijian-collector \
-    /usr/share/man/man1/mijian-collector.1.gz /usr/share/man/man1/mijian-collector.serve.1.gz \
+    /usr/share/man/man1/mijian-collector.1.gz \
     /usr/share/bash-completion/completions/mijian-collector \
     /usr/share/zsh/vendor-completions/_mijian-collector /usr/share/doc/mijian-collector/copyright
 [ "$(dpkg-deb --ctrl-tarfile "$agent_deb" | tar -xO ./conffiles)" = "$(printf '/etc/mijian/policy.yaml\n/etc/mijian/agent.yaml')" ] ||
@@ -156,7 +156,7 @@ else
 fi
 phase "debootstrap"
 
-say "dependencies (apt-get satisfy the packages' Depends), then dpkg -i"
+say "dependencies (apt-get satisfy the packages' Depends and Recommends), then dpkg -i"
 if [ "$on_host" = no ]; then
     debdir=/tmp
     cp "$agent_deb" "$collector_deb" "$root/tmp/"
@@ -164,8 +164,19 @@ else
     debdir=$(cd "$debs" && pwd)
 fi
 inroot apt-get update -qq
-DEBIAN_FRONTEND=noninteractive inroot apt-get satisfy -y -qq --no-install-recommends \
-    "$(dpkg-deb --field "$agent_deb" Depends), $(dpkg-deb --field "$collector_deb" Depends)" >/dev/null
+# Recommends (systemd, udev, procps) too: a workstation has them, the postinst uses
+# systemd-tmpfiles and deb-systemd-helper when they are there, and `systemd-analyze verify
+# --root` needs systemd's own units and ExecReload's /bin/kill in the root.
+relations=
+for deb in "$agent_deb" "$collector_deb"; do
+    for field in Depends Recommends; do
+        value=$(dpkg-deb --field "$deb" "$field")
+        [ -z "$value" ] || relations="${relations:+$relations, }$value"
+    done
+done
+echo "apt-get satisfy \"$relations\""
+DEBIAN_FRONTEND=noninteractive inroot apt-get satisfy -y -qq --no-install-recommends "$relations" >"$work/apt.log" 2>&1 ||
+    die "apt-get could not install the packages' dependencies: $(tail -n 5 "$work/apt.log")"
 inroot dpkg -i "$debdir/$(basename "$agent_deb")" "$debdir/$(basename "$collector_deb")" | tee "$work/install.log"
 keyid=$(sed -n 's/^keyid: \(sha256:[0-9a-f]\{64\}\)$/\1/p' "$work/install.log" | head -n 1)
 [ -n "$keyid" ] || die "postinst did not print the new key's keyid"
