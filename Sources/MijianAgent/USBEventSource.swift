@@ -42,6 +42,7 @@ public struct USBEventSource: AgentEventSource {
             source = .udev
         }
         var monitor = try DeviceMonitor(source: source, subsystems: ["usb"], receiveBufferSize: receiveBufferSize)
+        if let note = monitor.bufferNote { logger.warning("usb: \(note)") }
         logger.notice(
             "usb: watching", metadata: ["usb.source": "\(source.rawValue)", "usb.mode": "\(current.usbMode.rawValue)", "usb.policy": "\(current.id)"])
         var firstWalk = true

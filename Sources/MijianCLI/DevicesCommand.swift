@@ -143,6 +143,7 @@ struct DevicesWatch: AsyncParsableCommand {
         let printer = EventPrinter(format: format)
         var monitor = try DeviceMonitor(source: chosen, subsystems: ["usb"], receiveBufferSize: receiveBuffer)
         monitor.start()
+        if let note = monitor.bufferNote { Console.error("mijian: \(note)") }
         Console.error("mijian: watching USB (source \(chosen.rawValue), \(enforcing ? "enforcing" : "audit mode: nothing is blocked"), policy \(policy.id))")
         try printer.print(control.start(source: .coldplug))
         let deadline = seconds.map { Monotonic.now() + UInt64($0 * 1e9) }

@@ -65,6 +65,8 @@ public final class DeviceMonitor: @unchecked Sendable {
     public let receiveBufferSize: Int
     /// The messages, in order.
     public let messages: AsyncStream<MonitorMessage>
+    /// Why the receive buffer is smaller than asked, when it is.
+    public let bufferNote: String?
 
     private let udev: OpaquePointer
     private let monitor: OpaquePointer
@@ -86,9 +88,15 @@ public final class DeviceMonitor: @unchecked Sendable {
         for subsystem in subsystems where udev_monitor_filter_add_match_subsystem_devtype(monitor, subsystem, nil) < 0 {
             failure = MijianError(.io, "cannot filter the uevent monitor on \(subsystem)")
         }
+        var bufferNote: String?
         if failure == nil {
+            // Past net.core.rmem_max libudev needs SO_RCVBUFFORCE (CAP_NET_ADMIN, which the service's
+            // unit does not grant): then the kernel's size stands, and an overflow is still caught
+            // (ENOBUFS) and followed by a walk of sysfs.
             let result = udev_monitor_set_receive_buffer_size(monitor, Int32(clamping: receiveBufferSize))
-            if result < 0 { failure = MijianError(.io, "cannot size the uevent receive buffer to \(receiveBufferSize) bytes", errno: -result) }
+            if result < 0 {
+                bufferNote = "the uevent receive buffer could not be raised to \(receiveBufferSize) bytes (\(MijianError.strerror(-result))); the kernel's default stands"
+            }
         }
         if failure == nil {
             let result = udev_monitor_enable_receiving(monitor)
@@ -104,6 +112,7 @@ public final class DeviceMonitor: @unchecked Sendable {
         }
         self.source = source
         self.receiveBufferSize = receiveBufferSize
+        self.bufferNote = bufferNote
         self.udev = udev
         self.monitor = monitor
         self.stopFD = stopFD

@@ -88,10 +88,13 @@ struct ConfigurationTests {
     }
 
     @Test func theShippedExampleParses() throws {
-        let path = TestSupport.repositoryRoot.appendingPathComponent("Packaging/agent.yaml").path
+        let path = TestSupport.repositoryRoot.appendingPathComponent("Packaging/examples/agent-https.yaml").path
         let config = try AgentConfiguration.load(path)
         #expect(config.delivery.mode == .https && config.delivery.caFile == "/etc/mijian/office-ca.pem")
         #expect(config.reportInterval == .seconds(900) && config.spoolMaxBytes == 64 << 20)
+        // The conffile the package installs as /etc/mijian/agent.yaml parses too.
+        let shipped = try AgentConfiguration.load(TestSupport.repositoryRoot.appendingPathComponent("Packaging/etc/agent.yaml").path)
+        #expect(shipped.usbEnabled)
     }
 
     @Test func aMissingNamedFileIsAnErrorAndAMissingDefaultIsNot() throws {

@@ -83,4 +83,14 @@ import Testing
             #expect(members.first?.0 == "type")
         }
     }
+
+    @Test func withoutCapNetAdminTheBufferStaysSmallerAndTheWatchStillRuns() throws {
+        // What the service's unit leaves it: no CAP_NET_ADMIN, so no SO_RCVBUFFORCE past rmem_max.
+        let result = try TestSupport.run("/usr/bin/setpriv", [
+            "--bounding-set", "-net_admin", "--inh-caps", "-net_admin", mijian, "devices", "watch", "--for", "1", "--receive-buffer", "\(1 << 30)",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("could not be raised"), "\(result.stderr)")
+        #expect(result.stderr.contains("watching USB"), "\(result.stderr)")
+    }
 }
