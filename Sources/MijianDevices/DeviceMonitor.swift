@@ -77,7 +77,9 @@ public final class DeviceMonitor: @unchecked Sendable {
     /// Opens and enables a monitor; the socket is receiving when this returns, so nothing that happens
     /// afterwards is missed (the coldplug walk relies on that).
     public init(source: EventSource, subsystems: [String], receiveBufferSize: Int = 8 << 20, udevCheckSeconds: Int32 = 10) throws(MijianError) {
-        precondition(source == .udev || source == .kernel, "a monitor listens to udev or the kernel")
+        guard source == .udev || source == .kernel else {
+            throw MijianError(.usage, "a uevent monitor listens to udev or the kernel, not to \(source.rawValue)")
+        }
         guard let udev = udev_new() else { throw MijianError(.io, "libudev: udev_new failed", errno: errno) }
         guard let monitor = udev_monitor_new_from_netlink(udev, source.rawValue) else {
             let code = errno

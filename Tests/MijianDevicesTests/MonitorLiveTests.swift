@@ -116,6 +116,10 @@ private let newNetworkNamespace: Int32 = 0x4000_0000  // CLONE_NEWNET
         #expect(adds + removes < 2 * count)
     }
 
+    @Test func aMonitorOfAWalkSourceIsAnErrorNotATrap() {
+        #expect(throws: MijianError.self) { try DeviceMonitor(source: .coldplug, subsystems: ["usb"]) }
+    }
+
     @Test func udevDetectionConnectsForReal() throws {
         let dir = try TestSupport.temporaryDirectory("mijian-udev")
         let missing = dir.appendingPathComponent("control").path
