@@ -5,6 +5,7 @@ import CNetlink
 import Foundation
 import Logging
 import MijianCore
+import MijianHost
 import ServiceLifecycle
 import Synchronization
 
@@ -20,17 +21,8 @@ final class RouteChangeSocket: Sendable {
     let fd: Int32
 
     init() throws(MijianError) {
-        let fd = try Syscall.call("cannot open a NETLINK_ROUTE socket") {
-            socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), NETLINK_ROUTE)
-        }
+        let fd = try NetlinkSocket.openRoute(nonBlocking: true)
         self.fd = fd
-        var address = sockaddr_nl()
-        address.nl_family = sa_family_t(AF_NETLINK)
-        try Syscall.call("cannot bind the NETLINK_ROUTE socket") {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
-            }
-        }
         for group in RouteChangeSocket.groups {
             var value = group
             try Syscall.call("cannot subscribe to rtnetlink group \(group)") {

@@ -19,19 +19,29 @@ public final class NetlinkSocket: NetlinkTransport {
     /// The largest datagram accepted; dumps send at most a page or two per datagram.
     static let maxDatagram = 1 << 20
 
-    /// Opens and binds a `NETLINK_ROUTE` socket in the calling thread's network namespace.
-    public init(receiveTimeoutSeconds: Int = 5) throws(MijianError) {
-        let fd = try Syscall.call("cannot open a NETLINK_ROUTE socket") {
-            socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
-        }
-        self.fd = fd
+    /// A bound `NETLINK_ROUTE` socket descriptor (close-on-exec), for dumps and for change groups alike.
+    public static func openRoute(nonBlocking: Bool) throws(MijianError) -> Int32 {
+        let flags = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd = try Syscall.call("cannot open a NETLINK_ROUTE socket") { socket(AF_NETLINK, flags, NETLINK_ROUTE) }
         var address = sockaddr_nl()
         address.nl_family = sa_family_t(AF_NETLINK)
-        try Syscall.call("cannot bind the NETLINK_ROUTE socket") {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
+        do {
+            try Syscall.call("cannot bind the NETLINK_ROUTE socket") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
+                }
             }
+        } catch {
+            close(fd)
+            throw error
         }
+        return fd
+    }
+
+    /// Opens and binds a `NETLINK_ROUTE` socket in the calling thread's network namespace.
+    public init(receiveTimeoutSeconds: Int = 5) throws(MijianError) {
+        let fd = try Self.openRoute(nonBlocking: false)
+        self.fd = fd
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
         try Syscall.call("cannot set a receive timeout on the NETLINK_ROUTE socket") {
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
