@@ -102,7 +102,7 @@ public enum USBPolicyDecider {
             }
             decisions.append(InterfaceDecision(
                 interface: interface, classification: classification, verdict: verdict,
-                reason: "\(classification.reason): \(reason)", rule: kind == .storage ? RuleCatalogue.usbStorage.id : kind.rule.id))
+                reason: "\(classification.reason): \(reason)", rule: kind.rule.id))
         }
         return DeviceDecision(device: device, interfaces: decisions, ledgerEntry: ledger)
     }
