@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -1048,56 +1049,138 @@ def fail_closed(c):
     g.unplug("failkbd")
 
 
-@scenario("signed-report", needs=("mijian", "mijian-collector"), issue=8,
-          doc="a signed audit made in the guest with an unregistered stick attached: verified outside, ingested by the collector, the ledger finding names the serial")
-def signed_report(c):
+AGENT_YAML = """\
+delivery:
+  mode: drop_dir
+  drop_dir: /run/drop
+report_interval: 1h
+audit_interval: 1h
+usb:
+  enabled: true
+traffic:
+  enabled: true
+"""
+
+
+def envelopes(g, directory):
+    """The envelope files in a guest directory, in chain order (their names sort by epoch and seq)."""
+    return sorted(x for x in g.sh(f"ls {directory} 2>/dev/null || true") if x.endswith(".dsse.json"))
+
+
+def decode_envelope(raw):
+    env = json.loads(raw)
+    return json.loads(base64.b64decode(env["payload"]))
+
+
+@scenario("service-report", needs=("mijian", "mijian-collector"), issue=8,
+          doc="`mijian run` enforcing in the guest (drop_dir delivery): an unregistered stick denied, a registered one "
+              "allowed; its signed event reports verified outside with `mijian verify`, ingested by the collector, the "
+              "ledger finding names the unregistered serial")
+def service_report(c):
     g = c.g
-    serial = "RIGSIGN0001"
-    image, _ = c.disk("sign", serial)
+    bad, good = "RIGSIGN0001", LEDGER_STICK
     put_file(g, "/etc/mijian/host.yaml", "asset_id: JSJ-RIG-0001\nclassification: 秘密\nresponsible: 张三\nunit: 测试单位\n".encode())
-    put_file(g, "/etc/mijian/sign.yaml", policy_yaml("audit").encode())
-    g.plug_stick("sign", image, serial)
-    g.wait_for("the stick", lambda: usb_by_serial(g.usb()[0], serial), timeout=60)
-    out = g.sh("set -e; [ -f /var/lib/mijian/agent.key ] || mijian keys init; mijian enroll --output /run/request.json; "
-               "mijian audit --sign --policy /etc/mijian/sign.yaml --output /run/report.json || [ $? = 1 ]", timeout=180)
-    d = os.path.join(c.work, "signed")
-    os.makedirs(d, exist_ok=True)
-    for name, path in (("report.json", "/run/report.json"), ("request.json", "/run/request.json"), ("agent.pub", "/var/lib/mijian/agent.pub")):
+    put_file(g, "/etc/mijian/service.yaml", policy_yaml("enforce").encode())
+    put_file(g, "/etc/mijian/agent.yaml", AGENT_YAML.encode())
+    g.sh("set -e; mkdir -p /run/drop; rm -f /run/drop/*; [ -f /var/lib/mijian/agent.key ] || mijian keys init; "
+         "mijian enroll --output /run/request.json", timeout=180)
+    # the service as its unit runs it; its pid and exit status kept for the SIGTERM check
+    g.bg("service", "mijian run --policy /etc/mijian/service.yaml --config /etc/mijian/agent.yaml & "
+                    "echo $! > /run/service.pid; wait $!; echo $? > /run/service.rc")
+    t = time.monotonic()
+
+    def alive():
+        if g.sh("[ -s /run/service.rc ] && cat /run/service.rc || true"):
+            err = g.sh("tail -n 40 /run/bg/service.err 2>/dev/null || true")
+            raise Failure("mijian run exited:\n" + "\n".join(err))
+        return True
+
+    first = g.wait_for("the service's first report in the drop directory", lambda: alive() and envelopes(g, "/run/drop"), timeout=180)
+    c.metrics["service_first_report_s"] = round(time.monotonic() - t, 1)
+    g.wait_for("root hubs locked by the service",
+               lambda: alive() and all(d["interface_authorized_default"] == "0" for d in g.usb()[0] if d["path"].startswith("usb")), timeout=30)
+    # an unregistered stick: denied at once, never a disk, and a failing report sealed at once
+    image, _ = c.disk("sign", bad)
+    n0 = len(envelopes(g, "/run/drop"))
+    t = time.monotonic()
+    uevents, watched = observe_plug(c, lambda: g.plug_stick("sign", image, bad),
+                                    done=lambda: g.wait_for("a report sealed after the deny",
+                                                            lambda: alive() and len(envelopes(g, "/run/drop")) > n0, timeout=120))
+    assert_no_storage(c, uevents, watched, f"stick {bad} under mijian run")
+    c.metrics["plug_to_report_s"] = round(time.monotonic() - t, 1)   # includes the 3 s settle of the block watch
+    # a registered stick: allowed, its disk readable
+    image2, sector = c.disk("signok", good)
+    g.plug_stick("signok", image2, good)
+    disk = g.wait_for("the registered stick's disk", lambda: storage_blocks(g), timeout=60)
+    got = [r["sha256"] for r in g.cmd("sector", disk[0]["name"]) if r.kind == "sector"]
+    c.expect(got == [sector], f"the registered stick's /dev/{disk[0]['name']}: first sector {got}, expected {sector}")
+    g.unplug("signok", drive=True)
+    g.unplug("sign", drive=True)
+    g.wait_for("both sticks to go", lambda: not usb_by_serial(g.usb()[0], bad) and not usb_by_serial(g.usb()[0], good), timeout=60)
+    # SIGTERM: a final report, exit 0
+    t = time.monotonic()
+    g.sh("kill -TERM $(cat /run/service.pid)")
+    rc = g.wait_for("mijian run to exit after SIGTERM", lambda: g.sh("cat /run/service.rc 2>/dev/null || true"), timeout=60)
+    c.metrics["sigterm_exit_s"] = round(time.monotonic() - t, 1)
+    c.expect(rc == ["0"], f"mijian run exited {rc} after SIGTERM:\n" + "\n".join(g.sh("tail -n 40 /run/bg/service.err")))
+    names = envelopes(g, "/run/drop")
+    spool = envelopes(g, "/var/lib/mijian/spool")
+    c.expect(not spool, f"reports left in the spool after the final flush to the drop directory: {spool}")
+    d = os.path.join(c.work, "service")
+    drop = os.path.join(d, "drop")
+    os.makedirs(drop, exist_ok=True)
+    for name in names:
+        with open(os.path.join(drop, name), "wb") as f:
+            f.write(g.read_file(f"/run/drop/{name}"))
+    for name, path in (("request.json", "/run/request.json"), ("agent.pub", "/var/lib/mijian/agent.pub")):
         with open(os.path.join(d, name), "wb") as f:
             f.write(g.read_file(path))
-    g.unplug("sign", drive=True)
     mijian, collector = c.mijian_host, os.path.join(os.path.dirname(c.mijian_host), "mijian-collector")
-    r = subprocess.run([mijian, "verify", os.path.join(d, "report.json"), "--key", os.path.join(d, "agent.pub")],
-                       capture_output=True, text=True, timeout=120)
-    c.expect(r.returncode == 0, f"mijian verify on the host: exit {r.returncode}\n{r.stdout}{r.stderr}")
-    env = json.load(open(os.path.join(d, "report.json")))
-    payload = json.loads(base64.b64decode(env["payload"]))
-    storage = [f for f in payload.get("findings", []) if rule_id(f) == "usb.storage"]
-    names = [f for f in storage if serial in json.dumps(f, ensure_ascii=False)]
-    c.expect(names and any(f.get("status") == "fail" for f in names),
-             f"the report's usb.storage findings do not name {serial} as failing: "
-             + json.dumps([(f.get("status"), f.get("subject"), f.get("status_detail")) for f in storage], ensure_ascii=False))
+    files = [os.path.join(drop, n) for n in names]
+    r = subprocess.run([mijian, "verify", *files, "--key", os.path.join(d, "agent.pub")], capture_output=True, text=True, timeout=300)
+    c.expect(r.returncode == 0, f"mijian verify on the host of {len(files)} reports: exit {r.returncode}\n{r.stdout}{r.stderr}")
+    payloads = [decode_envelope(open(f, "rb").read()) for f in files]
+    seqs = [p.get("seq") for p in payloads]
+    c.expect(seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else False, f"the drop directory's chain has gaps: seq {seqs}")
+    events = [e for p in payloads for e in p.get("events", [])]
+    dec = [e.get("data", {}) for e in events if e.get("type") == "usb.decision"]
+    on_bad = [x for x in dec if (x.get("device") or {}).get("serial") == bad]
+    on_good = [x for x in dec if (x.get("device") or {}).get("serial") == good]
+    c.expect(on_bad and all(x.get("decision") == "deny" for x in on_bad), f"the signed reports' decisions on {bad}: {[x.get('decision') for x in on_bad]}")
+    c.expect(on_good and all(x.get("decision") == "allow" for x in on_good), f"the signed reports' decisions on {good}: {[x.get('decision') for x in on_good]}")
+    lat = latencies(c, on_bad + on_good)
+    c.expect(lat, "no decision in the signed reports carries latency_us")
+    failing = [n for n in names if n.endswith("-fail.dsse.json")]
+    with_deny = [n for n, p in zip(names, payloads)
+                 if any(e.get("type") == "usb.decision" and (e.get("data", {}).get("device") or {}).get("serial") == bad for e in p.get("events", []))]
+    c.expect(with_deny and all(n in failing for n in with_deny), f"the reports with the deny of {bad} are not marked failing: {with_deny}; failing: {failing}")
+    # the collector: enrol, ingest the carried directory, the ledger finding names the stick
     data = os.path.join(d, "collector")
     policy = os.path.join(d, "policy.yaml")
     with open(policy, "w", encoding="utf-8") as f:
-        f.write(policy_yaml("audit"))
-    for argv in (["enroll", "approve", os.path.join(d, "request.json"), "--note", "VM rig"],
-                 ["ingest", os.path.join(d, "report.json")]):
-        r = subprocess.run([collector, *argv, "--data", data], capture_output=True, text=True, timeout=120)
+        f.write(policy_yaml("enforce"))
+    for argv in (["enroll", "approve", os.path.join(d, "request.json"), "--note", "VM rig"], ["ingest", drop]):
+        r = subprocess.run([collector, *argv, "--data", data], capture_output=True, text=True, timeout=300)
         c.expect(r.returncode == 0, f"mijian-collector {' '.join(argv)}: exit {r.returncode}\n{r.stdout}{r.stderr}")
-    year = payload.get("issued_at", "")[:4] or time.strftime("%Y")
-    r = subprocess.run([collector, "assessment", "--data", data, "--policy", policy, "--year", year, "--lang", "en", "--format", "md"],
+    year = (payloads[-1].get("issued_at", "") if payloads else "")[:4] or time.strftime("%Y")
+    r = subprocess.run([collector, "assessment", "--data", data, "--policy", policy, "--year", year, "--lang", "en", "--format", "json"],
                        capture_output=True, text=True, timeout=120)
-    c.expect(r.returncode in (0, 1) and serial in r.stdout,
-             f"the collector's assessment does not name {serial} (exit {r.returncode})\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
-    c.notes.append(f"report seq {payload.get('seq')} verified on the host, ingested; assessment names {serial}")
+    c.expect(r.returncode in (0, 1), f"mijian-collector assessment: exit {r.returncode}\n{r.stderr[-2000:]}")
+    text = r.stdout
+    ledger = [ln for ln in text.splitlines() if bad in ln and "not in the ledger" in ln]
+    c.expect(ledger,
+             f"the collector's assessment has no ledger finding naming {bad}:\n{text[-3000:]}")
+    c.expect(not re.search(rf"{good}[^\n]*not in the ledger", text), f"the registered stick {good} is reported as not in the ledger")
+    c.notes.append(f"{len(names)} reports (seq {seqs[0]}–{seqs[-1]}, {len(failing)} failing) verified on the host and ingested; "
+                   f"{bad} deny, {good} allow; latency_us {lat}; ledger finding names {bad}; "
+                   f"first report {c.metrics['service_first_report_s']} s after start, SIGTERM exit in {c.metrics['sigterm_exit_s']} s (TCG)")
 
 
 # The order scenarios run in within one boot: no control first, then audit mode, then enforcement
 # (which leaves the root hubs locked), the killed service last.
 RUN_ORDER = ["stick-plain", "keyboard-plain", "net-plain", "bt-plain", "composite-plain", "mtp-plain",
-             "audit-would-deny", "signed-report",
-             "stick-unregistered", "stick-registered", "stick-other-serial", "composite-enforce", "hub-enforce",
+             "audit-would-deny",
+             "service-report", "stick-unregistered", "stick-registered", "stick-other-serial", "composite-enforce", "hub-enforce",
              "radio-tether-enforce", "mtp-enforce", "stick-latency", "fail-closed"]
 
 
