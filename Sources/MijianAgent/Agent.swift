@@ -65,6 +65,8 @@ public enum Agent {
         let sink = EventSink(sealNow: sealNow)
         let sealer = Sealer(signer: signer, spool: spool, sink: sink, policy: setup.policy.policy, host: setup.host, logger: logger)
         try await sealer.start()
+        await sealer.setSelfCheck(SelfCheck(
+            policyFile: setup.policy.path.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, keyFile: setup.store.keyPath))
         let notifier = SystemdNotifier.fromEnvironment(logger: logger)
         let first = FirstTime()
         await sealer.setOnSealed { summary in

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import MijianCore
 import MijianEvidence
+import MijianHost
 
 /// Something that went wrong in the agent since the last report, for its `agent.health` finding.
 public struct HealthProblem: Sendable, Equatable {
@@ -27,6 +28,81 @@ public struct HealthProblem: Sendable, Equatable {
 
     var json: JSONValue {
         ["kind": .string(kind), "detail": .string(detail), "failing": .bool(failing), "at": .string(RFC3339.string(from: at))]
+    }
+}
+
+/// What a source contributes to one report for the stretch since the last: its findings (the
+/// traffic watch's `traffic.egress`) and its problems for `agent.health` (packets dropped).
+public struct WindowReport: Sendable {
+    /// Findings for this report.
+    public var findings: [Finding]
+    /// Problems for this report's `agent.health`.
+    public var problems: [HealthProblem]
+
+    /// Bundles them.
+    public init(findings: [Finding], problems: [HealthProblem]) {
+        self.findings = findings
+        self.problems = problems
+    }
+}
+
+/// The agent's look at its own files at every seal: the signing key readable by its owner alone,
+/// and the policy file on disk the policy in force (an edit not yet reloaded, or a reload that
+/// failed, means the machine is not held to what the office wrote).
+public struct SelfCheck: Sendable {
+    /// The policy file, nil for the built-in policy.
+    public var policyFile: String?
+    /// The signing key.
+    public var keyFile: String
+
+    /// Checks `policyFile` and `keyFile`.
+    public init(policyFile: String?, keyFile: String) {
+        self.policyFile = policyFile
+        self.keyFile = keyFile
+    }
+
+    /// The problems found, and what was looked at.
+    public func run(inForce policy: Policy, at date: Date) -> (problems: [HealthProblem], evidence: JSONValue) {
+        var problems: [HealthProblem] = []
+        var info = stat()
+        let key: JSONValue
+        if lstat(keyFile, &info) != 0 {
+            let reason = String(cString: strerror(errno))
+            problems.append(HealthProblem(kind: "key.missing", detail: "the signing key \(keyFile) cannot be examined (\(reason)): the next start cannot sign", failing: true, at: date))
+            key = ["path": .string(keyFile), "error": .string(reason)]
+        } else {
+            let mode = Int(info.st_mode & 0o7777)
+            let regular = (info.st_mode & S_IFMT) == S_IFREG
+            key = ["path": .string(keyFile), "mode": .string(String(mode, radix: 8)), "uid": .integer(Int(info.st_uid)), "regular_file": .bool(regular)]
+            if !regular {
+                problems.append(HealthProblem(kind: "key.permissions", detail: "the signing key \(keyFile) is not a regular file", failing: true, at: date))
+            } else if mode & 0o077 != 0 {
+                problems.append(HealthProblem(
+                    kind: "key.permissions",
+                    detail: "the signing key \(keyFile) has mode \(String(mode, radix: 8)): others than its owner can read it and sign reports in this machine's name",
+                    failing: true, at: date))
+            } else if info.st_uid != geteuid() {
+                problems.append(HealthProblem(kind: "key.permissions", detail: "the signing key \(keyFile) belongs to uid \(info.st_uid), not to the agent (uid \(geteuid()))", failing: true, at: date))
+            }
+        }
+        guard let policyFile else {
+            return (problems, ["key": key, "policy_file": ["path": .null, "built_in": true]])
+        }
+        let file: JSONValue
+        do {
+            let digest = Policy.digest(of: try HostRoot.live.readBytes(policyFile, limit: 1 << 20))
+            file = ["path": .string(policyFile), "sha256": .string(digest), "in_force": .bool(digest == policy.sha256)]
+            if digest != policy.sha256 {
+                problems.append(HealthProblem(
+                    kind: "policy.not-in-force",
+                    detail: "the policy file \(policyFile) (sha256 \(digest.prefix(16))…) is not the policy in force (sha256 \(policy.sha256.prefix(16))…): reload it (systemctl reload mijian) or fix it",
+                    failing: true, at: date))
+            }
+        } catch {
+            file = ["path": .string(policyFile), "error": .string("\(error)")]
+            problems.append(HealthProblem(kind: "policy.unreadable", detail: "the policy file \(policyFile) cannot be read (\(error)): the policy in force cannot be compared with it", failing: true, at: date))
+        }
+        return (problems, ["key": key, "policy_file": file])
     }
 }
 
@@ -79,6 +155,8 @@ public actor Sealer {
     private var sourceFindings: [String: [Finding]] = [:]
     private var sourceHealth: [String: JSONValue] = [:]
     private var healthProviders: [String: @Sendable () -> JSONValue] = [:]
+    private var windowProviders: [String: @Sendable (CheckContext) -> WindowReport] = [:]
+    private var selfCheck: SelfCheck?
     private var problems: [HealthProblem] = []
     private var pending: [PendingEnvelope] = []
     private var lastReleased: ChainPosition?
@@ -143,6 +221,14 @@ public actor Sealer {
         healthProviders[source] = provider
     }
 
+    /// A source's findings and problems for the stretch since the last report, asked at each seal.
+    public func setWindowProvider(from source: String, _ provider: @escaping @Sendable (CheckContext) -> WindowReport) {
+        windowProviders[source] = provider
+    }
+
+    /// The files the agent checks at each seal for its `agent.health` finding.
+    public func setSelfCheck(_ check: SelfCheck) { selfCheck = check }
+
     /// Notes a problem for the next report's `agent.health` finding.
     public func note(_ problem: HealthProblem) {
         problems.append(problem)
@@ -170,7 +256,14 @@ public actor Sealer {
         let reported = problems
         var findings = auditFindings
         for source in sourceFindings.keys.sorted() { findings += sourceFindings[source] ?? [] }
-        findings.append(healthFinding(at: issued, problems: reported, droppedEvents: drained.dropped))
+        let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: issued)
+        var windowProblems: [HealthProblem] = []
+        for source in windowProviders.keys.sorted() {
+            guard let window = windowProviders[source]?(context) else { continue }
+            findings += window.findings
+            windowProblems += window.problems
+        }
+        findings.append(healthFinding(at: issued, problems: reported + windowProblems, droppedEvents: drained.dropped))
         let report = Report(
             issuedAt: issued, windowStart: windowStart, windowEnd: issued, host: host, policy: policy.info, findings: findings,
             events: drained.events)
@@ -323,6 +416,8 @@ public actor Sealer {
         if droppedEvents > 0 {
             problems.append(HealthProblem(kind: "events.dropped", detail: "\(droppedEvents) event(s) were dropped: more than \(EventSink.capacity) between two reports", failing: true, at: date))
         }
+        let checked = selfCheck?.run(inForce: policy, at: date)
+        problems += checked?.problems ?? []
         if !pending.isEmpty {
             problems.append(HealthProblem(kind: "spool.pending", detail: "\(pending.count) sealed report(s) are held in memory: the spool's disk refused them", failing: true, at: date))
         }
@@ -344,6 +439,7 @@ public actor Sealer {
                 "reports_sealed": .integer(sealed),
                 "last_audit_at": .optional(auditAt.map { RFC3339.string(from: $0) }),
                 "policy": ["id": .string(policy.id), "version": .string(policy.version), "sha256": .string(policy.sha256)],
+                "self_check": checked?.evidence ?? .null,
                 "spool": [
                     "directory": .string(spool.directory), "reports": .integer(entries.count), "bytes": .integer(bytes),
                     "max_bytes": .integer(spool.maxBytes), "failing_reports": .integer(entries.count(where: \.failing)),

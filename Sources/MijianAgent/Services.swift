@@ -44,6 +44,8 @@ final class Locked<Value: Sendable>: Sendable {
     var value: Value { storage.withLock { $0 } }
 
     func set(_ value: Value) { storage.withLock { $0 = value } }
+
+    func withValue<Result: Sendable>(_ body: (inout sending Value) -> sending Result) -> Result { storage.withLock { body(&$0) } }
 }
 
 /// The policy in force, shared by the services; SIGHUP replaces it.

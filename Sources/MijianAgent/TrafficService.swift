@@ -31,23 +31,54 @@ enum CaptureLinks {
 }
 
 /// One link's capture, on a thread of its own: judges packets against the policy, records
-/// each flow that breaks it as a failing event the first time it is seen, and keeps pcap's
-/// counters for the report.
+/// each flow that breaks it as a failing event the first time it is seen, and keeps the stretch
+/// since the last report (packets, flows, pcap's counters) for the report's `traffic.egress`.
 final class LinkWatch: Sendable {
     let link: String
     private let stop = StopFlag()
     private let stopped = Wakeup()
     private let counters = Locked<JSONValue>(.null)
+    /// The stretch since the last report; nil until the capture is open.
+    private let window = Locked<CaptureWindow?>(nil)
+    /// Why the capture could not be opened, when it could not.
+    private let openError = Locked<String?>(nil)
 
     init(link: String) { self.link = link }
 
     var statistics: JSONValue { counters.value }
+
+    /// The stretch since the last report as findings and problems; a new stretch starts at `context.observedAt`.
+    func closeWindow(_ context: CheckContext) -> WindowReport {
+        if let error = openError.value {
+            let finding = context.finding(
+                RuleCatalogue.trafficEgress, subject: "interface \(link)", status: .error,
+                detail: "the link is up but cannot be captured: \(error)",
+                evidence: [Evidence(kind: "pcap", source: link, observedAt: context.observedAt, data: ["error": .string(error)])])
+            return WindowReport(
+                findings: [finding],
+                problems: [HealthProblem(kind: "capture.error", detail: "\(link) cannot be captured: \(error)", failing: true, at: context.observedAt)])
+        }
+        guard let result = window.withValue({ $0?.close(at: context.observedAt) }) else { return WindowReport(findings: [], problems: []) }
+        var problems: [HealthProblem] = []
+        if result.droppedPackets > 0 {
+            problems.append(HealthProblem(
+                kind: "capture.dropped",
+                detail: "\(result.droppedPackets) packet(s) on \(link) were dropped unjudged since the last report (kernel \(result.statistics?.dropped ?? 0), interface \(result.statistics?.interfaceDropped ?? 0)): a gap in the traffic evidence",
+                failing: true, at: context.observedAt))
+        }
+        if let stopped = result.stoppedBy {
+            problems.append(HealthProblem(kind: "capture.stopped", detail: "the capture on \(link) stopped: \(stopped.message)", failing: true, at: context.observedAt))
+        }
+        return WindowReport(findings: TrafficWatch.findings(result, context: context), problems: problems)
+    }
 
     func start(policy: Policy, sink: EventSink, logger: Logger) {
         let link = self.link
         let stop = self.stop
         let stopped = self.stopped
         let counters = self.counters
+        let window = self.window
+        let openError = self.openError
         let thread = Thread {
             defer { stopped.fire("stopped") }
             let capture: PacketCapture
@@ -58,23 +89,34 @@ final class LinkWatch: Sendable {
             } catch {
                 logger.warning("cannot capture on \(link): \(error)")
                 counters.set(["error": .string("\(error)")])
+                openError.set("\(error)")
                 return
             }
             logger.info("capturing on \(link)")
             var analyzer = EgressAnalyzer(policy: egress)
+            window.set(CaptureWindow(
+                interface: link, linkType: capture.linkType, filter: egress.bpfFilter.isEmpty ? nil : egress.bpfFilter,
+                snapLength: capture.snapLength, tableCapacity: analyzer.table.capacity, at: Date()))
             var told = Set<FlowKey>()
             let linkType = capture.linkType
             var flagged = 0
             while !stop.stopped {
-                do {
+                do throws(MijianError) {
                     try capture.watch(until: ContinuousClock.now.advanced(by: .milliseconds(500))) { packet in
                         analyzer.process(packet.bytes, linkType: linkType, time: packet.time)
                     }
                 } catch {
                     logger.warning("capture on \(link) stopped: \(error)")
                     counters.set(["error": .string("\(error)")])
+                    window.withValue {
+                        $0?.update(analyzer: analyzer, recordsRead: capture.recordsRead, statistics: capture.statistics())
+                        $0?.stoppedBy = error
+                    }
                     return
                 }
+                // The stretch first, then the events: the seal a flagged flow starts finds its packets counted.
+                let statistics = capture.statistics()
+                window.withValue { $0?.update(analyzer: analyzer, recordsRead: capture.recordsRead, statistics: statistics) }
                 for flow in analyzer.table.entries where !told.contains(flow.key) {
                     told.insert(flow.key)
                     flagged += 1
@@ -88,9 +130,10 @@ final class LinkWatch: Sendable {
                 }
                 if analyzer.table.count >= analyzer.table.capacity {
                     // A full table would hide new flows: start a new one (flows already told stay told).
+                    window.withValue { $0?.analyzerReplaced() }
                     analyzer = EgressAnalyzer(policy: egress)
                 }
-                if let statistics = capture.statistics() {
+                if let statistics {
                     counters.set([
                         "received": .integer(statistics.received), "dropped": .integer(statistics.dropped),
                         "interface_dropped": .integer(statistics.interfaceDropped), "flagged_flows": .integer(flagged),
@@ -131,10 +174,33 @@ public struct TrafficService: Service {
     /// Watches until graceful shutdown; a reloaded policy restarts every capture with its filter.
     public func run() async throws {
         let registry = Locked<[String: LinkWatch]>([:])
+        // Watches stopped since the last report (a link gone, a policy reloaded): their last stretch is still told.
+        let retired = Locked<[LinkWatch]>([])
         // Counters are read when a report is sealed, so each report has them as of its sealing.
         await sealer.setHealthProvider(from: "traffic") {
             let watches = registry.value
             return .object(watches.keys.sorted().map { ($0, watches[$0]?.statistics ?? .null) })
+        }
+        await sealer.setWindowProvider(from: "traffic") { context in
+            let gone = retired.withValue { list in
+                defer { list = [] }
+                return list
+            }
+            let current = registry.value
+            var report = WindowReport(findings: [], problems: [])
+            for watch in gone + current.keys.sorted().compactMap({ current[$0] }) {
+                let part = watch.closeWindow(context)
+                report.findings += part.findings
+                report.problems += part.problems
+            }
+            if report.findings.isEmpty {
+                let links = ((try? HostRoot.live.listIfPresent("/sys/class/net")) ?? []).sorted()
+                report.findings.append(context.finding(
+                    RuleCatalogue.trafficEgress, subject: "traffic", status: .pass,
+                    detail: "no link but loopback was up to capture since the last report; a link that comes up is captured from the moment the kernel announces it",
+                    evidence: [Evidence(kind: "pcap", source: "/sys/class/net", observedAt: context.observedAt, data: ["links": .array(links.map { .string($0) }), "captured": .array([])])]))
+            }
+            return report
         }
         var filterPolicy = policy.policy.sha256
         await withGracefulShutdownHandler {
@@ -143,6 +209,7 @@ public struct TrafficService: Service {
                 let current = policy.policy
                 if current.sha256 != filterPolicy {
                     for watch in watches.values { await watch.finish() }
+                    retired.withValue { $0 += watches.values.sorted { $0.link < $1.link } }
                     watches = [:]
                     filterPolicy = current.sha256
                 }
@@ -154,6 +221,7 @@ public struct TrafficService: Service {
                 }
                 for (link, watch) in watches where !wanted.contains(link) {
                     await watch.finish()
+                    retired.withValue { $0.append(watch) }
                     watches[link] = nil
                 }
                 registry.set(watches)

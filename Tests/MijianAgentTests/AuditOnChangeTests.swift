@@ -80,5 +80,25 @@ struct AuditOnChangeTests {
         let traffic = healthFinding(last.payload)?["evidence"]?.arrayValue?.first?["data"]?["sources"]?["traffic"]?["v0"]
         #expect(traffic?["received"]?.intValue ?? 0 >= 1, "\(String(describing: traffic))")
         #expect(traffic?["dropped"]?.intValue == 0)
+        // Every report has the link's traffic.egress finding for its own stretch: the report that
+        // carries the flagged flow fails it and names the address; the three packets are counted
+        // once across the reports; a report whose stretch saw none of them passes.
+        let reports = try machine.spooled()
+        func egress(_ payload: JSONValue) -> JSONValue? {
+            payload["findings"]?.arrayValue?.first { $0["rule"]?["id"]?.stringValue == "traffic.egress" && $0["subject"]?.stringValue == "interface v0" }
+        }
+        func violating(_ finding: JSONValue?) -> Int64 {
+            (finding?["evidence"]?.arrayValue ?? []).compactMap { $0["data"]?["packets_violating"]?.intValue }.reduce(0, +)
+        }
+        let withFlow = try #require(reports.first { flagged($0.payload) })
+        #expect(egress(withFlow.payload)?["status"]?.stringValue == "fail", "\(String(describing: egress(withFlow.payload)))")
+        let failing = egress(withFlow.payload)?.compactString ?? ""
+        #expect(failing.contains("198.51.100.7"), "\(failing)")
+        let afterStart = reports.filter { egress($0.payload) != nil }
+        #expect(afterStart.reduce(0) { $0 + violating(egress($1.payload)) } == 3, "\(afterStart.map { egress($0.payload)?.compactString ?? "" })")
+        for report in afterStart {
+            let finding = egress(report.payload)
+            #expect((finding?["status"]?.stringValue == "fail") == (violating(finding) > 0), "\(finding?.compactString ?? "")")
+        }
     }
 }

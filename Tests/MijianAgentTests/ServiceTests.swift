@@ -84,5 +84,10 @@ struct ServiceTests {
         #expect(told)
         agent.signal(SIGTERM)
         #expect(await agent.waitForExit(seconds: 5) == 0)
+        // After the good reload the file on disk is the policy in force: the last report's self-check says so.
+        let last = try #require(try machine.spooled().last)
+        let check = healthFinding(last.payload)?["evidence"]?.arrayValue?.first?["data"]?["self_check"]
+        #expect(check?["policy_file"]?["in_force"]?.boolValue == true, "\(check?.compactString ?? "no self_check")")
+        #expect(check?["key"]?["mode"]?.stringValue == "600")
     }
 }

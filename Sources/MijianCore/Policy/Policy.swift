@@ -146,6 +146,9 @@ public struct Policy: Sendable, Equatable {
     /// `{id, version, sha256}` for reports.
     public var info: PolicyInfo { PolicyInfo(id: id, version: version, sha256: sha256) }
 
+    /// The digest a policy parsed from `bytes` carries (SHA-256 of the file, lower-case hex).
+    public static func digest(of bytes: [UInt8]) -> String { Hex.lower(SHA256.hash(data: bytes)) }
+
     /// Parses policy YAML; `file` names the source in errors.
     public static func parse(_ bytes: [UInt8], file: String) throws(MijianError) -> Policy {
         guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -159,7 +162,7 @@ public struct Policy: Sendable, Equatable {
         var policy = Policy(
             id: "", version: "", profile: .classified, unitNetworks: [], allowedDestinations: [], dnsResolvers: [],
             dnsAllowedSuffixes: [], ledger: [], usbMode: .audit, rules: [:], stateDir: nil, traffic: Traffic(),
-            collector: Collector(), sha256: Hex.lower(SHA256.hash(data: bytes)))
+            collector: Collector(), sha256: digest(of: bytes))
         let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector"]
         for (key, _, value) in try reader.mapping(root, "", allowed: top) {
             switch key {
