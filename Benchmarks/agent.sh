@@ -3,13 +3,18 @@
 # watch, live capture on every up link, sealer, spool, drop_dir delivery) for SECONDS, sampling
 # its resident memory and CPU time from /proc; then seal + sign + spool latency of the reports
 # it sealed (the service logs each one's duration).
-# Usage: Benchmarks/agent.sh [SECONDS] [REPORT_INTERVAL]     (as root; defaults: 600 15m)
+# Usage: [MIJIAN=path] Benchmarks/agent.sh [SECONDS] [REPORT_INTERVAL]     (as root; defaults: 600 15m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 interval=${2:-15m}
-swift build -c release --product mijian >/dev/null
-bin=$PWD/.build/release/mijian
+# MIJIAN=path measures another binary (the packaged one: static Swift runtime, Packaging/build-deb.sh).
+if [ -n "${MIJIAN:-}" ]; then
+  bin=$MIJIAN
+else
+  swift build -c release --product mijian >/dev/null
+  bin=$PWD/.build/release/mijian
+fi
 work=$(mktemp -d /tmp/mijian-agent-bench.XXXXXX)
 trap 'kill -TERM "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/drop"
@@ -36,6 +41,9 @@ done
 end_cpu=$(cpu)
 end=$(date +%s.%N)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+# Anonymous (the heap, stacks) against file-backed (the binary's and libraries' pages, shared with
+# every other process that maps them).
+awk '/RssAnon|RssFile|RssShmem/ {printf "%s %.1f MiB  ", $1, $2 / 1024} END {print ""}' "/proc/$pid/status"
 kill -TERM "$pid"; wait "$pid" || true
 awk -v c0="$start_cpu" -v c1="$end_cpu" -v t0="$start" -v t1="$end" -v hz="$ticks" -v rss="$rss" -v max="$max_rss" 'BEGIN {
   printf "idle over %.0f s: CPU %.3f %% of a core, RSS %.1f MiB at the end, %.1f MiB at most\n", t1 - t0, 100 * (c1 - c0) / hz / (t1 - t0), rss / 1024, max / 1024 }'

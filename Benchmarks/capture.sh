@@ -97,6 +97,7 @@ for rate in "${rates[@]}"; do
   dump=$!
   for _ in $(seq 1 100); do grep -q "listening on v0" "$work/tcpdump.log" && break; sleep 0.1; done
   if [ "$rate" = topspeed ]; then speed=(--topspeed); else speed=(--pps="$rate"); fi
+  speed+=(--preload-pcap)
   out=$(in_ns tcpreplay -i v1 "${speed[@]}" "$work/stream.pcap" 2>&1)
   sent=$(echo "$out" | sed -n 's/.*Actual: \([0-9]*\) packets.*/\1/p')
   pps=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p')
