@@ -51,7 +51,8 @@ public struct JSONParser: Sendable {
     }
 
     /// Parser state over the input bytes; the buffer lives only for the duration of `parse`.
-    private struct State {
+    /// The direct report decoder walks the same state, so both read JSON by the same rules.
+    struct State {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
         var index = 0
