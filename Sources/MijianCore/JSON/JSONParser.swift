@@ -177,8 +177,12 @@ public struct JSONParser: Sendable {
                 if byte == 0x22 {
                     let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                     index += 1
-                    // ASCII needs no validation; anything else is validated, never repaired.
-                    if ascii { return String(decoding: raw, as: UTF8.self) }
+                    // ASCII needs no validation; anything else is validated, never repaired. Up to
+                    // 15 ASCII bytes, this initializer makes the string in place, without a call
+                    // into the decoder.
+                    if ascii {
+                        return String(unsafeUninitializedCapacity: raw.count) { out in out.initialize(fromContentsOf: raw) }
+                    }
                     guard let text = String(validating: raw, as: UTF8.self) else {
                         index -= 1
                         throw fail(.badString, "string is not valid UTF-8")
