@@ -52,12 +52,18 @@ public enum RFC3339 {
 
     /// Parses an RFC 3339 timestamp with `Z` or a numeric offset, with optional fractions.
     public static func date(from text: String) -> Date? {
-        let bytes = Array(text.utf8)
+        if let date = text.utf8.withContiguousStorageIfAvailable({ date(utf8: $0) }) { return date }
+        return Array(text.utf8).withUnsafeBufferPointer { date(utf8: $0) }
+    }
+
+    /// Parses the UTF-8 bytes of an RFC 3339 timestamp, as `date(from:)` parses its text.
+    public static func date(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Date? {
         guard bytes.count >= 20 else { return nil }
         func number(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= bytes.count else { return nil }
             var value = 0
-            for byte in bytes[start..<start + count] {
+            for position in start..<start + count {
+                let byte = bytes[position]
                 guard byte >= 48, byte <= 57 else { return nil }
                 value = value * 10 + Int(byte - 48)
             }
@@ -93,14 +99,19 @@ public enum RFC3339 {
         } else {
             return nil
         }
-        var parts = tm()
-        parts.tm_year = Int32(year - 1900)
-        parts.tm_mon = Int32(month - 1)
-        parts.tm_mday = Int32(day)
-        parts.tm_hour = Int32(hour)
-        parts.tm_min = Int32(minute)
-        parts.tm_sec = Int32(second)
-        let epoch = timegm(&parts)
+        // What timegm(3) computes, by arithmetic: a day past the month's end (02-30) rolls over
+        // the same way, since the day count is linear in the day of the month.
+        let epoch = daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
         return Date(timeIntervalSince1970: Double(epoch - offset) + fraction)
+    }
+
+    /// Days from 1970-01-01 to a proleptic Gregorian date (the days-from-civil algorithm).
+    static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
+        let shifted = month <= 2 ? year - 1 : year
+        let era = (shifted >= 0 ? shifted : shifted - 399) / 400
+        let yearOfEra = shifted - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }

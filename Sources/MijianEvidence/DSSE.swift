@@ -1,5 +1,10 @@
 import Crypto
+import Foundation
 import MijianCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The payload types Mijian signs; every other type is refused.
 public enum PayloadType {
@@ -58,10 +63,28 @@ public struct Envelope: Sendable, Equatable {
     static let maxEnvelopeDepth = 4
 
     /// Parses envelope JSON strictly; payload and signatures stay unverified.
+    ///
+    /// An envelope as `serialized()` writes it (any member order and white space) is scanned in
+    /// place and its base64 decoded straight from the input bytes. Anything else, refusals
+    /// included, goes through the strict JSON parser, which gives the refusal its reason.
     public static func parse(_ bytes: [UInt8], maxBytes: Int = 16 << 20) throws(VerificationFailure) -> Envelope {
         guard bytes.count <= maxBytes else {
             throw VerificationFailure(.tooLarge, "the envelope is \(bytes.count) bytes, more than the limit of \(maxBytes)")
         }
+        if let envelope = scan(bytes) { return envelope }
+        return try parseThroughTree(bytes, maxBytes: maxBytes)
+    }
+
+    /// The envelope read by the scanner, or nil when it declines.
+    static func scan(_ bytes: [UInt8]) -> Envelope? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var scanner = EnvelopeScanner(bytes: buffer)
+            return scanner.envelope()
+        }
+    }
+
+    /// Parses envelope JSON through the strict parser's tree: the reference for `scan`.
+    static func parseThroughTree(_ bytes: [UInt8], maxBytes: Int) throws(VerificationFailure) -> Envelope {
         let value: JSONValue
         do {
             value = try JSONParser(maxDepth: maxEnvelopeDepth, maxBytes: maxBytes).parse(bytes)
@@ -137,5 +160,138 @@ public enum DSSE {
         var signatures: [Envelope.Signature] = []
         for key in keys { signatures.append(Envelope.Signature(keyid: key.keyid, sig: try key.sign(message))) }
         return Envelope(payloadType: type, payload: payload, signatures: signatures)
+    }
+}
+
+/// Reads an envelope in place: keys and texts of printable ASCII without escapes, the payload's
+/// base64 decoded from the input bytes. It accepts only what the strict parser accepts, with the
+/// same result; on anything else (an escape, a stranger in a base64 text, a duplicate or unknown
+/// member) it declines with nil and leaves the verdict to the parser.
+private struct EnvelopeScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    mutating func peek() -> UInt8? {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return bytes[index]
+            }
+        }
+        return nil
+    }
+
+    mutating func take(_ byte: UInt8) -> Bool {
+        guard peek() == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// A string of printable ASCII other than `"` and `\\`: its bytes, in place.
+    mutating func plain() -> UnsafeBufferPointer<UInt8>? {
+        guard take(0x22) else { return nil }
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x22 {
+                index += 1
+                return UnsafeBufferPointer(rebasing: bytes[start..<index - 1])
+            }
+            guard byte >= 0x20, byte < 0x7F, byte != 0x5C else { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// A base64 text decoded in place; an escape or any other stranger declines.
+    mutating func base64() -> [UInt8]? {
+        guard take(0x22), let base = bytes.baseAddress else { return nil }
+        let start = index
+        // The closing quote; the base64 decoder refuses a backslash or control byte before it.
+        guard let quote = memchr(base + start, 0x22, bytes.count - start) else { return nil }
+        let end = start + UnsafeRawPointer(base + start).distance(to: UnsafeRawPointer(quote))
+        index = end + 1
+        guard case .success(let decoded) = Base64.decode(bytes: UnsafeBufferPointer(rebasing: bytes[start..<end])) else { return nil }
+        return decoded
+    }
+
+    /// `"key":` where the key is plain; its bytes.
+    mutating func key() -> UnsafeBufferPointer<UInt8>? {
+        guard let key = plain(), take(0x3A) else { return nil }
+        return key
+    }
+
+    /// After a member or element: true when another follows, false at `closing`, nil otherwise.
+    mutating func more(_ closing: UInt8) -> Bool? {
+        guard let byte = peek() else { return nil }
+        index += 1
+        if byte == 0x2C { return true }
+        return byte == closing ? false : nil
+    }
+
+    static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        let start = text.utf8Start
+        for offset in 0..<bytes.count where bytes[offset] != start[offset] { return false }
+        return true
+    }
+
+    mutating func envelope() -> Envelope? {
+        var type: String?
+        var payload: [UInt8]?
+        var signatures: [Envelope.Signature]?
+        guard take(0x7B) else { return nil }
+        while true {
+            guard let key = key() else { return nil }
+            if Self.equal(key, "payloadType"), type == nil {
+                guard let text = plain() else { return nil }
+                type = String(decoding: text, as: UTF8.self)
+            } else if Self.equal(key, "payload"), payload == nil {
+                guard let decoded = base64() else { return nil }
+                payload = decoded
+            } else if Self.equal(key, "signatures"), signatures == nil {
+                guard let list = signatureList() else { return nil }
+                signatures = list
+            } else {
+                return nil
+            }
+            guard let next = more(0x7D) else { return nil }
+            if !next { break }
+        }
+        guard peek() == nil else { return nil }
+        guard let type, let payload, let signatures else { return nil }
+        return Envelope(payloadType: type, payload: payload, signatures: signatures)
+    }
+
+    mutating func signatureList() -> [Envelope.Signature]? {
+        guard take(0x5B) else { return nil }
+        var signatures: [Envelope.Signature] = []
+        if take(0x5D) { return signatures }
+        repeat {
+            guard take(0x7B) else { return nil }
+            var keyid: String?
+            var sig: [UInt8]?
+            repeat {
+                guard let key = key() else { return nil }
+                if Self.equal(key, "keyid"), keyid == nil {
+                    guard let text = plain(), text.count > 0 else { return nil }
+                    keyid = String(decoding: text, as: UTF8.self)
+                } else if Self.equal(key, "sig"), sig == nil {
+                    guard let decoded = base64(), decoded.count == 64 else { return nil }
+                    sig = decoded
+                } else {
+                    return nil
+                }
+                guard let next = more(0x7D) else { return nil }
+                if !next { break }
+            } while true
+            guard let keyid, let sig else { return nil }
+            signatures.append(Envelope.Signature(keyid: keyid, sig: sig))
+            guard let next = more(0x5D) else { return nil }
+            if !next { break }
+        } while true
+        return signatures
     }
 }

@@ -56,6 +56,20 @@ public enum Base64 {
         return table
     }()
 
+    /// `table` spread over the four places of a quantum: entry `256 * place + byte` holds the
+    /// 6-bit value shifted to its place in the 24 output bits, and the flags of `table` (`>> 6`)
+    /// in bits 24...26, so one OR of four entries gives three bytes and what the text held.
+    private static let quantumTable: [UInt32] = {
+        var spread = [UInt32](repeating: 0, count: 4 * 256)
+        for place in 0..<4 {
+            for byte in 0..<256 {
+                let entry = table[byte]
+                spread[place * 256 + byte] = UInt32(entry & 0x3F) << UInt32(18 - 6 * place) | UInt32(entry >> 6) << 24
+            }
+        }
+        return spread
+    }()
+
     /// Decodes standard or URL-safe base64, padded or not.
     public static func decode(_ text: String) throws(Failure) -> [UInt8] {
         var text = text
@@ -80,16 +94,20 @@ public enum Base64 {
             [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
                 var i = 0
                 var o = 0
-                while i + 4 <= end {
-                    let a = table[Int(input[i])], b = table[Int(input[i + 1])], c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
-                    seen |= a | b | c | d
-                    let value = UInt32(a & 0x3F) << 18 | UInt32(b & 0x3F) << 12 | UInt32(c & 0x3F) << 6 | UInt32(d & 0x3F)
-                    out[o] = UInt8(truncatingIfNeeded: value >> 16)
-                    out[o + 1] = UInt8(truncatingIfNeeded: value >> 8)
-                    out[o + 2] = UInt8(truncatingIfNeeded: value)
-                    i += 4
-                    o += 3
+                var quanta: UInt32 = 0
+                quantumTable.withUnsafeBufferPointer { spread in
+                    while i + 4 <= end {
+                        let value =
+                            spread[Int(input[i])] | spread[256 + Int(input[i + 1])] | spread[512 + Int(input[i + 2])] | spread[768 + Int(input[i + 3])]
+                        quanta |= value
+                        out[o] = UInt8(truncatingIfNeeded: value >> 16)
+                        out[o + 1] = UInt8(truncatingIfNeeded: value >> 8)
+                        out[o + 2] = UInt8(truncatingIfNeeded: value)
+                        i += 4
+                        o += 3
+                    }
                 }
+                seen = UInt16(truncatingIfNeeded: quanta >> 24) << 6
                 if remainder >= 2 {
                     let a = table[Int(input[i])], b = table[Int(input[i + 1])]
                     seen |= a | b

@@ -177,13 +177,7 @@ public struct EnvelopeVerifier: Sendable {
             throw VerificationFailure(.revoked, "key \(key.keyid) was revoked at \(RFC3339.string(from: revokedAt))")
         }
         // Only now, with the bytes proven to come from the key, are they parsed.
-        let value = try parsePayload(envelope.payload)
-        let report: Report
-        do {
-            report = try Report(json: value)
-        } catch {
-            throw VerificationFailure(.malformed, error.message)
-        }
+        let report = try decodeReport(envelope.payload)
         guard report.agent.keyid == key.keyid else {
             throw VerificationFailure(
                 .keyMismatch, "the envelope is signed by \(key.keyid) but the report's agent.keyid is \"\(report.agent.keyid)\"")
@@ -251,6 +245,25 @@ public struct EnvelopeVerifier: Sendable {
             throw VerificationFailure(.malformed, "the request has two signatures but names no previous key")
         }
         return VerifiedEnrolment(request: request, payload: envelope.payload, payloadSHA256: envelope.payloadSHA256)
+    }
+
+    /// Decodes a verified report payload: straight from the bytes when the direct decoder takes
+    /// them, else through the JSON tree, which also gives every refusal its reason. The direct
+    /// decoder accepts nothing the tree path refuses, so a refusal costs a second parse only for a
+    /// payload a trusted key signed.
+    func decodeReport(_ payload: [UInt8]) throws(VerificationFailure) -> Report {
+        if let report = Report.decodingDirectly(payload, maxDepth: maxPayloadDepth, maxBytes: maxBytes) { return report }
+        return try decodeReportThroughTree(payload)
+    }
+
+    /// The tree path alone: the reference the direct decoder is tested against.
+    func decodeReportThroughTree(_ payload: [UInt8]) throws(VerificationFailure) -> Report {
+        let value = try parsePayload(payload)
+        do {
+            return try Report(json: value)
+        } catch {
+            throw VerificationFailure(.malformed, error.message)
+        }
     }
 
     private func parsePayload(_ payload: [UInt8]) throws(VerificationFailure) -> JSONValue {

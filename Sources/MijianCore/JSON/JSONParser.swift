@@ -51,7 +51,8 @@ public struct JSONParser: Sendable {
     }
 
     /// Parser state over the input bytes; the buffer lives only for the duration of `parse`.
-    private struct State {
+    /// The direct report decoder walks the same state, so both read JSON by the same rules.
+    struct State {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
         var index = 0
@@ -176,8 +177,12 @@ public struct JSONParser: Sendable {
                 if byte == 0x22 {
                     let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                     index += 1
-                    // ASCII needs no validation; anything else is validated, never repaired.
-                    if ascii { return String(decoding: raw, as: UTF8.self) }
+                    // ASCII needs no validation; anything else is validated, never repaired. Up to
+                    // 15 ASCII bytes, this initializer makes the string in place, without a call
+                    // into the decoder.
+                    if ascii {
+                        return String(unsafeUninitializedCapacity: raw.count) { out in out.initialize(fromContentsOf: raw) }
+                    }
                     guard let text = String(validating: raw, as: UTF8.self) else {
                         index -= 1
                         throw fail(.badString, "string is not valid UTF-8")

@@ -1,0 +1,441 @@
+import Foundation
+
+extension Report {
+    /// Decodes a `mijian.report/v1` payload straight from its bytes, without a `JSONValue` tree
+    /// of the whole document (only evidence and event `data` become `JSONValue`s).
+    ///
+    /// It reads JSON with `JSONParser`'s own rules (strings, escapes, UTF-8, numbers, depth,
+    /// duplicate keys) and checks what `Report(json:)` checks. It only ever accepts: on anything it
+    /// does not take (any refusal, and forms it leaves to the tree path, such as escaped keys) it
+    /// returns nil, and the caller decodes with `JSONParser` and `Report(json:)`, which give the
+    /// refusal its reason. The two paths agree on every report either accepts (see the tests).
+    public static func decodingDirectly(_ payload: [UInt8], maxDepth: Int = 64, maxBytes: Int = 16 << 20) -> Report? {
+        // Evidence `data` sits at depth 5; a smaller limit is left to the tree path.
+        guard payload.count <= maxBytes, maxDepth >= ReportReader.deepestSchemaDepth else { return nil }
+        return payload.withUnsafeBufferPointer { bytes in
+            var reader = ReportReader(state: JSONParser.State(bytes: bytes, maxDepth: maxDepth))
+            do {
+                return try reader.report()
+            } catch {
+                return nil
+            }
+        }
+    }
+}
+
+/// The direct path gives up; the tree path decides.
+private struct Decline: Error {}
+
+/// The schema of a report, walked over `JSONParser.State`.
+private struct ReportReader {
+    /// The depth of evidence `data`: report, findings, finding, evidence, evidence item, data.
+    static let deepestSchemaDepth = 5
+
+    var state: JSONParser.State
+    /// The last timestamp read in place, by position and length: reports repeat theirs.
+    var lastDate: (start: Int, count: Int, date: Date)?
+
+    // MARK: tokens
+
+    /// The next byte after white space, without taking it.
+    @inline(__always)
+    mutating func peek() throws(Decline) -> UInt8 {
+        state.skipSpace()
+        guard state.index < state.bytes.count else { throw Decline() }
+        return state.bytes[state.index]
+    }
+
+    @inline(__always)
+    mutating func take(_ byte: UInt8) throws(Decline) {
+        guard try peek() == byte else { throw Decline() }
+        state.index += 1
+    }
+
+    /// Opens an object or an array (`{` or `[`); true when it is empty and already closed.
+    mutating func open(_ opening: UInt8, _ closing: UInt8) throws(Decline) -> Bool {
+        try take(opening)
+        if try peek() == closing {
+            state.index += 1
+            return true
+        }
+        return false
+    }
+
+    /// After an element or member: true when another follows (`,` taken), false at the close.
+    mutating func more(_ closing: UInt8) throws(Decline) -> Bool {
+        let byte = try peek()
+        state.index += 1
+        if byte == 0x2C { return true }
+        if byte == closing { return false }
+        throw Decline()
+    }
+
+    /// Reads `"key":` and returns which of `names` it is. A key outside them, or one written with
+    /// an escape or a control character, declines (the tree path names the unknown member).
+    mutating func key(_ names: KeyNames) throws(Decline) -> Int {
+        try take(0x22)
+        let bytes = state.bytes
+        // The key's bytes packed into two words as it is scanned; no schema key is longer than 16.
+        var packed = PackedKey()
+        var length = 0
+        while true {
+            guard state.index < bytes.count else { throw Decline() }
+            let byte = bytes[state.index]
+            state.index += 1
+            if byte == 0x22 { break }
+            guard byte != 0x5C, byte >= 0x20, length < 16 else { throw Decline() }
+            packed.add(byte, at: length)
+            length += 1
+        }
+        try take(0x3A)
+        guard let which = names.packed.firstIndex(of: packed) else { throw Decline() }
+        return which
+    }
+
+    /// Marks member `which` as seen; a second sighting is a duplicate key.
+    @inline(__always)
+    func first(_ which: Int, _ seen: inout UInt32) throws(Decline) {
+        let bit: UInt32 = 1 << UInt32(which)
+        guard seen & bit == 0 else { throw Decline() }
+        seen |= bit
+    }
+
+    /// True when every one of `count` members was seen.
+    @inline(__always)
+    func all(_ count: Int, _ seen: UInt32) -> Bool { seen == (1 << UInt32(count)) - 1 }
+
+    // MARK: values
+
+    mutating func string() throws(Decline) -> String {
+        guard try peek() == 0x22 else { throw Decline() }
+        do {
+            return try state.string()
+        } catch {
+            throw Decline()
+        }
+    }
+
+    /// A string or null.
+    mutating func optionalString() throws(Decline) -> String? {
+        if try peek() == 0x6E {
+            do {
+                _ = try state.expect("null", .null)
+            } catch {
+                throw Decline()
+            }
+            return nil
+        }
+        return try string()
+    }
+
+    mutating func int() throws(Decline) -> Int64 {
+        let byte = try peek()
+        guard byte == 0x2D || (0x30...0x39).contains(byte) else { throw Decline() }
+        do {
+            guard case .int(let value) = try state.number() else { throw Decline() }
+            return value
+        } catch {
+            throw Decline()
+        }
+    }
+
+    /// An RFC 3339 string, read in place when it has no escape.
+    mutating func date() throws(Decline) -> Date {
+        guard try peek() == 0x22 else { throw Decline() }
+        let bytes = state.bytes
+        let start = state.index + 1
+        var end = start
+        while end < bytes.count, bytes[end] != 0x22, bytes[end] != 0x5C, bytes[end] >= 0x20, bytes[end] < 0x80 { end += 1 }
+        if end < bytes.count, bytes[end] == 0x22 {
+            state.index = end + 1
+            let count = end - start
+            if let last = lastDate, last.count == count {
+                var offset = 0
+                while offset < count, bytes[last.start + offset] == bytes[start + offset] { offset += 1 }
+                if offset == count { return last.date }
+            }
+            guard let date = RFC3339.date(utf8: UnsafeBufferPointer(rebasing: bytes[start..<end])) else { throw Decline() }
+            lastDate = (start, count, date)
+            return date
+        }
+        guard let date = RFC3339.date(from: try string()) else { throw Decline() }
+        return date
+    }
+
+    /// Any JSON value at `depth`, as the tree parser reads it.
+    mutating func value(depth: Int) throws(Decline) -> JSONValue {
+        state.skipSpace()
+        do {
+            return try state.value(depth: depth)
+        } catch {
+            throw Decline()
+        }
+    }
+
+    mutating func enumeration<T: RawRepresentable>(_ type: T.Type) throws(Decline) -> T where T.RawValue == String {
+        guard let value = T(rawValue: try string()) else { throw Decline() }
+        return value
+    }
+
+    // MARK: the schema
+
+    static let windowKeys = KeyNames(["start", "end"])
+    static let agentKeys = KeyNames(["name", "version", "keyid"])
+    static let policyKeys = KeyNames(["id", "version", "sha256"])
+    static let ruleKeys = KeyNames(["id", "version", "title"])
+    static let referenceKeys = KeyNames(["system", "id"])
+
+    static let reportKeys = KeyNames([
+        "schema", "report_id", "epoch", "seq", "prev_sha256", "issued_at", "window", "agent", "host", "policy", "summary", "findings", "events",
+    ])
+
+    mutating func report() throws(Decline) -> Report {
+        var schemaOK = false
+        var reportID: UUID?
+        var epoch: Int64 = 0, seq: Int64 = 0
+        var prev = ""
+        var issuedAt = Date(timeIntervalSince1970: 0), windowStart = issuedAt, windowEnd = issuedAt
+        var agent = AgentInfo()
+        var host = HostInfo(hostID: "", hostname: "")
+        var policy = PolicyInfo(id: "", version: "", sha256: "")
+        var summary: [Int64] = []
+        var findings: [Finding] = []
+        var events: [Event] = []
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.reportKeys)
+            try first(which, &seen)
+            switch which {
+            case 0: schemaOK = try string() == Report.schema
+            case 1: reportID = UUID(uuidString: try string())
+            case 2: epoch = try int()
+            case 3: seq = try int()
+            case 4: prev = try string()
+            case 5: issuedAt = try date()
+            case 6: (windowStart, windowEnd) = try window()
+            case 7:
+                let fields = try strings(Self.agentKeys)
+                agent = AgentInfo(name: fields[0], version: fields[1], keyid: fields[2])
+            case 8: host = try hostInfo()
+            case 9:
+                let fields = try strings(Self.policyKeys)
+                policy = PolicyInfo(id: fields[0], version: fields[1], sha256: fields[2])
+            case 10: summary = try summaryCounts()
+            case 11: findings = try findingList()
+            default: events = try eventList()
+            }
+        } while try more(0x7D)
+        state.skipSpace()
+        guard state.index == state.bytes.count, all(Self.reportKeys.packed.count, seen), schemaOK, let reportID else { throw Decline() }
+        guard epoch >= 0, seq >= 0, prev.isEmpty || Report.isSHA256Hex(prev) else { throw Decline() }
+        let report = Report(
+            reportID: reportID, epoch: epoch, seq: seq, prevSHA256: prev, issuedAt: issuedAt, windowStart: windowStart, windowEnd: windowEnd,
+            agent: agent, host: host, policy: policy, findings: findings, events: events)
+        // The summary must agree with the findings, status by status.
+        var counts = [Int64](repeating: 0, count: Status.allCases.count)
+        for finding in findings {
+            guard let index = Status.allCases.firstIndex(of: finding.status) else { throw Decline() }
+            counts[index] += 1
+        }
+        guard counts == summary else { throw Decline() }
+        return report
+    }
+
+    mutating func window() throws(Decline) -> (Date, Date) {
+        var start = Date(timeIntervalSince1970: 0), end = start
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.windowKeys)
+            try first(which, &seen)
+            if which == 0 { start = try date() } else { end = try date() }
+        } while try more(0x7D)
+        guard all(2, seen) else { throw Decline() }
+        return (start, end)
+    }
+
+    /// An object whose members are all required strings, in the order of `names`.
+    mutating func strings(_ names: KeyNames) throws(Decline) -> [String] {
+        var fields = [String](repeating: "", count: names.packed.count)
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(names)
+            try first(which, &seen)
+            fields[which] = try string()
+        } while try more(0x7D)
+        guard all(names.packed.count, seen) else { throw Decline() }
+        return fields
+    }
+
+    static let hostKeys = KeyNames(["host_id", "hostname", "asset_id", "classification", "responsible", "unit", "os", "kernel", "boot_id"])
+
+    mutating func hostInfo() throws(Decline) -> HostInfo {
+        var fields: [String?] = Array(repeating: nil, count: Self.hostKeys.packed.count)
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.hostKeys)
+            try first(which, &seen)
+            switch which {
+            // host_id, hostname, os, kernel: strings; the others may be null or absent.
+            case 0, 1, 6, 7: fields[which] = try string()
+            default: fields[which] = try optionalString()
+            }
+        } while try more(0x7D)
+        guard let hostID = fields[0], let hostname = fields[1], let os = fields[6], let kernel = fields[7] else { throw Decline() }
+        var classification: Classification?
+        if let text = fields[3] {
+            guard let value = Classification(rawValue: text) else { throw Decline() }
+            classification = value
+        }
+        return HostInfo(
+            hostID: hostID, hostname: hostname, assetID: fields[2], classification: classification, responsible: fields[4], unit: fields[5], os: os,
+            kernel: kernel, bootID: fields[8])
+    }
+
+    static let statusKeys = KeyNames(["pass", "fail", "error", "notapplicable", "notchecked", "informational"])
+
+    /// The claimed counts, in `Status.allCases` order.
+    mutating func summaryCounts() throws(Decline) -> [Int64] {
+        var counts = [Int64](repeating: 0, count: Self.statusKeys.packed.count)
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.statusKeys)
+            try first(which, &seen)
+            counts[which] = try int()
+        } while try more(0x7D)
+        guard all(Self.statusKeys.packed.count, seen) else { throw Decline() }
+        return counts
+    }
+
+    mutating func findingList() throws(Decline) -> [Finding] {
+        var findings: [Finding] = []
+        if try open(0x5B, 0x5D) { return findings }
+        repeat { findings.append(try finding()) } while try more(0x5D)
+        return findings
+    }
+
+    static let findingKeys = KeyNames(["uid", "rule", "references", "subject", "severity", "status", "status_detail", "observed_at", "evidence"])
+
+    mutating func finding() throws(Decline) -> Finding {
+        var uid = "", subject = "", detail = ""
+        var rule = ["", "", ""]
+        var references: [Reference] = []
+        var severity = Severity.informational
+        var status = Status.pass
+        var observedAt = Date(timeIntervalSince1970: 0)
+        var evidence: [Evidence] = []
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.findingKeys)
+            try first(which, &seen)
+            switch which {
+            case 0: uid = try string()
+            case 1: rule = try strings(Self.ruleKeys)
+            case 2: references = try referenceList()
+            case 3: subject = try string()
+            case 4: severity = try enumeration(Severity.self)
+            case 5: status = try enumeration(Status.self)
+            case 6: detail = try string()
+            case 7: observedAt = try date()
+            default: evidence = try evidenceList()
+            }
+        } while try more(0x7D)
+        guard all(Self.findingKeys.packed.count, seen) else { throw Decline() }
+        let known = RuleCatalogue.rule(rule[0])
+        let info = RuleInfo(
+            id: rule[0], version: rule[1], title: rule[2], titleZH: known?.titleZH ?? rule[2], references: references,
+            defaultSeverity: known?.defaultSeverity ?? severity)
+        return Finding(
+            uid: uid, rule: info, subject: subject, severity: severity, status: status, statusDetail: detail, observedAt: observedAt, evidence: evidence)
+    }
+
+    mutating func referenceList() throws(Decline) -> [Reference] {
+        var references: [Reference] = []
+        if try open(0x5B, 0x5D) { return references }
+        repeat {
+            let fields = try strings(Self.referenceKeys)
+            references.append(Reference(system: fields[0], id: fields[1]))
+        } while try more(0x5D)
+        return references
+    }
+
+    static let evidenceKeys = KeyNames(["kind", "source", "observed_at", "data"])
+    static let eventKeys = KeyNames(["type", "observed_at", "data"])
+
+    mutating func evidenceList() throws(Decline) -> [Evidence] {
+        var evidence: [Evidence] = []
+        if try open(0x5B, 0x5D) { return evidence }
+        repeat {
+            let item = try stamped(Self.evidenceKeys, dataDepth: 5)
+            evidence.append(Evidence(kind: item.texts.0, source: item.texts.1, observedAt: item.observedAt, data: item.data))
+        } while try more(0x5D)
+        return evidence
+    }
+
+    mutating func eventList() throws(Decline) -> [Event] {
+        var events: [Event] = []
+        if try open(0x5B, 0x5D) { return events }
+        repeat {
+            let item = try stamped(Self.eventKeys, dataDepth: 3)
+            events.append(Event(type: item.texts.0, observedAt: item.observedAt, data: item.data))
+        } while try more(0x5D)
+        return events
+    }
+
+    /// An evidence item or an event: one or two strings, then `observed_at` and `data`, all required.
+    mutating func stamped(_ names: KeyNames, dataDepth: Int) throws(Decline) -> (texts: (String, String), observedAt: Date, data: JSONValue) {
+        let count = names.packed.count
+        var texts = ("", "")
+        var observedAt = Date(timeIntervalSince1970: 0)
+        var data = JSONValue.null
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(names)
+            try first(which, &seen)
+            switch which {
+            case count - 1: data = try value(depth: dataDepth)
+            case count - 2: observedAt = try date()
+            case 0: texts.0 = try string()
+            default: texts.1 = try string()
+            }
+        } while try more(0x7D)
+        guard all(count, seen) else { throw Decline() }
+        return (texts, observedAt, data)
+    }
+}
+
+/// A key of at most 16 bytes packed into two words, zero-filled. Keys hold no zero byte (control
+/// bytes decline), so equal words mean equal keys.
+private struct PackedKey: Equatable {
+    var low: UInt64 = 0
+    var high: UInt64 = 0
+
+    @inline(__always)
+    mutating func add(_ byte: UInt8, at position: Int) {
+        if position < 8 {
+            low |= UInt64(byte) << UInt64(8 * position)
+        } else {
+            high |= UInt64(byte) << UInt64(8 * (position - 8))
+        }
+    }
+}
+
+/// The member names of one object of the schema, packed for comparison.
+private struct KeyNames {
+    let packed: [PackedKey]
+
+    init(_ names: [StaticString]) {
+        packed = names.map { name in
+            var key = PackedKey()
+            let start = name.utf8Start
+            for position in 0..<min(16, name.utf8CodeUnitCount) { key.add(start[position], at: position) }
+            return key
+        }
+    }
+}
