@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CMijianSystem
 import MijianCore
+import Synchronization
 
 extension MijianError.Code {
     /// A path that names something other than what the read needs (a FIFO or device where a
@@ -24,6 +25,8 @@ public struct HostRoot: Sendable, Equatable {
     public let path: String
     /// The root's open directory; nil for the live machine, whose reads take the plain path.
     let directory: RootDirectory?
+    /// Where every host path this root opens is noted; nil except in tests of what probes read.
+    let accessLog: HostAccessLog?
 
     /// Largest file a probe reads whole, unless it asks for more.
     public static let defaultReadLimit = 4 << 20
@@ -38,6 +41,19 @@ public struct HostRoot: Sendable, Equatable {
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.path = trimmed.isEmpty ? "/" : trimmed
         self.directory = self.path == "/" ? nil : RootDirectory(path: self.path)
+        self.accessLog = nil
+    }
+
+    private init(path: String, directory: RootDirectory?, accessLog: HostAccessLog?) {
+        self.path = path
+        self.directory = directory
+        self.accessLog = accessLog
+    }
+
+    /// This root, noting in `log` every host path it opens (to read, list or look at): how tests
+    /// prove which places a probe looks at.
+    public func recording(into log: HostAccessLog) -> HostRoot {
+        HostRoot(path: path, directory: directory, accessLog: log)
     }
 
     /// Two roots are the same when they name the same directory.
@@ -76,6 +92,7 @@ public struct HostRoot: Sendable, Equatable {
     /// `openat2` confined to the root otherwise.
     func open(_ hostPath: String, flags: Int32, _ what: @autoclosure () -> String) throws(MijianError) -> Int32 {
         let normalised = HostRoot.normalise(hostPath)
+        accessLog?.note(normalised)
         guard let directory else {
             return try Syscall.call(what(), path: hostPath) { Glibc.open(normalised, flags | O_CLOEXEC) }
         }
@@ -400,4 +417,19 @@ final class RootDirectory: Sendable {
             }
         }
     }
+}
+
+/// The host paths a recording `HostRoot` opened, in order.
+public final class HostAccessLog: Sendable {
+    private let entries = Mutex<[String]>([])
+
+    /// An empty log.
+    public init() {}
+
+    func note(_ path: String) {
+        entries.withLock { $0.append(path) }
+    }
+
+    /// Every path noted so far, normalised, in the order they were opened.
+    public var paths: [String] { entries.withLock { $0 } }
 }

@@ -152,6 +152,9 @@ public enum USBHistoryProbe {
         }
         let location: [String]
         if root.isLive {
+            // journalctl on a directory without journal files reads nothing and says nothing (and
+            // costs a process, 10 ms and more); without any, the source is what it would report.
+            guard hasJournalFiles(root: root, directory: directory) else { return source }
             location = ["--directory=\(directory)"]
         } else {
             // journalctl follows links the ordinary way, so under a root it gets only files already
@@ -201,6 +204,22 @@ public enum USBHistoryProbe {
             source.detail = "journalctl exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
         }
         return source
+    }
+
+    /// Whether `directory` or a subdirectory of it holds anything named like a journal file
+    /// (`*.journal`, `*.journal~`): a superset of what `journalctl --directory` reads (it only
+    /// enters machine-id subdirectories). True when a listing fails, so that journalctl decides.
+    static func hasJournalFiles(root: HostRoot, directory: String) -> Bool {
+        let isJournal = { (name: String) in name.hasSuffix(".journal") || name.hasSuffix(".journal~") }
+        guard let names = try? root.list(directory) else { return true }
+        for name in names {
+            if isJournal(name) { return true }
+            let path = "\(directory)/\(name)"
+            guard root.isDirectory(path) else { continue }
+            guard let inner = try? root.list(path) else { return true }
+            if inner.contains(where: isJournal) { return true }
+        }
+        return false
     }
 
     /// Real paths of the journal files of `directory` and of its subdirectories (one per machine
