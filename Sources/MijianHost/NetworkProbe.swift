@@ -167,7 +167,7 @@ public enum NetworkProbe {
         for (file, transport) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
             let path = "/proc/net/\(file)"
             do {
-                guard let text = try root.readTextIfPresent(path, limit: 64 << 20) else {
+                guard let text = try root.readKernelTableIfPresent(path, limit: 64 << 20) else {
                     facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .missing))
                     continue
                 }
