@@ -267,15 +267,20 @@ public enum USBHistoryProbe {
             }
             if count == 0 { break }
             record += 1
-            let text = String(decoding: buffer[0..<count], as: UTF8.self)
-            guard let semicolon = text.firstIndex(of: ";") else { continue }
-            let fields = text[..<semicolon].split(separator: ",")
-            let message = text[text.index(after: semicolon)...].prefix { $0 != "\n" }
+            // `PRIORITY,SEQ,MICROS,FLAGS;message\n` + continuation lines: the ASCII header is split
+            // on bytes, and only the message becomes a string (hundreds of records per audit).
+            let bytes = buffer[0..<count]
+            guard let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) else { continue }
+            let fields = bytes[..<semicolon].split(separator: UInt8(ascii: ","))
+            let body = bytes[(semicolon + 1)...]
+            let message = String(decoding: body.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
             var time: Date?
-            if fields.count >= 3, let micros = Double(fields[2]) { time = Date(timeIntervalSince1970: bootTime + micros / 1e6) }
+            if fields.count >= 3, let micros = Double(String(decoding: fields[2], as: UTF8.self)) {
+                time = Date(timeIntervalSince1970: bootTime + micros / 1e6)
+            }
             source.lines += 1
             note(time, in: &source)
-            parser.feed(message: message, time: time, source: "/dev/kmsg record \(record)")
+            parser.feed(message: Substring(message), time: time, source: "/dev/kmsg record \(record)")
         }
         return source
     }
