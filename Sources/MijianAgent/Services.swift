@@ -151,7 +151,8 @@ public struct AuditService: Service {
         // Shutdown does not wait for an audit under way: its thread is left to finish alone.
         let result = await Blocking.runUnlessShuttingDown { () -> ([Finding], Date) in
             let at = Date()
-            let facts = HostProbe.observe(root: .live, live: true, logger: logger, at: at)
+            let facts = HostProbe.observe(
+                root: .live, live: true, logger: logger, at: at, collecting: AuditChecks.factSets(policy: policy))
             let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: at)
             return (AuditChecks.evaluate(facts, context: context), at)
         }

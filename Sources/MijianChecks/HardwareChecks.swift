@@ -4,10 +4,10 @@ import MijianCore
 public enum HardwareChecks {
     /// The checks, in catalogue order.
     public static let all: [Check] = [
-        Check(rule: RuleCatalogue.wirelessHardware, evaluate: wirelessHardware),
-        Check(rule: RuleCatalogue.wirelessModules, evaluate: wirelessModules),
-        Check(rule: RuleCatalogue.usbStorage, evaluate: usbStorage),
-        Check(rule: RuleCatalogue.usbPhone, evaluate: usbPhone),
+        Check(rule: RuleCatalogue.wirelessHardware, needs: [.hardware], evaluate: wirelessHardware),
+        Check(rule: RuleCatalogue.wirelessModules, needs: [.hardware], evaluate: wirelessModules),
+        Check(rule: RuleCatalogue.usbStorage, needs: [.hardware], evaluate: usbStorage),
+        Check(rule: RuleCatalogue.usbPhone, needs: [.hardware], evaluate: usbPhone),
     ]
 
     // MARK: shared

@@ -5,8 +5,8 @@ import MijianCore
 public enum HistoryChecks {
     /// The checks, in catalogue order.
     public static let all: [Check] = [
-        Check(rule: RuleCatalogue.wirelessHistory, evaluate: wirelessHistory),
-        Check(rule: RuleCatalogue.logRetention, evaluate: logRetention),
+        Check(rule: RuleCatalogue.wirelessHistory, needs: [.profiles], evaluate: wirelessHistory),
+        Check(rule: RuleCatalogue.logRetention, needs: [.logRetention], evaluate: logRetention),
     ]
 
     private static let profileDirectories = [

@@ -5,10 +5,10 @@ import MijianCore
 public enum NetworkChecks {
     /// The checks, in catalogue order.
     public static let all: [Check] = [
-        Check(rule: RuleCatalogue.internetRoute, evaluate: RouteCheck.evaluate),
-        Check(rule: RuleCatalogue.publicDNS, evaluate: DNSCheck.evaluate),
-        Check(rule: RuleCatalogue.interfaces, evaluate: InterfaceCheck.evaluate),
-        Check(rule: RuleCatalogue.sockets, evaluate: SocketCheck.evaluate),
+        Check(rule: RuleCatalogue.internetRoute, needs: [.routes], evaluate: RouteCheck.evaluate),
+        Check(rule: RuleCatalogue.publicDNS, needs: [.resolvers], evaluate: DNSCheck.evaluate),
+        Check(rule: RuleCatalogue.interfaces, needs: [.interfaces], evaluate: InterfaceCheck.evaluate),
+        Check(rule: RuleCatalogue.sockets, needs: [.sockets], evaluate: SocketCheck.evaluate),
     ]
 }
 

@@ -4,7 +4,7 @@ import MijianCore
 /// `usb.history`: USB storage connected in the past, from kernel logs, against the media ledger.
 public enum USBHistoryChecks {
     /// The check.
-    public static let all: [Check] = [Check(rule: RuleCatalogue.usbHistory, evaluate: evaluate)]
+    public static let all: [Check] = [Check(rule: RuleCatalogue.usbHistory, needs: [.usbHistory], evaluate: evaluate)]
 
     /// One finding per distinct medium seen; a pass that says how far back the logs reach when
     /// none was; an error when no log source could be read at all.

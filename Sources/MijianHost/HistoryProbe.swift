@@ -4,10 +4,12 @@ import MijianCore
 
 /// Observes the history facts of a host.
 public enum HistoryProbe {
-    /// Reads what the checks need from `root` (live kernel sources too when `live`).
-    public static func observe(root: HostRoot, live: Bool, logger: Logger) -> HistoryFacts {
+    /// Reads what the checks need from `root` (live kernel sources too when `live`): saved
+    /// profiles and pairings when `profiles`, the journal and kernel log files when `logs`.
+    public static func observe(root: HostRoot, live: Bool, logger: Logger, profiles: Bool = true, logs: Bool = true) -> HistoryFacts {
         var reader = HistoryReader(root: root)
-        reader.read()
+        if profiles { reader.readProfiles() }
+        if logs { reader.readLogs() }
         for note in reader.facts.notes { logger.debug("history probe skipped something", metadata: ["mijian.note": "\(note)"]) }
         return reader.facts
     }
@@ -22,7 +24,8 @@ struct HistoryReader {
         self.root = root
     }
 
-    mutating func read() {
+    /// Saved network profiles and Bluetooth pairings (`wireless.history`).
+    mutating func readProfiles() {
         readNetworkManager()
         readWPASupplicant()
         readIWD()
@@ -30,6 +33,10 @@ struct HistoryReader {
         readPPPPeers()
         readWvdial()
         readBluetooth()
+    }
+
+    /// Journal configuration and files, kernel log files (`log.retention`).
+    mutating func readLogs() {
         readJournal()
         readKernelLogs()
     }

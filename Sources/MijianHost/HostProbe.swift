@@ -7,14 +7,22 @@ import MijianCore
 
 /// Observes a whole host for an audit: identity and every fact the audit checks read.
 public enum HostProbe {
-    /// All facts under `root`; `live` adds live kernel sources (rtnetlink) when the root is `/`.
-    public static func observe(root: HostRoot, live: Bool, logger: Logger, at date: Date = Date()) -> AuditFacts {
-        AuditFacts(
-            root: root.path, live: live, observedAt: date,
-            network: NetworkProbe.observe(root: root, live: live, logger: logger),
-            hardware: HardwareProbe.observe(root: root, live: live, logger: logger),
-            history: HistoryProbe.observe(root: root, live: live, logger: logger),
-            usbHistory: USBHistoryProbe.observe(root: root, live: live, logger: logger))
+    /// The facts of the groups `sets` (every group unless told) under `root`; `live` adds live
+    /// kernel sources (rtnetlink) when the root is `/`. A probe whose groups are not asked for
+    /// does not run, and the facts say which groups were collected.
+    public static func observe(
+        root: HostRoot, live: Bool, logger: Logger, at date: Date = Date(), collecting sets: Set<FactSet> = FactSet.all
+    ) -> AuditFacts {
+        var facts = AuditFacts(root: root.path, live: live, observedAt: date, collected: sets)
+        let network = sets.intersection([.routes, .interfaces, .sockets, .resolvers])
+        if !network.isEmpty { facts.network = NetworkProbe.observe(root: root, live: live, logger: logger, collecting: network) }
+        if sets.contains(.hardware) { facts.hardware = HardwareProbe.observe(root: root, live: live, logger: logger) }
+        if sets.contains(.profiles) || sets.contains(.logRetention) {
+            facts.history = HistoryProbe.observe(
+                root: root, live: live, logger: logger, profiles: sets.contains(.profiles), logs: sets.contains(.logRetention))
+        }
+        if sets.contains(.usbHistory) { facts.usbHistory = USBHistoryProbe.observe(root: root, live: live, logger: logger) }
+        return facts
     }
 
     /// The machine's identity: host id from machine-id, host name, OS, kernel, boot id, plus the host file.

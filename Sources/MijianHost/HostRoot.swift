@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CMijianSystem
 import MijianCore
+import Synchronization
 
 extension MijianError.Code {
     /// A path that names something other than what the read needs (a FIFO or device where a
@@ -24,6 +25,8 @@ public struct HostRoot: Sendable, Equatable {
     public let path: String
     /// The root's open directory; nil for the live machine, whose reads take the plain path.
     let directory: RootDirectory?
+    /// Where every host path this root opens is noted; nil except in tests of what probes read.
+    let accessLog: HostAccessLog?
 
     /// Largest file a probe reads whole, unless it asks for more.
     public static let defaultReadLimit = 4 << 20
@@ -38,6 +41,19 @@ public struct HostRoot: Sendable, Equatable {
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.path = trimmed.isEmpty ? "/" : trimmed
         self.directory = self.path == "/" ? nil : RootDirectory(path: self.path)
+        self.accessLog = nil
+    }
+
+    private init(path: String, directory: RootDirectory?, accessLog: HostAccessLog?) {
+        self.path = path
+        self.directory = directory
+        self.accessLog = accessLog
+    }
+
+    /// This root, noting in `log` every host path it opens (to read, list or look at): how tests
+    /// prove which places a probe looks at.
+    public func recording(into log: HostAccessLog) -> HostRoot {
+        HostRoot(path: path, directory: directory, accessLog: log)
     }
 
     /// Two roots are the same when they name the same directory.
@@ -76,6 +92,7 @@ public struct HostRoot: Sendable, Equatable {
     /// `openat2` confined to the root otherwise.
     func open(_ hostPath: String, flags: Int32, _ what: @autoclosure () -> String) throws(MijianError) -> Int32 {
         let normalised = HostRoot.normalise(hostPath)
+        accessLog?.note(normalised)
         guard let directory else {
             return try Syscall.call(what(), path: hostPath) { Glibc.open(normalised, flags | O_CLOEXEC) }
         }
@@ -200,7 +217,30 @@ public struct HostRoot: Sendable, Equatable {
         }
     }
 
-    private func read(_ hostPath: String, limit: Int, naming: Bool) throws(MijianError) -> (bytes: [UInt8], resolvedPath: String?) {
+    /// A procfs table of the kernel's (`/proc/net/tcp` and the like) as text, or nil when absent.
+    ///
+    /// These files are seq_files: the kernel fills each read(2) with whole lines until the table
+    /// ends or its buffer (at least a page) cannot take the next line. A read that comes back with
+    /// room to spare for a line of `maxLine` bytes has therefore reached the end, and the read that
+    /// would return 0 is not made: for the TCP tables it is not free, as the kernel walks its
+    /// whole established-connection hash again to find the end (about 3 ms per table on a machine
+    /// with 23 GB, where the hash has hundreds of thousands of buckets). A file under a root is a
+    /// regular file, for which a short read is the end too.
+    public func readKernelTableIfPresent(_ hostPath: String, maxLine: Int = 512, limit: Int = HostRoot.defaultReadLimit) throws(MijianError) -> String? {
+        do {
+            let short = HostRoot.pageSize - maxLine
+            return String(decoding: try read(hostPath, limit: limit, naming: false, endsAtReadOf: short > 0 ? short : nil).bytes, as: UTF8.self)
+        } catch where error.code == .notFound {
+            return nil
+        }
+    }
+
+    /// The memory page size: the least a seq_file fills before it stops short of the end.
+    static let pageSize = max(4096, sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Reads the whole file; with `endsAtReadOf`, a read of at most that many bytes (but more than
+    /// none) is taken as the last one.
+    private func read(_ hostPath: String, limit: Int, naming: Bool, endsAtReadOf short: Int? = nil) throws(MijianError) -> (bytes: [UInt8], resolvedPath: String?) {
         guard let fd = try openRegularFile(hostPath) else { return ([], naming ? "/dev/null" : nil) }
         defer { close(fd) }
         var out: [UInt8] = []
@@ -214,6 +254,7 @@ public struct HostRoot: Sendable, Equatable {
             if out.count > limit {
                 throw MijianError(.tooLarge, "\(hostPath) is larger than \(limit) bytes", path: hostPath)
             }
+            if let short, count <= short { break }
         }
         return (out, naming ? self.hostPath(of: fd) : nil)
     }
@@ -400,4 +441,19 @@ final class RootDirectory: Sendable {
             }
         }
     }
+}
+
+/// The host paths a recording `HostRoot` opened, in order.
+public final class HostAccessLog: Sendable {
+    private let entries = Mutex<[String]>([])
+
+    /// An empty log.
+    public init() {}
+
+    func note(_ path: String) {
+        entries.withLock { $0.append(path) }
+    }
+
+    /// Every path noted so far, normalised, in the order they were opened.
+    public var paths: [String] { entries.withLock { $0 } }
 }

@@ -3,79 +3,107 @@ import MijianCore
 
 /// Observes the network facts of a host.
 public enum NetworkProbe {
-    /// Reads what the checks need from `root` (live kernel sources too when `live`).
-    public static func observe(root: HostRoot, live: Bool, logger: Logger) -> NetworkFacts {
-        if live {
+    /// The network groups of `sets` (all four unless told) from `root`, and from the live kernel
+    /// (rtnetlink) when `live`.
+    public static func observe(
+        root: HostRoot, live: Bool, logger: Logger, collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers]
+    ) -> NetworkFacts {
+        let kernel = sets.contains(.routes) || sets.contains(.interfaces)
+        if live, kernel {
             do {
                 let socket = try NetlinkSocket()
-                return observe(root: root, transport: socket, logger: logger)
+                return observe(root: root, transport: socket, logger: logger, collecting: sets)
             } catch {
                 logger.warning("netlink unavailable", metadata: ["net.error": "\(error)"])
                 var facts = NetworkFacts()
                 let failed = SourceRead(kind: "netlink", source: "NETLINK_ROUTE socket", state: .error(error.description))
-                facts.routeSources = [failed]
-                facts.interfaceSources = [failed]
-                readSocketsAndResolvers(root: root, into: &facts)
+                if sets.contains(.routes) { facts.routeSources = [failed] }
+                if sets.contains(.interfaces) { facts.interfaceSources = [failed] }
+                readFiles(root: root, into: &facts, collecting: sets)
                 return facts
             }
         }
         var facts = NetworkFacts()
-        readProcRoutes(root: root, into: &facts)
-        facts.interfaces = SysfsInterfaces.read(root: root, sources: &facts.interfaceSources)
-        readProcAddresses(root: root, into: &facts)
-        readFibTrie(root: root, into: &facts)
-        readSocketsAndResolvers(root: root, into: &facts)
+        if sets.contains(.routes) { readProcRoutes(root: root, into: &facts) }
+        if sets.contains(.interfaces) {
+            facts.interfaces = SysfsInterfaces.read(root: root, sources: &facts.interfaceSources)
+            readProcAddresses(root: root, into: &facts)
+            readFibTrie(root: root, into: &facts)
+        }
+        readFiles(root: root, into: &facts, collecting: sets)
         return facts
     }
 
     /// Live observation with routes, rules, links and addresses from `transport` (rtnetlink),
-    /// and sockets, resolvers and driver details from files under `root`.
-    public static func observe(root: HostRoot, transport: any NetlinkTransport, logger: Logger) -> NetworkFacts {
+    /// and sockets, resolvers and driver details from files under `root`; only the groups of `sets`.
+    /// Routes name their devices, so links are dumped for routes too, but addresses and sysfs
+    /// details only for interfaces.
+    public static func observe(
+        root: HostRoot, transport: any NetlinkTransport, logger: Logger,
+        collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers]
+    ) -> NetworkFacts {
         var facts = NetworkFacts()
         let client = RtnetlinkClient(transport: transport)
         var names: [Int: String] = [:]
-        do {
-            var links = try client.links()
-            facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .ok, count: links.count))
-            for link in links { if let index = link.index { names[index] = link.name } }
+        let interfaces = sets.contains(.interfaces)
+        if interfaces || sets.contains(.routes) {
             do {
-                let addresses = try client.addresses()
-                facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .ok, count: addresses.count))
-                for entry in addresses {
-                    if let position = links.firstIndex(where: { $0.index == entry.index }) { links[position].addresses.append(entry.address) }
+                var links = try client.links()
+                if interfaces {
+                    facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .ok, count: links.count))
+                }
+                for link in links { if let index = link.index { names[index] = link.name } }
+                if interfaces {
+                    do {
+                        let addresses = try client.addresses()
+                        facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .ok, count: addresses.count))
+                        for entry in addresses {
+                            if let position = links.firstIndex(where: { $0.index == entry.index }) { links[position].addresses.append(entry.address) }
+                        }
+                    } catch {
+                        facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .error(error.description)))
+                    }
+                    facts.interfaces = links.map { link in
+                        var link = SysfsInterfaces.enrich(link, root: root)
+                        if let master = link.masterIndex { link.master = names[master] ?? "ifindex \(master)" }
+                        return link
+                    }
                 }
             } catch {
-                facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .error(error.description)))
+                logger.warning("RTM_GETLINK failed", metadata: ["net.error": "\(error)"])
+                if interfaces {
+                    facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .error(error.description)))
+                }
             }
-            facts.interfaces = links.map { link in
-                var link = SysfsInterfaces.enrich(link, root: root)
-                if let master = link.masterIndex { link.master = names[master] ?? "ifindex \(master)" }
-                return link
+        }
+        if sets.contains(.routes) {
+            do {
+                facts.routes = try client.routes(interfaceNames: names)
+                let tables = Set(facts.routes.map(\.table)).sorted().map(RoutingTable.name).joined(separator: ", ")
+                facts.routeSources.append(SourceRead(
+                    kind: "netlink", source: "RTM_GETROUTE dump (IPv4 and IPv6, all tables)", state: .ok, count: facts.routes.count,
+                    note: tables.isEmpty ? "no tables" : "tables \(tables)"))
+            } catch {
+                logger.warning("RTM_GETROUTE failed", metadata: ["net.error": "\(error)"])
+                facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETROUTE dump (IPv4 and IPv6, all tables)", state: .error(error.description)))
             }
-        } catch {
-            logger.warning("RTM_GETLINK failed", metadata: ["net.error": "\(error)"])
-            facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETLINK dump", state: .error(error.description)))
+            do {
+                facts.rules = try client.rules()
+                facts.rulesKnown = true
+                facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .ok, count: facts.rules.count))
+            } catch {
+                logger.warning("RTM_GETRULE failed", metadata: ["net.error": "\(error)"])
+                facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .error(error.description)))
+            }
         }
-        do {
-            facts.routes = try client.routes(interfaceNames: names)
-            let tables = Set(facts.routes.map(\.table)).sorted().map(RoutingTable.name).joined(separator: ", ")
-            facts.routeSources.append(SourceRead(
-                kind: "netlink", source: "RTM_GETROUTE dump (IPv4 and IPv6, all tables)", state: .ok, count: facts.routes.count,
-                note: tables.isEmpty ? "no tables" : "tables \(tables)"))
-        } catch {
-            logger.warning("RTM_GETROUTE failed", metadata: ["net.error": "\(error)"])
-            facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETROUTE dump (IPv4 and IPv6, all tables)", state: .error(error.description)))
-        }
-        do {
-            facts.rules = try client.rules()
-            facts.rulesKnown = true
-            facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .ok, count: facts.rules.count))
-        } catch {
-            logger.warning("RTM_GETRULE failed", metadata: ["net.error": "\(error)"])
-            facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .error(error.description)))
-        }
-        readSocketsAndResolvers(root: root, into: &facts)
+        readFiles(root: root, into: &facts, collecting: sets)
         return facts
+    }
+
+    /// The groups that come from files on the live machine too: sockets and resolvers.
+    static func readFiles(root: HostRoot, into facts: inout NetworkFacts, collecting sets: Set<FactSet>) {
+        if sets.contains(.sockets) { readSockets(root: root, into: &facts) }
+        if sets.contains(.resolvers) { readResolvers(root: root, into: &facts) }
     }
 
     static func readProcRoutes(root: HostRoot, into facts: inout NetworkFacts) {
@@ -135,11 +163,11 @@ public enum NetworkProbe {
         }
     }
 
-    static func readSocketsAndResolvers(root: HostRoot, into facts: inout NetworkFacts) {
+    static func readSockets(root: HostRoot, into facts: inout NetworkFacts) {
         for (file, transport) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
             let path = "/proc/net/\(file)"
             do {
-                guard let text = try root.readTextIfPresent(path, limit: 64 << 20) else {
+                guard let text = try root.readKernelTableIfPresent(path, limit: 64 << 20) else {
                     facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .missing))
                     continue
                 }
@@ -150,7 +178,6 @@ public enum NetworkProbe {
                 facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
             }
         }
-        readResolvers(root: root, into: &facts)
     }
 
     static func readResolvers(root: HostRoot, into facts: inout NetworkFacts) {

@@ -30,12 +30,12 @@ import Testing
               responsible: 张三
         """
 
-    func report(_ host: String) throws -> Report {
+    func report(_ host: String, rules: [String] = []) throws -> Report {
         let root = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/hosts/\(host)").path
         let policy = try TestSupport.temporaryDirectory("mijian-policy").appendingPathComponent("unit.yaml")
         defer { try? FileManager.default.removeItem(at: policy.deletingLastPathComponent()) }
         try Data(Self.ledgerPolicy.utf8).write(to: policy)
-        let options = try AuditOptions.parse(["--root", root, "--policy", policy.path])
+        let options = try AuditOptions.parse(["--root", root, "--policy", policy.path] + rules.flatMap { ["--rule", $0] })
         let fixed = TestSupport.fixedDate
         var outcome = try AuditRun.perform(options, now: { fixed }, reportID: UUID(uuid: (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)))
         // The policy file's path is a temporary one; its digest is what the report carries.
@@ -66,6 +66,18 @@ import Testing
         #expect(failed.isSuperset(of: ["net.internet-route", "net.interfaces", "usb.phone", "wireless.hardware"]))
         let stick = try report("usb-stick-registered")
         #expect(stick.findings.contains { $0.rule.id == "usb.storage" && $0.status == .pass && $0.statusDetail.contains("秘-U-0012") })
+    }
+
+    /// `--rule` observes only what the rule reads, and still says exactly what the full audit says of it.
+    @Test(arguments: hosts) func selectedRulesMatchTheFullAudit(host: String) throws {
+        let full = try report(host).findings
+        for rule in MijianChecksRegistry.ruleIDs {
+            let alone = try report(host, rules: [rule]).findings
+            #expect(!alone.isEmpty)
+            #expect(alone == full.filter { $0.rule.id == rule }, "\(rule) on \(host)")
+        }
+        let pair = try report(host, rules: ["usb.history", "net.sockets"]).findings
+        #expect(pair == full.filter { $0.rule.id == "net.sockets" || $0.rule.id == "usb.history" })
     }
 
     @Test func colourOnlyWhenAsked() throws {

@@ -141,6 +141,32 @@ import Testing
         #expect(facts.connections.first?.time == Date(timeIntervalSince1970: 1_772_414_101.3))
     }
 
+    /// A journal directory without journal files is what journalctl would make of it (ok, nothing
+    /// read) without starting it; one with a file in a machine-id directory is still read.
+    @Test func emptyJournalDirectoryIsReadWithoutJournalctl() throws {
+        let root = try tree([:])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = root.appendingPathComponent("journal")
+        let machine = directory.appendingPathComponent("0123456789abcdef0123456789abcdef")
+        try FileManager.default.createDirectory(at: machine, withIntermediateDirectories: true)
+        #expect(!USBHistoryProbe.hasJournalFiles(root: .live, directory: directory.path))
+        let journalctl = try TestSupport.run("/usr/bin/journalctl", ["--directory=\(directory.path)", "_TRANSPORT=kernel", "-o", "json", "--no-pager", "-q"])
+        #expect(journalctl.status == 0 && journalctl.stdout.isEmpty)
+        var parser = KernelLogParser()
+        let empty = USBHistoryProbe.readJournal(root: .live, directory: directory.path, parser: &parser, logger: Logger(label: "t"))
+        #expect(empty.state == "ok" && empty.lines == 0 && empty.detail.isEmpty)
+
+        let export = "__REALTIME_TIMESTAMP=1772414101300000\n__MONOTONIC_TIMESTAMP=812300000\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_TRANSPORT=kernel\n_HOSTNAME=ws\nMESSAGE=usb 1-1: New USB device found, idVendor=0781, idProduct=5583\n\n"
+        let exportFile = root.appendingPathComponent("export.txt")
+        try Data(export.utf8).write(to: exportFile)
+        let written = try TestSupport.run("/bin/sh", ["-c", "/lib/systemd/systemd-journal-remote -o '\(machine.path)/remote.journal' - < '\(exportFile.path)'"])
+        #expect(written.status == 0, "\(written.stderr)")
+        #expect(USBHistoryProbe.hasJournalFiles(root: .live, directory: directory.path))
+        let read = USBHistoryProbe.readJournal(root: .live, directory: directory.path, parser: &parser, logger: Logger(label: "t"))
+        #expect(read.state == "ok" && read.lines == 1)
+        #expect(parser.connections.count == 1)
+    }
+
     @Test func liveProbeReadsTheRingBuffer() {
         let facts = USBHistoryProbe.observe(root: .live, live: true, logger: Logger(label: "t"))
         let kmsg = facts.sources.first { $0.kind == "kmsg" }

@@ -1,5 +1,35 @@
 import Foundation
 
+/// A group of facts that one probe collects and a rule may read. `mijian audit --rule X`
+/// observes only the groups X's rule reads; a rule whose groups were not collected is never
+/// evaluated on the empty facts (it gets an `error` finding instead).
+public enum FactSet: String, CaseIterable, Sendable, Comparable {
+    /// Routes and policy rules (rtnetlink, or `/proc/net/route` and `ipv6_route` under a root).
+    case routes
+    /// Links and their addresses (rtnetlink and sysfs, or sysfs and procfs under a root).
+    case interfaces
+    /// TCP and UDP sockets (`/proc/net/tcp`, `tcp6`, `udp`, `udp6`).
+    case sockets
+    /// Resolvers (`resolv.conf`, systemd-resolved's configuration).
+    case resolvers
+    /// PCI and USB devices, wireless classes, rfkill, the module tree, modprobe.d, the kernel command line.
+    case hardware
+    /// Saved Wi-Fi, mobile and VPN profiles and Bluetooth pairings.
+    case profiles
+    /// Journal configuration and files, kern.log and syslog files: how far logs reach.
+    case logRetention = "log-retention"
+    /// Kernel messages of past USB connections: syslog files, the journal, `/dev/kmsg`.
+    case usbHistory = "usb-history"
+
+    /// Every group: what a full audit collects.
+    public static let all = Set(allCases)
+
+    /// Catalogue order.
+    public static func < (lhs: FactSet, rhs: FactSet) -> Bool {
+        allCases.firstIndex(of: lhs) ?? 0 < allCases.firstIndex(of: rhs) ?? 0
+    }
+}
+
 /// Everything the probes observed for one audit: plain values, each saying where it came from.
 public struct AuditFacts: Sendable {
     /// The host root the probes read under (`/` for the live machine).
@@ -16,9 +46,11 @@ public struct AuditFacts: Sendable {
     public var history: HistoryFacts
     /// Past USB connections from kernel logs.
     public var usbHistory: USBHistoryFacts
+    /// The groups the probes collected; the others hold empty defaults that say nothing.
+    public var collected: Set<FactSet>
 
     /// Makes a facts bundle.
-    public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts(), usbHistory: USBHistoryFacts = USBHistoryFacts()) {
+    public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts(), usbHistory: USBHistoryFacts = USBHistoryFacts(), collected: Set<FactSet> = FactSet.all) {
         self.root = root
         self.live = live
         self.observedAt = observedAt
@@ -26,6 +58,7 @@ public struct AuditFacts: Sendable {
         self.hardware = hardware
         self.history = history
         self.usbHistory = usbHistory
+        self.collected = collected
     }
 }
 
@@ -58,12 +91,15 @@ public struct CheckContext: Sendable {
 public struct Check: Sendable {
     /// The rule it decides.
     public let rule: RuleInfo
+    /// The fact groups its evaluation reads; `--rule` collects only these.
+    public let needs: Set<FactSet>
     /// The evaluation. It never reads a file.
     public let evaluate: @Sendable (AuditFacts, CheckContext) -> [Finding]
 
-    /// Makes a check.
-    public init(rule: RuleInfo, evaluate: @escaping @Sendable (AuditFacts, CheckContext) -> [Finding]) {
+    /// Makes a check that reads the fact groups `needs`.
+    public init(rule: RuleInfo, needs: Set<FactSet>, evaluate: @escaping @Sendable (AuditFacts, CheckContext) -> [Finding]) {
         self.rule = rule
+        self.needs = needs
         self.evaluate = evaluate
     }
 }

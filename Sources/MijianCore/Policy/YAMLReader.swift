@@ -13,7 +13,9 @@ public struct YAMLReader {
     public func root(_ text: String) throws(MijianError) -> Node {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // The basic resolver: values are read as text and typed here, so Yams's implicit-tag
+            // regular expressions (compiled on first use of its default resolver, a few ms) are never needed.
+            node = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw MijianError(.policyInvalid, "\(file): not valid YAML: \(Self.describe(error))", path: file)
         } catch {

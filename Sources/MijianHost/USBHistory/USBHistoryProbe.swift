@@ -152,6 +152,9 @@ public enum USBHistoryProbe {
         }
         let location: [String]
         if root.isLive {
+            // journalctl on a directory without journal files reads nothing and says nothing (and
+            // costs a process, 10 ms and more); without any, the source is what it would report.
+            guard hasJournalFiles(root: root, directory: directory) else { return source }
             location = ["--directory=\(directory)"]
         } else {
             // journalctl follows links the ordinary way, so under a root it gets only files already
@@ -203,6 +206,22 @@ public enum USBHistoryProbe {
         return source
     }
 
+    /// Whether `directory` or a subdirectory of it holds anything named like a journal file
+    /// (`*.journal`, `*.journal~`): a superset of what `journalctl --directory` reads (it only
+    /// enters machine-id subdirectories). True when a listing fails, so that journalctl decides.
+    static func hasJournalFiles(root: HostRoot, directory: String) -> Bool {
+        let isJournal = { (name: String) in name.hasSuffix(".journal") || name.hasSuffix(".journal~") }
+        guard let names = try? root.list(directory) else { return true }
+        for name in names {
+            if isJournal(name) { return true }
+            let path = "\(directory)/\(name)"
+            guard root.isDirectory(path) else { continue }
+            guard let inner = try? root.list(path) else { return true }
+            if inner.contains(where: isJournal) { return true }
+        }
+        return false
+    }
+
     /// Real paths of the journal files of `directory` and of its subdirectories (one per machine
     /// id), each a regular file resolved inside the root; names with glob characters are left out,
     /// since journalctl would expand them.
@@ -248,15 +267,20 @@ public enum USBHistoryProbe {
             }
             if count == 0 { break }
             record += 1
-            let text = String(decoding: buffer[0..<count], as: UTF8.self)
-            guard let semicolon = text.firstIndex(of: ";") else { continue }
-            let fields = text[..<semicolon].split(separator: ",")
-            let message = text[text.index(after: semicolon)...].prefix { $0 != "\n" }
+            // `PRIORITY,SEQ,MICROS,FLAGS;message\n` + continuation lines: the ASCII header is split
+            // on bytes, and only the message becomes a string (hundreds of records per audit).
+            let bytes = buffer[0..<count]
+            guard let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) else { continue }
+            let fields = bytes[..<semicolon].split(separator: UInt8(ascii: ","))
+            let body = bytes[(semicolon + 1)...]
+            let message = String(decoding: body.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
             var time: Date?
-            if fields.count >= 3, let micros = Double(fields[2]) { time = Date(timeIntervalSince1970: bootTime + micros / 1e6) }
+            if fields.count >= 3, let micros = Double(String(decoding: fields[2], as: UTF8.self)) {
+                time = Date(timeIntervalSince1970: bootTime + micros / 1e6)
+            }
             source.lines += 1
             note(time, in: &source)
-            parser.feed(message: message, time: time, source: "/dev/kmsg record \(record)")
+            parser.feed(message: Substring(message), time: time, source: "/dev/kmsg record \(record)")
         }
         return source
     }
