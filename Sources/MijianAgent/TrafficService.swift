@@ -58,7 +58,9 @@ final class LinkWatch: Sendable {
                 findings: [finding],
                 problems: [HealthProblem(kind: "capture.error", detail: "\(link) cannot be captured: \(error)", failing: true, at: context.observedAt)])
         }
-        guard let result = window.withValue({ $0?.close(at: context.observedAt) }) else { return WindowReport(findings: [], problems: []) }
+        guard let result = window.withValue({ $0?.close(at: context.observedAt) }) else {
+            return WindowReport(findings: [LinkWatch.notStarted(link, context)], problems: [])
+        }
         var problems: [HealthProblem] = []
         if result.droppedPackets > 0 {
             problems.append(HealthProblem(
@@ -70,6 +72,14 @@ final class LinkWatch: Sendable {
             problems.append(HealthProblem(kind: "capture.stopped", detail: "the capture on \(link) stopped: \(stopped.message)", failing: true, at: context.observedAt))
         }
         return WindowReport(findings: TrafficWatch.findings(result, context: context), problems: problems)
+    }
+
+    /// The finding of a link that is up but whose capture is not open yet: nothing of it was judged.
+    static func notStarted(_ link: String, _ context: CheckContext) -> Finding {
+        context.finding(
+            RuleCatalogue.trafficEgress, subject: "interface \(link)", status: .error,
+            detail: "the link is up but its capture had not started when this report was sealed; the next report covers it",
+            evidence: [Evidence(kind: "pcap", source: link, observedAt: context.observedAt, data: ["captured": false])])
     }
 
     func start(policy: Policy, sink: EventSink, logger: Logger) {
@@ -181,6 +191,8 @@ public struct TrafficService: Service {
             let watches = registry.value
             return .object(watches.keys.sorted().map { ($0, watches[$0]?.statistics ?? .null) })
         }
+        let policy = self.policy
+        let configured = self.links
         await sealer.setWindowProvider(from: "traffic") { context in
             let gone = retired.withValue { list in
                 defer { list = [] }
@@ -192,6 +204,11 @@ public struct TrafficService: Service {
                 let part = watch.closeWindow(context)
                 report.findings += part.findings
                 report.problems += part.problems
+            }
+            // A link that is up but has no capture yet (the service is starting, or the link came
+            // up a moment ago): nothing of it was judged, and the report must not say otherwise.
+            for link in CaptureLinks.current(configured: configured, policy: policy.policy) where current[link] == nil {
+                report.findings.append(LinkWatch.notStarted(link, context))
             }
             if report.findings.isEmpty {
                 let links = ((try? HostRoot.live.listIfPresent("/sys/class/net")) ?? []).sorted()

@@ -90,6 +90,13 @@ struct AuditOnChangeTests {
         func violating(_ finding: JSONValue?) -> Int64 {
             (finding?["evidence"]?.arrayValue ?? []).compactMap { $0["data"]?["packets_violating"]?.intValue }.reduce(0, +)
         }
+        // v0 was up in every report's stretch: none may claim that no link was up, and each has a
+        // finding for v0 (its capture's, or "not started yet" for the first report of a start).
+        for report in reports {
+            let subjects = (report.payload["findings"]?.arrayValue ?? [])
+                .filter { $0["rule"]?["id"]?.stringValue == "traffic.egress" }.compactMap { $0["subject"]?.stringValue }
+            #expect(subjects == ["interface v0"], "report \(report.name): \(subjects) \(agent.log.all)")
+        }
         let withFlow = try #require(reports.first { flagged($0.payload) })
         #expect(egress(withFlow.payload)?["status"]?.stringValue == "fail", "\(String(describing: egress(withFlow.payload)))")
         let failing = egress(withFlow.payload)?.compactString ?? ""
