@@ -110,6 +110,9 @@ final class LinkWatch: Sendable {
             var told = Set<FlowKey>()
             let linkType = capture.linkType
             var flagged = 0
+            // A flow enters the table only with a violating packet: while the count stands still
+            // there is nothing new to tell, and an idle read does not walk the table.
+            var toldUpTo = 0
             while !stop.stopped {
                 do throws(MijianError) {
                     try capture.watch(until: ContinuousClock.now.advanced(by: .milliseconds(500))) { packet in
@@ -127,21 +130,25 @@ final class LinkWatch: Sendable {
                 // The stretch first, then the events: the seal a flagged flow starts finds its packets counted.
                 let statistics = capture.statistics()
                 window.withValue { $0?.update(analyzer: analyzer, recordsRead: capture.recordsRead, statistics: statistics) }
-                for flow in analyzer.table.entries where !told.contains(flow.key) {
-                    told.insert(flow.key)
-                    flagged += 1
-                    var data = flow.json
-                    if case .object(var members) = data {
-                        members.insert(("interface", .string(link)), at: 0)
-                        data = .object(members)
+                if analyzer.violations != toldUpTo {
+                    toldUpTo = analyzer.violations
+                    for flow in analyzer.table.entries where !told.contains(flow.key) {
+                        told.insert(flow.key)
+                        flagged += 1
+                        var data = flow.json
+                        if case .object(var members) = data {
+                            members.insert(("interface", .string(link)), at: 0)
+                            data = .object(members)
+                        }
+                        let event = Event(type: "traffic.flow", observedAt: Date(), data: data)
+                        Task { await sink.record(event, failing: true) }
                     }
-                    let event = Event(type: "traffic.flow", observedAt: Date(), data: data)
-                    Task { await sink.record(event, failing: true) }
                 }
                 if analyzer.table.count >= analyzer.table.capacity {
                     // A full table would hide new flows: start a new one (flows already told stay told).
                     window.withValue { $0?.analyzerReplaced() }
                     analyzer = EgressAnalyzer(policy: egress)
+                    toldUpTo = 0
                 }
                 if let statistics {
                     counters.set([
