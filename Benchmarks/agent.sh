@@ -44,6 +44,15 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 # Anonymous (the heap, stacks) against file-backed (the binary's and libraries' pages, shared with
 # every other process that maps them).
 awk '/RssAnon|RssFile|RssShmem/ {printf "%s %.1f MiB  ", $1, $2 / 1024} END {print ""}' "/proc/$pid/status"
+# Where the resident pages are: the binary's code and data, the capture rings (the kernel's
+# TPACKET buffers, mapped shared), the C libraries and other files, anonymous memory.
+exe=$(readlink -f "/proc/$pid/exe")
+awk -v exe="$exe" '
+  /^[0-9a-f]+-[0-9a-f]+ / { name = (NF >= 6) ? $6 : ""; perm = $2
+    what = (name == exe) ? (perm ~ /x/ ? "binary code" : "binary data") : (name ~ /^socket:/ ? "capture rings" : (name ~ /^\// ? "libraries and files" : "anonymous")) }
+  /^Rss:/ { kb[what] += $2 }
+  END { for (w in kb) printf "  %-20s %6.1f MiB\n", w, kb[w] / 1024 }' "/proc/$pid/smaps" | sort
+grep -o 'code pages given back[^"]*' "$work/log" | head -n 1 | sed 's/^/  the service: /' || true
 kill -TERM "$pid"; wait "$pid" || true
 awk -v c0="$start_cpu" -v c1="$end_cpu" -v t0="$start" -v t1="$end" -v hz="$ticks" -v rss="$rss" -v max="$max_rss" 'BEGIN {
   printf "idle over %.0f s: CPU %.3f %% of a core, RSS %.1f MiB at the end, %.1f MiB at most\n", t1 - t0, 100 * (c1 - c0) / hz / (t1 - t0), rss / 1024, max / 1024 }'

@@ -9,7 +9,8 @@
 #
 # Usage: Benchmarks/capture.sh [PACKETS] [RATE...]   (as root; needs tcpreplay, tcpdump, iproute2)
 #        defaults: 200000 packets; rates 50000 100000 200000 400000 and topspeed
-# MIJIAN=path overrides the binary (default: a release build of this tree).
+# MIJIAN=path overrides the binary (default: a release build of this tree); BUFFER=8M sets the
+# service's traffic.buffer (its kernel ring per link; default 2M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packets=${1:-200000}
@@ -61,7 +62,7 @@ cat >"$work/agent.yaml" <<YAML
 delivery: {mode: none}
 report_interval: 1h
 audit_interval: 1h
-traffic: {enabled: true, links: [v0]}
+traffic: {enabled: true, links: [v0]${BUFFER:+, buffer: $BUFFER}}
 usb: {enabled: false}
 YAML
 

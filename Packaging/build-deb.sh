@@ -53,8 +53,13 @@ if [ -n "${MIJIAN_BIN_DIR:-}" ]; then
 else
     echo "build-deb.sh: building mijian $version (release, static Swift runtime) in $scratch" >&2
     # No $ORIGIN run path (nothing is loaded from beside the binary); relocations read-only after
-    # start-up (-z relro is the default, -z now makes it whole).
-    link=(--disable-local-rpath -Xlinker -z -Xlinker now)
+    # start-up (-z relro is the default, -z now makes it whole). Linked by lld so that the 120,000
+    # relative relocations of a position-independent Swift binary are packed (DT_RELR, glibc 2.36:
+    # 42 KiB instead of 2.9 MiB read at every start), and without exporting the program's own
+    # symbols (the Swift runtime's link arguments ask for it; nothing loads symbols from the
+    # program, and the table costs 3 MiB).
+    link=(--disable-local-rpath -Xlinker -z -Xlinker now -Xswiftc -use-ld=lld
+        -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic)
     for product in mijian mijian-collector; do
         swift build -c release --static-swift-stdlib "${link[@]}" --scratch-path "$scratch" --product "$product" >&2 ||
             die "swift build of $product failed"

@@ -71,7 +71,14 @@ public enum Agent {
         let first = FirstTime()
         await sealer.setOnSealed { summary in
             delivered.fire("sealed")
-            if first.take() { notifier?.send("READY=1") }
+            // Code run only to start, audit or seal is given back while the service rests.
+            let released = CodePages.release()
+            if first.take() {
+                notifier?.send("READY=1")
+                if let released {
+                    logger.info("code pages given back after the first report: \(released.bytes >> 10) KiB in \(released.mappings) mapping(s)")
+                }
+            }
             notifier?.send(
                 "STATUS=report seq \(summary.seq) sealed (\(summary.reason)); \(summary.spooled) in the spool"
                     + (summary.pending > 0 ? ", \(summary.pending) held in memory (disk refused)" : ""))
@@ -113,7 +120,8 @@ public enum Agent {
         if configuration.trafficEnabled {
             services.append(.init(
                 service: TrafficService(
-                    sealer: sealer, sink: sink, policy: setup.policy, links: configuration.trafficLinks, wakeup: trafficNow, logger: logger),
+                    sealer: sealer, sink: sink, policy: setup.policy, links: configuration.trafficLinks,
+                    bufferBytes: configuration.trafficBufferBytes, wakeup: trafficNow, logger: logger),
                 serviceName: "traffic"))
         }
         for source in sources {

@@ -58,6 +58,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var trafficEnabled = true
     /// Links to capture on; empty: the policy's `networks.links`, else every link that is up except loopback.
     public var trafficLinks: [String] = []
+    /// The kernel ring of each link's capture, in bytes: mapped into the service for as long as it runs,
+    /// so it is most of the service's memory; a burst larger than it is dropped (and reported).
+    public var trafficBufferBytes: Int = 2 << 20
     /// Whether the USB monitor runs (when this build has one).
     public var usbEnabled = true
     /// The file the settings came from (for messages), or nil for the defaults.
@@ -124,9 +127,15 @@ public struct AgentConfiguration: Sendable, Equatable {
                     else { spoolMaxBytes = try byteSize(v, "spool.max_bytes", reader) }
                 }
             case "traffic":
-                for (sub, _, v) in try reader.mapping(value, key, allowed: ["enabled", "links"]) {
+                for (sub, _, v) in try reader.mapping(value, key, allowed: ["enabled", "links", "buffer"]) {
                     if sub == "enabled" { trafficEnabled = try reader.bool(v, "traffic.enabled") }
-                    else {
+                    else if sub == "buffer" {
+                        let text = try reader.string(v, "traffic.buffer")
+                        guard let bytes = AgentConfiguration.byteSize(text), bytes >= 256 << 10, bytes <= 1 << 30 else {
+                            throw reader.error(v, "traffic.buffer", "expected a capture buffer from 256K to 1G such as 2M or 8M, got \"\(text)\"")
+                        }
+                        trafficBufferBytes = bytes
+                    } else {
                         trafficLinks = try reader.strings(v, "traffic.links")
                         for (index, link) in trafficLinks.enumerated() where link.isEmpty || link.contains("/") || link.utf8.count > 15 {
                             throw reader.error(try reader.sequence(v, "traffic.links")[index], "traffic.links[\(index)]", "\"\(link)\" is not an interface name")

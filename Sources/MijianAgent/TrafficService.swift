@@ -43,7 +43,13 @@ final class LinkWatch: Sendable {
     /// Why the capture could not be opened, when it could not.
     private let openError = Locked<String?>(nil)
 
-    init(link: String) { self.link = link }
+    /// Bytes of the kernel ring.
+    let bufferBytes: Int32
+
+    init(link: String, bufferBytes: Int32) {
+        self.link = link
+        self.bufferBytes = bufferBytes
+    }
 
     var statistics: JSONValue { counters.value }
 
@@ -89,12 +95,13 @@ final class LinkWatch: Sendable {
         let counters = self.counters
         let window = self.window
         let openError = self.openError
+        let bufferBytes = self.bufferBytes
         let thread = Thread {
             defer { stopped.fire("stopped") }
             let capture: PacketCapture
             let egress = EgressPolicy(policy)
             do {
-                capture = try PacketCapture.open(interface: link, snapLength: TrafficWatch.liveSnapLength, bufferBytes: TrafficWatch.liveBufferBytes)
+                capture = try PacketCapture.open(interface: link, snapLength: TrafficWatch.liveSnapLength, bufferBytes: bufferBytes)
                 if !egress.bpfFilter.isEmpty { try capture.setFilter(egress.bpfFilter) }
             } catch {
                 logger.warning("cannot capture on \(link): \(error)")
@@ -175,15 +182,20 @@ public struct TrafficService: Service {
     let sink: EventSink
     let policy: PolicyHolder
     let links: [String]
+    let bufferBytes: Int32
     let wakeup: Wakeup
     let logger: Logger
 
-    /// A watch on `links` (empty: the policy's, else every link that is up); `wakeup` is fired on network changes.
-    public init(sealer: Sealer, sink: EventSink, policy: PolicyHolder, links: [String], wakeup: Wakeup, logger: Logger) {
+    /// A watch on `links` (empty: the policy's, else every link that is up), each with a kernel ring of
+    /// `bufferBytes`; `wakeup` is fired on network changes.
+    public init(
+        sealer: Sealer, sink: EventSink, policy: PolicyHolder, links: [String], bufferBytes: Int = 2 << 20, wakeup: Wakeup, logger: Logger
+    ) {
         self.sealer = sealer
         self.sink = sink
         self.policy = policy
         self.links = links
+        self.bufferBytes = Int32(clamping: bufferBytes)
         self.wakeup = wakeup
         self.logger = logger
     }
@@ -239,7 +251,7 @@ public struct TrafficService: Service {
                 }
                 let wanted = Set(CaptureLinks.current(configured: links, policy: current))
                 for link in wanted where watches[link] == nil {
-                    let watch = LinkWatch(link: link)
+                    let watch = LinkWatch(link: link, bufferBytes: bufferBytes)
                     watch.start(policy: current, sink: sink, logger: logger)
                     watches[link] = watch
                 }

@@ -20,7 +20,7 @@ struct ConfigurationTests {
             report_interval: 5m
             debounce: 500ms
             spool: {dir: /var/spool/mijian, max_bytes: 16M}
-            traffic: {enabled: false, links: [eno1, enp3s0]}
+            traffic: {enabled: false, links: [eno1, enp3s0], buffer: 8M}
             usb: {enabled: false}
             """)
         #expect(config.delivery.mode == .https)
@@ -32,6 +32,7 @@ struct ConfigurationTests {
         #expect(config.spoolDirectory(stateDir: "/var/lib/mijian") == "/var/spool/mijian")
         #expect(config.spoolMaxBytes == 16 << 20)
         #expect(!config.trafficEnabled && config.trafficLinks == ["eno1", "enp3s0"])
+        #expect(config.trafficBufferBytes == 8 << 20)
         #expect(!config.usbEnabled)
     }
 
@@ -42,6 +43,7 @@ struct ConfigurationTests {
         #expect(config.debounce == .seconds(1))
         #expect(config.spoolDirectory(stateDir: "/var/lib/mijian") == "/var/lib/mijian/spool")
         #expect(config.trafficEnabled && config.usbEnabled)
+        #expect(config.trafficBufferBytes == 2 << 20)
     }
 
     @Test(arguments: [
@@ -56,6 +58,8 @@ struct ConfigurationTests {
         ("spool:\n  max_bytes: lots\n", "/etc/mijian/agent.yaml:2: spool.max_bytes: expected a size", .configInvalid),
         ("spool:\n  dir: relative/spool\n", "/etc/mijian/agent.yaml:2: spool.dir: expected an absolute path", .configInvalid),
         ("traffic:\n  enabled: maybe\n", "/etc/mijian/agent.yaml:2: traffic.enabled: expected true or false", .configInvalid),
+        ("traffic:\n  buffer: 64K\n", "/etc/mijian/agent.yaml:2: traffic.buffer: expected a capture buffer from 256K to 1G", .configInvalid),
+        ("traffic:\n  buffer: 2G\n", "/etc/mijian/agent.yaml:2: traffic.buffer: expected a capture buffer from 256K to 1G", .configInvalid),
         ("usb: [1, 2]\n", "/etc/mijian/agent.yaml:1: usb: expected a mapping", .configInvalid),
     ])
     func errorsNameFileLineAndKey(yaml: String, message: String, code: MijianError.Code) {

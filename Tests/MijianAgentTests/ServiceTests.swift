@@ -35,6 +35,8 @@ struct ServiceTests {
         let log = agent.log.all
         #expect(log.split(separator: "\n").allSatisfy { $0.hasPrefix("<") }, "\(log)")
         #expect(log.contains("<6>sealed report seq 0"))
+        // Code run only to start is given back once the first report is out (the binary's code at least).
+        #expect(log.range(of: #"<6>code pages given back after the first report: [1-9][0-9]* KiB in [1-9][0-9]* mapping"#, options: .regularExpression) != nil, "\(log)")
         let key = try String(contentsOfFile: machine.state + "/agent.key", encoding: .utf8)
         let body = key.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
         #expect(!log.contains(body) && !log.contains("PRIVATE KEY"))

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Gives back the process's mappings of program code it is not running.
+///
+/// A Swift program maps far more of its code than it runs at rest: the kernel maps 64 KiB around
+/// every page of code touched (fault-around), and starting, auditing and sealing touch code all
+/// over the binary. `release()` unmaps the resident pages of every private, read-only, executable
+/// file mapping that holds no private (copied-on-write) page, with `madvise(MADV_DONTNEED)`. The
+/// pages stay in the page cache (clean, shared, reclaimable by the kernel at any time); code that
+/// runs again is mapped back by an ordinary minor fault. Nothing else is touched: no writable or
+/// shared mapping, no mapping that was ever written (text relocations), no anonymous memory.
+public enum CodePages {
+    /// What one `release()` did.
+    public struct Released: Sendable, Equatable {
+        /// Mappings given back.
+        public var mappings: Int
+        /// Their resident bytes just before.
+        public var bytes: Int
+    }
+
+    /// One mapping of `/proc/self/smaps` as far as `release()` needs it.
+    struct Mapping: Equatable {
+        var start: UInt
+        var end: UInt
+        var permissions: String
+        var path: String
+        var residentKiB: Int
+        var anonymousKiB: Int
+
+        /// Private, readable, executable, not writable, file-backed, never written.
+        var releasable: Bool {
+            permissions == "r-xp" && path.hasPrefix("/") && anonymousKiB == 0 && residentKiB > 0
+        }
+    }
+
+    /// Parses smaps text into mappings (fields other than Rss and Anonymous are ignored).
+    static func mappings(smaps text: String) -> [Mapping] {
+        var result: [Mapping] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if let first = line.first, first.isHexDigit, let dash = line.firstIndex(of: "-"),
+                let space = line.firstIndex(of: " "), dash < space
+            {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count >= 5, let start = UInt(line[line.startIndex..<dash], radix: 16),
+                    let end = UInt(line[line.index(after: dash)..<space], radix: 16)
+                else { continue }
+                let path = fields.dropFirst(5).joined(separator: " ")
+                result.append(Mapping(start: start, end: end, permissions: String(fields[1]), path: path, residentKiB: 0, anonymousKiB: 0))
+            } else if !result.isEmpty, line.hasPrefix("Rss:") || line.hasPrefix("Anonymous:") {
+                let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? 0
+                if line.hasPrefix("Rss:") { result[result.count - 1].residentKiB = value } else { result[result.count - 1].anonymousKiB = value }
+            }
+        }
+        return result
+    }
+
+    /// A file of /proc read to its end: the kernel hands out smaps a page or so per read, so one
+    /// read of its (zero) size is not the file.
+    static func readAll(_ path: String) -> String? {
+        #if os(Linux)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+        #else
+        return nil
+        #endif
+    }
+
+    /// Releases this process's resident code pages; nil when `/proc/self/smaps` cannot be read
+    /// (then nothing is touched).
+    @discardableResult
+    public static func release() -> Released? {
+        #if os(Linux)
+        guard let text = readAll("/proc/self/smaps") else { return nil }
+        var released = Released(mappings: 0, bytes: 0)
+        for mapping in mappings(smaps: text) where mapping.releasable && mapping.end > mapping.start {
+            guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
+            if madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
+                released.mappings += 1
+                released.bytes += mapping.residentKiB * 1024
+            }
+        }
+        return released
+        #else
+        return nil
+        #endif
+    }
+}
