@@ -27,7 +27,7 @@ homepage=${MIJIAN_HOMEPAGE:-https://mijian.invalid/}
 
 die() { echo "build-deb.sh: $*" >&2; exit 1; }
 
-for tool in swift dpkg-deb dpkg-shlibdeps strip gzip md5sum; do
+for tool in swift dpkg-deb dpkg-shlibdeps readelf strip gzip md5sum; do
     command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install dpkg-dev binutils; Swift 6.3 for swift)"
 done
 [ "$(dpkg --print-architecture)" = amd64 ] || die "the packages are amd64; this machine is $(dpkg --print-architecture)"
@@ -169,6 +169,12 @@ control() {
         die "dpkg-shlibdeps failed on $pkg: $(cat "$work/shlibdeps.err")"
     depends=${depends#shlibs:Depends=}
     [ -n "$depends" ] || die "dpkg-shlibdeps found no dependency of $pkg"
+    # Packed relocations need the loader of glibc 2.36 (the binary asks for GLIBC_ABI_DT_RELR, a
+    # version without symbols, which dpkg-shlibdeps does not count).
+    if readelf -V "$root/usr/bin/$pkg" | grep -q 'Name: GLIBC_ABI_DT_RELR'; then
+        depends=$(printf '%s' "$depends" | sed -E 's/libc6 \(>= 2\.(2[0-9]|3[0-5])(\.[0-9]+)?\)/libc6 (>= 2.36)/')
+        case "$depends" in *"libc6 (>= 2.36)"* | *"libc6 (>= 2.3[7-9]"* | *"libc6 (>= 2.[4-9]"*) ;; *) die "$pkg needs glibc 2.36 for DT_RELR but Depends is: $depends" ;; esac
+    fi
     size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
     sed -e "s|@VERSION@|$version|" -e "s|@MAINTAINER@|$maintainer|" -e "s|@HOMEPAGE@|$homepage|" \
         -e "s|@INSTALLED_SIZE@|$size|" -e "s|@DEPENDS@|$depends|" \

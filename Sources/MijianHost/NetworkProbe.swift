@@ -12,14 +12,14 @@ public enum NetworkProbe {
         if live, kernel {
             do {
                 let socket = try NetlinkSocket()
-                return observe(root: root, transport: socket, logger: logger, collecting: sets)
+                return observe(root: root, transport: socket, logger: logger, collecting: sets, liveSockets: true)
             } catch {
                 logger.warning("netlink unavailable", metadata: ["net.error": "\(error)"])
                 var facts = NetworkFacts()
                 let failed = SourceRead(kind: "netlink", source: "NETLINK_ROUTE socket", state: .error(error.description))
                 if sets.contains(.routes) { facts.routeSources = [failed] }
                 if sets.contains(.interfaces) { facts.interfaceSources = [failed] }
-                readFiles(root: root, into: &facts, collecting: sets)
+                readFiles(root: root, live: true, into: &facts, collecting: sets)
                 return facts
             }
         }
@@ -30,17 +30,17 @@ public enum NetworkProbe {
             readProcAddresses(root: root, into: &facts)
             readFibTrie(root: root, into: &facts)
         }
-        readFiles(root: root, into: &facts, collecting: sets)
+        readFiles(root: root, live: live, into: &facts, collecting: sets)
         return facts
     }
 
     /// Live observation with routes, rules, links and addresses from `transport` (rtnetlink),
     /// and sockets, resolvers and driver details from files under `root`; only the groups of `sets`.
     /// Routes name their devices, so links are dumped for routes too, but addresses and sysfs
-    /// details only for interfaces.
+    /// details only for interfaces. With `liveSockets`, TCP sockets come from this kernel's sock_diag.
     public static func observe(
         root: HostRoot, transport: any NetlinkTransport, logger: Logger,
-        collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers]
+        collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers], liveSockets: Bool = false
     ) -> NetworkFacts {
         var facts = NetworkFacts()
         let client = RtnetlinkClient(transport: transport)
@@ -96,13 +96,14 @@ public enum NetworkProbe {
                 facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .error(error.description)))
             }
         }
-        readFiles(root: root, into: &facts, collecting: sets)
+        readFiles(root: root, live: liveSockets, into: &facts, collecting: sets)
         return facts
     }
 
-    /// The groups that come from files on the live machine too: sockets and resolvers.
-    static func readFiles(root: HostRoot, into facts: inout NetworkFacts, collecting sets: Set<FactSet>) {
-        if sets.contains(.sockets) { readSockets(root: root, into: &facts) }
+    /// The groups that come from files on the live machine too: sockets (TCP from sock_diag when
+    /// `live`) and resolvers.
+    static func readFiles(root: HostRoot, live: Bool, into facts: inout NetworkFacts, collecting sets: Set<FactSet>) {
+        if sets.contains(.sockets) { readSockets(root: root, live: live, into: &facts) }
         if sets.contains(.resolvers) { readResolvers(root: root, into: &facts) }
     }
 
@@ -163,19 +164,38 @@ public enum NetworkProbe {
         }
     }
 
-    static func readSockets(root: HostRoot, into facts: inout NetworkFacts) {
-        for (file, transport) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
+    /// TCP and UDP sockets. On the live machine TCP comes from one sock_diag dump (one walk of the
+    /// kernel's connection hash instead of one per procfs table); when sock_diag cannot answer
+    /// (no inet_diag in the kernel), from `/proc/net/tcp` and `tcp6`, whose sources say why.
+    static func readSockets(
+        root: HostRoot, live: Bool, into facts: inout NetworkFacts,
+        tcpFromKernel: () throws(MijianError) -> [SocketEntry] = { () throws(MijianError) in try SockDiag.tcpSockets() }
+    ) {
+        var tables = [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")]
+        var fallback: String?
+        if live {
+            do {
+                let sockets = try tcpFromKernel()
+                facts.sockets += sockets
+                facts.socketSources.append(SourceRead(kind: "netlink", source: SockDiag.source, state: .ok, count: sockets.count))
+                tables.removeFirst(2)
+            } catch {
+                fallback = "read here because sock_diag did not answer: \(error.description)"
+            }
+        }
+        for (file, transport) in tables {
             let path = "/proc/net/\(file)"
+            let note = transport == "tcp" ? fallback : nil
             do {
                 guard let text = try root.readKernelTableIfPresent(path, limit: 64 << 20) else {
-                    facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .missing))
+                    facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .missing, note: note))
                     continue
                 }
                 let sockets = try ProcNetParsers.sockets(text, transport: transport, path: path)
                 facts.sockets += sockets
-                facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: sockets.count))
+                facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .ok, count: sockets.count, note: note))
             } catch {
-                facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description)))
+                facts.socketSources.append(SourceRead(kind: "procfs", source: path, state: .error(error.description), note: note))
             }
         }
     }

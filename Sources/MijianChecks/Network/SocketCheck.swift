@@ -44,7 +44,7 @@ enum SocketCheck {
             ("listening_on_all_addresses", .int(Int64(wildcard.count))),
             ("outside_peers", .array(offending.keys.sorted().map { .string($0) })),
         ])
-        let evidence = sources + [Evidence(kind: "procfs", source: "sockets", observedAt: date, data: summary)]
+        let evidence = sources + [Evidence(kind: "summary", source: "sockets", observedAt: date, data: summary)]
         var findings: [Finding] = []
         for key in offending.keys.sorted() {
             let sockets = offending[key] ?? []
@@ -52,7 +52,7 @@ enum SocketCheck {
             findings.append(context.finding(
                 rule, subject: "peer \(key)", status: .fail,
                 detail: "\(sockets.count) socket(s) (\(states)) talk to \(key), outside the unit's networks and the allowed destinations.",
-                evidence: [Evidence(kind: "procfs", source: sockets.first?.source ?? "sockets", observedAt: date, data: .array(sockets.map(\.json)))] + evidence))
+                evidence: [Evidence(kind: kind(of: sockets), source: sockets.first?.source ?? "sockets", observedAt: date, data: .array(sockets.map(\.json)))] + evidence))
         }
         if let failures = NetworkEvidence.failures(network.socketSources) {
             findings.append(context.finding(rule, subject: "sockets", status: .error, detail: "Sockets could not be read: \(failures).", evidence: evidence))
@@ -72,8 +72,15 @@ enum SocketCheck {
             findings.append(context.finding(
                 rule, subject: "listeners", status: .informational,
                 detail: "\(wildcard.count) socket(s) listen on every address: \(NetworkEvidence.list(Array(Set(listed)).sorted())).",
-                evidence: [Evidence(kind: "procfs", source: "listeners", observedAt: date, data: .array(wildcard.map(\.json)))] + sources))
+                evidence: [Evidence(kind: kind(of: wildcard), source: "listeners", observedAt: date, data: .array(wildcard.map(\.json)))] + sources))
         }
         return findings
+    }
+
+    /// Where sockets were read: `netlink` when every one came from sock_diag, `procfs` when every one
+    /// came from a /proc/net table, `procfs+netlink` for a mix.
+    static func kind(of sockets: [SocketEntry]) -> String {
+        let fromDiag = sockets.filter { $0.source == "sock_diag" }.count
+        return fromDiag == 0 ? "procfs" : (fromDiag == sockets.count ? "netlink" : "procfs+netlink")
     }
 }

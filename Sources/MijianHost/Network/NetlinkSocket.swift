@@ -13,7 +13,7 @@ public protocol NetlinkTransport: AnyObject {
     func receive() throws(MijianError) -> [UInt8]
 }
 
-/// One `NETLINK_ROUTE` socket, owned here and closed in `deinit`.
+/// One netlink socket (`NETLINK_ROUTE` unless told), owned here and closed in `deinit`.
 public final class NetlinkSocket: NetlinkTransport {
     private let fd: Int32
     /// The largest datagram accepted; dumps send at most a page or two per datagram.
@@ -21,12 +21,17 @@ public final class NetlinkSocket: NetlinkTransport {
 
     /// A bound `NETLINK_ROUTE` socket descriptor (close-on-exec), for dumps and for change groups alike.
     public static func openRoute(nonBlocking: Bool) throws(MijianError) -> Int32 {
+        try open(family: NETLINK_ROUTE, name: "NETLINK_ROUTE", nonBlocking: nonBlocking)
+    }
+
+    /// A bound netlink socket descriptor of `family` (close-on-exec).
+    static func open(family: Int32, name: String, nonBlocking: Bool) throws(MijianError) -> Int32 {
         let flags = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
-        let fd = try Syscall.call("cannot open a NETLINK_ROUTE socket") { socket(AF_NETLINK, flags, NETLINK_ROUTE) }
+        let fd = try Syscall.call("cannot open a \(name) socket") { socket(AF_NETLINK, flags, family) }
         var address = sockaddr_nl()
         address.nl_family = sa_family_t(AF_NETLINK)
         do {
-            try Syscall.call("cannot bind the NETLINK_ROUTE socket") {
+            try Syscall.call("cannot bind the \(name) socket") {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
                 }
@@ -39,11 +44,17 @@ public final class NetlinkSocket: NetlinkTransport {
     }
 
     /// Opens and binds a `NETLINK_ROUTE` socket in the calling thread's network namespace.
-    public init(receiveTimeoutSeconds: Int = 5) throws(MijianError) {
-        let fd = try Self.openRoute(nonBlocking: false)
+    public convenience init(receiveTimeoutSeconds: Int = 5) throws(MijianError) {
+        try self.init(family: NETLINK_ROUTE, name: "NETLINK_ROUTE", receiveTimeoutSeconds: receiveTimeoutSeconds)
+    }
+
+    /// Opens and binds a netlink socket of `family` (`NETLINK_SOCK_DIAG`, …) in the calling thread's
+    /// network namespace; `name` is what messages call it.
+    public init(family: Int32, name: String, receiveTimeoutSeconds: Int = 5) throws(MijianError) {
+        let fd = try Self.open(family: family, name: name, nonBlocking: false)
         self.fd = fd
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
-        try Syscall.call("cannot set a receive timeout on the NETLINK_ROUTE socket") {
+        try Syscall.call("cannot set a receive timeout on the \(name) socket") {
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
         var bufferSize: Int32 = 1 << 20
