@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "MijianAgent",
             dependencies: [
-                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "CNetlink",
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "CNetlink", "CMijianSystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -71,8 +71,9 @@ public enum Agent {
         let first = FirstTime()
         await sealer.setOnSealed { summary in
             delivered.fire("sealed")
-            // Code run only to start, audit or seal is given back while the service rests.
-            let released = CodePages.release()
+            // Code run only to start, audit or seal is given back while the service rests, and so is
+            // the heap that sealing freed (glibc keeps freed pages otherwise).
+            let released = CodePages.rest()
             if first.take() {
                 notifier?.send("READY=1")
                 if let released {
@@ -132,6 +133,7 @@ public enum Agent {
         services.append(.init(service: ReloadService(
                 policy: setup.policy, sealer: sealer, audit: auditNow, logger: logger, notifier: notifier,
                 onReload: { trafficNow.fire("policy reloaded") }), serviceName: "reload"))
+        services.append(.init(service: RestService(interval: .seconds(60)), serviceName: "rest"))
         if let notifier, let interval = SystemdNotifier.watchdogInterval() {
             services.append(.init(service: WatchdogService(notifier: notifier, interval: interval, sealer: sealer), serviceName: "watchdog"))
         }

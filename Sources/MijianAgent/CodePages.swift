@@ -1,14 +1,16 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CMijianSystem
 import Foundation
 
 /// Gives back the process's mappings of program code it is not running.
 ///
 /// A Swift program maps far more of its code than it runs at rest: the kernel maps 64 KiB around
 /// every page of code touched (fault-around), and starting, auditing and sealing touch code all
-/// over the binary. `release()` unmaps the resident pages of every private, read-only, executable
-/// file mapping that holds no private (copied-on-write) page, with `madvise(MADV_DONTNEED)`. The
+/// over the binary. `release()` unmaps the resident pages of every private, read-only file
+/// mapping of a program or library that holds no private (copied-on-write) page, with
+/// `madvise(MADV_DONTNEED)`. The
 /// pages stay in the page cache (clean, shared, reclaimable by the kernel at any time); code that
 /// runs again is mapped back by an ordinary minor fault. Nothing else is touched: no writable or
 /// shared mapping, no mapping that was ever written (text relocations), no anonymous memory.
@@ -30,10 +32,18 @@ public enum CodePages {
         var residentKiB: Int
         var anonymousKiB: Int
 
-        /// Private, readable, executable, not writable, file-backed, never written.
-        var releasable: Bool {
-            permissions == "r-xp" && path.hasPrefix("/") && anonymousKiB == 0 && residentKiB > 0
+        /// Private, not writable, file-backed, never written (no copied-on-write page), resident.
+        var clean: Bool {
+            (permissions == "r-xp" || permissions == "r--p") && path.hasPrefix("/") && anonymousKiB == 0 && residentKiB > 0
         }
+    }
+
+    /// The mappings `release()` gives back: clean code, and the clean read-only segments (type
+    /// metadata, unwind tables, constants) of the same programs and libraries, never a data file
+    /// some library mapped.
+    static func releasable(_ mappings: [Mapping]) -> [Mapping] {
+        let programs = Set(mappings.filter { $0.permissions.hasSuffix("xp") && $0.path.hasPrefix("/") }.map(\.path))
+        return mappings.filter { $0.clean && programs.contains($0.path) }
     }
 
     /// Parses smaps text into mappings (fields other than Rss and Anonymous are ignored).
@@ -81,6 +91,15 @@ public enum CodePages {
         #endif
     }
 
+    /// What the service does when it comes to rest (after a report, and every minute): gives back
+    /// code pages (`release()`) and the heap's freed pages (`malloc_trim`).
+    @discardableResult
+    public static func rest() -> Released? {
+        let released = release()
+        _ = mijian_malloc_trim()
+        return released
+    }
+
     /// Releases this process's resident code pages; nil when `/proc/self/smaps` cannot be read
     /// (then nothing is touched).
     @discardableResult
@@ -88,7 +107,7 @@ public enum CodePages {
         #if os(Linux)
         guard let text = readAll("/proc/self/smaps") else { return nil }
         var released = Released(mappings: 0, bytes: 0)
-        for mapping in mappings(smaps: text) where mapping.releasable && mapping.end > mapping.start {
+        for mapping in releasable(mappings(smaps: text)) where mapping.end > mapping.start {
             guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
             if madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
                 released.mappings += 1

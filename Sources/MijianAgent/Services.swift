@@ -274,6 +274,28 @@ public struct WatchdogService: Service {
     }
 }
 
+/// Every `interval`, gives back the code and heap pages the service is not using
+/// (`CodePages.rest()`): what a delivery, an audit or a capture that came up ran stays mapped
+/// only until the next rest.
+public struct RestService: Service {
+    let interval: Duration
+
+    /// Rests every `interval`.
+    public init(interval: Duration) { self.interval = interval }
+
+    /// Rests until graceful shutdown.
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                _ = try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            CodePages.rest()
+        }
+    }
+}
+
 /// Runs an event source; its failure is logged and told in `agent.health`, without stopping the agent.
 public struct EventSourceService: Service {
     let source: any AgentEventSource

@@ -38,15 +38,24 @@ struct CodePagesTests {
         7f1a30000000-7f1a30010000 r-xp 00000000 fd:01 5555 /usr/lib/cold.so
         Rss:                   0 kB
         Anonymous:             0 kB
+        7f1a31000000-7f1a31800000 r--p 00000000 fd:01 6666 /usr/lib/locale/locale-archive
+        Rss:                 300 kB
+        Anonymous:             0 kB
+        55d4c5000000-55d4c5100000 r--p 02600000 fd:01 1311 /usr/bin/mijian
+        Rss:                 900 kB
+        Anonymous:             0 kB
         """
 
     @Test func onlyCleanPrivateCodeMappingsAreReleasable() {
         let mappings = CodePages.mappings(smaps: Self.smaps)
-        #expect(mappings.count == 9)
-        let releasable = mappings.filter(\.releasable).map(\.path)
+        #expect(mappings.count == 11)
+        let releasable = CodePages.releasable(mappings).map { "\($0.permissions) \($0.path)" }
         // Not the relocated read-only data, not a library with written (text-relocated) pages, not the
-        // capture ring (shared), not the heap, not the vdso, not a mapping with nothing resident.
-        #expect(releasable == ["/usr/bin/mijian", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/opt/My Tools/lib with spaces.so"])
+        // capture ring (shared), not the heap, not the vdso, not a mapping with nothing resident, not a
+        // data file a library mapped; the clean metadata of the program is.
+        #expect(releasable == [
+            "r-xp /usr/bin/mijian", "r-xp /usr/lib/x86_64-linux-gnu/libc.so.6", "r-xp /opt/My Tools/lib with spaces.so", "r--p /usr/bin/mijian",
+        ])
         #expect(mappings.first?.start == 0x55d4_c2a0_0000 && mappings.first?.end == 0x55d4_c4f0_0000)
         #expect(mappings.first?.residentKiB == 14768)
         #expect(mappings[1].anonymousKiB == 1104)
@@ -55,7 +64,7 @@ struct CodePagesTests {
     /// Resident KiB of this process's releasable code mappings, read from the kernel.
     func residentCodeKiB() throws -> Int {
         let text = try #require(CodePages.readAll("/proc/self/smaps"))
-        return CodePages.mappings(smaps: text).filter(\.releasable).reduce(0) { $0 + $1.residentKiB }
+        return CodePages.releasable(CodePages.mappings(smaps: text)).reduce(0) { $0 + $1.residentKiB }
     }
 
     /// Every code mapping of the process is seen, not only those of the kernel's first read.

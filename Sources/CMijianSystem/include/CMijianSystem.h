@@ -1,6 +1,7 @@
 #ifndef MIJIAN_CMIJIANSYSTEM_H
 #define MIJIAN_CMIJIANSYSTEM_H
-// File-system calls the C library does not wrap (glibc 2.36 has no openat2).
+// File-system and memory calls the C library does not wrap (glibc 2.36 has no openat2) or the
+// Swift Glibc module does not import.
 #include <stdint.h>
 #include <linux/openat2.h>
 
@@ -11,4 +12,8 @@ int mijian_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve
 /// O_PATH, which the C library shows only under _GNU_SOURCE: a descriptor that names a file
 /// without opening it (no read, no device open, no FIFO wait).
 extern const int mijian_o_path;
+
+/// malloc_trim(3), declared in <malloc.h>, which the Swift Glibc module does not import: gives
+/// freed heap pages back to the kernel. Returns 1 when memory was released.
+int mijian_malloc_trim(void);
 #endif
