@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import MijianCore
+import Synchronization
 
 /// Observes a whole host for an audit: identity and every fact the audit checks read.
 public enum HostProbe {
@@ -15,14 +16,47 @@ public enum HostProbe {
     ) -> AuditFacts {
         var facts = AuditFacts(root: root.path, live: live, observedAt: date, collected: sets)
         let network = sets.intersection([.routes, .interfaces, .sockets, .resolvers])
-        if !network.isEmpty { facts.network = NetworkProbe.observe(root: root, live: live, logger: logger, collecting: network) }
+        let others = sets.subtracting(network)
+        // The network probe mostly waits on the kernel (netlink dumps, the walk of the connection
+        // hash): when other groups are asked for too, it runs on a thread of its own meanwhile.
+        var networkThread: NetworkThread?
+        if !network.isEmpty {
+            if others.isEmpty {
+                facts.network = NetworkProbe.observe(root: root, live: live, logger: logger, collecting: network)
+            } else {
+                networkThread = NetworkThread { NetworkProbe.observe(root: root, live: live, logger: logger, collecting: network) }
+            }
+        }
         if sets.contains(.hardware) { facts.hardware = HardwareProbe.observe(root: root, live: live, logger: logger) }
         if sets.contains(.profiles) || sets.contains(.logRetention) {
             facts.history = HistoryProbe.observe(
                 root: root, live: live, logger: logger, profiles: sets.contains(.profiles), logs: sets.contains(.logRetention))
         }
         if sets.contains(.usbHistory) { facts.usbHistory = USBHistoryProbe.observe(root: root, live: live, logger: logger) }
+        if let networkThread { facts.network = networkThread.result() }
         return facts
+    }
+
+    /// One probe on a thread of its own; `result()` waits for it.
+    final class NetworkThread: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let facts = Mutex<NetworkFacts?>(nil)
+
+        init(_ body: @escaping @Sendable () -> NetworkFacts) {
+            let thread = Thread { [self] in
+                let observed = body()
+                facts.withLock { $0 = observed }
+                done.signal()
+            }
+            thread.name = "mijian-network-probe"
+            thread.start()
+        }
+
+        /// The facts, once the probe is done.
+        func result() -> NetworkFacts {
+            done.wait()
+            return facts.withLock { $0 } ?? NetworkFacts()
+        }
     }
 
     /// The machine's identity: host id from machine-id, host name, OS, kernel, boot id, plus the host file.
