@@ -62,6 +62,8 @@ struct DirectDecodingTests {
         let (tree, direct) = outcomes(payload)
         #expect(try tree.get() == report)
         #expect(direct == report)
+        // Data kept as the payload's bytes encodes to the same payload.
+        #expect(direct?.payloadBytes() == payload)
         // Indented JSON is the same document: both paths take it.
         let pretty = report.json.prettySerialized()
         #expect(Report.decodingDirectly(pretty) == report)
@@ -144,6 +146,71 @@ struct DirectDecodingTests {
             Issue.record("a refused payload verified")
         } catch {
             if case .failure(let expected) = tree { #expect(error == expected) }
+        }
+    }
+
+    /// Evidence and event data: forms the in-place check keeps as bytes, then forms it refuses or
+    /// leaves to the tree (escaped or non-ASCII keys, whose equality is `String`'s).
+    static let keptData: [String] = [
+        #"{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}"#, #"[1,-0,0.5,-2.5e3,1E+2,1e-2,true,false,null,"",{},[]]"#,
+        #""x\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00é😀"# + "\u{7F}\"", #"{"k":"\u0000"}"#, "9223372036854775807", "-9223372036854775808",
+        "123456789012345678", "-1234567890123456789", #" { "a" : [ 1 , 2 ] } "#, "1.7976931348623157e308",
+    ]
+    static let otherData: [String] = [
+        #"{"a":1,"a":2}"#, #"{"a":{"b":1,"b":2}}"#, #"[{"x":1,"x":1}]"#, #"{"ab":1,"a":2,"ab":3}"#, "9223372036854775808",
+        "-9223372036854775809", "1e400", "-1e400", "01", "-01", "1.", "-", ".5", "1e", "1e+", "+1", #""\ud800""#, #""\udc00""#,
+        #""\ud800\u0041""#, #""\ud800x""#, #""\x""#, #""\u12G4""#, #""\u12""#, "tru", "nul", "falsy", "[1,]", "[,1]", #"{"a"}"#, #"{"a":}"#,
+        #"{"a":1,}"#, "[", "{", #""abc"#, "", #"{"é":1,"é":2}"#, #"{"é":1,"e\u0301":2}"#, #"{"\u0061":1,"a":2}"#, #"{"é":1}"#,
+        #"{"a\"b":1}"#, "\"a\u{1}b\"", "\"a\tb\"",
+    ]
+    static let badUTF8: [[UInt8]] = [
+        [0xC0, 0x80], [0xC1, 0xBF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE0, 0x80, 0x80], [0xE2, 0x82], [0x80],
+        [0xF5, 0x80, 0x80, 0x80], [0xF0, 0x80, 0x80, 0x80], [0xFF],
+    ]
+
+    /// The fixture payload with evidence data (depth 5) or event data (depth 3) replaced by `data`.
+    func payloads(withData data: [UInt8]) -> [[UInt8]] {
+        let text = Array(Fixtures.payloadText(key).utf8)
+        return [Array(#"{"driver":"iwlwifi","wireless":true}"#.utf8), Array(#"{"vendor":"0781","product":"5583"}"#.utf8)].compactMap { needle in
+            guard let at = firstRange(of: needle, in: text) else { return nil }
+            var payload = text
+            payload.replaceSubrange(at, with: data)
+            return payload
+        }
+    }
+
+    @Test("Data checked in place: kept forms decode directly to the tree's report and encode to the same bytes")
+    func keptDataForms() {
+        for form in Self.keptData {
+            let payloads = payloads(withData: Array(form.utf8))
+            #expect(payloads.count == 2)
+            for payload in payloads {
+                let (tree, direct) = outcomes(payload)
+                let report = try? tree.get()
+                #expect(report != nil, "\(form)")
+                #expect(direct != nil, "\(form)")
+                #expect(direct == report, "\(form)")
+                #expect(direct?.payloadBytes() == report?.payloadBytes(), "\(form)")
+                expectAgreement(payload)
+            }
+        }
+    }
+
+    @Test("Data checked in place: refused forms are refused by both paths, the rest agree")
+    func otherDataForms() {
+        var forms = Self.otherData.map { Array($0.utf8) }
+        for bad in Self.badUTF8 {
+            forms.append([0x22, 0x61] + bad + [0x22])
+            forms.append(Array(#"{"k"#.utf8) + bad + Array(#"":1}"#.utf8))
+        }
+        for form in forms {
+            let payloads = payloads(withData: form)
+            #expect(payloads.count == 2)
+            for payload in payloads {
+                let (tree, direct) = outcomes(payload)
+                if (try? tree.get()) == nil { #expect(direct == nil, "\(String(decoding: form, as: UTF8.self))") }
+                expectAgreement(payload)
+            }
         }
     }
 

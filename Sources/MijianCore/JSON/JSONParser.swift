@@ -50,6 +50,16 @@ public struct JSONParser: Sendable {
         return try outcome.get()
     }
 
+    /// The value of JSON bytes the direct report decoder has already checked by these rules, so
+    /// parsing cannot fail (it would give null). No depth or size limit: the check applied them.
+    static func parseChecked(_ input: ArraySlice<UInt8>) -> JSONValue {
+        input.withUnsafeBufferPointer { bytes in
+            var state = State(bytes: bytes, maxDepth: Int.max - 1)
+            state.skipSpace()
+            return (try? state.value(depth: 0)) ?? .null
+        }
+    }
+
     /// Parser state over the input bytes; the buffer lives only for the duration of `parse`.
     /// The direct report decoder walks the same state, so both read JSON by the same rules.
     struct State {

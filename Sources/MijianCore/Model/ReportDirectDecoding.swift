@@ -1,8 +1,9 @@
 import Foundation
 
 extension Report {
-    /// Decodes a `mijian.report/v1` payload straight from its bytes, without a `JSONValue` tree
-    /// of the whole document (only evidence and event `data` become `JSONValue`s).
+    /// Decodes a `mijian.report/v1` payload straight from its bytes, without a `JSONValue` tree.
+    /// Evidence and event `data` are checked in place by the parser's rules and kept as slices of
+    /// `payload`; they become `JSONValue`s only when read.
     ///
     /// It reads JSON with `JSONParser`'s own rules (strings, escapes, UTF-8, numbers, depth,
     /// duplicate keys) and checks what `Report(json:)` checks. It only ever accepts: on anything it
@@ -13,7 +14,7 @@ extension Report {
         // Evidence `data` sits at depth 5; a smaller limit is left to the tree path.
         guard payload.count <= maxBytes, maxDepth >= ReportReader.deepestSchemaDepth else { return nil }
         return payload.withUnsafeBufferPointer { bytes in
-            var reader = ReportReader(state: JSONParser.State(bytes: bytes, maxDepth: maxDepth))
+            var reader = ReportReader(payload: payload, state: JSONParser.State(bytes: bytes, maxDepth: maxDepth))
             do {
                 return try reader.report()
             } catch {
@@ -31,7 +32,12 @@ private struct ReportReader {
     /// The depth of evidence `data`: report, findings, finding, evidence, evidence item, data.
     static let deepestSchemaDepth = 5
 
+    /// The payload `state` reads, for the slices that keep evidence and event data.
+    let payload: [UInt8]
     var state: JSONParser.State
+    /// Key ranges (start, length) of the objects being checked, innermost last: duplicates are
+    /// found by comparing bytes, without making strings.
+    var keyRanges: [(start: Int, count: Int)] = []
     /// The last timestamp read in place, by position and length: reports repeat theirs.
     var lastDate: (start: Int, count: Int, date: Date)?
 
@@ -162,14 +168,12 @@ private struct ReportReader {
         return date
     }
 
-    /// Any JSON value at `depth`, as the tree parser reads it.
-    mutating func value(depth: Int) throws(Decline) -> JSONValue {
+    /// Any JSON value at `depth`, checked in place: its bytes, a slice of the payload.
+    mutating func checkedData(depth: Int) throws(Decline) -> JSONData {
         state.skipSpace()
-        do {
-            return try state.value(depth: depth)
-        } catch {
-            throw Decline()
-        }
+        let start = state.index
+        try check(depth: depth)
+        return .checked(payload[start..<state.index])
     }
 
     mutating func enumeration<T: RawRepresentable>(_ type: T.Type) throws(Decline) -> T where T.RawValue == String {
@@ -372,7 +376,7 @@ private struct ReportReader {
         if try open(0x5B, 0x5D) { return evidence }
         repeat {
             let item = try stamped(Self.evidenceKeys, dataDepth: 5)
-            evidence.append(Evidence(kind: item.texts.0, source: item.texts.1, observedAt: item.observedAt, data: item.data))
+            evidence.append(Evidence(kind: item.texts.0, source: item.texts.1, observedAt: item.observedAt, content: item.data))
         } while try more(0x5D)
         return evidence
     }
@@ -382,24 +386,24 @@ private struct ReportReader {
         if try open(0x5B, 0x5D) { return events }
         repeat {
             let item = try stamped(Self.eventKeys, dataDepth: 3)
-            events.append(Event(type: item.texts.0, observedAt: item.observedAt, data: item.data))
+            events.append(Event(type: item.texts.0, observedAt: item.observedAt, content: item.data))
         } while try more(0x5D)
         return events
     }
 
     /// An evidence item or an event: one or two strings, then `observed_at` and `data`, all required.
-    mutating func stamped(_ names: KeyNames, dataDepth: Int) throws(Decline) -> (texts: (String, String), observedAt: Date, data: JSONValue) {
+    mutating func stamped(_ names: KeyNames, dataDepth: Int) throws(Decline) -> (texts: (String, String), observedAt: Date, data: JSONData) {
         let count = names.packed.count
         var texts = ("", "")
         var observedAt = Date(timeIntervalSince1970: 0)
-        var data = JSONValue.null
+        var data = JSONData.value(.null)
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
             let which = try key(names)
             try first(which, &seen)
             switch which {
-            case count - 1: data = try value(depth: dataDepth)
+            case count - 1: data = try checkedData(depth: dataDepth)
             case count - 2: observedAt = try date()
             case 0: texts.0 = try string()
             default: texts.1 = try string()
@@ -407,6 +411,212 @@ private struct ReportReader {
         } while try more(0x7D)
         guard all(count, seen) else { throw Decline() }
         return (texts, observedAt, data)
+    }
+}
+
+// MARK: checking JSON in place
+
+extension ReportReader {
+    /// Checks the JSON value at the current position (white space already skipped) by
+    /// `JSONParser`'s rules, at `depth`, without making it, and moves past it. It declines what
+    /// the parser refuses, and also keys with an escape or a byte outside ASCII (whose equality
+    /// is the parser's `String` comparison, not a byte comparison): the tree path decides those.
+    mutating func check(depth: Int) throws(Decline) {
+        guard depth <= state.maxDepth, state.index < state.bytes.count else { throw Decline() }
+        switch state.bytes[state.index] {
+        case 0x7B: try checkObject(depth: depth)
+        case 0x5B: try checkArray(depth: depth)
+        case 0x22: try checkString()
+        case 0x74: try checkWord("true")
+        case 0x66: try checkWord("false")
+        case 0x6E: try checkWord("null")
+        case 0x2D, 0x30...0x39: try checkNumber()
+        default: throw Decline()
+        }
+    }
+
+    private mutating func checkWord(_ word: StaticString) throws(Decline) {
+        let count = word.utf8CodeUnitCount
+        guard state.index + count <= state.bytes.count else { throw Decline() }
+        let start = word.utf8Start
+        for offset in 0..<count where state.bytes[state.index + offset] != start[offset] { throw Decline() }
+        state.index += count
+    }
+
+    private mutating func checkArray(depth: Int) throws(Decline) {
+        state.index += 1
+        if try peek() == 0x5D {
+            state.index += 1
+            return
+        }
+        repeat {
+            state.skipSpace()
+            try check(depth: depth + 1)
+        } while try more(0x5D)
+    }
+
+    /// Most members an object may have here; a larger one is left to the tree path, whose
+    /// duplicate check does not grow with the square of the count.
+    static let maxCheckedMembers = 128
+
+    private mutating func checkObject(depth: Int) throws(Decline) {
+        state.index += 1
+        if try peek() == 0x7D {
+            state.index += 1
+            return
+        }
+        let base = keyRanges.count
+        defer { keyRanges.removeSubrange(base...) }
+        let bytes = state.bytes
+        guard let address = bytes.baseAddress else { throw Decline() }
+        repeat {
+            // The key: printable ASCII without escapes, else declined.
+            try take(0x22)
+            let start = state.index
+            while true {
+                guard state.index < bytes.count else { throw Decline() }
+                let byte = bytes[state.index]
+                if byte == 0x22 { break }
+                guard byte >= 0x20, byte < 0x80, byte != 0x5C else { throw Decline() }
+                state.index += 1
+            }
+            let count = state.index - start
+            state.index += 1
+            guard keyRanges.count - base < Self.maxCheckedMembers else { throw Decline() }
+            for other in keyRanges[base...] where other.count == count {
+                if memcmp(address + other.start, address + start, count) == 0 { throw Decline() }
+            }
+            keyRanges.append((start, count))
+            try take(0x3A)
+            state.skipSpace()
+            try check(depth: depth + 1)
+        } while try more(0x7D)
+    }
+
+    /// A string: escapes as the parser reads them, no control byte, well-formed UTF-8.
+    private mutating func checkString() throws(Decline) {
+        let bytes = state.bytes
+        var index = state.index + 1
+        while true {
+            guard index < bytes.count else { throw Decline() }
+            let byte = bytes[index]
+            if byte >= 0x20, byte < 0x80, byte != 0x22, byte != 0x5C {
+                index += 1
+                continue
+            }
+            if byte == 0x22 { break }
+            guard byte >= 0x20 else { throw Decline() }
+            if byte == 0x5C {
+                guard index + 1 < bytes.count else { throw Decline() }
+                switch bytes[index + 1] {
+                case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: index += 2
+                case 0x75:
+                    let scalar = try Self.hex4(bytes, index + 2)
+                    index += 6
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard index + 1 < bytes.count, bytes[index] == 0x5C, bytes[index + 1] == 0x75,
+                            (0xDC00..<0xE000).contains(try Self.hex4(bytes, index + 2))
+                        else { throw Decline() }
+                        index += 6
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        throw Decline()
+                    }
+                default: throw Decline()
+                }
+                continue
+            }
+            index += try Self.utf8Sequence(bytes, at: index)
+        }
+        state.index = index + 1
+    }
+
+    /// Four hex digits at `index`, as the parser reads a `\u` escape.
+    private static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) throws(Decline) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw Decline() }
+        var value: UInt32 = 0
+        for offset in 0..<4 {
+            let byte = bytes[index + offset]
+            let digit: UInt32
+            switch byte {
+            case 0x30...0x39: digit = UInt32(byte - 0x30)
+            case 0x41...0x46: digit = UInt32(byte - 0x41 + 10)
+            case 0x61...0x66: digit = UInt32(byte - 0x61 + 10)
+            default: throw Decline()
+            }
+            value = value << 4 | digit
+        }
+        return value
+    }
+
+    /// The length of the well-formed UTF-8 sequence of two to four bytes at `index` (Unicode
+    /// table 3-7: no overlong form, no surrogate, nothing above U+10FFFF), or a decline.
+    private static func utf8Sequence(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) throws(Decline) -> Int {
+        let lead = bytes[index]
+        let length: Int
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE, 0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: throw Decline()
+        }
+        guard index + length <= bytes.count else { throw Decline() }
+        let second = bytes[index + 1]
+        guard second >= low, second <= high else { throw Decline() }
+        for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 { throw Decline() }
+        return length
+    }
+
+    /// A number by the parser's grammar; an integer must fit in 64 bits and any other number
+    /// must be finite as a `Double`.
+    private mutating func checkNumber() throws(Decline) {
+        let bytes = state.bytes
+        let start = state.index
+        var index = start
+        let negative = bytes[index] == 0x2D
+        if negative { index += 1 }
+        let digitsStart = index
+        while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+        guard index > digitsStart else { throw Decline() }
+        if bytes[digitsStart] == 0x30, index - digitsStart > 1 { throw Decline() }
+        let digitsEnd = index
+        var isInteger = true
+        if index < bytes.count, bytes[index] == 0x2E {
+            isInteger = false
+            index += 1
+            let fractionStart = index
+            while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+            guard index > fractionStart else { throw Decline() }
+        }
+        if index < bytes.count, bytes[index] == 0x65 || bytes[index] == 0x45 {
+            isInteger = false
+            index += 1
+            if index < bytes.count, bytes[index] == 0x2B || bytes[index] == 0x2D { index += 1 }
+            let exponentStart = index
+            while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+            guard index > exponentStart else { throw Decline() }
+        }
+        state.index = index
+        if isInteger {
+            // Up to 18 digits always fit; longer ones are accumulated as the parser does.
+            guard digitsEnd - digitsStart > 18 else { return }
+            var value: Int64 = 0
+            for position in digitsStart..<digitsEnd {
+                let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
+                let (next, overflowB) = shifted.subtractingReportingOverflow(Int64(bytes[position] - 0x30))
+                guard !overflowA, !overflowB else { throw Decline() }
+                value = next
+            }
+            guard negative || value != Int64.min else { throw Decline() }
+            return
+        }
+        guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)), value.isFinite else {
+            throw Decline()
+        }
     }
 }
 
