@@ -80,6 +80,9 @@ struct DirectDecodingTests {
             ("\"boot_id\":\"6f1b0c0e-1111-4222-8333-944445555666\"", "\"boot_id\":null"),
             ("\"issued_at\":\"2026-11-18T", "\"issued_at\":\"2026-11-18t"),
             ("{\"schema\":\"mijian.report/v1\",", "{"),
+            ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5B0B0E59-3C1E-4C55-9F4C-2A0E4A1D7C11"),
+            ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7C11"),
+            ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c1\\u0031"),
         ]
         for (original, replacement) in edits {
             #expect(text.contains(original), "\(original)")
@@ -108,6 +111,10 @@ struct DirectDecodingTests {
         ("\"issued_at\":\"2026-11-18T", "\"issued_at\":\"2026/11/18T"), ("\"issued_at\":\"2026-11-18T", "\"issued_at\":\"2026-13-18T"),
         ("\"observed_at\":\"2026", "\"observed_at\":\"x2026"),
         ("\"report_id\":\"", "\"report_id\":\"x"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c1g"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c1"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c111"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e593c1e-4c55-9f4c-2a0e4a1d7c11-"),
         ("\"schema\":\"mijian.report/v1\"", "\"schema\":\"mijian.report/v0\""),
         ("\"classification\":\"秘密\"", "\"classification\":\"mimi\""),
         ("\"classification\":\"秘密\"", "\"classification\":7"),

@@ -177,10 +177,33 @@ public struct JSONParser: Sendable {
             return value
         }
 
+        /// The position of the first word of 8 bytes from `index` that holds a byte a string
+        /// cannot take as it is (`"`, `\\`, a control byte or one outside ASCII), or of the last
+        /// bytes too few to make a word; the bytes before it are plain ASCII.
+        @inline(__always)
+        static func skipPlainWords(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+            guard let address = bytes.baseAddress else { return start }
+            var index = start
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while index + 8 <= bytes.count {
+                let word = UnsafeRawPointer(address + index).loadUnaligned(as: UInt64.self)
+                // Per byte: below 0x20, equal to '"', equal to '\\', or its high bit set.
+                let control = (word &- 0x20 &* ones) & ~word
+                let quote = word ^ (0x22 &* ones)
+                let backslash = word ^ (0x5C &* ones)
+                let found = (control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | word) & highs
+                if found != 0 { break }
+                index += 8
+            }
+            return index
+        }
+
         mutating func string() throws(Failure) -> String {
             index += 1
             // Fast path: no escape before the closing quote, so the bytes are the string.
             let start = index
+            index = Self.skipPlainWords(bytes, from: index)
             var ascii = true
             while index < bytes.count {
                 let byte = bytes[index]

@@ -122,8 +122,15 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
     public var statusDetail: String
     /// When the facts were observed.
     public var observedAt: Date
-    /// What the rule looked at.
-    public var evidence: [Evidence]
+    /// What the rule looked at, as values or as the verified bytes it was read from.
+    var evidenceContent: EvidenceList
+
+    /// What the rule looked at. Read from a verified payload, it is made from the payload's bytes
+    /// each time it is read (verification checked them strictly); read it once and keep it.
+    public var evidence: [Evidence] {
+        get { evidenceContent.value }
+        set { evidenceContent = .value(newValue) }
+    }
 
     /// Makes a finding.
     public init(
@@ -137,7 +144,28 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
         self.status = status
         self.statusDetail = statusDetail
         self.observedAt = observedAt
-        self.evidence = evidence
+        self.evidenceContent = .value(evidence)
+    }
+
+    /// Makes a finding whose evidence is a JSON array already checked by the strict rules.
+    init(
+        uid: String, rule: RuleInfo, subject: String, severity: Severity, status: Status, statusDetail: String,
+        observedAt: Date, evidenceContent: EvidenceList
+    ) {
+        self.uid = uid
+        self.rule = rule
+        self.subject = subject
+        self.severity = severity
+        self.status = status
+        self.statusDetail = statusDetail
+        self.observedAt = observedAt
+        self.evidenceContent = evidenceContent
+    }
+
+    /// Equal in every field, evidence included.
+    public static func == (lhs: Finding, rhs: Finding) -> Bool {
+        lhs.uid == rhs.uid && lhs.rule == rhs.rule && lhs.subject == rhs.subject && lhs.severity == rhs.severity && lhs.status == rhs.status
+            && lhs.statusDetail == rhs.statusDetail && lhs.observedAt == rhs.observedAt && lhs.evidenceContent == rhs.evidenceContent
     }
 
     /// The stable id for a (host, rule, subject) triple.
@@ -223,6 +251,29 @@ enum JSONData: Sendable, Equatable {
 
     /// Equal values; the same bytes are the same value without parsing them.
     static func == (lhs: JSONData, rhs: JSONData) -> Bool {
+        if case .checked(let a) = lhs, case .checked(let b) = rhs, a.elementsEqual(b) { return true }
+        return lhs.value == rhs.value
+    }
+}
+
+/// The evidence of a finding: values, or the bytes of its JSON array inside a verified payload,
+/// which the direct decoder checked item by item without making them.
+enum EvidenceList: Sendable, Equatable {
+    /// Values.
+    case value([Evidence])
+    /// The array's bytes (a slice of the payload), known to decode.
+    case checked(ArraySlice<UInt8>)
+
+    /// The evidence, decoded from the bytes when it is kept as bytes.
+    var value: [Evidence] {
+        switch self {
+        case .value(let value): return value
+        case .checked(let bytes): return Report.evidence(checked: bytes)
+        }
+    }
+
+    /// Equal evidence; the same bytes are the same evidence without decoding them.
+    static func == (lhs: EvidenceList, rhs: EvidenceList) -> Bool {
         if case .checked(let a) = lhs, case .checked(let b) = rhs, a.elementsEqual(b) { return true }
         return lhs.value == rhs.value
     }

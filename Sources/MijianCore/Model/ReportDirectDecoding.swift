@@ -14,12 +14,21 @@ extension Report {
         // Evidence `data` sits at depth 5; a smaller limit is left to the tree path.
         guard payload.count <= maxBytes, maxDepth >= ReportReader.deepestSchemaDepth else { return nil }
         return payload.withUnsafeBufferPointer { bytes in
-            var reader = ReportReader(payload: payload, state: JSONParser.State(bytes: bytes, maxDepth: maxDepth))
+            var reader = ReportReader(payload: payload[...], state: JSONParser.State(bytes: bytes, maxDepth: maxDepth))
             do {
                 return try reader.report()
             } catch {
                 return nil
             }
+        }
+    }
+
+    /// The evidence of a finding from the bytes of its array, which the direct decoder checked
+    /// (so decoding cannot fail; it would give no evidence).
+    static func evidence(checked bytes: ArraySlice<UInt8>) -> [Evidence] {
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = ReportReader(payload: bytes, state: JSONParser.State(bytes: buffer, maxDepth: Int.max - 8))
+            return (try? reader.evidenceList()) ?? []
         }
     }
 }
@@ -32,12 +41,13 @@ private struct ReportReader {
     /// The depth of evidence `data`: report, findings, finding, evidence, evidence item, data.
     static let deepestSchemaDepth = 5
 
-    /// The payload `state` reads, for the slices that keep evidence and event data.
-    let payload: [UInt8]
+    /// The bytes `state` reads (its index 0 is `payload.startIndex`), for the slices that keep
+    /// evidence and event data.
+    let payload: ArraySlice<UInt8>
     var state: JSONParser.State
     /// Key ranges (start, length) of the objects being checked, innermost last: duplicates are
     /// found by comparing bytes, without making strings.
-    var keyRanges: [(start: Int, count: Int)] = []
+    var keyRanges: [KeyRange] = []
     /// The last timestamp read in place, by position and length: reports repeat theirs.
     var lastDate: (start: Int, count: Int, date: Date)?
 
@@ -78,9 +88,28 @@ private struct ReportReader {
 
     /// Reads `"key":` and returns which of `names` it is. A key outside them, or one written with
     /// an escape or a control character, declines (the tree path names the unknown member).
-    mutating func key(_ names: KeyNames) throws(Decline) -> Int {
-        try take(0x22)
+    mutating func key(_ names: KeyNames, hint: Int) throws(Decline) -> Int {
+        state.skipSpace()
+        // Members usually come in schema order: `"name":` of member `hint` is tried first, by two
+        // word compares, when 17 bytes remain to load them from.
         let bytes = state.bytes
+        let at = state.index
+        if hint < names.packed.count, names.lengths[hint] <= 16, at + 17 <= bytes.count, bytes[at] == 0x22, let address = bytes.baseAddress {
+            let expected = names.packed[hint]
+            let length = names.lengths[hint]
+            if at + length + 3 <= bytes.count, bytes[at + 1 + length] == 0x22, bytes[at + 2 + length] == 0x3A {
+                let raw = UnsafeRawPointer(address + at + 1)
+                let low = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+                let high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                let lowMask: UInt64 = length >= 8 ? ~0 : (1 << UInt64(8 * length)) - 1
+                let highMask: UInt64 = length >= 16 ? ~0 : length <= 8 ? 0 : (1 << UInt64(8 * (length - 8))) - 1
+                if low & lowMask == expected.low, high & highMask == expected.high {
+                    state.index = at + length + 3
+                    return hint
+                }
+            }
+        }
+        try take(0x22)
         // The key's bytes packed into two words as it is scanned; no schema key is longer than 16.
         var packed = PackedKey()
         var length = 0
@@ -173,7 +202,43 @@ private struct ReportReader {
         state.skipSpace()
         let start = state.index
         try check(depth: depth)
-        return .checked(payload[start..<state.index])
+        let offset = payload.startIndex
+        return .checked(payload[offset + start..<offset + state.index])
+    }
+
+    /// A UUID: the 8-4-4-4-12 hex form is read in place; any other text goes to `UUID(uuidString:)`.
+    mutating func uuid() throws(Decline) -> UUID? {
+        guard try peek() == 0x22 else { throw Decline() }
+        let bytes = state.bytes
+        let start = state.index + 1
+        if start + 37 <= bytes.count, bytes[start + 36] == 0x22 {
+            var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let valid = withUnsafeMutableBytes(of: &value) { out in
+                var nibbles = 0
+                for position in 0..<36 {
+                    let byte = bytes[start + position]
+                    if position == 8 || position == 13 || position == 18 || position == 23 {
+                        guard byte == 0x2D else { return false }
+                        continue
+                    }
+                    let digit: UInt8
+                    switch byte {
+                    case 0x30...0x39: digit = byte - 0x30
+                    case 0x41...0x46: digit = byte - 0x41 + 10
+                    case 0x61...0x66: digit = byte - 0x61 + 10
+                    default: return false
+                    }
+                    out[nibbles / 2] |= nibbles % 2 == 0 ? digit << 4 : digit
+                    nibbles += 1
+                }
+                return true
+            }
+            if valid {
+                state.index = start + 37
+                return UUID(uuid: value)
+            }
+        }
+        return UUID(uuidString: try string())
     }
 
     mutating func enumeration<T: RawRepresentable>(_ type: T.Type) throws(Decline) -> T where T.RawValue == String {
@@ -208,11 +273,11 @@ private struct ReportReader {
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(Self.reportKeys)
+            let which = try key(Self.reportKeys, hint: seen.nonzeroBitCount)
             try first(which, &seen)
             switch which {
             case 0: schemaOK = try string() == Report.schema
-            case 1: reportID = UUID(uuidString: try string())
+            case 1: reportID = try uuid()
             case 2: epoch = try int()
             case 3: seq = try int()
             case 4: prev = try string()
@@ -220,11 +285,11 @@ private struct ReportReader {
             case 6: (windowStart, windowEnd) = try window()
             case 7:
                 let fields = try strings(Self.agentKeys)
-                agent = AgentInfo(name: fields[0], version: fields[1], keyid: fields[2])
+                agent = AgentInfo(name: fields.0, version: fields.1, keyid: fields.2)
             case 8: host = try hostInfo()
             case 9:
                 let fields = try strings(Self.policyKeys)
-                policy = PolicyInfo(id: fields[0], version: fields[1], sha256: fields[2])
+                policy = PolicyInfo(id: fields.0, version: fields.1, sha256: fields.2)
             case 10: summary = try summaryCounts()
             case 11: findings = try findingList()
             default: events = try eventList()
@@ -251,7 +316,7 @@ private struct ReportReader {
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(Self.windowKeys)
+            let which = try key(Self.windowKeys, hint: seen.nonzeroBitCount)
             try first(which, &seen)
             if which == 0 { start = try date() } else { end = try date() }
         } while try more(0x7D)
@@ -259,18 +324,36 @@ private struct ReportReader {
         return (start, end)
     }
 
-    /// An object whose members are all required strings, in the order of `names`.
-    mutating func strings(_ names: KeyNames) throws(Decline) -> [String] {
-        var fields = [String](repeating: "", count: names.packed.count)
+    /// An object of three required string members, in the order of `names`.
+    mutating func strings(_ names: KeyNames) throws(Decline) -> (String, String, String) {
+        var fields = ("", "", "")
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(names)
+            let which = try key(names, hint: seen.nonzeroBitCount)
             try first(which, &seen)
-            fields[which] = try string()
+            switch which {
+            case 0: fields.0 = try string()
+            case 1: fields.1 = try string()
+            default: fields.2 = try string()
+            }
         } while try more(0x7D)
         guard all(names.packed.count, seen) else { throw Decline() }
         return fields
+    }
+
+    /// A reference: `system` and `id`, both required strings.
+    mutating func reference() throws(Decline) -> Reference {
+        var system = "", id = ""
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.referenceKeys, hint: seen.nonzeroBitCount)
+            try first(which, &seen)
+            if which == 0 { system = try string() } else { id = try string() }
+        } while try more(0x7D)
+        guard all(2, seen) else { throw Decline() }
+        return Reference(system: system, id: id)
     }
 
     static let hostKeys = KeyNames(["host_id", "hostname", "asset_id", "classification", "responsible", "unit", "os", "kernel", "boot_id"])
@@ -280,7 +363,7 @@ private struct ReportReader {
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(Self.hostKeys)
+            let which = try key(Self.hostKeys, hint: seen.nonzeroBitCount)
             try first(which, &seen)
             switch which {
             // host_id, hostname, os, kernel: strings; the others may be null or absent.
@@ -307,7 +390,7 @@ private struct ReportReader {
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(Self.statusKeys)
+            let which = try key(Self.statusKeys, hint: seen.nonzeroBitCount)
             try first(which, &seen)
             counts[which] = try int()
         } while try more(0x7D)
@@ -326,16 +409,16 @@ private struct ReportReader {
 
     mutating func finding() throws(Decline) -> Finding {
         var uid = "", subject = "", detail = ""
-        var rule = ["", "", ""]
+        var rule = ("", "", "")
         var references: [Reference] = []
         var severity = Severity.informational
         var status = Status.pass
         var observedAt = Date(timeIntervalSince1970: 0)
-        var evidence: [Evidence] = []
+        var evidence = EvidenceList.value([])
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(Self.findingKeys)
+            let which = try key(Self.findingKeys, hint: seen.nonzeroBitCount)
             try first(which, &seen)
             switch which {
             case 0: uid = try string()
@@ -346,24 +429,24 @@ private struct ReportReader {
             case 5: status = try enumeration(Status.self)
             case 6: detail = try string()
             case 7: observedAt = try date()
-            default: evidence = try evidenceList()
+            default: evidence = try checkedEvidenceList()
             }
         } while try more(0x7D)
         guard all(Self.findingKeys.packed.count, seen) else { throw Decline() }
-        let known = RuleCatalogue.rule(rule[0])
+        let known = RuleCatalogue.rule(rule.0)
         let info = RuleInfo(
-            id: rule[0], version: rule[1], title: rule[2], titleZH: known?.titleZH ?? rule[2], references: references,
+            id: rule.0, version: rule.1, title: rule.2, titleZH: known?.titleZH ?? rule.2, references: references,
             defaultSeverity: known?.defaultSeverity ?? severity)
         return Finding(
-            uid: uid, rule: info, subject: subject, severity: severity, status: status, statusDetail: detail, observedAt: observedAt, evidence: evidence)
+            uid: uid, rule: info, subject: subject, severity: severity, status: status, statusDetail: detail, observedAt: observedAt,
+            evidenceContent: evidence)
     }
 
     mutating func referenceList() throws(Decline) -> [Reference] {
         var references: [Reference] = []
         if try open(0x5B, 0x5D) { return references }
         repeat {
-            let fields = try strings(Self.referenceKeys)
-            references.append(Reference(system: fields[0], id: fields[1]))
+            references.append(try reference())
         } while try more(0x5D)
         return references
     }
@@ -379,6 +462,40 @@ private struct ReportReader {
             evidence.append(Evidence(kind: item.texts.0, source: item.texts.1, observedAt: item.observedAt, content: item.data))
         } while try more(0x5D)
         return evidence
+    }
+
+    /// A finding's evidence array, each item checked as `evidenceList` would read it, without
+    /// making strings or data: the array's bytes, a slice of the payload.
+    mutating func checkedEvidenceList() throws(Decline) -> EvidenceList {
+        state.skipSpace()
+        let start = state.index
+        if try !open(0x5B, 0x5D) {
+            repeat { try checkStamped(Self.evidenceKeys, dataDepth: 5) } while try more(0x5D)
+        }
+        let offset = payload.startIndex
+        return .checked(payload[offset + start..<offset + state.index])
+    }
+
+    /// What `stamped` reads, checked in place: the strings by the parser's rules, the time as
+    /// RFC 3339, the data as JSON at `dataDepth`; every member required, none twice, no other.
+    mutating func checkStamped(_ names: KeyNames, dataDepth: Int) throws(Decline) {
+        let count = names.packed.count
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(names, hint: seen.nonzeroBitCount)
+            try first(which, &seen)
+            if which == count - 1 {
+                state.skipSpace()
+                try check(depth: dataDepth)
+            } else if which == count - 2 {
+                _ = try date()
+            } else {
+                guard try peek() == 0x22 else { throw Decline() }
+                try checkString()
+            }
+        } while try more(0x7D)
+        guard all(count, seen) else { throw Decline() }
     }
 
     mutating func eventList() throws(Decline) -> [Event] {
@@ -400,7 +517,7 @@ private struct ReportReader {
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
-            let which = try key(names)
+            let which = try key(names, hint: seen.nonzeroBitCount)
             try first(which, &seen)
             switch which {
             case count - 1: data = try checkedData(depth: dataDepth)
@@ -466,7 +583,7 @@ extension ReportReader {
             return
         }
         let base = keyRanges.count
-        defer { keyRanges.removeSubrange(base...) }
+        defer { keyRanges.removeLast(keyRanges.count - base) }
         let bytes = state.bytes
         guard let address = bytes.baseAddress else { throw Decline() }
         repeat {
@@ -486,7 +603,7 @@ extension ReportReader {
             for other in keyRanges[base...] where other.count == count {
                 if memcmp(address + other.start, address + start, count) == 0 { throw Decline() }
             }
-            keyRanges.append((start, count))
+            keyRanges.append(KeyRange(start: start, count: count))
             try take(0x3A)
             state.skipSpace()
             try check(depth: depth + 1)
@@ -496,7 +613,7 @@ extension ReportReader {
     /// A string: escapes as the parser reads them, no control byte, well-formed UTF-8.
     private mutating func checkString() throws(Decline) {
         let bytes = state.bytes
-        var index = state.index + 1
+        var index = JSONParser.State.skipPlainWords(bytes, from: state.index + 1)
         while true {
             guard index < bytes.count else { throw Decline() }
             let byte = bytes[index]
@@ -620,6 +737,12 @@ extension ReportReader {
     }
 }
 
+/// Where a key's bytes are in the payload.
+private struct KeyRange {
+    var start: Int
+    var count: Int
+}
+
 /// A key of at most 16 bytes packed into two words, zero-filled. Keys hold no zero byte (control
 /// bytes decline), so equal words mean equal keys.
 private struct PackedKey: Equatable {
@@ -639,8 +762,10 @@ private struct PackedKey: Equatable {
 /// The member names of one object of the schema, packed for comparison.
 private struct KeyNames {
     let packed: [PackedKey]
+    let lengths: [Int]
 
     init(_ names: [StaticString]) {
+        lengths = names.map(\.utf8CodeUnitCount)
         packed = names.map { name in
             var key = PackedKey()
             let start = name.utf8Start
