@@ -177,8 +177,8 @@ public struct JSONParser: Sendable {
             return value
         }
 
-        /// The position of the first word of 8 bytes from `index` that holds a byte a string
-        /// cannot take as it is (`"`, `\\`, a control byte or one outside ASCII), or of the last
+        /// The position of the first byte from `start` that a string cannot take as it is (`"`,
+        /// `\\`, a control byte or one outside ASCII), found eight bytes at a time, or of the last
         /// bytes too few to make a word; the bytes before it are plain ASCII.
         @inline(__always)
         static func skipPlainWords(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
@@ -187,13 +187,15 @@ public struct JSONParser: Sendable {
             let ones: UInt64 = 0x0101_0101_0101_0101
             let highs: UInt64 = 0x8080_8080_8080_8080
             while index + 8 <= bytes.count {
-                let word = UnsafeRawPointer(address + index).loadUnaligned(as: UInt64.self)
-                // Per byte: below 0x20, equal to '"', equal to '\\', or its high bit set.
+                // The first byte in the lowest bits, whatever the machine's byte order.
+                let word = UInt64(littleEndian: UnsafeRawPointer(address + index).loadUnaligned(as: UInt64.self))
+                // Per byte: below 0x20, equal to '"', equal to '\\', or its high bit set. A borrow
+                // can mark a byte above a marked one, never below: the lowest mark is exact.
                 let control = (word &- 0x20 &* ones) & ~word
                 let quote = word ^ (0x22 &* ones)
                 let backslash = word ^ (0x5C &* ones)
                 let found = (control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | word) & highs
-                if found != 0 { break }
+                if found != 0 { return index + found.trailingZeroBitCount >> 3 }
                 index += 8
             }
             return index

@@ -48,6 +48,8 @@ private struct ReportReader {
     /// Key ranges (start, length) of the objects being checked, innermost last: duplicates are
     /// found by comparing bytes, without making strings.
     var keyRanges: [KeyRange] = []
+    /// How many of `keyRanges` are in use; the rest are left over from objects already closed.
+    var keyCount = 0
     /// The last timestamp read in place, by position and length: reports repeat theirs.
     var lastDate: (start: Int, count: Int, date: Date)?
 
@@ -94,16 +96,14 @@ private struct ReportReader {
         // word compares, when 17 bytes remain to load them from.
         let bytes = state.bytes
         let at = state.index
-        if hint < names.packed.count, names.lengths[hint] <= 16, at + 17 <= bytes.count, bytes[at] == 0x22, let address = bytes.baseAddress {
-            let expected = names.packed[hint]
-            let length = names.lengths[hint]
+        if hint < names.entries.count, at + 17 <= bytes.count, bytes[at] == 0x22, let address = bytes.baseAddress {
+            let expected = names.entries[hint]
+            let length = expected.length
             if at + length + 3 <= bytes.count, bytes[at + 1 + length] == 0x22, bytes[at + 2 + length] == 0x3A {
                 let raw = UnsafeRawPointer(address + at + 1)
                 let low = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
                 let high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-                let lowMask: UInt64 = length >= 8 ? ~0 : (1 << UInt64(8 * length)) - 1
-                let highMask: UInt64 = length >= 16 ? ~0 : length <= 8 ? 0 : (1 << UInt64(8 * (length - 8))) - 1
-                if low & lowMask == expected.low, high & highMask == expected.high {
+                if low & expected.lowMask == expected.packed.low, high & expected.highMask == expected.packed.high {
                     state.index = at + length + 3
                     return hint
                 }
@@ -179,6 +179,13 @@ private struct ReportReader {
         guard try peek() == 0x22 else { throw Decline() }
         let bytes = state.bytes
         let start = state.index + 1
+        // The same text as the last time read, then its closing quote: the same time.
+        if let last = lastDate, start + last.count < bytes.count, bytes[start + last.count] == 0x22, let address = bytes.baseAddress,
+            memcmp(address + last.start, address + start, last.count) == 0
+        {
+            state.index = start + last.count + 1
+            return last.date
+        }
         var end = start
         while end < bytes.count, bytes[end] != 0x22, bytes[end] != 0x5C, bytes[end] >= 0x20, bytes[end] < 0x80 { end += 1 }
         if end < bytes.count, bytes[end] == 0x22 {
@@ -582,14 +589,15 @@ extension ReportReader {
             state.index += 1
             return
         }
-        let base = keyRanges.count
-        defer { keyRanges.removeLast(keyRanges.count - base) }
+        let base = keyCount
+        defer { keyCount = base }
         let bytes = state.bytes
         guard let address = bytes.baseAddress else { throw Decline() }
         repeat {
             // The key: printable ASCII without escapes, else declined.
             try take(0x22)
             let start = state.index
+            state.index = JSONParser.State.skipPlainWords(bytes, from: start)
             while true {
                 guard state.index < bytes.count else { throw Decline() }
                 let byte = bytes[state.index]
@@ -599,11 +607,19 @@ extension ReportReader {
             }
             let count = state.index - start
             state.index += 1
-            guard keyRanges.count - base < Self.maxCheckedMembers else { throw Decline() }
-            for other in keyRanges[base...] where other.count == count {
-                if memcmp(address + other.start, address + start, count) == 0 { throw Decline() }
+            guard keyCount - base < Self.maxCheckedMembers else { throw Decline() }
+            var other = base
+            while other < keyCount {
+                let range = keyRanges[other]
+                if range.count == count, memcmp(address + range.start, address + start, count) == 0 { throw Decline() }
+                other += 1
             }
-            keyRanges.append(KeyRange(start: start, count: count))
+            if keyCount < keyRanges.count {
+                keyRanges[keyCount] = KeyRange(start: start, count: count)
+            } else {
+                keyRanges.append(KeyRange(start: start, count: count))
+            }
+            keyCount += 1
             try take(0x3A)
             state.skipSpace()
             try check(depth: depth + 1)
@@ -761,16 +777,33 @@ private struct PackedKey: Equatable {
 
 /// The member names of one object of the schema, packed for comparison.
 private struct KeyNames {
+    /// One name: its packed bytes, its length, and the masks that keep that many bytes of two words.
+    struct Entry {
+        let packed: PackedKey
+        let length: Int
+        let lowMask: UInt64
+        let highMask: UInt64
+    }
+
     let packed: [PackedKey]
-    let lengths: [Int]
+    /// The names of at most 16 bytes (all of the schema's), for `key`'s comparison in place.
+    let entries: [Entry]
 
     init(_ names: [StaticString]) {
-        lengths = names.map(\.utf8CodeUnitCount)
         packed = names.map { name in
             var key = PackedKey()
             let start = name.utf8Start
             for position in 0..<min(16, name.utf8CodeUnitCount) { key.add(start[position], at: position) }
             return key
         }
+        var entries: [Entry] = []
+        for (name, key) in zip(names, packed) {
+            let length = name.utf8CodeUnitCount
+            guard length <= 16 else { break }
+            let lowMask: UInt64 = length >= 8 ? ~0 : (1 << UInt64(8 * length)) - 1
+            let highMask: UInt64 = length >= 16 ? ~0 : length <= 8 ? 0 : (1 << UInt64(8 * (length - 8))) - 1
+            entries.append(Entry(packed: key, length: length, lowMask: lowMask, highMask: highMask))
+        }
+        self.entries = entries
     }
 }
