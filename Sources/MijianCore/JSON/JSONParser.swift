@@ -76,7 +76,10 @@ public struct JSONParser: Sendable {
             Failure(reason: reason, offset: index, detail: detail)
         }
 
+        @inline(__always)
         mutating func skipSpace() {
+            // Compact JSON has no white space: one comparison decides most calls.
+            if index < bytes.count, bytes[index] > 0x20 { return }
             while index < bytes.count {
                 switch bytes[index] {
                 case 0x20, 0x09, 0x0A, 0x0D: index += 1
