@@ -204,6 +204,43 @@ public struct JSONParser: Sendable {
             return index
         }
 
+        /// The length of the well-formed UTF-8 sequence of two to four bytes at `index` (Unicode
+        /// table 3-7: no overlong form, no surrogate, nothing above U+10FFFF), or nil.
+        @inline(__always)
+        static func utf8SequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch bytes[index] {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE, 0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return nil
+            }
+            guard index + length <= bytes.count else { return nil }
+            let second = bytes[index + 1]
+            guard second >= low, second <= high else { return nil }
+            for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 { return nil }
+            return length
+        }
+
+        /// True when `bytes` are well-formed UTF-8: what `String(validating:as:)` accepts.
+        static func isWellFormedUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            var index = 0
+            while index < bytes.count {
+                if bytes[index] < 0x80 {
+                    index += 1
+                    continue
+                }
+                guard let length = utf8SequenceLength(bytes, at: index) else { return false }
+                index += length
+            }
+            return true
+        }
+
         mutating func string() throws(Failure) -> String {
             index += 1
             // Fast path: no escape before the closing quote, so the bytes are the string.
@@ -218,14 +255,13 @@ public struct JSONParser: Sendable {
                     // ASCII needs no validation; anything else is validated, never repaired. Up to
                     // 15 ASCII bytes, this initializer makes the string in place, without a call
                     // into the decoder.
-                    if ascii {
-                        return String(unsafeUninitializedCapacity: raw.count) { out in out.initialize(fromContentsOf: raw) }
-                    }
-                    guard let text = String(validating: raw, as: UTF8.self) else {
+                    // Anything else is validated first (with the rules `String(validating:)`
+                    // applies, without its generic path), so that initializer repairs nothing.
+                    guard ascii || Self.isWellFormedUTF8(raw) else {
                         index -= 1
                         throw fail(.badString, "string is not valid UTF-8")
                     }
-                    return text
+                    return String(unsafeUninitializedCapacity: raw.count) { out in out.initialize(fromContentsOf: raw) }
                 }
                 if byte == 0x5C || byte < 0x20 { break }
                 if byte >= 0x80 { ascii = false }

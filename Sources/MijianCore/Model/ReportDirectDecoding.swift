@@ -658,7 +658,8 @@ extension ReportReader {
                 }
                 continue
             }
-            index += try Self.utf8Sequence(bytes, at: index)
+            guard let length = JSONParser.State.utf8SequenceLength(bytes, at: index) else { throw Decline() }
+            index += length
         }
         state.index = index + 1
     }
@@ -679,29 +680,6 @@ extension ReportReader {
             value = value << 4 | digit
         }
         return value
-    }
-
-    /// The length of the well-formed UTF-8 sequence of two to four bytes at `index` (Unicode
-    /// table 3-7: no overlong form, no surrogate, nothing above U+10FFFF), or a decline.
-    private static func utf8Sequence(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) throws(Decline) -> Int {
-        let lead = bytes[index]
-        let length: Int
-        var low: UInt8 = 0x80, high: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE, 0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: throw Decline()
-        }
-        guard index + length <= bytes.count else { throw Decline() }
-        let second = bytes[index + 1]
-        guard second >= low, second <= high else { throw Decline() }
-        for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 { throw Decline() }
-        return length
     }
 
     /// A number by the parser's grammar; an integer must fit in 64 bits and any other number
