@@ -350,14 +350,14 @@ private struct ReportReader {
     }
 
     /// A reference: `system` and `id`, both required strings.
-    mutating func reference() throws(Decline) -> Reference {
+    mutating func reference(matching known: Reference?) throws(Decline) -> Reference {
         var system = "", id = ""
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
             let which = try key(Self.referenceKeys, hint: seen.nonzeroBitCount)
             try first(which, &seen)
-            if which == 0 { system = try string() } else { id = try string() }
+            if which == 0 { system = try string(matching: known?.system) } else { id = try string(matching: known?.id) }
         } while try more(0x7D)
         guard all(2, seen) else { throw Decline() }
         return Reference(system: system, id: id)
@@ -429,8 +429,8 @@ private struct ReportReader {
             try first(which, &seen)
             switch which {
             case 0: uid = try string()
-            case 1: rule = try strings(Self.ruleKeys)
-            case 2: references = try referenceList()
+            case 1: rule = try ruleFields()
+            case 2: references = try referenceList(known: rule.0.isEmpty ? nil : RuleCatalogue.rule(rule.0)?.references)
             case 3: subject = try string()
             case 4: severity = try enumeration(Severity.self)
             case 5: status = try enumeration(Status.self)
@@ -449,13 +449,63 @@ private struct ReportReader {
             evidenceContent: evidence)
     }
 
-    mutating func referenceList() throws(Decline) -> [Reference] {
+    /// A finding's references; `known`, the catalogue's for its rule when the rule came first,
+    /// lends its strings (and its array, when they are all the same) instead of new ones.
+    mutating func referenceList(known: [Reference]?) throws(Decline) -> [Reference] {
         var references: [Reference] = []
         if try open(0x5B, 0x5D) { return references }
         repeat {
-            references.append(try reference())
+            let index = references.count
+            references.append(try reference(matching: known.flatMap { index < $0.count ? $0[index] : nil }))
         } while try more(0x5D)
+        if let known, known == references { return known }
         return references
+    }
+
+    /// A rule object: `id`, `version`, `title`. When the id comes first and names a rule of the
+    /// catalogue, the catalogue's version and title are used when they are the same bytes.
+    mutating func ruleFields() throws(Decline) -> (String, String, String) {
+        var fields = ("", "", "")
+        var known: RuleInfo?
+        var seen: UInt32 = 0
+        guard try !open(0x7B, 0x7D) else { throw Decline() }
+        repeat {
+            let which = try key(Self.ruleKeys, hint: seen.nonzeroBitCount)
+            try first(which, &seen)
+            switch which {
+            case 0:
+                fields.0 = try string()
+                known = RuleCatalogue.rule(fields.0)
+            case 1: fields.1 = try string(matching: known?.version)
+            default: fields.2 = try string(matching: known?.title)
+            }
+        } while try more(0x7D)
+        guard all(3, seen) else { throw Decline() }
+        return fields
+    }
+
+    /// A string; when its bytes between the quotes are exactly `candidate`'s UTF-8 and hold no
+    /// escape, quote or control byte, `candidate` itself (the same value, no new storage).
+    mutating func string(matching candidate: String?) throws(Decline) -> String {
+        guard try peek() == 0x22 else { throw Decline() }
+        if var candidate {
+            let bytes = state.bytes
+            let start = state.index + 1
+            let count = candidate.utf8.count
+            if start + count < bytes.count, bytes[start + count] == 0x22, let address = bytes.baseAddress {
+                var plain = true
+                for index in start..<start + count where bytes[index] < 0x20 || bytes[index] == 0x22 || bytes[index] == 0x5C {
+                    plain = false
+                    break
+                }
+                let same = plain && candidate.withUTF8 { utf8 in utf8.baseAddress.map { memcmp(address + start, $0, count) == 0 } ?? (count == 0) }
+                if same {
+                    state.index = start + count + 1
+                    return candidate
+                }
+            }
+        }
+        return try string()
     }
 
     static let evidenceKeys = KeyNames(["kind", "source", "observed_at", "data"])
