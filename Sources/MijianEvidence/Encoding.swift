@@ -96,6 +96,25 @@ public enum Base64 {
                 var o = 0
                 var quanta: UInt32 = 0
                 quantumTable.withUnsafeBufferPointer { spread in
+                    // Two quanta at a time: eight characters in one load, six bytes in one store
+                    // (of eight; the two spare bytes are written over next), while eight fit.
+                    if let source = input.baseAddress, let target = out.baseAddress {
+                        while i + 8 <= end, o + 8 <= count {
+                            let text = UInt64(littleEndian: UnsafeRawPointer(source + i).loadUnaligned(as: UInt64.self))
+                            let first =
+                                spread[Int(text & 0xFF)] | spread[256 + Int(text >> 8 & 0xFF)] | spread[512 + Int(text >> 16 & 0xFF)]
+                                | spread[768 + Int(text >> 24 & 0xFF)]
+                            let second =
+                                spread[Int(text >> 32 & 0xFF)] | spread[256 + Int(text >> 40 & 0xFF)] | spread[512 + Int(text >> 48 & 0xFF)]
+                                | spread[768 + Int(text >> 56)]
+                            quanta |= first | second
+                            // Each quantum's three bytes, first byte lowest, then the next quantum's.
+                            let bytes = UInt64((first << 8).byteSwapped) | UInt64((second << 8).byteSwapped) << 24
+                            UnsafeMutableRawPointer(target + o).storeBytes(of: bytes.littleEndian, as: UInt64.self)
+                            i += 8
+                            o += 6
+                        }
+                    }
                     while i + 4 <= end {
                         let value =
                             spread[Int(input[i])] | spread[256 + Int(input[i + 1])] | spread[512 + Int(input[i + 2])] | spread[768 + Int(input[i + 3])]

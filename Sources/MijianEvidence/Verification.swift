@@ -79,10 +79,12 @@ public struct VerifiedReport: Sendable {
     public let keyid: String
     /// The exact signed payload bytes.
     public let payload: [UInt8]
-    /// SHA-256 (hex) of the payload: the next report's `prev_sha256`.
-    public let payloadSHA256: String
     /// The decoded payload.
     public let report: Report
+
+    /// SHA-256 (hex) of the payload: the next report's `prev_sha256`. Computed when read, not
+    /// during verification, which does not need it; read it once and keep it.
+    public var payloadSHA256: String { Hex.encode(SHA256.hash(data: payload)) }
 }
 
 /// An enrolment request whose signatures (the new key's, and the previous key's on rotation) checked out.
@@ -91,8 +93,9 @@ public struct VerifiedEnrolment: Sendable {
     public let request: EnrolmentRequest
     /// The exact signed payload bytes.
     public let payload: [UInt8]
-    /// SHA-256 (hex) of the payload.
-    public let payloadSHA256: String
+
+    /// SHA-256 (hex) of the payload. Computed when read, not during verification.
+    public var payloadSHA256: String { Hex.encode(SHA256.hash(data: payload)) }
 }
 
 /// Either kind of verified envelope.
@@ -182,7 +185,7 @@ public struct EnvelopeVerifier: Sendable {
             throw VerificationFailure(
                 .keyMismatch, "the envelope is signed by \(key.keyid) but the report's agent.keyid is \"\(report.agent.keyid)\"")
         }
-        return VerifiedReport(keyid: key.keyid, payload: envelope.payload, payloadSHA256: envelope.payloadSHA256, report: report)
+        return VerifiedReport(keyid: key.keyid, payload: envelope.payload, report: report)
     }
 
     private func verifyEnrolment(_ envelope: Envelope) throws(VerificationFailure) -> VerifiedEnrolment {
@@ -244,7 +247,7 @@ public struct EnvelopeVerifier: Sendable {
         } else if envelope.signatures.count != 1 {
             throw VerificationFailure(.malformed, "the request has two signatures but names no previous key")
         }
-        return VerifiedEnrolment(request: request, payload: envelope.payload, payloadSHA256: envelope.payloadSHA256)
+        return VerifiedEnrolment(request: request, payload: envelope.payload)
     }
 
     /// Decodes a verified report payload: straight from the bytes when the direct decoder takes

@@ -58,6 +58,51 @@ import Testing
         #expect(Hex.lower([0x00, 0x0F, 0xA5, 0xFF]) == "000fa5ff")
     }
 
+    @Test func readsStringsWhateverWhereTheirSpecialBytesFall() throws {
+        // Plain bytes are skipped eight at a time: a quote, escape, control or non-ASCII byte at
+        // every position of strings around the word size is still seen where it is.
+        let specials: [(text: [UInt8], value: String?)] = [
+            (Array("\\\"".utf8), "\""), (Array("\\n".utf8), "\n"), ([0xC3, 0xA9], "é"), ([0x7F], "\u{7F}"), ([0x01], nil), ([0xFF], nil),
+            ([0x1F], nil), ([0x20], " "), ([0x5B], "["),
+        ]
+        for length in 0..<20 {
+            for position in 0...length {
+                for special in specials {
+                    var text: [UInt8] = [0x22] + Array(repeating: 0x61, count: position)
+                    text += special.text + Array(repeating: 0x62, count: length - position) + [0x22]
+                    let expected = special.value.map { String(repeating: "a", count: position) + $0 + String(repeating: "b", count: length - position) }
+                    if let expected {
+                        #expect(try JSONParser().parse(text) == .string(expected), "\(text)")
+                    } else {
+                        #expect(throws: JSONParser.Failure.self, "\(text)") { try JSONParser().parse(text) }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func acceptsExactlyTheUTF8ThatStringValidationAccepts() throws {
+        // Every one- and two-byte sequence, and three- and four-byte ones over the boundary values.
+        let edges: [UInt8] = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF]
+        var sequences: [[UInt8]] = []
+        for first in 0...255 {
+            for second in 0...255 { sequences.append([UInt8(first), UInt8(second)]) }
+        }
+        for first in 0xC0...0xFF {
+            for second in edges {
+                for third in edges {
+                    sequences.append([UInt8(first), second, third])
+                    for fourth in edges where first >= 0xF0 { sequences.append([UInt8(first), second, third, fourth]) }
+                }
+            }
+        }
+        for bytes in sequences where !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            let expected = String(validating: bytes, as: UTF8.self)
+            let parsed = try? JSONParser().parse([0x22] + bytes + [0x22])
+            #expect(parsed == expected.map { .string($0) }, "\(bytes)")
+        }
+    }
+
     @Test func rejectsBrokenText() {
         for text in ["", "{", "[1,]", "{\"a\"}", "\"\\x\"", "tru", "{} {}", "\"\u{01}\"", "\"\\ud800\""] {
             #expect(throws: JSONParser.Failure.self, "\(text)") { try JSONParser().parse(Array(text.utf8)) }

@@ -62,6 +62,8 @@ struct DirectDecodingTests {
         let (tree, direct) = outcomes(payload)
         #expect(try tree.get() == report)
         #expect(direct == report)
+        // Data kept as the payload's bytes encodes to the same payload.
+        #expect(direct?.payloadBytes() == payload)
         // Indented JSON is the same document: both paths take it.
         let pretty = report.json.prettySerialized()
         #expect(Report.decodingDirectly(pretty) == report)
@@ -78,14 +80,29 @@ struct DirectDecodingTests {
             ("\"boot_id\":\"6f1b0c0e-1111-4222-8333-944445555666\"", "\"boot_id\":null"),
             ("\"issued_at\":\"2026-11-18T", "\"issued_at\":\"2026-11-18t"),
             ("{\"schema\":\"mijian.report/v1\",", "{"),
+            // The catalogue lends a rule's strings only when the bytes are the same.
+            ("\"title\":\"No route reaches the internet\"", "\"title\":\"No route reaches the internet!\""),
+            ("\"title\":\"No route reaches the internet\"", "\"title\":\"No route reaches the interne\\u0074\""),
+            ("\"title\":\"No route reaches the internet\"", "\"title\":\"No route reaches the interne\""),
+            ("{\"system\":\"bm-self-assessment\",\"id\":\"七.3\"}", "{\"system\":\"bm-self-assessment\",\"id\":\"\\u4e03.3\"}"),
+            ("{\"system\":\"bm-self-assessment\",\"id\":\"七.3\"}", "{\"id\":\"七.3\",\"system\":\"bm-self-assessment\"}"),
+            ("{\"system\":\"bm-self-assessment\",\"id\":\"七.3\"}", "{\"system\":\"bm-self-assessmenT\",\"id\":\"七.3\"}"),
+            ("{\"system\":\"bm-self-assessment\",\"id\":\"七.3\"},", ""),
+            ("\"rule\":{\"id\":\"net.internet-route\",", "\"rule\":{\"id\":\"net.public-dns\","),
+            ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5B0B0E59-3C1E-4C55-9F4C-2A0E4A1D7C11"),
+            ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7C11"),
+            ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c1\\u0031"),
         ]
         for (original, replacement) in edits {
             #expect(text.contains(original), "\(original)")
             var edited = text.replacingOccurrences(of: original, with: replacement)
             if original.hasPrefix("{\"schema\"") { edited = edited.replacingOccurrences(of: "\"events\":[", with: "\"schema\":\"mijian.report/v1\",\"events\":[") }
             let payload = Array(edited.utf8)
-            let (tree, _) = outcomes(payload)
+            let (tree, direct) = outcomes(payload)
             #expect((try? tree.get()) != nil, "\(replacement)")
+            if original.hasPrefix("\"title\"") || original.hasPrefix("{\"system\"") || original.hasPrefix("\"rule\"") {
+                #expect(direct != nil, "\(replacement)")
+            }
             expectAgreement(payload)
         }
         // Reordered members are read directly, not only through the tree.
@@ -106,6 +123,10 @@ struct DirectDecodingTests {
         ("\"issued_at\":\"2026-11-18T", "\"issued_at\":\"2026/11/18T"), ("\"issued_at\":\"2026-11-18T", "\"issued_at\":\"2026-13-18T"),
         ("\"observed_at\":\"2026", "\"observed_at\":\"x2026"),
         ("\"report_id\":\"", "\"report_id\":\"x"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c1g"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c1"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c111"),
+        ("5b0b0e59-3c1e-4c55-9f4c-2a0e4a1d7c11", "5b0b0e593c1e-4c55-9f4c-2a0e4a1d7c11-"),
         ("\"schema\":\"mijian.report/v1\"", "\"schema\":\"mijian.report/v0\""),
         ("\"classification\":\"秘密\"", "\"classification\":\"mimi\""),
         ("\"classification\":\"秘密\"", "\"classification\":7"),
@@ -144,6 +165,71 @@ struct DirectDecodingTests {
             Issue.record("a refused payload verified")
         } catch {
             if case .failure(let expected) = tree { #expect(error == expected) }
+        }
+    }
+
+    /// Evidence and event data: forms the in-place check keeps as bytes, then forms it refuses or
+    /// leaves to the tree (escaped or non-ASCII keys, whose equality is `String`'s).
+    static let keptData: [String] = [
+        #"{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}"#, #"[1,-0,0.5,-2.5e3,1E+2,1e-2,true,false,null,"",{},[]]"#,
+        #""x\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00é😀"# + "\u{7F}\"", #"{"k":"\u0000"}"#, "9223372036854775807", "-9223372036854775808",
+        "123456789012345678", "-1234567890123456789", #" { "a" : [ 1 , 2 ] } "#, "1.7976931348623157e308",
+    ]
+    static let otherData: [String] = [
+        #"{"a":1,"a":2}"#, #"{"a":{"b":1,"b":2}}"#, #"[{"x":1,"x":1}]"#, #"{"ab":1,"a":2,"ab":3}"#, "9223372036854775808",
+        "-9223372036854775809", "1e400", "-1e400", "01", "-01", "1.", "-", ".5", "1e", "1e+", "+1", #""\ud800""#, #""\udc00""#,
+        #""\ud800\u0041""#, #""\ud800x""#, #""\x""#, #""\u12G4""#, #""\u12""#, "tru", "nul", "falsy", "[1,]", "[,1]", #"{"a"}"#, #"{"a":}"#,
+        #"{"a":1,}"#, "[", "{", #""abc"#, "", #"{"é":1,"é":2}"#, #"{"é":1,"e\u0301":2}"#, #"{"\u0061":1,"a":2}"#, #"{"é":1}"#,
+        #"{"a\"b":1}"#, "\"a\u{1}b\"", "\"a\tb\"",
+    ]
+    static let badUTF8: [[UInt8]] = [
+        [0xC0, 0x80], [0xC1, 0xBF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE0, 0x80, 0x80], [0xE2, 0x82], [0x80],
+        [0xF5, 0x80, 0x80, 0x80], [0xF0, 0x80, 0x80, 0x80], [0xFF],
+    ]
+
+    /// The fixture payload with evidence data (depth 5) or event data (depth 3) replaced by `data`.
+    func payloads(withData data: [UInt8]) -> [[UInt8]] {
+        let text = Array(Fixtures.payloadText(key).utf8)
+        return [Array(#"{"driver":"iwlwifi","wireless":true}"#.utf8), Array(#"{"vendor":"0781","product":"5583"}"#.utf8)].compactMap { needle in
+            guard let at = firstRange(of: needle, in: text) else { return nil }
+            var payload = text
+            payload.replaceSubrange(at, with: data)
+            return payload
+        }
+    }
+
+    @Test("Data checked in place: kept forms decode directly to the tree's report and encode to the same bytes")
+    func keptDataForms() {
+        for form in Self.keptData {
+            let payloads = payloads(withData: Array(form.utf8))
+            #expect(payloads.count == 2)
+            for payload in payloads {
+                let (tree, direct) = outcomes(payload)
+                let report = try? tree.get()
+                #expect(report != nil, "\(form)")
+                #expect(direct != nil, "\(form)")
+                #expect(direct == report, "\(form)")
+                #expect(direct?.payloadBytes() == report?.payloadBytes(), "\(form)")
+                expectAgreement(payload)
+            }
+        }
+    }
+
+    @Test("Data checked in place: refused forms are refused by both paths, the rest agree")
+    func otherDataForms() {
+        var forms = Self.otherData.map { Array($0.utf8) }
+        for bad in Self.badUTF8 {
+            forms.append([0x22, 0x61] + bad + [0x22])
+            forms.append(Array(#"{"k"#.utf8) + bad + Array(#"":1}"#.utf8))
+        }
+        for form in forms {
+            let payloads = payloads(withData: form)
+            #expect(payloads.count == 2)
+            for payload in payloads {
+                let (tree, direct) = outcomes(payload)
+                if (try? tree.get()) == nil { #expect(direct == nil, "\(String(decoding: form, as: UTF8.self))") }
+                expectAgreement(payload)
+            }
         }
     }
 

@@ -81,6 +81,11 @@ do {
         _ = measure("direct decode only", seconds: seconds) { if Report.decodingDirectly(payload, maxDepth: 32) == nil { exit(1) } }
         exit(0)
     }
+    if CommandLine.arguments.contains("--profile-verify") {
+        // For a profiler: whole-envelope verification alone, nothing else.
+        _ = try measure("envelope verify only", seconds: seconds) { _ = try verifier.verifyReport(envelope) }
+        exit(0)
+    }
     let message = DSSE.pae(type: PayloadType.report, body: payload)
     let signature = try key.sign(message)
     let ed25519Rate = measure("ed25519 verify only (PAE of the payload)", seconds: seconds) {

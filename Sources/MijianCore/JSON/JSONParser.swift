@@ -50,6 +50,16 @@ public struct JSONParser: Sendable {
         return try outcome.get()
     }
 
+    /// The value of JSON bytes the direct report decoder has already checked by these rules, so
+    /// parsing cannot fail (it would give null). No depth or size limit: the check applied them.
+    static func parseChecked(_ input: ArraySlice<UInt8>) -> JSONValue {
+        input.withUnsafeBufferPointer { bytes in
+            var state = State(bytes: bytes, maxDepth: Int.max - 1)
+            state.skipSpace()
+            return (try? state.value(depth: 0)) ?? .null
+        }
+    }
+
     /// Parser state over the input bytes; the buffer lives only for the duration of `parse`.
     /// The direct report decoder walks the same state, so both read JSON by the same rules.
     struct State {
@@ -66,7 +76,10 @@ public struct JSONParser: Sendable {
             Failure(reason: reason, offset: index, detail: detail)
         }
 
+        @inline(__always)
         mutating func skipSpace() {
+            // Compact JSON has no white space: one comparison decides most calls.
+            if index < bytes.count, bytes[index] > 0x20 { return }
             while index < bytes.count {
                 switch bytes[index] {
                 case 0x20, 0x09, 0x0A, 0x0D: index += 1
@@ -167,10 +180,72 @@ public struct JSONParser: Sendable {
             return value
         }
 
+        /// The position of the first byte from `start` that a string cannot take as it is (`"`,
+        /// `\\`, a control byte or one outside ASCII), found eight bytes at a time, or of the last
+        /// bytes too few to make a word; the bytes before it are plain ASCII.
+        @inline(__always)
+        static func skipPlainWords(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+            guard let address = bytes.baseAddress else { return start }
+            var index = start
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while index + 8 <= bytes.count {
+                // The first byte in the lowest bits, whatever the machine's byte order.
+                let word = UInt64(littleEndian: UnsafeRawPointer(address + index).loadUnaligned(as: UInt64.self))
+                // Per byte: below 0x20, equal to '"', equal to '\\', or its high bit set. A borrow
+                // can mark a byte above a marked one, never below: the lowest mark is exact.
+                let control = (word &- 0x20 &* ones) & ~word
+                let quote = word ^ (0x22 &* ones)
+                let backslash = word ^ (0x5C &* ones)
+                let found = (control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | word) & highs
+                if found != 0 { return index + found.trailingZeroBitCount >> 3 }
+                index += 8
+            }
+            return index
+        }
+
+        /// The length of the well-formed UTF-8 sequence of two to four bytes at `index` (Unicode
+        /// table 3-7: no overlong form, no surrogate, nothing above U+10FFFF), or nil.
+        @inline(__always)
+        static func utf8SequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch bytes[index] {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE, 0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return nil
+            }
+            guard index + length <= bytes.count else { return nil }
+            let second = bytes[index + 1]
+            guard second >= low, second <= high else { return nil }
+            for offset in 2..<length where bytes[index + offset] & 0xC0 != 0x80 { return nil }
+            return length
+        }
+
+        /// True when `bytes` are well-formed UTF-8: what `String(validating:as:)` accepts.
+        static func isWellFormedUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            var index = 0
+            while index < bytes.count {
+                if bytes[index] < 0x80 {
+                    index += 1
+                    continue
+                }
+                guard let length = utf8SequenceLength(bytes, at: index) else { return false }
+                index += length
+            }
+            return true
+        }
+
         mutating func string() throws(Failure) -> String {
             index += 1
             // Fast path: no escape before the closing quote, so the bytes are the string.
             let start = index
+            index = Self.skipPlainWords(bytes, from: index)
             var ascii = true
             while index < bytes.count {
                 let byte = bytes[index]
@@ -180,14 +255,13 @@ public struct JSONParser: Sendable {
                     // ASCII needs no validation; anything else is validated, never repaired. Up to
                     // 15 ASCII bytes, this initializer makes the string in place, without a call
                     // into the decoder.
-                    if ascii {
-                        return String(unsafeUninitializedCapacity: raw.count) { out in out.initialize(fromContentsOf: raw) }
-                    }
-                    guard let text = String(validating: raw, as: UTF8.self) else {
+                    // Anything else is validated first (with the rules `String(validating:)`
+                    // applies, without its generic path), so that initializer repairs nothing.
+                    guard ascii || Self.isWellFormedUTF8(raw) else {
                         index -= 1
                         throw fail(.badString, "string is not valid UTF-8")
                     }
-                    return text
+                    return String(unsafeUninitializedCapacity: raw.count) { out in out.initialize(fromContentsOf: raw) }
                 }
                 if byte == 0x5C || byte < 0x20 { break }
                 if byte >= 0x80 { ascii = false }

@@ -69,15 +69,35 @@ public struct Evidence: Sendable, Equatable, JSONRepresentable {
     public var source: String
     /// When it was read.
     public var observedAt: Date
-    /// What was seen.
-    public var data: JSONValue
+    /// What was seen, as a value or as the verified bytes it was read from.
+    var content: JSONData
+
+    /// What was seen. Read from a verified payload, it is made from the payload's bytes each time
+    /// it is read (verification checked them strictly); read it once and keep it.
+    public var data: JSONValue {
+        get { content.value }
+        set { content = .value(newValue) }
+    }
 
     /// Makes a piece of evidence.
     public init(kind: String, source: String, observedAt: Date, data: JSONValue) {
         self.kind = kind
         self.source = source
         self.observedAt = observedAt
-        self.data = data
+        self.content = .value(data)
+    }
+
+    /// Makes a piece of evidence whose data are JSON bytes already checked by the strict rules.
+    init(kind: String, source: String, observedAt: Date, content: JSONData) {
+        self.kind = kind
+        self.source = source
+        self.observedAt = observedAt
+        self.content = content
+    }
+
+    /// Equal kind, source, time and data.
+    public static func == (lhs: Evidence, rhs: Evidence) -> Bool {
+        lhs.kind == rhs.kind && lhs.source == rhs.source && lhs.observedAt == rhs.observedAt && lhs.content == rhs.content
     }
 
     /// `{kind, source, observed_at, data}`.
@@ -102,8 +122,15 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
     public var statusDetail: String
     /// When the facts were observed.
     public var observedAt: Date
-    /// What the rule looked at.
-    public var evidence: [Evidence]
+    /// What the rule looked at, as values or as the verified bytes it was read from.
+    var evidenceContent: EvidenceList
+
+    /// What the rule looked at. Read from a verified payload, it is made from the payload's bytes
+    /// each time it is read (verification checked them strictly); read it once and keep it.
+    public var evidence: [Evidence] {
+        get { evidenceContent.value }
+        set { evidenceContent = .value(newValue) }
+    }
 
     /// Makes a finding.
     public init(
@@ -117,7 +144,28 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
         self.status = status
         self.statusDetail = statusDetail
         self.observedAt = observedAt
-        self.evidence = evidence
+        self.evidenceContent = .value(evidence)
+    }
+
+    /// Makes a finding whose evidence is a JSON array already checked by the strict rules.
+    init(
+        uid: String, rule: RuleInfo, subject: String, severity: Severity, status: Status, statusDetail: String,
+        observedAt: Date, evidenceContent: EvidenceList
+    ) {
+        self.uid = uid
+        self.rule = rule
+        self.subject = subject
+        self.severity = severity
+        self.status = status
+        self.statusDetail = statusDetail
+        self.observedAt = observedAt
+        self.evidenceContent = evidenceContent
+    }
+
+    /// Equal in every field, evidence included.
+    public static func == (lhs: Finding, rhs: Finding) -> Bool {
+        lhs.uid == rhs.uid && lhs.rule == rhs.rule && lhs.subject == rhs.subject && lhs.severity == rhs.severity && lhs.status == rhs.status
+            && lhs.statusDetail == rhs.statusDetail && lhs.observedAt == rhs.observedAt && lhs.evidenceContent == rhs.evidenceContent
     }
 
     /// The stable id for a (host, rule, subject) triple.
@@ -148,18 +196,85 @@ public struct Event: Sendable, Equatable, JSONRepresentable {
     public var type: String
     /// When it happened.
     public var observedAt: Date
-    /// What happened.
-    public var data: JSONValue
+    /// What happened, as a value or as the verified bytes it was read from.
+    var content: JSONData
+
+    /// What happened. Read from a verified payload, it is made from the payload's bytes each time
+    /// it is read (verification checked them strictly); read it once and keep it.
+    public var data: JSONValue {
+        get { content.value }
+        set { content = .value(newValue) }
+    }
 
     /// Makes an event.
     public init(type: String, observedAt: Date, data: JSONValue) {
         self.type = type
         self.observedAt = observedAt
-        self.data = data
+        self.content = .value(data)
+    }
+
+    /// Makes an event whose data are JSON bytes already checked by the strict rules.
+    init(type: String, observedAt: Date, content: JSONData) {
+        self.type = type
+        self.observedAt = observedAt
+        self.content = content
+    }
+
+    /// Equal type, time and data.
+    public static func == (lhs: Event, rhs: Event) -> Bool {
+        lhs.type == rhs.type && lhs.observedAt == rhs.observedAt && lhs.content == rhs.content
     }
 
     /// `{type, observed_at, data}`.
     public var json: JSONValue {
         ["type": .string(type), "observed_at": .string(RFC3339.string(from: observedAt)), "data": data]
+    }
+}
+
+/// The `data` of evidence and events: a value, or the bytes of one JSON value inside a verified
+/// payload, which the direct decoder checked by `JSONParser`'s rules without making the value.
+/// The bytes become a value only when someone reads it, so verification does not pay for strings,
+/// arrays and objects that nobody looks at.
+enum JSONData: Sendable, Equatable {
+    /// A value.
+    case value(JSONValue)
+    /// One JSON value's bytes (a slice of the payload), known to parse.
+    case checked(ArraySlice<UInt8>)
+
+    /// The value, parsed from the bytes when it is kept as bytes.
+    var value: JSONValue {
+        switch self {
+        case .value(let value): return value
+        case .checked(let bytes): return JSONParser.parseChecked(bytes)
+        }
+    }
+
+    /// Equal values; the same bytes are the same value without parsing them.
+    static func == (lhs: JSONData, rhs: JSONData) -> Bool {
+        if case .checked(let a) = lhs, case .checked(let b) = rhs, a.elementsEqual(b) { return true }
+        return lhs.value == rhs.value
+    }
+}
+
+/// The evidence of a finding: values, or the bytes of its JSON array inside a verified payload,
+/// which the direct decoder checked item by item without making them.
+enum EvidenceList: Sendable, Equatable {
+    /// Values.
+    case value([Evidence])
+    /// The array's bytes (a slice of the payload), known to decode.
+    case checked(ArraySlice<UInt8>)
+
+    /// The evidence, decoded from the bytes when it is kept as bytes.
+    var value: [Evidence] {
+        switch self {
+        case .value(let value): return value
+        case .checked(let bytes): return Report.evidence(checked: bytes)
+        }
+    }
+
+    /// Equal evidence; the same bytes are the same evidence without decoding them.
+    static func == (lhs: EvidenceList, rhs: EvidenceList) -> Bool {
+        if case .checked(let a) = lhs, case .checked(let b) = rhs, a.elementsEqual(b) { return true }
+        return lhs.value == rhs.value
     }
 }

@@ -91,8 +91,11 @@ public enum RuleCatalogue {
     /// Every rule the agent knows.
     public static let all: [RuleInfo] = auditRules + [trafficEgress, agentHealth, usbControl, malwareScanner, printDevices]
 
+    /// The first rule of `all` under each id.
+    private static let byID: [String: RuleInfo] = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
     /// The rule with this id.
-    public static func rule(_ id: String) -> RuleInfo? { all.first { $0.id == id } }
+    public static func rule(_ id: String) -> RuleInfo? { byID[id] }
 }
 
 /// 密级: the classification of a machine or medium.
