@@ -53,6 +53,7 @@ let package = Package(
         ),
         .target(name: "CNetlink"),
         .target(name: "CMijianSystem"),
+        .target(name: "CBase64"),
         .target(
             name: "MijianCore",
             dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
@@ -70,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "MijianEvidence",
-            dependencies: ["MijianCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["MijianCore", "CBase64", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(

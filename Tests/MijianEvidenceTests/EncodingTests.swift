@@ -1,3 +1,4 @@
+import CBase64
 import Foundation
 import Testing
 
@@ -43,6 +44,53 @@ struct EncodingTests {
     ])
     func base64Refusals(text: String) {
         #expect(throws: Base64.Failure.self) { try Base64.decode(text) }
+    }
+
+    /// Long texts go through whole 32-character blocks (AVX2 where the CPU has it) before the exact
+    /// decoder: every byte value at every place of a block, and the alphabets mixed across the
+    /// blocks, get the answer the exact decoder gives alone.
+    @Test("Long texts: every byte at every place of a block, and alphabets mixed across blocks")
+    func base64Blocks() throws {
+        #expect(mijian_base64_has_avx2() == (try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).contains(" avx2") ? 1 : 0))
+        var generator = SystemRandomNumberGenerator()
+        for length in [48, 49, 50, 96, 97, 98, 240, 1000, 20_000] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let standard = Base64.encode(bytes)
+            #expect(try Base64.decode(standard) == bytes, "length \(length)")
+            #expect(try Base64.decode(Base64.encode(bytes, urlSafe: true, padded: false)) == bytes, "length \(length), URL-safe")
+            #expect(Data(base64Encoded: standard).map(Array.init) == bytes)
+        }
+        // 96 characters of 'A' (72 zero bytes): each byte value at each place of the first two blocks.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        for place in [0, 1, 7, 15, 16, 17, 30, 31, 32, 45, 63] {
+            for byte in UInt8.min...UInt8.max {
+                var text = [UInt8](repeating: 0x41, count: 96)
+                text[place] = byte
+                let result = text.withUnsafeBufferPointer { Base64.decode(bytes: $0) }
+                let sixBits: Int? =
+                    alphabet.firstIndex(of: byte) ?? (byte == UInt8(ascii: "-") ? 62 : (byte == UInt8(ascii: "_") ? 63 : nil))
+                if let sixBits {
+                    var expected = [UInt8](repeating: 0, count: 72)
+                    let bit = place * 6
+                    let value = (UInt32(sixBits) << 18) >> UInt32(bit % 8)
+                    expected[bit / 8] |= UInt8(truncatingIfNeeded: value >> 16)
+                    if bit / 8 + 1 < 72 { expected[bit / 8 + 1] |= UInt8(truncatingIfNeeded: value >> 8) }
+                    #expect((try? result.get()) == expected, "byte \(byte) at \(place)")
+                } else {
+                    #expect(throws: Base64.Failure.self, "byte \(byte) at \(place)") { try result.get() }
+                }
+            }
+        }
+        // The standard alphabet's '+' in a block, the URL-safe '-' later (in a block or in the tail): mixed.
+        for late in [40, 70, 95] {
+            var text = [UInt8](repeating: 0x41, count: 96)
+            text[3] = UInt8(ascii: "+")
+            text[late] = UInt8(ascii: "-")
+            let result = text.withUnsafeBufferPointer { Base64.decode(bytes: $0) }
+            #expect(result == .failure(Base64.Failure(detail: "base64 text mixes the standard and URL-safe alphabets")), "'-' at \(late)")
+            text[3] = UInt8(ascii: "A")
+            #expect((try? text.withUnsafeBufferPointer { Base64.decode(bytes: $0) }.get())?.count == 72, "URL-safe alone, '-' at \(late)")
+        }
     }
 
     @Test("PAE matches the DSSE specification's example")
