@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CMijianSystem
 import Foundation
+import Synchronization
 
 /// Gives back the process's mappings of program code it is not running.
 ///
@@ -40,10 +41,24 @@ public enum CodePages {
 
     /// The mappings `release()` gives back: clean code, and the clean read-only segments (type
     /// metadata, unwind tables, constants) of the same programs and libraries, never a data file
-    /// some library mapped.
-    static func releasable(_ mappings: [Mapping]) -> [Mapping] {
+    /// some library mapped. With `startup`, only objects that were mapped when the process
+    /// started: those are never unmapped, so an address read from smaps cannot have become some
+    /// other (anonymous, written) mapping by the time `madvise` runs, as a library unloaded later
+    /// (`dlclose`) and its addresses reused could.
+    static func releasable(_ mappings: [Mapping], startup: Set<String>? = nil) -> [Mapping] {
         let programs = Set(mappings.filter { $0.permissions.hasSuffix("xp") && $0.path.hasPrefix("/") }.map(\.path))
-        return mappings.filter { $0.clean && programs.contains($0.path) }
+        return mappings.filter { $0.clean && programs.contains($0.path) && (startup?.contains($0.path) ?? true) }
+    }
+
+    /// The programs and libraries mapped when `recordStartup()` ran.
+    private static let startupObjects = Mutex<Set<String>?>(nil)
+
+    /// Notes the programs and libraries mapped now (call it first thing, before anything is
+    /// loaded at run time); `release()` gives back pages of these only. Without it, nothing is released.
+    public static func recordStartup() {
+        guard let text = readAll("/proc/self/maps") else { return }
+        let objects = Set(mappings(smaps: text).filter { $0.permissions.hasSuffix("xp") && $0.path.hasPrefix("/") }.map(\.path))
+        startupObjects.withLock { if $0 == nil { $0 = objects } }
     }
 
     /// Parses smaps text into mappings (fields other than Rss and Anonymous are ignored).
@@ -100,14 +115,14 @@ public enum CodePages {
         return released
     }
 
-    /// Releases this process's resident code pages; nil when `/proc/self/smaps` cannot be read
-    /// (then nothing is touched).
+    /// Releases this process's resident code pages; nil when `recordStartup()` did not run or
+    /// `/proc/self/smaps` cannot be read (then nothing is touched).
     @discardableResult
     public static func release() -> Released? {
         #if os(Linux)
-        guard let text = readAll("/proc/self/smaps") else { return nil }
+        guard let startup = startupObjects.withLock({ $0 }), let text = readAll("/proc/self/smaps") else { return nil }
         var released = Released(mappings: 0, bytes: 0)
-        for mapping in releasable(mappings(smaps: text)) where mapping.end > mapping.start {
+        for mapping in releasable(mappings(smaps: text), startup: startup) where mapping.end > mapping.start {
             guard let address = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
             if madvise(address, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
                 released.mappings += 1

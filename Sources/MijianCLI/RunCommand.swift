@@ -34,6 +34,9 @@ struct RunCommand: AsyncParsableCommand {
     var keyDir: String?
 
     func run() async throws {
+        // What is mapped now (the program and the libraries it was linked with) is what resting may
+        // give back pages of: none of it is ever unmapped.
+        CodePages.recordStartup()
         // Until the reload service traps it, a SIGHUP must not end the process.
         signal(SIGHUP, SIG_IGN)
         var logger = Logger(label: "mijian.run") { JournalLogHandler(label: $0) }

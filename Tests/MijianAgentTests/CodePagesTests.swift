@@ -61,6 +61,15 @@ struct CodePagesTests {
         #expect(mappings[1].anonymousKiB == 1104)
     }
 
+    /// With the objects mapped at start known, a library mapped later (it could be unloaded, and
+    /// its addresses reused by other memory) is never released.
+    @Test func onlyObjectsMappedAtStartAreReleasable() {
+        let mappings = CodePages.mappings(smaps: Self.smaps)
+        let startup: Set = ["/usr/bin/mijian", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
+        let releasable = CodePages.releasable(mappings, startup: startup).map { "\($0.permissions) \($0.path)" }
+        #expect(releasable == ["r-xp /usr/bin/mijian", "r-xp /usr/lib/x86_64-linux-gnu/libc.so.6", "r--p /usr/bin/mijian"])
+    }
+
     /// Resident KiB of this process's releasable code mappings, read from the kernel.
     func residentCodeKiB() throws -> Int {
         let text = try #require(CodePages.readAll("/proc/self/smaps"))
@@ -80,6 +89,7 @@ struct CodePagesTests {
     }
 
     @Test func releasingGivesBackResidentCodeAndTheProcessRunsOn() throws {
+        CodePages.recordStartup()
         let before = try residentCodeKiB()
         #expect(before > 1024, "the test process maps at least 1 MiB of code")
         let released = try #require(CodePages.release())
