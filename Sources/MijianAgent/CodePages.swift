@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CMijianSystem
 import Foundation
+import MijianHost
 import Synchronization
 
 /// Gives back the process's mappings of program code it is not running.
@@ -82,28 +83,10 @@ public enum CodePages {
         return result
     }
 
-    /// A file of /proc read to its end: the kernel hands out smaps a page or so per read, so one
-    /// read of its (zero) size is not the file.
+    /// A file of /proc read to its end (the kernel hands out smaps a page or so per read, so one
+    /// read of its zero size is not the file), or nil when it cannot be read.
     static func readAll(_ path: String) -> String? {
-        #if os(Linux)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-        #else
-        return nil
-        #endif
+        try? HostRoot.live.readText(path, limit: 16 << 20)
     }
 
     /// What the service does when it comes to rest (after a report, and every minute): gives back
