@@ -137,14 +137,9 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
         uid: String, rule: RuleInfo, subject: String, severity: Severity, status: Status, statusDetail: String,
         observedAt: Date, evidence: [Evidence]
     ) {
-        self.uid = uid
-        self.rule = rule
-        self.subject = subject
-        self.severity = severity
-        self.status = status
-        self.statusDetail = statusDetail
-        self.observedAt = observedAt
-        self.evidenceContent = .value(evidence)
+        self.init(
+            uid: uid, rule: rule, subject: subject, severity: severity, status: status, statusDetail: statusDetail,
+            observedAt: observedAt, evidenceContent: .value(evidence))
     }
 
     /// Makes a finding whose evidence is a JSON array already checked by the strict rules.
