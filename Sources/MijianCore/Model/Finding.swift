@@ -169,12 +169,20 @@ public struct Finding: Sendable, Equatable, JSONRepresentable {
         return Hex.lower(digest.prefix(16))
     }
 
+    /// A finding's `rule` member: the rule's id, version and title.
+    static func ruleJSON(_ rule: RuleInfo) -> JSONValue {
+        ["id": .string(rule.id), "version": .string(rule.version), "title": .string(rule.title)]
+    }
+
+    /// A finding's `references` member.
+    static func referencesJSON(_ references: [Reference]) -> JSONValue { .array(references.map(\.json)) }
+
     /// The report's JSON form of a finding.
     public var json: JSONValue {
         [
             "uid": .string(uid),
-            "rule": ["id": .string(rule.id), "version": .string(rule.version), "title": .string(rule.title)],
-            "references": .array(rule.references.map(\.json)),
+            "rule": Self.ruleJSON(rule),
+            "references": Self.referencesJSON(rule.references),
             "subject": .string(subject),
             "severity": .string(severity.rawValue),
             "status": .string(status.rawValue),

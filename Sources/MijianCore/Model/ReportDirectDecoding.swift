@@ -248,9 +248,42 @@ private struct ReportReader {
         return UUID(uuidString: try string())
     }
 
-    mutating func enumeration<T: RawRepresentable>(_ type: T.Type) throws(Decline) -> T where T.RawValue == String {
+    mutating func enumeration<T: RawRepresentable & CaseIterable>(_ type: T.Type, _ names: KeyNames) throws(Decline) -> T where T.RawValue == String {
+        // The raw value written plainly, as the encoder writes it, is matched in place.
+        if let which = plain(names) { return T.allCases[T.allCases.index(T.allCases.startIndex, offsetBy: which)] }
         guard let value = T(rawValue: try string()) else { throw Decline() }
         return value
+    }
+
+    /// When the string at the current position is `"name"` for one of `names`, written without
+    /// escapes (so it is that name), moves past it and returns which; otherwise nil, unmoved.
+    mutating func plain(_ names: KeyNames) -> Int? {
+        state.skipSpace()
+        let bytes = state.bytes
+        let at = state.index
+        guard at + 18 <= bytes.count, bytes[at] == 0x22, let address = bytes.baseAddress else { return nil }
+        let raw = UnsafeRawPointer(address + at + 1)
+        let low = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        let high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        for (which, expected) in names.entries.enumerated()
+        where bytes[at + 1 + expected.length] == 0x22 && low & expected.lowMask == expected.packed.low && high & expected.highMask == expected.packed.high {
+            state.index = at + expected.length + 2
+            return which
+        }
+        return nil
+    }
+
+    /// When the bytes at the current position are exactly `expected`, moves past them: true.
+    mutating func same(_ expected: [UInt8]) -> Bool {
+        state.skipSpace()
+        let bytes = state.bytes
+        let at = state.index
+        guard at + expected.count <= bytes.count, let address = bytes.baseAddress else { return false }
+        let equal = expected.withUnsafeBufferPointer { expected in
+            expected.baseAddress.map { memcmp(address + at, $0, expected.count) == 0 } ?? true
+        }
+        if equal { state.index = at + expected.count }
+        return equal
     }
 
     // MARK: the schema
@@ -422,6 +455,7 @@ private struct ReportReader {
         var status = Status.pass
         var observedAt = Date(timeIntervalSince1970: 0)
         var evidence = EvidenceList.value([])
+        var canonical: CanonicalRule?
         var seen: UInt32 = 0
         guard try !open(0x7B, 0x7D) else { throw Decline() }
         repeat {
@@ -429,17 +463,34 @@ private struct ReportReader {
             try first(which, &seen)
             switch which {
             case 0: uid = try string()
-            case 1: rule = try ruleFields()
-            case 2: references = try referenceList(known: rule.0.isEmpty ? nil : RuleCatalogue.rule(rule.0)?.references)
+            case 1:
+                // A rule of the catalogue, written as the encoder writes it: the catalogue's own.
+                if let match = canonicalRule() {
+                    rule = (match.info.id, match.info.version, match.info.title)
+                    canonical = match
+                } else {
+                    rule = try ruleFields()
+                }
+            case 2:
+                if let canonical, same(canonical.referencesBytes) {
+                    references = canonical.info.references
+                } else {
+                    references = try referenceList(known: rule.0.isEmpty ? nil : RuleCatalogue.rule(rule.0)?.references)
+                }
             case 3: subject = try string()
-            case 4: severity = try enumeration(Severity.self)
-            case 5: status = try enumeration(Status.self)
+            case 4: severity = try enumeration(Severity.self, Self.severityNames)
+            case 5: status = try enumeration(Status.self, Self.statusNames)
             case 6: detail = try string()
             case 7: observedAt = try date()
             default: evidence = try checkedEvidenceList()
             }
         } while try more(0x7D)
         guard all(Self.findingKeys.packed.count, seen) else { throw Decline() }
+        if let canonical, references == canonical.info.references {
+            return Finding(
+                uid: uid, rule: canonical.info, subject: subject, severity: severity, status: status, statusDetail: detail, observedAt: observedAt,
+                evidenceContent: evidence)
+        }
         let known = RuleCatalogue.rule(rule.0)
         let info = RuleInfo(
             id: rule.0, version: rule.1, title: rule.2, titleZH: known?.titleZH ?? rule.2, references: references,
@@ -447,6 +498,22 @@ private struct ReportReader {
         return Finding(
             uid: uid, rule: info, subject: subject, severity: severity, status: status, statusDetail: detail, observedAt: observedAt,
             evidenceContent: evidence)
+    }
+
+    static let severityNames = KeyNames(Severity.allCases.map(\.rawValue))
+    static let statusNames = KeyNames(Status.allCases.map(\.rawValue))
+
+    /// When the value at the current position is the `rule` object of a catalogue rule byte for
+    /// byte as the encoder writes it, moves past it and returns that rule; otherwise nil, unmoved.
+    mutating func canonicalRule() -> CanonicalRule? {
+        state.skipSpace()
+        let bytes = state.bytes
+        let at = state.index
+        // `{"id":"` and the id's first 8 bytes pick the candidates; memcmp decides.
+        guard at + 15 <= bytes.count, let address = bytes.baseAddress else { return nil }
+        let word = UInt64(littleEndian: UnsafeRawPointer(address + at + 7).loadUnaligned(as: UInt64.self))
+        for candidate in CanonicalRule.all where candidate.idWord == word && same(candidate.ruleBytes) { return candidate }
+        return nil
     }
 
     /// A finding's references; `known`, the catalogue's for its rule when the rule came first,
@@ -781,6 +848,33 @@ extension ReportReader {
     }
 }
 
+/// A rule of the catalogue as the encoder writes it into a finding: the bytes of its `rule`
+/// object and of its `references` array. A finding that holds exactly these bytes decodes to the
+/// catalogue's own values (the encoder's output parses back to what it encoded), so the direct
+/// decoder takes those instead of making new ones.
+struct CanonicalRule: Sendable {
+    let info: RuleInfo
+    let ruleBytes: [UInt8]
+    let referencesBytes: [UInt8]
+    /// Bytes 7 to 14 of `ruleBytes` (after `{"id":"`), for a first comparison.
+    let idWord: UInt64
+
+    init(_ info: RuleInfo) {
+        self.info = info
+        ruleBytes = Finding.ruleJSON(info).serialized()
+        referencesBytes = Finding.referencesJSON(info.references).serialized()
+        var word: UInt64 = 0
+        for (position, byte) in ruleBytes.dropFirst(7).prefix(8).enumerated() { word |= UInt64(byte) << UInt64(8 * position) }
+        idWord = word
+    }
+
+    /// The first rule of the catalogue under each id.
+    static let all: [CanonicalRule] = {
+        var ids = Set<String>()
+        return RuleCatalogue.all.filter { ids.insert($0.id).inserted }.map(CanonicalRule.init)
+    }()
+}
+
 /// Where a key's bytes are in the payload.
 private struct KeyRange {
     var start: Int
@@ -818,15 +912,18 @@ private struct KeyNames {
     let entries: [Entry]
 
     init(_ names: [StaticString]) {
+        self.init(names.map { $0.description })
+    }
+
+    init(_ names: [String]) {
         packed = names.map { name in
             var key = PackedKey()
-            let start = name.utf8Start
-            for position in 0..<min(16, name.utf8CodeUnitCount) { key.add(start[position], at: position) }
+            for (position, byte) in name.utf8.prefix(16).enumerated() { key.add(byte, at: position) }
             return key
         }
         var entries: [Entry] = []
         for (name, key) in zip(names, packed) {
-            let length = name.utf8CodeUnitCount
+            let length = name.utf8.count
             guard length <= 16 else { break }
             let lowMask: UInt64 = length >= 8 ? ~0 : (1 << UInt64(8 * length)) - 1
             let highMask: UInt64 = length >= 16 ? ~0 : length <= 8 ? 0 : (1 << UInt64(8 * (length - 8))) - 1
