@@ -851,8 +851,8 @@ extension ReportReader {
 /// A rule of the catalogue as the encoder writes it into a finding: the bytes of its `rule`
 /// object and of its `references` array. A finding that holds exactly these bytes decodes to the
 /// catalogue's own values (the encoder's output parses back to what it encoded), so the direct
-/// decoder takes those instead of making new ones.
-struct CanonicalRule: Sendable {
+/// decoder takes those instead of making new ones. A class: the decoder passes one reference.
+final class CanonicalRule: Sendable {
     let info: RuleInfo
     let ruleBytes: [UInt8]
     let referencesBytes: [UInt8]
