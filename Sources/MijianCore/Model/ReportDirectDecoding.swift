@@ -594,10 +594,60 @@ private struct ReportReader {
         state.skipSpace()
         let start = state.index
         if try !open(0x5B, 0x5D) {
-            repeat { try checkStamped(Self.evidenceKeys, dataDepth: 5) } while try more(0x5D)
+            repeat { try checkEvidenceItem() } while try more(0x5D)
         }
         let offset = payload.startIndex
         return .checked(payload[offset + start..<offset + state.index])
+    }
+
+    static let kindLiteral = Literal(#"{"kind":"#)
+    static let sourceLiteral = Literal(#","source":"#)
+    static let observedLiteral = Literal(#","observed_at":"#)
+    static let dataLiteral = Literal(#","data":"#)
+
+    /// An evidence item, checked in place. Written as the encoder writes it (its members in
+    /// order, no white space) it is read between those fixed bytes; any other form, from its
+    /// first byte, by `checkStamped`. Either way it is checked by the same rules.
+    mutating func checkEvidenceItem() throws(Decline) {
+        state.skipSpace()
+        let start = state.index
+        if matches(Self.kindLiteral), at(0x22) {
+            try checkString()
+            if matches(Self.sourceLiteral), at(0x22) {
+                try checkString()
+                if matches(Self.observedLiteral) {
+                    _ = try date()
+                    if matches(Self.dataLiteral) {
+                        state.skipSpace()
+                        try check(depth: 5)
+                        if at(0x7D) {
+                            state.index += 1
+                            return
+                        }
+                    }
+                }
+            }
+        }
+        state.index = start
+        try checkStamped(Self.evidenceKeys, dataDepth: 5)
+    }
+
+    /// True when the byte at the current position is `byte`.
+    @inline(__always)
+    func at(_ byte: UInt8) -> Bool { state.index < state.bytes.count && state.bytes[state.index] == byte }
+
+    /// When the bytes at the current position are `literal`'s, moves past them: true.
+    @inline(__always)
+    mutating func matches(_ literal: Literal) -> Bool {
+        let bytes = state.bytes
+        let at = state.index
+        guard at + 16 <= bytes.count, let address = bytes.baseAddress else { return false }
+        let raw = UnsafeRawPointer(address + at)
+        let low = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        let high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard low & literal.lowMask == literal.low, high & literal.highMask == literal.high else { return false }
+        state.index = at + literal.length
+        return true
     }
 
     /// What `stamped` reads, checked in place: the strings by the parser's rules, the time as
@@ -873,6 +923,26 @@ final class CanonicalRule: Sendable {
         var ids = Set<String>()
         return RuleCatalogue.all.filter { ids.insert($0.id).inserted }.map(CanonicalRule.init)
     }()
+}
+
+/// Up to 16 fixed bytes packed into two words with the masks that keep them, for one comparison.
+private struct Literal {
+    let low: UInt64
+    let high: UInt64
+    let lowMask: UInt64
+    let highMask: UInt64
+    let length: Int
+
+    init(_ text: StaticString) {
+        let length = min(16, text.utf8CodeUnitCount)
+        var key = PackedKey()
+        for position in 0..<length { key.add(text.utf8Start[position], at: position) }
+        low = key.low
+        high = key.high
+        lowMask = length >= 8 ? ~0 : (1 << UInt64(8 * length)) - 1
+        highMask = length >= 16 ? ~0 : length <= 8 ? 0 : (1 << UInt64(8 * (length - 8))) - 1
+        self.length = length
+    }
 }
 
 /// Where a key's bytes are in the payload.
