@@ -112,17 +112,27 @@ enum AuditRun {
         _ options: AuditOptions, now: @Sendable () -> Date = { Date() }, reportID: UUID = UUID(),
         logger: Logger = Logger(label: "mijian.audit")
     ) throws(MijianError) -> Outcome {
+        let started = now()
+        let only = Set(options.rules)
+        let live = options.root == nil
+        // On the live machine the kernel's TCP dump, the longest single read, starts first and
+        // runs while the policy and the identity are read; unused if the policy disables the rules.
+        let socketDump = live && AuditChecks.mayRead(.sockets, only: only) ? HostProbe.SocketDump() : nil
         let (policy, bytes) = try loadPolicy(options.policy)
         let root = HostRoot(path: options.root ?? "/")
         try root.check()
         let identity = try loadIdentity(options.hostFile, root: root)
         let host = try HostProbe.hostInfo(root: root, identity: identity)
-        let started = now()
         // Only the probes the selected (and enabled) rules read run: `--rule net.sockets` reads sockets alone.
-        let only = Set(options.rules)
-        let facts = HostProbe.observe(
-            root: root, live: options.root == nil, logger: logger, at: started,
-            collecting: AuditChecks.factSets(for: only, policy: policy))
+        let sets = AuditChecks.factSets(for: only, policy: policy)
+        let facts: AuditFacts
+        if let socketDump {
+            facts = HostProbe.observe(
+                root: root, live: live, logger: logger, at: started, collecting: sets,
+                tcpSockets: { () throws(MijianError) in try socketDump.result() })
+        } else {
+            facts = HostProbe.observe(root: root, live: live, logger: logger, at: started, collecting: sets)
+        }
         let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: started)
         let findings = AuditChecks.evaluate(facts, context: context, only: only)
         let report = Report(

@@ -13,6 +13,11 @@ public enum AuditChecks {
         all.filter { only.isEmpty || only.contains($0.rule.id) }
     }
 
+    /// Whether a selected rule reads `set`, before the policy is known (it may still disable the rule).
+    public static func mayRead(_ set: FactSet, only: Set<String>) -> Bool {
+        selected(only).contains { $0.needs.contains(set) }
+    }
+
     /// The fact groups the selected rules read, leaving out rules the policy disables (they are
     /// reported as `notchecked` without looking): what an audit of them has to observe.
     public static func factSets(for only: Set<String> = [], policy: Policy) -> Set<FactSet> {

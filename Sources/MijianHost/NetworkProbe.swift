@@ -5,21 +5,26 @@ import MijianCore
 public enum NetworkProbe {
     /// The network groups of `sets` (all four unless told) from `root`, and from the live kernel
     /// (rtnetlink) when `live`.
+    /// Where the live machine's TCP sockets come from: the kernel's sock_diag dump, taken when the
+    /// sockets are read unless an audit started it earlier (`SocketDump`).
+    public typealias TCPSource = @Sendable () throws(MijianError) -> [SocketEntry]
+
     public static func observe(
-        root: HostRoot, live: Bool, logger: Logger, collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers]
+        root: HostRoot, live: Bool, logger: Logger, collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers],
+        tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
     ) -> NetworkFacts {
         let kernel = sets.contains(.routes) || sets.contains(.interfaces)
         if live, kernel {
             do {
                 let socket = try NetlinkSocket()
-                return observe(root: root, transport: socket, logger: logger, collecting: sets, liveSockets: true)
+                return observe(root: root, transport: socket, logger: logger, collecting: sets, liveSockets: true, tcpSockets: tcpSockets)
             } catch {
                 logger.warning("netlink unavailable", metadata: ["net.error": "\(error)"])
                 var facts = NetworkFacts()
                 let failed = SourceRead(kind: "netlink", source: "NETLINK_ROUTE socket", state: .error(error.description))
                 if sets.contains(.routes) { facts.routeSources = [failed] }
                 if sets.contains(.interfaces) { facts.interfaceSources = [failed] }
-                readFiles(root: root, live: true, into: &facts, collecting: sets)
+                readFiles(root: root, live: true, into: &facts, collecting: sets, tcpSockets: tcpSockets)
                 return facts
             }
         }
@@ -30,7 +35,7 @@ public enum NetworkProbe {
             readProcAddresses(root: root, into: &facts)
             readFibTrie(root: root, into: &facts)
         }
-        readFiles(root: root, live: live, into: &facts, collecting: sets)
+        readFiles(root: root, live: live, into: &facts, collecting: sets, tcpSockets: tcpSockets)
         return facts
     }
 
@@ -40,7 +45,8 @@ public enum NetworkProbe {
     /// details only for interfaces. With `liveSockets`, TCP sockets come from this kernel's sock_diag.
     public static func observe(
         root: HostRoot, transport: any NetlinkTransport, logger: Logger,
-        collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers], liveSockets: Bool = false
+        collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers], liveSockets: Bool = false,
+        tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
     ) -> NetworkFacts {
         var facts = NetworkFacts()
         let client = RtnetlinkClient(transport: transport)
@@ -96,14 +102,17 @@ public enum NetworkProbe {
                 facts.routeSources.append(SourceRead(kind: "netlink", source: "RTM_GETRULE dump (IPv4 and IPv6)", state: .error(error.description)))
             }
         }
-        readFiles(root: root, live: liveSockets, into: &facts, collecting: sets)
+        readFiles(root: root, live: liveSockets, into: &facts, collecting: sets, tcpSockets: tcpSockets)
         return facts
     }
 
     /// The groups that come from files on the live machine too: sockets (TCP from sock_diag when
     /// `live`) and resolvers.
-    static func readFiles(root: HostRoot, live: Bool, into facts: inout NetworkFacts, collecting sets: Set<FactSet>) {
-        if sets.contains(.sockets) { readSockets(root: root, live: live, into: &facts) }
+    static func readFiles(
+        root: HostRoot, live: Bool, into facts: inout NetworkFacts, collecting sets: Set<FactSet>,
+        tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
+    ) {
+        if sets.contains(.sockets) { readSockets(root: root, live: live, into: &facts, tcpFromKernel: tcpSockets) }
         if sets.contains(.resolvers) { readResolvers(root: root, into: &facts) }
     }
 

@@ -73,6 +73,18 @@ struct ModuleAliasTests {
         #expect(directives[1].kind == .install && directives[1].module == "usb_storage" && directives[1].line == 3)
         #expect(directives[1].disablesModule)
         #expect(directives[3].kind == .alias && directives[3].module == "usb:v0BDA*")
+        #expect(directives[1].argument == "/bin/false")
+        #expect(directives[2].argument == "enable_autosuspend=0")
+    }
+
+    @Test("modprobe.d: a directive over three lines keeps its first line and every word, once")
+    func modprobeContinuations() {
+        let text = "options\tbtusb \\\n  reset=1 \\\n\tenable_autosuspend=0   # a comment\ninstall  iwlwifi   /bin/true  --x\n"
+        let directives = ModprobeConfig.parse(text, file: "/etc/modprobe.d/y.conf")
+        #expect(directives.count == 2)
+        #expect(directives.first?.kind == .options && directives.first?.module == "btusb" && directives.first?.line == 1)
+        #expect(directives.first?.argument == "reset=1 enable_autosuspend=0")
+        #expect(directives.last?.argument == "/bin/true --x" && directives.last?.line == 4)
     }
 }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Logging
 import MijianCore
 import MijianTestSupport
 import Testing
@@ -130,6 +131,31 @@ struct SockDiagTests {
             procfs += try ProcNetParsers.sockets(try HostRoot.live.readText(file), transport: "tcp", path: file)
         }
         #expect(ours(procfs) == dumped)
+    }
+
+    /// The dump an audit starts before it reads its policy gives the sockets open when it ran, and
+    /// `observe` takes them from it; its failure is the procfs fallback with the reason.
+    @Test func aDumpStartedEarlyIsWhatTheProbeReads() throws {
+        let l4 = try Self.listener(v6: false)
+        defer { close(l4.fd) }
+        let dump = HostProbe.SocketDump()
+        let logger = Logger(label: "test")
+        // With another group asked for, the network probe runs on its own thread and reads the dump there.
+        let facts = HostProbe.observe(
+            root: .live, live: true, logger: logger, collecting: [.sockets, .logRetention],
+            tcpSockets: { () throws(MijianError) in try dump.result() })
+        let network = facts.network
+        #expect(network.socketSources.first?.source == SockDiag.source && network.socketSources.first?.state == .ok)
+        #expect(network.sockets.contains { $0.localPort == l4.port && $0.state == "listen" && $0.source == "sock_diag" })
+        // Asked twice, the dump answers twice with the same sockets.
+        #expect(try dump.result().map(\.localPort) == (try dump.result().map(\.localPort)))
+
+        let refused = HostProbe.observe(
+            root: FixtureHosts.root("wired-desktop"), live: true, logger: logger, collecting: [.sockets],
+            tcpSockets: { () throws(MijianError) -> [SocketEntry] in throw MijianError(.netlink, "TCPDIAG_GETSOCK dump refused by the kernel") })
+        let sources = refused.network.socketSources
+        #expect(sources.map(\.source) == ["/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6"])
+        #expect(sources.first?.note?.contains("TCPDIAG_GETSOCK dump refused by the kernel") == true)
     }
 
     /// When sock_diag cannot answer, TCP is read from procfs and its sources say why; UDP is procfs either way.

@@ -167,6 +167,45 @@ import Testing
         #expect(parser.connections.count == 1)
     }
 
+    @Test func kmsgHeaderGivesTheTimeAndWhereTheMessageStarts() {
+        let record = Array("6,1234,812345678,-,caller=T12;usb 1-1: Product: Ultra Fit\n SUBSYSTEM=usb\n".utf8)
+        let header = KmsgHeader(record)
+        #expect(header?.micros == 812_345_678)
+        #expect(header.map { String(decoding: record[$0.bodyStart...].prefix(3), as: UTF8.self) } == "usb")
+        #expect(KmsgHeader(Array("6,1,2,-".utf8)) == nil)
+        #expect(KmsgHeader(Array("6,1;x".utf8)).map { [$0.micros == nil, $0.bodyStart == 4] } == [true, true])
+        #expect(KmsgHeader(Array("6,1,12a,-;x".utf8))?.micros == nil)
+        #expect(KmsgHeader(Array("6,1,,-;x".utf8))?.micros == nil)
+        #expect(KmsgHeader(Array("6,1,99999999999999999999,-;x".utf8))?.micros == nil)
+        #expect(KmsgHeader(Array("6,1,7;x".utf8)).map { [$0.micros == 7, $0.bodyStart == 6] } == [true, true])
+    }
+
+    /// The kmsg reader skips records `mayMatch` refuses: every message the parser acts on must pass.
+    @Test func messagesTheParserActsOnAllPassTheByteFilter() {
+        var messages: [String] = []
+        for text in [Self.stickLines, Self.keyboardAndUAS] {
+            for line in text.split(separator: "\n") {
+                if let (_, message) = KernelLogParser.splitSyslog(line, year: 2026) { messages.append(String(message)) }
+            }
+        }
+        messages += ["usb", "usb-storage 1-1:1.0: x", "scsi host0: uas", "usb\u{301} 1-1: New USB device found, idVendor=0781, idProduct=5583",
+                     "\u{FEFF}usb 1-1: New USB device found, idVendor=0781, idProduct=5583", "USB 1-1: New USB device found, idVendor=0781, idProduct=5583",
+                     " usb 1-1: New USB device found, idVendor=0781, idProduct=5583", "ｕsb 1-1: New USB device found, idVendor=0781, idProduct=5583"]
+        var acted = 0
+        for (index, message) in messages.enumerated() {
+            // Each message after a device announcement on the same bus, so any branch can act.
+            var parser = KernelLogParser()
+            parser.feed(message: "usb 1-1: New USB device found, idVendor=0781, idProduct=5583", time: nil, source: "seed")
+            let before = parser.connections
+            parser.feed(message: Substring(message), time: nil, source: "m\(index)")
+            let changed = parser.connections != before
+            if changed { acted += 1 }
+            #expect(!changed || KernelLogParser.mayMatch(Array(message.utf8)), "\(message)")
+        }
+        #expect(acted >= 5)
+        #expect(!KernelLogParser.mayMatch(Array("USB 1-1: x".utf8)) && !KernelLogParser.mayMatch(Array(" usb".utf8)))
+    }
+
     @Test func liveProbeReadsTheRingBuffer() {
         let facts = USBHistoryProbe.observe(root: .live, live: true, logger: Logger(label: "t"))
         let kmsg = facts.sources.first { $0.kind == "kmsg" }

@@ -52,17 +52,30 @@ enum ModprobeConfig {
             var line = Substring(raw)
             if line.hasSuffix("\r") { line = line.dropLast() }
             if pending.isEmpty { pendingLine = number }
+            // Concrete `String.append(contentsOf: Substring)` throughout: the generic `+` and
+            // `joined` look up conformances at run time on first use, a scan of every record.
             if line.hasSuffix("\\") {
-                pending += line.dropLast() + " "
+                pending.append(contentsOf: line.dropLast())
+                pending.append(" ")
                 continue
             }
-            let full = pending + line
+            let full: Substring
+            if pending.isEmpty {
+                full = line
+            } else {
+                pending.append(contentsOf: line)
+                full = Substring(pending)
+            }
             pending = ""
             let content = full.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let words = content.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard words.count >= 2, let kind = ModprobeDirective.Kind(rawValue: String(words[0])) else { continue }
             let subject = String(words[1])
-            let rest = words.dropFirst(2).joined(separator: " ")
+            var rest = ""
+            for word in words.dropFirst(2) {
+                if !rest.isEmpty { rest.append(" ") }
+                rest.append(contentsOf: word)
+            }
             let module = kind == .alias ? subject : DriverFamily.normalise(subject)
             directives.append(ModprobeDirective(kind: kind, module: module, argument: rest, file: file, line: pendingLine))
         }

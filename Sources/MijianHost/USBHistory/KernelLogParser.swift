@@ -16,6 +16,16 @@ public struct KernelLogParser {
     public init() {}
 
     /// Feeds one kernel message (without syslog or kmsg prefixes) with its time and origin.
+    /// False only for a message `feed` would ignore: every message it acts on starts with the
+    /// bytes `usb` (`usb `, `usb-storage `) or `scsi host`. Lets a reader skip making strings of
+    /// the kernel's other records. (ASCII letters have no other canonically equivalent form, so
+    /// the byte test agrees with `hasPrefix` on strings.)
+    static func mayMatch(_ message: some Collection<UInt8>) -> Bool {
+        message.starts(with: usbPrefix) || message.starts(with: scsiHostPrefix)
+    }
+    private static let usbPrefix = Array("usb".utf8)
+    private static let scsiHostPrefix = Array("scsi host".utf8)
+
     public mutating func feed(message: Substring, time: Date?, source: @autoclosure () -> String) {
         if message.hasPrefix("usb ") {
             let rest = message.dropFirst(4)

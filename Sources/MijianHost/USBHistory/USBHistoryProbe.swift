@@ -267,21 +267,58 @@ public enum USBHistoryProbe {
             }
             if count == 0 { break }
             record += 1
-            // `PRIORITY,SEQ,MICROS,FLAGS;message\n` + continuation lines: the ASCII header is split
-            // on bytes, and only the message becomes a string (hundreds of records per audit).
-            let bytes = buffer[0..<count]
-            guard let semicolon = bytes.firstIndex(of: UInt8(ascii: ";")) else { continue }
-            let fields = bytes[..<semicolon].split(separator: UInt8(ascii: ","))
-            let body = bytes[(semicolon + 1)...]
-            let message = String(decoding: body.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-            var time: Date?
-            if fields.count >= 3, let micros = Double(String(decoding: fields[2], as: UTF8.self)) {
-                time = Date(timeIntervalSince1970: bootTime + micros / 1e6)
-            }
+            // `PRIORITY,SEQ,MICROS,FLAGS;message\n` + continuation lines: the ASCII header is read
+            // as bytes, and only a message the parser can act on becomes a string (hundreds of
+            // records per audit, a few of them USB).
+            let header = KmsgHeader(buffer.prefix(count))
+            guard let header else { continue }
+            let time = header.micros.map { Date(timeIntervalSince1970: bootTime + Double($0) / 1e6) }
             source.lines += 1
             note(time, in: &source)
+            let body = buffer[header.bodyStart..<count]
+            guard KernelLogParser.mayMatch(body) else { continue }
+            let message = String(decoding: body.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
             parser.feed(message: Substring(message), time: time, source: "/dev/kmsg record \(record)")
         }
         return source
+    }
+}
+
+/// The header of one `/dev/kmsg` record: `PRIORITY,SEQ,MICROS,FLAGS[,…];` (the kernel's
+/// Documentation/ABI/testing/dev-kmsg), read as bytes.
+struct KmsgHeader: Equatable {
+    /// Microseconds since boot: nil when the field is absent or not a decimal number.
+    var micros: UInt64?
+    /// Where the message starts: just after the `;`.
+    var bodyStart: Int
+
+    /// Nil when the record has no `;` (not a record).
+    init?(_ record: some Collection<UInt8>) {
+        var field = 0
+        var value: UInt64 = 0
+        var digits = 0
+        var valid = true
+        var index = 0
+        for byte in record {
+            index += 1
+            if byte == UInt8(ascii: ";") {
+                if field == 2 { micros = digits > 0 && valid ? value : nil }
+                bodyStart = index
+                return
+            }
+            if byte == UInt8(ascii: ",") {
+                if field == 2 { micros = digits > 0 && valid ? value : nil }
+                field += 1
+                continue
+            }
+            guard field == 2 else { continue }
+            if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 19 {
+                value = value * 10 + UInt64(byte - UInt8(ascii: "0"))
+                digits += 1
+            } else {
+                valid = false
+            }
+        }
+        return nil
     }
 }
