@@ -85,6 +85,24 @@ import Testing
         #expect(leftovers.isEmpty)
     }
 
+    /// Yams takes its default encoding from YAMS_DEFAULT_ENCODING and says so on standard output;
+    /// the policy and host files are read as UTF-8 whatever the environment holds, and the JSON on
+    /// standard output is the report alone.
+    @Test func yamsEncodingVariableChangesNothing() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let host = root.appendingPathComponent("host.yaml")
+        try Data("asset_id: 密-0001\nresponsible: 张三\n".utf8).write(to: host)
+        for value in ["UTF16", "utf8"] {
+            let result = try TestSupport.run(
+                mijian, ["audit", "--root", root.path, "--host-file", host.path, "--format", "json"], environment: ["YAMS_DEFAULT_ENCODING": value])
+            #expect(result.status == 0 || result.status == 1, "\(result.stderr)")
+            #expect(result.stdout.hasPrefix("{"), "\(result.stdout.prefix(200))")
+            let payload = try JSONParser().parse(Array(result.stdout.utf8))
+            #expect(payload["host"]?["asset_id"] == "密-0001" && payload["host"]?["responsible"] == "张三")
+        }
+    }
+
     @Test func unwritableOutputIsExitTwo() throws {
         let root = try Self.minimalRoot()
         defer { try? FileManager.default.removeItem(at: root) }

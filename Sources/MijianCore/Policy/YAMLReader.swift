@@ -14,8 +14,10 @@ public struct YAMLReader {
         let node: Node?
         do {
             // The basic resolver: values are read as text and typed here, so Yams's implicit-tag
-            // regular expressions (compiled on first use of its default resolver, a few ms) are never needed.
-            node = try Yams.compose(yaml: text, .basic)
+            // regular expressions (compiled on first use of its default resolver, a few ms) are never
+            // needed, nor its constructor's tables (built on first use). UTF-8 always: Yams would
+            // otherwise take the encoding from the environment (YAMS_DEFAULT_ENCODING).
+            node = try Yams.compose(yaml: text, .basic, Constructor([:], [:], [:]), .utf8)
         } catch let error as YamlError {
             throw MijianError(.policyInvalid, "\(file): not valid YAML: \(Self.describe(error))", path: file)
         } catch {
