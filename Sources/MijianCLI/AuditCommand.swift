@@ -150,7 +150,7 @@ enum AuditRun {
         if let output {
             try AtomicFile.write(bytes, to: output)
         } else {
-            Console.out(String(decoding: bytes, as: UTF8.self))
+            try Console.out(bytes: bytes)
         }
     }
 }

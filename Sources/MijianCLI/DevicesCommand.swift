@@ -88,7 +88,7 @@ struct DevicesList: AsyncParsableCommand {
             }
             let objecting = decisions.count(where: { $0.1.verdict.objects })
             text += "\(decisions.count) USB device(s) under \(hostRoot.path), policy \(policy.id) (usb.mode \(policy.usbMode.rawValue)): \(objecting) the policy objects to.\n"
-            Console.out(text)
+            try Console.out(text)
         }
         if decisions.contains(where: { $0.1.verdict.objects }) { throw ExitCode(1) }
     }

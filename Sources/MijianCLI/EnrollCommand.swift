@@ -41,6 +41,6 @@ struct EnrollCommand: AsyncParsableCommand {
         var text = "wrote \(output): enrolment request for \(key.keyid) (host \(host.hostname), host_id \(host.hostID.prefix(16))…)\n"
         if let previous { text += "also signed by the previous key \(previous.keyid)\n" }
         text += "Carry it to the secrecy office; check it there with `mijian verify \(output) --registry REGISTRY`.\n"
-        Console.out(text)
+        try Console.out(text)
     }
 }

@@ -41,7 +41,7 @@ struct KeysInitCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try location.store()
         let key = try store.initialise()
-        Console.out(
+        try Console.out(
             """
             created \(store.keyPath) (mode 0600) and \(store.publicKeyPath)
             keyid: \(key.keyid)
@@ -69,12 +69,12 @@ struct KeysShowCommand: AsyncParsableCommand {
         let key = try store.signingKey()
         switch format {
         case .text:
-            Console.out("keyid: \(key.keyid)\n\(key.publicKey.pem)")
+            try Console.out("keyid: \(key.keyid)\n\(key.publicKey.pem)")
         case .json:
             let value: JSONValue = [
                 "keyid": .string(key.keyid), "public_key_pem": .string(key.publicKey.pem), "key_file": .string(store.keyPath),
             ]
-            Console.out(String(decoding: value.prettySerialized(), as: UTF8.self))
+            try Console.out(bytes: value.prettySerialized())
         }
     }
 }

@@ -33,7 +33,12 @@ public enum MijianMain {
             let code = MijianCommand.exitCode(for: error)
             let message = MijianCommand.fullMessage(for: error)
             if code == .success {
-                if !message.isEmpty { Console.out(message + "\n") }
+                if !message.isEmpty {
+                    do throws(MijianError) { try Console.out(message + "\n") } catch {
+                        Console.error("mijian: \(error)")
+                        return 2
+                    }
+                }
                 return 0
             }
             if !message.isEmpty { Console.error(message) }
@@ -54,14 +59,15 @@ struct MijianCommand: AsyncParsableCommand {
 
 /// Writing to the terminal and to files.
 enum Console {
-    /// Writes text to standard output.
-    static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+    /// Writes text to standard output, all of it or an error (a closed pipe, a full disk): a
+    /// report that could not be written is never a silent success.
+    static func out(_ text: String) throws(MijianError) {
+        try out(bytes: Array(text.utf8))
     }
 
     /// Writes bytes to standard output, all of them or an error (a closed pipe, a full disk).
     static func out(bytes: [UInt8]) throws(MijianError) {
-        try Console.withBytes(bytes) { (buffer) throws(MijianError) in try out(bytes: buffer) }
+        try Syscall.writeAll(STDOUT_FILENO, bytes, "cannot write to standard output", path: "<stdout>")
     }
 
     /// Runs `body` on the bytes of `array`, passing its typed error through.
@@ -78,9 +84,10 @@ enum Console {
         try Syscall.writeAll(STDOUT_FILENO, buffer, "cannot write to standard output", path: "<stdout>")
     }
 
-    /// Writes a line to standard error.
+    /// Writes a line to standard error. If standard error cannot be written either, there is
+    /// no one left to tell: the exit status still says what happened.
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        try? Syscall.writeAll(STDERR_FILENO, Array((text + "\n").utf8), "cannot write to standard error", path: "<stderr>")
     }
 
     /// Whether standard output is a terminal that wants colour.

@@ -5,18 +5,23 @@ import MijianEvidence
 
 /// `mijian audit --sign`: the audit report as the next signed envelope of this machine's chain.
 enum SignedAudit {
-    /// Loads the key first (so a missing key fails before the audit), audits, signs, persists the
-    /// chain, then writes the envelope; exits 1 when a rule failed, like `mijian audit`.
+    /// Loads the key first (so a missing key fails before the audit), audits, signs, writes the
+    /// envelope, then persists the chain: an envelope that could not be written (a full disk, a
+    /// closed pipe) leaves the chain where it was, so the next report takes its seq and no link
+    /// is missing. Exits 1 when a rule failed, like `mijian audit`.
     static func run(_ options: AuditOptions) throws {
         let (policy, _) = try AuditRun.loadPolicy(options.policy)
         let signer = try ReportSigner(store: KeyStore.resolve(keyDir: options.keyDir, policy: policy))
         let outcome = try AuditRun.perform(options)
-        let (envelope, report) = try signer.sign(outcome.report)
-        if let output = options.output {
-            try AtomicFile.write(envelope.serialized(), to: output, mode: 0o644)
-        } else {
-            Console.out(String(decoding: envelope.serialized(), as: UTF8.self))
+        var compliant = false
+        try signer.sign(outcome.report, after: nil) { (envelope, report) throws(MijianError) in
+            if let output = options.output {
+                try AtomicFile.write(envelope.serialized(), to: output, mode: 0o644)
+            } else {
+                try Console.out(bytes: envelope.serialized())
+            }
+            compliant = report.isCompliant
         }
-        if !report.isCompliant { throw ExitCode(1) }
+        if !compliant { throw ExitCode(1) }
     }
 }

@@ -48,8 +48,8 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         let outcomes = VerifyRun.verify(files: files, with: EnvelopeVerifier(keys: lookup, maxBytes: maxBytes))
         switch format {
-        case .text: Console.out(VerifyRun.text(outcomes))
-        case .json: Console.out(String(decoding: VerifyRun.json(outcomes).prettySerialized(), as: UTF8.self))
+        case .text: try Console.out(VerifyRun.text(outcomes))
+        case .json: try Console.out(bytes: VerifyRun.json(outcomes).prettySerialized())
         }
         if outcomes.contains(where: { if case .failure = $0.result { return true } else { return false } }) { throw ExitCode(1) }
     }

@@ -40,4 +40,13 @@ public enum Syscall {
             offset += written
         }
     }
+
+    /// Writes all of `bytes` to `fd`, or throws (a closed pipe, a full disk).
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ what: @autoclosure () -> String, path: String? = nil) throws(MijianError) {
+        var failure: MijianError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(MijianError) { try writeAll(fd, buffer, what(), path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
 }

@@ -184,10 +184,12 @@ public struct ReportSigner: Sendable {
     /// Signs `report` as the next link and hands the envelope to `release` *before* the chain
     /// state is saved, so a service can make the envelope durable first: a crash then leaves the
     /// envelope on disk with the state one behind, and `released` (the newest envelope the caller
-    /// holds) moves the state past it on the next call instead of issuing its seq again. If saving
-    /// the state fails after `release`, the error is thrown; the caller still holds the envelope.
+    /// holds) moves the state past it on the next call instead of issuing its seq again. If
+    /// `release` throws (the envelope could not be written), the state is not saved and the seq is
+    /// issued again next time: no link is missing. If saving the state fails after `release`, the
+    /// error is thrown; the caller still holds the envelope.
     public func sign(
-        _ report: Report, now: Date = Date(), after released: ChainPosition?, release: (Envelope, Report) -> Void
+        _ report: Report, now: Date = Date(), after released: ChainPosition?, release: (Envelope, Report) throws(MijianError) -> Void
     ) throws(MijianError) {
         try EvidenceFiles.ensureDirectory(store.directory, mode: 0o700)
         let lock = try ChainLock(path: store.lockPath)
@@ -216,7 +218,7 @@ public struct ReportSigner: Sendable {
         } catch {
             throw MijianError(.crypto, "cannot sign the report: \(error)")
         }
-        release(envelope, report)
+        try release(envelope, report)
         state.seq += 1
         state.prevSHA256 = envelope.payloadSHA256
         state.lastReportID = report.reportID.uuidString.lowercased()

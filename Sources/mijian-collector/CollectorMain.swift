@@ -27,7 +27,7 @@ struct CollectorCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as MijianError {
-            FileHandle.standardError.write(Data("mijian-collector: \(error)\n".utf8))
+            writeError("mijian-collector: \(error)")
             Glibc.exit(2)
         } catch let exit as ExitCode {
             Glibc.exit(exit.rawValue)
@@ -36,10 +36,15 @@ struct CollectorCommand: AsyncParsableCommand {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {
-                if !message.isEmpty { write(message + "\n") }
+                if !message.isEmpty {
+                    do throws(MijianError) { try write(message + "\n") } catch {
+                        writeError("mijian-collector: \(error)")
+                        Glibc.exit(2)
+                    }
+                }
                 Glibc.exit(0)
             }
-            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            if !message.isEmpty { writeError(message) }
             Glibc.exit(2)
         }
     }
@@ -68,7 +73,17 @@ func makeLogger() -> Logger {
     return logger
 }
 
-func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+/// Writes to standard output, all of it or an error (a closed pipe, a full disk).
+func write(_ text: String) throws(MijianError) { try write(bytes: Array(text.utf8)) }
+
+func write(bytes: [UInt8]) throws(MijianError) {
+    try Syscall.writeAll(STDOUT_FILENO, bytes, "cannot write to standard output", path: "<stdout>")
+}
+
+/// A line on standard error; if that cannot be written either, the exit status still tells.
+func writeError(_ text: String) {
+    try? Syscall.writeAll(STDERR_FILENO, Array((text + "\n").utf8), "cannot write to standard error", path: "<stderr>")
+}
 
 struct EnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -84,7 +99,7 @@ struct EnrollCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try data.store()
             let record = try Enrolment.approve(requestBytes: try CollectorSetup.read(request, limit: 1 << 20), note: note, store: store)
-            write("approved \(record.keyid) for \(record.hostname) (host \(record.hostID))\(record.previousKeyID.map { ", replacing \($0)" } ?? "")\n")
+            try write("approved \(record.keyid) for \(record.hostname) (host \(record.hostID))\(record.previousKeyID.map { ", replacing \($0)" } ?? "")\n")
         }
     }
 
@@ -96,13 +111,13 @@ struct EnrollCommand: AsyncParsableCommand {
         func run() async throws {
             let keys = try data.store().keys()
             if format == "json" {
-                write(String(decoding: JSONValue.array(keys.map(\.json)).prettySerialized(), as: UTF8.self))
+                try write(String(decoding: JSONValue.array(keys.map(\.json)).prettySerialized(), as: UTF8.self))
                 return
             }
             guard format == "text" else { throw ValidationError("--format must be text or json") }
             for key in keys {
                 let state = key.revokedAt.map { "revoked \(RFC3339.string(from: $0)) (\(key.revokeReason ?? ""))" } ?? "active"
-                write("\(key.keyid)  \(key.hostname)  \(key.assetID ?? "-")  \(key.classification?.rawValue ?? "-")  approved \(RFC3339.string(from: key.approvedAt))  \(state)\n")
+                try write("\(key.keyid)  \(key.hostname)  \(key.assetID ?? "-")  \(key.classification?.rawValue ?? "-")  approved \(RFC3339.string(from: key.approvedAt))  \(state)\n")
             }
         }
     }
@@ -115,7 +130,7 @@ struct EnrollCommand: AsyncParsableCommand {
 
         func run() async throws {
             try data.store().revoke(keyid: keyid, at: Date(), reason: reason)
-            write("revoked \(keyid)\n")
+            try write("revoked \(keyid)\n")
         }
     }
 }
@@ -133,10 +148,10 @@ struct IngestCommand: AsyncParsableCommand {
         let lines = try collector.ingest(paths: paths)
         var refused = 0
         for line in lines {
-            write("\(line.outcome)\t\(line.path)\t\(line.detail)\n")
+            try write("\(line.outcome)\t\(line.path)\t\(line.detail)\n")
             if !["first", "accepted", "gap", "new-epoch", "duplicate"].contains(line.outcome) { refused += 1 }
         }
-        write("\(lines.count) files, \(lines.count - refused) stored or already present, \(refused) refused or conflicting\n")
+        try write("\(lines.count) files, \(lines.count - refused) stored or already present, \(refused) refused or conflicting\n")
         if refused > 0 { throw ExitCode(1) }
     }
 }
@@ -186,11 +201,11 @@ struct HostsCommand: AsyncParsableCommand {
         let now = Date()
         switch format {
         case "json":
-            write(String(decoding: JSONValue.array(hosts.map {
+            try write(String(decoding: JSONValue.array(hosts.map {
                 HostsView.json($0, now: now, silentAfterDays: settings.silentAfterDays, currentPolicies: settings.currentPolicyDigests)
             }).prettySerialized(), as: UTF8.self))
         case "text":
-            write(HostsView.text(hosts, now: now, silentAfterDays: settings.silentAfterDays, currentPolicies: settings.currentPolicyDigests))
+            try write(HostsView.text(hosts, now: now, silentAfterDays: settings.silentAfterDays, currentPolicies: settings.currentPolicyDigests))
         default:
             throw ValidationError("--format must be text or json")
         }
@@ -219,7 +234,7 @@ struct AssessmentCommand: AsyncParsableCommand {
         if let output {
             try AtomicFile.write(bytes, to: output, mode: 0o640)
         } else {
-            FileHandle.standardOutput.write(Data(bytes))
+            try write(bytes: bytes)
         }
     }
 }

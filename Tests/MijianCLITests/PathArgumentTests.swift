@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import MijianCore
 import MijianTestSupport
 import Testing
 
@@ -134,6 +135,49 @@ import Testing
             let status = outcomes.get(index)?.status
             #expect(status == 0 || status == 1, "\(name) x: exit \(status.map(String.init) ?? "none"): \(outcomes.get(index)?.stderr ?? "")")
         }
+    }
+
+    /// Standard output on a full disk (or any failing write) is exit 2 with a message on standard
+    /// error, for every command that prints: never a crash, never a silent 0 or 1.
+    @Test func standardOutputOnAFullDiskIsExitTwoWithAMessage() throws {
+        let mijian = TestSupport.productPath("mijian")
+        let collector = TestSupport.productPath("mijian-collector")
+        let inputs = try Self.inputs(mijian: mijian, collector: collector)
+        defer { try? FileManager.default.removeItem(atPath: inputs.base) }
+        let audit = ["audit", "--root", inputs.image, "--rule", "net.public-dns"]
+        let runs: [(String, [String])] = [
+            (mijian, ["--version"]), (mijian, ["audit", "--help"]), (mijian, audit), (mijian, audit + ["--format", "json"]),
+            (mijian, ["devices", "--root", TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/hosts/usb-stick-registered").path]),
+            (mijian, ["keys", "show", "--key-dir", inputs.keys]),
+            (mijian, ["verify", inputs.report, "--key", inputs.keys + "/agent.pub"]), (mijian, ["traffic", "--read", inputs.capture]),
+            (collector, ["--version"]), (collector, ["enroll", "list", "--data", inputs.data]), (collector, ["hosts", "--data", inputs.data]),
+            (collector, ["assessment", "--data", inputs.data, "--year", "2026"]),
+        ]
+        for (tool, arguments) in runs {
+            let name = "\(URL(fileURLWithPath: tool).lastPathComponent) \(arguments.joined(separator: " "))"
+            let result = try TestSupport.runToFullDisk(tool, arguments)
+            #expect(result.status == 2, "\(name): exit \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("cannot write to standard output") && result.stderr.contains("No space left on device"), "\(name): \(result.stderr)")
+            #expect(!result.stderr.contains("Fatal error"), "\(name): \(result.stderr)")
+        }
+        // A signed report that could not be written does not move the chain: the next report
+        // takes its seq (the setup signed seq 0), so no link is missing.
+        func seq(_ path: String) throws -> Int64? {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            let envelope: JSONValue = try JSONParser().parse(bytes)
+            guard let encoded = envelope["payload"]?.stringValue, let payload = Data(base64Encoded: encoded) else { return nil }
+            let report: JSONValue = try JSONParser().parse(Array(payload))
+            return report["seq"]?.intValue
+        }
+        #expect(try seq(inputs.report) == 0)
+        let lost = try TestSupport.runToFullDisk(mijian, audit + ["--sign", "--key-dir", inputs.keys])
+        #expect(lost.status == 2 && lost.stderr.contains("cannot write to standard output"), "\(lost.stderr)")
+        let unwritable = try TestSupport.run(mijian, audit + ["--sign", "--key-dir", inputs.keys, "--output", inputs.base + "/no/such/dir/r.json"])
+        #expect(unwritable.status == 2, "\(unwritable.stderr)")
+        let next = inputs.base + "/next.json"
+        let written = try TestSupport.run(mijian, audit + ["--sign", "--key-dir", inputs.keys, "--output", next])
+        #expect(written.status == 0 || written.status == 1, "\(written.stderr)")
+        #expect(try seq(next) == 1)
     }
 }
 

@@ -56,6 +56,24 @@ extension TestSupport {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// Runs an executable with its standard output on /dev/full, where every write fails with
+    /// ENOSPC as on a full disk; standard error is captured.
+    public static func runToFullDisk(_ path: String, _ arguments: [String]) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { throw POSIXError(.ENODEV) }
+        defer { try? full.close() }
+        let err = Pipe()
+        process.standardOutput = full
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ProcessResult(status: process.terminationStatus, stdout: "", stderr: String(decoding: errData, as: UTF8.self))
+    }
+
     /// Compares `actual` with `Tests/<target>/Snapshots/<name>`; with MIJIAN_UPDATE_SNAPSHOTS=1
     /// it rewrites the file instead (review the diff before committing).
     public static func assertSnapshot(_ actual: String, target: String, name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
