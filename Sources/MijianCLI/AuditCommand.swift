@@ -75,6 +75,8 @@ enum AuditRun {
         var report: Report
         var policy: Policy
         var policyBytes: [UInt8]
+        /// The fact groups the report's facts came from.
+        var collected: Set<FactSet>
     }
 
     /// Loads the policy (file or embedded) and its bytes.
@@ -137,7 +139,7 @@ enum AuditRun {
         let findings = AuditChecks.evaluate(facts, context: context, only: only)
         let report = Report(
             reportID: reportID, issuedAt: now(), windowStart: started, windowEnd: started, host: host, policy: policy.info, findings: findings)
-        return Outcome(report: report, policy: policy, policyBytes: bytes)
+        return Outcome(report: report, policy: policy, policyBytes: bytes, collected: facts.collected)
     }
 
     /// Prints or writes the report in the chosen format.

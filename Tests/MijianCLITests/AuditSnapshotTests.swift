@@ -30,17 +30,38 @@ import Testing
               responsible: 张三
         """
 
-    func report(_ host: String, rules: [String] = []) throws -> Report {
+    func report(_ host: String, rules: [String] = [], policy text: String = ledgerPolicy) throws -> Report {
+        try outcome(host, rules: rules, policy: text).report
+    }
+
+    func outcome(_ host: String, rules: [String] = [], policy text: String = ledgerPolicy) throws -> AuditRun.Outcome {
         let root = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/hosts/\(host)").path
         let policy = try TestSupport.temporaryDirectory("mijian-policy").appendingPathComponent("unit.yaml")
         defer { try? FileManager.default.removeItem(at: policy.deletingLastPathComponent()) }
-        try Data(Self.ledgerPolicy.utf8).write(to: policy)
+        try Data(text.utf8).write(to: policy)
         let options = try AuditOptions.parse(["--root", root, "--policy", policy.path] + rules.flatMap { ["--rule", $0] })
         let fixed = TestSupport.fixedDate
         var outcome = try AuditRun.perform(options, now: { fixed }, reportID: UUID(uuid: (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)))
         // The policy file's path is a temporary one; its digest is what the report carries.
         outcome.report.policy = PolicyInfo(id: outcome.report.policy.id, version: outcome.report.policy.version, sha256: outcome.report.policy.sha256)
-        return outcome.report
+        return outcome
+    }
+
+    /// A policy that disables a rule has no facts observed for the groups only that rule reads;
+    /// the other findings are those of the audit with every rule enabled.
+    @Test(arguments: hosts) func disablingARuleChangesOnlyThatRule(host: String) throws {
+        let everything = try outcome(host)
+        let disabling = try outcome(host, policy: Self.ledgerPolicy + "\nrules:\n  log.retention:\n    enabled: false\n")
+        #expect(everything.collected == FactSet.all)
+        #expect(disabling.collected == FactSet.all.subtracting([.logRetention]), "only log.retention reads that group")
+        let (all, without) = (everything.report, disabling.report)
+        func lines(_ report: Report) -> [String] {
+            report.findings.filter { $0.rule.id != "log.retention" }.map { "\($0.rule.id) \($0.subject) \($0.status) \($0.statusDetail)" }
+        }
+        #expect(lines(without) == lines(all))
+        let disabled = without.findings.filter { $0.rule.id == "log.retention" }
+        #expect(disabled.count == 1 && disabled.first?.status == .notchecked)
+        #expect(all.findings.contains { $0.rule.id == "log.retention" && $0.status != .notchecked })
     }
 
     @Test(arguments: hosts) func text(host: String) throws {
