@@ -5,6 +5,7 @@ import CNetlink
 import Foundation
 import Logging
 import MijianCore
+import Synchronization
 
 /// sd_notify without libsystemd: datagrams to `$NOTIFY_SOCKET` (a path, or an abstract name
 /// starting with `@`). Owns its socket and closes it in `deinit`.
@@ -12,6 +13,8 @@ public final class SystemdNotifier: Sendable {
     private let fd: Int32
     private let address: [UInt8]
     private let logger: Logger
+    /// Messages dropped since the last one the socket took.
+    private let dropped = Mutex<Int>(0)
 
     /// A notifier for `socketPath`, or nil when the service is not run by systemd (no socket given).
     public init?(socketPath: String?, logger: Logger) {
@@ -40,6 +43,9 @@ public final class SystemdNotifier: Sendable {
     deinit { close(fd) }
 
     /// Sends one message (`READY=1`, `STATUS=…`, `WATCHDOG=1`); a failure is logged, never fatal.
+    /// The send never waits: when systemd is not reading its socket (busy, or stopping) and the
+    /// socket's queue is full, the message is dropped and said once, so that neither the watchdog,
+    /// a seal nor the stop hangs on it.
     public func send(_ message: String) {
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
@@ -54,13 +60,32 @@ public final class SystemdNotifier: Sendable {
             try Syscall.call("cannot notify systemd") {
                 bytes.withUnsafeBytes { buffer in
                     withUnsafePointer(to: &socketAddress) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), $0, length) }
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), $0, length)
+                        }
                     }
                 }
             }
         } catch {
-            logger.warning("cannot notify systemd", metadata: ["agent.error": "\(error)"])
+            if error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+                let first = dropped.withLock { count in
+                    count += 1
+                    return count == 1
+                }
+                if first {
+                    let kind = message.prefix { $0 != "=" }
+                    logger.warning("systemd's notify socket is full: \(kind) dropped, and every message until systemd reads it")
+                }
+            } else {
+                logger.warning("cannot notify systemd", metadata: ["agent.error": "\(error)"])
+            }
+            return
         }
+        let recovered = dropped.withLock { count in
+            defer { count = 0 }
+            return count
+        }
+        if recovered > 0 { logger.notice("systemd's notify socket takes messages again; \(recovered) were dropped") }
     }
 
     /// Half of `$WATCHDOG_USEC` when the watchdog is on for this process (`$WATCHDOG_PID` unset or ours).

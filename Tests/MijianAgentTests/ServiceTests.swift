@@ -42,6 +42,25 @@ struct ServiceTests {
         #expect(!log.contains(body) && !log.contains("PRIVATE KEY"))
     }
 
+    /// systemd that does not read its notify socket (busy, or stopping) fills the socket's queue
+    /// (`net.unix.max_dgram_qlen`, 10 here): the agent's notifications are dropped with a warning,
+    /// and neither the watchdog, a seal nor the stop waits on the socket.
+    @Test func aNotifySocketNobodyReadsDelaysNothing() async throws {
+        let machine = try AgentMachine()
+        try machine.writeConfig("report_interval: 1h\naudit_interval: 1h\ndelivery: {mode: none}\ntraffic: {enabled: false}\n")
+        let notify = try NotifySocket(name: machine.directory.appendingPathComponent("notify.sock").path)
+        // WATCHDOG=1 every 50 ms: the queue is full within a second of not reading it.
+        let agent = try AgentProcess(machine, environment: ["NOTIFY_SOCKET": notify.name, "WATCHDOG_USEC": "100000"])
+        #expect(await notify.receive(seconds: 60) { $0.contains("READY=1") }.contains("READY=1"), "\(agent.log.all)")
+        try await Task.sleep(for: .seconds(2))
+        agent.signal(SIGTERM)
+        let stopping = Date()
+        let status = await agent.waitForExit(seconds: 5)
+        #expect(status == 0, "exit \(String(describing: status)) after \(Date().timeIntervalSince(stopping)) s: \(agent.log.all)")
+        #expect(try machine.spooled().last?.payload["seq"]?.intValue == 1, "the final report is sealed")
+        #expect(agent.log.all.contains("systemd's notify socket is full"), "\(agent.log.all)")
+    }
+
     @Test func aBrokenConfigurationStopsTheStartWithFileLineAndKey() async throws {
         let machine = try AgentMachine()
         try machine.writeConfig("report_interval: 15m\nspool:\n  max_byts: 1M\n")
