@@ -109,9 +109,10 @@ enum AuditRun {
         return try HostIdentity.parse(Array(text.utf8), file: root.real("/etc/mijian/host.yaml"))
     }
 
-    /// Observes and evaluates; the report is unsigned (seq 0, no chain).
+    /// Observes and evaluates; the report is unsigned (seq 0, no chain). `loaded` is the policy
+    /// and its bytes when the caller has read them already (`--sign` reads them to find the keys).
     static func perform(
-        _ options: AuditOptions, now: @Sendable () -> Date = { Date() }, reportID: UUID = UUID(),
+        _ options: AuditOptions, loaded: (Policy, [UInt8])? = nil, now: @Sendable () -> Date = { Date() }, reportID: UUID = UUID(),
         logger: Logger = Logger(label: "mijian.audit")
     ) throws(MijianError) -> Outcome {
         let started = now()
@@ -120,7 +121,9 @@ enum AuditRun {
         // On the live machine the kernel's TCP dump, the longest single read, starts first and
         // runs while the policy and the identity are read; unused if the policy disables the rules.
         let socketDump = live && AuditChecks.mayRead(.sockets, only: only) ? HostProbe.SocketDump() : nil
-        let (policy, bytes) = try loadPolicy(options.policy)
+        let policy: Policy
+        let bytes: [UInt8]
+        if let loaded { (policy, bytes) = loaded } else { (policy, bytes) = try loadPolicy(options.policy) }
         let root = HostRoot(path: options.root ?? "/")
         try root.check()
         let identity = try loadIdentity(options.hostFile, root: root)

@@ -10,9 +10,9 @@ enum SignedAudit {
     /// closed pipe) leaves the chain where it was, so the next report takes its seq and no link
     /// is missing. Exits 1 when a rule failed, like `mijian audit`.
     static func run(_ options: AuditOptions) throws {
-        let (policy, _) = try AuditRun.loadPolicy(options.policy)
-        let signer = try ReportSigner(store: KeyStore.resolve(keyDir: options.keyDir, policy: policy))
-        let outcome = try AuditRun.perform(options)
+        let loaded = try AuditRun.loadPolicy(options.policy)
+        let signer = try ReportSigner(store: KeyStore.resolve(keyDir: options.keyDir, policy: loaded.0))
+        let outcome = try AuditRun.perform(options, loaded: loaded)
         var compliant = false
         try signer.sign(outcome.report, after: nil) { (envelope, report) throws(MijianError) in
             if let output = options.output {
