@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import MijianCore
 import MijianEvidence
@@ -81,6 +82,23 @@ struct EvidenceCLITests {
         #expect(json["failed"] == .int(1))
         #expect(json["results"]?.arrayValue?.last?["reason"] == .string("bad-signature"))
         #expect(json["results"]?.arrayValue?.first?["seq"] == .int(0))
+    }
+
+    @Test("audit --sign --policy: the signed report carries that policy, read once for the keys and the audit")
+    func signWithAPolicyFile() async throws {
+        let machine = try Machine()
+        #expect(await MijianMain.run(arguments: ["keys", "init", "--key-dir", machine.keyDir]) == 0)
+        let policy = machine.path("unit.yaml")
+        let text = "id: unit-7\nversion: \"3\"\nprofile: classified\nnetworks:\n  unit: [10.7.0.0/16]\nrules:\n  log.retention:\n    enabled: false\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: policy))
+        let signed = machine.path("signed.json")
+        let code = await MijianMain.run(arguments: ["audit", "--sign", "--root", machine.root, "--key-dir", machine.keyDir, "--policy", policy, "--output", signed])
+        #expect(code == 0 || code == 1)
+        let key = try VerifyingKey(pem: String(contentsOfFile: "\(machine.keyDir)/agent.pub", encoding: .utf8))
+        let report = try EnvelopeVerifier(keys: key).verifyReport(EvidenceFiles.read(signed, limit: 1 << 24)).report
+        #expect(report.policy.id == "unit-7" && report.policy.version == "3")
+        #expect(report.policy.sha256 == Hex.lower(SHA256.hash(data: Array(text.utf8))))
+        #expect(report.findings.first { $0.rule.id == "log.retention" }?.status == .notchecked)
     }
 
     @Test("enroll writes a request that verifies; rotation signs with both keys")
