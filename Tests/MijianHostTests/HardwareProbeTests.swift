@@ -77,6 +77,23 @@ struct ModuleAliasTests {
         #expect(directives[2].argument == "enable_autosuspend=0")
     }
 
+    /// kmod splits lines at LF and words at space and tab only: a CR stays in the last word, so a
+    /// file with CRLF line ends blacklists `btusb\r` and installs `/bin/false\r` (which the shell
+    /// cannot find). Every line is read, and none of them counts as disabling a module.
+    @Test("modprobe.d: CRLF line ends are lines, and the CR stays in the last word as kmod keeps it")
+    func modprobeCRLF() {
+        let text = "blacklist btusb\r\ninstall usb-storage /bin/false\r\noptions iwlwifi 11n_disable=1 \\\r\nblacklist cfg80211\n"
+        let directives = ModprobeConfig.parse(text, file: "/etc/modprobe.d/dos.conf")
+        #expect(directives.map(\.kind) == [.blacklist, .install, .options, .blacklist])
+        #expect(directives.map(\.line) == [1, 2, 3, 4])
+        #expect(directives.first?.module == "btusb\r")
+        #expect(directives[1].module == "usb_storage" && directives[1].argument == "/bin/false\r")
+        #expect(!directives[1].disablesModule)
+        // `\` before CR is not a continuation for kmod either.
+        #expect(directives[2].argument == "11n_disable=1 \\\r")
+        #expect(directives[3].module == "cfg80211")
+    }
+
     @Test("modprobe.d: a directive over three lines keeps its first line and every word, once")
     func modprobeContinuations() {
         let text = "options\tbtusb \\\n  reset=1 \\\n\tenable_autosuspend=0   # a comment\ninstall  iwlwifi   /bin/true  --x\n"
