@@ -225,6 +225,19 @@ struct NetworkProcParserTests {
         #expect(throws: MijianError.self) { try ProcNetParsers.fibTrieLocalAddresses("Main:\n  |-- not-an-address\n", path: "/proc/net/fib_trie") }
     }
 
+    /// glibc reads resolv.conf by LF and cuts a nameserver's address at space, tab or LF only:
+    /// `nameserver 10.0.0.53\r` is ignored, and the LF line after it is used. A CRLF line must not
+    /// hide the public resolver on the next line.
+    @Test func resolvConfLinesEndAtLFAsGlibcReadsThem() {
+        let text = "nameserver 10.0.0.53\r\nnameserver 8.8.8.8\nnameserver 10.0.0.54\r\n"
+        #expect(ProcNetParsers.resolvConf(text, origin: .resolvConf, path: "/etc/resolv.conf").map(\.address.description) == ["8.8.8.8"])
+        var dns: [Resolver] = []
+        var fallback: [Resolver] = []
+        // systemd ends lines at CR LF too: resolved.conf's CRLF lines count.
+        ProcNetParsers.resolvedConf("[Resolve]\r\nDNS=9.9.9.9\r\nFallbackDNS=1.1.1.1\r\n", path: "r.conf", dns: &dns, fallback: &fallback)
+        #expect(dns.map(\.address.description) == ["9.9.9.9"] && fallback.map(\.address.description) == ["1.1.1.1"])
+    }
+
     @Test func resolverFiles() throws {
         #expect(ProcNetParsers.resolvConf("# c\nnameserver 10.0.0.53\nnameserver fd00::53\nsearch x\nnameserver bogus\n", origin: .resolvConf, path: "/etc/resolv.conf").map(\.address.description) == ["10.0.0.53", "fd00::53"])
         var dns: [Resolver] = []

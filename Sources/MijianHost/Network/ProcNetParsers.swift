@@ -190,9 +190,12 @@ public enum ProcNetParsers {
     }
 
     /// Non-empty lines with their 1-based numbers.
+    /// Lines end at LF, as glibc and the kernel write and read them; split on scalars, since
+    /// `"\r\n"` is one Character and a Character split would join a CRLF line to the next (and
+    /// hide `nameserver 8.8.8.8` behind a CRLF line that glibc ignores). A CR stays in the line.
     static func lines(_ text: String) -> [(Int, Substring)] {
-        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-            .map { ($0.offset + 1, $0.element) }
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            .map { ($0.offset + 1, Substring($0.element)) }
             .filter { !$0.1.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" } }
     }
 }
