@@ -87,7 +87,7 @@ struct HistoryReader {
             var blockStart: Int?
             var ssid: String?
             var keyMgmt: String?
-            for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            for raw in ConfigText.lines(text) {
                 number += 1
                 let line = raw.trimmingCharacters(in: .whitespaces)
                 if line.hasPrefix("#") { continue }
@@ -167,7 +167,7 @@ struct HistoryReader {
                 tool: .ifupdown, type: wifi ? "wifi" : "ppp", name: current.name, ssid: ssid, path: path, line: current.line))
         }
         let stanzaWords: Set = ["iface", "mapping", "auto", "source", "source-directory", "rename"]
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (offset, raw) in ConfigText.lines(text).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -216,7 +216,7 @@ struct HistoryReader {
         func close() {
             if let section, phone { facts.profiles.append(SavedProfile(tool: .wvdial, type: "ppp", name: section.name, path: path, line: section.line)) }
         }
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (offset, raw) in ConfigText.lines(text).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("[") {
                 close()
@@ -307,7 +307,7 @@ struct HistoryReader {
             }
             var section = ""
             var number = 0
-            for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            for raw in ConfigText.lines(text) {
                 number += 1
                 let line = raw.trimmingCharacters(in: .whitespaces)
                 if line.hasPrefix("[") { section = line; continue }
@@ -396,7 +396,7 @@ struct KeyFile {
     static func parse(_ text: String) -> KeyFile {
         var file = KeyFile()
         var section = ""
-        for raw in text.split(separator: "\n") {
+        for raw in ConfigText.lines(text) {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {

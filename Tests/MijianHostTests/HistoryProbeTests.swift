@@ -67,6 +67,43 @@ struct HistoryProbeTests {
         ])
     }
 
+    /// NetworkManager and BlueZ (GKeyFile), wpa_supplicant, ifupdown, wvdial and journald all read
+    /// a configuration file saved with CR LF line ends as they read it with LF: every fixture
+    /// host's configuration files turned into CR LF give the same profiles, pairings and journal
+    /// setting. (A split on the Character "\n" read such a file as one line and saw nothing.)
+    @Test("configuration files with CR LF line ends give the same history facts", arguments: FixtureHosts.names)
+    func crlfConfigurationFiles(host: String) throws {
+        let fm = FileManager.default
+        let copy = try TestSupport.temporaryDirectory("mijian-crlf").appendingPathComponent(host)
+        defer { try? fm.removeItem(at: copy.deletingLastPathComponent()) }
+        try fm.copyItem(at: TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/hosts/\(host)"), to: copy)
+        var converted = 0
+        for top in ["etc", "var/lib/bluetooth"] {
+            let base = copy.appendingPathComponent(top)
+            guard let walk = fm.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else { continue }
+            for case let url as URL in walk {
+                let values = try url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
+                guard values.isRegularFile == true, values.isSymbolicLink != true else { continue }
+                let bytes = try Data(contentsOf: url)
+                guard !bytes.contains(0), bytes.contains(UInt8(ascii: "\n")), !bytes.contains(UInt8(ascii: "\r")) else { continue }
+                var out = Data()
+                for byte in bytes {
+                    if byte == UInt8(ascii: "\n") { out.append(UInt8(ascii: "\r")) }
+                    out.append(byte)
+                }
+                try out.write(to: url)
+                converted += 1
+            }
+        }
+        #expect(converted > 0)
+        let before = Self.history(host)
+        let after = HistoryProbe.observe(root: HostRoot(path: copy.path), live: false, logger: FixtureHosts.logger)
+        #expect(after.profiles.map(\.location) == before.profiles.map(\.location))
+        #expect(after.profiles.map { "\($0.type) \($0.name) \($0.ssid ?? "-")" } == before.profiles.map { "\($0.type) \($0.name) \($0.ssid ?? "-")" })
+        #expect(after.pairings.count == before.pairings.count)
+        #expect(after.journal.storage == before.journal.storage && after.journal.storageLocation == before.journal.storageLocation)
+    }
+
     @Test("NetworkManager SSIDs written as byte lists are decoded; bytes that are not text stay visible")
     func keyfileSSIDs() {
         #expect(HistoryReader.keyfileSSID("Office-5G") == "Office-5G")
