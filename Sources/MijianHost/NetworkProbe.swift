@@ -3,12 +3,12 @@ import MijianCore
 
 /// Observes the network facts of a host.
 public enum NetworkProbe {
-    /// The network groups of `sets` (all four unless told) from `root`, and from the live kernel
-    /// (rtnetlink) when `live`.
     /// Where the live machine's TCP sockets come from: the kernel's sock_diag dump, taken when the
     /// sockets are read unless an audit started it earlier (`SocketDump`).
     public typealias TCPSource = @Sendable () throws(MijianError) -> [SocketEntry]
 
+    /// The network groups of `sets` (all four unless told) from `root`, and from the live kernel
+    /// (rtnetlink) when `live`.
     public static func observe(
         root: HostRoot, live: Bool, logger: Logger, collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers],
         tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }

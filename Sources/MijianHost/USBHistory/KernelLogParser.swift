@@ -15,7 +15,6 @@ public struct KernelLogParser {
     /// Makes an empty parser.
     public init() {}
 
-    /// Feeds one kernel message (without syslog or kmsg prefixes) with its time and origin.
     /// False only for a message `feed` would ignore: every message it acts on starts with the
     /// bytes `usb` (`usb `, `usb-storage `) or `scsi host`. Lets a reader skip making strings of
     /// the kernel's other records. (ASCII letters have no other canonically equivalent form, so
@@ -26,6 +25,7 @@ public struct KernelLogParser {
     private static let usbPrefix = Array("usb".utf8)
     private static let scsiHostPrefix = Array("scsi host".utf8)
 
+    /// Feeds one kernel message (without syslog or kmsg prefixes) with its time and origin.
     public mutating func feed(message: Substring, time: Date?, source: @autoclosure () -> String) {
         if message.hasPrefix("usb ") {
             let rest = message.dropFirst(4)

@@ -286,7 +286,7 @@ public enum USBHistoryProbe {
 
 /// The header of one `/dev/kmsg` record: `PRIORITY,SEQ,MICROS,FLAGS[,…];` (the kernel's
 /// Documentation/ABI/testing/dev-kmsg), read as bytes.
-struct KmsgHeader: Equatable {
+struct KmsgHeader {
     /// Microseconds since boot: nil when the field is absent or not a decimal number.
     var micros: UInt64?
     /// Where the message starts: just after the `;`.
