@@ -47,13 +47,8 @@ enum ModprobeConfig {
         var pending = ""
         var pendingLine = 0
         var number = 0
-        // Lines end at LF, as kmod reads them. A CR before it stays part of the line's last word,
-        // as it does for kmod (`blacklist btusb\r` names a module `btusb\r`, which modprobe never
-        // loads): taking it away would count directives kmod does not honour. Split on scalars,
-        // since `"\r\n"` is one Character and a Character split would keep the file one line.
-        for raw in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in ConfigText.lines(text, carriageReturn: .kept) {
             number += 1
-            let line = Substring(raw)
             if pending.isEmpty { pendingLine = number }
             // Concrete `String.append(contentsOf: Substring)` throughout: the generic `+` and
             // `joined` look up conformances at run time on first use, a scan of every record.

@@ -189,13 +189,11 @@ public enum ProcNetParsers {
         return .v6(UInt128(high) << 64 | UInt128(low))
     }
 
-    /// Non-empty lines with their 1-based numbers.
-    /// Lines end at LF, as glibc and the kernel write and read them; split on scalars, since
-    /// `"\r\n"` is one Character and a Character split would join a CRLF line to the next (and
-    /// hide `nameserver 8.8.8.8` behind a CRLF line that glibc ignores). A CR stays in the line.
+    /// Non-empty lines with their 1-based numbers, ended at LF as glibc and the kernel read them;
+    /// a CR stays in the line (a CR LF line must not hide `nameserver 8.8.8.8` on the next).
     static func lines(_ text: String) -> [(Int, Substring)] {
-        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-            .map { ($0.offset + 1, Substring($0.element)) }
+        ConfigText.lines(text, carriageReturn: .kept).enumerated()
+            .map { ($0.offset + 1, $0.element) }
             .filter { !$0.1.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" } }
     }
 }
