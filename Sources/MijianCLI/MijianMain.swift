@@ -59,35 +59,19 @@ struct MijianCommand: AsyncParsableCommand {
 
 /// Writing to the terminal and to files.
 enum Console {
-    /// Writes text to standard output, all of it or an error (a closed pipe, a full disk): a
-    /// report that could not be written is never a silent success.
+    /// Writes text to standard output, all of it or an error (`StandardStreams`).
     static func out(_ text: String) throws(MijianError) {
-        try out(bytes: Array(text.utf8))
-    }
-
-    /// Writes bytes to standard output, all of them or an error (a closed pipe, a full disk).
-    static func out(bytes: [UInt8]) throws(MijianError) {
-        try Syscall.writeAll(STDOUT_FILENO, bytes, "cannot write to standard output", path: "<stdout>")
-    }
-
-    /// Runs `body` on the bytes of `array`, passing its typed error through.
-    static func withBytes(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(MijianError) -> Void) throws(MijianError) {
-        var failure: MijianError?
-        array.withUnsafeBytes { bytes in
-            do throws(MijianError) { try body(bytes) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        try StandardStreams.out(Array(text.utf8))
     }
 
     /// Writes bytes to standard output, all of them or an error.
-    static func out(bytes buffer: UnsafeRawBufferPointer) throws(MijianError) {
-        try Syscall.writeAll(STDOUT_FILENO, buffer, "cannot write to standard output", path: "<stdout>")
+    static func out(bytes: [UInt8]) throws(MijianError) {
+        try StandardStreams.out(bytes)
     }
 
-    /// Writes a line to standard error. If standard error cannot be written either, there is
-    /// no one left to tell: the exit status still says what happened.
+    /// Writes a line to standard error.
     static func error(_ text: String) {
-        try? Syscall.writeAll(STDERR_FILENO, Array((text + "\n").utf8), "cannot write to standard error", path: "<stderr>")
+        StandardStreams.error(text)
     }
 
     /// Whether standard output is a terminal that wants colour.

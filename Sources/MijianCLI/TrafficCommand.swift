@@ -69,7 +69,7 @@ struct TrafficCommand: AsyncParsableCommand {
         let colour = output == nil && Console.colourOut
         func emit(_ write: (UnsafeRawBufferPointer) throws(MijianError) -> Void) throws(MijianError) {
             switch format {
-            case .json: try Console.withBytes(report.json.prettySerialized(), write)
+            case .json: try Syscall.withBytes(report.json.prettySerialized(), write)
             case .text: try TrafficText.write(report, result: result, colour: colour, to: write)
             }
         }
@@ -78,7 +78,7 @@ struct TrafficCommand: AsyncParsableCommand {
             try emit { bytes.append(contentsOf: $0) }
             try AtomicFile.write(bytes, to: output)
         } else {
-            try emit { (bytes) throws(MijianError) in try Console.out(bytes: bytes) }
+            try emit { (bytes) throws(MijianError) in try StandardStreams.out(bytes) }
         }
         if let stopped = result.stoppedBy {
             Console.error("mijian: \(stopped)")
@@ -103,12 +103,12 @@ enum TrafficText {
             text += "pcap stats: \(statistics.received) received, \(statistics.dropped) dropped, \(statistics.interfaceDropped) dropped by the interface\n"
         }
         if !result.flows.isEmpty { text += "\n" }
-        try Console.withBytes(Array(text.utf8), write)
+        try Syscall.withBytes(Array(text.utf8), write)
         guard !result.flows.isEmpty else { return }
         try FlowListing.write(result.flows, to: write)
         if result.cutPackets > 0 {
             let cut = "… and \(result.cutPackets) packet(s), \(result.cutBytes) byte(s) of flows cut: the table holds \(result.tableCapacity)\n"
-            try Console.withBytes(Array(cut.utf8), write)
+            try Syscall.withBytes(Array(cut.utf8), write)
         }
     }
 }

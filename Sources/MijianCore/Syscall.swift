@@ -43,10 +43,35 @@ public enum Syscall {
 
     /// Writes all of `bytes` to `fd`, or throws (a closed pipe, a full disk).
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ what: @autoclosure () -> String, path: String? = nil) throws(MijianError) {
+        try withBytes(bytes) { (buffer) throws(MijianError) in try writeAll(fd, buffer, what(), path: path) }
+    }
+
+    /// Runs `body` on the bytes of `array`, passing its typed error through.
+    public static func withBytes(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(MijianError) -> Void) throws(MijianError) {
         var failure: MijianError?
-        bytes.withUnsafeBytes { buffer in
-            do throws(MijianError) { try writeAll(fd, buffer, what(), path: path) } catch { failure = error }
+        array.withUnsafeBytes { bytes in
+            do throws(MijianError) { try body(bytes) } catch { failure = error }
         }
         if let failure { throw failure }
+    }
+}
+
+/// Standard output and standard error of both executables.
+public enum StandardStreams {
+    /// Writes bytes to standard output, all of them or an error (a closed pipe, a full disk): a
+    /// report that could not be written is never a silent success.
+    public static func out(_ bytes: [UInt8]) throws(MijianError) {
+        try Syscall.writeAll(STDOUT_FILENO, bytes, "cannot write to standard output", path: "<stdout>")
+    }
+
+    /// The same for bytes handed over in pieces.
+    public static func out(_ buffer: UnsafeRawBufferPointer) throws(MijianError) {
+        try Syscall.writeAll(STDOUT_FILENO, buffer, "cannot write to standard output", path: "<stdout>")
+    }
+
+    /// Writes a line to standard error. If standard error cannot be written either, there is
+    /// no one left to tell: the exit status still says what happened.
+    public static func error(_ line: String) {
+        try? Syscall.writeAll(STDERR_FILENO, Array((line + "\n").utf8), "cannot write to standard error", path: "<stderr>")
     }
 }

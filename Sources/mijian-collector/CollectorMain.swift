@@ -27,7 +27,7 @@ struct CollectorCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as MijianError {
-            writeError("mijian-collector: \(error)")
+            StandardStreams.error("mijian-collector: \(error)")
             Glibc.exit(2)
         } catch let exit as ExitCode {
             Glibc.exit(exit.rawValue)
@@ -38,13 +38,13 @@ struct CollectorCommand: AsyncParsableCommand {
             if code == .success {
                 if !message.isEmpty {
                     do throws(MijianError) { try write(message + "\n") } catch {
-                        writeError("mijian-collector: \(error)")
+                        StandardStreams.error("mijian-collector: \(error)")
                         Glibc.exit(2)
                     }
                 }
                 Glibc.exit(0)
             }
-            if !message.isEmpty { writeError(message) }
+            if !message.isEmpty { StandardStreams.error(message) }
             Glibc.exit(2)
         }
     }
@@ -73,17 +73,8 @@ func makeLogger() -> Logger {
     return logger
 }
 
-/// Writes to standard output, all of it or an error (a closed pipe, a full disk).
-func write(_ text: String) throws(MijianError) { try write(bytes: Array(text.utf8)) }
-
-func write(bytes: [UInt8]) throws(MijianError) {
-    try Syscall.writeAll(STDOUT_FILENO, bytes, "cannot write to standard output", path: "<stdout>")
-}
-
-/// A line on standard error; if that cannot be written either, the exit status still tells.
-func writeError(_ text: String) {
-    try? Syscall.writeAll(STDERR_FILENO, Array((text + "\n").utf8), "cannot write to standard error", path: "<stderr>")
-}
+/// Writes to standard output, all of it or an error (`StandardStreams`).
+func write(_ text: String) throws(MijianError) { try StandardStreams.out(Array(text.utf8)) }
 
 struct EnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -234,7 +225,7 @@ struct AssessmentCommand: AsyncParsableCommand {
         if let output {
             try AtomicFile.write(bytes, to: output, mode: 0o640)
         } else {
-            try write(bytes: bytes)
+            try StandardStreams.out(bytes)
         }
     }
 }
