@@ -130,14 +130,9 @@ enum AuditRun {
         let host = try HostProbe.hostInfo(root: root, identity: identity)
         // Only the probes the selected (and enabled) rules read run: `--rule net.sockets` reads sockets alone.
         let sets = AuditChecks.factSets(for: only, policy: policy)
-        let facts: AuditFacts
-        if let socketDump {
-            facts = HostProbe.observe(
-                root: root, live: live, logger: logger, at: started, collecting: sets,
-                tcpSockets: { () throws(MijianError) in try socketDump.result() })
-        } else {
-            facts = HostProbe.observe(root: root, live: live, logger: logger, at: started, collecting: sets)
-        }
+        var tcpSockets = NetworkProbe.kernelTCP
+        if let socketDump { tcpSockets = { () throws(MijianError) in try socketDump.result() } }
+        let facts = HostProbe.observe(root: root, live: live, logger: logger, at: started, collecting: sets, tcpSockets: tcpSockets)
         let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: started)
         let findings = AuditChecks.evaluate(facts, context: context, only: only)
         let report = Report(

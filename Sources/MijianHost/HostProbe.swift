@@ -15,7 +15,7 @@ public enum HostProbe {
     /// are read, unless the caller started it earlier (`SocketDump`).
     public static func observe(
         root: HostRoot, live: Bool, logger: Logger, at date: Date = Date(), collecting sets: Set<FactSet> = FactSet.all,
-        tcpSockets: @escaping NetworkProbe.TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
+        tcpSockets: @escaping NetworkProbe.TCPSource = NetworkProbe.kernelTCP
     ) -> AuditFacts {
         var facts = AuditFacts(root: root.path, live: live, observedAt: date, collected: sets)
         let network = sets.intersection([.routes, .interfaces, .sockets, .resolvers])

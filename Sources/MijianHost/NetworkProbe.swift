@@ -7,11 +7,14 @@ public enum NetworkProbe {
     /// sockets are read unless an audit started it earlier (`SocketDump`).
     public typealias TCPSource = @Sendable () throws(MijianError) -> [SocketEntry]
 
+    /// The kernel's dump, taken when the sockets are read.
+    public static let kernelTCP: TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
+
     /// The network groups of `sets` (all four unless told) from `root`, and from the live kernel
     /// (rtnetlink) when `live`.
     public static func observe(
         root: HostRoot, live: Bool, logger: Logger, collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers],
-        tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
+        tcpSockets: @escaping TCPSource = kernelTCP
     ) -> NetworkFacts {
         let kernel = sets.contains(.routes) || sets.contains(.interfaces)
         if live, kernel {
@@ -46,7 +49,7 @@ public enum NetworkProbe {
     public static func observe(
         root: HostRoot, transport: any NetlinkTransport, logger: Logger,
         collecting sets: Set<FactSet> = [.routes, .interfaces, .sockets, .resolvers], liveSockets: Bool = false,
-        tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
+        tcpSockets: @escaping TCPSource = kernelTCP
     ) -> NetworkFacts {
         var facts = NetworkFacts()
         let client = RtnetlinkClient(transport: transport)
@@ -110,7 +113,7 @@ public enum NetworkProbe {
     /// `live`) and resolvers.
     static func readFiles(
         root: HostRoot, live: Bool, into facts: inout NetworkFacts, collecting sets: Set<FactSet>,
-        tcpSockets: @escaping TCPSource = { () throws(MijianError) in try SockDiag.tcpSockets() }
+        tcpSockets: @escaping TCPSource = kernelTCP
     ) {
         if sets.contains(.sockets) { readSockets(root: root, live: live, into: &facts, tcpFromKernel: tcpSockets) }
         if sets.contains(.resolvers) { readResolvers(root: root, into: &facts) }
@@ -178,7 +181,7 @@ public enum NetworkProbe {
     /// (no inet_diag in the kernel), from `/proc/net/tcp` and `tcp6`, whose sources say why.
     static func readSockets(
         root: HostRoot, live: Bool, into facts: inout NetworkFacts,
-        tcpFromKernel: () throws(MijianError) -> [SocketEntry] = { () throws(MijianError) in try SockDiag.tcpSockets() }
+        tcpFromKernel: () throws(MijianError) -> [SocketEntry] = kernelTCP
     ) {
         var tables = [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")]
         var fallback: String?
