@@ -1,16 +1,37 @@
+// libyaml as Yams builds it: its event parser lets a document be screened before Yams composes it.
+internal import CYaml
 import Yams
 
 /// Walks a YAML document with errors that name the file, the line and the key, and refuses
 /// keys it was not told about.
+///
+/// Every YAML file Mijian reads (policies, the host file, the agent's configuration, the collector's
+/// table and answers) comes in through `root(_:)`, which refuses what none of them needs and an attacker
+/// could use: anchors and aliases (twelve lines of them used as a mapping key make the composer hash about
+/// 10^11 nodes), more than `maxBytes`, and nesting deeper than `maxDepth`.
 public struct YAMLReader {
+    /// The most bytes a YAML document may have (the largest shipped file, the self-assessment table, is
+    /// about 20 KiB).
+    public static let maxBytes = 4 << 20
+    /// The deepest nesting of sequences and mappings a document may have (the shipped files reach 6).
+    public static let maxDepth = 32
+
     /// The file name used in messages.
     public let file: String
 
     /// Makes a reader for messages about `file`.
     public init(file: String) { self.file = file }
 
-    /// Parses text into its root node; an empty document is an error.
+    /// Parses text into its root node; an empty document is an error, and so are anchors, aliases,
+    /// a document larger than `maxBytes` and nesting deeper than `maxDepth`.
     public func root(_ text: String) throws(MijianError) -> Node {
+        let size = text.utf8.count
+        guard size <= Self.maxBytes else {
+            throw MijianError(
+                .tooLarge, "\(file): \(size) bytes, more than the \(Self.maxBytes >> 20) MiB a YAML file read here may have", path: file)
+        }
+        // Screened before composing: Yams would expand aliases and hash nested keys before any check of ours ran.
+        if let refusal = screen(text) { throw refusal }
         let node: Node?
         do {
             // The basic resolver: values are read as text and typed here, so Yams's implicit-tag
@@ -25,6 +46,88 @@ public struct YAMLReader {
         }
         guard let node else { throw MijianError(.policyInvalid, "\(file): the document is empty", path: file) }
         return node
+    }
+
+    /// Walks the document's parse events and returns the first anchor, alias or nesting beyond
+    /// `maxDepth` as an error naming its line and column; nil when there is none. A syntax error ends
+    /// the walk without a refusal: the composer reports it at the same place, in its own words.
+    private func screen(_ text: String) -> MijianError? {
+        if let refusal = text.utf8.withContiguousStorageIfAvailable({ screen($0) }) { return refusal }
+        return Array(text.utf8).withUnsafeBufferPointer { screen($0) }
+    }
+
+    private func screen(_ bytes: UnsafeBufferPointer<UInt8>) -> MijianError? {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else {
+            return MijianError(.policyInvalid, "\(file): the YAML parser could not start (out of memory)", path: file)
+        }
+        defer { yaml_parser_delete(&parser) }
+        yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+        yaml_parser_set_input_string(&parser, bytes.baseAddress, bytes.count)
+        var depth = 0
+        while true {
+            var event = yaml_event_t()
+            guard yaml_parser_parse(&parser, &event) == 1 else {
+                // libyaml's own bound (1,000 levels, met while it looks ahead along one line of brackets)
+                // is the same refusal as ours, said the same way.
+                if let problem = parser.problem, String(cString: problem).hasPrefix("Maximum nesting level") {
+                    return tooDeep(parser.problem_mark)
+                }
+                return nil
+            }
+            defer { yaml_event_delete(&event) }
+            let anchor: UnsafeMutablePointer<yaml_char_t>?
+            switch event.type {
+            case YAML_STREAM_END_EVENT:
+                return nil
+            case YAML_ALIAS_EVENT:
+                return refusal(event.start_mark, "alias *\(Self.name(event.data.alias.anchor))")
+            case YAML_SCALAR_EVENT:
+                anchor = event.data.scalar.anchor
+            case YAML_SEQUENCE_START_EVENT:
+                anchor = event.data.sequence_start.anchor
+                depth += 1
+            case YAML_MAPPING_START_EVENT:
+                anchor = event.data.mapping_start.anchor
+                depth += 1
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                anchor = nil
+                depth -= 1
+            default:
+                anchor = nil
+            }
+            if let anchor { return refusal(event.start_mark, "anchor &\(Self.name(anchor))") }
+            if depth > Self.maxDepth { return tooDeep(event.start_mark) }
+        }
+    }
+
+    private func tooDeep(_ mark: yaml_mark_t) -> MijianError {
+        MijianError(
+            .policyInvalid,
+            "\(file):\(mark.line + 1):\(mark.column + 1): lists and mappings nested deeper than \(Self.maxDepth) levels; none of Mijian's files needs more than a few",
+            path: file)
+    }
+
+    private func refusal(_ mark: yaml_mark_t, _ what: String) -> MijianError {
+        MijianError(
+            .policyInvalid,
+            "\(file):\(mark.line + 1):\(mark.column + 1): \(what): anchors (&name) and aliases (*name) are not accepted; write the value out in full",
+            path: file)
+    }
+
+    /// An anchor's name for a message: at most 64 bytes of it, with anything but printable ASCII escaped,
+    /// since the name is the file's text.
+    private static func name(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String {
+        guard let pointer else { return "" }
+        var out = ""
+        var index = 0
+        while pointer[index] != 0 {
+            guard index < 64 else { return out + "…" }
+            let byte = pointer[index]
+            out += (0x21...0x7e).contains(byte) ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+            index += 1
+        }
+        return out
     }
 
     private static func describe(_ error: YamlError) -> String {
