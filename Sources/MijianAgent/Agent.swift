@@ -55,6 +55,8 @@ public enum Agent {
     /// (thrown, after a log line naming it). `sources` plug in further event watches (USB).
     public static func run(_ setup: AgentSetup, sources: [any AgentEventSource] = [], logger: Logger) async throws {
         let configuration = setup.configuration
+        // Key, chain state and lock live here: a directory another user can change is refused before anything is read from it.
+        try setup.store.prepareDirectory()
         let lock = try AgentLock(path: "\(setup.store.directory)/agent.lock")
         defer { withExtendedLifetime(lock) {} }
         let signer = try ReportSigner(store: setup.store)

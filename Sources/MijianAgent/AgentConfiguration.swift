@@ -1,5 +1,6 @@
 import Foundation
 import MijianCore
+import MijianEvidence
 import Yams
 
 extension MijianError.Code {
@@ -216,19 +217,23 @@ public struct AgentConfiguration: Sendable, Equatable {
         return "\(millis)ms"
     }
 
+    /// The largest agent.yaml read.
+    public static let maxFileBytes = 1 << 20
+
     /// Loads the file at `path`; a missing default file means the defaults, a missing named file is an error.
+    /// The size is checked on the open descriptor before a byte is read.
     public static func load(_ path: String?) throws(MijianError) -> AgentConfiguration {
         let file = path ?? defaultPath
         let bytes: [UInt8]
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file))
-            guard data.count <= 1 << 20 else { throw MijianError(.tooLarge, "\(file) is larger than 1 MiB", path: file) }
-            bytes = Array(data)
-        } catch let error as MijianError {
-            throw error
+            bytes = try EvidenceFiles.read(file, limit: maxFileBytes)
+        } catch where error.code == .notFound {
+            if path == nil { return AgentConfiguration() }
+            throw MijianError(.notFound, "cannot read the agent configuration \(file): no such file", path: file, errno: error.errno)
+        } catch where error.code == .tooLarge {
+            throw MijianError(.tooLarge, "the agent configuration \(file) is larger than 1 MiB: \(error.message)", path: file)
         } catch {
-            if path == nil, !FileManager.default.fileExists(atPath: file) { return AgentConfiguration() }
-            throw MijianError(.notFound, "cannot read the agent configuration \(file)", path: file)
+            throw MijianError(error.code, "cannot read the agent configuration \(file): \(error.message)", path: file, errno: error.errno)
         }
         return try parse(bytes, file: file)
     }

@@ -70,11 +70,21 @@ public final class HTTPSTransport: ReportTransport {
     private let endpoint: String
     private let logger: Logger
 
+    /// The largest CA file read: a bundle of a few hundred certificates.
+    public static let maxCAFileBytes = 1 << 20
+
     /// A client for `url` that trusts only the certificates in `caFile` (read now, so a bad file stops the start).
     public init(url: String, caFile: String, logger: Logger) throws(MijianError) {
         let roots: [NIOSSLCertificate]
+        // The size is checked on the open descriptor before a byte is read.
+        let pem: [UInt8]
         do {
-            roots = try NIOSSLCertificate.fromPEMFile(caFile)
+            pem = try EvidenceFiles.read(caFile, limit: HTTPSTransport.maxCAFileBytes)
+        } catch {
+            throw MijianError(error.code == .tooLarge ? .tooLarge : .configInvalid, "delivery.ca_file \(caFile): \(error.message)", path: caFile, errno: error.errno)
+        }
+        do {
+            roots = try NIOSSLCertificate.fromPEMBytes(pem)
         } catch {
             throw MijianError(.configInvalid, "delivery.ca_file \(caFile): not a readable PEM certificate file (\(error))", path: caFile)
         }
@@ -141,10 +151,14 @@ public final class HTTPSTransport: ReportTransport {
 }
 
 /// Copies envelopes into a directory (atomically, under their spool names) for an officer to
-/// carry to `mijian-collector ingest`.
+/// carry to `mijian-collector ingest`. Only envelopes the sealer verified as this machine's
+/// reports reach it (see `Sealer.nextForDelivery`).
 public struct DropDirectoryTransport: ReportTransport {
     /// `drop_dir`.
     public let mode = "drop_dir"
+    /// The mode of every file written: the officer who carries the medium reads them as root or
+    /// as the medium's owner; nobody else on this machine needs to.
+    public static let fileMode: mode_t = 0o600
     /// The directory.
     public let directory: String
 
@@ -159,7 +173,8 @@ public struct DropDirectoryTransport: ReportTransport {
             (info.st_mode & S_IFMT) == S_IFDIR
         else { return .retry("the drop directory \(directory) is not there (medium not mounted?)") }
         do {
-            try AtomicFile.write(bytes, to: "\(directory)/\(entry.name)", mode: 0o644)
+            // Written relative to the directory's descriptor: a new file (O_EXCL | O_NOFOLLOW) renamed into place.
+            try DirectoryHandle.open(directory).write(bytes, to: entry.name, mode: DropDirectoryTransport.fileMode)
             return .delivered("copied")
         } catch {
             return .retry("\(error)")

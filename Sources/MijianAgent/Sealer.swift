@@ -159,6 +159,8 @@ public actor Sealer {
     private var selfCheck: SelfCheck?
     private var problems: [HealthProblem] = []
     private var pending: [PendingEnvelope] = []
+    /// Spool files this actor wrote or verified; others are verified before they count as spooled.
+    private var known: Set<String> = []
     private var lastReleased: ChainPosition?
     /// The released envelope whose chain state could not be saved: nothing at or after it is
     /// delivered until a later save succeeds, so a restart cannot issue its seq again.
@@ -183,19 +185,81 @@ public actor Sealer {
     /// Called after every successful seal (systemd READY and STATUS).
     public func setOnSealed(_ body: @escaping @Sendable (SealSummary) -> Void) { onSealed = body }
 
-    /// Prepares the spool and, when its newest envelope is ahead of the saved chain state (a crash
-    /// between the two writes), moves the state past it so no seq is issued twice.
+    /// Prepares the spool, sets aside whatever in it is not a report this machine's key signed
+    /// under that very name, and, when the newest envelope is ahead of the saved chain state (a
+    /// crash between the two writes), moves the state past it so no seq is issued twice. The place
+    /// in the chain comes from the signed report, never from a file name.
     public func start() throws(MijianError) {
         try spool.prepare()
-        guard let newest = try spool.entries().last else { return }
-        let bytes = try spool.read(newest)
-        guard let envelope = try? Envelope.parse(bytes), let keyid = envelope.signatures.first?.keyid else {
-            problems.append(HealthProblem(kind: "spool.unreadable", detail: "the newest spooled report \(newest.name) is not an envelope", failing: true))
-            return
-        }
-        let position = ChainPosition(keyid: keyid, epoch: newest.epoch, seq: newest.seq, payloadSHA256: envelope.payloadSHA256, reportID: nil)
+        guard let newest = try sweep().newest else { return }
+        let position = ChainPosition(
+            keyid: newest.keyid, epoch: newest.report.epoch, seq: newest.report.seq, payloadSHA256: newest.payloadSHA256,
+            reportID: newest.report.reportID.uuidString.lowercased())
         try signer.advance(past: position)
-        if keyid == signer.key.keyid { lastReleased = position }
+        lastReleased = position
+    }
+
+    /// Lists the spool, sets aside what may not be read and every envelope not seen before that
+    /// does not verify as this machine's report of the name it has; returns the envelopes kept,
+    /// in chain order, and the newest one it verified.
+    @discardableResult
+    private func sweep() throws(MijianError) -> (entries: [SpoolEntry], newest: VerifiedReport?) {
+        let listing = try spool.list()
+        for suspect in listing.suspects { setAside(suspect.name, why: suspect.reason) }
+        var kept: [SpoolEntry] = []
+        var newest: VerifiedReport?
+        for entry in listing.entries {
+            if known.contains(entry.name) {
+                kept.append(entry)
+            } else if let verified = verify(entry) {
+                kept.append(entry)
+                newest = verified.report
+            }
+        }
+        known = Set(kept.map(\.name))
+        return (kept, newest)
+    }
+
+    /// The envelope of `entry` when it is this machine's signed report of exactly the epoch, seq
+    /// and outcome its name says; anything else is set aside (and told), and nil.
+    private func verify(_ entry: SpoolEntry) -> (bytes: [UInt8], report: VerifiedReport)? {
+        let bytes: [UInt8]
+        do {
+            bytes = try spool.read(entry)
+        } catch where error.code == .notFound {
+            return nil
+        } catch {
+            setAside(entry.name, why: "it cannot be read as an envelope (\(error.message))")
+            return nil
+        }
+        let verified: VerifiedReport
+        do {
+            verified = try EnvelopeVerifier(keys: signer.key.publicKey, maxBytes: Spool.maxEnvelopeBytes).verifyReport(bytes)
+        } catch {
+            setAside(entry.name, why: "it is not a report signed by this machine's key \(signer.key.keyid) (\(error))")
+            return nil
+        }
+        let report = verified.report
+        guard report.epoch == entry.epoch, report.seq == entry.seq, report.isCompliant == !entry.failing else {
+            setAside(
+                entry.name,
+                why: "its name says epoch \(entry.epoch) seq \(entry.seq) (\(entry.failing ? "fail" : "ok")) but the signed report is epoch \(report.epoch) seq \(report.seq) (\(report.isCompliant ? "ok" : "fail"))")
+            return nil
+        }
+        return (bytes, verified)
+    }
+
+    /// Moves a spool file into `quarantine/` unread, and tells the next report; it is never
+    /// delivered and never deleted.
+    private func setAside(_ name: String, why: String) {
+        do {
+            let moved = try spool.setAside(name)
+            note(HealthProblem(kind: "spool.set-aside", detail: "the spool file \(name) was set aside as \(moved) and is not delivered: \(why)", failing: true))
+            logger.error("a spool file was set aside", metadata: ["agent.file": "\(name)", "agent.moved_to": "\(moved)", "agent.reason": "\(why)"])
+        } catch {
+            note(HealthProblem(kind: "spool.set-aside", detail: "the spool file \(name) is not delivered (\(why)) and could not be set aside: \(error)", failing: true))
+            logger.error("a spool file could not be set aside", metadata: ["agent.file": "\(name)", "agent.error": "\(error)"])
+        }
     }
 
     /// The policy in force; the next report carries its digest.
@@ -297,7 +361,7 @@ public actor Sealer {
         problems.removeFirst(min(reported.count, problems.count))
         windowStart = issued
         sealed += 1
-        let entries = (try? spool.entries()) ?? []
+        let entries = (try? sweep().entries) ?? []
         let summary = SealSummary(
             epoch: released.epoch, seq: released.seq, payloadSHA256: position.payloadSHA256, failing: released.failing,
             reason: reason, spooled: entries.count, spoolBytes: entries.reduce(0) { $0 + $1.bytes }, pending: pending.count,
@@ -317,12 +381,13 @@ public actor Sealer {
     /// Room is made first by compacting reports without a failure; on ENOSPC once more.
     public func flushPending() {
         while let item = pending.first {
-            var entries = (try? spool.entries()) ?? []
+            // Swept first: a file the agent did not write is verified (or set aside) before compaction may delete it.
+            var entries = (try? sweep().entries) ?? []
             let outcome = spool.makeRoom(for: item.bytes.count, in: entries)
             recordCompaction(outcome, why: "the spool reached its bound of \(spool.maxBytes) bytes")
             if !outcome.removed.isEmpty { entries = (try? spool.entries()) ?? [] }
             do {
-                try spool.write(item.bytes, epoch: item.epoch, seq: item.seq, failing: item.failing)
+                known.insert(try spool.write(item.bytes, epoch: item.epoch, seq: item.seq, failing: item.failing).name)
                 pending.removeFirst()
             } catch {
                 if error.errno == ENOSPC || error.errno == EDQUOT {
@@ -330,7 +395,8 @@ public actor Sealer {
                     let freed = Spool(directory: spool.directory, maxBytes: max(0, entries.reduce(0) { $0 + $1.bytes } - item.bytes.count))
                         .makeRoom(for: item.bytes.count, in: entries)
                     recordCompaction(freed, why: "the disk holding the spool is full")
-                    if !freed.removed.isEmpty, (try? spool.write(item.bytes, epoch: item.epoch, seq: item.seq, failing: item.failing)) != nil {
+                    if !freed.removed.isEmpty, let written = try? spool.write(item.bytes, epoch: item.epoch, seq: item.seq, failing: item.failing) {
+                        known.insert(written.name)
                         pending.removeFirst()
                         continue
                     }
@@ -369,15 +435,17 @@ public actor Sealer {
     }
 
     /// The oldest spooled envelope delivery may send: chain order, nothing the disk or the chain
-    /// state has not made durable yet.
+    /// state has not made durable yet, and only what verifies now, as read, as this machine's
+    /// report of the name it has (whatever else is there is set aside, never sent or copied).
     public func nextForDelivery() -> (entry: SpoolEntry, bytes: [UInt8])? {
         if !pending.isEmpty { flushPending() }
-        guard let entries = try? spool.entries() else { return nil }
-        for entry in entries {
+        guard let listing = try? spool.list() else { return nil }
+        for suspect in listing.suspects { setAside(suspect.name, why: suspect.reason) }
+        for entry in listing.entries {
             if let first = pending.first, (entry.epoch, entry.seq) >= (first.epoch, first.seq) { return nil }
             if let unsaved, (entry.epoch, entry.seq) >= unsaved { return nil }
-            guard let bytes = try? spool.read(entry) else { continue }
-            return (entry, bytes)
+            guard let verified = verify(entry) else { continue }
+            return (entry, verified.bytes)
         }
         return nil
     }
@@ -391,14 +459,11 @@ public actor Sealer {
         }
     }
 
-    /// The collector refused this envelope for good: it moves to `rejected/` beside the spool and the next report says so.
+    /// The collector refused this envelope for good: it moves to `rejected/` in the spool and the next report says so.
     public func reject(_ entry: SpoolEntry, why: String) {
-        let directory = "\(spool.directory)/rejected"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let from = "\(spool.directory)/\(entry.name)"
-        let to = "\(directory)/\(entry.name)"
+        let directory = "\(spool.directory)/\(Spool.rejected)"
         do {
-            try Syscall.call("cannot move \(from) aside", path: from) { rename(from, to) }
+            try spool.moveToRejected(entry)
         } catch {
             logger.error("cannot move a refused report aside", metadata: ["agent.report": "\(entry.name)", "agent.error": "\(error)"])
         }

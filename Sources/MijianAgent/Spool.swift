@@ -3,6 +3,8 @@ import Glibc
 #endif
 import Foundation
 import MijianCore
+import MijianEvidence
+import Synchronization
 
 /// One sealed envelope waiting in the spool.
 public struct SpoolEntry: Sendable, Equatable, Comparable {
@@ -51,14 +53,47 @@ public struct CompactionOutcome: Sendable, Equatable {
     public var overBound = false
 }
 
+/// A file named like a spooled envelope that is not one the spool may read: a link, a
+/// directory, a file with other names (hard links), or one larger than an envelope can be.
+public struct SpoolSuspect: Sendable, Equatable {
+    /// Its name in the spool.
+    public var name: String
+    /// Why it is not read, in words.
+    public var reason: String
+}
+
+/// The spool's envelopes in chain order, and what looks like one but may not be read.
+public struct SpoolListing: Sendable, Equatable {
+    /// Regular files with an envelope's name, at most `Spool.maxEnvelopeBytes` each.
+    public var entries: [SpoolEntry] = []
+    /// Everything else with an envelope's name: to be set aside unread.
+    public var suspects: [SpoolSuspect] = []
+}
+
+/// The spool's directory, opened once (and checked) for the life of the spool.
+private final class OpenedDirectory: Sendable {
+    let handle = Mutex<DirectoryHandle?>(nil)
+}
+
 /// The spool: sealed envelopes on disk until delivery has them. Each file is written atomically
 /// (temporary file, fsync, rename, fsync of the directory), so a crash leaves whole envelopes only.
-/// Used by one owner (the sealer's actor); it keeps no state beyond the directory.
+/// The directory must be the service's own (see `DirectoryHandle.openPrivate`); it is held open
+/// and every file in it is opened relative to it with O_NOFOLLOW, so a link planted in the spool
+/// is never followed. Used by one owner (the sealer's actor); it keeps no state beyond the directory.
 public struct Spool: Sendable {
+    /// The largest envelope the spool reads: the size every envelope reader accepts. A larger
+    /// file is never a report this agent sealed and is set aside unread.
+    public static let maxEnvelopeBytes = 16 << 20
+    /// The subdirectory files that may not be delivered are moved to (never deleted).
+    public static let quarantine = "quarantine"
+    /// The subdirectory envelopes the collector refused for good are moved to.
+    public static let rejected = "rejected"
+
     /// The directory.
     public let directory: String
     /// The bound in bytes.
     public let maxBytes: Int
+    private let opened = OpenedDirectory()
 
     /// A spool in `directory` bounded by `maxBytes`.
     public init(directory: String, maxBytes: Int) {
@@ -66,74 +101,93 @@ public struct Spool: Sendable {
         self.maxBytes = maxBytes
     }
 
-    /// Creates the directory (mode 0700) when missing.
+    /// Creates the directory (mode 0700, missing parents 0755) when missing, then opens it,
+    /// refusing a directory another user owns or others can write (or whose parents let it be swapped).
     public func prepare() throws(MijianError) {
         var info = stat()
-        let directory = self.directory
-        if (try? Syscall.call("cannot stat \(directory)", path: directory, { stat(directory, &info) })) != nil {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw MijianError(.io, "the spool \(directory) is not a directory", path: directory) }
-            return
+        if lstat(directory, &info) != 0 {
+            try EvidenceFiles.ensureDirectory(directory, mode: 0o700)
         }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw MijianError(.io, "cannot create the spool directory \(directory)", path: directory, errno: (error as NSError).code == 0 ? nil : Int32(truncatingIfNeeded: (error as NSError).code))
-        }
+        let handle = try DirectoryHandle.openPrivate(directory, what: "the spool")
+        opened.handle.withLock { $0 = handle }
     }
 
-    /// Every envelope, in chain order; temporary files left by a crash are removed.
-    public func entries() throws(MijianError) -> [SpoolEntry] {
-        guard let dir = opendir(directory) else { throw MijianError(.io, "cannot list the spool", path: directory, errno: errno) }
-        defer { closedir(dir) }
-        var out: [SpoolEntry] = []
-        while let item = readdir(dir) {
-            let name = withUnsafePointer(to: item.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+    /// The open directory; opened (and checked) now when `prepare` was not called.
+    private func handle() throws(MijianError) -> DirectoryHandle {
+        if let handle = opened.handle.withLock({ $0 }) { return handle }
+        let handle = try DirectoryHandle.openPrivate(directory, what: "the spool")
+        opened.handle.withLock { $0 = handle }
+        return handle
+    }
+
+    /// Every envelope, in chain order, and what has an envelope's name but may not be read;
+    /// temporary files left by a crash are removed. Nothing is opened: `fstatat` without following links.
+    public func list() throws(MijianError) -> SpoolListing {
+        let handle = try handle()
+        var listing = SpoolListing()
+        for name in try handle.names() {
             if name.hasPrefix("."), name.hasSuffix(".tmp") {
                 // A write that a crash interrupted: never renamed, so never part of the spool.
-                unlink("\(directory)/\(name)")
+                unlinkat(handle.fd, name, 0)
                 continue
             }
-            var info = stat()
-            let path = "\(directory)/\(name)"
-            guard (try? Syscall.call("cannot stat \(path)", path: path, { stat(path, &info) })) != nil, (info.st_mode & S_IFMT) == S_IFREG,
-                let entry = SpoolEntry(name: name, bytes: Int(info.st_size))
-            else { continue }
-            out.append(entry)
+            guard SpoolEntry(name: name, bytes: 0) != nil, let info = handle.status(of: name) else { continue }
+            let type = info.st_mode & S_IFMT
+            if type != S_IFREG {
+                let what = type == S_IFLNK ? "a symbolic link" : type == S_IFDIR ? "a directory" : "not a regular file"
+                listing.suspects.append(SpoolSuspect(name: name, reason: "it is \(what), not an envelope the agent wrote; it is not followed or read"))
+            } else if info.st_nlink > 1 {
+                listing.suspects.append(SpoolSuspect(name: name, reason: "it has \(info.st_nlink) hard links: the same file has a name elsewhere, so it is not the agent's own; it is not read"))
+            } else if info.st_size > Spool.maxEnvelopeBytes {
+                listing.suspects.append(SpoolSuspect(name: name, reason: "it is \(info.st_size) bytes, more than the envelope limit of \(Spool.maxEnvelopeBytes); it is not read"))
+            } else if let entry = SpoolEntry(name: name, bytes: Int(info.st_size)) {
+                listing.entries.append(entry)
+            }
         }
-        return out.sorted()
+        listing.entries.sort()
+        return listing
     }
 
-    /// The bytes of an entry.
+    /// Every envelope, in chain order (what `list` finds unfit to read is left out).
+    public func entries() throws(MijianError) -> [SpoolEntry] {
+        try list().entries
+    }
+
+    /// The bytes of an entry: opened relative to the spool with O_NOFOLLOW, its size checked on
+    /// the descriptor before reading, at most `maxEnvelopeBytes` + 1 bytes read.
     public func read(_ entry: SpoolEntry) throws(MijianError) -> [UInt8] {
-        let path = "\(directory)/\(entry.name)"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MijianError(.io, "cannot read the spooled report \(path)", path: path, errno: errno)
-        }
-        return Array(data)
+        try handle().read(entry.name, limit: Spool.maxEnvelopeBytes)
     }
 
-    /// Writes an envelope atomically; a full disk (ENOSPC) and other write errors are thrown.
+    /// Writes an envelope atomically (mode 0600); a full disk (ENOSPC) and other write errors are thrown.
     @discardableResult
     public func write(_ envelope: [UInt8], epoch: Int64, seq: Int64, failing: Bool) throws(MijianError) -> SpoolEntry {
         let name = SpoolEntry.name(epoch: epoch, seq: seq, failing: failing)
-        try AtomicFile.write(envelope, to: "\(directory)/\(name)", mode: 0o600)
+        try handle().write(envelope, to: name, mode: 0o600)
         return SpoolEntry(name: name, epoch: epoch, seq: seq, failing: failing, bytes: envelope.count)
     }
 
     /// Deletes an entry and makes the deletion durable.
     public func remove(_ entry: SpoolEntry) throws(MijianError) {
-        let path = "\(directory)/\(entry.name)"
-        do {
-            try Syscall.call("cannot remove \(path)", path: path) { unlink(path) }
-        } catch where error.code == .notFound {
-            return
-        }
-        syncDirectory()
+        try handle().remove(entry.name)
+    }
+
+    /// Moves `name` into `quarantine/` unread (a link moves as a link); returns where it went.
+    @discardableResult
+    public func setAside(_ name: String) throws(MijianError) -> String {
+        try handle().moveAside(name, into: Spool.quarantine)
+    }
+
+    /// Moves an envelope the collector refused for good into `rejected/`; returns where it went.
+    @discardableResult
+    public func moveToRejected(_ entry: SpoolEntry) throws(MijianError) -> String {
+        try handle().moveAside(entry.name, into: Spool.rejected)
     }
 
     /// Deletes the oldest reports without a failure until `incoming` more bytes fit the bound;
     /// reports with a failure are never deleted.
     public func makeRoom(for incoming: Int, in entries: [SpoolEntry]) -> CompactionOutcome {
+        // Each entry is at most maxEnvelopeBytes (larger files are never listed), so no sum here can overflow.
         var total = entries.reduce(0) { $0 + $1.bytes }
         var outcome = CompactionOutcome()
         guard total + incoming > maxBytes else { return outcome }
@@ -146,14 +200,6 @@ public struct Spool: Sendable {
         }
         outcome.overBound = total + incoming > maxBytes
         return outcome
-    }
-
-    /// A failed directory sync only weakens durability of a deletion, which the next start repeats.
-    private func syncDirectory() {
-        let directory = self.directory
-        guard let fd = try? Syscall.call("cannot open \(directory)", path: directory, { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else { return }
-        _ = try? Syscall.call("cannot flush \(directory)", path: directory) { fsync(fd) }
-        close(fd)
     }
 }
 

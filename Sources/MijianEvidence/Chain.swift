@@ -32,6 +32,13 @@ public struct KeyStore: Sendable, Equatable {
     /// The lock serialising signers.
     var lockPath: String { "\(directory)/chain.lock" }
 
+    /// Creates the directory when missing and refuses one that another user could change: the
+    /// chain state and its lock are read and written by path inside it (see `DirectoryHandle.openPrivate`).
+    public func prepareDirectory() throws(MijianError) {
+        try EvidenceFiles.ensureDirectory(directory, mode: 0o700)
+        _ = try DirectoryHandle.openPrivate(directory, what: "the state directory")
+    }
+
     /// Creates a key; refuses when `agent.key` exists.
     public func initialise() throws(MijianError) -> SigningKey {
         try EvidenceFiles.ensureDirectory(directory, mode: 0o700)
@@ -77,11 +84,29 @@ public struct ChainState: Sendable, Equatable {
         self.updatedAt = updatedAt
     }
 
-    /// A new epoch at seq 0 for `keyid`, numbered after `previous` when there was one.
-    public static func newEpoch(keyid: String, after previous: ChainState?, now: Date) -> ChainState {
-        var epoch = Int64(now.timeIntervalSince1970.rounded(.down))
-        if let previous, epoch <= previous.epoch { epoch = previous.epoch + 1 }
+    /// A new epoch at seq 0 for `keyid`, numbered after `previous` when there was one; an error
+    /// when `previous` (read from the state file) left no epoch after it.
+    public static func newEpoch(keyid: String, after previous: ChainState?, now: Date) throws(MijianError) -> ChainState {
+        let seconds = now.timeIntervalSince1970.rounded(.down)
+        var epoch = Int64(exactly: seconds) ?? (seconds > 0 ? Int64.max : 0)
+        if let previous, epoch <= previous.epoch {
+            let (next, overflow) = previous.epoch.addingReportingOverflow(1)
+            guard !overflow else {
+                throw MijianError(
+                    .state, "the chain state's epoch \(previous.epoch) leaves no epoch after it; the state file is not one this agent wrote: restore it, or move it aside")
+            }
+            epoch = next
+        }
         return ChainState(keyid: keyid, epoch: max(epoch, 0), seq: 0, prevSHA256: "", updatedAt: now)
+    }
+
+    /// The seq after `seq`, or an error naming the exhausted chain.
+    static func seq(after seq: Int64) throws(MijianError) -> Int64 {
+        let (next, overflow) = seq.addingReportingOverflow(1)
+        guard !overflow else {
+            throw MijianError(.state, "the chain's seq \(seq) is the last there is; start a new epoch with a new key (a state or spool file saying so was not written by this agent)")
+        }
+        return next
     }
 
     /// The state file's JSON.
@@ -191,21 +216,27 @@ public struct ReportSigner: Sendable {
     public func sign(
         _ report: Report, now: Date = Date(), after released: ChainPosition?, release: (Envelope, Report) throws(MijianError) -> Void
     ) throws(MijianError) {
-        try EvidenceFiles.ensureDirectory(store.directory, mode: 0o700)
+        try store.prepareDirectory()
         let lock = try ChainLock(path: store.lockPath)
         defer { withExtendedLifetime(lock) {} }
         let stored = try ChainState.load(from: store.chainPath)
-        var state = stored.flatMap { $0.keyid == key.keyid ? $0 : nil } ?? ChainState.newEpoch(keyid: key.keyid, after: stored, now: now)
+        var state: ChainState
+        if let stored, stored.keyid == key.keyid {
+            state = stored
+        } else {
+            state = try ChainState.newEpoch(keyid: key.keyid, after: stored, now: now)
+        }
         if let released, released.keyid == state.keyid, released.epoch == state.epoch, released.seq >= state.seq {
-            state.seq = released.seq + 1
+            state.seq = try ChainState.seq(after: released.seq)
             state.prevSHA256 = released.payloadSHA256
             state.lastReportID = released.reportID
         } else if let released, released.keyid == state.keyid, released.epoch > state.epoch {
             state = ChainState(
-                keyid: state.keyid, epoch: released.epoch, seq: released.seq + 1, prevSHA256: released.payloadSHA256,
+                keyid: state.keyid, epoch: released.epoch, seq: try ChainState.seq(after: released.seq), prevSHA256: released.payloadSHA256,
                 lastReportID: released.reportID, updatedAt: now)
         }
-        guard state.seq < Int64.max else { throw MijianError(.state, "the chain's seq is exhausted; start a new epoch with a new key") }
+        // The seq after this one must exist too: the state saved below names it.
+        _ = try ChainState.seq(after: state.seq)
         var report = report
         report.epoch = state.epoch
         report.seq = state.seq
@@ -219,7 +250,7 @@ public struct ReportSigner: Sendable {
             throw MijianError(.crypto, "cannot sign the report: \(error)")
         }
         try release(envelope, report)
-        state.seq += 1
+        state.seq = try ChainState.seq(after: state.seq)
         state.prevSHA256 = envelope.payloadSHA256
         state.lastReportID = report.reportID.uuidString.lowercased()
         state.updatedAt = now
@@ -232,7 +263,7 @@ extension ReportSigner {
     /// but a crash came before the state was saved); does nothing otherwise.
     public func advance(past released: ChainPosition, now: Date = Date()) throws(MijianError) {
         guard released.keyid == key.keyid else { return }
-        try EvidenceFiles.ensureDirectory(store.directory, mode: 0o700)
+        try store.prepareDirectory()
         let lock = try ChainLock(path: store.lockPath)
         defer { withExtendedLifetime(lock) {} }
         if let stored = try ChainState.load(from: store.chainPath), stored.keyid == key.keyid,
@@ -241,7 +272,7 @@ extension ReportSigner {
             return
         }
         let state = ChainState(
-            keyid: released.keyid, epoch: released.epoch, seq: released.seq + 1, prevSHA256: released.payloadSHA256,
+            keyid: released.keyid, epoch: released.epoch, seq: try ChainState.seq(after: released.seq), prevSHA256: released.payloadSHA256,
             lastReportID: released.reportID, updatedAt: now)
         try state.save(to: store.chainPath)
     }

@@ -52,6 +52,42 @@ struct ChainTests {
         #expect(fresh.epoch == second.epoch + 1)
     }
 
+    @Test("A chain state at the end of the numbers is a clear error, never a trap")
+    func stateAtTheLastSeqOrEpoch() throws {
+        let store = KeyStore(directory: try Fixtures.directory())
+        let key = try store.initialise()
+        let signer = try ReportSigner(store: store)
+        func refusal(_ body: () throws -> Void) -> MijianError? {
+            do {
+                try body()
+                return nil
+            } catch let error as MijianError {
+                return error
+            } catch {
+                return nil
+            }
+        }
+        // This key's chain at seq Int64.max: no report can follow.
+        try ChainState(keyid: key.keyid, epoch: 5, seq: .max, prevSHA256: "", updatedAt: Fixtures.date).save(to: store.chainPath)
+        let exhausted = refusal { _ = try signer.sign(Fixtures.report(), now: Fixtures.date) }
+        #expect(exhausted?.code == .state)
+        #expect(exhausted?.message.contains("seq \(Int64.max) is the last there is") == true, "\(String(describing: exhausted))")
+        // Another key's chain at epoch Int64.max: a new key has no epoch left after it.
+        try ChainState(keyid: "sha256:other", epoch: .max, seq: 3, prevSHA256: "", updatedAt: Fixtures.date).save(to: store.chainPath)
+        let noEpoch = refusal { _ = try signer.sign(Fixtures.report(), now: Fixtures.date) }
+        #expect(noEpoch?.code == .state)
+        #expect(noEpoch?.message.contains("leaves no epoch after it") == true, "\(String(describing: noEpoch))")
+        // A released report said to be at seq Int64.max (from a spool file): moving past it is an error.
+        try FileManager.default.removeItem(atPath: store.chainPath)
+        // The epoch a new chain gets at Fixtures.date, so that signing after it continues it.
+        let position = ChainPosition(keyid: key.keyid, epoch: Int64(Fixtures.date.timeIntervalSince1970), seq: .max, payloadSHA256: "", reportID: nil)
+        let pastTheEnd = refusal { try signer.advance(past: position) }
+        #expect(pastTheEnd?.code == .state)
+        let afterTheEnd = refusal { try signer.sign(Fixtures.report(), now: Fixtures.date, after: position) { _, _ in } }
+        #expect(afterTheEnd?.code == .state)
+        #expect(try ChainState.load(from: store.chainPath) == nil, "nothing was saved")
+    }
+
     @Test("A damaged chain state is an error, never a silent restart at seq 0", arguments: [
         "", "{", "{\"schema\":\"mijian.chain/v1\"}",
         "{\"schema\":\"mijian.chain/v1\",\"keyid\":\"k\",\"epoch\":1,\"seq\":2.0,\"prev_sha256\":\"\",\"last_report_id\":null,\"updated_at\":\"2026-11-29T00:00:00Z\"}",
