@@ -38,8 +38,9 @@ final class LinkWatch: Sendable {
     private let stop = StopFlag()
     private let stopped = Wakeup()
     private let counters = Locked<JSONValue>(.null)
-    /// The stretch since the last report; nil until the capture is open.
-    private let window = Locked<CaptureWindow?>(nil)
+    /// The stretch since the last report; nil until the capture is open. The capture thread feeds it
+    /// after every read, `closeWindow` turns it into the report's finding.
+    let window = Locked<CaptureWindow?>(nil)
     /// Why the capture could not be opened, when it could not.
     private let openError = Locked<String?>(nil)
 

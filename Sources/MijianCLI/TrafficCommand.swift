@@ -14,7 +14,8 @@ struct TrafficCommand: AsyncParsableCommand {
             Prints every flow (source, destination, protocol, destination port) with a peer outside the policy's \
             networks, and every DNS query for a name outside its allowed suffixes. \
             Exit status: 0 nothing broke the policy, 1 something did, 2 usage or runtime error \
-            (including a capture that could not be read to its end).
+            (including a capture that could not be read to its end, and packets that could not be judged \
+            with nothing flagged; the message counts them by reason).
             """
     )
 
@@ -80,6 +81,10 @@ struct TrafficCommand: AsyncParsableCommand {
         } else {
             try emit { (bytes) throws(MijianError) in try StandardStreams.out(bytes) }
         }
+        // Counted whatever the outcome: a fail does not hide packets that were never looked at.
+        if result.unjudgedPackets > 0 {
+            Console.error("mijian: \(result.unjudgedPackets) packet(s) of \(result.source) could not be judged: \(result.unjudgedSummary)")
+        }
         if let stopped = result.stoppedBy {
             Console.error("mijian: \(stopped)")
             throw ExitCode(2)
@@ -96,9 +101,12 @@ enum TrafficText {
         _ report: Report, result: TrafficResult, colour: Bool, to write: (UnsafeRawBufferPointer) throws(MijianError) -> Void
     ) throws(MijianError) {
         var text = TextReport.render(report, colour: colour, title: "Mijian traffic watch")
-        text += "\n\(result.sourceKind) \(result.source): \(result.packets) packet(s) judged"
+        text += "\n\(result.sourceKind) \(result.source): \(result.judgedPackets) packet(s) judged"
         text += result.filter == nil ? " (no kernel filter)" : " after the policy filter"
         text += ", \(result.violations) broke the policy\n"
+        if result.unjudgedPackets > 0 {
+            text += "\(result.unjudgedPackets) packet(s) could not be judged: \(result.unjudgedSummary)\n"
+        }
         if let statistics = result.statistics {
             text += "pcap stats: \(statistics.received) received, \(statistics.dropped) dropped, \(statistics.interfaceDropped) dropped by the interface\n"
         }

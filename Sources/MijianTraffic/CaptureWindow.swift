@@ -25,6 +25,7 @@ public struct CaptureWindow: Sendable {
     private struct Counts: Sendable {
         var packets = 0
         var notIP = 0
+        var unjudged = UnjudgedCounts()
         var violations = 0
         var cutPackets = 0
         var cutBytes = 0
@@ -67,11 +68,12 @@ public struct CaptureWindow: Sendable {
         }
         let table = analyzer.table
         let now = Counts(
-            packets: analyzer.packets, notIP: analyzer.notIP, violations: analyzer.violations,
+            packets: analyzer.packets, notIP: analyzer.notIP, unjudged: analyzer.unjudged, violations: analyzer.violations,
             cutPackets: table.cutPackets, cutBytes: table.cutBytes, cutNames: table.cutNames)
         let changedFlows = now.violations != seen.violations || now.cutNames != seen.cutNames
         window.packets += now.packets - seen.packets
         window.notIP += now.notIP - seen.notIP
+        window.unjudged = window.unjudged + (now.unjudged - seen.unjudged)
         window.violations += now.violations - seen.violations
         window.cutPackets += now.cutPackets - seen.cutPackets
         window.cutBytes += now.cutBytes - seen.cutBytes
@@ -123,7 +125,7 @@ public struct CaptureWindow: Sendable {
         }
         let result = TrafficResult(
             sourceKind: "interface", source: interface, linkType: linkType, filter: filter, snapLength: snapLength,
-            records: records, packets: window.packets, notIP: window.notIP, violations: window.violations, flows: listed,
+            records: records, packets: window.packets, notIP: window.notIP, unjudged: window.unjudged, violations: window.violations, flows: listed,
             tableCapacity: tableCapacity, cutPackets: window.cutPackets, cutBytes: window.cutBytes, cutNames: window.cutNames,
             statistics: delta, startedAt: startedAt, endedAt: date, stoppedBy: stoppedBy)
         // Only flows of the current table have a base: a replaced table's are gone.

@@ -91,27 +91,55 @@ public struct DecodedPacket: Sendable, Equatable {
     public var isLaterFragment: Bool
     /// Byte range of the TCP/UDP payload inside the captured frame, when any of it was captured.
     public var payload: Range<Int>?
+    /// Set when the addresses were read but something the judgement of an inside packet needs was not
+    /// (a header chain cut or too long, ports or the start of a DNS query not captured): such a packet
+    /// can still be a violation on its addresses, but it cannot pass.
+    public var incomplete: UnjudgedReason?
+}
+
+/// What the decoder made of one frame.
+public enum DecodeResult: Sendable, Equatable {
+    /// An IP packet (possibly `incomplete`).
+    case packet(DecodedPacket)
+    /// A whole frame that carries no IP: ARP, LLDP, spanning tree, an address family other than IP.
+    case notIP
+    /// A frame the decoder could not read far enough to know whether it carries IP, or where to.
+    case unjudged(UnjudgedReason)
+
+    /// The packet, when there is one.
+    public var packet: DecodedPacket? {
+        if case .packet(let packet) = self { return packet }
+        return nil
+    }
 }
 
 /// Decodes captured frames to IP endpoints and transport ports without copying them.
 public enum PacketDecoder {
-    /// Most VLAN tags the decoder walks (802.1Q stacked or 802.1ad QinQ).
-    static let maxVLANTags = 8
-    /// Most IPv6 extension headers the decoder walks.
-    static let maxExtensionHeaders = 16
+    /// Most VLAN tags (802.1Q stacked or 802.1ad QinQ) and MPLS labels the decoder walks in one frame.
+    /// The kernel lets VLAN devices stack and a raw socket may send any number of tags, so the decoder
+    /// walks as deep as the captured bytes go, up to this bound; a frame deeper still is unjudged.
+    public static let maxTags = 32
+    /// Most IPv6 extension headers the decoder walks; a longer chain is unjudged.
+    public static let maxExtensionHeaders = 16
 
-    /// Decodes one captured frame; nil when it holds no IP packet the decoder can read.
+    /// Decodes one captured frame; nil when it holds no IP packet the decoder can read (`classify` says why).
     public static func decode(_ frame: UnsafeRawBufferPointer, linkType: LinkType) -> DecodedPacket? {
+        classify(frame, linkType: linkType).packet
+    }
+
+    /// Decodes one captured frame, saying whether it carries no IP or why it could not be judged.
+    public static func classify(_ frame: UnsafeRawBufferPointer, linkType: LinkType) -> DecodeResult {
         let view = ByteView(frame)
+        if view.count == 0 { return .unjudged(.emptyRecord) }
         switch linkType {
         case .ethernet:
-            guard let type = view.u16(12) else { return nil }
+            guard let type = view.u16(12) else { return .unjudged(.linkHeaderTruncated) }
             return network(view, etherType: type, at: 14)
         case .linuxSLL:
-            guard let type = view.u16(14) else { return nil }
+            guard let type = view.u16(14) else { return .unjudged(.linkHeaderTruncated) }
             return network(view, etherType: type, at: 16)
         case .linuxSLL2:
-            guard let type = view.u16(0) else { return nil }
+            guard view.has(0, 20), let type = view.u16(0) else { return .unjudged(.linkHeaderTruncated) }
             return network(view, etherType: type, at: 20)
         case .raw, .rawOpenBSD, .rawLinktype:
             return ipByVersion(view, at: 0)
@@ -120,130 +148,209 @@ public enum PacketDecoder {
         case .ipv6:
             return ipv6(view, at: 0)
         case .null:
-            guard let word = view.u32(0) else { return nil }
+            guard let word = view.u32(0) else { return .unjudged(.linkHeaderTruncated) }
             // Written in the capturing host's order: a family fits in 16 bits, so a value above that
             // was written little-endian and is read here swapped.
             let family = word > 0xFFFF ? word.byteSwapped : word
             return byFamily(view, family: family)
         case .loop:
-            guard let family = view.u32(0) else { return nil }
+            guard let family = view.u32(0) else { return .unjudged(.linkHeaderTruncated) }
             return byFamily(view, family: family)
         default:
-            return nil
+            return .unjudged(.unknownLinkType)
         }
     }
 
-    static func byFamily(_ view: ByteView, family: UInt32) -> DecodedPacket? {
+    static func byFamily(_ view: ByteView, family: UInt32) -> DecodeResult {
         switch family {
         case 2: return ipv4(view, at: 4)
         case 10, 24, 28, 30: return ipv6(view, at: 4)
-        default: return nil
+        default: return .notIP
         }
     }
 
-    static func network(_ view: ByteView, etherType: UInt16, at start: Int) -> DecodedPacket? {
+    /// Walks VLAN tags, MPLS labels, PPPoE session and LLC/SNAP headers to the IP header: each is a way
+    /// to carry IP that a decoder reading only the outer EtherType would take for something else.
+    static func network(_ view: ByteView, etherType: UInt16, at start: Int) -> DecodeResult {
         var type = etherType
         var offset = start
         var tags = 0
-        while type == 0x8100 || type == 0x88A8 || type == 0x9100 {
-            guard tags < maxVLANTags, let inner = view.u16(offset + 2) else { return nil }
-            type = inner
-            offset += 4
-            tags += 1
-        }
-        switch type {
-        case 0x0800: return ipv4(view, at: offset)
-        case 0x86DD: return ipv6(view, at: offset)
-        default: return nil
+        while true {
+            switch type {
+            case 0x0800:
+                return ipv4(view, at: offset)
+            case 0x86DD:
+                return ipv6(view, at: offset)
+            case 0x8100, 0x88A8, 0x9100:
+                guard tags < maxTags else { return .unjudged(.tooManyTags) }
+                guard let inner = view.u16(offset + 2) else { return .unjudged(.linkHeaderTruncated) }
+                type = inner
+                offset += 4
+                tags += 1
+            case 0x8847, 0x8848:
+                return mpls(view, at: offset, tags: tags)
+            case 0x8864:
+                // PPPoE session: 6 bytes, then the PPP protocol (0x0021 IPv4, 0x0057 IPv6).
+                guard let protocolField = view.u16(offset + 6) else { return .unjudged(.linkHeaderTruncated) }
+                switch protocolField {
+                case 0x0021: return ipv4(view, at: offset + 8)
+                case 0x0057: return ipv6(view, at: offset + 8)
+                default: return .notIP
+                }
+            case ...1500:
+                // An 802.3 length: IP rides only behind LLC/SNAP (AA AA 03) with OUI 0 (RFC 1042).
+                guard let saps = view.u16(offset), let control = view.u8(offset + 2) else {
+                    return .unjudged(.linkHeaderTruncated)
+                }
+                guard saps == 0xAAAA, control == 0x03 else { return .notIP }
+                guard let ouiHigh = view.u8(offset + 3), let ouiLow = view.u16(offset + 4), let inner = view.u16(offset + 6) else {
+                    return .unjudged(.linkHeaderTruncated)
+                }
+                // An inner EtherType that is itself a length would start SNAP again: not IP as RFC 1042 carries it.
+                guard ouiHigh == 0, ouiLow == 0, inner > 1500 else { return .notIP }
+                guard tags < maxTags else { return .unjudged(.tooManyTags) }
+                type = inner
+                offset += 8
+                tags += 1
+            default:
+                return .notIP
+            }
         }
     }
 
-    static func ipByVersion(_ view: ByteView, at offset: Int) -> DecodedPacket? {
-        guard let first = view.u8(offset) else { return nil }
+    /// An MPLS label stack to its bottom, then IP by its version nibble.
+    static func mpls(_ view: ByteView, at start: Int, tags: Int) -> DecodeResult {
+        var offset = start
+        var labels = tags
+        while true {
+            guard labels < maxTags else { return .unjudged(.tooManyTags) }
+            guard let entry = view.u32(offset) else { return .unjudged(.linkHeaderTruncated) }
+            offset += 4
+            labels += 1
+            if entry & 0x100 != 0 { break }
+        }
+        return ipByVersion(view, at: offset, otherwise: .mplsPayloadNotIP)
+    }
+
+    /// IPv4 or IPv6 by the version nibble; any other version is unjudged for `otherwise`.
+    static func ipByVersion(_ view: ByteView, at offset: Int, otherwise: UnjudgedReason = .ipHeaderMalformed) -> DecodeResult {
+        guard let first = view.u8(offset) else { return .unjudged(.ipHeaderTruncated) }
         switch first >> 4 {
         case 4: return ipv4(view, at: offset)
         case 6: return ipv6(view, at: offset)
-        default: return nil
+        default: return .unjudged(otherwise)
         }
     }
 
-    static func ipv4(_ view: ByteView, at offset: Int) -> DecodedPacket? {
-        guard let first = view.u8(offset), first >> 4 == 4, let total = view.u16(offset + 2),
-            let fragment = view.u16(offset + 6), let proto = view.u8(offset + 9),
-            let src = view.u32(offset + 12), let dst = view.u32(offset + 16)
-        else { return nil }
+    static func ipv4(_ view: ByteView, at offset: Int) -> DecodeResult {
+        guard let first = view.u8(offset) else { return .unjudged(.ipHeaderTruncated) }
         let headerLength = Int(first & 0x0F) * 4
-        guard headerLength >= 20 else { return nil }
+        guard first >> 4 == 4, headerLength >= 20 else { return .unjudged(.ipHeaderMalformed) }
+        guard let total = view.u16(offset + 2), let fragment = view.u16(offset + 6), let proto = view.u8(offset + 9),
+            let src = view.u32(offset + 12), let dst = view.u32(offset + 16)
+        else { return .unjudged(.ipHeaderTruncated) }
         // A total length shorter than the header (seen with segmentation offload) means "unknown":
         // the captured bytes bound the packet instead.
         let declared = Int(total) >= headerLength ? Int(total) : view.count - offset
         var packet = DecodedPacket(
             src: .v4(src), dst: .v4(dst), proto: proto, srcPort: nil, dstPort: nil, ipLength: declared,
-            isLaterFragment: fragment & 0x1FFF != 0, payload: nil)
-        if packet.isLaterFragment { return packet }
+            isLaterFragment: fragment & 0x1FFF != 0, payload: nil, incomplete: nil)
+        // A later fragment has no transport header: it is judged on its addresses alone.
+        if packet.isLaterFragment { return .packet(packet) }
+        guard view.has(offset, headerLength) else {
+            packet.incomplete = .ipHeaderTruncated
+            return .packet(packet)
+        }
         let end = min(view.count, offset + declared)
         transport(view, at: offset + headerLength, end: end, into: &packet)
-        return packet
+        return .packet(packet)
     }
 
-    static func ipv6(_ view: ByteView, at offset: Int) -> DecodedPacket? {
-        guard let first = view.u8(offset), first >> 4 == 6, let payloadLength = view.u16(offset + 4),
-            var next = view.u8(offset + 6), let src = view.u128(offset + 8), let dst = view.u128(offset + 24)
-        else { return nil }
+    static func ipv6(_ view: ByteView, at offset: Int) -> DecodeResult {
+        guard let first = view.u8(offset) else { return .unjudged(.ipHeaderTruncated) }
+        guard first >> 4 == 6 else { return .unjudged(.ipHeaderMalformed) }
+        guard let payloadLength = view.u16(offset + 4), var next = view.u8(offset + 6), let src = view.u128(offset + 8),
+            let dst = view.u128(offset + 24)
+        else { return .unjudged(.ipHeaderTruncated) }
         // Payload length 0 is a jumbogram (or offload): the captured bytes bound it.
         let declared = payloadLength == 0 ? view.count - offset : 40 + Int(payloadLength)
         var packet = DecodedPacket(
             src: .v6(src), dst: .v6(dst), proto: next, srcPort: nil, dstPort: nil, ipLength: declared,
-            isLaterFragment: false, payload: nil)
+            isLaterFragment: false, payload: nil, incomplete: nil)
         let end = min(view.count, offset + declared)
         var cursor = offset + 40
         var walked = 0
-        chain: while walked < maxExtensionHeaders {
-            walked += 1
+        chain: while true {
             switch next {
-            case 0, 43, 60:  // hop-by-hop, routing, destination options: (len + 1) * 8 bytes
-                guard let following = view.u8(cursor), let length = view.u8(cursor + 1) else { return packet }
-                next = following
-                cursor += (Int(length) + 1) * 8
-            case 44:  // fragment header: 8 bytes; a non-zero offset means no transport header here
-                guard let following = view.u8(cursor), let offsetField = view.u16(cursor + 2) else { return packet }
-                next = following
-                packet.proto = next
-                if offsetField >> 3 != 0 {
-                    packet.isLaterFragment = true
-                    return packet
+            case 0, 43, 44, 51, 60:
+                guard walked < maxExtensionHeaders else {
+                    packet.incomplete = .tooManyExtensionHeaders
+                    return .packet(packet)
                 }
-                cursor += 8
-            case 51:  // authentication header: (len + 2) * 4 bytes
-                guard let following = view.u8(cursor), let length = view.u8(cursor + 1) else { return packet }
-                next = following
-                cursor += (Int(length) + 2) * 4
+                walked += 1
             default:
                 break chain
             }
+            guard let following = view.u8(cursor), let length = view.u8(cursor + 1) else {
+                packet.incomplete = .extensionHeadersTruncated
+                return .packet(packet)
+            }
+            switch next {
+            case 44:  // fragment header: 8 bytes; a non-zero offset means no transport header here
+                guard let offsetField = view.u16(cursor + 2) else {
+                    packet.incomplete = .extensionHeadersTruncated
+                    return .packet(packet)
+                }
+                packet.proto = following
+                if offsetField >> 3 != 0 {
+                    // Judged on its addresses alone, as an IPv4 later fragment is.
+                    packet.isLaterFragment = true
+                    return .packet(packet)
+                }
+                cursor += 8
+            case 51:  // authentication header: (len + 2) * 4 bytes
+                cursor += (Int(length) + 2) * 4
+            default:  // hop-by-hop, routing, destination options: (len + 1) * 8 bytes
+                cursor += (Int(length) + 1) * 8
+            }
+            next = following
             packet.proto = next
         }
         transport(view, at: cursor, end: end, into: &packet)
-        return packet
+        return .packet(packet)
     }
 
+    /// Reads TCP or UDP ports and locates the payload; marks the packet incomplete when the ports, or the
+    /// start of a query to port 53, lie past what was captured (or past the packet's own end).
     static func transport(_ view: ByteView, at offset: Int, end: Int, into packet: inout DecodedPacket) {
-        switch packet.proto {
-        case IPProtocol.tcp:
-            guard offset + 4 <= end, let src = view.u16(offset), let dst = view.u16(offset + 2) else { return }
-            packet.srcPort = src
-            packet.dstPort = dst
-            guard let dataOffset = view.u8(offset + 12) else { return }
-            let start = offset + Int(dataOffset >> 4) * 4
-            if dataOffset >> 4 >= 5, start <= end { packet.payload = start..<end }
-        case IPProtocol.udp:
-            guard offset + 4 <= end, let src = view.u16(offset), let dst = view.u16(offset + 2) else { return }
-            packet.srcPort = src
-            packet.dstPort = dst
-            guard let length = view.u16(offset + 4), length >= 8, offset + 8 <= end else { return }
-            packet.payload = (offset + 8)..<min(end, offset + Int(length))
-        default:
+        let tcp = packet.proto == IPProtocol.tcp
+        guard tcp || packet.proto == IPProtocol.udp else { return }
+        guard offset + 4 <= end, let src = view.u16(offset), let dst = view.u16(offset + 2) else {
+            packet.incomplete = .transportHeaderTruncated
             return
+        }
+        packet.srcPort = src
+        packet.dstPort = dst
+        // Where the payload starts: TCP's data offset, UDP's fixed 8 bytes (a UDP length below 8 is malformed).
+        let start: Int?
+        var payloadEnd = end
+        if tcp {
+            let dataOffset = offset + 13 <= end ? view.u8(offset + 12) : nil
+            start = dataOffset.map { offset + Int($0 >> 4) * 4 }
+            if let dataOffset, dataOffset >> 4 < 5 { return }
+        } else {
+            let length = offset + 8 <= end ? view.u16(offset + 4) : nil
+            start = length.map { _ in offset + 8 }
+            if let length {
+                guard length >= 8 else { return }
+                payloadEnd = min(end, offset + Int(length))
+            }
+        }
+        if let start, start <= end {
+            packet.payload = start..<payloadEnd
+        } else if dst == 53 {
+            // A query whose start was not captured cannot be read: the packet cannot pass.
+            packet.incomplete = .transportHeaderTruncated
         }
     }
 }

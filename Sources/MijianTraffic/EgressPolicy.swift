@@ -111,6 +111,22 @@ public struct EgressPolicy: Sendable {
         return isInside(.v4(source)) && isInside(.v4(destination))
     }
 
+    /// The most bytes of a frame `bpfFilter`, compiled for `linkType`, reads: the link header, an IPv4
+    /// header with the most options (60 bytes, more than IPv6's 40) and the two ports. A BPF program that
+    /// reads past the captured bytes rejects the frame outright, so a shorter record must not go through
+    /// the filter: it would be dropped without being judged or counted.
+    public static func filterReach(linkType: LinkType) -> Int {
+        let linkHeader: Int
+        switch linkType {
+        case .ethernet: linkHeader = 14
+        case .linuxSLL: linkHeader = 16
+        case .linuxSLL2: linkHeader = 20
+        case .null, .loop: linkHeader = 4
+        default: linkHeader = 0
+        }
+        return linkHeader + 60 + 4
+    }
+
     /// A BPF filter that lets the kernel drop traffic this policy certainly permits: IPv4, or IPv6 whose
     /// next header is TCP, UDP or ICMPv6, between inside networks and not to or from port 53. Anything the
     /// filter cannot see into (VLAN-tagged frames, IPv6 extension headers) is kept for the decoder.

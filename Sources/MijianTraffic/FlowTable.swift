@@ -245,10 +245,13 @@ public struct EgressAnalyzer: Sendable {
     public private(set) var table: FlowTable
     /// Frames handed in.
     public private(set) var packets = 0
-    /// Frames with no IP packet the decoder could read (ARP, LLDP, malformed, …).
+    /// Whole frames that carry no IP (ARP, LLDP, spanning tree, …).
     public private(set) var notIP = 0
     /// Packets that broke the policy.
     public private(set) var violations = 0
+    /// Frames that could not be judged, by reason: a later fragment is judged on its addresses, but a frame
+    /// whose addresses could not be read, or an inside packet whose ports or query could not, is not.
+    public private(set) var unjudged = UnjudgedCounts()
     /// Reused for DNS names on the allocation-free path.
     private var scratch: [UInt8] = []
 
@@ -261,11 +264,24 @@ public struct EgressAnalyzer: Sendable {
     /// Judges one captured frame; `time` is nanoseconds since the epoch.
     public mutating func process(_ frame: UnsafeRawBufferPointer, linkType: LinkType, time: Int64) {
         packets += 1
-        guard let packet = PacketDecoder.decode(frame, linkType: linkType) else {
+        let packet: DecodedPacket
+        switch PacketDecoder.classify(frame, linkType: linkType) {
+        case .packet(let decoded):
+            packet = decoded
+        case .notIP:
             notIP += 1
+            return
+        case .unjudged(let reason):
+            unjudged.count(reason)
             return
         }
         var outside = !policy.isInside(packet.src) || !policy.isInside(packet.dst)
+        // Inside peers, but the rest of the packet could not be read: it may be a query for an outside
+        // name, so it is neither passed nor flagged. An outside peer is a violation whatever follows.
+        if !outside, let reason = packet.incomplete {
+            unjudged.count(reason)
+            return
+        }
         var names: [String] = []
         if packet.dstPort == 53, let payload = packet.payload,
             packet.proto == IPProtocol.udp || packet.proto == IPProtocol.tcp

@@ -23,6 +23,13 @@ public struct CaptureStatistics: Sendable, Equatable {
     public var dropped: UInt32
     /// Packets the interface or driver dropped.
     public var interfaceDropped: UInt32
+
+    /// Counters as `pcap_stats` gives them.
+    public init(received: UInt32, dropped: UInt32, interfaceDropped: UInt32) {
+        self.received = received
+        self.dropped = dropped
+        self.interfaceDropped = interfaceDropped
+    }
 }
 
 /// Owns one `pcap_t`; the handle never leaves this class and is closed in `deinit`.

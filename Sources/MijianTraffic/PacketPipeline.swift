@@ -164,10 +164,15 @@ final class JudgingThread: @unchecked Sendable {
                 if let filter {
                     let policy = analyzer.policy
                     let ethernet = linkType == .ethernet
+                    let reach = EgressPolicy.filterReach(linkType: linkType)
                     batch.forEach { bytes, time, wireLength in
                         // The plain inside traffic the filter would drop is dropped without running it.
                         if ethernet, policy.isPlainInsideTraffic(ethernetFrame: bytes) { return }
-                        if filter.passes(bytes, wireLength: wireLength) { analyzer.process(bytes, linkType: linkType, time: time) }
+                        // A record shorter than the filter reads is judged, never filtered: the filter
+                        // would reject it for its length alone, and it would go uncounted.
+                        if bytes.count < reach || filter.passes(bytes, wireLength: wireLength) {
+                            analyzer.process(bytes, linkType: linkType, time: time)
+                        }
                     }
                 } else {
                     batch.forEach { bytes, time, _ in analyzer.process(bytes, linkType: linkType, time: time) }

@@ -16,10 +16,12 @@ public struct TrafficResult: Sendable {
     public var snapLength: Int
     /// Packets read (files: every record; live: those the kernel filter passed).
     public var records: Int
-    /// Packets judged (those the filter passed).
+    /// Frames handed to the analyzer (those the filter passed), judged or not.
     public var packets: Int
-    /// Packets without a readable IP header.
+    /// Whole frames that carry no IP (ARP, LLDP, …).
     public var notIP: Int
+    /// Frames the decoder could not judge, by reason (the packets dropped before judging are `droppedPackets`).
+    public var unjudged = UnjudgedCounts()
     /// Packets that broke the policy.
     public var violations: Int
     /// Flows that broke the policy, earliest first.
@@ -48,6 +50,31 @@ public struct TrafficResult: Sendable {
     public var droppedPackets: Int {
         guard let statistics else { return 0 }
         return Int(statistics.dropped) + Int(statistics.interfaceDropped)
+    }
+
+    /// Frames the analyzer judged: those it was handed less those it could not judge.
+    public var judgedPackets: Int { packets - unjudged.total }
+
+    /// Packets never judged: those the decoder could not read far enough, and those dropped before it saw them.
+    public var unjudgedPackets: Int { unjudged.total + droppedPackets }
+
+    /// The unjudged packets by reason, as a message says them: `1000 empty record (caplen 0), 3 dropped by the kernel`.
+    public var unjudgedSummary: String {
+        var parts = unjudged.total > 0 ? [unjudged.summary] : []
+        if let statistics, statistics.dropped > 0 { parts.append("\(statistics.dropped) dropped by the kernel (ps_drop)") }
+        if let statistics, statistics.interfaceDropped > 0 {
+            parts.append("\(statistics.interfaceDropped) dropped by the interface (ps_ifdrop)")
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    /// The unjudged packets by reason for evidence: every reason (zero or not), the drops, and the total.
+    public var unjudgedJSON: JSONValue {
+        var members: [(String, JSONValue)] = [("total", .integer(unjudgedPackets))]
+        for reason in UnjudgedReason.allCases { members.append((reason.key, .integer(unjudged[reason]))) }
+        members.append(("dropped_by_kernel", .integer(statistics?.dropped ?? 0)))
+        members.append(("dropped_by_interface", .integer(statistics?.interfaceDropped ?? 0)))
+        return .object(members)
     }
 }
 
@@ -121,14 +148,17 @@ public enum TrafficWatch {
     ) -> TrafficResult {
         TrafficResult(
             sourceKind: kind, source: capture.source, linkType: capture.linkType, filter: filter,
-            snapLength: capture.snapLength, records: capture.recordsRead, packets: analyzer.packets, notIP: analyzer.notIP, violations: analyzer.violations,
+            snapLength: capture.snapLength, records: capture.recordsRead, packets: analyzer.packets, notIP: analyzer.notIP, unjudged: analyzer.unjudged,
+            violations: analyzer.violations,
             flows: analyzer.table.sorted, tableCapacity: analyzer.table.capacity, cutPackets: analyzer.table.cutPackets,
             cutBytes: analyzer.table.cutBytes, cutNames: analyzer.table.cutNames, statistics: statistics, startedAt: started,
             endedAt: Date(), stoppedBy: stopped)
     }
 
     /// The `traffic.egress` finding of a watch: fail when a flow broke the policy, error when the watch
-    /// could not see everything and nothing was flagged, pass otherwise. With `listFlows` false the flow
+    /// could not see everything (a read stopped, a packet dropped or not judged) and nothing was flagged,
+    /// pass otherwise. A fail still counts what could not be judged: an error never hides a fail, and a
+    /// fail does not hide that some packets were never looked at. With `listFlows` false the flow
     /// evidence gives the count and points to the listing printed beside the report instead of listing
     /// every flow again (the text form prints them as a table).
     public static func findings(_ result: TrafficResult, context: CheckContext, listFlows: Bool = true) -> [Finding] {
@@ -148,15 +178,17 @@ public enum TrafficWatch {
         } else if let stopped = result.stoppedBy {
             status = .error
             detail = "no violation in the packets read, but the capture could not be read to its end: \(stopped.message)"
-        } else if result.droppedPackets > 0 {
+        } else if result.unjudgedPackets > 0 {
             status = .error
-            detail = "no violation seen, but \(result.droppedPackets) packet(s) were dropped before they could be judged"
+            detail = "no violation in the packets judged, but \(result.unjudgedPackets) packet(s) could not be judged: \(result.unjudgedSummary)"
         } else {
             status = .pass
             detail = "none of \(result.records) packet(s) read reached outside the unit's networks or asked for an outside name"
         }
         if result.brokePolicy, let stopped = result.stoppedBy { detail += "; reading stopped early: \(stopped.message)" }
-        if result.brokePolicy, result.droppedPackets > 0 { detail += "; \(result.droppedPackets) packet(s) dropped unjudged" }
+        if result.brokePolicy || result.stoppedBy != nil, result.unjudgedPackets > 0 {
+            detail += "; \(result.unjudgedPackets) packet(s) could not be judged: \(result.unjudgedSummary)"
+        }
         let flows = Evidence(
             kind: "pcap", source: result.source, observedAt: result.endedAt,
             data: listFlows
@@ -175,8 +207,9 @@ public enum TrafficWatch {
                 "started_at": .string(RFC3339.string(from: result.startedAt, fractional: true)),
                 "ended_at": .string(RFC3339.string(from: result.endedAt, fractional: true)),
                 "packets_read": .integer(result.records),
-                "packets_judged": .integer(result.packets),
+                "packets_judged": .integer(result.judgedPackets),
                 "packets_not_ip": .integer(result.notIP),
+                "packets_unjudged": result.unjudgedJSON,
                 "packets_violating": .integer(result.violations),
                 "flow_table": [
                     "capacity": .integer(result.tableCapacity), "flows": .integer(result.flows.count),
