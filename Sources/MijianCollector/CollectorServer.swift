@@ -4,19 +4,36 @@ import HummingbirdCore
 import Logging
 import MijianCore
 import NIOCore
+import Synchronization
 
 /// Limits of the HTTP API, set explicitly rather than left at a library's defaults.
 public struct ServerLimits: Sendable {
-    /// Largest request body (one envelope), in bytes.
+    /// Largest request body (one envelope), in bytes. A day's report is some tens of kilobytes,
+    /// but the agent seals up to 10,000 events into one report (about 10 MB after a burst of USB
+    /// events), and a `413` is final for the agent: the default is the envelope limit every
+    /// verifier applies.
     public var maxBodyBytes: Int = 16 << 20
+    /// Most request-body bytes held in memory at once, across every connection.
+    public var maxBufferedBytes: Int = 64 << 20
+    /// Most request-body bytes held in memory at once for one client address.
+    public var maxBufferedBytesPerClient: Int = 16 << 20
+    /// Most connections open at once; past it, the oldest connection that has sent no request is closed.
+    public var maxConnections: Int = 1024
+    /// Most connections open at once from one client address.
+    public var maxConnectionsPerClient: Int = 64
+    /// A new connection that sends no request head within this time is closed.
+    public var firstRequestTimeout: Duration = .seconds(10)
     /// Time allowed to receive a request body.
     public var bodyTimeout: Duration = .seconds(30)
     /// An idle connection is closed after this long.
     public var idleTimeout: Duration = .seconds(60)
     /// Connections queued before accept.
     public var backlog: Int = 256
+    /// Seconds a client is asked to wait (`Retry-After`) when the body budget is full.
+    public var retryAfterSeconds: Int = 5
 
-    /// The defaults: 16 MiB, 30 s for a body, 60 s idle.
+    /// The defaults: 16 MiB a body, 64 MiB of bodies in all and 16 MiB per client; 1,024
+    /// connections, 64 per client, 10 s to the first request; 30 s for a body, 60 s idle.
     public init() {}
 }
 
@@ -37,18 +54,21 @@ public struct AssessmentSources: Sendable {
     }
 }
 
-/// The request context of the API: Hummingbird's core context and the client's address, which
-/// the log line of every refused report names.
+/// The request context of the API: Hummingbird's core context, the client's address, which
+/// the log line of every refused report names, and the connection, which a refusal closes.
 public struct CollectorRequestContext: RequestContext {
     /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// The connected client.
     public let remoteAddress: SocketAddress?
+    /// The connection the request came on.
+    public let channel: any Channel
 
     /// Makes the context for a request on a channel.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }
 
@@ -58,30 +78,61 @@ public enum CollectorServer {
     /// A request body that did not arrive in time.
     struct BodyTimeout: Error {}
 
-    /// The router with every route.
-    public static func router(collector: Collector, sources: AssessmentSources, limits: ServerLimits, now: @escaping @Sendable () -> Date = { Date() }) -> Router<CollectorRequestContext> {
+    /// Why a request body was not read whole.
+    enum BodyProblem: Error {
+        /// More bytes than the limit (declared or sent).
+        case tooLarge(String)
+        /// The body budget (all clients' or this client's) is full.
+        case busy(String)
+        /// Not valid HTTP/1.1 framing (a bad chunk size, say).
+        case malformed(String)
+        /// The client went away before the body's end.
+        case disconnected(String)
+    }
+
+    /// The router with every route. `budget` bounds the bodies held in memory (one is made
+    /// from `limits` when not given); `limiter` adds its open connections to `/metrics`.
+    public static func router(
+        collector: Collector, sources: AssessmentSources, limits: ServerLimits, budget: BodyBudget? = nil, limiter: ConnectionLimiter? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) -> Router<CollectorRequestContext> {
         let router = Router(context: CollectorRequestContext.self)
+        let budget = budget ?? BodyBudget(maxBytes: limits.maxBufferedBytes, maxBytesPerClient: limits.maxBufferedBytesPerClient)
         router.get("/healthz") { _, _ -> Response in
             text(.ok, "ok\n")
         }
         router.post("/v1/reports") { request, context -> Response in
             let source = "http \(context.remoteAddress.map(ClientAddress.text) ?? "unknown")"
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxBodyBytes {
-                let refusal = IngestRefusal(reason: "too-large", detail: "\(length) bytes exceeds the limit of \(limits.maxBodyBytes)")
-                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source))
-            }
+            let hold = BodyHold(budget: budget, client: context.remoteAddress?.ipAddress ?? "unknown")
+            defer { hold.giveBack() }
             let body: [UInt8]
             do {
                 body = try await withBodyTimeout(limits.bodyTimeout) {
-                    var buffer = try await request.body.collect(upTo: limits.maxBodyBytes)
-                    return buffer.readBytes(length: buffer.readableBytes) ?? []
+                    try await readBody(request, limit: limits.maxBodyBytes, hold: hold, channel: context.channel, limiter: limiter)
                 }
             } catch is BodyTimeout {
                 let refusal = IngestRefusal(reason: "timeout", detail: "the body did not arrive within \(limits.bodyTimeout)")
-                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source), status: .requestTimeout)
+                return closingRefusal(collector.refuse(refusal, receivedAt: now(), source: source), status: .requestTimeout, channel: context.channel)
+            } catch let problem as BodyProblem {
+                switch problem {
+                case .tooLarge(let detail):
+                    return closingRefusal(collector.refuse(IngestRefusal(reason: "too-large", detail: detail), receivedAt: now(), source: source), channel: context.channel)
+                case .busy(let detail):
+                    let refusal = collector.refuse(IngestRefusal(reason: "busy", detail: detail), receivedAt: now(), source: source)
+                    return closingRefusal(refusal, status: .serviceUnavailable, headers: [.retryAfter: "\(limits.retryAfterSeconds)"], channel: context.channel)
+                case .malformed(let detail):
+                    return closingRefusal(collector.refuse(IngestRefusal(reason: "malformed", detail: detail), receivedAt: now(), source: source), channel: context.channel)
+                case .disconnected(let detail):
+                    // Nobody is left to read an answer; the reason is counted and logged.
+                    collector.refuse(IngestRefusal(reason: "disconnected", detail: detail), receivedAt: now(), source: source)
+                    context.channel.close(promise: nil)
+                    return Response(status: .badRequest)
+                }
             } catch {
-                let refusal = IngestRefusal(reason: "too-large", detail: "the body exceeds the limit of \(limits.maxBodyBytes) bytes")
-                return refusalResponse(collector.refuse(refusal, receivedAt: now(), source: source))
+                // Whatever else ends the body stream (the connection reset) is the client going away.
+                collector.refuse(IngestRefusal(reason: "disconnected", detail: "the connection ended before the body did"), receivedAt: now(), source: source)
+                context.channel.close(promise: nil)
+                return Response(status: .badRequest)
             }
             switch await collector.submit(body, source: source, receivedAt: now()) {
             case .success(let result):
@@ -129,7 +180,9 @@ public enum CollectorServer {
             let hosts = try collector.store.hosts()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: Metrics.text(collector.metrics.values, hosts: hosts, now: now(), silentAfterDays: sources.settings.silentAfterDays))))
+                body: .init(byteBuffer: ByteBuffer(string: Metrics.text(
+                    collector.metrics.values, hosts: hosts, now: now(), silentAfterDays: sources.settings.silentAfterDays,
+                    connections: limiter?.openConnections, bufferedBytes: budget.heldBytes))))
         }
         return router
     }
@@ -139,20 +192,22 @@ public enum CollectorServer {
         collector: Collector, sources: AssessmentSources, host: String, port: Int, limits: ServerLimits, tls: CollectorTLS? = nil,
         logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(MijianError) -> some ApplicationProtocol {
-        let idle = TimeAmount.nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000)
+        let idle = TimeAmount.nanoseconds(Int64(clamping: limits.idleTimeout.components.seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue)
         let http = HTTP1Channel.Configuration(idleTimeout: idle)
+        let limiter = ConnectionLimiter(limits: limits, metrics: collector.metrics, logger: logger)
+        let budget = BodyBudget(maxBytes: limits.maxBufferedBytes, maxBytesPerClient: limits.maxBufferedBytesPerClient)
         let server: HTTPServerBuilder
         if let tls {
             do {
-                server = try tls.serverBuilder(http: http, metrics: collector.metrics, logger: logger)
+                server = try tls.serverBuilder(http: http, metrics: collector.metrics, limiter: limiter, logger: logger)
             } catch {
                 throw MijianError(.tls, "cannot set up TLS with \(tls.certificatePath) and \(tls.keyPath): \(error)", path: tls.certificatePath)
             }
         } else {
-            server = .http1(configuration: http)
+            server = HTTPServerBuilder { responder in LimitedChannel(base: HTTP1Channel(responder: responder, configuration: http), limiter: limiter) }
         }
         return Application(
-            router: router(collector: collector, sources: sources, limits: limits), server: server,
+            router: router(collector: collector, sources: sources, limits: limits, budget: budget, limiter: limiter), server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "mijian-collector", backlog: limits.backlog),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
@@ -170,6 +225,70 @@ public enum CollectorServer {
         }
     }
 
+    /// Reads a request body into memory within `limit` bytes, taking what it occupies from the
+    /// budget as it grows; says what went wrong when it cannot.
+    static func readBody(_ request: Request, limit: Int, hold: BodyHold, channel: any Channel, limiter: ConnectionLimiter?) async throws -> [UInt8] {
+        var declared: Int?
+        if let text = request.headers[.contentLength] {
+            // The decoder has checked the framing; a length past the limit is refused before any of the body is read.
+            guard let length = Int(text), length >= 0 else { throw BodyProblem.malformed("Content-Length is not a number of bytes") }
+            guard length <= limit else { throw BodyProblem.tooLarge("\(length) bytes exceeds the limit of \(limit)") }
+            declared = length
+        }
+        var bytes: [UInt8] = []
+        var parts = request.body.makeAsyncIterator()
+        while true {
+            let part: ByteBuffer?
+            do {
+                part = try await parts.next()
+            } catch {
+                // The parser reports a connection that ends inside a body as a parse error: the
+                // connection's state tells a client that went away from one that sent bad framing.
+                if !channel.isActive || limiter?.isGone(channel) == true {
+                    throw BodyProblem.disconnected("the client went away after \(bytes.count) bytes of the body")
+                }
+                throw BodyProblem.malformed("the request body is not valid HTTP/1.1 (\(error)) after \(bytes.count) bytes")
+            }
+            guard let part else { break }
+            let (count, overflow) = bytes.count.addingReportingOverflow(part.readableBytes)
+            guard !overflow, count <= limit else { throw BodyProblem.tooLarge("the body exceeds the limit of \(limit) bytes") }
+            if count > bytes.capacity {
+                // Grow by doubling (never past the limit), and hold the memory the array will occupy.
+                let capacity = max(count, min(limit, max(4096, bytes.capacity.multipliedReportingOverflow(by: 2).partialValue)))
+                guard hold.grow(to: capacity) else {
+                    throw BodyProblem.busy(
+                        "the collector holds as many request bodies as it may (\(hold.budget.maxBytes) bytes in all, \(hold.budget.maxBytesPerClient) per client); send it again later")
+                }
+                bytes.reserveCapacity(capacity)
+            }
+            bytes.append(contentsOf: part.readableBytesView)
+        }
+        if let declared, bytes.count < declared {
+            throw BodyProblem.disconnected("the body ended after \(bytes.count) of \(declared) bytes")
+        }
+        return bytes
+    }
+
+    /// A refusal answered on a connection that is then closed: the rest of a body that was not
+    /// read is not waited for. The answer goes out first; the connection is half-closed (the
+    /// client reads the answer and the end), then closed a second later whatever the client does.
+    static func closingRefusal(_ refusal: IngestRefusal, status: HTTPResponse.Status? = nil, headers: HTTPFields = [:], channel: any Channel) -> Response {
+        var bytes = JSONValue.object([("error", .string(refusal.reason)), ("detail", .string(refusal.detail))]).serialized()
+        bytes.append(0x0A)
+        let buffer = ByteBuffer(bytes: bytes)
+        var fields = headers
+        fields[.contentType] = "application/json"
+        fields[.connection] = "close"
+        return Response(
+            status: status ?? HTTPResponse.Status(code: refusal.httpStatus), headers: fields,
+            body: ResponseBody(contentLength: buffer.readableBytes) { writer in
+                try await writer.write(buffer)
+                try await writer.finish(nil)
+                channel.close(mode: .output, promise: nil)
+                channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+            })
+    }
+
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         var bytes = value.serialized()
         bytes.append(0x0A)
@@ -185,16 +304,51 @@ public enum CollectorServer {
     }
 }
 
+/// The part of the body budget one request holds; given back when the request is answered.
+final class BodyHold: Sendable {
+    let budget: BodyBudget
+    let client: String
+    private let taken = Mutex(0)
+
+    init(budget: BodyBudget, client: String) {
+        self.budget = budget
+        self.client = client
+    }
+
+    /// Holds `bytes` in all for this body: takes the difference; false when the budget has no room for it.
+    func grow(to bytes: Int) -> Bool {
+        taken.withLock { taken in
+            guard bytes > taken else { return true }
+            guard budget.take(bytes - taken, client: client) else { return false }
+            taken = bytes
+            return true
+        }
+    }
+
+    /// Gives back everything held.
+    func giveBack() {
+        let held = taken.withLock { taken in
+            defer { taken = 0 }
+            return taken
+        }
+        budget.give(held, client: client)
+    }
+}
+
 /// The `/metrics` page in Prometheus text format.
 public enum Metrics {
     /// Counters and gauges as text.
-    public static func text(_ counters: [String: Int], hosts: [HostRecord], now: Date, silentAfterDays: Int) -> String {
+    /// `connections` and `bufferedBytes`, when given, are the HTTP server's open connections and
+    /// the request-body bytes it holds.
+    public static func text(_ counters: [String: Int], hosts: [HostRecord], now: Date, silentAfterDays: Int, connections: Int? = nil, bufferedBytes: Int? = nil) -> String {
         var out = "# HELP mijian_collector_reports_total Reports received since start, by chain outcome.\n# TYPE mijian_collector_reports_total counter\n"
         for outcome in ChainOutcome.allCases {
             out += "mijian_collector_reports_total{outcome=\"\(outcome.rawValue)\"} \(counters["outcome/\(outcome.rawValue)"] ?? 0)\n"
         }
         out += "# HELP mijian_collector_refused_total Reports refused since start, by reason.\n# TYPE mijian_collector_refused_total counter\n"
-        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal", "tls-required", "tls-handshake"])
+        let reasons = Set(["bad-signature", "unknown-key", "wrong-type", "malformed", "too-large", "key-mismatch", "duplicate-key", "revoked", "host-mismatch", "timeout", "internal", "tls-required", "tls-handshake",
+            "busy", "disconnected", "connections-per-client", "connections-total", "first-request-timeout",
+        ])
             .union(counters.keys.filter { $0.hasPrefix("refused/") }.map { String($0.dropFirst("refused/".count)) })
         for reason in reasons.sorted() {
             out += "mijian_collector_refused_total{reason=\"\(reason)\"} \(counters["refused/\(reason)"] ?? 0)\n"
@@ -202,6 +356,12 @@ public enum Metrics {
         let silent = hosts.count(where: { HostsView.silentDays($0, now: now) > silentAfterDays })
         out += "# HELP mijian_collector_hosts Machines that have sent an accepted report.\n# TYPE mijian_collector_hosts gauge\nmijian_collector_hosts \(hosts.count)\n"
         out += "# HELP mijian_collector_hosts_silent Machines with no report for longer than the policy allows.\n# TYPE mijian_collector_hosts_silent gauge\nmijian_collector_hosts_silent \(silent)\n"
+        if let connections {
+            out += "# HELP mijian_collector_connections HTTP connections open.\n# TYPE mijian_collector_connections gauge\nmijian_collector_connections \(connections)\n"
+        }
+        if let bufferedBytes {
+            out += "# HELP mijian_collector_body_bytes Request-body bytes held in memory.\n# TYPE mijian_collector_body_bytes gauge\nmijian_collector_body_bytes \(bufferedBytes)\n"
+        }
         return out
     }
 }

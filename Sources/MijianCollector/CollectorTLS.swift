@@ -87,11 +87,15 @@ public struct CollectorTLS: Sendable {
         return Array(data)
     }
 
-    /// The server builder: HTTP/1.1 inside TLS, with a gate that counts plain-text connections.
-    func serverBuilder(http: HTTP1Channel.Configuration, metrics: CollectorMetrics, logger: Logger) throws -> HTTPServerBuilder {
+    /// The server builder: HTTP/1.1 inside TLS, with a gate that counts plain-text connections
+    /// and the connection caps of `limiter` (the same as plain HTTP's).
+    func serverBuilder(http: HTTP1Channel.Configuration, metrics: CollectorMetrics, limiter: ConnectionLimiter, logger: Logger) throws -> HTTPServerBuilder {
         let configuration = configuration
         return HTTPServerBuilder { responder in
-            PlainTextGateChannel(base: try TLSChannel(HTTP1Channel(responder: responder, configuration: http), tlsConfiguration: configuration), metrics: metrics, logger: logger)
+            LimitedChannel(
+                base: PlainTextGateChannel(
+                    base: try TLSChannel(HTTP1Channel(responder: responder, configuration: http), tlsConfiguration: configuration), metrics: metrics, logger: logger),
+                limiter: limiter)
         }
     }
 }

@@ -155,9 +155,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-cert"), help: "Server certificate chain, PEM, leaf first (with --tls-key: serve HTTPS).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "The certificate's private key, PEM, unencrypted (with --tls-cert).") var tlsKey: String?
     @Option(help: "People's answers for /v1/assessment.") var answers: String?
+    @OptionGroup var limitOptions: LimitOptions
 
     func run() async throws {
         let (host, port) = try CollectorSetup.listenAddress(listen)
+        let limits = try limitOptions.limits()
+        try FileLimit.ensure(forConnections: limits.maxConnections)
         // Both files are read and checked before anything listens: a bad one stops here, named.
         let tls = try CollectorTLS.load(certificate: tlsCert, key: tlsKey)
         let logger = makeLogger()
@@ -174,9 +177,100 @@ struct ServeCommand: AsyncParsableCommand {
         let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: logger)
         let scheme = tls == nil ? "HTTP" : "HTTPS"
         let app = try CollectorServer.application(
-            collector: collector, sources: sources, host: host, port: port, limits: ServerLimits(), tls: tls, logger: logger,
+            collector: collector, sources: sources, host: host, port: port, limits: limits, tls: tls, logger: logger,
             onRunning: { port in logger.notice("listening on \(host):\(port) (\(scheme))") })
         try await app.runService()
+    }
+}
+
+/// The HTTP server's limits on bodies and connections.
+struct LimitOptions: ParsableArguments {
+    @Option(name: .customLong("max-body"), help: "Largest report body (bytes, or with K, M suffix; at most 16M).")
+    var maxBody: String = "16M"
+    @Option(name: .customLong("max-buffered"), help: "Most request-body bytes held in memory across all connections (K, M, G suffix).")
+    var maxBuffered: String = "64M"
+    @Option(name: .customLong("max-buffered-per-client"), help: "Most request-body bytes held in memory for one client address (at least --max-body).")
+    var maxBufferedPerClient: String = "16M"
+    @Option(name: .customLong("max-connections"), help: "Most connections open at once; past it the oldest that sent no request is closed.")
+    var maxConnections: Int = 1024
+    @Option(name: .customLong("max-connections-per-client"), help: "Most connections open at once from one client address.")
+    var maxConnectionsPerClient: Int = 64
+    @Option(name: .customLong("first-request-timeout"), help: "Seconds a new connection has to send its first request.")
+    var firstRequestTimeout: Int = 10
+
+    /// The limits, checked against each other.
+    func limits() throws(MijianError) -> ServerLimits {
+        var limits = ServerLimits()
+        limits.maxBodyBytes = try ByteSize.parse(maxBody, option: "--max-body")
+        limits.maxBufferedBytes = try ByteSize.parse(maxBuffered, option: "--max-buffered")
+        limits.maxBufferedBytesPerClient = try ByteSize.parse(maxBufferedPerClient, option: "--max-buffered-per-client")
+        guard (1 << 10...16 << 20).contains(limits.maxBodyBytes) else {
+            throw MijianError(.usage, "--max-body \(maxBody) must be between 1K and 16M (the envelope limit every verifier applies)")
+        }
+        guard limits.maxBufferedBytesPerClient >= limits.maxBodyBytes else {
+            throw MijianError(.usage, "--max-buffered-per-client \(maxBufferedPerClient) is smaller than --max-body \(maxBody): no body that large could ever be read")
+        }
+        guard limits.maxBufferedBytes >= limits.maxBufferedBytesPerClient else {
+            throw MijianError(.usage, "--max-buffered \(maxBuffered) is smaller than --max-buffered-per-client \(maxBufferedPerClient)")
+        }
+        guard (1...1_000_000).contains(maxConnections) else { throw MijianError(.usage, "--max-connections \(maxConnections) must be between 1 and 1000000") }
+        guard (1...maxConnections).contains(maxConnectionsPerClient) else {
+            throw MijianError(.usage, "--max-connections-per-client \(maxConnectionsPerClient) must be between 1 and --max-connections (\(maxConnections))")
+        }
+        guard (1...3600).contains(firstRequestTimeout) else {
+            throw MijianError(.usage, "--first-request-timeout \(firstRequestTimeout) must be between 1 and 3600 seconds")
+        }
+        limits.maxConnections = maxConnections
+        limits.maxConnectionsPerClient = maxConnectionsPerClient
+        limits.firstRequestTimeout = .seconds(firstRequestTimeout)
+        return limits
+    }
+}
+
+/// A byte count as options give it: digits with an optional K, M or G (powers of 1024).
+enum ByteSize {
+    static func parse(_ text: String, option: String) throws(MijianError) -> Int {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text)
+        var unit = 1
+        if let last = digits.last, let scale = units[Character(last.uppercased())] {
+            unit = scale
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let value = Int(digits) else {
+            throw MijianError(.usage, "\(option) \(text) is not a size (bytes, or a number with K, M or G)")
+        }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: unit)
+        guard !overflow else { throw MijianError(.usage, "\(option) \(text) is too large") }
+        return bytes
+    }
+}
+
+/// The descriptors the server needs: one per connection, and some for the database, the
+/// listener and logging. systemd's default soft limit (1,024) is below the default connection
+/// cap, so the soft limit is raised to what is needed when the hard limit allows; otherwise
+/// `serve` stops here, naming both numbers, instead of failing to accept when the flood comes.
+enum FileLimit {
+    /// Descriptors kept for everything that is not a client connection.
+    static let reserve = 128
+
+    static func ensure(forConnections connections: Int) throws(MijianError) {
+        let needed = connections + reserve
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+            throw MijianError(.io, "cannot read the open-file limit (RLIMIT_NOFILE)", errno: errno)
+        }
+        if limit.rlim_cur != rlim_t.max, limit.rlim_cur < rlim_t(needed) {
+            guard limit.rlim_max == rlim_t.max || limit.rlim_max >= rlim_t(needed) else {
+                throw MijianError(
+                    .usage,
+                    "--max-connections \(connections) needs \(needed) open files, but the hard limit is \(limit.rlim_max): raise LimitNOFILE= (or ulimit -Hn) or lower --max-connections")
+            }
+            limit.rlim_cur = rlim_t(needed)
+            guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+                throw MijianError(.io, "cannot raise the open-file limit to \(needed) for --max-connections \(connections)", errno: errno)
+            }
+        }
     }
 }
 

@@ -1,0 +1,242 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import MijianCollector
+import MijianCore
+import Testing
+
+/// A plain TCP connection to the collector, from a chosen loopback source address, that sends
+/// exactly the bytes a test gives it (partial heads, broken chunks, bodies it never finishes).
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+    private var received: [UInt8] = []
+
+    /// Connects to `127.0.0.1:port` from `source` (any address of 127.0.0.0/8).
+    init(port: Int, from source: String = "127.0.0.1") throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw MijianError(.io, "socket", errno: errno) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var local = Self.address(source, port: 0)
+        var remote = Self.address("127.0.0.1", port: port)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw MijianError(.io, "bind \(source)", errno: code)
+        }
+        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw MijianError(.io, "connect to port \(port) from \(source)", errno: code)
+        }
+    }
+
+    private var open = true
+
+    deinit { hangUp() }
+
+    /// Closes this side, as a client that goes away does.
+    func hangUp() {
+        if open { close(fd) }
+        open = false
+    }
+
+    static func address(_ ip: String, port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port)).bigEndian
+        _ = inet_pton(AF_INET, ip, &address.sin_addr)
+        return address
+    }
+
+    /// Sends every byte (or throws: the server closed the connection).
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0, errno == EINTR { continue }
+            guard sent > 0 else { throw MijianError(.io, "send", errno: errno) }
+            offset += sent
+        }
+    }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    /// Reads what arrives within `seconds`; true when the server ended the connection (EOF or reset).
+    /// Waits on a thread of its own: the server in this process answers on the shared pool.
+    func readUntilClosed(within seconds: Double) async -> Bool {
+        await Blocking.run { self.readUntilClosedNow(within: seconds) }
+    }
+
+    private func readUntilClosedNow(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(max(1, left * 1000)))
+            if ready < 0, errno == EINTR { continue }
+            guard ready > 0 else { return false }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return true }
+            received += buffer[0..<count]
+        }
+    }
+
+    /// Reads one HTTP response (head, and a body of its Content-Length) within `seconds`: its
+    /// status, its head as text and its body (status 0 when none came).
+    func response(within seconds: Double = 10) async -> (status: Int, head: String, body: [UInt8]) {
+        await Blocking.run { self.responseNow(within: seconds) }
+    }
+
+    private func responseNow(within seconds: Double) -> (status: Int, head: String, body: [UInt8]) {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while deadline.timeIntervalSinceNow > 0 {
+            if let parsed = Self.parse(received) { return parsed }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000)))
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            received += buffer[0..<count]
+        }
+        return Self.parse(received) ?? (0, String(decoding: received, as: UTF8.self), [])
+    }
+
+    private static func parse(_ bytes: [UInt8]) -> (status: Int, head: String, body: [UInt8])? {
+        let marker: [UInt8] = [13, 10, 13, 10]
+        guard bytes.count >= 4, let end = (0...(bytes.count - 4)).first(where: { Array(bytes[$0..<$0 + 4]) == marker }) else { return nil }
+        let head = String(decoding: bytes[0..<end], as: UTF8.self)
+        let status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") } ?? 0
+        guard bytes.count >= end + 4 + length else { return nil }
+        return (status, head, Array(bytes[(end + 4)..<(end + 4 + length)]))
+    }
+
+    /// A POST of `body` to `/v1/reports`, whole, on this connection; the server closes after answering.
+    func post(_ body: [UInt8]) async throws -> (status: Int, head: String, body: [UInt8]) {
+        try send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+        try send(body)
+        return await response()
+    }
+}
+
+/// Runs blocking socket calls on a thread of their own, so that they never hold one of the few
+/// threads the in-process server needs to answer them.
+enum Blocking {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
+    }
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
+
+/// Helpers shared by the limits tests.
+enum Front {
+    /// The port of a running server (from the client's base URL).
+    static func port(_ client: LiveClient) -> Int { Int(client.base.split(separator: ":").last ?? "") ?? 0 }
+
+    /// A counter of `/metrics` (0 when missing).
+    static func metric(_ text: String, _ name: String) -> Int {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    /// Reads `/metrics` until `done` holds (a bounded number of times): what a connection did reaches the counters asynchronously.
+    static func metrics(_ client: LiveClient, until done: (String) -> Bool) async throws -> String {
+        var text = try await client.text("/metrics")
+        for _ in 0..<100 where !done(text) {
+            try await Task.sleep(for: .milliseconds(50))
+            text = try await client.text("/metrics")
+        }
+        return text
+    }
+
+    /// Raises this process's open-file limit to at least `count` (tests run as root).
+    static func raiseFileLimit(to count: Int) throws {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { throw MijianError(.io, "getrlimit", errno: errno) }
+        guard limit.rlim_cur < rlim_t(count) else { return }
+        limit.rlim_cur = rlim_t(count)
+        limit.rlim_max = max(limit.rlim_max, rlim_t(count))
+        guard setrlimit(resource, &limit) == 0 else { throw MijianError(.io, "setrlimit \(count)", errno: errno) }
+    }
+
+    /// Resident memory of this process, in bytes.
+    static func residentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib * 1024
+    }
+}
+
+@Suite("Body errors say what happened")
+struct BodyErrorTests {
+    @Test func malformedChunkedBodyIsBadRequestNotTooLarge() async throws {
+        let (collector, _) = try TestUnit.collector()
+        try await LiveClient.with(collector) { client in
+            let connection = try RawConnection(port: Front.port(client))
+            try connection.send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+            let answer = await connection.response()
+            #expect(answer.status == 400, "\(answer.head)")
+            #expect((try? JSONParser().parse(answer.body))?["error"]?.stringValue == "malformed")
+            let metrics = try await client.text("/metrics")
+            #expect(metrics.contains("mijian_collector_refused_total{reason=\"too-large\"} 0\n"))
+        }
+    }
+
+    @Test func clientLeavingMidBodyIsCountedAsDisconnected() async throws {
+        let (collector, _) = try TestUnit.collector()
+        try await LiveClient.with(collector) { client in
+            let connection = try RawConnection(port: Front.port(client))
+            try connection.send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nContent-Length: 100000\r\n\r\n")
+            try connection.send([UInt8](repeating: 0x20, count: 1000))
+            try await Task.sleep(for: .milliseconds(100))
+            connection.hangUp()
+            let metrics = try await Front.metrics(client) { $0.contains("reason=\"disconnected\"} 1\n") }
+            #expect(metrics.contains("mijian_collector_refused_total{reason=\"disconnected\"} 1\n"))
+            #expect(metrics.contains("mijian_collector_refused_total{reason=\"too-large\"} 0\n"))
+            #expect(metrics.contains("mijian_collector_refused_total{reason=\"malformed\"} 0\n"))
+        }
+    }
+
+    @Test func declaredTooLargeBodyIsRefusedUnreadAndTheConnectionClosed() async throws {
+        let (collector, _) = try TestUnit.collector()
+        var limits = ServerLimits()
+        limits.maxBodyBytes = 64 << 10
+        try await LiveClient.with(collector, limits: limits) { client in
+            let connection = try RawConnection(port: Front.port(client))
+            // The head alone: the answer must not wait for 10 MiB that never come.
+            try connection.send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nContent-Length: 10485760\r\n\r\n")
+            let answer = await connection.response(within: 5)
+            #expect(answer.status == 413, "\(answer.head)")
+            #expect((try? JSONParser().parse(answer.body))?["error"]?.stringValue == "too-large")
+            #expect(await connection.readUntilClosed(within: 5), "the connection stayed open for a body that was refused")
+            // Sent past the limit without a length (chunked): 413 too, and closed.
+            let chunked = try RawConnection(port: Front.port(client))
+            try chunked.send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nTransfer-Encoding: chunked\r\n\r\n")
+            let chunk = [UInt8]("10000\r\n".utf8) + [UInt8](repeating: 0x20, count: 0x10000) + [13, 10]
+            try chunked.send(chunk)
+            try chunked.send(chunk)
+            let second = await chunked.response(within: 5)
+            #expect(second.status == 413, "\(second.head)")
+            #expect(await chunked.readUntilClosed(within: 5))
+        }
+    }
+}
