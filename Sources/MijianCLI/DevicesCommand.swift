@@ -46,8 +46,13 @@ struct DevicesList: AsyncParsableCommand {
             throw MijianError(error.code, "cannot list \(hostRoot.real("/sys/bus/usb/devices")): the USB devices cannot be seen", path: error.path, errno: error.errno)
         }
         var decisions: [(String, DeviceDecision)] = []
+        // Entries that could not be looked at (refused, looping; not vanished): unknown devices,
+        // which the policy objects to as it objects to what it cannot judge.
+        var unreadable: [FactSource] = []
         for name in names where !name.contains(":") {
-            guard let path = hostRoot.resolve("/sys/bus/usb/devices/\(name)") else { continue }
+            let (resolved, failures) = hostRoot.collectingFailures { $0.resolve("/sys/bus/usb/devices/\(name)") }
+            unreadable += failures
+            guard let path = resolved else { continue }
             var vanished: [String] = []
             guard let device = USBSysfs.deviceWithInterfaces(root: hostRoot, name: name, path: path, aliases: knowledge.modules(matching:), vanished: &vanished),
                   !device.isRootHub
@@ -56,41 +61,53 @@ struct DevicesList: AsyncParsableCommand {
         }
         switch format {
         case .json:
-            let json: JSONValue = [
+            var json: JSONValue = [
                 "policy": ["id": .string(policy.id), "version": .string(policy.version), "sha256": .string(policy.sha256)],
                 "mode": .string(policy.usbMode.rawValue), "root": .string(hostRoot.path),
                 "module_tree": ["kernel": .string(knowledge.kernelRelease), "sources": .array(knowledge.sources.map(\.json))],
                 "devices": .array(decisions.map { devpath, decision in
-                    [
-                        "device": USBControl.identity(decision.device, devpath: devpath), "decision": .string(decision.verdict.rawValue),
-                        "whole_device": .string(decision.wholeDevice.rawValue), "authorized": .optional(hostRoot.attribute(decision.device.sysfsPath + "/authorized")),
-                        "interfaces": .array(decision.interfaces.map { item in
+                    var members: [(String, JSONValue)] = [
+                        ("device", USBControl.identity(decision.device, devpath: devpath)), ("decision", .string(decision.verdict.rawValue)),
+                        ("whole_device", .string(decision.wholeDevice.rawValue)), ("authorized", .optional(hostRoot.attribute(decision.device.sysfsPath + "/authorized"))),
+                        ("interfaces", .array(decision.interfaces.map { item in
                             var json = item.json
                             if case .object(var members) = json {
                                 members.append(("authorized", .optional(hostRoot.attribute(item.interface.sysfsPath + "/authorized"))))
                                 json = .object(members)
                             }
                             return json
-                        }),
+                        })),
                     ]
+                    if !decision.unreadable.isEmpty { members.append(("unreadable", .array(decision.unreadable.map(\.json)))) }
+                    return .object(members)
                 }),
             ]
+            if !unreadable.isEmpty, case .object(var members) = json {
+                members.append(("unreadable", .array(unreadable.map(\.json))))
+                json = .object(members)
+            }
             try Console.out(bytes: json.prettySerialized())
         case .text:
             var text = ""
             for (_, decision) in decisions {
                 let device = decision.device
                 text += "\(device.name)  \(device.displayName)  serial \(device.serial ?? "(none)")  → \(decision.verdict.rawValue)\n"
-                if decision.interfaces.isEmpty { text += "    (no interfaces: unconfigured or de-authorised)\n" }
+                if let first = decision.unreadable.first {
+                    let more = decision.unreadable.count > 1 ? " and \(decision.unreadable.count - 1) more part(s)" : ""
+                    text += "    could not be read: \(first.errorReason ?? first.path)\(more): what it is is unknown\n"
+                }
+                if decision.interfaces.isEmpty, decision.unreadable.isEmpty { text += "    (no interfaces: unconfigured or de-authorised)\n" }
                 for item in decision.interfaces {
                     text += "    \(item.interface.name)  \(item.interface.classTriple)  \(item.classification.kind.rawValue)  \(item.verdict.rawValue): \(item.reason)\n"
                 }
             }
+            for part in unreadable { text += "\(part.path) could not be read (\(part.errorReason ?? "unreadable")): an unknown device\n" }
             let objecting = decisions.count(where: { $0.1.verdict.objects })
-            text += "\(decisions.count) USB device(s) under \(hostRoot.path), policy \(policy.id) (usb.mode \(policy.usbMode.rawValue)): \(objecting) the policy objects to.\n"
+            text += "\(decisions.count) USB device(s) under \(hostRoot.path), policy \(policy.id) (usb.mode \(policy.usbMode.rawValue)): \(objecting) the policy objects to"
+                + (unreadable.isEmpty ? ".\n" : "; \(unreadable.count) could not be read.\n")
             try Console.out(text)
         }
-        if decisions.contains(where: { $0.1.verdict.objects }) { throw ExitCode(1) }
+        if !unreadable.isEmpty || decisions.contains(where: { $0.1.verdict.objects }) { throw ExitCode(1) }
     }
 }
 

@@ -23,6 +23,52 @@ public enum HardwareChecks {
 
     static func isModulesFile(_ path: String) -> Bool {
         path.hasPrefix("/lib/modules/") || path == "/proc/modules" || path == "/proc/cmdline" || path.contains("modprobe.d")
+            || path == kernelReleaseFile
+    }
+
+    /// Where the kernel release comes from: it names the module tree every module source lies in.
+    static let kernelReleaseFile = "/proc/sys/kernel/osrelease"
+
+    /// Whether a source is the USB device list or an entry of it (a link that did not resolve).
+    static func isUSBBusSource(_ path: String) -> Bool {
+        path == "/sys/bus/usb/devices" || path.hasPrefix("/sys/bus/usb/devices/")
+    }
+
+    /// Whether a source is the USB device list or an entry of it other than a root hub (`usbN`)
+    /// and its interfaces (`N-0:C.I`): what the device rules judge from. A device below a hub
+    /// that could not be read has an entry of its own.
+    static func isUSBDeviceSource(_ path: String) -> Bool {
+        guard isUSBBusSource(path) else { return false }
+        let name = path.dropFirst("/sys/bus/usb/devices/".count)
+        if name.hasPrefix("usb") { return false }
+        if let colon = name.firstIndex(of: ":"), name[..<colon].hasSuffix("-0") { return false }
+        return true
+    }
+
+    /// Whether a source is the PCI device list or an entry of it.
+    static func isPCIBusSource(_ path: String) -> Bool {
+        path == "/sys/bus/pci/devices" || path.hasPrefix("/sys/bus/pci/devices/")
+    }
+
+    /// `USB device 1-3 046d:c31c "Logitech USB Keyboard"`; the name alone when its ids could not be read.
+    static func usbName(_ device: USBDevice) -> String {
+        device.vendor.isEmpty && device.product.isEmpty ? "USB device \(device.name)" : "USB device \(device.name) \(device.displayName)"
+    }
+
+    /// `unreadable` as one clause: each path with why.
+    static func unreadableText(_ unreadable: [FactSource]) -> String {
+        list(unreadable.map { "\($0.path) (\($0.errorReason ?? "unreadable"))" }, limit: 3)
+    }
+
+    /// An `error` finding for a device part of which could not be read, so that what it is (storage,
+    /// phone, radio) is unknown: a part that could not be read is never taken for one that is absent.
+    static func unreadableDevice(
+        _ rule: RuleInfo, _ context: CheckContext, subject: String, name: String, unreadable: [FactSource], unknown: String, data: JSONValue
+    ) -> Finding {
+        context.finding(
+            rule, subject: subject, status: .error,
+            detail: "Could not read all of \(name): \(unreadableText(unreadable)); so \(unknown) is unknown.",
+            evidence: [context.evidence("sysfs", subject, data), context.evidence("sources", subject, .array(unreadable.map(\.json)))])
     }
 
     // MARK: wireless.hardware
@@ -54,7 +100,10 @@ public enum HardwareChecks {
     static func wirelessHardware(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.wirelessHardware
         let facts = all.hardware
-        let sysfsSource: (String) -> Bool = { $0.hasPrefix("/sys/") || $0.hasSuffix("/modules.alias") || $0.hasSuffix("/modules.dep") }
+        let sysfsSource: (String) -> Bool = {
+            $0.hasPrefix("/sys/") || $0.hasSuffix("/modules.alias") || $0.hasSuffix("/modules.dep") || $0.hasSuffix("/modules.builtin")
+                || $0 == kernelReleaseFile
+        }
         var findings = context.sourceErrors(rule, facts.sources, sysfsSource)
         if facts.source("/sys/bus/pci/devices")?.state == .missing, facts.source("/sys/class/net")?.state == .missing {
             findings.append(context.finding(
@@ -115,6 +164,16 @@ public enum HardwareChecks {
             add(owner ?? path, "sysfs \(entry.phrase) at \(entry.classPath)", entry.json)
         }
 
+        for device in facts.pciDevices where index[device.sysfsPath] == nil && !device.unreadable.isEmpty {
+            findings.append(unreadableDevice(
+                rule, context, subject: device.sysfsPath, name: "PCI device \(device.address)", unreadable: device.unreadable,
+                unknown: "whether it is a radio", data: device.json))
+        }
+        for device in facts.usbDevices where index[device.sysfsPath] == nil && !device.unreadableParts.isEmpty {
+            findings.append(unreadableDevice(
+                rule, context, subject: device.sysfsPath, name: usbName(device), unreadable: device.unreadableParts,
+                unknown: device.isRootHub ? "what it holds" : "whether it is a radio", data: device.json))
+        }
         for group in groups.sorted(by: { $0.subject < $1.subject }) {
             findings.append(context.finding(
                 rule, subject: group.subject, status: .fail,
@@ -172,7 +231,20 @@ public enum HardwareChecks {
     static func wirelessModules(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.wirelessModules
         let facts = all.hardware
-        var findings = context.sourceErrors(rule, facts.sources, isModulesFile)
+        // The devices present say which drivers would be bound now: a device list or a modalias
+        // that could not be read leaves that unknown.
+        var findings = context.sourceErrors(rule, facts.sources) { isModulesFile($0) || isUSBBusSource($0) || isPCIBusSource($0) }
+        let isModalias: (FactSource) -> Bool = { $0.path.hasSuffix("/modalias") }
+        for device in facts.pciDevices where device.unreadable.contains(where: isModalias) {
+            findings.append(unreadableDevice(
+                rule, context, subject: device.sysfsPath, name: "PCI device \(device.address)", unreadable: device.unreadable.filter(isModalias),
+                unknown: "which driver it would load", data: device.json))
+        }
+        for device in facts.usbDevices where device.unreadableParts.contains(where: isModalias) {
+            findings.append(unreadableDevice(
+                rule, context, subject: device.sysfsPath, name: usbName(device),
+                unreadable: device.unreadableParts.filter(isModalias), unknown: "which driver it would load", data: device.json))
+        }
         let sources = sourcesEvidence(context, facts, isModulesFile)
         let depState = facts.sources.first { $0.path.hasSuffix("/modules.dep") }?.state
         let procState = facts.source("/proc/modules")?.state
@@ -276,19 +348,43 @@ public enum HardwareChecks {
     static func usbStorage(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.usbStorage
         let facts = all.hardware
-        let relevant: (String) -> Bool = { $0 == "/sys/bus/usb/devices" || $0 == "/sys/class/block" || isModulesFile($0) }
+        let relevant: (String) -> Bool = {
+            isUSBDeviceSource($0) || $0 == "/sys/class/block" || $0.hasPrefix("/sys/class/block/") || isModulesFile($0)
+        }
         var findings = context.sourceErrors(rule, facts.sources, relevant)
         var present = 0
+        // Of a root hub this rule reads only its lock (storage control).
+        for device in facts.usbDevices where device.isRootHub {
+            let lock = device.unreadable.filter { $0.path.hasSuffix("/interface_authorized_default") }
+            guard !lock.isEmpty else { continue }
+            findings.append(unreadableDevice(
+                rule, context, subject: device.sysfsPath, name: "USB root hub \(device.name)", unreadable: lock,
+                unknown: "whether it locks new interfaces", data: device.json))
+        }
         for device in facts.usbDevices where !device.isRootHub {
             let storage = device.interfaces.filter { $0.isClass(0x08) }
-            guard !storage.isEmpty || !device.blockDevices.isEmpty else { continue }
+            let unreadable = device.unreadableParts
+            guard !storage.isEmpty || !device.blockDevices.isEmpty else {
+                if !unreadable.isEmpty {
+                    findings.append(unreadableDevice(
+                        rule, context, subject: device.sysfsPath, name: usbName(device), unreadable: unreadable,
+                        unknown: "whether it is storage", data: device.json))
+                }
+                continue
+            }
             present += 1
             var what: [String] = []
             if !storage.isEmpty { what.append("mass-storage interface \(storage.map { "\($0.name) \($0.classTriple)" }.joined(separator: ", "))") }
             if !device.blockDevices.isEmpty { what.append("block device \(device.blockDevices.map(\.name).joined(separator: ", "))") }
             let seen = what.joined(separator: " and ")
             let data = context.evidence("sysfs", device.sysfsPath, device.json)
-            if let entry = context.policy.ledger.first(where: { $0.matches(vendor: device.vendor, product: device.product, serial: device.serial) }) {
+            if !unreadable.isEmpty {
+                // Storage, but not all of it could be read (its serial, another interface): which
+                // medium it is, and so whether the ledger registers it, is not vouched for.
+                findings.append(unreadableDevice(
+                    rule, context, subject: device.sysfsPath, name: "USB storage \(device.displayName) (\(seen))", unreadable: unreadable,
+                    unknown: "whether it is a registered medium", data: device.json))
+            } else if let entry = context.policy.ledger.first(where: { $0.matches(vendor: device.vendor, product: device.product, serial: device.serial) }) {
                 var whose: [String] = []
                 if let label = entry.label { whose.append("label \(label)") }
                 if let classification = entry.classification { whose.append(classification.rawValue) }
@@ -390,11 +486,18 @@ public enum HardwareChecks {
     static func usbPhone(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.usbPhone
         let facts = all.hardware
-        var findings = context.sourceErrors(rule, facts.sources, { $0 == "/sys/bus/usb/devices" })
+        var findings = context.sourceErrors(rule, facts.sources, isUSBDeviceSource)
         var phones = 0
         for device in facts.usbDevices where !device.isRootHub {
             let reasons = DeviceClassNames.phoneReasons(device)
-            guard !reasons.isEmpty else { continue }
+            guard !reasons.isEmpty else {
+                if !device.unreadableParts.isEmpty {
+                    findings.append(unreadableDevice(
+                        rule, context, subject: device.sysfsPath, name: usbName(device),
+                        unreadable: device.unreadableParts, unknown: "whether it is a phone", data: device.json))
+                }
+                continue
+            }
             phones += 1
             findings.append(context.finding(
                 rule, subject: device.sysfsPath, status: .fail,

@@ -59,7 +59,7 @@ public enum HistoryChecks {
     static func logRetention(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.logRetention
         let facts = all.history
-        let isLogSource: (String) -> Bool = { $0.hasPrefix("/var/log") || $0.contains("journald.conf") }
+        let isLogSource: (String) -> Bool = { $0.hasPrefix("/var/log") || $0.hasPrefix("/run/log") || $0.contains("journald.conf") }
         var findings = context.sourceErrors(rule, facts.sources, isLogSource)
         let journal = facts.journal
         let files = journal.persistentFiles + facts.kernelLogs

@@ -28,6 +28,14 @@ public enum USBHistoryChecks {
                 detail: "No kernel log source could be read, so past USB connections are unknown: \(why.isEmpty ? "no sources" : why).",
                 evidence: sourceEvidence)]
         }
+        // A source that could not be read while others could: what it holds is unknown, so the
+        // rule cannot pass on the others alone.
+        let unreadable = history.sources.filter { $0.state == "error" }.map { source in
+            context.finding(
+                rule, subject: "usb-history:source:\(source.path)", status: .error,
+                detail: "Could not read \(source.path), so the USB connections it logged are unknown: \(source.detail.isEmpty ? "unreadable" : source.detail).",
+                evidence: sourceEvidence)
+        }
         let reach = describeReach(history.reach, now: facts.observedAt)
         var media: [String: [USBHistoryFacts.Connection]] = [:]
         var order: [String] = []
@@ -38,12 +46,13 @@ public enum USBHistoryChecks {
         }
         let others = history.connections.count(where: { !$0.isStorage })
         guard !order.isEmpty else {
+            if !unreadable.isEmpty { return unreadable }
             return [context.finding(
                 rule, subject: "usb-history", status: .pass,
                 detail: "No USB storage connection in \(readable.count) kernel log source(s); \(reach); \(others) other USB device connection(s) logged.",
                 evidence: sourceEvidence)]
         }
-        var findings: [Finding] = []
+        var findings = unreadable
         for key in order {
             let seen = media[key] ?? []
             guard let first = seen.first else { continue }

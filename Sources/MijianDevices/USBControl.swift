@@ -123,7 +123,17 @@ public final class USBControl {
         }
         for name in names where !name.contains(":") {
             let started = Monotonic.now()
-            guard let path = root.resolve("/sys/bus/usb/devices/\(name)"), path.hasPrefix("/sys/") else { continue }
+            let (resolved, unresolved) = root.collectingFailures { $0.resolve("/sys/bus/usb/devices/\(name)") }
+            guard let path = resolved, path.hasPrefix("/sys/") else {
+                // A device that could not be looked at is never judged by its absence: it is
+                // reported, and in enforce mode its interfaces stay locked by the root hub.
+                if let failure = unresolved.first {
+                    events.append(errorEvent(
+                        devpath: "/bus/usb/devices/\(name)", what: "cannot resolve /sys/bus/usb/devices/\(name): \(failure.errorReason ?? "unreadable")",
+                        errno: nil, source: source, now: now))
+                }
+                continue
+            }
             let devpath = String(path.dropFirst(4))
             var vanished: [String] = []
             guard let device = USBSysfs.deviceWithInterfaces(root: root, name: name, path: path, aliases: configuration.knowledge.modules(matching:), vanished: &vanished) else {
@@ -263,7 +273,7 @@ public final class USBControl {
         var whole: Verdict = .allow
         if scope == "device" {
             whole = decision.wholeDevice
-            if whole == .deny, !decision.interfaces.isEmpty, device.authorized != false {
+            if whole == .deny, !decision.interfaces.isEmpty || decision.unreadableVerdict == .deny, device.authorized != false {
                 writes.append(writer.write(device.sysfsPath + "/authorized", "0"))
             }
         }
@@ -357,6 +367,7 @@ public final class USBControl {
         members.append(("writes", .array(writes.map(\.json))))
         members.append(("failed_writes", .integer(failed.count)))
         if !vanished.isEmpty { members.append(("vanished", .strings(vanished))) }
+        if !decision.unreadable.isEmpty { members.append(("unreadable", .array(decision.unreadable.map(\.json)))) }
         members.append(("latency_us", .int(Int64(clamping: latencyMicros))))
         return Event(type: "usb.decision", observedAt: now, data: .object(members))
     }

@@ -44,17 +44,25 @@ public struct DeviceDecision: Sendable, Equatable {
     public var interfaces: [InterfaceDecision]
     /// The ledger entry that registers it, when one does.
     public var ledgerEntry: Policy.LedgerEntry?
+    /// What could not be read of the device or its interfaces (refused, looping; not absent).
+    public var unreadable: [FactSource] = []
+    /// Deny (would-deny in audit mode) when part of the device could not be read, else allow: a
+    /// device that could not be looked at in full is unknown, and unknown is kept out.
+    public var unreadableVerdict: Verdict = .allow
 
-    /// Deny (or would-deny) the whole device: it has interfaces and the policy objects to every one.
+    /// Deny (or would-deny) the whole device: it has interfaces and the policy objects to every
+    /// one, or part of it could not be read.
     public var wholeDevice: Verdict {
+        if unreadableVerdict.objects { return unreadableVerdict == .deny || interfaces.contains { $0.verdict == .deny } ? .deny : .wouldDeny }
         guard !interfaces.isEmpty, interfaces.allSatisfy({ $0.verdict.objects }) else { return .allow }
         return interfaces.contains { $0.verdict == .deny } ? .deny : .wouldDeny
     }
 
-    /// The device's overall verdict: allow only when every interface is allowed.
+    /// The device's overall verdict: allow only when every interface is allowed and the whole
+    /// device could be read.
     public var verdict: Verdict {
-        if interfaces.contains(where: { $0.verdict == .deny }) { return .deny }
-        if interfaces.contains(where: { $0.verdict == .wouldDeny }) { return .wouldDeny }
+        if unreadableVerdict == .deny || interfaces.contains(where: { $0.verdict == .deny }) { return .deny }
+        if unreadableVerdict == .wouldDeny || interfaces.contains(where: { $0.verdict == .wouldDeny }) { return .wouldDeny }
         return .allow
     }
 }
@@ -100,10 +108,18 @@ public enum USBPolicyDecider {
                     reason = "\(kind.rawValue) interfaces are never allowed on a \(policy.profile.rawValue) machine"
                 }
             }
+            if !interface.unreadable.isEmpty {
+                // A class or driver that could not be read may hide storage or a radio.
+                verdict = objection
+                reason = "part of it could not be read (\(interface.unreadable.map { "\($0.path): \($0.errorReason ?? "unreadable")" }.joined(separator: "; "))), so what it is is unknown"
+            }
             decisions.append(InterfaceDecision(
                 interface: interface, classification: classification, verdict: verdict,
                 reason: "\(classification.reason): \(reason)", rule: kind.rule.id))
         }
-        return DeviceDecision(device: device, interfaces: decisions, ledgerEntry: ledger)
+        var decision = DeviceDecision(device: device, interfaces: decisions, ledgerEntry: ledger)
+        decision.unreadable = device.unreadableParts
+        if !decision.unreadable.isEmpty { decision.unreadableVerdict = objection }
+        return decision
     }
 }

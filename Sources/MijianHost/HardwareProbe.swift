@@ -8,9 +8,16 @@ import MijianCore
 /// Observes the hardware facts of a host.
 public enum HardwareProbe {
     /// Reads what the checks need from `root` (live kernel sources too when `live`).
+    /// A read that failed for another reason than absence and that no device record took as its
+    /// own (a class link that does not resolve, the kernel release) is an `error` source.
     public static func observe(root: HostRoot, live: Bool, logger: Logger) -> HardwareFacts {
-        var reader = HardwareReader(root: root, logger: logger)
-        return reader.read(live: live)
+        var (facts, failures) = root.collectingFailures { root in
+            var reader = HardwareReader(root: root, logger: logger)
+            return reader.read(live: live)
+        }
+        let recorded = Set(facts.sources.map(\.path))
+        facts.sources += failures.filter { !recorded.contains($0.path) }
+        return facts
     }
 }
 
@@ -184,14 +191,18 @@ struct HardwareReader {
                 facts.notes.append("\(busPath)/\(name) vanished or does not resolve; skipped")
                 continue
             }
-            let classText = USBSysfs.hexID(root.attribute(path + "/class"))
-            let modalias = root.attribute(path + "/modalias")
-            var device = PCIDevice(
-                address: name, sysfsPath: path, classCode: UInt32(classText, radix: 16),
-                vendor: USBSysfs.hexID(root.attribute(path + "/vendor")), device: USBSysfs.hexID(root.attribute(path + "/device")),
-                driver: USBSysfs.driverName(root, path), modalias: modalias)
-            if let modalias, let aliases { device.aliasMatches = aliases.modules(matching: modalias) }
-            if device.classCode == nil, !root.exists(path) {
+            var (device, unreadable) = root.collectingFailures { root in
+                let classText = USBSysfs.hexID(root.attribute(path + "/class"))
+                let modalias = root.attribute(path + "/modalias")
+                var device = PCIDevice(
+                    address: name, sysfsPath: path, classCode: UInt32(classText, radix: 16),
+                    vendor: USBSysfs.hexID(root.attribute(path + "/vendor")), device: USBSysfs.hexID(root.attribute(path + "/device")),
+                    driver: USBSysfs.driverName(root, path), modalias: modalias)
+                if let modalias, let aliases { device.aliasMatches = aliases.modules(matching: modalias) }
+                return device
+            }
+            device.unreadable = unreadable
+            if device.classCode == nil, unreadable.isEmpty, !root.exists(path) {
                 facts.notes.append("\(path) vanished while being read; skipped")
                 continue
             }
@@ -234,7 +245,9 @@ struct HardwareReader {
             }
         }
         for index in devices.indices where devices[index].interfaces.isEmpty {
-            if let described = USBSysfs.descriptorInterfaces(root: root, device: devices[index]) { devices[index].interfaces = described }
+            let (described, unreadable) = root.collectingFailures { USBSysfs.descriptorInterfaces(root: $0, device: devices[index]) }
+            devices[index].unreadable += unreadable
+            if let described { devices[index].interfaces = described }
         }
         facts.usbDevices = devices
     }

@@ -7,9 +7,16 @@ public enum HistoryProbe {
     /// Reads what the checks need from `root` (live kernel sources too when `live`): saved
     /// profiles and pairings when `profiles`, the journal and kernel log files when `logs`.
     public static func observe(root: HostRoot, live: Bool, logger: Logger, profiles: Bool = true, logs: Bool = true) -> HistoryFacts {
-        var reader = HistoryReader(root: root)
-        if profiles { reader.readProfiles() }
-        if logs { reader.readLogs() }
+        // A look that failed for another reason than absence (whether a path is a directory, a
+        // journal header, a pairing's name) is an `error` source, never taken for "absent".
+        var (reader, failures) = root.collectingFailures { root in
+            var reader = HistoryReader(root: root)
+            if profiles { reader.readProfiles() }
+            if logs { reader.readLogs() }
+            return reader
+        }
+        let recorded = Set(reader.facts.sources.map(\.path))
+        reader.facts.sources += failures.filter { !recorded.contains($0.path) }
         for note in reader.facts.notes { logger.debug("history probe skipped something", metadata: ["mijian.note": "\(note)"]) }
         return reader.facts
     }
@@ -271,8 +278,10 @@ struct HistoryReader {
             for device in devices where Self.isAddress(device) {
                 let path = "\(adapterPath)/\(device)"
                 var name: String?
-                if let text = try? root.readTextIfPresent(path + "/info", limit: 1 << 20) {
-                    name = KeyFile.parse(text)["General", "Name"]
+                do {
+                    if let text = try root.readTextIfPresent(path + "/info", limit: 1 << 20) { name = KeyFile.parse(text)["General", "Name"] }
+                } catch {
+                    record(path + "/info", .error(error.description))
                 }
                 facts.pairings.append(BluetoothPairing(adapter: adapter, device: device, name: name, path: path))
             }
@@ -338,7 +347,14 @@ struct HistoryReader {
 
     /// `head_entry_realtime` (µs since the epoch, little-endian at offset 184) of a journal file header.
     static func journalHeadTime(root: HostRoot, path: String) -> Date? {
-        guard let header = try? root.readPrefix(path, count: 208), header.count >= 208,
+        let header: [UInt8]
+        do {
+            header = try root.readPrefix(path, count: 208)
+        } catch {
+            root.noteFailure(path, error)
+            return nil
+        }
+        guard header.count >= 208,
             header.prefix(8).elementsEqual(Array("LPKSHHRH".utf8))
         else { return nil }
         var micros: UInt64 = 0
@@ -357,10 +373,12 @@ struct HistoryReader {
             }
             let modified = Date(timeIntervalSince1970: TimeInterval(info.mtime))
             var first: Date?
-            if !name.hasSuffix(".gz"), !name.hasSuffix(".xz"), !name.hasSuffix(".zst"),
-                let prefix = try? root.readPrefix(path, count: 256)
-            {
-                first = Self.firstTimestamp(prefix, modified: modified)
+            if !name.hasSuffix(".gz"), !name.hasSuffix(".xz"), !name.hasSuffix(".zst") {
+                do {
+                    first = Self.firstTimestamp(try root.readPrefix(path, count: 256), modified: modified)
+                } catch {
+                    root.noteFailure(path, error)
+                }
             }
             facts.kernelLogs.append(LogFile(path: path, modified: modified, firstEntry: first, size: info.size))
         }

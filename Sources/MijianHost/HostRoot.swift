@@ -27,6 +27,12 @@ public struct HostRoot: Sendable, Equatable {
     let directory: RootDirectory?
     /// Where every host path this root opens is noted; nil except in tests of what probes read.
     let accessLog: HostAccessLog?
+    /// Paths this root refuses as the kernel refuses a mode-000 file or directory; nil except in
+    /// tests of what an unreadable source does to the findings.
+    let refusal: HostRefusal?
+    /// Where reads that answer nil instead of throwing (attributes, links, existence) note a
+    /// failure other than absence; nil unless a probe collects them (`collectingFailures`).
+    let failures: HostReadFailures?
 
     /// Largest file a probe reads whole, unless it asks for more.
     public static let defaultReadLimit = 4 << 20
@@ -42,18 +48,60 @@ public struct HostRoot: Sendable, Equatable {
         self.path = trimmed.isEmpty ? "/" : trimmed
         self.directory = self.path == "/" ? nil : RootDirectory(path: self.path)
         self.accessLog = nil
+        self.refusal = nil
+        self.failures = nil
     }
 
-    private init(path: String, directory: RootDirectory?, accessLog: HostAccessLog?) {
+    private init(path: String, directory: RootDirectory?, accessLog: HostAccessLog?, refusal: HostRefusal?, failures: HostReadFailures?) {
         self.path = path
         self.directory = directory
         self.accessLog = accessLog
+        self.refusal = refusal
+        self.failures = failures
     }
 
     /// This root, noting in `log` every host path it opens (to read, list or look at): how tests
     /// prove which places a probe looks at.
     public func recording(into log: HostAccessLog) -> HostRoot {
-        HostRoot(path: path, directory: directory, accessLog: log)
+        HostRoot(path: path, directory: directory, accessLog: log, refusal: refusal, failures: failures)
+    }
+
+    /// This root with `hostPath` unreadable, as after `chmod 000` on it without the capabilities
+    /// that override file modes: reading or listing it fails, and so does anything reached through
+    /// it (a name inside a directory needs search permission on it), each with `errno` (EACCES
+    /// unless told) from the very call that would have made it. A symbolic link is refused with
+    /// the file or directory it names, as chmod changes the target; a path that does not exist (or
+    /// a link that dangles) cannot be made unreadable and stays absent. How tests prove that a
+    /// source that could not be read is never a pass; `refusedCalls` says how many calls failed.
+    public func refusing(_ hostPath: String, errno code: Int32 = EACCES) -> HostRoot {
+        let normalised = HostRoot.normalise(hostPath)
+        var paths: [String] = []
+        if let target = resolve(normalised) {
+            paths.append(normalised)
+            if target != normalised { paths.append(target) }
+        }
+        return HostRoot(path: path, directory: directory, accessLog: accessLog, refusal: HostRefusal(paths: paths, errno: code), failures: failures)
+    }
+
+    /// How many calls this root refused (`refusing`); 0 for every other root.
+    public var refusedCalls: Int { refusal?.count.load(ordering: .relaxed) ?? 0 }
+
+    /// Runs `body` with this root noting the failures of reads that answer nil instead of
+    /// throwing (an attribute, a link, whether a path exists or is a directory): absence (ENOENT)
+    /// is an answer, anything else (EACCES, EIO, ELOOP, ENOTDIR …) is not. Returns what `body`
+    /// gave and one `error` source per failed path, so a probe can say which part it could not
+    /// read instead of taking a nil for "absent".
+    public func collectingFailures<T, E: Error>(_ body: (HostRoot) throws(E) -> T) throws(E) -> (T, [FactSource]) {
+        let log = HostReadFailures()
+        let scoped = HostRoot(path: path, directory: directory, accessLog: accessLog, refusal: refusal, failures: log)
+        let value = try body(scoped)
+        return (value, log.sources)
+    }
+
+    /// Notes `error` unless it says the path is absent.
+    func noteFailure(_ hostPath: String, _ error: MijianError) {
+        guard error.code != .notFound else { return }
+        failures?.note(FactSource(path: HostRoot.normalise(hostPath), state: .error(error.description)))
     }
 
     /// Two roots are the same when they name the same directory.
@@ -92,11 +140,21 @@ public struct HostRoot: Sendable, Equatable {
     /// `openat2` confined to the root otherwise.
     func open(_ hostPath: String, flags: Int32, _ what: @autoclosure () -> String) throws(MijianError) -> Int32 {
         let normalised = HostRoot.normalise(hostPath)
-        accessLog?.note(normalised)
-        guard let directory else {
-            return try Syscall.call(what(), path: hostPath) { Glibc.open(normalised, flags | O_CLOEXEC) }
+        let pathOnly = flags & mijian_o_path != 0
+        accessLog?.note(normalised, content: !pathOnly)
+        if let refusal, refusal.refuses(normalised, pathOnly: pathOnly) { try refusal.fail(what(), hostPath) }
+        let fd: Int32
+        if let directory {
+            fd = try directory.open(normalised, flags: flags | O_CLOEXEC, what(), hostPath: hostPath)
+        } else {
+            fd = try Syscall.call(what(), path: hostPath) { Glibc.open(normalised, flags | O_CLOEXEC) }
         }
-        return try directory.open(normalised, flags: flags | O_CLOEXEC, what(), hostPath: hostPath)
+        // What a path resolved to through links is refused too: the kernel walked through it.
+        if let refusal, let resolved = self.hostPath(of: fd), resolved != normalised, refusal.refuses(resolved, pathOnly: pathOnly) {
+            close(fd)
+            try refusal.fail(what(), hostPath)
+        }
+        return fd
     }
 
     /// Opens a regular file for reading; nil for the null device (a link to `/dev/null` is how
@@ -122,6 +180,12 @@ public struct HostRoot: Sendable, Equatable {
             }
             let pathFD = try open(hostPath, flags: mijian_o_path, what)
             defer { close(pathFD) }
+            accessLog?.note(HostRoot.normalise(hostPath), content: true)
+            if let refusal, refusal.refuses(HostRoot.normalise(hostPath), pathOnly: false)
+                || self.hostPath(of: pathFD).map({ refusal.refuses($0, pathOnly: false) }) == true
+            {
+                try refusal.fail(what, hostPath)
+            }
             if try HostRoot.isNullDevice(pathFD, hostPath) { return nil }
             // Reopening through the examiner's /proc gives the very inode checked above, for reading.
             return try Syscall.call(what, path: hostPath) { Glibc.open("/proc/self/fd/\(pathFD)", O_RDONLY | O_NOCTTY | O_CLOEXEC) }
@@ -169,27 +233,54 @@ public struct HostRoot: Sendable, Equatable {
         return String(real.dropFirst(prefix.count))
     }
 
+    /// An O_PATH descriptor of a host path, links followed inside the root; nil when absent or
+    /// unreadable, a failure other than absence noted (`collectingFailures`).
+    private func lookUp(_ hostPath: String) -> Int32? {
+        do {
+            return try open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)")
+        } catch {
+            noteFailure(hostPath, error)
+            return nil
+        }
+    }
+
     /// The real path (on this machine) of a regular file resolved inside the root, for a tool that
     /// opens files itself; nil when absent, not a regular file, or outside the root.
     public func realPathOfRegularFile(_ hostPath: String) -> String? {
-        guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
+        guard let fd = lookUp(hostPath) else { return nil }
         defer { close(fd) }
-        guard (try? HostRoot.isNullDevice(fd, hostPath)) == false, let inRoot = self.hostPath(of: fd) else { return nil }
+        do {
+            guard try !HostRoot.isNullDevice(fd, hostPath) else { return nil }
+        } catch {
+            noteFailure(hostPath, error)
+            return nil
+        }
+        guard let inRoot = self.hostPath(of: fd) else { return nil }
+        accessLog?.note(HostRoot.normalise(hostPath), content: true)
+        // The tool that opens it would be refused what this root refuses.
+        if let refusal, refusal.refuses(inRoot, pathOnly: false) || refusal.refuses(HostRoot.normalise(hostPath), pathOnly: false) {
+            do { try refusal.fail("cannot open \(hostPath)", hostPath) } catch { noteFailure(hostPath, error) }
+            return nil
+        }
         guard let prefix = directory?.realPath, prefix != "/" else { return inRoot }
         return prefix + (inRoot == "/" ? "" : inRoot)
     }
 
     /// readlink(2) of a real path, or nil.
     static func linkText(_ realPath: String, relativeTo dirFD: Int32? = nil) -> String? {
+        try? checkedLinkText(realPath, relativeTo: dirFD)
+    }
+
+    /// readlink(2) of a real path; EINVAL (not a link) and the other failures are thrown.
+    static func checkedLinkText(_ realPath: String, relativeTo dirFD: Int32? = nil) throws(MijianError) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let read = try? Syscall.call("cannot read link \(realPath)", path: realPath) {
+        let count = try Syscall.call("cannot read link \(realPath)", path: realPath) {
             buffer.withUnsafeMutableBufferPointer { buffer -> Int in
                 guard let base = buffer.baseAddress else { return -1 }
                 if let dirFD { return readlinkat(dirFD, realPath, base, buffer.count - 1) }
                 return readlink(realPath, base, buffer.count - 1)
             }
         }
-        guard let count = read else { return nil }
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -275,7 +366,13 @@ public struct HostRoot: Sendable, Equatable {
 
     /// A sysfs attribute: the file's text without its trailing newline, or nil when absent or unreadable.
     public func attribute(_ hostPath: String) -> String? {
-        guard let text = try? readText(hostPath, limit: 65_536) else { return nil }
+        let text: String
+        do {
+            text = try readText(hostPath, limit: 65_536)
+        } catch {
+            noteFailure(hostPath, error)
+            return nil
+        }
         var trimmed = Substring(text)
         while let last = trimmed.last, last == "\n" || last == " " || last == "\0" { trimmed.removeLast() }
         return String(trimmed)
@@ -312,17 +409,27 @@ public struct HostRoot: Sendable, Equatable {
 
     /// Whether anything (file, directory, link) exists at the path, without following a final link.
     public func exists(_ hostPath: String) -> Bool {
-        guard let fd = try? open(hostPath, flags: mijian_o_path | O_NOFOLLOW, "cannot find \(hostPath)") else { return false }
-        close(fd)
-        return true
+        do {
+            close(try open(hostPath, flags: mijian_o_path | O_NOFOLLOW, "cannot find \(hostPath)"))
+            return true
+        } catch {
+            noteFailure(hostPath, error)
+            return false
+        }
     }
 
-    /// The stat of a path, following links inside the root; nil when absent.
+    /// The stat of a path, following links inside the root; nil when absent or unreadable.
     private func status(_ hostPath: String) -> stat? {
-        guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        return (try? Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }) == nil ? nil : info
+        do {
+            let fd = try open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)")
+            defer { close(fd) }
+            var info = stat()
+            try Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }
+            return info
+        } catch {
+            noteFailure(hostPath, error)
+            return nil
+        }
     }
 
     /// Whether the path is a directory (following links).
@@ -341,20 +448,34 @@ public struct HostRoot: Sendable, Equatable {
     /// directory is opened inside the root and the link read relative to it.
     public func readLink(_ hostPath: String) -> String? {
         let normalised = HostRoot.normalise(hostPath)
-        guard directory != nil else { return HostRoot.linkText(normalised) }
-        guard let slash = normalised.lastIndex(of: "/"), normalised != "/" else { return nil }
-        let parent = slash == normalised.startIndex ? "/" : String(normalised[..<slash])
-        let name = String(normalised[normalised.index(after: slash)...])
-        guard let parentFD = try? open(parent, flags: mijian_o_path | O_DIRECTORY, "cannot open \(parent)") else { return nil }
-        defer { close(parentFD) }
-        return HostRoot.linkText(name, relativeTo: parentFD)
+        do {
+            // Reading a link inside a directory needs search permission on it, as any name inside does.
+            if let refusal, refusal.refuses(normalised, pathOnly: true) { try refusal.fail("cannot read link \(hostPath)", hostPath) }
+            guard directory != nil else {
+                accessLog?.note(normalised)
+                return try HostRoot.checkedLinkText(normalised)
+            }
+            guard let slash = normalised.lastIndex(of: "/"), normalised != "/" else { return nil }
+            let parent = slash == normalised.startIndex ? "/" : String(normalised[..<slash])
+            let name = String(normalised[normalised.index(after: slash)...])
+            let parentFD = try open(parent, flags: mijian_o_path | O_DIRECTORY, "cannot open \(parent)")
+            defer { close(parentFD) }
+            accessLog?.note(normalised)
+            return try HostRoot.checkedLinkText(name, relativeTo: parentFD)
+        } catch where error.errno == EINVAL {
+            // Not a symbolic link: an answer, not a failure.
+            return nil
+        } catch {
+            noteFailure(hostPath, error)
+            return nil
+        }
     }
 
     /// The host path with every symbolic link resolved inside the root (absolute targets re-rooted);
     /// nil for a loop or a dangling link. The kernel resolves it; the walk below is only used when
     /// /proc cannot name the result.
     public func resolve(_ hostPath: String) -> String? {
-        guard let fd = try? open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)") else { return nil }
+        guard let fd = lookUp(hostPath) else { return nil }
         defer { close(fd) }
         return self.hostPath(of: fd) ?? walk(hostPath)
     }
@@ -445,15 +566,71 @@ final class RootDirectory: Sendable {
 
 /// The host paths a recording `HostRoot` opened, in order.
 public final class HostAccessLog: Sendable {
-    private let entries = Mutex<[String]>([])
+    private let entries = Mutex<(all: [String], content: Set<String>)>(([], []))
 
     /// An empty log.
     public init() {}
 
-    func note(_ path: String) {
-        entries.withLock { $0.append(path) }
+    /// Notes a path; `content` when what is in it was read or listed (not only looked up with
+    /// O_PATH, which needs no permission on the path itself).
+    func note(_ path: String, content: Bool = false) {
+        entries.withLock { entries in
+            entries.all.append(path)
+            if content { entries.content.insert(path) }
+        }
     }
 
     /// Every path noted so far, normalised, in the order they were opened.
-    public var paths: [String] { entries.withLock { $0 } }
+    public var paths: [String] { entries.withLock { $0.all } }
+
+    /// The paths whose contents were read or listed (a file read, a directory listed).
+    public var contentPaths: Set<String> { entries.withLock { $0.content } }
+}
+
+/// The paths a `refusing` root refuses, and with which errno.
+final class HostRefusal: Sendable {
+    /// Normalised host paths (the one named and, for a link, what it resolves to).
+    let paths: [String]
+    /// The errno every refused call fails with.
+    let errno: Int32
+    /// How many calls were refused.
+    let count = Atomic<Int>(0)
+
+    init(paths: [String], errno: Int32) {
+        self.paths = paths
+        self.errno = errno
+    }
+
+    /// Whether the kernel would refuse `path` (normalised): anything inside a refused directory,
+    /// and the refused path itself unless only its name is opened (O_PATH needs no permission on it).
+    func refuses(_ path: String, pathOnly: Bool) -> Bool {
+        paths.contains { refused in
+            (!pathOnly && path == refused) || path.hasPrefix(refused == "/" ? "/" : refused + "/") && path != refused
+        }
+    }
+
+    /// Fails the way the refused system call fails: through `Syscall.call`, with errno set.
+    func fail(_ what: @autoclosure () -> String, _ hostPath: String) throws(MijianError) -> Never {
+        let code = errno
+        count.add(1, ordering: .relaxed)
+        try Syscall.call(what(), path: hostPath) { () -> Int32 in
+            Glibc.errno = code
+            return -1
+        }
+        throw MijianError(.io, what(), path: hostPath, errno: code)
+    }
+}
+
+/// The failures a scoped `HostRoot` (`collectingFailures`) noted, one per path, in order.
+public final class HostReadFailures: Sendable {
+    private let entries = Mutex<[FactSource]>([])
+
+    func note(_ source: FactSource) {
+        entries.withLock { list in
+            if !list.contains(where: { $0.path == source.path }) { list.append(source) }
+        }
+    }
+
+    /// Every failure noted, as `error` sources.
+    var sources: [FactSource] { entries.withLock { $0 } }
 }

@@ -34,7 +34,11 @@ public enum NetworkProbe {
         var facts = NetworkFacts()
         if sets.contains(.routes) { readProcRoutes(root: root, into: &facts) }
         if sets.contains(.interfaces) {
-            facts.interfaces = SysfsInterfaces.read(root: root, sources: &facts.interfaceSources)
+            // An attribute or link of an interface that could not be read (not absent) makes the
+            // interfaces an error: a tunnel whose tun_flags were refused is not a plain link.
+            let (interfaces, failures) = root.collectingFailures { root in SysfsInterfaces.read(root: root, sources: &facts.interfaceSources) }
+            facts.interfaces = interfaces
+            facts.interfaceSources += failures.map(SourceRead.init(failure:))
             readProcAddresses(root: root, into: &facts)
             readFibTrie(root: root, into: &facts)
         }
@@ -72,11 +76,15 @@ public enum NetworkProbe {
                     } catch {
                         facts.interfaceSources.append(SourceRead(kind: "netlink", source: "RTM_GETADDR dump", state: .error(error.description)))
                     }
-                    facts.interfaces = links.map { link in
-                        var link = SysfsInterfaces.enrich(link, root: root)
-                        if let master = link.masterIndex { link.master = names[master] ?? "ifindex \(master)" }
-                        return link
+                    let (enriched, failures) = root.collectingFailures { root in
+                        links.map { link in
+                            var link = SysfsInterfaces.enrich(link, root: root)
+                            if let master = link.masterIndex { link.master = names[master] ?? "ifindex \(master)" }
+                            return link
+                        }
                     }
+                    facts.interfaces = enriched
+                    facts.interfaceSources += failures.map(SourceRead.init(failure:))
                 }
             } catch {
                 logger.warning("RTM_GETLINK failed", metadata: ["net.error": "\(error)"])
@@ -255,5 +263,12 @@ public enum NetworkProbe {
             }
         }
         facts.resolvers += dns + fallback
+    }
+}
+
+extension SourceRead {
+    /// A sysfs read that failed for another reason than absence, as an `error` source.
+    init(failure: FactSource) {
+        self.init(kind: "sysfs", source: failure.path, state: .error(failure.errorReason ?? "unreadable"))
     }
 }

@@ -195,6 +195,9 @@ public struct USBInterface: Sendable, Equatable {
     /// True when the interface has no sysfs directory and was read from the device's raw
     /// descriptors: the device is de-authorised or unconfigured, so nothing can bind it.
     public var fromDescriptors = false
+    /// The parts of it that could not be read (an attribute refused, a link that loops), each an
+    /// `error` source: a nil above may then mean "unknown", not "absent".
+    public var unreadable: [FactSource] = []
 
     /// Makes an interface record.
     public init(name: String, sysfsPath: String, interfaceClass: UInt8? = nil, interfaceSubClass: UInt8? = nil, interfaceProtocol: UInt8? = nil, interfaceString: String? = nil, driver: String? = nil, modalias: String? = nil, aliasMatches: [String] = []) {
@@ -227,6 +230,7 @@ public struct USBInterface: Sendable, Equatable {
             ("alias_matches", .strings(aliasMatches)),
         ]
         if fromDescriptors { members.append(("read_from", .string("descriptors (device de-authorised or unconfigured)"))) }
+        if !unreadable.isEmpty { members.append(("unreadable", .array(unreadable.map(\.json)))) }
         return .object(members)
     }
 }
@@ -277,6 +281,13 @@ public struct USBDevice: Sendable, Equatable {
     public var authorized: Bool?
     /// A root hub's `interface_authorized_default` (0: new interfaces bind only once authorised).
     public var interfaceAuthorizedDefault: Int?
+    /// The parts of the device itself that could not be read, each an `error` source (its
+    /// interfaces carry their own).
+    public var unreadable: [FactSource] = []
+
+    /// What could not be read of the device and of its interfaces: when not empty, what the
+    /// device is cannot be fully known.
+    public var unreadableParts: [FactSource] { unreadable + interfaces.flatMap(\.unreadable) }
 
     /// Makes a device record.
     public init(name: String, sysfsPath: String, vendor: String, product: String, serial: String? = nil, manufacturer: String? = nil, productName: String? = nil, deviceClass: UInt8? = nil, deviceSubClass: UInt8? = nil, deviceProtocol: UInt8? = nil, driver: String? = nil, interfaces: [USBInterface] = [], blockDevices: [USBBlockDevice] = []) {
@@ -318,6 +329,7 @@ public struct USBDevice: Sendable, Equatable {
         ]
         if authorized == false { members.append(("authorized", .bool(false))) }
         if let interfaceAuthorizedDefault { members.append(("interface_authorized_default", .integer(interfaceAuthorizedDefault))) }
+        if !unreadable.isEmpty { members.append(("unreadable", .array(unreadable.map(\.json)))) }
         return .object(members)
     }
 }
@@ -340,6 +352,8 @@ public struct PCIDevice: Sendable, Equatable {
     public var modalias: String?
     /// Modules whose `modules.alias` patterns match (normalised names).
     public var aliasMatches: [String]
+    /// The parts of it that could not be read, each an `error` source.
+    public var unreadable: [FactSource] = []
 
     /// Makes a device record.
     public init(address: String, sysfsPath: String, classCode: UInt32?, vendor: String, device: String, driver: String? = nil, modalias: String? = nil, aliasMatches: [String] = []) {
@@ -358,12 +372,14 @@ public struct PCIDevice: Sendable, Equatable {
 
     /// Evidence form.
     public var json: JSONValue {
-        [
-            "address": .string(address), "sysfs_path": .string(sysfsPath),
-            "class": .optional(classCode.map { "0x" + HexText.hex($0, digits: 6) }), "vendor": .string(vendor),
-            "device": .string(device), "driver": .optional(driver), "modalias": .optional(modalias),
-            "alias_matches": .strings(aliasMatches),
+        var members: [(String, JSONValue)] = [
+            ("address", .string(address)), ("sysfs_path", .string(sysfsPath)),
+            ("class", .optional(classCode.map { "0x" + HexText.hex($0, digits: 6) })), ("vendor", .string(vendor)),
+            ("device", .string(device)), ("driver", .optional(driver)), ("modalias", .optional(modalias)),
+            ("alias_matches", .strings(aliasMatches)),
         ]
+        if !unreadable.isEmpty { members.append(("unreadable", .array(unreadable.map(\.json)))) }
+        return .object(members)
     }
 }
 

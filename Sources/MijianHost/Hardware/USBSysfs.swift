@@ -3,23 +3,36 @@ import MijianCore
 /// Reads one USB device or interface from sysfs, the same way for the audit's whole-bus walk and
 /// for the live USB control's one device per uevent.
 public enum USBSysfs {
-    /// The interface at a resolved sysfs path, or nil when it vanished while being read.
+    /// The interface at a resolved sysfs path, or nil when it vanished while being read. A part
+    /// that could not be read (not absent: refused, looping) is named in `unreadable`.
     public static func interface(root: HostRoot, name: String, path: String, aliases: (String) -> [String]) -> USBInterface? {
-        let modalias = root.attribute(path + "/modalias")
-        var interface = USBInterface(
-            name: name, sysfsPath: path, interfaceClass: hexByte(root.attribute(path + "/bInterfaceClass")),
-            interfaceSubClass: hexByte(root.attribute(path + "/bInterfaceSubClass")),
-            interfaceProtocol: hexByte(root.attribute(path + "/bInterfaceProtocol")),
-            interfaceString: root.attribute(path + "/interface"), driver: driverName(root, path), modalias: modalias)
-        if let modalias { interface.aliasMatches = aliases(modalias) }
-        if interface.interfaceClass == nil, !root.exists(path) { return nil }
+        let (read, unreadable) = root.collectingFailures { root -> USBInterface? in
+            let modalias = root.attribute(path + "/modalias")
+            var interface = USBInterface(
+                name: name, sysfsPath: path, interfaceClass: hexByte(root.attribute(path + "/bInterfaceClass")),
+                interfaceSubClass: hexByte(root.attribute(path + "/bInterfaceSubClass")),
+                interfaceProtocol: hexByte(root.attribute(path + "/bInterfaceProtocol")),
+                interfaceString: root.attribute(path + "/interface"), driver: driverName(root, path), modalias: modalias)
+            if let modalias { interface.aliasMatches = aliases(modalias) }
+            return interface
+        }
+        guard var interface = read else { return nil }
+        interface.unreadable = unreadable
+        if interface.interfaceClass == nil, unreadable.isEmpty, !root.exists(path) { return nil }
         return interface
     }
 
-    /// The device at a resolved sysfs path (without its interfaces), or nil when it vanished.
+    /// The device at a resolved sysfs path (without its interfaces), or nil when it vanished. A
+    /// part that could not be read (not absent: refused, looping) is named in `unreadable`.
     public static func device(root: HostRoot, name: String, path: String) -> USBDevice? {
+        var (device, unreadable) = root.collectingFailures { root in readDevice(root: root, name: name, path: path) }
+        device.unreadable = unreadable
+        if device.vendor.isEmpty, unreadable.isEmpty, !root.exists(path) { return nil }
+        return device
+    }
+
+    private static func readDevice(root: HostRoot, name: String, path: String) -> USBDevice {
         let vendor = root.attribute(path + "/idVendor")
-        if vendor == nil, !root.exists(path) { return nil }
         var device = USBDevice(
             name: name, sysfsPath: path, vendor: hexID(vendor), product: hexID(root.attribute(path + "/idProduct")),
             serial: root.attribute(path + "/serial"), manufacturer: root.attribute(path + "/manufacturer"),
@@ -35,7 +48,13 @@ public enum USBSysfs {
     /// descriptors in sysfs: its interfaces are read from there, so a blocked stick or phone is still
     /// seen for what it is. Nil when there is nothing to read.
     public static func descriptorInterfaces(root: HostRoot, device: USBDevice) -> [USBInterface]? {
-        guard let bytes = try? root.readBytes(device.sysfsPath + "/descriptors", limit: 1 << 16) else { return nil }
+        let bytes: [UInt8]
+        do {
+            bytes = try root.readBytes(device.sysfsPath + "/descriptors", limit: 1 << 16)
+        } catch {
+            root.noteFailure(device.sysfsPath + "/descriptors", error)
+            return nil
+        }
         let found = USBDescriptors.interfaces(bytes)
         guard !found.isEmpty else { return nil }
         let prefix = device.isRootHub ? "\(device.name.dropFirst(3))-0" : device.name
@@ -49,12 +68,21 @@ public enum USBSysfs {
     }
 
     /// The device at `path` with every interface directory below it (`NAME:C.I`), sorted by name;
-    /// nil when the device itself vanished. Interfaces that vanish on the way are left out and named in `vanished`.
+    /// nil when the device itself vanished. Interfaces that vanish on the way are left out and named
+    /// in `vanished`; a directory that could not be listed is in the device's `unreadable`, so "no
+    /// interfaces" is never said of a device whose interfaces could not be looked at.
     public static func deviceWithInterfaces(
         root: HostRoot, name: String, path: String, aliases: (String) -> [String], vanished: inout [String]
     ) -> USBDevice? {
         guard var device = device(root: root, name: name, path: path) else { return nil }
-        let children = (try? root.list(path)) ?? []
+        let children: [String]
+        do {
+            children = try root.list(path)
+        } catch {
+            if error.code == .notFound { return nil }
+            device.unreadable.append(FactSource(path: path, state: .error(error.description)))
+            children = []
+        }
         for child in children where isInterfaceName(child, of: name) {
             if let interface = interface(root: root, name: child, path: path + "/" + child, aliases: aliases) {
                 device.interfaces.append(interface)
@@ -62,8 +90,10 @@ public enum USBSysfs {
                 vanished.append(path + "/" + child)
             }
         }
-        if device.interfaces.isEmpty, vanished.isEmpty, let described = descriptorInterfaces(root: root, device: device) {
-            device.interfaces = described
+        if device.interfaces.isEmpty, vanished.isEmpty {
+            let (described, unreadable) = root.collectingFailures { descriptorInterfaces(root: $0, device: device) }
+            device.unreadable += unreadable
+            if let described { device.interfaces = described }
         }
         return device
     }

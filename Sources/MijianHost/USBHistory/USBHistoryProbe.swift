@@ -19,7 +19,16 @@ public enum USBHistoryProbe {
         var sources: [USBHistoryFacts.Source] = []
         sources += readSyslogFiles(root: root, parser: &parser, logger: logger)
         for directory in live ? ["/var/log/journal", "/run/log/journal"] : ["/var/log/journal"] {
-            sources.append(readJournal(root: root, directory: directory, parser: &parser, logger: logger))
+            // A part of the journal that could not be looked at (the directory, a machine's
+            // subdirectory, a file) makes the source an error, never "missing" or "nothing logged".
+            var (source, failures) = root.collectingFailures { root in
+                readJournal(root: root, directory: directory, parser: &parser, logger: logger)
+            }
+            if !failures.isEmpty, source.state != "error" {
+                source.state = "error"
+                source.detail = failures.compactMap { $0.errorReason }.joined(separator: "; ")
+            }
+            sources.append(source)
         }
         if live && root.isLive { sources.append(readKmsg(parser: &parser)) }
         return USBHistoryFacts(sources: sources, connections: deduplicate(parser.connections))
@@ -228,15 +237,26 @@ public enum USBHistoryProbe {
     static func journalFiles(root: HostRoot, directory: String) -> [String] {
         var candidates: [String] = []
         let isJournal = { (name: String) in name.hasSuffix(".journal") || name.hasSuffix(".journal~") }
-        for name in (try? root.list(directory)) ?? [] {
+        for name in listNoting(root, directory) {
             let path = "\(directory)/\(name)"
             if isJournal(name) {
                 candidates.append(path)
             } else if root.isDirectory(path) {
-                candidates += ((try? root.list(path)) ?? []).filter(isJournal).map { "\(path)/\($0)" }
+                candidates += listNoting(root, path).filter(isJournal).map { "\(path)/\($0)" }
             }
         }
         return candidates.filter { !$0.contains(where: { "*?[]\\".contains($0) }) }.compactMap { root.realPathOfRegularFile($0) }
+    }
+
+    /// A directory's names; a failure other than absence is noted on the root (`collectingFailures`)
+    /// and gives none.
+    private static func listNoting(_ root: HostRoot, _ directory: String) -> [String] {
+        do {
+            return try root.list(directory)
+        } catch {
+            root.noteFailure(directory, error)
+            return []
+        }
     }
 
     /// The live kernel ring buffer: this boot's messages, timed from the boot clock.
