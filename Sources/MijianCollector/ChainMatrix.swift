@@ -67,6 +67,8 @@ public enum ChainMatrix {
     }
 
     /// Decides what an incoming report (`epoch`, `seq`, `prev`, `digest`) is against the host's state.
+    /// Its arithmetic cannot overflow: `seq - 1` is reached only for `seq > 0`, and `state.seq + 1`
+    /// only for `seq > state.seq`, so below `Int64.max`; `refusal` bounds how far a report may jump.
     public static func decide(state: ChainState?, epoch: Int64, seq: Int64, prev: String, digest: String) -> Decision {
         guard let state else {
             if seq > 0 {
@@ -119,7 +121,8 @@ public enum ClockSkew {
         return nil
     }
 
-    /// Issue time minus receive time, whole seconds.
+    /// Issue time minus receive time, whole seconds. The conversions to `Int64` here and in
+    /// `judge` cannot trap: a report's times are RFC 3339 with four-digit years, within ±3.2e11 s.
     public static func seconds(issuedAt: Date, receivedAt: Date) -> Int64 {
         Int64(issuedAt.timeIntervalSince(receivedAt).rounded())
     }
@@ -139,5 +142,60 @@ public enum ClockSkew {
         if value < 3600 { return "\(value / 60) min" }
         if value < 86_400 { return "\(value / 3600) h \(value % 3600 / 60) min" }
         return "\(value / 86_400) d \(value % 86_400 / 3600) h"
+    }
+}
+
+/// How far a report may move its host's chain. A chain moves one seq per report; a jump of a
+/// million (years of reports) or an epoch that starts long after the collector's clock is no
+/// chain an agent makes, and taken as a gap or a new epoch it would put the host's head where its
+/// real next report is a "replay" for ever (a seq of `Int64.max` locks the host out).
+public struct ChainLimits: Sendable, Equatable {
+    /// Most seqs a report may skip, in its epoch or from 0 in a new one.
+    public var maxSeqJump: Int64 = 1_000_000
+    /// How far, in seconds, an epoch (the Unix time it started) may lie after the collector's clock.
+    public var maxEpochAheadSeconds: Int64 = 7 * 86_400
+
+    /// The defaults: a million seqs, an epoch up to 7 days ahead.
+    public init() {}
+}
+
+extension ChainMatrix {
+    /// The refusal for a report whose place the chain cannot take, checked before `decide`: a
+    /// negative epoch or seq, an epoch starting more than `maxEpochAheadSeconds` after
+    /// `receivedAt`, or more than `maxSeqJump` seqs skipped. A refused report is not stored and
+    /// the chain stays where it was, so the host's real next report is still accepted. Every
+    /// difference is computed with overflow checks: the numbers come from the report.
+    public static func refusal(state: ChainState?, epoch: Int64, seq: Int64, receivedAt: Date, limits: ChainLimits) -> IngestRefusal? {
+        guard epoch >= 0, seq >= 0 else {
+            return IngestRefusal(reason: "bad-chain", detail: "epoch \(epoch), seq \(seq): neither may be negative")
+        }
+        // The collector's clock in whole seconds; a Date beyond Int64 seconds leaves the bound open.
+        let now = receivedAt.timeIntervalSince1970.rounded(.down)
+        if now > -9.2e18, now < 9.2e18 {
+            let (latest, overflow) = Int64(now).addingReportingOverflow(limits.maxEpochAheadSeconds)
+            if !overflow, epoch > latest {
+                return IngestRefusal(
+                    reason: "epoch-ahead",
+                    detail: "epoch \(epoch) starts more than \(ClockSkew.duration(limits.maxEpochAheadSeconds)) after the collector's clock (\(Int64(now))); the chain stays at its place")
+            }
+        }
+        let skipped: Int64
+        if let state, epoch == state.epoch {
+            // Only a seq past the head skips anything; seq and state.seq are both >= 0 here or the
+            // subtraction reports its overflow.
+            let (difference, overflow) = seq.subtractingReportingOverflow(state.seq)
+            skipped = overflow ? Int64.max : max(difference - 1, 0)
+        } else if let state, epoch < state.epoch {
+            skipped = 0
+        } else {
+            skipped = seq
+        }
+        if skipped > limits.maxSeqJump {
+            let from = state.map { epoch == $0.epoch ? "seq \($0.seq)" : "epoch \($0.epoch)" } ?? "no earlier report"
+            return IngestRefusal(
+                reason: "seq-jump",
+                detail: "seq \(seq) of epoch \(epoch) would skip \(skipped) reports after \(from), more than the \(limits.maxSeqJump) allowed; the chain stays at its place")
+        }
+        return nil
     }
 }

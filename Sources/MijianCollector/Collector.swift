@@ -60,6 +60,7 @@ public final class Collector: Sendable {
 
     /// Verifies and stores one envelope received over HTTP.
     public func submit(_ envelope: [UInt8], source: String, receivedAt: Date = Date()) async -> Result<IngestResult, IngestRefusal> {
+        let source = CollectorStore.boundedSource(source)
         let verified: VerifiedSubmission
         do {
             verified = try verify(envelope)
@@ -83,9 +84,12 @@ public final class Collector: Sendable {
     }
 
     /// Counts, records and logs a submission refused before the chain check (the log line names
-    /// the source: the client's address or the file); returns the refusal.
+    /// the source: the client's address or the file); returns the refusal. The refusal's text was
+    /// bounded when it was made, the source is bounded here: nothing a client sent reaches the
+    /// log, the store or the answer unbounded.
     @discardableResult
     public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> IngestRefusal {
+        let source = CollectorStore.boundedSource(source)
         metrics.count(refusal: refusal.reason)
         store.logRefusal(refusal, receivedAt: receivedAt, source: source)
         logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])
@@ -93,6 +97,7 @@ public final class Collector: Sendable {
     }
 
     private func finish(_ result: Result<IngestResult, IngestRefusal>, source: String) -> Result<IngestResult, IngestRefusal> {
+        let source = CollectorStore.boundedSource(source)
         switch result {
         case .success(let outcome):
             metrics.count(outcome: outcome.outcome)

@@ -66,17 +66,28 @@ public struct IngestResult: Sendable, Equatable {
 }
 
 /// A submission the collector refused, with the reason callers match and a sentence for people.
+///
+/// Every refusal is made here, and the detail of a refusal often repeats what a client sent (a
+/// keyid, a payloadType, a host name): the initialiser bounds and escapes it, once for the log
+/// line, the refusal table and the HTTP answer alike, so no client text reaches any of them
+/// unbounded. The fields cannot be set afterwards, past that check.
 public struct IngestRefusal: Error, Sendable, Equatable, CustomStringConvertible {
-    /// `bad-signature`, `unknown-key`, `wrong-type`, `malformed`, `too-large`, `key-mismatch`,
-    /// `duplicate-key`, `revoked`, `host-mismatch`, `replay`, `fork`, `internal`.
-    public var reason: String
-    /// What exactly was wrong.
-    public var detail: String
+    /// Most UTF-8 bytes of a refusal's reason.
+    public static let maxReasonBytes = 64
+    /// Most UTF-8 bytes of a refusal's detail.
+    public static let maxDetailBytes = UntrustedText.maxDetailBytes
 
-    /// Makes a refusal.
+    /// `bad-signature`, `unknown-key`, `wrong-type`, `malformed`, `too-large`, `key-mismatch`,
+    /// `duplicate-key`, `revoked`, `host-mismatch`, `identity-too-long`, `identity-control`,
+    /// `seq-jump`, `epoch-ahead`, `bad-chain`, `replay`, `fork`, `internal`.
+    public let reason: String
+    /// What exactly was wrong, at most `maxDetailBytes` bytes, escaped.
+    public let detail: String
+
+    /// Makes a refusal; the reason and the detail are bounded and escaped (see `UntrustedText`).
     public init(reason: String, detail: String) {
-        self.reason = reason
-        self.detail = detail
+        self.reason = UntrustedText.bounded(reason, limit: Self.maxReasonBytes)
+        self.detail = UntrustedText.bounded(detail, limit: Self.maxDetailBytes)
     }
 
     /// `reason: detail`.
@@ -101,6 +112,10 @@ public final class CollectorStore: Sendable {
     /// The database file.
     public let path: String
     let pool: DatabasePool
+    /// How far a report may move its host's chain.
+    public let chainLimits: ChainLimits
+    /// How much of the refusal log is kept.
+    public let refusalLimits: RefusalLogLimits
     private let group = GroupCommit()
     private let registryChanges = ChangeCounter()
 
@@ -108,7 +123,9 @@ public final class CollectorStore: Sendable {
     public var registryGeneration: Int { registryChanges.value }
 
     /// Opens (creating when needed) `collector.sqlite` in `directory` and runs the migrations.
-    public init(directory: String) throws(MijianError) {
+    public init(directory: String, chainLimits: ChainLimits = ChainLimits(), refusalLimits: RefusalLogLimits = RefusalLogLimits()) throws(MijianError) {
+        self.chainLimits = chainLimits
+        self.refusalLimits = refusalLimits
         do {
             try EvidenceFiles.ensureDirectory(directory, mode: 0o700)
         } catch {
@@ -126,13 +143,13 @@ public final class CollectorStore: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            try Self.migrator(refusalLimits: refusalLimits).migrate(pool)
         } catch {
             throw MijianError.database("cannot open the collector database", error, path: path)
         }
     }
 
-    static var migrator: DatabaseMigrator {
+    static func migrator(refusalLimits: RefusalLogLimits) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -197,6 +214,26 @@ public final class CollectorStore: Sendable {
                 CREATE INDEX reports_skew ON reports(year) WHERE skew IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v3-refusals") { db in
+            // Refusals are counted per client address, reason and window instead of one row per
+            // request, and the table is bounded: a flood of junk cannot take the disk reports need.
+            try db.execute(sql: """
+                CREATE TABLE refusals (
+                    id INTEGER PRIMARY KEY, address TEXT NOT NULL, reason TEXT NOT NULL, window_start TEXT NOT NULL,
+                    count INTEGER NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL, source TEXT NOT NULL, detail TEXT NOT NULL,
+                    UNIQUE(address, reason, window_start));
+                CREATE INDEX refusals_window ON refusals(window_start, id);
+                CREATE TABLE refusal_drops (id INTEGER PRIMARY KEY CHECK (id = 1), windows INTEGER NOT NULL, requests INTEGER NOT NULL);
+                INSERT INTO refusal_drops (id, windows, requests) VALUES (1, 0, 0);
+                """)
+            // Refusals logged one row each before move into the counted table, bounded on the way.
+            let old = try Row.fetchCursor(db, sql: "SELECT received_at, source, reason, substr(detail, 1, 4096) AS detail FROM ingest_log WHERE outcome = 'refused' ORDER BY id")
+            while let row = try old.next() {
+                let refusal = IngestRefusal(reason: row["reason"] ?? "refused", detail: row["detail"] ?? "")
+                try Self.logRefusal(db, refusal, receivedAt: Self.date(row["received_at"]), source: row["source"] ?? "", limits: refusalLimits)
+            }
+            try db.execute(sql: "DELETE FROM ingest_log WHERE outcome = 'refused'")
+        }
         return migrator
     }
 
@@ -208,7 +245,8 @@ public final class CollectorStore: Sendable {
     public func record(_ submission: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) throws(MijianError) -> Result<IngestResult, IngestRefusal> {
         do {
             let digest = ReportDigest(report: submission.report)
-            return try pool.write { db in try Self.record(db, submission, digest: digest, envelope: envelope, receivedAt: receivedAt, source: source) }
+            let source = Self.boundedSource(source)
+            return try pool.write { db in try self.record(db, submission, digest: digest, envelope: envelope, receivedAt: receivedAt, source: source) }
         } catch {
             throw MijianError.database("cannot store the report", error, path: path)
         }
@@ -224,7 +262,7 @@ public final class CollectorStore: Sendable {
         let digest = ReportDigest(report: submission.report)
         let outcome: Result<Result<IngestResult, IngestRefusal>, MijianError> = await withCheckedContinuation { continuation in
             let pending = GroupCommit.Pending(
-                submission: submission, digest: digest, envelope: envelope, receivedAt: receivedAt, source: source, continuation: continuation)
+                submission: submission, digest: digest, envelope: envelope, receivedAt: receivedAt, source: Self.boundedSource(source), continuation: continuation)
             if group.enqueue(pending) {
                 group.queue.async { self.drainGroups() }
             }
@@ -249,7 +287,7 @@ public final class CollectorStore: Sendable {
                     var value: Result<IngestResult, IngestRefusal>?
                     do {
                         try db.inSavepoint {
-                            value = try Self.record(db, item.submission, digest: item.digest, envelope: item.envelope, receivedAt: item.receivedAt, source: item.source)
+                            value = try self.record(db, item.submission, digest: item.digest, envelope: item.envelope, receivedAt: item.receivedAt, source: item.source)
                             return .commit
                         }
                     } catch {
@@ -270,7 +308,7 @@ public final class CollectorStore: Sendable {
         }
     }
 
-    private static func record(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, envelope: [UInt8], receivedAt: Date, source: String) throws -> Result<IngestResult, IngestRefusal> {
+    private func record(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, envelope: [UInt8], receivedAt: Date, source: String) throws -> Result<IngestResult, IngestRefusal> {
         let report = submission.report
         let hostID = report.host.hostID
         let sha = submission.payloadSHA256
@@ -281,22 +319,23 @@ public final class CollectorStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [received, source, hostID, submission.keyid, report.epoch, report.seq, sha, outcome, reason, detail])
         }
+        // Refusals are counted with every other refusal, one row per address, reason and window.
+        func refuse(_ refusal: IngestRefusal) throws -> Result<IngestResult, IngestRefusal> {
+            try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: refusalLimits)
+            return .failure(refusal)
+        }
         // The key must still be enrolled for this very machine.
         guard let keyRow = try Row.fetchOne(db.cachedStatement(sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?"), arguments: [submission.keyid]) else {
-            let refusal = IngestRefusal(reason: "unknown-key", detail: "key \(submission.keyid) is not enrolled")
-            try log("refused", reason: refusal.reason, detail: refusal.detail)
-            return .failure(refusal)
+            return try refuse(IngestRefusal(reason: "unknown-key", detail: "key \(submission.keyid) is not enrolled"))
         }
         if let revoked: String = keyRow["revoked_at"] {
-            let refusal = IngestRefusal(reason: "revoked", detail: "key \(submission.keyid) was revoked at \(revoked)")
-            try log("refused", reason: refusal.reason, detail: refusal.detail)
-            return .failure(refusal)
+            return try refuse(IngestRefusal(reason: "revoked", detail: "key \(submission.keyid) was revoked at \(revoked)"))
         }
+        // Identity text is stored with the host and shown everywhere: bounded before anything else reads it.
+        if let refusal = IdentityBounds.refusal(for: report) { return try refuse(refusal) }
         let enrolledHost: String = keyRow["host_id"]
         guard enrolledHost == hostID else {
-            let refusal = IngestRefusal(reason: "host-mismatch", detail: "key \(submission.keyid) is enrolled for host \(enrolledHost), but the report names host \(hostID)")
-            try log("refused", reason: refusal.reason, detail: refusal.detail)
-            return .failure(refusal)
+            return try refuse(IngestRefusal(reason: "host-mismatch", detail: "key \(submission.keyid) is enrolled for host \(enrolledHost), but the report names host \(hostID)"))
         }
         func result(_ outcome: ChainOutcome, _ missing: ClosedRange<Int64>?, _ detail: String) -> IngestResult {
             IngestResult(outcome: outcome, hostID: hostID, payloadSHA256: sha, epoch: report.epoch, seq: report.seq, missing: missing, detail: detail)
@@ -310,6 +349,9 @@ public final class CollectorStore: Sendable {
         let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest, last_issued_at FROM hosts WHERE host_id = ?"), arguments: [hostID])
         let state = head.map { ChainState(epoch: $0["epoch"], seq: $0["seq"], digest: $0["digest"]) }
         let previousIssuedAt = head.flatMap { ($0["last_issued_at"] as String?).flatMap(RFC3339.date(from:)) }
+        if let refusal = ChainMatrix.refusal(state: state, epoch: report.epoch, seq: report.seq, receivedAt: receivedAt, limits: chainLimits) {
+            return try refuse(refusal)
+        }
         let decision = ChainMatrix.decide(state: state, epoch: report.epoch, seq: report.seq, prev: report.prevSHA256, digest: sha)
         try log(decision.outcome.rawValue, reason: decision.outcome.isConflict ? decision.outcome.rawValue : nil, detail: decision.detail)
         var outcome = result(decision.outcome, decision.missing, decision.detail)
@@ -332,7 +374,7 @@ public final class CollectorStore: Sendable {
                 decision.outcome.rawValue, source, report.policy.sha256, failCount, Data(envelope), skewSeconds, skew,
             ])
         guard decision.outcome.advances else { return .success(outcome) }
-        try advance(db, submission, digest: digest, issued: issued, received: received, failCount: failCount, skewSeconds: skewSeconds, skew: skew)
+        try Self.advance(db, submission, digest: digest, issued: issued, received: received, failCount: failCount, skewSeconds: skewSeconds, skew: skew)
         if let missing = decision.missing {
             try db.cachedStatement(sql: "INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 .execute(arguments: [hostID, report.epoch, missing.lowerBound, missing.upperBound, digest.year, sha, received])
@@ -416,12 +458,80 @@ public final class CollectorStore: Sendable {
         }
     }
 
-    /// Records a submission refused before the chain check (bad signature, malformed, …).
+    /// Records a submission refused before the chain check (bad signature, malformed, …): counted
+    /// in the row of its address, reason and window (see `RefusalLogLimits`).
     public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) {
         // A refusal log that cannot be written must not turn the refusal into a server error.
-        _ = try? pool.write { db in
-            try db.cachedStatement(sql: "INSERT INTO ingest_log (received_at, source, outcome, reason, detail) VALUES (?, ?, 'refused', ?, ?)")
-                .execute(arguments: [RFC3339.string(from: receivedAt), source, refusal.reason, refusal.detail])
+        _ = try? pool.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: refusalLimits) }
+    }
+
+    /// Most UTF-8 bytes of a source (a client's address, a file) as logged and stored.
+    public static let maxSourceBytes = 256
+
+    /// A source bounded and escaped, as every log line and row holds it.
+    public static func boundedSource(_ source: String) -> String { UntrustedText.bounded(source, limit: maxSourceBytes) }
+
+    /// The address a refusal is counted under: the source without the client's port
+    /// (`http 192.0.2.7:51234` → `http 192.0.2.7`, `http [::1]:5` → `http [::1]`), which changes
+    /// with every connection; any other source as it is.
+    public static func refusalAddress(_ source: String) -> String {
+        guard let colon = source.lastIndex(of: ":") else { return source }
+        let port = source[source.index(after: colon)...]
+        let host = source[..<colon]
+        guard !port.isEmpty, port.utf8.allSatisfy({ (0x30...0x39).contains($0) }), host.hasSuffix("]") || !host.contains(":") else { return source }
+        return String(host)
+    }
+
+    /// Counts one refusal in its (address, reason, window) row, making the row when it is the
+    /// window's first; a new row past `maxRows` drops the oldest windows and counts what it dropped.
+    static func logRefusal(_ db: Database, _ refusal: IngestRefusal, receivedAt: Date, source: String, limits: RefusalLogLimits) throws {
+        let source = boundedSource(source)
+        let address = refusalAddress(source)
+        let at = RFC3339.string(from: receivedAt)
+        // Whole windows since 1970, in floating point: a receive time far out cannot trap.
+        let width = Double(max(limits.windowSeconds, 1))
+        let window = RFC3339.string(from: Date(timeIntervalSince1970: (receivedAt.timeIntervalSince1970 / width).rounded(.down) * width))
+        try db.cachedStatement(sql: """
+            UPDATE refusals SET count = count + 1, first_at = min(first_at, ?), last_at = max(last_at, ?)
+            WHERE address = ? AND reason = ? AND window_start = ?
+            """).execute(arguments: [at, at, address, refusal.reason, window])
+        guard db.changesCount == 0 else { return }
+        try db.cachedStatement(sql: """
+            INSERT INTO refusals (address, reason, window_start, count, first_at, last_at, source, detail) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+            """).execute(arguments: [address, refusal.reason, window, at, at, source, refusal.detail])
+        let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM refusals")) ?? 0
+        let excess = rows - max(limits.maxRows, 1)
+        guard excess > 0 else { return }
+        let oldest = "SELECT id FROM refusals ORDER BY window_start, id LIMIT ?"
+        let dropped = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM refusals WHERE id IN (\(oldest))", arguments: [excess]) ?? 0
+        try db.execute(sql: "DELETE FROM refusals WHERE id IN (\(oldest))", arguments: [excess])
+        try db.execute(sql: "UPDATE refusal_drops SET windows = windows + ?, requests = requests + ? WHERE id = 1", arguments: [excess, dropped])
+    }
+
+    /// The counted refusals, newest window first.
+    public func refusals(limit: Int = 1000) throws(MijianError) -> [RefusalRecord] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM refusals ORDER BY window_start DESC, id DESC LIMIT ?", arguments: [limit]).map { row in
+                    RefusalRecord(
+                        address: row["address"], reason: row["reason"], windowStart: Self.date(row["window_start"]), count: row["count"],
+                        firstAt: Self.date(row["first_at"]), lastAt: Self.date(row["last_at"]), source: row["source"], detail: row["detail"])
+                }
+            }
+        } catch {
+            throw MijianError.database("cannot read the refusals", error, path: path)
+        }
+    }
+
+    /// Windows of the refusal table dropped to keep it within its bound, and the refusals they counted.
+    public func refusalDrops() throws(MijianError) -> (windows: Int64, requests: Int64) {
+        do {
+            return try pool.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT windows, requests FROM refusal_drops WHERE id = 1")
+                return (row?["windows"] ?? 0, row?["requests"] ?? 0)
+            }
+        } catch {
+            throw MijianError.database("cannot read the refusals", error, path: path)
         }
     }
 
@@ -526,7 +636,7 @@ public final class CollectorStore: Sendable {
                 try Row.fetchAll(db, sql: """
                     SELECT h.*, (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id) AS report_count,
                         (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id AND r.outcome = 'fork') AS fork_count,
-                        (SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM gaps g WHERE g.host_id = h.host_id) AS missing_count
+                        (SELECT CAST(min(total(to_seq - from_seq + 1), 9223372036854775807.0) AS INTEGER) FROM gaps g WHERE g.host_id = h.host_id) AS missing_count
                     FROM hosts h ORDER BY h.hostname, h.host_id
                     """).map(Self.hostRecord)
             }
@@ -592,7 +702,8 @@ public final class CollectorStore: Sendable {
         }
     }
 
-    /// How many reports are stored per outcome, and how many log entries per outcome and reason.
+    /// How many reports are stored per outcome, and how many log entries per outcome and reason
+    /// (refusals as `refused/REASON`, summed over their counted rows).
     public func counts() throws(MijianError) -> (stored: [String: Int], log: [String: Int]) {
         do {
             return try pool.read { db in
@@ -600,6 +711,9 @@ public final class CollectorStore: Sendable {
                 for row in try Row.fetchAll(db, sql: "SELECT outcome, count(*) AS n FROM reports GROUP BY outcome") { stored[row["outcome"]] = row["n"] }
                 var log: [String: Int] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT outcome || coalesce('/' || reason, '') AS k, count(*) AS n FROM ingest_log GROUP BY k") { log[row["k"]] = row["n"] }
+                for row in try Row.fetchAll(db, sql: "SELECT 'refused/' || reason AS k, sum(count) AS n FROM refusals GROUP BY reason") {
+                    log[row["k"], default: 0] += row["n"] as Int
+                }
                 return (stored, log)
             }
         } catch {

@@ -247,7 +247,7 @@ public enum Correlation {
         for gap in snapshot.gaps { gapsByHost[gap.hostID, default: []].append(gap) }
         for (hostID, gaps) in gapsByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
             let ranges = gaps.map { "\($0.epoch):\($0.fromSeq)–\($0.toSeq)" }.joined(separator: ", ")
-            let missing = gaps.reduce(Int64(0)) { $0 + $1.toSeq - $1.fromSeq + 1 }
+            let missing = GapRecord.missing(gaps)
             out.append(UnitFinding(
                 rule: rule, subject: "host \(name(hosts[hostID])) chain", status: .fail,
                 detail: "计算机 \(name(hosts[hostID])) 的报告链缺失 \(missing) 份报告（纪元:序号 \(ranges)）",

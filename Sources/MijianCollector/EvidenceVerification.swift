@@ -55,6 +55,7 @@ public struct EvidenceSubmissionVerifier: SubmissionVerifier {
             let verified = try verifier.verifyReport(envelope)
             return VerifiedSubmission(keyid: verified.keyid, payload: verified.payload, payloadSHA256: verified.payloadSHA256, report: verified.report)
         } catch {
+            // The failure's detail was bounded when it was made; the refusal bounds it again.
             throw IngestRefusal(reason: error.reason.rawValue, detail: error.detail)
         }
     }
@@ -71,6 +72,13 @@ public enum Enrolment {
             throw MijianError(.verification, "the enrolment request does not verify: \(error.reason.rawValue): \(error.detail)")
         }
         let request = verified.request
+        // The registry shows these fields as the report fields they become: the same bounds.
+        if let refusal = IdentityBounds.refusal(fields: [
+            ("request.host.host_id", request.host.hostID), ("request.host.hostname", request.host.hostname), ("request.host.asset_id", request.host.assetID),
+            ("request.host.responsible", request.host.responsible), ("request.agent_version", request.agentVersion),
+        ]) {
+            throw MijianError(.enrolment, "the enrolment request is refused: \(refusal.reason): \(refusal.detail)")
+        }
         let record = KeyRecord(
             keyid: request.keyid, pem: request.publicKeyPEM, hostID: request.host.hostID, hostname: request.host.hostname,
             assetID: request.host.assetID, classification: request.host.classification, responsible: request.host.responsible,

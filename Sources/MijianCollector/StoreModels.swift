@@ -211,6 +211,22 @@ public struct GapRecord: Sendable, Equatable {
     public var reportSHA256: String
     /// When it arrived.
     public var detectedAt: Date
+
+    /// How many reports the gaps leave out, at most `Int64.max`: the bounds come from reports (a
+    /// gap stored before jumps were bounded can span nearly all of `Int64`), so every step is
+    /// checked and the sum saturates instead of trapping.
+    public static func missing(_ gaps: [GapRecord]) -> Int64 {
+        var total: Int64 = 0
+        for gap in gaps {
+            let (span, spanOverflow) = gap.toSeq.subtractingReportingOverflow(gap.fromSeq)
+            let (count, countOverflow) = span.addingReportingOverflow(1)
+            guard !spanOverflow, !countOverflow else { return Int64.max }
+            let (sum, sumOverflow) = total.addingReportingOverflow(max(count, 0))
+            guard !sumOverflow else { return Int64.max }
+            total = sum
+        }
+        return total
+    }
 }
 
 /// A report stored as a fork.
@@ -274,4 +290,77 @@ public struct UnitSnapshot: Sendable {
         self.gaps = gaps
         self.forks = forks
     }
+}
+
+/// Bounds on the text that names a machine, its agent and its policy in a report or an enrolment
+/// request. These fields are stored with the host and shown in every listing and assessment, so
+/// a report whose identity is longer than `maxFieldBytes` or holds a control character is refused
+/// whole, with the field named. Refused, not cut: a stored identity is exactly what the machine
+/// signed (a cut one would be a name nobody signed, and two names sharing their first bytes would
+/// become one), and a refusal leaves the chain where it was.
+public enum IdentityBounds {
+    /// Most UTF-8 bytes of one identity field.
+    public static let maxFieldBytes = 256
+
+    /// The refusal for a report whose identity fields are out of bounds, or nil.
+    public static func refusal(for report: Report) -> IngestRefusal? {
+        let host = report.host
+        return refusal(fields: [
+            ("report.host.host_id", host.hostID), ("report.host.hostname", host.hostname), ("report.host.asset_id", host.assetID),
+            ("report.host.responsible", host.responsible), ("report.host.unit", host.unit), ("report.host.os", host.os),
+            ("report.host.kernel", host.kernel), ("report.host.boot_id", host.bootID), ("report.agent.name", report.agent.name),
+            ("report.agent.version", report.agent.version), ("report.agent.keyid", report.agent.keyid), ("report.policy.id", report.policy.id),
+            ("report.policy.version", report.policy.version), ("report.policy.sha256", report.policy.sha256),
+        ])
+    }
+
+    /// The refusal for the first field (name, value) out of bounds, or nil.
+    public static func refusal(fields: [(String, String?)]) -> IngestRefusal? {
+        for (name, value) in fields {
+            guard let value else { continue }
+            let bytes = value.utf8.count
+            if bytes > maxFieldBytes {
+                return IngestRefusal(reason: "identity-too-long", detail: "\(name) is \(bytes) bytes; an identity field holds at most \(maxFieldBytes)")
+            }
+            if let control = value.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+                return IngestRefusal(
+                    reason: "identity-control", detail: "\(name) holds the control character U+\(String(control.value, radix: 16, uppercase: true)); an identity field holds none")
+            }
+        }
+        return nil
+    }
+}
+
+/// Refusals kept per client address, reason and window: one row per (address, reason, window)
+/// with a count, whatever the number of requests.
+public struct RefusalRecord: Sendable, Equatable {
+    /// The client's address without its port (`http 192.0.2.7`), or the file.
+    public var address: String
+    /// The refusal's reason.
+    public var reason: String
+    /// The start of the window.
+    public var windowStart: Date
+    /// Refusals in the window.
+    public var count: Int64
+    /// When the window's first refusal came.
+    public var firstAt: Date
+    /// When its last refusal came.
+    public var lastAt: Date
+    /// The first refusal's full source (with its port).
+    public var source: String
+    /// The first refusal's detail, bounded.
+    public var detail: String
+}
+
+/// How much of the refusal log the store keeps.
+public struct RefusalLogLimits: Sendable, Equatable {
+    /// Refusals from one address for one reason are counted in one row per window of this many seconds.
+    public var windowSeconds: Int64 = 3600
+    /// Most rows of the refusal table; past it the oldest windows are dropped and counted. With
+    /// every text of a row bounded (address and source 256 bytes, reason 64, detail 512), 10,000
+    /// rows stay below 12 MiB.
+    public var maxRows = 10_000
+
+    /// The defaults: windows of an hour, 10,000 rows.
+    public init() {}
 }

@@ -31,10 +31,11 @@ public struct VerificationFailure: Error, Sendable, Equatable, CustomStringConve
     /// One sentence on what was wrong.
     public let detail: String
 
-    /// Makes a failure.
+    /// Makes a failure. The detail often repeats what the envelope said (a keyid, a payloadType, a
+    /// member name), so it is bounded and escaped here, once for every failure.
     public init(_ reason: Reason, _ detail: String) {
         self.reason = reason
-        self.detail = detail
+        self.detail = UntrustedText.bounded(detail)
     }
 
     /// A failure from the strict JSON parser: duplicate keys and size keep their own reasons.
@@ -48,6 +49,71 @@ public struct VerificationFailure: Error, Sendable, Equatable, CustomStringConve
 
     /// `reason: detail`.
     public var description: String { "\(reason.rawValue): \(detail)" }
+}
+
+/// Text that came from outside (a client, a file, a signed payload) made fit to repeat in a log
+/// line, a database row, an answer or on a terminal: control characters, line and paragraph
+/// separators and bidirectional overrides are written as `\u{XX}`, so a line cannot be forged or
+/// reordered, and the result is at most `limit` UTF-8 bytes. Text too long keeps its beginning and
+/// its end and says how many bytes were left out between them: refusal details put what was wrong
+/// in the sentence around the echoed text. Bounding twice changes nothing (a backslash is kept as
+/// it is for that), so every layer may bound what it passes on.
+public enum UntrustedText {
+    /// Most UTF-8 bytes of an echoed detail.
+    public static let maxDetailBytes = 512
+
+    /// `text` escaped and cut to at most `limit` bytes (`limit` below 64 is taken as 64).
+    public static func bounded(_ text: String, limit: Int = maxDetailBytes) -> String {
+        let limit = max(limit, 64)
+        let scalars = text.unicodeScalars
+        // The whole text, when it fits escaped.
+        var whole = ""
+        var index = scalars.startIndex
+        while index != scalars.endIndex {
+            let piece = escaped(scalars[index])
+            guard whole.utf8.count + piece.utf8.count <= limit else { break }
+            whole += piece
+            index = scalars.index(after: index)
+        }
+        if index == scalars.endIndex { return whole }
+        // Beginning and end around a marker; 48 bytes hold the longest marker.
+        let tailBudget = limit / 4
+        let headBudget = limit - tailBudget - 48
+        var head = ""
+        var headEnd = scalars.startIndex
+        var headBytes = 0
+        while headEnd != scalars.endIndex {
+            let piece = escaped(scalars[headEnd])
+            guard head.utf8.count + piece.utf8.count <= headBudget else { break }
+            head += piece
+            headBytes += UTF8.width(scalars[headEnd])
+            headEnd = scalars.index(after: headEnd)
+        }
+        var tail: [String] = []
+        var tailLength = 0
+        var tailBytes = 0
+        var tailStart = scalars.endIndex
+        while tailStart > headEnd {
+            let previous = scalars.index(before: tailStart)
+            let piece = escaped(scalars[previous])
+            guard tailLength + piece.utf8.count <= tailBudget else { break }
+            tail.append(piece)
+            tailLength += piece.utf8.count
+            tailBytes += UTF8.width(scalars[previous])
+            tailStart = previous
+        }
+        let left = text.utf8.count - headBytes - tailBytes
+        return head + "…[\(left) bytes left out]…" + tail.reversed().joined()
+    }
+
+    /// One scalar as it may be shown.
+    static func escaped(_ scalar: Unicode.Scalar) -> String {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
+            return "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+        default: return String(scalar)
+        }
+    }
 }
 
 /// Where verification finds public keys by keyid.

@@ -1,3 +1,4 @@
+import Foundation
 import MijianCollector
 import Testing
 
@@ -61,5 +62,59 @@ struct ChainMatrixTests {
         #expect(decision.outcome == .newEpoch)
         #expect(decision.missing == nil)
         #expect(ChainMatrix.decide(state: head, epoch: 2, seq: 2, prev: "n1", digest: "n2").missing == 0...1)
+    }
+}
+
+@Suite("Chain limits: how far a report may move its chain")
+struct ChainLimitTests {
+    let head = ChainState(epoch: 1_700_000_000, seq: 5, digest: "d5")
+    let now = Date(timeIntervalSince1970: 1_767_225_600)
+
+    func reason(_ state: ChainState?, epoch: Int64, seq: Int64, limits: ChainLimits = ChainLimits()) -> String? {
+        ChainMatrix.refusal(state: state, epoch: epoch, seq: seq, receivedAt: now, limits: limits)?.reason
+    }
+
+    @Test func theNextSeqAndAJumpAtTheBoundPass() {
+        #expect(reason(head, epoch: head.epoch, seq: 6) == nil)
+        #expect(reason(head, epoch: head.epoch, seq: 5 + 1 + 1_000_000) == nil)
+        #expect(reason(nil, epoch: 0, seq: 1_000_000) == nil)
+    }
+
+    @Test func aJumpPastTheBoundIsRefused() {
+        #expect(reason(head, epoch: head.epoch, seq: 5 + 1 + 1_000_001) == "seq-jump")
+        #expect(reason(head, epoch: head.epoch, seq: Int64.max) == "seq-jump")
+        #expect(reason(nil, epoch: 0, seq: Int64.max) == "seq-jump")
+        #expect(reason(head, epoch: head.epoch + 1, seq: 1_000_001) == "seq-jump")
+    }
+
+    @Test func replaysDuplicatesAndForksAreLeftToTheMatrix() {
+        #expect(reason(head, epoch: head.epoch, seq: 0) == nil)
+        #expect(reason(head, epoch: head.epoch, seq: 5) == nil)
+        #expect(reason(head, epoch: head.epoch - 1, seq: Int64.max) == nil)
+    }
+
+    @Test func negativeNumbersAreRefused() {
+        #expect(reason(head, epoch: head.epoch, seq: -1) == "bad-chain")
+        #expect(reason(head, epoch: -1, seq: 0) == "bad-chain")
+        #expect(reason(nil, epoch: Int64.min, seq: Int64.min) == "bad-chain")
+    }
+
+    @Test func anEpochFarAheadOfTheCollectorsClockIsRefused() {
+        let clock = Int64(now.timeIntervalSince1970)
+        #expect(reason(head, epoch: Int64.max, seq: 0) == "epoch-ahead")
+        #expect(reason(head, epoch: clock + 7 * 86_400 + 1, seq: 0) == "epoch-ahead")
+        #expect(reason(head, epoch: clock + 7 * 86_400, seq: 0) == nil)
+        // A bound that would overflow leaves the epoch open rather than trapping.
+        var open = ChainLimits()
+        open.maxEpochAheadSeconds = Int64.max
+        #expect(reason(head, epoch: Int64.max, seq: 0, limits: open) == nil)
+    }
+
+    @Test func aCorruptHeadCannotMakeTheCheckTrap() {
+        let corrupt = ChainState(epoch: 3, seq: Int64.min, digest: "x")
+        #expect(reason(corrupt, epoch: 3, seq: Int64.max) == "seq-jump")
+        let top = ChainState(epoch: 3, seq: Int64.max, digest: "x")
+        #expect(reason(top, epoch: 3, seq: Int64.max) == nil)
+        #expect(ChainMatrix.decide(state: top, epoch: 3, seq: Int64.max, prev: "", digest: "y").outcome == .fork)
     }
 }
