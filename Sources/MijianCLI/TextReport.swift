@@ -11,6 +11,8 @@ public enum TextReport {
         if let classification = host.classification { header += " \(classification.rawValue)" }
         lines.append(header)
         lines.append("policy \(report.policy.id) \(report.policy.version) (sha256 \(report.policy.sha256.prefix(12))…), \(RFC3339.string(from: report.issuedAt))")
+        // Said once here as well as in each network finding: a pass of the network rules covers less.
+        if let statement = PublicSpace.statement(in: report.findings) { lines.append("NOTE: \(statement)") }
         lines.append("")
         let headers = ["RULE", "ITEMS", "STATUS", "SUBJECT", "WHY"]
         let sorted = report.findings.enumerated().sorted { a, b in

@@ -260,3 +260,66 @@ extension IPAddress {
     /// Unspecified (0.0.0.0, ::).
     public var isUnspecified: Bool { value == 0 }
 }
+
+extension IPNetwork {
+    /// The parts of this prefix left after removing `excluded` (prefixes of the other family are
+    /// ignored), as inclusive ranges in ascending order. Empty means `excluded` covers all of it.
+    public func remainder(excluding excluded: [IPNetwork]) -> [ClosedRange<UInt128>] {
+        let exclusions = excluded
+            .filter { $0.address.bitWidth == address.bitWidth && $0.upperBound >= lowerBound && $0.lowerBound <= upperBound }
+            .sorted { $0.lowerBound < $1.lowerBound }
+        var remainder: [ClosedRange<UInt128>] = []
+        var cursor = lowerBound
+        for exclusion in exclusions {
+            if exclusion.lowerBound > cursor {
+                remainder.append(cursor...min(exclusion.lowerBound - 1, upperBound))
+            }
+            if exclusion.upperBound >= upperBound { return remainder }
+            cursor = max(cursor, exclusion.upperBound + 1)
+        }
+        if cursor <= upperBound { remainder.append(cursor...upperBound) }
+        return remainder
+    }
+
+    /// The public (globally routed) parts of this prefix: what is left once the special-purpose
+    /// ranges of its family (`IPAddress.nonPublicV4`, `nonPublicV6`) are removed. Empty when the
+    /// prefix lies wholly in private, shared, loopback, link-local, documentation or other
+    /// special-purpose space (203.0.113.0/24, 10.0.0.0/8, fd00::/8, …).
+    public var publicRanges: [ClosedRange<UInt128>] {
+        remainder(excluding: address.isV6 ? IPAddress.nonPublicV6 : IPAddress.nonPublicV4)
+    }
+
+    /// `1.0.0.0-9.255.255.255` (or one address) for a range of values of the given family.
+    public static func describe(_ range: ClosedRange<UInt128>, v6: Bool) -> String {
+        func address(_ value: UInt128) -> IPAddress { v6 ? .v6(value) : .v4(UInt32(truncatingIfNeeded: value)) }
+        return range.lowerBound == range.upperBound ? "\(address(range.lowerBound))" : "\(address(range.lowerBound))-\(address(range.upperBound))"
+    }
+
+    /// Whether the prefix contains any public (globally routed) address.
+    public var coversPublicSpace: Bool { !publicRanges.isEmpty }
+
+    /// How many public addresses of one family (`v6`) the prefixes cover together, overlaps counted
+    /// once; `UInt128.max` when the count does not fit.
+    public static func publicAddressCount(_ networks: [IPNetwork], v6: Bool) -> UInt128 {
+        let ranges = networks.filter { $0.address.isV6 == v6 }.flatMap(\.publicRanges).sorted { $0.lowerBound < $1.lowerBound }
+        var total: UInt128 = 0
+        var merged: ClosedRange<UInt128>?
+        func add(_ range: ClosedRange<UInt128>) -> Bool {
+            let (partial, first) = total.addingReportingOverflow(range.upperBound - range.lowerBound)
+            let (sum, second) = partial.addingReportingOverflow(1)
+            total = sum
+            return !first && !second
+        }
+        for range in ranges {
+            // Sorted by lower bound, so a range that does not overlap starts above the current one (and above 0).
+            if let current = merged, range.lowerBound <= current.upperBound || range.lowerBound - 1 == current.upperBound {
+                merged = current.lowerBound...max(current.upperBound, range.upperBound)
+                continue
+            }
+            if let current = merged, !add(current) { return .max }
+            merged = range
+        }
+        if let current = merged, !add(current) { return .max }
+        return total
+    }
+}

@@ -71,6 +71,6 @@ enum DNSCheck {
                 : "Every DNS server\(stubNote) is inside the unit's networks: \(NetworkEvidence.list(examined))."
             findings.append(context.finding(rule, subject: "resolvers", status: .pass, detail: detail, evidence: evidence))
         }
-        return findings
+        return NetworkEvidence.stated(findings, context)
     }
 }

@@ -114,6 +114,6 @@ enum InterfaceCheck {
                 detail: "\(examined.count) interfaces examined (\(NetworkEvidence.list(examined))): no public address on an interface that is up, no tunnel, no USB network link, no bridged link, \(upLinks.count) link(s) up (\(context.policy.allowedLinks.isEmpty ? "one allowed" : "allowed: \(context.policy.allowedLinks.joined(separator: ", "))"))\(ipv4Note).",
                 evidence: [Evidence(kind: "interface", source: "interfaces", observedAt: date, data: .array(network.interfaces.map(\.json)))] + sources))
         }
-        return findings
+        return NetworkEvidence.stated(findings, context)
     }
 }

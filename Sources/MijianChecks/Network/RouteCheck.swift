@@ -87,7 +87,7 @@ enum RouteCheck {
                 detail: "No route reaches public address space outside the unit's networks (\(NetworkEvidence.unitText(context.policy))): \(examined) routes examined in tables \(tablesRead.isEmpty ? "(none)" : tablesRead.joined(separator: ", ")); \(scope).",
                 evidence: evidence))
         }
-        return findings
+        return NetworkEvidence.stated(findings, context)
     }
 
     /// Per family (4, 6), the tables some policy rule can look up; no entry means every table counts:

@@ -74,7 +74,7 @@ enum SocketCheck {
                 detail: "\(wildcard.count) socket(s) listen on every address: \(NetworkEvidence.list(Array(Set(listed)).sorted())).",
                 evidence: [Evidence(kind: kind(of: wildcard), source: "listeners", observedAt: date, data: .array(wildcard.map(\.json)))] + sources))
         }
-        return findings
+        return NetworkEvidence.stated(findings, context)
     }
 
     /// Where sockets were read: `netlink` when every one came from sock_diag, `procfs` when every one

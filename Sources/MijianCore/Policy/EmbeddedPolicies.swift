@@ -45,6 +45,7 @@ networks:
   allowed_destinations:        # the internet is allowed on an unclassified computer
     - 0.0.0.0/0
     - ::/0
+  covers_public_space: true    # public space in these lists is refused unless the policy says so, and every report then shows it
 dns:
   resolvers: [10.0.0.53]
   allowed_suffixes: [unit.internal]

@@ -92,6 +92,9 @@ public struct Policy: Sendable, Equatable {
     /// Network links that may be up besides loopback (`networks.links`): names, or prefixes ending in `*`.
     /// Empty: any one link.
     public var allowedLinks: [String] = []
+    /// The policy says its networks (unit, allowed destinations, resolvers) include public address
+    /// space (`networks.covers_public_space: true`); without it such a policy is refused. See `publicSpace`.
+    public var coversPublicSpace = false
     /// The unit's own resolvers.
     public var dnsResolvers: [IPAddress]
     /// DNS names that stay inside the unit.
@@ -164,6 +167,8 @@ public struct Policy: Sendable, Equatable {
             dnsAllowedSuffixes: [], ledger: [], usbMode: .audit, rules: [:], stateDir: nil, traffic: Traffic(),
             collector: Collector(), sha256: digest(of: bytes))
         let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector"]
+        // The lists whose addresses may reach public space, kept to name their lines once the whole file is read.
+        var publicCandidates = PublicSpaceCandidates()
         for (key, _, value) in try reader.mapping(root, "", allowed: top) {
             switch key {
             case "id": id = try reader.string(value, key)
@@ -171,9 +176,13 @@ public struct Policy: Sendable, Equatable {
             case "profile": profile = try reader.choice(value, key, as: Profile.self)
             case "state_dir": policy.stateDir = try reader.string(value, key)
             case "networks":
-                for (sub, _, v) in try reader.mapping(value, key, allowed: ["unit", "allowed_destinations", "links"]) {
+                let allowed: Set = ["unit", "allowed_destinations", "links", "covers_public_space"]
+                for (sub, _, v) in try reader.mapping(value, key, allowed: allowed) {
                     switch sub {
-                    case "unit": policy.unitNetworks = try reader.networks(v, "networks.unit")
+                    case "unit":
+                        policy.unitNetworks = try reader.networks(v, "networks.unit")
+                        publicCandidates.unit = v
+                    case "covers_public_space": policy.coversPublicSpace = try reader.bool(v, "networks.covers_public_space")
                     case "links":
                         policy.allowedLinks = try reader.strings(v, "networks.links")
                         for (index, link) in policy.allowedLinks.enumerated()
@@ -182,12 +191,15 @@ public struct Policy: Sendable, Equatable {
                                 try reader.sequence(v, "networks.links")[index], "networks.links[\(index)]",
                                 "\"\(link)\" is not an interface name or a prefix ending in *")
                         }
-                    default: policy.allowedDestinations = try reader.networks(v, "networks.allowed_destinations")
+                    default:
+                        policy.allowedDestinations = try reader.networks(v, "networks.allowed_destinations")
+                        publicCandidates.allowedDestinations = v
                     }
                 }
             case "dns":
                 for (sub, _, v) in try reader.mapping(value, key, allowed: ["resolvers", "allowed_suffixes"]) {
                     if sub == "resolvers" {
+                        publicCandidates.resolvers = v
                         for (index, element) in try reader.sequence(v, "dns.resolvers").enumerated() {
                             let text = try reader.string(element, "dns.resolvers[\(index)]")
                             guard let address = IPAddress(text) else {
@@ -262,6 +274,7 @@ public struct Policy: Sendable, Equatable {
         policy.id = id
         policy.version = version
         policy.profile = profile
+        try publicCandidates.check(policy, reader)
         return policy
     }
 
