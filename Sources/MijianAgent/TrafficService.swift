@@ -101,9 +101,11 @@ final class LinkWatch: Sendable {
             defer { stopped.fire("stopped") }
             let capture: PacketCapture
             let egress = EgressPolicy(policy)
+            let filter: String
             do {
                 capture = try PacketCapture.open(interface: link, snapLength: TrafficWatch.liveSnapLength, bufferBytes: bufferBytes)
-                if !egress.bpfFilter.isEmpty { try capture.setFilter(egress.bpfFilter) }
+                filter = egress.bpfFilter(for: capture.linkType)
+                if !filter.isEmpty { try capture.setFilter(filter) }
             } catch {
                 logger.warning("cannot capture on \(link): \(error)")
                 counters.set(["error": .string("\(error)")])
@@ -113,7 +115,7 @@ final class LinkWatch: Sendable {
             logger.info("capturing on \(link)")
             var analyzer = EgressAnalyzer(policy: egress)
             window.set(CaptureWindow(
-                interface: link, linkType: capture.linkType, filter: egress.bpfFilter.isEmpty ? nil : egress.bpfFilter,
+                interface: link, linkType: capture.linkType, filter: filter.isEmpty ? nil : filter,
                 snapLength: capture.snapLength, tableCapacity: analyzer.table.capacity, at: Date()))
             var told = Set<FlowKey>()
             let linkType = capture.linkType
@@ -162,7 +164,7 @@ final class LinkWatch: Sendable {
                     counters.set([
                         "received": .integer(statistics.received), "dropped": .integer(statistics.dropped),
                         "interface_dropped": .integer(statistics.interfaceDropped), "flagged_flows": .integer(flagged),
-                        "filter": .string(egress.bpfFilter),
+                        "filter": .string(filter),
                     ])
                 }
             }

@@ -116,15 +116,32 @@ public struct EgressPolicy: Sendable {
     /// reads past the captured bytes rejects the frame outright, so a shorter record must not go through
     /// the filter: it would be dropped without being judged or counted.
     public static func filterReach(linkType: LinkType) -> Int {
-        let linkHeader: Int
+        linkHeaderLength(linkType) + 60 + 4
+    }
+
+    /// Bytes of the link-layer header the filter compiler assumes for `linkType` (no VLAN tags: the
+    /// filter does not look behind them).
+    static func linkHeaderLength(_ linkType: LinkType) -> Int {
         switch linkType {
-        case .ethernet: linkHeader = 14
-        case .linuxSLL: linkHeader = 16
-        case .linuxSLL2: linkHeader = 20
-        case .null, .loop: linkHeader = 4
-        default: linkHeader = 0
+        case .ethernet: return 14
+        case .linuxSLL: return 16
+        case .linuxSLL2: return 20
+        case .null, .loop: return 4
+        default: return 0
         }
-        return linkHeader + 60 + 4
+    }
+
+    /// `bpfFilter` as installed on a capture of `linkType`: frames too short for the headers the filter
+    /// reads are kept first. A BPF program that reads past a frame's end rejects it outright, so without
+    /// these clauses the kernel would drop a cut IPv4 or IPv6 header, or a cut TCP/UDP header, unseen
+    /// and uncounted; kept, the decoder counts them as unjudged. Well-formed frames are never this short,
+    /// so the bulk the filter drops is the same. Empty when `bpfFilter` is.
+    public func bpfFilter(for linkType: LinkType) -> String {
+        let filter = bpfFilter
+        guard !filter.isEmpty else { return "" }
+        let header = EgressPolicy.linkHeaderLength(linkType)
+        // Each clause reads only bytes the clause before it proved are there.
+        return "len < \(header + 20) or (ip and len < \(header + 4) + (ip[0] & 0xf) * 4) or (ip6 and len < \(header + 44)) or \(filter)"
     }
 
     /// A BPF filter that lets the kernel drop traffic this policy certainly permits: IPv4, or IPv6 whose

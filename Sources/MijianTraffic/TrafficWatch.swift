@@ -92,7 +92,7 @@ public enum TrafficWatch {
     public static func read(file path: String, policy: EgressPolicy, logger: Logger) throws(MijianError) -> TrafficResult {
         let started = Date()
         let capture = try PacketCapture.open(file: path)
-        let filter = install(policy.bpfFilter, on: capture, logger: logger)
+        let filter = install(policy.bpfFilter(for: capture.linkType), on: capture, logger: logger)
         // This thread reads records with libpcap; another runs the filter on them and judges what it
         // keeps, a batch behind, so the two halves of the work share the machine's cores.
         let pipe = PacketPipe(capacity: 16)
@@ -119,7 +119,7 @@ public enum TrafficWatch {
         let started = Date()
         let deadline = ContinuousClock.now.advanced(by: duration)
         let capture = try PacketCapture.open(interface: interface, snapLength: liveSnapLength, bufferBytes: liveBufferBytes)
-        let filter = install(policy.bpfFilter, on: capture, logger: logger)
+        let filter = install(policy.bpfFilter(for: capture.linkType), on: capture, logger: logger)
         var analyzer = EgressAnalyzer(policy: policy)
         let linkType = capture.linkType
         logger.info("watching", metadata: ["traffic.interface": "\(interface)", "traffic.filter": "\(filter ?? "(none)")"])

@@ -166,6 +166,41 @@ struct UnjudgedPacketTests {
         #expect(counts?["ip_header_truncated"]?.intValue == 1)
     }
 
+    @Test(arguments: [UInt32(1), 113, 276, 101, 0, 108])
+    func theInstalledFilterKeepsFramesTooShortForItsReads(linkType: UInt32) throws {
+        let directory = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var empty = PcapWriter(linkType: linkType)
+        empty.add(frame(inside, linkType: linkType))
+        let capture = try PacketCapture.open(file: try empty.write(to: directory, name: "e.pcap").path)
+        let policy = try egressPolicy()
+        try capture.setFilter(policy.bpfFilter(for: capture.linkType))
+        let filter = try #require(capture.compiledFilter)
+        // As the kernel runs it: the frame is all there is (wire length = captured length).
+        func kept(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { filter.passes($0, wireLength: bytes.count) } }
+        // Untagged frames, with the BSD IPv6 family libpcap's `ip6` knows, so the filter itself reads the IP header.
+        func untagged(_ packet: [UInt8]) -> [UInt8] {
+            let v6 = packet.first.map { $0 >> 4 == 6 } ?? false
+            switch linkType {
+            case 1: return B.ethernet(etherType: v6 ? 0x86DD : 0x0800, payload: packet)
+            case 0: return B.null(family: v6 ? 24 : 2, payload: packet)
+            default: return frame(packet, linkType: linkType)
+            }
+        }
+        let whole = untagged(inside)
+        let header = whole.count - inside.count
+        let options = untagged(B.ipv4(src: "10.1.1.1", dst: "10.2.2.2", proto: 17, payload: B.udp(src: 1, dst: 9), options: [1, 1, 1, 1, 1, 1, 1, 1]))
+        let v6 = untagged(B.ipv6(src: "fd00::1", dst: "fd00::2", next: 6, payload: B.tcp(src: 1, dst: 22)))
+        // Whole permitted frames are still dropped by the filter, as before.
+        #expect(!kept(whole), "link type \(linkType)")
+        #expect(!kept(options))
+        #expect(!kept(v6))
+        // Every cut of them short of the ports is kept for the decoder to count.
+        for cut in [header + 1, header + 12, header + 19, header + 20, header + 22] { #expect(kept(Array(whole.prefix(cut))), "\(cut)") }
+        for cut in [header + 24, header + 28, header + 31] { #expect(kept(Array(options.prefix(cut))), "options \(cut)") }
+        for cut in [header + 20, header + 39, header + 43] { #expect(kept(Array(v6.prefix(cut))), "v6 \(cut)") }
+    }
+
     @Test func aFailStillShowsWhatWasNotJudged() throws {
         var analyzer = try judge([leak, []], .raw)
         #expect(analyzer.violations == 1)
