@@ -240,3 +240,160 @@ struct BodyErrorTests {
         }
     }
 }
+
+/// A POST head with a `Content-Length` and the first `sent` bytes of a body that is never finished.
+func heldBody(port: Int, from source: String, length: Int, sent: Int) throws -> RawConnection {
+    let connection = try RawConnection(port: port, from: source)
+    try connection.send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nContent-Length: \(length)\r\n\r\n")
+    try connection.send([UInt8](repeating: 0x20, count: sent))
+    return connection
+}
+
+@Suite("Bodies held in memory are bounded")
+struct BodyBudgetTests {
+    @Test func bodiesPastTheBudgetAreRefusedWith503AndTheRestServed() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 41, hostname: "ws-41", assetID: "JSJ-41", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        var limits = ServerLimits()
+        limits.maxBodyBytes = 256 << 10
+        limits.maxBufferedBytesPerClient = 256 << 10
+        limits.maxBufferedBytes = 512 << 10
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            // One client holds a body as large as its share; its second body does not fit.
+            let first = try heldBody(port: port, from: "127.0.0.1", length: 250 << 10, sent: 200 << 10)
+            _ = try await Front.metrics(client) { Front.metric($0, "mijian_collector_body_bytes") >= 200 << 10 }
+            let second = try heldBody(port: port, from: "127.0.0.1", length: 250 << 10, sent: 64 << 10)
+            let refused = await second.response(within: 10)
+            #expect(refused.status == 503, "\(refused.head)")
+            #expect(refused.head.lowercased().contains("retry-after: 5"))
+            #expect((try? JSONParser().parse(refused.body))?["error"]?.stringValue == "busy")
+            #expect(await second.readUntilClosed(within: 5))
+            // Another machine is served from what is left of the budget.
+            let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+            #expect(try await RawConnection(port: port, from: "127.0.0.2").post(report).status == 202)
+            // A second client fills the rest: now nobody else's body fits, and nothing past the bound is held.
+            let third = try heldBody(port: port, from: "127.0.0.3", length: 250 << 10, sent: 200 << 10)
+            let full = try await Front.metrics(client) { Front.metric($0, "mijian_collector_body_bytes") >= 400 << 10 }
+            #expect(Front.metric(full, "mijian_collector_body_bytes") <= 512 << 10)
+            let next = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(2)), issuedAt: TestUnit.day(2))
+            #expect(try await RawConnection(port: port, from: "127.0.0.2").post(next).status == 503)
+            // The holders go away: their bytes come back, and the same report is taken.
+            first.hangUp()
+            third.hangUp()
+            _ = try await Front.metrics(client) { Front.metric($0, "mijian_collector_body_bytes") == 0 }
+            let again = try await RawConnection(port: port, from: "127.0.0.2").post(next)
+            #expect(again.status == 202, "\(again.head)")
+            let metrics = try await client.text("/metrics")
+            #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"busy\"}") == 2)
+            #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"disconnected\"}") == 2)
+        }
+        #expect(try collector.store.hosts().first?.reportCount == 2)
+    }
+}
+
+@Suite("Connections are capped per client and in total")
+struct ConnectionCapTests {
+    @Test func aClientPastItsCapLosesItsOldestIdleConnectionsOthersAreServed() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 42, hostname: "ws-42", assetID: "JSJ-42", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        var limits = ServerLimits()
+        limits.maxConnectionsPerClient = 8
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            let idle = try (0..<20).map { _ in try RawConnection(port: port, from: "127.0.0.3") }
+            // Twelve are closed by the server (the oldest as the server registered them: two
+            // event loops may take them in another order than they connected), eight stay.
+            let metrics = try await Front.metrics(client) { Front.metric($0, "mijian_collector_refused_total{reason=\"connections-per-client\"}") >= 12 }
+            #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"connections-per-client\"}") == 12)
+            var closed = 0
+            for connection in idle where await connection.readUntilClosed(within: 0.3) { closed += 1 }
+            #expect(closed == 12)
+            let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+            #expect(try await RawConnection(port: port, from: "127.0.0.2").post(report).status == 202)
+            withExtendedLifetime(idle) {}
+        }
+    }
+
+    @Test func atTheTotalCapTheOldestConnectionWithoutARequestMakesRoom() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 43, hostname: "ws-43", assetID: "JSJ-43", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        var limits = ServerLimits()
+        limits.maxConnections = 10
+        limits.maxConnectionsPerClient = 10
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            // The oldest connection is in the middle of a request: it is not the one closed.
+            let busy = try heldBody(port: port, from: "127.0.0.1", length: 1000, sent: 10)
+            _ = try await Front.metrics(client) { Front.metric($0, "mijian_collector_body_bytes") > 0 }
+            // Nine more: ten in all, or eleven with the connection /metrics came on, if that is still open.
+            let idle = try (0..<9).map { _ in try RawConnection(port: port, from: "127.0.0.3") }
+            let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+            let answer = try await RawConnection(port: port, from: "127.0.0.2").post(report)
+            #expect(answer.status == 202, "\(answer.head)")
+            var closed = 0
+            for connection in idle where await connection.readUntilClosed(within: 0.5) { closed += 1 }
+            #expect(closed >= 1, "no idle connection was closed to make room")
+            #expect(!(await busy.readUntilClosed(within: 0.5)), "the connection in the middle of a request was closed")
+            let metrics = try await client.text("/metrics")
+            #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"connections-total\"}") >= 1)
+            #expect(Front.metric(metrics, "mijian_collector_connections") <= 10)
+            withExtendedLifetime(idle) {}
+        }
+    }
+
+    @Test func aConnectionThatSendsNoRequestIsClosedAfterTheFirstRequestTime() async throws {
+        let (collector, _) = try TestUnit.collector()
+        var limits = ServerLimits()
+        limits.firstRequestTimeout = .seconds(1)
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            let silent = try RawConnection(port: port)
+            // Half a head is not a request.
+            let partial = try RawConnection(port: port)
+            try partial.send("GET /healthz HTTP/1.1\r\nHost: coll")
+            let asked = try RawConnection(port: port)
+            try asked.send("GET /healthz HTTP/1.1\r\nHost: collector\r\n\r\n")
+            #expect(await asked.response(within: 5).status == 200)
+            #expect(await silent.readUntilClosed(within: 10))
+            #expect(await partial.readUntilClosed(within: 10))
+            #expect(!(await asked.readUntilClosed(within: 1)), "a connection that sent a request was closed by the first-request timer")
+            let metrics = try await client.text("/metrics")
+            #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"first-request-timeout\"}") == 2)
+        }
+    }
+
+    @Test func theTLSPortHasTheSameCaps() async throws {
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 44, hostname: "ws-44", assetID: "JSJ-44", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        let tls = try CollectorTLS(certificatePath: certificate.certificate, keyPath: certificate.key)
+        var limits = ServerLimits()
+        limits.maxConnectionsPerClient = 4
+        limits.firstRequestTimeout = .seconds(2)
+        let curl = Curl(directory: certificate.directory)
+        let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+        try await LiveClient.with(collector, limits: limits, tls: tls) { client in
+            let port = Front.port(client)
+            let idle = try (0..<6).map { _ in try RawConnection(port: port, from: "127.0.0.1") }
+            #expect(await idle[0].readUntilClosed(within: 5))
+            #expect(await idle[1].readUntilClosed(within: 5))
+            // An HTTPS report from another address is served while they are open.
+            let stored = try await Blocking.run {
+                try curl.call(client.base + "/v1/reports", body: report, cacert: certificate.certificate, from: "127.0.0.2")
+            }
+            #expect(stored.httpStatus == 202, "curl: \(stored.stderr)")
+            // The four left never handshake: the first-request timer closes them.
+            for connection in idle.dropFirst(2) { #expect(await connection.readUntilClosed(within: 10)) }
+            let metrics = try await Blocking.run { try curl.call(client.base + "/metrics", cacert: certificate.certificate, from: "127.0.0.2") }
+            #expect(Front.metric(metrics.text, "mijian_collector_refused_total{reason=\"connections-per-client\"}") == 2)
+            #expect(Front.metric(metrics.text, "mijian_collector_refused_total{reason=\"first-request-timeout\"}") == 4)
+            #expect(Front.metric(metrics.text, "mijian_collector_refused_total{reason=\"tls-required\"}") == 0)
+        }
+    }
+}

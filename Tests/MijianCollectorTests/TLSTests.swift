@@ -83,10 +83,12 @@ struct Curl {
 
     let directory: URL
 
-    func call(_ url: String, body: [UInt8]? = nil, cacert: String?) throws -> Answer {
+    /// `from`: the local address to connect from (`--interface`).
+    func call(_ url: String, body: [UInt8]? = nil, cacert: String?, from source: String? = nil) throws -> Answer {
         let name = UUID().uuidString
         let output = directory.appendingPathComponent("answer-\(name)")
         var arguments = ["-sS", "--max-time", "30", "-o", output.path, "-w", "%{http_code}"]
+        if let source { arguments += ["--interface", source] }
         if let cacert { arguments += ["--cacert", cacert] }
         if let body {
             let file = directory.appendingPathComponent("body-\(name)")
