@@ -78,6 +78,12 @@ public enum USBPolicyDecider {
             return entry.matches(vendor: device.vendor, product: device.product, serial: serial)
         }
         let objection: Verdict = enforce ? .deny : .wouldDeny
+        // A part of the device that could not be read (an interface's class, its serial, the
+        // list of its interfaces) may hide storage or a radio: every interface is kept out.
+        let unreadable = device.unreadableParts
+        let unknown = unreadable.isEmpty ? nil : "part of the device could not be read ("
+            + unreadable.prefix(3).map { "\($0.path): \($0.errorReason ?? "unreadable")" }.joined(separator: "; ")
+            + (unreadable.count > 3 ? "; and \(unreadable.count - 3) more" : "") + "), so what it is is unknown"
         var decisions: [InterfaceDecision] = []
         for interface in device.interfaces {
             let classification = USBClassifier.classify(interface, of: device, family: family)
@@ -108,18 +114,17 @@ public enum USBPolicyDecider {
                     reason = "\(kind.rawValue) interfaces are never allowed on a \(policy.profile.rawValue) machine"
                 }
             }
-            if !interface.unreadable.isEmpty {
-                // A class or driver that could not be read may hide storage or a radio.
+            if let unknown {
                 verdict = objection
-                reason = "part of it could not be read (\(interface.unreadable.map { "\($0.path): \($0.errorReason ?? "unreadable")" }.joined(separator: "; "))), so what it is is unknown"
+                reason = unknown
             }
             decisions.append(InterfaceDecision(
                 interface: interface, classification: classification, verdict: verdict,
                 reason: "\(classification.reason): \(reason)", rule: kind.rule.id))
         }
         var decision = DeviceDecision(device: device, interfaces: decisions, ledgerEntry: ledger)
-        decision.unreadable = device.unreadableParts
-        if !decision.unreadable.isEmpty { decision.unreadableVerdict = objection }
+        decision.unreadable = unreadable
+        if !unreadable.isEmpty { decision.unreadableVerdict = objection }
         return decision
     }
 }
