@@ -74,23 +74,9 @@ var mijianBinary: String { TestSupport.repositoryRoot.appendingPathComponent(".b
 @Suite("mijian traffic --interface (network namespaces)", .serialized)
 struct TrafficLiveTests {
     @Test func reportsTCPAndUDPToAnOutsideTestNetAddress() throws {
-        #expect(FileManager.default.isExecutableFile(atPath: mijianBinary))
         let directory = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let policy = directory.appendingPathComponent("policy.yaml")
-        try Data(trafficPolicyYAML.utf8).write(to: policy)
-        let pair = try VethPair()
-        defer { pair.close() }
         let output = directory.appendingPathComponent("live.json")
-        let watcher = Process()
-        watcher.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        watcher.arguments = [
-            "netns", "exec", pair.left, mijianBinary, "traffic", "--interface", pair.leftLink, "--duration", "6",
-            "--policy", policy.path, "--format", "json", "--output", output.path,
-        ]
-        watcher.standardOutput = FileHandle.nullDevice
-        watcher.standardError = FileHandle.nullDevice
-        try watcher.run()
         // Send for a few seconds so packets arrive once the capture is active, however long start-up takes.
         let sender = """
             for i in 1 2 3 4 5 6 7 8; do
@@ -99,13 +85,10 @@ struct TrafficLiveTests {
               sleep 0.3
             done
             """
-        try runProgram("/usr/sbin/ip", ["netns", "exec", pair.left, "bash", "-c", sender], limit: 30)
-        let watcherPID = watcher.processIdentifier
-        let watchdog = DispatchWorkItem { if watcher.isRunning { kill(watcherPID, SIGKILL) } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-        watcher.waitUntilExit()
-        watchdog.cancel()
-        #expect(watcher.terminationStatus == 1)
+        let status = try TrafficLiveTests.watch(writingTo: output, in: directory) { pair in
+            try runProgram("/usr/sbin/ip", ["netns", "exec", pair.left, "bash", "-c", sender], limit: 30)
+        }
+        #expect(status == 1)
         let flows = egressFlows(try readReport(output))
         let udp = flows.first { $0["protocol"]?.stringValue == "udp" && $0["dst_port"]?.intValue == 9999 }
         let tcp = flows.first { $0["protocol"]?.stringValue == "tcp" && $0["dst_port"]?.intValue == 8080 }
@@ -118,6 +101,32 @@ struct TrafficLiveTests {
         let capture = report["findings"]?.arrayValue?.first?["evidence"]?.arrayValue?.last?["data"]
         #expect(capture?["pcap_stats"]?["dropped"]?.intValue == 0)
         #expect(capture?["snap_length"]?.intValue == 512)
+    }
+
+    /// Runs `mijian traffic --interface` for 6 s on the left end of a fresh veth pair with the test policy,
+    /// writing the JSON report to `output`, while `send` runs; its exit status (a watchdog kills it after 60 s).
+    static func watch(writingTo output: URL, in directory: URL, send: (VethPair) throws -> Void) throws -> Int32 {
+        #expect(FileManager.default.isExecutableFile(atPath: mijianBinary))
+        let policy = directory.appendingPathComponent("policy.yaml")
+        try Data(trafficPolicyYAML.utf8).write(to: policy)
+        let pair = try VethPair()
+        defer { pair.close() }
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        watcher.arguments = [
+            "netns", "exec", pair.left, mijianBinary, "traffic", "--interface", pair.leftLink, "--duration", "6",
+            "--policy", policy.path, "--format", "json", "--output", output.path,
+        ]
+        watcher.standardOutput = FileHandle.nullDevice
+        watcher.standardError = FileHandle.nullDevice
+        try watcher.run()
+        try send(pair)
+        let watcherPID = watcher.processIdentifier
+        let watchdog = DispatchWorkItem { if watcher.isRunning { kill(watcherPID, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        watcher.waitUntilExit()
+        watchdog.cancel()
+        return watcher.terminationStatus
     }
 
     @Test func aSilentInterfaceStopsOnTime() throws {
