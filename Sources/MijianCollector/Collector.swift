@@ -91,8 +91,14 @@ public final class Collector: Sendable {
     public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> IngestRefusal {
         let source = CollectorStore.boundedSource(source)
         metrics.count(refusal: refusal.reason)
-        store.logRefusal(refusal, receivedAt: receivedAt, source: source)
-        logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])
+        let count = store.logRefusal(refusal, receivedAt: receivedAt, source: source)
+        guard RefusalLogLimits.logs(count) else { return refusal }
+        var metadata: Logger.Metadata = ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"]
+        if let count, count >= 10 {
+            // From the tenth on, a line stands for all of its window so far; the next comes at the next power of ten.
+            metadata["collector.count"] = "\(count) from this address for this reason in this window, logged again at each power of ten"
+        }
+        logger.notice("report refused", metadata: metadata)
         return refusal
     }
 

@@ -459,10 +459,12 @@ public final class CollectorStore: Sendable {
     }
 
     /// Records a submission refused before the chain check (bad signature, malformed, …): counted
-    /// in the row of its address, reason and window (see `RefusalLogLimits`).
-    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) {
+    /// in the row of its address, reason and window (see `RefusalLogLimits`). Returns the row's
+    /// count with this refusal, or nil when it could not be written.
+    @discardableResult
+    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> Int64? {
         // A refusal log that cannot be written must not turn the refusal into a server error.
-        _ = try? pool.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: refusalLimits) }
+        try? pool.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: refusalLimits) }
     }
 
     /// Most UTF-8 bytes of a source (a client's address, a file) as logged and stored.
@@ -484,28 +486,31 @@ public final class CollectorStore: Sendable {
 
     /// Counts one refusal in its (address, reason, window) row, making the row when it is the
     /// window's first; a new row past `maxRows` drops the oldest windows and counts what it dropped.
-    static func logRefusal(_ db: Database, _ refusal: IngestRefusal, receivedAt: Date, source: String, limits: RefusalLogLimits) throws {
+    /// Returns the row's count with this refusal.
+    @discardableResult
+    static func logRefusal(_ db: Database, _ refusal: IngestRefusal, receivedAt: Date, source: String, limits: RefusalLogLimits) throws -> Int64 {
         let source = boundedSource(source)
         let address = refusalAddress(source)
         let at = RFC3339.string(from: receivedAt)
         // Whole windows since 1970, in floating point: a receive time far out cannot trap.
         let width = Double(max(limits.windowSeconds, 1))
         let window = RFC3339.string(from: Date(timeIntervalSince1970: (receivedAt.timeIntervalSince1970 / width).rounded(.down) * width))
-        try db.cachedStatement(sql: """
+        let counted = try Int64.fetchOne(db.cachedStatement(sql: """
             UPDATE refusals SET count = count + 1, first_at = min(first_at, ?), last_at = max(last_at, ?)
-            WHERE address = ? AND reason = ? AND window_start = ?
-            """).execute(arguments: [at, at, address, refusal.reason, window])
-        guard db.changesCount == 0 else { return }
+            WHERE address = ? AND reason = ? AND window_start = ? RETURNING count
+            """), arguments: [at, at, address, refusal.reason, window])
+        if let counted { return counted }
         try db.cachedStatement(sql: """
             INSERT INTO refusals (address, reason, window_start, count, first_at, last_at, source, detail) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
             """).execute(arguments: [address, refusal.reason, window, at, at, source, refusal.detail])
         let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM refusals")) ?? 0
         let excess = rows - max(limits.maxRows, 1)
-        guard excess > 0 else { return }
+        guard excess > 0 else { return 1 }
         let oldest = "SELECT id FROM refusals ORDER BY window_start, id LIMIT ?"
         let dropped = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM refusals WHERE id IN (\(oldest))", arguments: [excess]) ?? 0
         try db.execute(sql: "DELETE FROM refusals WHERE id IN (\(oldest))", arguments: [excess])
         try db.execute(sql: "UPDATE refusal_drops SET windows = windows + ?, requests = requests + ? WHERE id = 1", arguments: [excess, dropped])
+        return 1
     }
 
     /// The counted refusals, newest window first.

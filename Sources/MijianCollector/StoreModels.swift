@@ -363,4 +363,19 @@ public struct RefusalLogLimits: Sendable, Equatable {
 
     /// The defaults: windows of an hour, 10,000 rows.
     public init() {}
+
+    /// Whether the refusal that brought its row to `count` is logged: the first ten of a row each,
+    /// then one at every power of ten (100, 1,000, …), so a flood writes a few lines per address
+    /// and reason each window, not one per request. A refusal whose row could not be written
+    /// (`nil`) is logged.
+    public static func logs(_ count: Int64?) -> Bool {
+        guard let count, count > 10 else { return true }
+        var power: Int64 = 100
+        while power < count {
+            let (next, overflow) = power.multipliedReportingOverflow(by: 10)
+            if overflow { return false }
+            power = next
+        }
+        return power == count
+    }
 }

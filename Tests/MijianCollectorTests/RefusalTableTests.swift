@@ -99,6 +99,22 @@ struct RefusalTableTests {
         #expect(try collector.store.refusals().filter { $0.address == "http 192.0.2.7" }.count == 2)
     }
 
+    @Test func aFloodFromOneAddressWritesAFewLogLinesNotOneARequest() async throws {
+        let capture = LogCapture()
+        let (collector, _) = try TestUnit.collector(logger: capture.logger)
+        for index in 0..<1_000 {
+            _ = await collector.submit(Array("not json".utf8), source: "http 192.0.2.11:\(2000 + index)", receivedAt: TestUnit.day(2))
+        }
+        _ = await collector.submit(Array("not json".utf8), source: "http 192.0.2.12:1", receivedAt: TestUnit.day(2))
+        let lines = capture.all.filter { $0.contains("collector.source=http 192.0.2.11:") }
+        // The first ten, then at 100 and 1,000, each saying how many it stands for.
+        #expect(lines.count == 12)
+        #expect(lines.last?.contains("collector.count=1000 from this address") == true, "\(lines.last ?? "")")
+        #expect(capture.all.contains { $0.contains("collector.source=http 192.0.2.12:1") })
+        #expect(collector.metrics.values["refused/malformed"] == 1_001)
+        #expect(RefusalLogLimits.logs(nil) && RefusalLogLimits.logs(10) && !RefusalLogLimits.logs(11) && RefusalLogLimits.logs(10_000) && !RefusalLogLimits.logs(Int64.max))
+    }
+
     @Test func addressesAreCountedWithoutTheirPort() {
         #expect(CollectorStore.refusalAddress("http 192.0.2.7:51234") == "http 192.0.2.7")
         #expect(CollectorStore.refusalAddress("http [2001:db8::1]:443") == "http [2001:db8::1]")
