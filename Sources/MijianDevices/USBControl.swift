@@ -90,18 +90,33 @@ public final class USBControl {
     }
 
     private func lockRootHubs(now: Date) -> [Event] {
-        let names = (try? configuration.root.list("/sys/bus/usb/devices")) ?? []
+        // A hub that could not be looked at stays unlocked: that is said, never passed over.
+        var errors: [Event] = []
+        let names: [String]
+        do {
+            names = try configuration.root.list("/sys/bus/usb/devices")
+        } catch {
+            return [errorEvent(devpath: "/bus/usb/devices", what: "cannot list /sys/bus/usb/devices, so no root hub was locked", errno: error.errno, source: .coldplug, now: now)]
+        }
         var writes: [SysfsWrite] = []
         for name in names where name.hasPrefix("usb") && !name.contains(":") {
-            guard let path = configuration.root.resolve("/sys/bus/usb/devices/\(name)") else { continue }
+            let (resolved, failures) = configuration.root.collectingFailures { $0.resolve("/sys/bus/usb/devices/\(name)") }
+            guard let path = resolved else {
+                if let failure = failures.first {
+                    errors.append(errorEvent(
+                        devpath: "/bus/usb/devices/\(name)", what: "root hub not locked: \(failure.errorReason ?? "unreadable")", errno: nil,
+                        source: .coldplug, now: now))
+                }
+                continue
+            }
             if configuration.root.attribute(path + "/interface_authorized_default") == "0" { continue }
             writes.append(writer.write(path + "/interface_authorized_default", "0"))
         }
-        guard !writes.isEmpty else { return [] }
+        guard !writes.isEmpty else { return errors }
         return [Event(type: "usb.enforcement", observedAt: now, data: [
             "what": .string("interface_authorized_default = 0 on root hubs: no new interface binds a driver before it is judged"),
             "writes": .array(writes.map(\.json)), "failed": .integer(writes.count(where: { !$0.succeeded })),
-        ])]
+        ])] + errors
     }
 
     private func readBarrier() -> UInt64 {

@@ -60,4 +60,17 @@ struct UnreadableDeviceControlTests {
         #expect(decided.first.map { USBControlTests.member($0.data, "decision") == .string("would-deny") } == true)
         #expect(fixture.read(fixture.devicePath(port: 3) + "/authorized") != "0", "audit mode wrote")
     }
+
+    @Test("a USB device list that cannot be read is said at start: no hub locked, nothing judged")
+    func unreadableBusAtStart() throws {
+        let fixture = try SysfsFixture()
+        try fixture.plug(port: 2, vendor: "46f4", product: "0001", serial: "REG-0001", interfaces: USBControlTests.stick, authorizedDefault: 1)
+        try fixture.publishSeqnum()
+        let control = try Self.control(fixture, refusing: "/sys/bus/usb/devices")
+        let events = control.start()
+        let errors = events.filter { $0.type == "usb.error" }.map { String(decoding: $0.data.serialized(), as: UTF8.self) }
+        #expect(errors.contains { $0.contains("no root hub was locked") && $0.contains("Permission denied") }, "\(errors)")
+        #expect(USBControlTests.decisions(events).isEmpty)
+        #expect(events.allSatisfy { $0.type != "usb.error" || $0.isUSBFailure })
+    }
 }
