@@ -295,13 +295,28 @@ extension IPNetwork {
         return range.lowerBound == range.upperBound ? "\(address(range.lowerBound))" : "\(address(range.lowerBound))-\(address(range.upperBound))"
     }
 
-    /// Whether the prefix contains any public (globally routed) address.
-    public var coversPublicSpace: Bool { !publicRanges.isEmpty }
+    /// Whether the prefix contains any public (globally routed) address. The IPv4-mapped part of an
+    /// IPv6 prefix (`::ffff:a.b.c.d`) counts as the IPv4 addresses it stands for: the checks judge a
+    /// mapped peer or resolver as IPv4, so `::ffff:0:0/96` holds the whole IPv4 internet.
+    public var coversPublicSpace: Bool { !publicRanges.isEmpty || (mappedV4Part?.coversPublicSpace ?? false) }
+
+    /// The IPv4 prefix that the part of this IPv6 prefix inside `::ffff:0:0/96` stands for; nil when
+    /// there is no such part.
+    public var mappedV4Part: IPNetwork? {
+        guard case .v6(let value) = address else { return nil }
+        if prefixLength >= 96 {
+            guard value >> 32 == 0xFFFF else { return nil }
+            return IPNetwork(address: .v4(UInt32(truncatingIfNeeded: value)), prefixLength: prefixLength - 96)
+        }
+        guard let block = IPNetwork(address: .v6(UInt128(0xFFFF) << 32), prefixLength: 96), contains(block) else { return nil }
+        return IPNetwork(address: .v4(0), prefixLength: 0)
+    }
 
     /// How many public addresses of one family (`v6`) the prefixes cover together, overlaps counted
-    /// once; `UInt128.max` when the count does not fit.
+    /// once (IPv4-mapped parts of IPv6 prefixes count as IPv4); `UInt128.max` when the count does not fit.
     public static func publicAddressCount(_ networks: [IPNetwork], v6: Bool) -> UInt128 {
-        let ranges = networks.filter { $0.address.isV6 == v6 }.flatMap(\.publicRanges).sorted { $0.lowerBound < $1.lowerBound }
+        let family = v6 ? networks.filter(\.address.isV6) : networks.filter { !$0.address.isV6 } + networks.compactMap(\.mappedV4Part)
+        let ranges = family.flatMap(\.publicRanges).sorted { $0.lowerBound < $1.lowerBound }
         var total: UInt128 = 0
         var merged: ClosedRange<UInt128>?
         func add(_ range: ClosedRange<UInt128>) -> Bool {

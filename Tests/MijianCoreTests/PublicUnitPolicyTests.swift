@@ -100,6 +100,18 @@ import Testing
         #expect(try TestSupport.defaultPolicy().publicSpace == nil)
     }
 
+    @Test func ipv4MappedPrefixesCountAsTheIPv4TheyStandFor() throws {
+        // A mapped public resolver is judged as IPv4 by net.public-dns, so ::ffff:0:0/96 is the IPv4 internet.
+        let error = try #require(Self.refusal(Self.text(["unit: [10.0.0.0/8, \"::ffff:0:0/96\"]"])))
+        #expect(error.message.hasPrefix(Self.file + ":5: networks.unit[1]: ::ffff:0:0/96 covers public address space (1.0.0.0-9.255.255.255 and more)"), "\(error.message)")
+        let keyed = try #require(Self.refusal(Self.text(["unit: [\"::ffff:0:0/96\"]", "covers_public_space: true"])))
+        #expect(keyed.message.hasPrefix(Self.file + ":5: networks.unit: these prefixes cover 3"), "\(keyed.message)")
+        #expect(keyed.message.contains("public IPv4 addresses"), "\(keyed.message)")
+        // The mapped form of the unit's own 10/8 is not public.
+        let mapped = try Self.parse(Self.text(["unit: [10.0.0.0/8, \"::ffff:10.0.0.0/104\"]"]))
+        #expect(mapped.publicSpace == nil)
+    }
+
     @Test func publicAddressCountMergesOverlaps() throws {
         let networks = ["8.0.0.0/8", "8.8.0.0/16", "9.0.0.0/8", "10.0.0.0/8"].compactMap { IPNetwork($0) }
         #expect(IPNetwork.publicAddressCount(networks, v6: false) == 2 << 24)

@@ -103,8 +103,10 @@ struct PublicSpaceCandidates {
             for list in lists {
                 guard let node = list.node, let index = list.networks.firstIndex(where: \.coversPublicSpace) else { continue }
                 let network = list.networks[index]
-                let ranges = network.publicRanges
-                let first = ranges.first.map { IPNetwork.describe($0, v6: network.address.isV6) } ?? ""
+                // An IPv4-mapped prefix is shown as the IPv4 space it stands for.
+                let mapped = network.publicRanges.isEmpty ? network.mappedV4Part : nil
+                let ranges = mapped?.publicRanges ?? network.publicRanges
+                let first = ranges.first.map { IPNetwork.describe($0, v6: mapped == nil && network.address.isV6) } ?? ""
                 throw reader.error(
                     try element(node, index, list.name, reader), "\(list.name)[\(index)]",
                     "\(network) covers public address space (\(first)\(ranges.count > 1 ? " and more" : "")): every address there would count as \(list.role) and pass the network rules. List only what the unit owns; if it owns public addresses, say so with \(key): true")
