@@ -131,7 +131,7 @@ public struct Spool: Sendable {
                 unlinkat(handle.fd, name, 0)
                 continue
             }
-            guard SpoolEntry(name: name, bytes: 0) != nil, let info = handle.status(of: name) else { continue }
+            guard var entry = SpoolEntry(name: name, bytes: 0), let info = handle.status(of: name) else { continue }
             let type = info.st_mode & S_IFMT
             if type != S_IFREG {
                 let what = type == S_IFLNK ? "a symbolic link" : type == S_IFDIR ? "a directory" : "not a regular file"
@@ -140,7 +140,8 @@ public struct Spool: Sendable {
                 listing.suspects.append(SpoolSuspect(name: name, reason: "it has \(info.st_nlink) hard links: the same file has a name elsewhere, so it is not the agent's own; it is not read"))
             } else if info.st_size > Spool.maxEnvelopeBytes {
                 listing.suspects.append(SpoolSuspect(name: name, reason: "it is \(info.st_size) bytes, more than the envelope limit of \(Spool.maxEnvelopeBytes); it is not read"))
-            } else if let entry = SpoolEntry(name: name, bytes: Int(info.st_size)) {
+            } else {
+                entry.bytes = Int(info.st_size)
                 listing.entries.append(entry)
             }
         }
