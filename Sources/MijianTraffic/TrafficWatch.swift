@@ -80,9 +80,10 @@ public struct TrafficResult: Sendable {
 
 /// Runs the outbound-traffic watch over a file or an interface and turns the result into `traffic.egress` findings.
 public enum TrafficWatch {
-    /// Snap length of a live capture: the largest header chain the decoder walks (cooked header 20,
-    /// two VLAN tags 8, IPv6 40 with extension headers, TCP 60, DNS length 2 and header 12) plus a
-    /// 255-byte query name fits in 512 bytes; payload beyond that is never copied.
+    /// Snap length of a live capture: a usual header chain (cooked header 20, two VLAN tags 8, IPv6 40
+    /// with extension headers, TCP 60, DNS length 2 and header 12) plus a 255-byte query name fits in
+    /// 512 bytes; payload beyond that is never copied. A deeper stack of tags can cut a query name, and
+    /// a query whose question was cut counts as asking outside, so the bound never makes a pass.
     public static let liveSnapLength: Int32 = 512
     /// Kernel buffer of a live capture: 8 MiB holds about 16,000 headers-only packets of a burst.
     public static let liveBufferBytes: Int32 = 8 << 20
