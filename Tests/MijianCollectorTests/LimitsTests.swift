@@ -12,11 +12,11 @@ final class RawConnection: @unchecked Sendable {
     let fd: Int32
     private var received: [UInt8] = []
 
-    /// Connects to `127.0.0.1:port` from `source` (any address of 127.0.0.0/8).
-    init(port: Int, from source: String = "127.0.0.1") throws {
+    /// Connects to `127.0.0.1:port` from `source` (any address of 127.0.0.0/8); a send waits at most `sendTimeout` seconds.
+    init(port: Int, from source: String = "127.0.0.1", sendTimeout: Int = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw MijianError(.io, "socket", errno: errno) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: sendTimeout, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var local = Self.address(source, port: 0)
         var remote = Self.address("127.0.0.1", port: port)
@@ -242,8 +242,8 @@ struct BodyErrorTests {
 }
 
 /// A POST head with a `Content-Length` and the first `sent` bytes of a body that is never finished.
-func heldBody(port: Int, from source: String, length: Int, sent: Int) throws -> RawConnection {
-    let connection = try RawConnection(port: port, from: source)
+func heldBody(port: Int, from source: String, length: Int, sent: Int, sendTimeout: Int = 5) throws -> RawConnection {
+    let connection = try RawConnection(port: port, from: source, sendTimeout: sendTimeout)
     try connection.send("POST /v1/reports HTTP/1.1\r\nHost: collector\r\nContent-Length: \(length)\r\n\r\n")
     try connection.send([UInt8](repeating: 0x20, count: sent))
     return connection
