@@ -473,15 +473,21 @@ public final class CollectorStore: Sendable {
     /// A source bounded and escaped, as every log line and row holds it.
     public static func boundedSource(_ source: String) -> String { UntrustedText.bounded(source, limit: maxSourceBytes) }
 
-    /// The address a refusal is counted under: the source without the client's port
-    /// (`http 192.0.2.7:51234` → `http 192.0.2.7`, `http [::1]:5` → `http [::1]`), which changes
-    /// with every connection; any other source as it is.
+    /// The address a refusal is counted under: the source without the client's port, which
+    /// changes with every connection (`http 192.0.2.7:51234` → `http 192.0.2.7`), and an IPv6
+    /// client by its /64, which one client holds whole (`http [2001:db8::1]:443` →
+    /// `http [2001:db8::]/64`); any other source as it is.
     public static func refusalAddress(_ source: String) -> String {
         guard let colon = source.lastIndex(of: ":") else { return source }
         let port = source[source.index(after: colon)...]
         let host = source[..<colon]
         guard !port.isEmpty, port.utf8.allSatisfy({ (0x30...0x39).contains($0) }), host.hasSuffix("]") || !host.contains(":") else { return source }
-        return String(host)
+        guard let open = host.lastIndex(of: "["), let address = IPAddress(host[host.index(after: open)..<host.index(before: host.endIndex)]) else {
+            return String(host)
+        }
+        if let v4 = address.mappedV4 { return "\(host[..<open])\(v4)" }
+        guard address.isV6, let network = IPNetwork(address: address, prefixLength: 64) else { return String(host) }
+        return "\(host[..<open])[\(network.address)]/64"
     }
 
     /// Counts one refusal in its (address, reason, window) row, making the row when it is the

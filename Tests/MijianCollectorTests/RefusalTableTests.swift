@@ -117,7 +117,11 @@ struct RefusalTableTests {
 
     @Test func addressesAreCountedWithoutTheirPort() {
         #expect(CollectorStore.refusalAddress("http 192.0.2.7:51234") == "http 192.0.2.7")
-        #expect(CollectorStore.refusalAddress("http [2001:db8::1]:443") == "http [2001:db8::1]")
+        #expect(CollectorStore.refusalAddress("http [2001:db8:0:7::1]:443") == "http [2001:db8:0:7::]/64")
+        #expect(CollectorStore.refusalAddress("http [2001:db8:0:7:ffff:1:2:3]:443") == "http [2001:db8:0:7::]/64")
+        #expect(CollectorStore.refusalAddress("http [::1]:5") == "http [::]/64")
+        #expect(CollectorStore.refusalAddress("http [::ffff:192.0.2.7]:5") == "http 192.0.2.7")
+        #expect(CollectorStore.refusalAddress("http [not an address]:5") == "http [not an address]")
         #expect(CollectorStore.refusalAddress("file:/srv/in/a:1") == "file:/srv/in/a:1")
         #expect(CollectorStore.refusalAddress("http unknown") == "http unknown")
         #expect(CollectorStore.refusalAddress("test") == "test")
