@@ -239,6 +239,8 @@ public struct TrafficService: Service {
                     detail: "no link but loopback was up to capture since the last report; a link that comes up is captured from the moment the kernel announces it",
                     evidence: [Evidence(kind: "pcap", source: "/sys/class/net", observedAt: context.observedAt, data: ["links": .array(links.map { .string($0) }), "captured": .array([])])]))
             }
+            // Every traffic.egress finding says when the policy's inside includes public space.
+            report.findings = context.statingPublicSpace(report.findings)
             return report
         }
         var filterPolicy = policy.policy.sha256

@@ -31,19 +31,9 @@ enum NetworkEvidence {
         return items.prefix(limit).joined(separator: ", ") + ", … (\(items.count) in all)"
     }
 
-    /// The findings, each stating in its detail and evidence that the policy's networks include public
-    /// address space by its explicit choice, when they do (`Policy.publicSpace`): a pass there means
-    /// less than it seems, and every reader of the report must see why.
+    /// The findings, stating that the policy's networks include public space when they do.
     static func stated(_ findings: [Finding], _ context: CheckContext) -> [Finding] {
-        guard let space = context.policy.publicSpace else { return findings }
-        let sentence = space.sentence
-        let evidence = space.evidence(at: context.observedAt)
-        return findings.map { finding in
-            var finding = finding
-            finding.statusDetail += " " + sentence
-            finding.evidence.append(evidence)
-            return finding
-        }
+        context.statingPublicSpace(findings)
     }
 
     /// The unit's networks for a sentence.

@@ -220,6 +220,7 @@ public enum TrafficWatch {
                 "pcap_stats": statistics,
                 "error": .optional(result.stoppedBy?.description),
             ])
-        return [context.finding(rule, subject: subject, status: status, detail: detail, evidence: [flows, capture])]
+        // Inside is what the policy calls inside: when that includes public space, the finding says so.
+        return context.statingPublicSpace([context.finding(rule, subject: subject, status: status, detail: detail, evidence: [flows, capture])])
     }
 }

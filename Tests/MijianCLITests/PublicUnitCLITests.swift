@@ -66,4 +66,26 @@ import Testing
         let stated = decoded.findings.filter { PublicSpace.statement(in: [$0]) == sentence }
         #expect(stated.map(\.rule.id).sorted() == network.map(\.rule.id).sorted())
     }
+
+    /// `traffic.egress` judges packets against the same inside: a packet to the public block the
+    /// policy calls the unit's own passes, and both the pass and a fail elsewhere say why, in the file
+    /// mode and (through the same call) in the service.
+    @Test(arguments: [("8.8.8.8", Int32(0), "pass"), ("1.1.1.1", Int32(1), "fail")])
+    func trafficFindingsSayItToo(destination: String, exit: Int32, status: String) async throws {
+        let directory = try TestSupport.temporaryDirectory("mijian-public-unit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("unit.yaml").path
+        try Data(Self.policy("  unit: [10.0.0.0/8, 8.8.8.0/24]\n  covers_public_space: true").utf8).write(to: URL(fileURLWithPath: path))
+        var writer = PcapWriter(linkType: 1)
+        writer.add(PacketBuilder.ethernet(
+            etherType: 0x0800, payload: PacketBuilder.ipv4(src: "10.1.1.1", dst: destination, proto: 6, payload: PacketBuilder.tcp(src: 40000, dst: 443))))
+        let capture = try writer.write(to: directory, name: "in.pcap")
+        let result = try TestSupport.run(mijian, ["traffic", "--read", capture.path, "--policy", path, "--format", "json"])
+        #expect(result.status == exit, "\(result.stderr)")
+        let report = try JSONParser().parse(Array(result.stdout.utf8))
+        let finding = try #require(report["findings"]?.arrayValue?.first { $0["rule"]?["id"]?.stringValue == "traffic.egress" })
+        #expect(finding["status"]?.stringValue == status)
+        #expect(finding["status_detail"]?.stringValue?.contains("By the policy's explicit choice (networks.covers_public_space: true)") == true)
+        #expect(finding["evidence"]?.arrayValue?.contains { $0["kind"]?.stringValue == "policy" && $0["source"]?.stringValue == "networks.covers_public_space" } == true)
+    }
 }

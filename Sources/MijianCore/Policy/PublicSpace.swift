@@ -83,6 +83,26 @@ extension Policy {
     }
 }
 
+extension CheckContext {
+    /// The findings, each stating in its detail and evidence that the policy's networks include public
+    /// address space by its explicit choice, when they do (`Policy.publicSpace`): a pass there means
+    /// less than it seems, and every reader of the report must see why. A finding that states it
+    /// already is left as it is, so every rule that judges addresses against the policy (the network
+    /// rules, `traffic.egress` in a file and in the service) can call this on everything it returns.
+    public func statingPublicSpace(_ findings: [Finding]) -> [Finding] {
+        guard let space = policy.publicSpace else { return findings }
+        let sentence = space.sentence
+        let evidence = space.evidence(at: observedAt)
+        return findings.map { finding in
+            if finding.evidence.contains(where: { $0.kind == PublicSpace.evidenceKind && $0.source == Policy.publicSpaceKey }) { return finding }
+            var finding = finding
+            finding.statusDetail += " " + sentence
+            finding.evidence.append(evidence)
+            return finding
+        }
+    }
+}
+
 /// The policy's address lists, kept while parsing so that a public prefix is refused at its line
 /// once the whole file (and with it `networks.covers_public_space`) has been read.
 struct PublicSpaceCandidates {
