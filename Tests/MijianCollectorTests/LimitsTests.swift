@@ -4,6 +4,7 @@ import Glibc
 #endif
 import MijianCollector
 import MijianCore
+import MijianTestSupport
 import Testing
 
 /// A plain TCP connection to the collector, from a chosen loopback source address, that sends
@@ -394,6 +395,34 @@ struct ConnectionCapTests {
             #expect(Front.metric(metrics.text, "mijian_collector_refused_total{reason=\"connections-per-client\"}") == 2)
             #expect(Front.metric(metrics.text, "mijian_collector_refused_total{reason=\"first-request-timeout\"}") == 4)
             #expect(Front.metric(metrics.text, "mijian_collector_refused_total{reason=\"tls-required\"}") == 0)
+        }
+    }
+}
+
+@Suite("serve's limit options")
+struct ServeLimitOptionsTests {
+    @Test func impossibleLimitsStopServeBeforeItListens() throws {
+        let binary = TestSupport.productPath("mijian-collector")
+        let data = try TestSupport.temporaryDirectory("collector-limits").appendingPathComponent("data").path
+        let serve = ["serve", "--data", data, "--listen", "127.0.0.1:0"]
+        // A hard open-file limit below what --max-connections needs: said with both numbers, not found out in a flood.
+        // (`timeout`: a serve that does not stop would listen for ever.)
+        let low = try TestSupport.run("/usr/bin/timeout", ["20", "/usr/bin/prlimit", "--nofile=512:512", binary] + serve)
+        #expect(low.status == 2)
+        #expect(low.stderr.contains("--max-connections 1024 needs 1152 open files, but the hard limit is 512"), "\(low.stderr)")
+        #expect(!low.stderr.contains("listening"))
+        for (options, words) in [
+            (["--max-body", "32M"], "--max-body 32M must be between 1K and 16M"),
+            (["--max-body", "12Q"], "--max-body 12Q is not a size"),
+            (["--max-body", "99999999999999999999G"], "--max-body 99999999999999999999G is not a size"),
+            (["--max-body", "8M", "--max-buffered-per-client", "4M"], "smaller than --max-body"),
+            (["--max-buffered", "8M"], "--max-buffered 8M is smaller than --max-buffered-per-client"),
+            (["--max-connections", "10", "--max-connections-per-client", "20"], "must be between 1 and --max-connections (10)"),
+            (["--first-request-timeout", "0"], "--first-request-timeout 0 must be between 1 and 3600"),
+        ] {
+            let result = try TestSupport.run("/usr/bin/timeout", ["20", binary] + serve + options)
+            #expect(result.status == 2, "\(options)")
+            #expect(result.stderr.contains(words), "\(options): \(result.stderr)")
         }
     }
 }
