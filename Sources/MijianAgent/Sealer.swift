@@ -189,14 +189,17 @@ public actor Sealer {
     /// under that very name, and, when the newest envelope is ahead of the saved chain state (a
     /// crash between the two writes), moves the state past it so no seq is issued twice. The place
     /// in the chain comes from the signed report, never from a file name.
+    /// A chain state no report can follow is an error here, before anything runs.
     public func start() throws(MijianError) {
         try spool.prepare()
-        guard let newest = try sweep().newest else { return }
-        let position = ChainPosition(
-            keyid: newest.keyid, epoch: newest.report.epoch, seq: newest.report.seq, payloadSHA256: newest.payloadSHA256,
-            reportID: newest.report.reportID.uuidString.lowercased())
-        try signer.advance(past: position)
-        lastReleased = position
+        if let newest = try sweep().newest {
+            let position = ChainPosition(
+                keyid: newest.keyid, epoch: newest.report.epoch, seq: newest.report.seq, payloadSHA256: newest.payloadSHA256,
+                reportID: newest.report.reportID.uuidString.lowercased())
+            try signer.advance(past: position)
+            lastReleased = position
+        }
+        try signer.checkNext()
     }
 
     /// Lists the spool, sets aside what may not be read and every envelope not seen before that

@@ -259,6 +259,18 @@ public struct ReportSigner: Sendable {
 }
 
 extension ReportSigner {
+    /// Checks that a next report can be signed: the saved chain state, when there is one, is
+    /// readable and leaves a seq (or, for another key, an epoch) after it. The agent calls it at
+    /// start, so such a state stops it with the reason instead of failing every seal.
+    public func checkNext(now: Date = Date()) throws(MijianError) {
+        guard let stored = try ChainState.load(from: store.chainPath) else { return }
+        if stored.keyid == key.keyid {
+            _ = try ChainState.seq(after: stored.seq)
+        } else {
+            _ = try ChainState.newEpoch(keyid: key.keyid, after: stored, now: now)
+        }
+    }
+
     /// Moves the saved chain state past `released` when it is behind (an envelope was made durable
     /// but a crash came before the state was saved); does nothing otherwise.
     public func advance(past released: ChainPosition, now: Date = Date()) throws(MijianError) {

@@ -282,6 +282,24 @@ struct SpoolHostileTests {
         #expect(names("\(machine.spool)/\(quarantine)") == [planted])
     }
 
+    @Test func aChainStateAtTheEndOfTheNumbersStopsTheStartWithItsReason() async throws {
+        let machine = try AgentMachine()
+        try machine.writeConfig("report_interval: 1s\naudit_interval: 1h\ntraffic: {enabled: false}\n")
+        let store = KeyStore(directory: machine.state)
+        let keyid = try store.signingKey().keyid
+        for (state, reason) in [
+            (ChainState(keyid: keyid, epoch: 5, seq: .max, prevSHA256: "", updatedAt: Date()), "seq \(Int64.max) is the last there is"),
+            (ChainState(keyid: "sha256:another-key", epoch: .max, seq: 0, prevSHA256: "", updatedAt: Date()), "leaves no epoch after it"),
+        ] {
+            try state.save(to: store.chainPath)
+            let agent = try AgentProcess(machine)
+            // Exit 2 with the reason (a trap would be a signal; a seal failing in a loop would not exit).
+            #expect(await agent.waitForExit(seconds: 30) == 2, "\(agent.log.all)")
+            #expect(agent.log.all.contains(reason), "\(agent.log.all)")
+            #expect(((try? machine.spooled()) ?? []).isEmpty, "nothing was sealed")
+        }
+    }
+
     @Test func aHugeAgentConfigurationIsRefusedWithoutReadingIt() async throws {
         let directory = try TestSupport.temporaryDirectory("agent-config")
         let path = directory.appendingPathComponent("agent.yaml").path
