@@ -202,7 +202,7 @@ public enum HardwareChecks {
 
     // MARK: wireless.modules
 
-    private static func dispositionText(_ disposition: ModuleDisposition) -> String {
+    static func dispositionText(_ disposition: ModuleDisposition) -> String {
         switch disposition {
         case .disabled(let directive): return "disabled by `install \(directive.module) \(directive.argument)` at \(directive.location)"
         case .kernelBlacklisted: return "refused by module_blacklist= on the kernel command line"
@@ -218,7 +218,7 @@ public enum HardwareChecks {
         }
     }
 
-    private static func dispositionName(_ disposition: ModuleDisposition) -> String {
+    static func dispositionName(_ disposition: ModuleDisposition) -> String {
         switch disposition {
         case .disabled: return "disabled"
         case .kernelBlacklisted: return "kernel-blacklisted"

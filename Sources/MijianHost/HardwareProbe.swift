@@ -155,7 +155,7 @@ struct HardwareReader {
         return index
     }
 
-    private mutating func readLoadedModules() {
+    mutating func readLoadedModules() {
         let path = "/proc/modules"
         guard let bytes = readRecorded(path) else { return }
         var names: [String] = []
@@ -167,7 +167,7 @@ struct HardwareReader {
         record(path, .ok, count: names.count)
     }
 
-    private mutating func readCommandLine() {
+    mutating func readCommandLine() {
         let path = "/proc/cmdline"
         guard let bytes = readRecorded(path, limit: 65_536) else { return }
         let words = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })

@@ -40,6 +40,7 @@ public enum HostProbe {
                 root: root, live: live, logger: logger, profiles: sets.contains(.profiles), logs: sets.contains(.logRetention))
         }
         if sets.contains(.usbHistory) { facts.usbHistory = USBHistoryProbe.observe(root: root, live: live, logger: logger) }
+        if sets.contains(.channels) { facts.channels = ChannelProbe.observe(root: root, live: live, logger: logger) }
         if let networkThread { facts.network = networkThread.result() }
         return facts
     }

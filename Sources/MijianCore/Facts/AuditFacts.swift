@@ -20,6 +20,9 @@ public enum FactSet: String, CaseIterable, Sendable, Comparable {
     case logRetention = "log-retention"
     /// Kernel messages of past USB connections: syslog files, the journal, `/dev/kmsg`.
     case usbHistory = "usb-history"
+    /// Serial, parallel, FireWire, PCMCIA, IrDA and optical devices, `/proc/sys/dev/cdrom/info`,
+    /// and the state of their drivers (the module tree, modprobe.d, the kernel command line).
+    case channels
 
     /// Every group: what a full audit collects.
     public static let all = Set(allCases)
@@ -48,6 +51,8 @@ public struct AuditFacts: Sendable {
     public var usbHistory: USBHistoryFacts
     /// The groups the probes collected; the others hold empty defaults that say nothing.
     public var collected: Set<FactSet>
+    /// Outbound channels other than networks and radios, and their drivers.
+    public var channels = ChannelFacts()
 
     /// Makes a facts bundle.
     public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts(), usbHistory: USBHistoryFacts = USBHistoryFacts(), collected: Set<FactSet> = FactSet.all) {

@@ -63,6 +63,10 @@ public enum RuleCatalogue {
     public static let usbPhone = RuleInfo(
         id: "usb.phone", title: "No phone attached", titleZH: "未连接手机",
         references: [.item("七.13"), .item("七.7")], defaultSeverity: .high)
+    public static let hardwareChannels = RuleInfo(
+        id: "hardware.channels", title: "No serial, parallel, FireWire, PCMCIA, IrDA, modem or optical channel the policy does not allow",
+        titleZH: "无未经允许的串口、并口、1394、PCMCIA、红外、调制解调器或光驱",
+        references: [.item("七.6")], defaultSeverity: .high)
     public static let trafficEgress = RuleInfo(
         id: "traffic.egress", title: "No traffic to outside the unit", titleZH: "无违规外联流量",
         references: [.item("七.6"), .item("七.7"), .score("53")], defaultSeverity: .critical)
@@ -85,7 +89,7 @@ public enum RuleCatalogue {
     /// Rules `mijian audit` runs, in report order.
     public static let auditRules: [RuleInfo] = [
         internetRoute, publicDNS, interfaces, sockets, wirelessHardware, wirelessModules, wirelessHistory, usbStorage,
-        usbHistory, usbPhone, logRetention,
+        usbHistory, usbPhone, hardwareChannels, logRetention,
     ]
 
     /// Every rule the agent knows.

@@ -24,6 +24,8 @@ media:
   ledger: []                   # registered removable media (台账): vendor, product, serial, label, classification, responsible
 usb:
   mode: audit                  # audit | enforce
+channels:
+  allow: []                    # channels this unit keeps (七.6): serial, usb-serial, parallel, firewire, pcmcia, optical-read, optical-write
 rules: {}                      # per-rule overrides, e.g. net.sockets: {enabled: true, severity: medium}
 
 """#
@@ -62,6 +64,7 @@ rules:                         # what would be a failure on a classified machine
   wireless.hardware: {enabled: false}
   wireless.modules: {enabled: false}
   wireless.history: {enabled: false}
+  hardware.channels: {enabled: false}
   usb.storage: {enabled: true, severity: informational}
   usb.history: {enabled: true, severity: informational}
 collector:

@@ -105,6 +105,9 @@ public struct Policy: Sendable, Equatable {
     public var usbMode: USBMode
     /// Interface kinds the live USB control lets bind a driver (`usb.allow`; default HID and hubs).
     public var usbAllow: Set<USBAllowKind> = [.hid, .hub]
+    /// Outbound channels the unit keeps on this machine (`channels.allow`, e.g. `[optical-read]`):
+    /// present and allowed, they are listed, not failed. Modems and IrDA are never allowed.
+    public var channelsAllow: Set<ChannelKind> = []
     /// Per-rule overrides.
     public var rules: [String: RuleOverride]
     /// Where the agent keeps its key and chain state, when not the default.
@@ -166,7 +169,7 @@ public struct Policy: Sendable, Equatable {
             id: "", version: "", profile: .classified, unitNetworks: [], allowedDestinations: [], dnsResolvers: [],
             dnsAllowedSuffixes: [], ledger: [], usbMode: .audit, rules: [:], stateDir: nil, traffic: Traffic(),
             collector: Collector(), sha256: digest(of: bytes))
-        let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector"]
+        let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector", "channels"]
         // The lists whose addresses may reach public space, kept to name their lines once the whole file is read.
         var publicCandidates = PublicSpaceCandidates()
         for (key, _, value) in try reader.mapping(root, "", allowed: top) {
@@ -237,6 +240,23 @@ public struct Policy: Sendable, Equatable {
                         kinds.insert(kind)
                     }
                     policy.usbAllow = kinds
+                }
+            case "channels":
+                for (_, _, v) in try reader.mapping(value, key, allowed: ["allow"]) {
+                    for (index, element) in try reader.sequence(v, "channels.allow").enumerated() {
+                        let text = try reader.string(element, "channels.allow[\(index)]")
+                        guard let kind = ChannelKind(rawValue: text) else {
+                            throw reader.error(
+                                element, "channels.allow[\(index)]",
+                                "\"\(text)\" is not a channel (known: \(ChannelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        }
+                        guard !ChannelKind.neverAllowed.contains(kind) else {
+                            throw reader.error(
+                                element, "channels.allow[\(index)]",
+                                "\"\(text)\" cannot be allowed on a classified computer: a modem dials out of the unit and IrDA is a wireless link (七.6)")
+                        }
+                        policy.channelsAllow.insert(kind)
+                    }
                 }
             case "rules":
                 let known = Set(RuleCatalogue.all.map(\.id))
