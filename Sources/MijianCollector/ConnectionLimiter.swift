@@ -9,7 +9,9 @@ import Synchronization
 ///
 /// A connection that has not yet sent a whole request head is *fresh*. When a client reaches its
 /// cap, or the collector its total, the oldest fresh connection (of that client, or of anyone) is
-/// closed to make room; when none is fresh, the new connection is closed instead. A connection
+/// closed to make room. When none is fresh, a client at its cap has its new connection closed;
+/// at the total, the oldest connection of the client holding the most makes room, as long as
+/// it holds at least two more than the newcomer's client; otherwise the new connection is closed. A connection
 /// that sends no request head within the first-request time is closed. So idle connections, which
 /// cost nothing to open, can never keep the descriptors or the memory that enrolled machines
 /// need, and a machine that connects and sends its report at once is never the one closed.
@@ -72,7 +74,8 @@ public final class ConnectionLimiter: Sendable {
                 evicted.append((victim, .perClient))
             }
             if state.entries.count >= maxConnections {
-                guard let victim = Self.oldestFresh(state, client: nil).flatMap({ Self.remove(&state, $0) }) else { return false }
+                let candidate = Self.oldestFresh(state, client: nil) ?? Self.oldestOfHeaviest(state, newcomer: client)
+                guard let victim = candidate.flatMap({ Self.remove(&state, $0) }) else { return false }
                 evicted.append((victim, .total))
             }
             state.entries[id] = Entry(client: client, channel: channel, order: state.nextOrder)
@@ -125,11 +128,26 @@ public final class ConnectionLimiter: Sendable {
     }
 
     private static func oldestFresh(_ state: State, client: String?) -> ObjectIdentifier? {
+        oldest(state) { $0.fresh && (client == nil || $0.client == client) }
+    }
+
+    private static func oldest(_ state: State, where matches: (Entry) -> Bool) -> ObjectIdentifier? {
         var best: (ObjectIdentifier, UInt64)?
-        for (id, entry) in state.entries where entry.fresh && (client == nil || entry.client == client) {
+        for (id, entry) in state.entries where matches(entry) {
             if best.map({ entry.order < $0.1 }) ?? true { best = (id, entry.order) }
         }
         return best?.0
+    }
+
+    /// When every connection has sent a request: the oldest connection of the client holding
+    /// the most, if it holds at least two more than the newcomer's client. So a few addresses
+    /// that fill the total with requests they never finish cannot keep out a machine that holds
+    /// none, and a client never loses a connection to make room for a heavier one.
+    private static func oldestOfHeaviest(_ state: State, newcomer: String) -> ObjectIdentifier? {
+        guard let (heaviest, count) = state.perClient.max(by: { $0.value < $1.value }),
+            count >= state.perClient[newcomer, default: 0] + 2
+        else { return nil }
+        return oldest(state) { $0.client == heaviest }
     }
 
     private static func remove(_ state: inout State, _ id: ObjectIdentifier) -> (any Channel)? {

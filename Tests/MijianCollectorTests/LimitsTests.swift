@@ -346,6 +346,29 @@ struct ConnectionCapTests {
         }
     }
 
+    @Test func requestsNeverFinishedFromAFewAddressesDoNotKeepOutAMachineWithNone() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 46, hostname: "ws-46", assetID: "JSJ-46", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        var limits = ServerLimits()
+        limits.maxConnections = 10
+        limits.maxConnectionsPerClient = 10
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            // Every connection has sent its head and holds an unfinished body: none is fresh.
+            let holders = try (0..<10).map { index in try heldBody(port: port, from: index < 7 ? "127.0.0.3" : "127.0.0.4", length: 1000, sent: 10) }
+            let full = try await Blocking.run { try RawConnection(port: port, from: "127.0.0.2") }
+            let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+            let answer = try await full.post(report)
+            #expect(answer.status == 202, "\(answer.head)")
+            // The room came from the client holding the most (127.0.0.3), not from 127.0.0.4.
+            var closed: [Bool] = []
+            for holder in holders { closed.append(await holder.readUntilClosed(within: 0.3)) }
+            #expect(closed[0..<7].contains(true))
+            #expect(!closed[7...].contains(true))
+        }
+    }
+
     @Test func aConnectionThatSendsNoRequestIsClosedAfterTheFirstRequestTime() async throws {
         let (collector, _) = try TestUnit.collector()
         var limits = ServerLimits()
