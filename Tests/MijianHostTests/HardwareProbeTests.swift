@@ -10,7 +10,7 @@ import Testing
 enum FixtureHosts {
     static let names = [
         "wired-desktop", "laptop-wifi-bt", "usb-stick-registered", "usb-stick-unregistered", "phone-tethering", "cellular-modem",
-        "wifi-vendor-class",
+        "wifi-vendor-class", "serial-parallel-firewire", "usb-modem-serial", "optical-drives",
     ]
 
     static func root(_ name: String) -> HostRoot {

@@ -33,6 +33,10 @@ struct RuleFactSetTests {
             "/usr/local/lib/systemd/journald.conf.d", "/usr/lib/systemd/journald.conf.d",
         ],
         .usbHistory: ["/var/log", "/run/log/journal"],
+        .channels: [
+            "/sys", "/proc/sys/dev/cdrom/info", "/lib/modules", "/proc/modules", "/proc/cmdline", "/proc/sys/kernel/osrelease",
+            "/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d",
+        ],
     ]
 
     /// Whether a group may open `path`: one of its places, inside one, or a directory above one
