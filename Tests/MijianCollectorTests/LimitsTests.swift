@@ -351,12 +351,15 @@ struct ConnectionCapTests {
         let machine = try TestMachine(index: 46, hostname: "ws-46", assetID: "JSJ-46", classification: .confidential)
         try TestUnit.enrol([machine], into: collector)
         var limits = ServerLimits()
-        limits.maxConnections = 10
-        limits.maxConnectionsPerClient = 10
+        limits.maxConnections = 11
+        limits.maxConnectionsPerClient = 11
         try await LiveClient.with(collector, limits: limits) { client in
             let port = Front.port(client)
-            // Every connection has sent its head and holds an unfinished body: none is fresh.
+            // Ten connections send their head and hold an unfinished body (4 KiB of budget each once
+            // the server reads it); with the one /metrics is read on, the total is full and none is fresh.
             let holders = try (0..<10).map { index in try heldBody(port: port, from: index < 7 ? "127.0.0.3" : "127.0.0.4", length: 1000, sent: 10) }
+            let reading = try await Front.metrics(client) { Front.metric($0, "mijian_collector_body_bytes") == 10 * 4096 }
+            #expect(Front.metric(reading, "mijian_collector_connections") == 11)
             let full = try await Blocking.run { try RawConnection(port: port, from: "127.0.0.2") }
             let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
             let answer = try await full.post(report)
