@@ -129,12 +129,12 @@ public enum ChannelChecks {
                 findings.append(context.finding(
                     rule, subject: subject, status: .pass,
                     detail: "\(modules.count) \(driverKindLabel(kind)) driver(s) installed; the channel is allowed by policy \(policy.id).",
-                    evidence: [data, moduleSources]))
+                    evidence: [data]))
             } else if open.isEmpty, partial.isEmpty, running.isEmpty {
                 findings.append(context.finding(
                     rule, subject: subject, status: .pass,
                     detail: "Every loadable \(driverKindLabel(kind)) driver is disabled with `install NAME /bin/false` (or refused on the kernel command line)." + builtinText,
-                    evidence: [data, moduleSources]))
+                    evidence: [data]))
             } else {
                 var parts: [String] = []
                 if !running.isEmpty { parts.append("\(running.count) loaded (\(HardwareChecks.list(running)))") }
