@@ -54,6 +54,18 @@ struct HardwareEndToEndTests {
             "wireless.hardware": [.fail], "wireless.modules": [.fail, .pass], "wireless.history": [.pass], "usb.storage": [.pass],
             "usb.phone": [.pass], "log.retention": [.pass],
         ],
+        "serial-parallel-firewire": [
+            "wireless.hardware": [.pass], "wireless.modules": [.pass], "wireless.history": [.pass], "usb.storage": [.pass],
+            "usb.phone": [.pass], "log.retention": [.pass],
+        ],
+        "usb-modem-serial": [
+            "wireless.hardware": [.pass], "wireless.modules": [.pass], "wireless.history": [.pass], "usb.storage": [.pass],
+            "usb.phone": [.pass], "log.retention": [.pass],
+        ],
+        "optical-drives": [
+            "wireless.hardware": [.pass], "wireless.modules": [.pass], "wireless.history": [.pass], "usb.storage": [.pass],
+            "usb.phone": [.pass], "log.retention": [.pass],
+        ],
     ]
 
     @Test("each fixture gives the expected statuses per rule", arguments: FixtureHosts.names)
