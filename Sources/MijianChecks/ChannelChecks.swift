@@ -64,7 +64,7 @@ public enum ChannelChecks {
         }
 
         findings += drivers(facts, context)
-        if !findings.contains(where: { $0.status != .pass }), present == 0 {
+        if !findings.contains(where: { $0.status == .fail || $0.status == .error }), present == 0 {
             let placeholders = facts.placeholderPorts.isEmpty ? "" : " \(facts.placeholderPorts.count) ttyS entries have UART type 0 (no port behind them: \(HardwareChecks.list(facts.placeholderPorts)))."
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
@@ -146,7 +146,14 @@ public enum ChannelChecks {
                     evidence: [data, moduleSources]))
             }
         }
-        if facts.source("/lib/modules/\(facts.kernelRelease)/modules.dep")?.state == .missing, facts.source("/proc/modules")?.state == .ok {
+        let depMissing = facts.source("/lib/modules/\(facts.kernelRelease)/modules.dep")?.state == .missing
+        if depMissing, facts.source("/proc/modules")?.state == .missing {
+            findings.append(context.finding(
+                rule, subject: "modules", status: .informational,
+                detail: "Neither /proc/modules nor lib/modules/\(facts.kernelRelease)/modules.dep exists: no channel driver can be loaded here, and which are built in cannot be listed without modules.builtin.",
+                evidence: [moduleSources]))
+        }
+        if depMissing, facts.source("/proc/modules")?.state == .ok {
             findings.append(context.finding(
                 rule, subject: "modules.dep", status: .error,
                 detail: "Modules are loadable (/proc/modules exists) but lib/modules/\(facts.kernelRelease)/modules.dep is missing, so it cannot be said which serial, parallel, FireWire, PCMCIA, IrDA or optical drivers could be loaded.",

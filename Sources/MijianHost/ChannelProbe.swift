@@ -125,6 +125,19 @@ struct ChannelReader {
 
     private static func driverName(_ root: HostRoot, _ path: String) -> String? { USBSysfs.driverName(root, path) }
 
+    /// The driver of a UART's hardware: since Linux 6.5 a port's `device` is a serial-base port
+    /// (`00:00:0.0`, driver `port`) below a controller (`ctrl`) below the PNP, platform or PCI
+    /// device that holds the driver people know (`serial`, `serial8250`, `8250_pci`).
+    static func uartDriver(_ root: HostRoot, _ path: String) -> String? {
+        guard var device = root.resolve(path + "/device") else { return driverName(root, path + "/device") }
+        for _ in 0..<3 {
+            let driver = driverName(root, device)
+            if let driver, driver != "port", driver != "ctrl" { return driver }
+            device = ChannelReader.parent(of: device)
+        }
+        return driverName(root, path + "/device")
+    }
+
     /// The USB interface directory (`1-2:1.0`) above a tty's device path, when there is one.
     static func usbInterface(above path: String) -> String? {
         var parts = path.split(separator: "/", omittingEmptySubsequences: false)
@@ -156,7 +169,7 @@ struct ChannelReader {
                     var attributes: [(String, String)] = []
                     for key in ["type", "port", "irq", "dev"] { if let value = root.attribute(path + "/" + key) { attributes.append((key, value)) } }
                     return ChannelDevice(
-                        kind: .serial, name: name, listedAt: listedAt, sysfsPath: path, driver: Self.driverName(root, path + "/device"),
+                        kind: .serial, name: name, listedAt: listedAt, sysfsPath: path, driver: Self.uartDriver(root, path),
                         attributes: attributes, reason: type.map { "UART type \($0) (not 0: a real port)" } ?? "UART type unreadable")
                 }
                 guard let read else { continue }
