@@ -204,6 +204,9 @@ struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let limiter = limiter
+        // Each connection's bytes wait in NIO (a few reads' worth) before a body takes them from
+        // the budget: reads of at most 16 KiB keep that part of every connection's memory small.
+        try? channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16 << 10))
         return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let watcher = ConnectionGuard(limiter: limiter)

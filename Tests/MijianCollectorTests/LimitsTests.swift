@@ -22,17 +22,11 @@ final class RawConnection: @unchecked Sendable {
         var local = Self.address(source, port: 0)
         var remote = Self.address("127.0.0.1", port: port)
         let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0 else {
-            let code = errno
-            close(fd)
-            throw MijianError(.io, "bind \(source)", errno: code)
-        }
+        // On a throw below the object is whole, and deinit closes the socket: closing it here too
+        // would close whatever descriptor took its number in the meantime.
+        guard bound == 0 else { throw MijianError(.io, "bind \(source)", errno: errno) }
         let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard connected == 0 else {
-            let code = errno
-            close(fd)
-            throw MijianError(.io, "connect to port \(port) from \(source)", errno: code)
-        }
+        guard connected == 0 else { throw MijianError(.io, "connect to port \(port) from \(source)", errno: errno) }
     }
 
     private var open = true
