@@ -43,7 +43,7 @@ public enum ChannelChecks {
             if !device.unreadable.isEmpty {
                 findings.append(context.finding(
                     rule, subject: device.subject, status: .error,
-                    detail: "Could not read all of \(device.listedAt): \(HardwareChecks.unreadableText(device.unreadable)); so whether it is a \(device.kind.label) the policy allows is unknown.",
+                    detail: "Could not read all of \(device.listedAt): \(HardwareChecks.unreadableText(device.unreadable)); so what it is (\(device.reason)) and whether the policy allows it is unknown.",
                     evidence: [data, context.evidence("sources", device.subject, .array(device.unreadable.map(\.json)))]))
                 continue
             }
@@ -68,7 +68,7 @@ public enum ChannelChecks {
             let placeholders = facts.placeholderPorts.isEmpty ? "" : " \(facts.placeholderPorts.count) ttyS entries have UART type 0 (no port behind them: \(HardwareChecks.list(facts.placeholderPorts)))."
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
-                detail: "No serial port with a UART, USB serial adapter, modem, parallel port, FireWire, PCMCIA socket, IrDA port or optical drive present (tty, wwan, parport, printer, firewire, pcmcia_socket, irda and block classes examined)." + placeholders,
+                detail: "No serial port with a UART, USB serial adapter, modem, parallel port, FireWire, PCMCIA socket, IrDA port or optical drive present (the tty, wwan, parport, printer, pcmcia_socket, irda and block classes, the firewire bus and the classes of \(facts.source("/sys/bus/pci/devices")?.count ?? 0) PCI functions examined)." + placeholders,
                 evidence: [sources]))
         }
         return findings

@@ -76,6 +76,7 @@ struct ChannelReader {
             readClass(directory, kind)
         }
         readOptical()
+        readPCIControllers()
         for note in facts.notes { logger.debug("channel probe skipped something", metadata: ["mijian.note": "\(note)"]) }
         return facts
     }
@@ -283,6 +284,46 @@ struct ChannelReader {
                     reason: "optical drive that can write: " + writes.map { $0.replacingOccurrences(of: "Can write ", with: "") }.joined(separator: ", "))
             }
             if let read { facts.devices.append(read) }
+        }
+    }
+
+    /// PCI class and subclass (`0x0c00`) of the controllers of each channel: seen even when their
+    /// driver is disabled, so no class device or bus entry shows them.
+    static let pciClasses: [UInt16: (ChannelKind, String)] = [
+        0x0700: (.serial, "serial controller"), 0x0701: (.parallel, "parallel port controller"), 0x0703: (.modem, "modem"),
+        0x0c00: (.firewire, "IEEE 1394 (FireWire) controller"), 0x0605: (.pcmcia, "PCMCIA bridge"), 0x0607: (.pcmcia, "CardBus bridge"),
+        0x0d00: (.irda, "IrDA controller"),
+    ]
+
+    /// PCI functions of a channel class that no device found above lies below.
+    private mutating func readPCIControllers() {
+        let busPath = "/sys/bus/pci/devices"
+        guard let names = listRecorded(busPath) else { return }
+        let seen = facts.devices.compactMap(\.sysfsPath)
+        for name in names {
+            let listedAt = "\(busPath)/\(name)"
+            guard let path = root.resolve(listedAt) else {
+                facts.notes.append("\(listedAt) vanished or does not resolve; skipped")
+                continue
+            }
+            var unknownClass = false
+            let read = device { root -> ChannelDevice? in
+                guard let text = root.attribute(path + "/class") else {
+                    unknownClass = true
+                    return ChannelDevice(kind: .serial, name: name, listedAt: listedAt, sysfsPath: path, reason: "PCI class unreadable")
+                }
+                guard let code = UInt32(USBSysfs.hexID(text), radix: 16), let (kind, what) = Self.pciClasses[UInt16(truncatingIfNeeded: code >> 8)] else { return nil }
+                let driver = Self.driverName(root, path)
+                let attributes = [("class", text)] + ["vendor", "device"].compactMap { key in root.attribute(path + "/" + key).map { (key, $0) } }
+                return ChannelDevice(
+                    kind: kind, name: name, listedAt: listedAt, sysfsPath: path, driver: driver, attributes: attributes,
+                    reason: "PCI \(what)" + (driver == nil ? ", no driver bound" : ""))
+            }
+            guard let read else { continue }
+            // A class that could not be read leaves the device unknown: kept only with what failed.
+            if unknownClass, read.unreadable.isEmpty { continue }
+            if !unknownClass, seen.contains(where: { $0.hasPrefix(path + "/") }) { continue }
+            facts.devices.append(read)
         }
     }
 

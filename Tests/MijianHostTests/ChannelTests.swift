@@ -95,8 +95,8 @@ struct ChannelTests {
     @Test("an optical writer and a reader: the allow list decides, a writer allowance covers a reader")
     func opticalDrives() throws {
         let facts = Self.channels("optical-drives")
-        #expect(facts.devices.map(\.name) == ["sr0", "sr1"])
-        #expect(facts.devices.map(\.kind) == [.opticalWrite, .opticalRead])
+        #expect(facts.devices.map(\.name) == ["sr0", "sr1", "0000:04:00.0"])
+        #expect(facts.devices.map(\.kind) == [.opticalWrite, .opticalRead, .firewire])
         let none = Self.findings("optical-drives", policy: try Self.policy())
         #expect(Self.status(none, "/sr0") == .fail && Self.status(none, "/sr1") == .fail)
         #expect(Self.status(none, "module:sr_mod") == .fail)
@@ -108,7 +108,7 @@ struct ChannelTests {
         #expect(Self.status(read, "modules:optical-read") == .pass)
         #expect(read.first { $0.subject.hasSuffix("/sr0") }?.statusDetail.contains("CD-R, CD-RW, DVD-R") == true)
 
-        let write = Self.findings("optical-drives", policy: try Self.policy(allow: "[optical-write]"))
+        let write = Self.findings("optical-drives", policy: try Self.policy(allow: "[optical-write, firewire]"))
         #expect(Self.status(write, "/sr0") == .pass && Self.status(write, "/sr1") == .pass)
         #expect(!write.contains { $0.status != .pass })
     }
@@ -117,7 +117,7 @@ struct ChannelTests {
     func cdromInfoRefused() throws {
         let root = FixtureHosts.root("optical-drives").refusing(ChannelProbe.cdromInfo)
         let facts = Self.channels("optical-drives", root: root)
-        #expect(facts.devices.map(\.kind) == [.opticalWrite, .opticalWrite])
+        #expect(facts.devices.map(\.kind) == [.opticalWrite, .opticalWrite, .firewire])
         let findings = Self.findings("optical-drives", policy: try Self.policy(allow: "[optical-read]"), root: root)
         #expect(Self.status(findings, ChannelProbe.cdromInfo) == .error)
         #expect(Self.status(findings, "/sr1") == .fail)
@@ -134,6 +134,21 @@ struct ChannelTests {
         #expect(ttyS2.status == .error)
         #expect(ttyS2.statusDetail.contains(MijianError.strerror(EACCES)))
         #expect(!findings.contains { $0.subject == "host" })
+    }
+
+    @Test("a FireWire controller without a driver is still a channel; one with fw0 below it is named once")
+    func pciControllers() throws {
+        let findings = Self.findings("optical-drives", policy: try Self.policy(allow: "[optical-write]"))
+        let controller = try #require(findings.first { $0.subject == "/sys/devices/pci0000:00/0000:04:00.0" })
+        #expect(controller.status == .fail)
+        #expect(controller.statusDetail.contains("IEEE 1394 (FireWire) controller, no driver bound"))
+        let desk = Self.channels("serial-parallel-firewire").devices
+        #expect(!desk.contains { $0.name.hasPrefix("0000:") })
+        // A PCI class that cannot be read is an error: the function could be a FireWire controller.
+        let refused = FixtureHosts.root("wired-desktop").refusing("/sys/devices/pci0000:00/0000:00:1f.6/class")
+        let errors = Self.findings("wired-desktop", policy: try Self.policy(), root: refused)
+        #expect(Self.status(errors, "/0000:00:1f.6") == .error)
+        #expect(!errors.contains { $0.subject == "host" })
     }
 
     @Test("without sysfs the channels are not vouched for")
