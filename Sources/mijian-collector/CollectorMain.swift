@@ -260,6 +260,7 @@ enum FileLimit {
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
             throw MijianError(.io, "cannot read the open-file limit (RLIMIT_NOFILE)", errno: errno)
         }
+        // rlim_t.max is RLIM_INFINITY (no limit).
         if limit.rlim_cur != rlim_t.max, limit.rlim_cur < rlim_t(needed) {
             guard limit.rlim_max == rlim_t.max || limit.rlim_max >= rlim_t(needed) else {
                 throw MijianError(
