@@ -103,7 +103,7 @@ public enum CollectorServer {
         }
         router.post("/v1/reports") { request, context -> Response in
             let source = "http \(context.remoteAddress.map(ClientAddress.text) ?? "unknown")"
-            let hold = BodyHold(budget: budget, client: context.remoteAddress?.ipAddress ?? "unknown")
+            let hold = BodyHold(budget: budget, client: ClientAddress.key(context.remoteAddress))
             defer { hold.giveBack() }
             let body: [UInt8]
             do {

@@ -204,4 +204,10 @@ enum ClientAddress {
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
+
+    /// The client the per-client limits count: an IPv4 address, or an IPv6 client's /64, which
+    /// one client holds whole (as the refusal table counts it).
+    static func key(_ address: SocketAddress?) -> String {
+        address.map { CollectorStore.refusalAddress(text($0)) } ?? "unknown"
+    }
 }

@@ -5,7 +5,7 @@ import NIOCore
 import NIOSSL
 import Synchronization
 
-/// Caps the connections of the HTTP API per client address and in total.
+/// Caps the connections of the HTTP API per client (an IPv4 address, an IPv6 /64) and in total.
 ///
 /// A connection that has not yet sent a whole request head is *fresh*. When a client reaches its
 /// cap, or the collector its total, the oldest fresh connection (of that client, or of anyone) is
@@ -65,7 +65,7 @@ public final class ConnectionLimiter: Sendable {
     /// Registers a new connection; returns false when it must be closed at once. Connections
     /// evicted to make room for it are closed here.
     func open(_ channel: any Channel) -> Bool {
-        let client = channel.remoteAddress?.ipAddress ?? "unknown"
+        let client = ClientAddress.key(channel.remoteAddress)
         let id = ObjectIdentifier(channel)
         var evicted: [(any Channel, Closing)] = []
         let admitted = state.withLock { state -> Bool in
@@ -84,7 +84,7 @@ public final class ConnectionLimiter: Sendable {
             return true
         }
         for (victim, reason) in evicted {
-            closed(reason, client: victim.remoteAddress?.ipAddress ?? "unknown", detail: "an idle connection that sent no request was closed to make room")
+            closed(reason, client: ClientAddress.key(victim.remoteAddress), detail: "an idle connection that sent no request was closed to make room")
             victim.close(promise: nil)
         }
         if !admitted {
@@ -112,7 +112,7 @@ public final class ConnectionLimiter: Sendable {
 
     /// The connection sent no request in time: counts it (it is closed by the caller).
     func timedOut(_ channel: any Channel) {
-        closed(.firstRequest, client: channel.remoteAddress?.ipAddress ?? "unknown", detail: "no request within \(firstRequestTimeout)")
+        closed(.firstRequest, client: ClientAddress.key(channel.remoteAddress), detail: "no request within \(firstRequestTimeout)")
     }
 
     /// The connection is gone.
