@@ -66,8 +66,8 @@ struct FloodTests {
     /// The load test of the front door with the default limits: 1,200 idle connections and 100
     /// held bodies from 127.0.0.1 (and 100 idle and 10 held bodies more every second), while the
     /// machine at 127.0.0.2 posts one report a second. Every report must be answered 202 within a
-    /// second, the server must hold no more connections and body bytes than its caps, and every
-    /// report must be stored.
+    /// second, the server must hold no more connections and body bytes than its caps for that
+    /// address, and every report must be stored.
     @Test func reportsAreAnsweredWithinASecondThroughAFlood() async throws {
         try Front.raiseFileLimit(to: 8192)
         let (collector, _) = try TestUnit.collector()
@@ -112,10 +112,11 @@ struct FloodTests {
             #expect(bodyBytes <= limits.maxBufferedBytesPerClient)
             #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"connections-per-client\"}") >= 1200)
             let opened = flood.counts.withLock { $0 }
-            // The figures the README quotes come from here.
+            // The process's resident memory holds every test that runs beside this one, so it is
+            // printed, not judged: the server's own bounds are its gauges above, and
+            // Benchmarks/collector-flood.sh measures the real server's memory from /proc.
             print("flood: \(opened.opened) connections opened (\(opened.cut) cut while opening), slowest report \(slowest), "
                 + "server connections \(connections), body bytes held \(bodyBytes), resident \(before >> 20) MiB before, \(peak >> 20) MiB at most")
-            #expect(peak - before < 256 << 20, "resident memory grew by \((peak - before) >> 20) MiB")
         }
         let host = try #require(try collector.store.hosts().first)
         #expect(host.reportCount == 10)
