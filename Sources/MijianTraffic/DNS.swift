@@ -17,11 +17,15 @@ public enum DNSDecoder {
     /// Most questions read from one message.
     static let maxQuestions = 8
 
-    /// Parses the payload of a UDP datagram or a TCP segment sent to port 53.
-    public static func query(payload: UnsafeRawBufferPointer, overTCP: Bool) -> DNSQuery {
+    /// Most length-prefixed messages read from one TCP segment; any past them are unknown.
+    static let maxMessages = 16
+
+    /// Parses the payload of a UDP datagram or a TCP segment sent to port 53; `cut` says the segment
+    /// goes on past `payload` (`DecodedPacket.payloadCut`).
+    public static func query(payload: UnsafeRawBufferPointer, overTCP: Bool, cut: Bool = false) -> DNSQuery {
         var names: [String] = []
         var scratch: [UInt8] = []
-        switch walk(payload: payload, overTCP: overTCP, scratch: &scratch, { name in
+        switch walk(payload: payload, overTCP: overTCP, cut: cut, scratch: &scratch, { name in
             names.append(String(decoding: name, as: UTF8.self))
             return true
         }) {
@@ -38,9 +42,9 @@ public enum DNSDecoder {
     /// question was read and `policy` allows (names as `query` gives them). Makes no strings, so the
     /// common case of a capture (the unit's own names) costs no allocation; anything else is left to `query`.
     static func asksOnlyAllowedNames(
-        payload: UnsafeRawBufferPointer, overTCP: Bool, scratch: inout [UInt8], policy: borrowing EgressPolicy
+        payload: UnsafeRawBufferPointer, overTCP: Bool, cut: Bool = false, scratch: inout [UInt8], policy: borrowing EgressPolicy
     ) -> Bool {
-        switch walk(payload: payload, overTCP: overTCP, scratch: &scratch, { policy.isAllowedName(utf8: $0) }) {
+        switch walk(payload: payload, overTCP: overTCP, cut: cut, scratch: &scratch, { policy.isAllowedName(utf8: $0) }) {
         case .notQuery, .ended(complete: true): return true
         case .unreadable, .ended(complete: false), .stopped: return false
         }
@@ -62,15 +66,53 @@ public enum DNSDecoder {
     /// Hands each question's name (its text in UTF-8: lower case, escaped, `.` for the root, built in
     /// `scratch`) to `body`, which returns whether to go on. The one reader behind `query` and
     /// `asksOnlyAllowedNames`.
+    ///
+    /// A UDP datagram is one message (RFC 1035 4.2.1): bytes after its questions are records or
+    /// padding a resolver never reads as another query, so they are not judged. A TCP segment may
+    /// carry several length-prefixed messages (RFC 7766 6.2.1.1), and a resolver answers each: every
+    /// complete message is walked, up to `maxMessages`. What cannot be walked — a message its length
+    /// prefix says goes on past the segment, a lone byte of a prefix, messages past the bound, or a
+    /// segment `cut` short, where more may follow unseen — is judged as a question not read.
     static func walk(
-        payload: UnsafeRawBufferPointer, overTCP: Bool, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Bool
+        payload: UnsafeRawBufferPointer, overTCP: Bool, cut: Bool = false, scratch: inout [UInt8],
+        _ body: (UnsafeBufferPointer<UInt8>) -> Bool
     ) -> Walk {
-        var view = ByteView(payload)
-        if overTCP {
-            if payload.isEmpty { return .notQuery }
-            guard let length = view.u16(0) else { return .unreadable }
-            view = ByteView(view.slice(2, upTo: Int(length)))
+        guard overTCP else { return walkMessage(ByteView(payload), scratch: &scratch, body) }
+        if payload.isEmpty { return cut ? .unreadable : .notQuery }
+        let view = ByteView(payload)
+        var offset = 0
+        var read = false
+        var complete = true
+        var messages = 0
+        while offset < view.count {
+            guard messages < maxMessages, let length = view.u16(offset) else {
+                complete = false
+                break
+            }
+            messages += 1
+            let message = ByteView(view.slice(offset + 2, upTo: Int(length)))
+            let whole = message.count == Int(length)
+            switch walkMessage(message, scratch: &scratch, body) {
+            case .stopped: return .stopped
+            case .notQuery: break
+            case .unreadable: complete = false
+            case .ended(let all):
+                read = true
+                if !all { complete = false }
+            }
+            guard whole else {
+                complete = false
+                break
+            }
+            offset += 2 + Int(length)
         }
+        if cut { complete = false }
+        if read { return .ended(complete: complete) }
+        return complete ? .notQuery : .unreadable
+    }
+
+    /// `walk` over one DNS message.
+    private static func walkMessage(_ view: ByteView, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Walk {
         guard let flags = view.u16(2), let questions = view.u16(4) else { return .unreadable }
         if flags & 0x8000 != 0 { return .notQuery }
         guard questions > 0 else { return .unreadable }

@@ -95,6 +95,9 @@ public struct DecodedPacket: Sendable, Equatable {
     /// (a header chain cut or too long, ports or the start of a DNS query not captured): such a packet
     /// can still be a violation on its addresses, but it cannot pass.
     public var incomplete: UnjudgedReason?
+    /// True when bytes of the transport payload lie past `payload`: the capture cut the packet, or it is
+    /// a first fragment with more to follow. A stream of DNS messages may go on there unseen.
+    public var payloadCut = false
 }
 
 /// What the decoder made of one frame.
@@ -262,7 +265,7 @@ public enum PacketDecoder {
             return .packet(packet)
         }
         let end = min(view.count, offset + declared)
-        transport(view, at: offset + headerLength, end: end, into: &packet)
+        transport(view, at: offset + headerLength, end: end, cut: end < offset + declared || fragment & 0x2000 != 0, into: &packet)
         return .packet(packet)
     }
 
@@ -278,6 +281,7 @@ public enum PacketDecoder {
             src: .v6(src), dst: .v6(dst), proto: next, srcPort: nil, dstPort: nil, ipLength: declared,
             isLaterFragment: false, payload: nil, incomplete: nil)
         let end = min(view.count, offset + declared)
+        var moreFragments = false
         var cursor = offset + 40
         var walked = 0
         chain: while true {
@@ -307,6 +311,7 @@ public enum PacketDecoder {
                     packet.isLaterFragment = true
                     return .packet(packet)
                 }
+                moreFragments = offsetField & 1 != 0
                 cursor += 8
             case 51:  // authentication header: (len + 2) * 4 bytes
                 cursor += (Int(length) + 2) * 4
@@ -316,13 +321,14 @@ public enum PacketDecoder {
             next = following
             packet.proto = next
         }
-        transport(view, at: cursor, end: end, into: &packet)
+        transport(view, at: cursor, end: end, cut: end < offset + declared || moreFragments, into: &packet)
         return .packet(packet)
     }
 
     /// Reads TCP or UDP ports and locates the payload; marks the packet incomplete when the ports, or the
-    /// start of a query to port 53, lie past what was captured (or past the packet's own end).
-    static func transport(_ view: ByteView, at offset: Int, end: Int, into packet: inout DecodedPacket) {
+    /// start of a query to port 53, lie past what was captured (or past the packet's own end). `cut`
+    /// says the packet goes on past `end` (not captured, or in later fragments).
+    static func transport(_ view: ByteView, at offset: Int, end: Int, cut: Bool, into packet: inout DecodedPacket) {
         let tcp = packet.proto == IPProtocol.tcp
         guard tcp || packet.proto == IPProtocol.udp else { return }
         guard offset + 4 <= end, let src = view.u16(offset), let dst = view.u16(offset + 2) else {
@@ -338,12 +344,14 @@ public enum PacketDecoder {
             let dataOffset = offset + 13 <= end ? view.u8(offset + 12) : nil
             start = dataOffset.map { offset + Int($0 >> 4) * 4 }
             if let dataOffset, dataOffset >> 4 < 5 { return }
+            packet.payloadCut = cut
         } else {
             let length = offset + 8 <= end ? view.u16(offset + 4) : nil
             start = length.map { _ in offset + 8 }
             if let length {
                 guard length >= 8 else { return }
                 payloadEnd = min(end, offset + Int(length))
+                packet.payloadCut = cut && offset + Int(length) > end
             }
         }
         if let start, start <= end {

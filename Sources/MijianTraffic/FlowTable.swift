@@ -290,11 +290,11 @@ public struct EgressAnalyzer: Sendable {
             // Inside peers asking only for the unit's names: nothing to record, so no names are made.
             if !outside,
                 DNSDecoder.asksOnlyAllowedNames(
-                    payload: bytes, overTCP: packet.proto == IPProtocol.tcp, scratch: &scratch, policy: policy)
+                    payload: bytes, overTCP: packet.proto == IPProtocol.tcp, cut: packet.payloadCut, scratch: &scratch, policy: policy)
             {
                 return
             }
-            switch DNSDecoder.query(payload: bytes, overTCP: packet.proto == IPProtocol.tcp) {
+            switch DNSDecoder.query(payload: bytes, overTCP: packet.proto == IPProtocol.tcp, cut: packet.payloadCut) {
             case .notQuery:
                 break
             case .names(let queried):
