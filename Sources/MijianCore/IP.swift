@@ -46,6 +46,13 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
         return .v4(UInt32(truncatingIfNeeded: value))
     }
 
+    /// The IPv4 address that an address of the NAT64 well-known prefix (64:ff9b::a.b.c.d, RFC 6052)
+    /// reaches through a translator.
+    public var nat64V4: IPAddress? {
+        guard case .v6(let value) = self, value >> 32 == UInt128(0x64_FF9B) << 64 else { return nil }
+        return .v4(UInt32(truncatingIfNeeded: value))
+    }
+
     /// The address as an unsigned integer in a 128-bit field.
     public var value: UInt128 {
         switch self {
@@ -219,14 +226,15 @@ extension IPAddress {
         "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
     ].compactMap { IPNetwork($0) }
 
-    /// IPv6 ranges that are not public internet space. IPv4-mapped addresses are judged as IPv4.
+    /// IPv6 ranges that are not public internet space. IPv4-mapped addresses and those of the NAT64
+    /// well-known prefix are judged as the IPv4 addresses they stand for.
     public static let nonPublicV6: [IPNetwork] = [
-        "::/128", "::1/128", "::ffff:0:0/96", "100::/64", "2001:db8::/32", "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
+        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001:db8::/32", "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
     ].compactMap { IPNetwork($0) }
 
     /// Whether the address lies in public (globally routed) address space.
     public var isPublic: Bool {
-        if let mapped = mappedV4 { return mapped.isPublic }
+        if let mapped = mappedV4 ?? nat64V4 { return mapped.isPublic }
         switch self {
         case .v4: return !IPAddress.nonPublicV4.contains { $0.contains(self) }
         case .v6: return !IPAddress.nonPublicV6.contains { $0.contains(self) }
@@ -295,27 +303,43 @@ extension IPNetwork {
         return range.lowerBound == range.upperBound ? "\(address(range.lowerBound))" : "\(address(range.lowerBound))-\(address(range.upperBound))"
     }
 
-    /// Whether the prefix contains any public (globally routed) address. The IPv4-mapped part of an
-    /// IPv6 prefix (`::ffff:a.b.c.d`) counts as the IPv4 addresses it stands for: the checks judge a
-    /// mapped peer or resolver as IPv4, so `::ffff:0:0/96` holds the whole IPv4 internet.
-    public var coversPublicSpace: Bool { !publicRanges.isEmpty || (mappedV4Part?.coversPublicSpace ?? false) }
+    /// Whether the prefix contains any public (globally routed) address. The IPv4-mapped and NAT64
+    /// parts of an IPv6 prefix count as the IPv4 addresses they stand for: the checks judge a mapped
+    /// peer or resolver as IPv4, so `::ffff:0:0/96` holds the whole IPv4 internet, and a translator
+    /// makes `64:ff9b::/96` the whole IPv4 internet too.
+    public var coversPublicSpace: Bool { !publicRanges.isEmpty || embeddedV4Parts.contains(where: \.coversPublicSpace) }
 
     /// The IPv4 prefix that the part of this IPv6 prefix inside `::ffff:0:0/96` stands for; nil when
     /// there is no such part.
-    public var mappedV4Part: IPNetwork? {
-        guard case .v6(let value) = address else { return nil }
-        if prefixLength >= 96 {
-            guard value >> 32 == 0xFFFF else { return nil }
-            return IPNetwork(address: .v4(UInt32(truncatingIfNeeded: value)), prefixLength: prefixLength - 96)
-        }
-        guard let block = IPNetwork(address: .v6(UInt128(0xFFFF) << 32), prefixLength: 96), contains(block) else { return nil }
-        return IPNetwork(address: .v4(0), prefixLength: 0)
+    public var mappedV4Part: IPNetwork? { v4Part(in: Self.mappedBlock, readable: true) }
+
+    /// The IPv4 prefixes that the parts of this IPv6 prefix in IPv4-mapped (`::ffff:0:0/96`) and NAT64
+    /// space (`64:ff9b::/96`, and the local-use `64:ff9b:1::/48` of RFC 8215) stand for. Where a
+    /// local-use prefix puts the IPv4 address depends on the prefix length its translator was given
+    /// (RFC 6052 §2.2), which a policy does not say, so any part of it stands for all of IPv4.
+    public var embeddedV4Parts: [IPNetwork] {
+        [v4Part(in: Self.mappedBlock, readable: true), v4Part(in: Self.nat64Block, readable: true), v4Part(in: Self.nat64LocalBlock, readable: false)]
+            .compactMap { $0 }
+    }
+
+    static let mappedBlock = IPNetwork(address: .v6(UInt128(0xFFFF) << 32), prefixLength: 96)
+    static let nat64Block = IPNetwork(address: .v6(UInt128(0x64_FF9B) << 96), prefixLength: 96)
+    static let nat64LocalBlock = IPNetwork(address: .v6(UInt128(0x64_FF9B_0001) << 80), prefixLength: 48)
+
+    /// The IPv4 prefix the part of this prefix inside `block` stands for: the low 32 bits when `readable`
+    /// (a /96 block), else all of IPv4; nil when this prefix and `block` do not meet.
+    private func v4Part(in block: IPNetwork?, readable: Bool) -> IPNetwork? {
+        guard case .v6(let value) = address, let block else { return nil }
+        if contains(block) { return IPNetwork(address: .v4(0), prefixLength: 0) }
+        guard block.contains(self) else { return nil }
+        guard readable else { return IPNetwork(address: .v4(0), prefixLength: 0) }
+        return IPNetwork(address: .v4(UInt32(truncatingIfNeeded: value)), prefixLength: prefixLength - 96)
     }
 
     /// How many public addresses of one family (`v6`) the prefixes cover together, overlaps counted
-    /// once (IPv4-mapped parts of IPv6 prefixes count as IPv4); `UInt128.max` when the count does not fit.
+    /// once (IPv4-mapped and NAT64 parts of IPv6 prefixes count as IPv4); `UInt128.max` when the count does not fit.
     public static func publicAddressCount(_ networks: [IPNetwork], v6: Bool) -> UInt128 {
-        let family = v6 ? networks.filter(\.address.isV6) : networks.filter { !$0.address.isV6 } + networks.compactMap(\.mappedV4Part)
+        let family = v6 ? networks.filter(\.address.isV6) : networks.filter { !$0.address.isV6 } + networks.flatMap(\.embeddedV4Parts)
         let ranges = family.flatMap(\.publicRanges).sorted { $0.lowerBound < $1.lowerBound }
         var total: UInt128 = 0
         var merged: ClosedRange<UInt128>?

@@ -112,6 +112,29 @@ import Testing
         #expect(mapped.publicSpace == nil)
     }
 
+    @Test(arguments: ["64:ff9b::/96", "64:ff9b::/64", "64:ff9b:1::/48", "64:ff9b:1:abcd::/96"])
+    func nat64PrefixesCountAsTheIPv4TheyStandFor(prefix: String) throws {
+        // Through a translator every IPv4 address is reachable there: the IPv4 internet, past the /8 bound.
+        let keyed = try #require(Self.refusal(Self.text(["unit: [\"\(prefix)\"]", "covers_public_space: true"])))
+        #expect(keyed.message.hasPrefix(Self.file + ":5: networks.unit: these prefixes cover 3"), "\(keyed.message)")
+        #expect(keyed.message.contains("public IPv4 addresses"), "\(keyed.message)")
+        let unkeyed = try #require(Self.refusal(Self.text(["unit: [\"\(prefix)\"]"])))
+        #expect(unkeyed.message.hasPrefix(Self.file + ":5: networks.unit[0]: \(prefix) covers public address space"), "\(unkeyed.message)")
+    }
+
+    @Test func nat64AddressesAreJudgedAsTheirIPv4() throws {
+        // The unit's own 10/8 behind the well-known prefix is not public; 8.8.8.8 behind it is.
+        let own = try Self.parse(Self.text(["unit: [10.0.0.0/8, \"64:ff9b::10.0.0.0/104\"]"]))
+        #expect(own.publicSpace == nil)
+        #expect(try #require(IPAddress("64:ff9b::8.8.8.8")).isPublic)
+        #expect(try #require(IPAddress("64:ff9b::10.0.0.53")).isPublic == false)
+        let resolver = try #require(Self.refusal(Self.text(["unit: [10.0.0.0/8]"], resolvers: "[\"64:ff9b::8.8.8.8\"]")))
+        #expect(resolver.message.contains("dns.resolvers[0]: 64:ff9b::808:808 is a public address"), "\(resolver.message)")
+        // A /8 of public IPv4 behind the well-known prefix is still within the bound with the key.
+        let eight = try Self.parse(Self.text(["unit: [\"64:ff9b::8.0.0.0/104\"]", "covers_public_space: true"]))
+        #expect(eight.publicSpace?.unit.count == 1)
+    }
+
     @Test func publicAddressCountMergesOverlaps() throws {
         let networks = ["8.0.0.0/8", "8.8.0.0/16", "9.0.0.0/8", "10.0.0.0/8"].compactMap { IPNetwork($0) }
         #expect(IPNetwork.publicAddressCount(networks, v6: false) == 2 << 24)

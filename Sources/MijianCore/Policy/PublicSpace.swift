@@ -123,8 +123,8 @@ struct PublicSpaceCandidates {
             for list in lists {
                 guard let node = list.node, let index = list.networks.firstIndex(where: \.coversPublicSpace) else { continue }
                 let network = list.networks[index]
-                // An IPv4-mapped prefix is shown as the IPv4 space it stands for.
-                let mapped = network.publicRanges.isEmpty ? network.mappedV4Part : nil
+                // An IPv4-mapped or NAT64 prefix is shown as the IPv4 space it stands for.
+                let mapped = network.publicRanges.isEmpty ? network.embeddedV4Parts.first(where: \.coversPublicSpace) : nil
                 let ranges = mapped?.publicRanges ?? network.publicRanges
                 let first = ranges.first.map { IPNetwork.describe($0, v6: mapped == nil && network.address.isV6) } ?? ""
                 throw reader.error(
