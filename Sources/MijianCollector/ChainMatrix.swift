@@ -115,10 +115,26 @@ public enum ClockSkew {
     /// tolerance before the report it follows in the chain; nil otherwise. A report issued long
     /// before it arrives is not flagged by itself: reports carried across an air gap, or held
     /// back while the collector was down, legitimately arrive days later.
-    public static func judge(issuedAt: Date, receivedAt: Date, previousIssuedAt: Date?) -> String? {
+    ///
+    /// `epoch-ahead` when neither holds but the report's epoch (the Unix time its machine's clock
+    /// said when the epoch began) lies more than the tolerance after the receive time: the
+    /// machine's clock was fast when the epoch began. The report is accepted all the same (the
+    /// chain orders reports, not clocks); the flag ends by itself once the collector's clock
+    /// passes the epoch.
+    public static func judge(issuedAt: Date, receivedAt: Date, previousIssuedAt: Date?, epoch: Int64? = nil) -> String? {
         if Int64((issuedAt.timeIntervalSince(receivedAt)).rounded()) > toleranceSeconds { return "ahead" }
         if let previousIssuedAt, Int64((previousIssuedAt.timeIntervalSince(issuedAt)).rounded()) > toleranceSeconds { return "backwards" }
+        // In floating point: an epoch or a receive time far out cannot trap.
+        if let epoch, Double(epoch) - receivedAt.timeIntervalSince1970 > Double(toleranceSeconds) { return "epoch-ahead" }
         return nil
+    }
+
+    /// Epoch minus receive time, whole seconds, clamped to the range of `Int64`.
+    public static func epochSeconds(epoch: Int64, receivedAt: Date) -> Int64 {
+        let now = receivedAt.timeIntervalSince1970.rounded(.down)
+        guard now > -9.2e18, now < 9.2e18 else { return now > 0 ? Int64.min : Int64.max }
+        let (difference, overflow) = epoch.subtractingReportingOverflow(Int64(now))
+        return overflow ? (epoch > 0 ? Int64.max : Int64.min) : difference
     }
 
     /// Issue time minus receive time, whole seconds. The conversions to `Int64` here and in
@@ -131,6 +147,8 @@ public enum ClockSkew {
     public static func describe(_ kind: String, seconds: Int64) -> String {
         switch kind {
         case "ahead": return "issued_at is \(duration(seconds)) after the collector received the report: the machine's clock is ahead"
+        case "epoch-ahead":
+            return "the report's epoch begins \(duration(seconds)) after the collector received it: the machine's clock was ahead when the epoch began"
         default: return "issued_at is earlier than the previous report's in the chain: the machine's clock went backwards (issued \(duration(seconds)) \(seconds < 0 ? "before" : "after") receipt)"
         }
     }
@@ -146,38 +164,38 @@ public enum ClockSkew {
 }
 
 /// How far a report may move its host's chain. A chain moves one seq per report; a jump of a
-/// million (years of reports) or an epoch that starts long after the collector's clock is no
-/// chain an agent makes, and taken as a gap or a new epoch it would put the host's head where its
-/// real next report is a "replay" for ever (a seq of `Int64.max` locks the host out).
+/// million (years of reports) is no chain an agent makes, and taken as a gap it would put the
+/// host's head where its real next report is a "replay" for ever (a seq of `Int64.max` locks the
+/// host out). An epoch is the Unix time, in seconds, its agent's clock said when it began, so it
+/// is bounded absolutely, never by the collector's clock: a machine started with its clock fast
+/// numbers every later epoch after that one, and a bound relative to today would refuse all of
+/// them for ever. An epoch from the future is accepted and flagged (`ClockSkew`).
 public struct ChainLimits: Sendable, Equatable {
     /// Most seqs a report may skip, in its epoch or from 0 in a new one.
     public var maxSeqJump: Int64 = 1_000_000
-    /// How far, in seconds, an epoch (the Unix time it started) may lie after the collector's clock.
-    public var maxEpochAheadSeconds: Int64 = 7 * 86_400
+    /// The latest epoch: 9999-12-31T23:59:59Z in Unix seconds, the last second a report's
+    /// four-digit RFC 3339 times can name. No clock an agent reads gets there, and `Int64.max`
+    /// minus it leaves every later epoch and seq room.
+    public var maxEpoch: Int64 = 253_402_300_799
 
-    /// The defaults: a million seqs, an epoch up to 7 days ahead.
+    /// The defaults: a million seqs, an epoch up to the end of the year 9999.
     public init() {}
 }
 
 extension ChainMatrix {
     /// The refusal for a report whose place the chain cannot take, checked before `decide`: a
-    /// negative epoch or seq, an epoch starting more than `maxEpochAheadSeconds` after
-    /// `receivedAt`, or more than `maxSeqJump` seqs skipped. A refused report is not stored and
-    /// the chain stays where it was, so the host's real next report is still accepted. Every
-    /// difference is computed with overflow checks: the numbers come from the report.
+    /// negative epoch or seq, an epoch past `maxEpoch`, or more than `maxSeqJump` seqs skipped. A
+    /// refused report is not stored and the chain stays where it was, so the host's real next
+    /// report is still accepted. Every difference is computed with overflow checks: the numbers
+    /// come from the report. `receivedAt` is not used for the epoch: see `ChainLimits`.
     public static func refusal(state: ChainState?, epoch: Int64, seq: Int64, receivedAt: Date, limits: ChainLimits) -> IngestRefusal? {
         guard epoch >= 0, seq >= 0 else {
             return IngestRefusal(reason: "bad-chain", detail: "epoch \(epoch), seq \(seq): neither may be negative")
         }
-        // The collector's clock in whole seconds; a Date beyond Int64 seconds leaves the bound open.
-        let now = receivedAt.timeIntervalSince1970.rounded(.down)
-        if now > -9.2e18, now < 9.2e18 {
-            let (latest, overflow) = Int64(now).addingReportingOverflow(limits.maxEpochAheadSeconds)
-            if !overflow, epoch > latest {
-                return IngestRefusal(
-                    reason: "epoch-ahead",
-                    detail: "epoch \(epoch) starts more than \(ClockSkew.duration(limits.maxEpochAheadSeconds)) after the collector's clock (\(Int64(now))); the chain stays at its place")
-            }
+        guard epoch <= limits.maxEpoch else {
+            return IngestRefusal(
+                reason: "bad-chain",
+                detail: "epoch \(epoch) is past \(limits.maxEpoch) (the end of the year 9999 in Unix seconds), which no clock makes; the chain stays at its place")
         }
         let skipped: Int64
         if let state, epoch == state.epoch {

@@ -91,15 +91,22 @@ public final class Collector: Sendable {
     public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> IngestRefusal {
         let source = CollectorStore.boundedSource(source)
         metrics.count(refusal: refusal.reason)
-        let count = store.logRefusal(refusal, receivedAt: receivedAt, source: source)
-        guard RefusalLogLimits.logs(count) else { return refusal }
+        logRefused(refusal, count: store.logRefusal(refusal, receivedAt: receivedAt, source: source), source: source)
+        return refusal
+    }
+
+    /// The one path every "report refused" line goes through, whether the refusal was decided
+    /// before the chain check or inside the store: throttled by the count of its row in the
+    /// refusal table (see `RefusalLogLimits.logs`), so re-posting any refused envelope writes a
+    /// few lines per address and reason each window, not one per request.
+    private func logRefused(_ refusal: IngestRefusal, count: Int64?, source: String) {
+        guard RefusalLogLimits.logs(count) else { return }
         var metadata: Logger.Metadata = ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"]
         if let count, count >= 10 {
             // From the tenth on, a line stands for all of its window so far; the next comes at the next power of ten.
             metadata["collector.count"] = "\(count) from this address for this reason in this window, logged again at each power of ten"
         }
         logger.notice("report refused", metadata: metadata)
-        return refusal
     }
 
     private func finish(_ result: Result<IngestResult, IngestRefusal>, source: String) -> Result<IngestResult, IngestRefusal> {
@@ -107,11 +114,19 @@ public final class Collector: Sendable {
         switch result {
         case .success(let outcome):
             metrics.count(outcome: outcome.outcome)
-            if outcome.outcome == .fork || outcome.outcome == .replay || outcome.missing != nil {
-                logger.warning("chain \(outcome.outcome.rawValue)", metadata: [
+            // A replay can be sent again by anyone holding the envelope: its lines are throttled by
+            // the count of its row in the repeat table, as refusals are. A fork or a gap is new
+            // signed content and always logged.
+            let repeatLogged = outcome.outcome != .replay || RefusalLogLimits.logs(outcome.repeatCount)
+            if outcome.outcome == .fork || outcome.missing != nil || (outcome.outcome == .replay && repeatLogged) {
+                var metadata: Logger.Metadata = [
                     "collector.host": "\(outcome.hostID)", "collector.seq": "\(outcome.epoch)/\(outcome.seq)", "collector.detail": "\(outcome.detail)",
                     "collector.source": "\(source)",
-                ])
+                ]
+                if let count = outcome.repeatCount, count >= 10 {
+                    metadata["collector.count"] = "\(count) times this report in this window, logged again at each power of ten"
+                }
+                logger.warning("chain \(outcome.outcome.rawValue)", metadata: metadata)
             }
             if let skew = outcome.clockSkew {
                 logger.warning("clock skew", metadata: [
@@ -121,7 +136,7 @@ public final class Collector: Sendable {
             }
         case .failure(let refusal):
             metrics.count(refusal: refusal.reason)
-            logger.notice("report refused", metadata: ["collector.reason": "\(refusal.reason)", "collector.detail": "\(refusal.detail)", "collector.source": "\(source)"])
+            logRefused(refusal, count: refusal.windowCount, source: source)
         }
         return result
     }

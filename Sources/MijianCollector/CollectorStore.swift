@@ -40,8 +40,14 @@ public struct IngestResult: Sendable, Equatable {
     public var missing: ClosedRange<Int64>?
     /// One sentence.
     public var detail: String
-    /// The report's clock was off: `ahead` or `backwards` and issue minus receive time in seconds.
+    /// The report's clock was off: `ahead` or `backwards` and issue minus receive time in seconds,
+    /// or `epoch-ahead` and epoch minus receive time.
     public var clockSkew: (kind: String, seconds: Int64)? = nil
+    /// For an outcome anyone can repeat without new signed content (a duplicate, a replay): how
+    /// many times its row of the repeat table has counted it in this window, this one included;
+    /// nil for every other outcome or when the row could not be read. Bookkeeping for the log
+    /// throttle, not part of the result's identity.
+    public var repeatCount: Int64? = nil
 
     /// Results are equal when every field is.
     public static func == (lhs: IngestResult, rhs: IngestResult) -> Bool {
@@ -79,10 +85,14 @@ public struct IngestRefusal: Error, Sendable, Equatable, CustomStringConvertible
 
     /// `bad-signature`, `unknown-key`, `wrong-type`, `malformed`, `too-large`, `key-mismatch`,
     /// `duplicate-key`, `revoked`, `host-mismatch`, `identity-too-long`, `identity-control`,
-    /// `seq-jump`, `epoch-ahead`, `bad-chain`, `replay`, `fork`, `internal`.
+    /// `seq-jump`, `bad-chain`, `replay`, `fork`, `internal`.
     public let reason: String
     /// What exactly was wrong, at most `maxDetailBytes` bytes, escaped.
     public let detail: String
+    /// How many refusals the row of the refusal table counting this one holds, this one included,
+    /// when the store counted it; nil otherwise. Bookkeeping for the log throttle (see
+    /// `RefusalLogLimits.logs`), not part of the refusal's identity.
+    public internal(set) var windowCount: Int64? = nil
 
     /// Makes a refusal; the reason and the detail are bounded and escaped (see `UntrustedText`).
     public init(reason: String, detail: String) {
@@ -92,6 +102,9 @@ public struct IngestRefusal: Error, Sendable, Equatable, CustomStringConvertible
 
     /// `reason: detail`.
     public var description: String { "\(reason): \(detail)" }
+
+    /// Refusals are equal when their reasons and details are.
+    public static func == (lhs: IngestRefusal, rhs: IngestRefusal) -> Bool { lhs.reason == rhs.reason && lhs.detail == rhs.detail }
 
     /// The HTTP status that says it.
     public var httpStatus: Int {
@@ -234,6 +247,33 @@ public final class CollectorStore: Sendable {
             }
             try db.execute(sql: "DELETE FROM ingest_log WHERE outcome = 'refused'")
         }
+        migrator.registerMigration("v4-repeats") { db in
+            // What anyone holding a copy of an envelope can send again and again (a duplicate, a
+            // replay) brings no new signed content: it is counted per host, report and window in
+            // a bounded table, as refusals are, instead of one row per request.
+            try db.execute(sql: """
+                CREATE TABLE repeats (
+                    id INTEGER PRIMARY KEY, host_id TEXT NOT NULL, payload_sha256 TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,
+                    window_start TEXT NOT NULL, count INTEGER NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+                    source TEXT NOT NULL, keyid TEXT, epoch INTEGER, seq INTEGER, detail TEXT NOT NULL,
+                    UNIQUE(host_id, payload_sha256, outcome, window_start));
+                CREATE INDEX repeats_window ON repeats(window_start, id);
+                CREATE TABLE repeat_drops (id INTEGER PRIMARY KEY CHECK (id = 1), windows INTEGER NOT NULL, requests INTEGER NOT NULL);
+                INSERT INTO repeat_drops (id, windows, requests) VALUES (1, 0, 0);
+                """)
+            // Duplicates and replays logged one row each before move into the counted table.
+            let old = try Row.fetchCursor(db, sql: """
+                SELECT received_at, source, host_id, keyid, epoch, seq, payload_sha256, outcome, reason, substr(detail, 1, 4096) AS detail
+                FROM ingest_log WHERE outcome IN ('duplicate', 'replay') ORDER BY id
+                """)
+            while let row = try old.next() {
+                let repeated = Repeat(
+                    hostID: row["host_id"] ?? "", payloadSHA256: row["payload_sha256"] ?? "", outcome: row["outcome"] ?? "duplicate", reason: row["reason"],
+                    keyid: row["keyid"], epoch: row["epoch"], seq: row["seq"], detail: UntrustedText.bounded(row["detail"] ?? ""))
+                try Self.logRepeat(db, repeated, receivedAt: Self.date(row["received_at"]), source: row["source"] ?? "", limits: refusalLimits)
+            }
+            try db.execute(sql: "DELETE FROM ingest_log WHERE outcome IN ('duplicate', 'replay')")
+        }
         return migrator
     }
 
@@ -321,8 +361,18 @@ public final class CollectorStore: Sendable {
         }
         // Refusals are counted with every other refusal, one row per address, reason and window.
         func refuse(_ refusal: IngestRefusal) throws -> Result<IngestResult, IngestRefusal> {
-            try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: refusalLimits)
+            var refusal = refusal
+            refusal.windowCount = try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: refusalLimits)
             return .failure(refusal)
+        }
+        // What anyone can send again without new signed content is counted, one row per report and window.
+        func repeated(_ outcome: IngestResult, reason: String?) throws -> Result<IngestResult, IngestRefusal> {
+            var outcome = outcome
+            let entry = Repeat(
+                hostID: hostID, payloadSHA256: sha, outcome: outcome.outcome.rawValue, reason: reason, keyid: submission.keyid, epoch: report.epoch,
+                seq: report.seq, detail: outcome.detail)
+            outcome.repeatCount = try Self.logRepeat(db, entry, receivedAt: receivedAt, source: source, limits: refusalLimits)
+            return .success(outcome)
         }
         // The key must still be enrolled for this very machine.
         guard let keyRow = try Row.fetchOne(db.cachedStatement(sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?"), arguments: [submission.keyid]) else {
@@ -342,9 +392,7 @@ public final class CollectorStore: Sendable {
         }
         // An exact copy of anything already stored for this host is a duplicate, wherever it sits.
         if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM reports WHERE host_id = ? AND payload_sha256 = ?"), arguments: [hostID, sha]) != nil {
-            let detail = "already stored (epoch \(report.epoch), seq \(report.seq))"
-            try log(ChainOutcome.duplicate.rawValue, reason: nil, detail: detail)
-            return .success(result(.duplicate, nil, detail))
+            return try repeated(result(.duplicate, nil, "already stored (epoch \(report.epoch), seq \(report.seq))"), reason: nil)
         }
         let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest, last_issued_at FROM hosts WHERE host_id = ?"), arguments: [hostID])
         let state = head.map { ChainState(epoch: $0["epoch"], seq: $0["seq"], digest: $0["digest"]) }
@@ -353,13 +401,16 @@ public final class CollectorStore: Sendable {
             return try refuse(refusal)
         }
         let decision = ChainMatrix.decide(state: state, epoch: report.epoch, seq: report.seq, prev: report.prevSHA256, digest: sha)
-        try log(decision.outcome.rawValue, reason: decision.outcome.isConflict ? decision.outcome.rawValue : nil, detail: decision.detail)
         var outcome = result(decision.outcome, decision.missing, decision.detail)
+        // Whatever is not stored (a replay, a duplicate of the head) can be sent again and again.
         guard decision.outcome.isStored else {
-            return .success(outcome)
+            return try repeated(outcome, reason: decision.outcome.isConflict ? decision.outcome.rawValue : nil)
         }
-        let skewSeconds = ClockSkew.seconds(issuedAt: report.issuedAt, receivedAt: receivedAt)
-        let skew = ClockSkew.judge(issuedAt: report.issuedAt, receivedAt: receivedAt, previousIssuedAt: decision.outcome.advances ? previousIssuedAt : nil)
+        try log(decision.outcome.rawValue, reason: decision.outcome.isConflict ? decision.outcome.rawValue : nil, detail: decision.detail)
+        let skew = ClockSkew.judge(
+            issuedAt: report.issuedAt, receivedAt: receivedAt, previousIssuedAt: decision.outcome.advances ? previousIssuedAt : nil, epoch: report.epoch)
+        let skewSeconds = skew == "epoch-ahead"
+            ? ClockSkew.epochSeconds(epoch: report.epoch, receivedAt: receivedAt) : ClockSkew.seconds(issuedAt: report.issuedAt, receivedAt: receivedAt)
         if let skew {
             outcome.clockSkew = (skew, skewSeconds)
             try log("clock-skew", reason: skew, detail: ClockSkew.describe(skew, seconds: skewSeconds))
@@ -498,9 +549,7 @@ public final class CollectorStore: Sendable {
         let source = boundedSource(source)
         let address = refusalAddress(source)
         let at = RFC3339.string(from: receivedAt)
-        // Whole windows since 1970, in floating point: a receive time far out cannot trap.
-        let width = Double(max(limits.windowSeconds, 1))
-        let window = RFC3339.string(from: Date(timeIntervalSince1970: (receivedAt.timeIntervalSince1970 / width).rounded(.down) * width))
+        let window = windowStart(receivedAt, limits: limits)
         let counted = try Int64.fetchOne(db.cachedStatement(sql: """
             UPDATE refusals SET count = count + 1, first_at = min(first_at, ?), last_at = max(last_at, ?)
             WHERE address = ? AND reason = ? AND window_start = ? RETURNING count
@@ -509,14 +558,79 @@ public final class CollectorStore: Sendable {
         try db.cachedStatement(sql: """
             INSERT INTO refusals (address, reason, window_start, count, first_at, last_at, source, detail) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
             """).execute(arguments: [address, refusal.reason, window, at, at, source, refusal.detail])
-        let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM refusals")) ?? 0
-        let excess = rows - max(limits.maxRows, 1)
-        guard excess > 0 else { return 1 }
-        let oldest = "SELECT id FROM refusals ORDER BY window_start, id LIMIT ?"
-        let dropped = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM refusals WHERE id IN (\(oldest))", arguments: [excess]) ?? 0
-        try db.execute(sql: "DELETE FROM refusals WHERE id IN (\(oldest))", arguments: [excess])
-        try db.execute(sql: "UPDATE refusal_drops SET windows = windows + ?, requests = requests + ? WHERE id = 1", arguments: [excess, dropped])
+        try dropOldestWindows(db, table: "refusals", drops: "refusal_drops", limits: limits)
         return 1
+    }
+
+    /// An outcome anyone can repeat without new signed content, as the repeat table counts it.
+    struct Repeat {
+        var hostID: String
+        var payloadSHA256: String
+        var outcome: String
+        var reason: String?
+        var keyid: String?
+        var epoch: Int64?
+        var seq: Int64?
+        var detail: String
+    }
+
+    /// Counts one repeat in its (host, report, outcome, window) row, making the row when it is the
+    /// window's first; a new row past `maxRows` drops the oldest windows and counts what it
+    /// dropped, as the refusal table does. Returns the row's count with this repeat.
+    @discardableResult
+    static func logRepeat(_ db: Database, _ entry: Repeat, receivedAt: Date, source: String, limits: RefusalLogLimits) throws -> Int64 {
+        let source = boundedSource(source)
+        let at = RFC3339.string(from: receivedAt)
+        let window = windowStart(receivedAt, limits: limits)
+        let counted = try Int64.fetchOne(db.cachedStatement(sql: """
+            UPDATE repeats SET count = count + 1, first_at = min(first_at, ?), last_at = max(last_at, ?)
+            WHERE host_id = ? AND payload_sha256 = ? AND outcome = ? AND window_start = ? RETURNING count
+            """), arguments: [at, at, entry.hostID, entry.payloadSHA256, entry.outcome, window])
+        if let counted { return counted }
+        try db.cachedStatement(sql: """
+            INSERT INTO repeats (host_id, payload_sha256, outcome, reason, window_start, count, first_at, last_at, source, keyid, epoch, seq, detail)
+            VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                entry.hostID, entry.payloadSHA256, entry.outcome, entry.reason, window, at, at, source, entry.keyid, entry.epoch, entry.seq, entry.detail,
+            ])
+        try dropOldestWindows(db, table: "repeats", drops: "repeat_drops", limits: limits)
+        return 1
+    }
+
+    /// Keeps a counted table (`refusals`, `repeats`) within `maxRows`: past it the oldest windows
+    /// are dropped, and how many windows and submissions they counted is added to `drops`. The
+    /// table names are the two constants above, never input.
+    private static func dropOldestWindows(_ db: Database, table: String, drops: String, limits: RefusalLogLimits) throws {
+        let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM \(table)")) ?? 0
+        let excess = rows - max(limits.maxRows, 1)
+        guard excess > 0 else { return }
+        let oldest = "SELECT id FROM \(table) ORDER BY window_start, id LIMIT ?"
+        let dropped = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM \(table) WHERE id IN (\(oldest))", arguments: [excess]) ?? 0
+        try db.execute(sql: "DELETE FROM \(table) WHERE id IN (\(oldest))", arguments: [excess])
+        try db.execute(sql: "UPDATE \(drops) SET windows = windows + ?, requests = requests + ? WHERE id = 1", arguments: [excess, dropped])
+    }
+
+    /// The start of the window `date` falls in, as stored. Whole windows since 1970, in floating
+    /// point: a receive time far out cannot trap.
+    static func windowStart(_ date: Date, limits: RefusalLogLimits) -> String {
+        let width = Double(max(limits.windowSeconds, 1))
+        return RFC3339.string(from: Date(timeIntervalSince1970: (date.timeIntervalSince1970 / width).rounded(.down) * width))
+    }
+
+    /// The counted duplicates and replays, newest window first.
+    public func repeats(limit: Int = 1000) throws(MijianError) -> [RepeatRecord] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM repeats ORDER BY window_start DESC, id DESC LIMIT ?", arguments: [limit]).map { row in
+                    RepeatRecord(
+                        hostID: row["host_id"], payloadSHA256: row["payload_sha256"], outcome: row["outcome"], windowStart: Self.date(row["window_start"]),
+                        count: row["count"], firstAt: Self.date(row["first_at"]), lastAt: Self.date(row["last_at"]), source: row["source"],
+                        epoch: row["epoch"], seq: row["seq"], detail: row["detail"])
+                }
+            }
+        } catch {
+            throw MijianError.database("cannot read the repeats", error, path: path)
+        }
     }
 
     /// The counted refusals, newest window first.
@@ -714,7 +828,7 @@ public final class CollectorStore: Sendable {
     }
 
     /// How many reports are stored per outcome, and how many log entries per outcome and reason
-    /// (refusals as `refused/REASON`, summed over their counted rows).
+    /// (refusals as `refused/REASON`, duplicates and replays as they are, summed over their counted rows).
     public func counts() throws(MijianError) -> (stored: [String: Int], log: [String: Int]) {
         do {
             return try pool.read { db in
@@ -722,6 +836,9 @@ public final class CollectorStore: Sendable {
                 for row in try Row.fetchAll(db, sql: "SELECT outcome, count(*) AS n FROM reports GROUP BY outcome") { stored[row["outcome"]] = row["n"] }
                 var log: [String: Int] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT outcome || coalesce('/' || reason, '') AS k, count(*) AS n FROM ingest_log GROUP BY k") { log[row["k"]] = row["n"] }
+                for row in try Row.fetchAll(db, sql: "SELECT outcome || coalesce('/' || reason, '') AS k, sum(count) AS n FROM repeats GROUP BY k") {
+                    log[row["k"], default: 0] += row["n"] as Int
+                }
                 for row in try Row.fetchAll(db, sql: "SELECT 'refused/' || reason AS k, sum(count) AS n FROM refusals GROUP BY reason") {
                     log[row["k"], default: 0] += row["n"] as Int
                 }

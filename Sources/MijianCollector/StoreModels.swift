@@ -108,7 +108,7 @@ public struct HostRecord: Sendable, Equatable {
     public var missingCount: Int64
     /// The last accepted report's issue time minus its receive time, in seconds (nil for reports stored before this was kept).
     public var lastSkewSeconds: Int64? = nil
-    /// Whether the last accepted report's clock was off: `ahead` or `backwards` (see `ClockSkew`), or nil.
+    /// Whether the last accepted report's clock was off: `ahead`, `backwards` or `epoch-ahead` (see `ClockSkew`), or nil.
     public var lastSkew: String? = nil
     /// Accepted reports whose clock was off.
     public var skewedReports: Int = 0
@@ -352,13 +352,40 @@ public struct RefusalRecord: Sendable, Equatable {
     public var detail: String
 }
 
-/// How much of the refusal log the store keeps.
+/// Duplicates or replays of one report of one host within one window, counted on one row.
+public struct RepeatRecord: Sendable, Equatable {
+    /// The host the report names.
+    public var hostID: String
+    /// The report's payload digest.
+    public var payloadSHA256: String
+    /// `duplicate` or `replay`.
+    public var outcome: String
+    /// The start of the window.
+    public var windowStart: Date
+    /// Submissions in the window.
+    public var count: Int64
+    /// When the window's first came.
+    public var firstAt: Date
+    /// When its last came.
+    public var lastAt: Date
+    /// The first one's source (client address with port, or file), bounded.
+    public var source: String
+    /// The report's epoch.
+    public var epoch: Int64?
+    /// The report's seq.
+    public var seq: Int64?
+    /// The first one's detail.
+    public var detail: String
+}
+
+/// How much of the refusal log, and of the log of duplicates and replays, the store keeps.
 public struct RefusalLogLimits: Sendable, Equatable {
-    /// Refusals from one address for one reason are counted in one row per window of this many seconds.
+    /// Refusals from one address for one reason, and duplicates or replays of one report, are
+    /// counted in one row per window of this many seconds.
     public var windowSeconds: Int64 = 3600
-    /// Most rows of the refusal table; past it the oldest windows are dropped and counted. With
-    /// every text of a row bounded (address and source 256 bytes, reason 64, detail 512), 10,000
-    /// rows stay below 12 MiB.
+    /// Most rows of the refusal table, and of the repeat table; past it the oldest windows are
+    /// dropped and counted. With every text of a row bounded (address and source 256 bytes,
+    /// reason 64, detail 512), 10,000 rows stay below 12 MiB.
     public var maxRows = 10_000
 
     /// The defaults: windows of an hour, 10,000 rows.

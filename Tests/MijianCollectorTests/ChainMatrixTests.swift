@@ -99,15 +99,24 @@ struct ChainLimitTests {
         #expect(reason(nil, epoch: Int64.min, seq: Int64.min) == "bad-chain")
     }
 
-    @Test func anEpochFarAheadOfTheCollectorsClockIsRefused() {
+    @Test func anEpochPastTheYear9999IsRefused() {
+        #expect(reason(head, epoch: Int64.max, seq: 0) == "bad-chain")
+        #expect(reason(nil, epoch: 253_402_300_800, seq: 0) == "bad-chain")
+        #expect(reason(head, epoch: 253_402_300_799, seq: 0) == nil)
+    }
+
+    @Test func anEpochAheadOfTheCollectorsClockIsNotRefused() {
+        // A machine first started with its clock fast numbers its epoch (and every later one) in
+        // the future: refusing it would lock the machine out for ever. It is flagged instead.
         let clock = Int64(now.timeIntervalSince1970)
-        #expect(reason(head, epoch: Int64.max, seq: 0) == "epoch-ahead")
-        #expect(reason(head, epoch: clock + 7 * 86_400 + 1, seq: 0) == "epoch-ahead")
-        #expect(reason(head, epoch: clock + 7 * 86_400, seq: 0) == nil)
-        // A bound that would overflow leaves the epoch open rather than trapping.
-        var open = ChainLimits()
-        open.maxEpochAheadSeconds = Int64.max
-        #expect(reason(head, epoch: Int64.max, seq: 0, limits: open) == nil)
+        #expect(reason(head, epoch: clock + 30 * 86_400, seq: 0) == nil)
+        #expect(reason(nil, epoch: clock + 3650 * 86_400, seq: 0) == nil)
+        #expect(ClockSkew.judge(issuedAt: now, receivedAt: now, previousIssuedAt: nil, epoch: clock + 30 * 86_400) == "epoch-ahead")
+        #expect(ClockSkew.judge(issuedAt: now, receivedAt: now, previousIssuedAt: nil, epoch: clock + ClockSkew.toleranceSeconds) == nil)
+        #expect(ClockSkew.judge(issuedAt: now, receivedAt: now, previousIssuedAt: nil, epoch: Int64.max) == "epoch-ahead")
+        #expect(ClockSkew.epochSeconds(epoch: clock + 30 * 86_400, receivedAt: now) == 30 * 86_400)
+        #expect(ClockSkew.epochSeconds(epoch: Int64.max, receivedAt: Date(timeIntervalSince1970: -1e10)) == Int64.max)
+        #expect(ClockSkew.epochSeconds(epoch: 0, receivedAt: .distantFuture) < 0)
     }
 
     @Test func aCorruptHeadCannotMakeTheCheckTrap() {
