@@ -271,15 +271,19 @@ public enum Correlation {
             let worst = skews.map(\.seconds).max { $0.magnitude < $1.magnitude } ?? 0
             // The latest ten reports are cited; the count says how many there were.
             let cited = skews.suffix(10)
+            // An epoch from the future (the clock was fast when the epoch began) is said apart: those reports' issue times may be right.
+            let epochAhead = skews.count(where: { $0.kind == "epoch-ahead" })
             out.append(UnitFinding(
                 rule: rule, subject: "host \(name(hosts[hostID])) clock", status: .fail,
-                detail: "计算机 \(name(hosts[hostID])) 有 \(skews.count) 份报告的签发时间与收集器时钟不符（超过 \(ClockSkew.toleranceSeconds / 60) 分钟；最大偏差 \(ClockSkew.duration(worst))），报告时间不可信，需校准时钟",
-                detailEN: "\(skews.count) reports of computer \(name(hosts[hostID])) carry an issue time the collector's clock contradicts (more than \(ClockSkew.toleranceSeconds / 60) min; largest offset \(ClockSkew.duration(worst))): its report times cannot be trusted, set its clock",
+                detail: "计算机 \(name(hosts[hostID])) 有 \(skews.count) 份报告的签发时间与收集器时钟不符（超过 \(ClockSkew.toleranceSeconds / 60) 分钟；最大偏差 \(ClockSkew.duration(worst))），报告时间不可信，需校准时钟\(epochAhead > 0 ? "（其中 \(epochAhead) 份的纪元起始时间晚于收到时间：该纪元开始时时钟超前）" : "")",
+                detailEN: "\(skews.count) reports of computer \(name(hosts[hostID])) carry an issue time the collector's clock contradicts (more than \(ClockSkew.toleranceSeconds / 60) min; largest offset \(ClockSkew.duration(worst))): its report times cannot be trusted, set its clock\(epochAhead > 0 ? " (\(epochAhead) of them begin an epoch after they were received: the clock was ahead when the epoch began)" : "")",
                 hostIDs: [hostID],
                 evidence: cited.map {
                     EvidenceReference(
                         hostID: hostID, ruleID: "clock.skew", subject: "\($0.epoch):\($0.seq)", status: $0.kind, observedAt: $0.receivedAt, reportSHA256: $0.reportSHA256,
-                        detail: "issued_at \(RFC3339.string(from: $0.issuedAt)), received \(RFC3339.string(from: $0.receivedAt))")
+                        detail: $0.kind == "epoch-ahead"
+                            ? "epoch \($0.epoch) begins \(ClockSkew.duration($0.seconds)) after receipt, issued_at \(RFC3339.string(from: $0.issuedAt)), received \(RFC3339.string(from: $0.receivedAt))"
+                            : "issued_at \(RFC3339.string(from: $0.issuedAt)), received \(RFC3339.string(from: $0.receivedAt))")
                 }))
         }
         if !out.isEmpty { return out }

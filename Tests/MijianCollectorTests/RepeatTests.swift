@@ -143,6 +143,31 @@ struct RepeatTests {
         #expect(try logRows(store) <= 51)
     }
 
+    @Test func duplicatesAndReplaysLoggedOneRowEachBeforeAreMovedIntoTheCountedTable() throws {
+        // A database as the previous version left it: one ingest_log row per duplicate and replay.
+        let directory = try TestSupport.temporaryDirectory("repeat-migrate").path
+        _ = try CollectorStore(directory: directory)
+        var statements = ["DROP TABLE repeats", "DROP TABLE repeat_drops", "DELETE FROM grdb_migrations WHERE identifier = 'v4-repeats'"]
+        let outcomes = Array(repeating: "duplicate", count: 300) + ["replay", "replay", "first"]
+        for (index, outcome) in outcomes.enumerated() {
+            let reason = outcome == "replay" ? "'replay'" : "NULL"
+            statements.append("""
+                INSERT INTO ingest_log (received_at, source, host_id, keyid, epoch, seq, payload_sha256, outcome, reason, detail)
+                VALUES ('2026-03-01T10:\(String(format: "%02d", index % 60)):00Z', 'http 192.0.2.8:\(index)', 'h', 'k', 0, 1, 'd\(outcome)', '\(outcome)', \(reason), 'x')
+                """)
+        }
+        let queue = try DatabaseQueue(path: FilePathText.join(directory, "collector.sqlite"))
+        try queue.write { db in try db.execute(sql: statements.joined(separator: ";\n")) }
+        try queue.close()
+        let store = try CollectorStore(directory: directory)
+        #expect(try store.repeats().map(\.count).sorted() == [2, 300])
+        let counts = try store.counts().log
+        #expect(counts["duplicate"] == 300)
+        #expect(counts["replay/replay"] == 2)
+        #expect(counts["first"] == 1)
+        #expect(try logRows(store) == 3)
+    }
+
     @Test func anOverlongIdentitySentAgainWritesABoundedNumberOfLogLines() async throws {
         let capture = LogCapture()
         let (collector, _) = try TestUnit.collector(logger: capture.logger)
@@ -199,7 +224,15 @@ struct RepeatEpochTests {
         #expect(host.chain.seq == 4)
         #expect(host.lastSkew == "epoch-ahead")
         #expect(host.skewedReports == 5)
-        #expect(try collector.store.snapshot(year: 2026).skews.map(\.kind) == Array(repeating: "epoch-ahead", count: 5))
+        let snapshot = try collector.store.snapshot(year: 2026)
+        #expect(snapshot.skews.map(\.kind) == Array(repeating: "epoch-ahead", count: 5))
+        // The assessment shows it as a clock finding of the machine and says which kind it is.
+        let clock = Correlation.evaluate(snapshot, settings: UnitSettings(policies: try CollectorSetup.policies([])), now: TestUnit.day(6))
+            .filter { $0.subject == "host ws-77 clock" }
+        #expect(clock.count == 1)
+        #expect(clock.first?.status == .fail)
+        #expect(clock.first?.detailEN.contains("5 of them begin an epoch after they were received") == true)
+        #expect(clock.first?.evidence.allSatisfy { $0.status == "epoch-ahead" && $0.detail.hasPrefix("epoch \(machine.epoch) begins") } == true)
         // The agent restarts with a new key: its next epoch is numbered after the old one, still ahead.
         machine.epoch += 1
         machine.seq = 0
