@@ -353,6 +353,10 @@ public struct HostIdentity: Sendable, Equatable {
         var identity = HostIdentity()
         for (key, _, value) in try reader.mapping(try reader.root(text), "", allowed: ["asset_id", "classification", "responsible", "unit"]) {
             let text = try reader.string(value, key)
+            // The collector refuses every report whose identity breaks the rule: refused here, where it can be fixed.
+            if let problem = IdentityField.problem(text, typed: true) {
+                throw reader.error(value, key, "the value \(problem.detail)", code: .hostFileInvalid)
+            }
             switch key {
             case "asset_id": identity.assetID = text
             case "responsible": identity.responsible = text
