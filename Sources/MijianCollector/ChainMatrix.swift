@@ -163,22 +163,24 @@ public enum ClockSkew {
     }
 }
 
-/// How far a report may move its host's chain. A chain moves one seq per report; a jump of a
-/// million (years of reports) is no chain an agent makes, and taken as a gap it would put the
-/// host's head where its real next report is a "replay" for ever (a seq of `Int64.max` locks the
-/// host out). An epoch is the Unix time, in seconds, its agent's clock said when it began, so it
+/// How far a report may move its host's chain. A chain moves one seq per report, and a machine
+/// that could not deliver for a long time (its spool compacted) jumps by as many reports as it
+/// sealed meanwhile: the bound must be far past any real outage, or the machine's every later
+/// report jumps past it and the machine is locked out. 2^32 seqs are 136 years at one report a
+/// second, yet a seq of `Int64.max` (which, taken as a gap, would put the head where the host's
+/// real next report is a "replay" for ever) is 2^31 such jumps away. An epoch is the Unix time, in seconds, its agent's clock said when it began, so it
 /// is bounded absolutely, never by the collector's clock: a machine started with its clock fast
 /// numbers every later epoch after that one, and a bound relative to today would refuse all of
 /// them for ever. An epoch from the future is accepted and flagged (`ClockSkew`).
 public struct ChainLimits: Sendable, Equatable {
     /// Most seqs a report may skip, in its epoch or from 0 in a new one.
-    public var maxSeqJump: Int64 = 1_000_000
+    public var maxSeqJump: Int64 = 1 << 32
     /// The latest epoch: 9999-12-31T23:59:59Z in Unix seconds, the last second a report's
     /// four-digit RFC 3339 times can name. No clock an agent reads gets there, and `Int64.max`
     /// minus it leaves every later epoch and seq room.
     public var maxEpoch: Int64 = 253_402_300_799
 
-    /// The defaults: a million seqs, an epoch up to the end of the year 9999.
+    /// The defaults: 2^32 seqs, an epoch up to the end of the year 9999.
     public init() {}
 }
 

@@ -76,15 +76,15 @@ struct ChainLimitTests {
 
     @Test func theNextSeqAndAJumpAtTheBoundPass() {
         #expect(reason(head, epoch: head.epoch, seq: 6) == nil)
-        #expect(reason(head, epoch: head.epoch, seq: 5 + 1 + 1_000_000) == nil)
-        #expect(reason(nil, epoch: 0, seq: 1_000_000) == nil)
+        #expect(reason(head, epoch: head.epoch, seq: 5 + 1 + ChainLimits().maxSeqJump) == nil)
+        #expect(reason(nil, epoch: 0, seq: ChainLimits().maxSeqJump) == nil)
     }
 
     @Test func aJumpPastTheBoundIsRefused() {
-        #expect(reason(head, epoch: head.epoch, seq: 5 + 1 + 1_000_001) == "seq-jump")
+        #expect(reason(head, epoch: head.epoch, seq: 5 + 1 + ChainLimits().maxSeqJump + 1) == "seq-jump")
         #expect(reason(head, epoch: head.epoch, seq: Int64.max) == "seq-jump")
         #expect(reason(nil, epoch: 0, seq: Int64.max) == "seq-jump")
-        #expect(reason(head, epoch: head.epoch + 1, seq: 1_000_001) == "seq-jump")
+        #expect(reason(head, epoch: head.epoch + 1, seq: ChainLimits().maxSeqJump + 1) == "seq-jump")
     }
 
     @Test func replaysDuplicatesAndForksAreLeftToTheMatrix() {
