@@ -187,10 +187,7 @@ struct HardwareReader {
         let busPath = "/sys/bus/pci/devices"
         guard let names = listRecorded(busPath) else { return }
         for name in names {
-            guard let path = root.resolve("\(busPath)/\(name)"), root.isDirectory(path) else {
-                facts.notes.append("\(busPath)/\(name) vanished or does not resolve; skipped")
-                continue
-            }
+            guard let path = busEntry(busPath, name) else { continue }
             var (device, unreadable) = root.collectingFailures { root in
                 let classText = USBSysfs.hexID(root.attribute(path + "/class"))
                 let modalias = root.attribute(path + "/modalias")
@@ -216,10 +213,7 @@ struct HardwareReader {
         var devices: [USBDevice] = []
         var interfaces: [USBInterface] = []
         for name in names {
-            guard let path = root.resolve("\(busPath)/\(name)"), root.isDirectory(path) else {
-                facts.notes.append("\(busPath)/\(name) vanished or does not resolve; skipped")
-                continue
-            }
+            guard let path = busEntry(busPath, name) else { continue }
             if name.contains(":") {
                 guard let interface = USBSysfs.interface(root: root, name: name, path: path, aliases: { aliases?.modules(matching: $0) ?? [] }) else {
                     facts.notes.append("\(path) vanished while being read; skipped")
@@ -250,6 +244,27 @@ struct HardwareReader {
             if let described { devices[index].interfaces = described }
         }
         facts.usbDevices = devices
+    }
+
+    /// The resolved directory of a bus entry, or nil: skipped when it vanished or does not resolve,
+    /// an `error` source of its own (under the bus's name, which the rules judge from) when
+    /// something other than a directory stands there, since the device was then never seen.
+    private mutating func busEntry(_ busPath: String, _ name: String) -> String? {
+        let entry = "\(busPath)/\(name)"
+        guard let path = root.resolve(entry) else {
+            facts.notes.append("\(entry) vanished or does not resolve; skipped")
+            return nil
+        }
+        do {
+            guard try root.directoryIfPresent(path) else {
+                facts.notes.append("\(entry) vanished while being read; skipped")
+                return nil
+            }
+        } catch {
+            record(entry, .error(error.description))
+            return nil
+        }
+        return path
     }
 
     static func parent(of path: String) -> String {

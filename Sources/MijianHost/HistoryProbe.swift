@@ -74,7 +74,8 @@ struct HistoryReader {
         guard let names = listRecorded(directory) else { return }
         for name in names where !name.hasPrefix(".") && !name.hasSuffix("~") {
             let path = "\(directory)/\(name)"
-            guard !root.isDirectory(path), let text = readFile(path) else { continue }
+            // A directory here is read too, and so an error: no profile file stands where one is named.
+            guard let text = readFile(path) else { continue }
             let ini = KeyFile.parse(text)
             let type = ini["connection", "type"] ?? "unknown"
             let id = ini["connection", "id"] ?? name
@@ -156,7 +157,8 @@ struct HistoryReader {
         let directory = "/etc/network/interfaces.d"
         for name in listRecorded(directory) ?? [] where !name.hasPrefix(".") && !name.hasSuffix("~") {
             let path = "\(directory)/\(name)"
-            guard !root.isDirectory(path), let text = readFile(path) else { continue }
+            // A directory here is read too, and so an error: no profile file stands where one is named.
+            guard let text = readFile(path) else { continue }
             files.append((path, text))
         }
         for (path, text) in files { facts.profiles += Self.ifupdownProfiles(text, path: path) }
@@ -208,7 +210,8 @@ struct HistoryReader {
         let directory = "/etc/ppp/peers"
         for name in listRecorded(directory) ?? [] where !name.hasPrefix(".") && !name.hasSuffix("~") && !name.hasSuffix(".dpkg-dist") {
             let path = "\(directory)/\(name)"
-            guard !root.isDirectory(path), let text = readFile(path) else { continue }
+            // A directory here is read too, and so an error: no profile file stands where one is named.
+            guard let text = readFile(path) else { continue }
             if text.contains("-T ********") { continue }
             facts.profiles.append(SavedProfile(tool: .pppd, type: "ppp", name: name, path: path))
         }
@@ -292,8 +295,8 @@ struct HistoryReader {
 
     private mutating func readJournal() {
         var journal = JournalFacts()
-        journal.persistentDirectory = root.isDirectory("/var/log/journal")
-        journal.volatileDirectory = root.isDirectory("/run/log/journal")
+        journal.persistentDirectory = root.isDirectoryExpected("/var/log/journal")
+        journal.volatileDirectory = root.isDirectoryExpected("/run/log/journal")
         var configFiles: [String] = []
         if root.exists("/etc/systemd/journald.conf") { configFiles.append("/etc/systemd/journald.conf") }
         // Drop-ins: a name in an earlier directory hides the same name in later ones; all read in name order.
@@ -328,7 +331,7 @@ struct HistoryReader {
         if journal.persistentDirectory, let machines = listRecorded("/var/log/journal") {
             for machine in machines {
                 let directory = "/var/log/journal/\(machine)"
-                guard root.isDirectory(directory), let files = listRecorded(directory) else { continue }
+                guard root.isDirectoryExpected(directory), let files = listRecorded(directory) else { continue }
                 for name in files where name.hasSuffix(".journal") || name.hasSuffix(".journal~") {
                     let path = "\(directory)/\(name)"
                     guard let info = root.fileInfo(path) else {

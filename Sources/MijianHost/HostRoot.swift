@@ -211,6 +211,7 @@ public struct HostRoot: Sendable, Equatable {
     /// A person's word for a file type.
     static func kindName(_ type: mode_t) -> String {
         switch type {
+        case S_IFREG: return "a regular file"
         case S_IFDIR: return "a directory"
         case S_IFIFO: return "a FIFO"
         case S_IFCHR: return "a character device"
@@ -421,14 +422,49 @@ public struct HostRoot: Sendable, Equatable {
     /// The stat of a path, following links inside the root; nil when absent or unreadable.
     private func status(_ hostPath: String) -> stat? {
         do {
-            let fd = try open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)")
-            defer { close(fd) }
-            var info = stat()
-            try Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }
-            return info
+            return try checkedStatus(hostPath)
         } catch {
             noteFailure(hostPath, error)
             return nil
+        }
+    }
+
+    /// The stat of a path, following links inside the root, or the failure.
+    private func checkedStatus(_ hostPath: String) throws(MijianError) -> stat {
+        let fd = try open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)")
+        defer { close(fd) }
+        var info = stat()
+        try Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }
+        return info
+    }
+
+    /// Whether a directory is at the path (following links); false only when nothing is there.
+    /// Something else in its place (a regular file where sysfs or a configuration tree has a
+    /// directory) is an error with ENOTDIR, not an absence: nothing in it was ever looked at, so
+    /// a probe that skipped it would vouch for what it never saw. Other failures are thrown too.
+    public func directoryIfPresent(_ hostPath: String) throws(MijianError) -> Bool {
+        let info: stat
+        do {
+            info = try checkedStatus(hostPath)
+        } catch where error.code == .notFound {
+            return false
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw MijianError(
+                .notRegularFile, "\(hostPath) is \(HostRoot.kindName(info.st_mode & S_IFMT)) where a directory is read",
+                path: hostPath, errno: ENOTDIR)
+        }
+        return true
+    }
+
+    /// `directoryIfPresent` that answers false on a failure too, noting it in a probe that collects
+    /// failures (`collectingFailures`), so a file in a directory's place surfaces as `error`.
+    public func isDirectoryExpected(_ hostPath: String) -> Bool {
+        do {
+            return try directoryIfPresent(hostPath)
+        } catch {
+            noteFailure(hostPath, error)
+            return false
         }
     }
 

@@ -213,6 +213,84 @@ struct UnreadableSourceTests {
         #expect(problems.isEmpty, "\(name): \(problems.count) problems over \(paths.count) paths:\n\(listed)")
     }
 
+    /// Where `hostPath` of `root` really is, and what it is (S_IFDIR, S_IFREG …) without following a
+    /// final link; nil when it cannot be looked at.
+    static func kind(_ root: HostRoot, _ hostPath: String) -> mode_t? {
+        var info = stat()
+        guard lstat(root.real(hostPath), &info) == 0 else { return nil }
+        return info.st_mode & S_IFMT
+    }
+
+    /// What is wrong with an audit in which one path stood as the wrong type, compared with the
+    /// untouched tree's: a (rule, subject) that failed no longer fails and its rule has no error.
+    static func lostFails(_ label: String, swapped: [Finding], baseline: [Finding]) -> [String] {
+        var out: [String] = []
+        for check in AuditChecks.all {
+            let rule = check.rule.id
+            let after = keys(swapped, rule: rule)
+            guard !after.contains(where: { $0.status == .error }) else { continue }
+            for lost in keys(baseline, rule: rule) where lost.status == .fail && !after.contains(lost) {
+                out.append("\(label): \(lost) is no longer a fail and \(rule) has no error: \(after.sorted { $0.subject < $1.subject })")
+            }
+        }
+        return out
+    }
+
+    /// The second mode of the property: the sources stand there, but as the wrong type. On a copy of
+    /// each fixture, every directory the probes listed, looked into or resolved through is replaced
+    /// by a regular file in turn (ENOTDIR where the probe reads it, or what is inside it), and every
+    /// regular file they read by an empty directory (EISDIR, "not a regular file"); each is put back
+    /// before the next. Every path the probes opened is taken, resolved inside the root, so a
+    /// device's directory is swapped once however many links lead to it. No (rule, subject) that
+    /// failed may stop failing unless its rule has an `error` finding; most swaps must show as a
+    /// new `error` finding.
+    @Test("a directory replaced by a file, or a file by a directory: no fail turns into a pass", arguments: FixtureHosts.names)
+    func everyPathOfTheWrongType(name: String) throws {
+        let context = try Self.context()
+        let scratch = try TestSupport.temporaryDirectory("mijian-wrong-type")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let tree = scratch.appendingPathComponent("host").path
+        let copied = try TestSupport.run("/bin/cp", ["-a", FixtureHosts.root(name).path, tree])
+        try #require(copied.status == 0, "cp -a: \(copied.stderr)")
+        let root = HostRoot(path: tree)
+        let log = HostAccessLog()
+        let baseline = AuditChecks.evaluate(Self.observe(root.recording(into: log)), context: context)
+        let baselineErrors = Set(baseline.filter { $0.status == .error }.map { Key(rule: $0.rule.id, subject: $0.subject, status: $0.status) })
+        var seen: Set<String> = []
+        var swaps: [(path: String, isDirectory: Bool)] = []
+        for opened in log.paths {
+            guard let resolved = root.resolve(opened), resolved != "/", seen.insert(resolved).inserted else { continue }
+            switch Self.kind(root, resolved) {
+            case S_IFDIR: swaps.append((resolved, true))
+            case S_IFREG: swaps.append((resolved, false))
+            default: continue
+            }
+        }
+        let directories = swaps.filter(\.isDirectory).count
+        #expect(directories > 10 && swaps.count - directories > 10, "\(name): only \(directories) directories and \(swaps.count - directories) files")
+        let aside = scratch.appendingPathComponent("aside").path
+        var problems: [String] = []
+        var shown = 0
+        for swap in swaps {
+            let real = root.real(swap.path)
+            try #require(rename(real, aside) == 0, "cannot move \(real) aside: \(MijianError.strerror(errno))")
+            let made = swap.isDirectory ? FileManager.default.createFile(atPath: real, contents: Array("x\n".utf8).withUnsafeBytes { Data($0) }) : mkdir(real, 0o755) == 0
+            let swapped = made ? AuditChecks.evaluate(Self.observe(root), context: context) : []
+            if swap.isDirectory { unlink(real) } else { rmdir(real) }
+            try #require(rename(aside, real) == 0, "cannot put \(real) back: \(MijianError.strerror(errno))")
+            try #require(made, "cannot make \(real) the wrong type")
+            let label = "\(swap.path) as a \(swap.isDirectory ? "file" : "directory")"
+            problems += Self.lostFails(label, swapped: swapped, baseline: baseline)
+            if swapped.contains(where: { $0.status == .error && !baselineErrors.contains(Key(rule: $0.rule.id, subject: $0.subject, status: $0.status)) }) {
+                shown += 1
+            }
+        }
+        // A few swaps change nothing a rule judges (a directory only checked for existence).
+        #expect(shown * 2 > swaps.count, "\(name): only \(shown) of \(swaps.count) swaps gave a new error finding")
+        let listed = problems.prefix(40).joined(separator: "\n")
+        #expect(problems.isEmpty, "\(name): \(problems.count) problems over \(swaps.count) swaps (\(directories) directories):\n\(listed)")
+    }
+
     @Test("the refusal seam fails as the kernel does: the path, what is inside it, and what links reach through it")
     func refusalSeam() throws {
         let root = FixtureHosts.root("usb-stick-unregistered")

@@ -148,7 +148,7 @@ public enum USBHistoryProbe {
     /// Kernel messages of a journal directory, through journalctl (the journal's own reader).
     static func readJournal(root: HostRoot, directory: String, parser: inout KernelLogParser, logger: Logger) -> USBHistoryFacts.Source {
         var source = USBHistoryFacts.Source(kind: "journal", path: directory, state: "ok")
-        guard root.isDirectory(directory) else {
+        guard root.isDirectoryExpected(directory) else {
             source.state = "missing"
             source.detail = "no journal directory"
             return source
