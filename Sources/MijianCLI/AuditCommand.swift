@@ -16,7 +16,10 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check this machine (or a mounted disk with --root) against the policy.",
-        discussion: "Exit status: 0 no rule failed, 1 a rule failed, 2 usage or runtime error."
+        discussion: """
+            Exit status: 0 every rule run was judged and none failed, 1 a rule failed, 3 no rule failed but at least one \
+            could not look (error; the report is still written), 2 usage or runtime error (no report).
+            """
     )
 
     @OptionGroup var common: AuditOptions
@@ -25,7 +28,8 @@ struct AuditCommand: AsyncParsableCommand {
         if common.sign { return try SignedAudit.run(common) }
         let outcome = try AuditRun.perform(common)
         try AuditRun.emit(outcome.report, format: common.format, output: common.output)
-        if !outcome.report.isCompliant { throw ExitCode(1) }
+        let status = AuditRun.exitStatus(of: outcome.report)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
@@ -71,6 +75,15 @@ struct AuditOptions: ParsableArguments {
 
 /// The audit pipeline shared by `audit` and the signing commands: load, observe, evaluate.
 enum AuditRun {
+    /// The exit status of an audit whose report was written: 1 when a rule failed (an `error`
+    /// elsewhere never hides a fail), 3 when none failed but a rule could not look (`error`), 0
+    /// only when every rule run was judged and none failed. A script that checks `$?` must not
+    /// take a machine whose sources could not be read for a clean one.
+    static func exitStatus(of report: Report) -> Int32 {
+        if !report.isCompliant { return 1 }
+        return report.findings.contains { $0.status == .error } ? 3 : 0
+    }
+
     struct Outcome {
         var report: Report
         var policy: Policy

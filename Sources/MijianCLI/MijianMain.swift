@@ -8,7 +8,8 @@ import MijianCore
 /// The `mijian` command line, callable from the thin executable.
 public enum MijianMain {
     /// Parses the process arguments, runs the command and exits: 0 compliant / success, 1 findings
-    /// or verification failures, 2 usage or runtime errors.
+    /// or verification failures, 2 usage or runtime errors, 3 an audit in which no rule failed but
+    /// one could not look (`error`).
     public static func run() async -> Never {
         let code = await run(arguments: Array(CommandLine.arguments.dropFirst()))
         exit(code)

@@ -37,10 +37,13 @@ public enum TextReport {
         for (row, finding) in zip(rows, sorted) { lines.append(line(row, status: finding.status)) }
         lines.append("")
         let counts = report.summary.filter { $0.1 > 0 }.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
-        let errors = report.findings.count(where: { $0.status == .error })
+        // The rules that could not look are named: their silence is not a clean result.
+        var unjudged: [String] = []
+        for finding in report.findings where finding.status == .error && !unjudged.contains(finding.rule.id) { unjudged.append(finding.rule.id) }
+        let unjudgedText = "\(unjudged.count) rule\(unjudged.count == 1 ? "" : "s") could not look (error): \(unjudged.joined(separator: ", "))"
         let verdict = !report.isCompliant
-            ? "NOT COMPLIANT: at least one rule failed"
-            : errors > 0 ? "no rule failed, but \(errors) could not look (error): nothing is vouched for there" : "no rule failed"
+            ? "NOT COMPLIANT: at least one rule failed" + (unjudged.isEmpty ? "" : "; \(unjudgedText)")
+            : unjudged.isEmpty ? "no rule failed" : "no rule failed, but \(unjudgedText); nothing is vouched for there"
         lines.append("Summary: \(counts.isEmpty ? "no findings" : counts) — \(verdict)")
         return lines.joined(separator: "\n") + "\n"
     }
