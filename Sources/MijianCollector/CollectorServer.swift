@@ -31,10 +31,24 @@ public struct ServerLimits: Sendable {
     public var backlog: Int = 256
     /// Seconds a client is asked to wait (`Retry-After`) when the body budget is full.
     public var retryAfterSeconds: Int = 5
+    /// Percent of `maxBufferedBytes` and of `maxConnections` kept for clients that have had a
+    /// report accepted: addresses that never delivered one cannot fill them.
+    public var reservedPercent: Int = 25
+    /// Most clients remembered as having had a report accepted (the least recently seen is forgotten).
+    public var knownClients: Int = 65_536
 
     /// The defaults: 16 MiB a body, 64 MiB of bodies in all and 16 MiB per client; 1,024
-    /// connections, 64 per client, 10 s to the first request; 30 s for a body, 60 s idle.
+    /// connections, 64 per client, 10 s to the first request; 30 s for a body, 60 s idle; a
+    /// quarter of the bodies' bytes and of the connections kept for machines that delivered a report.
     public init() {}
+
+    /// The reserved part of `total`: `reservedPercent` of it, rounded down.
+    public func reserved(of total: Int) -> Int {
+        let percent = min(max(reservedPercent, 0), 100)
+        let total = max(total, 0)
+        // In two parts, so that no total can overflow.
+        return total / 100 * percent + total % 100 * percent / 100
+    }
 }
 
 /// What the assessment endpoint needs besides the store.
@@ -91,19 +105,22 @@ public enum CollectorServer {
     }
 
     /// The router with every route. `budget` bounds the bodies held in memory (one is made
-    /// from `limits` when not given); `limiter` adds its open connections to `/metrics`.
+    /// from `limits` when not given); `limiter` adds its open connections to `/metrics`, and its
+    /// known clients (a set of its own when there is no limiter) learn every client that has a report accepted.
     public static func router(
         collector: Collector, sources: AssessmentSources, limits: ServerLimits, budget: BodyBudget? = nil, limiter: ConnectionLimiter? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) -> Router<CollectorRequestContext> {
         let router = Router(context: CollectorRequestContext.self)
-        let budget = budget ?? BodyBudget(maxBytes: limits.maxBufferedBytes, maxBytesPerClient: limits.maxBufferedBytesPerClient)
+        let budget = budget ?? Self.budget(limits)
+        let known = limiter?.known ?? KnownClients(capacity: limits.knownClients)
         router.get("/healthz") { _, _ -> Response in
             text(.ok, "ok\n")
         }
         router.post("/v1/reports") { request, context -> Response in
             let source = "http \(context.remoteAddress.map(ClientAddress.text) ?? "unknown")"
-            let hold = BodyHold(budget: budget, client: ClientAddress.key(context.remoteAddress))
+            let client = ClientAddress.key(context.remoteAddress)
+            let hold = BodyHold(budget: budget, client: client, known: known.contains(client))
             defer { hold.giveBack() }
             let body: [UInt8]
             do {
@@ -136,6 +153,8 @@ public enum CollectorServer {
             }
             switch await collector.submit(body, source: source, receivedAt: now()) {
             case .success(let result):
+                // A report that moves its chain proves the client: from now on it may use the reserved part.
+                if result.outcome.advances { known.note(client) }
                 return json(result.outcome.isConflict ? .conflict : .accepted, result.json)
             case .failure(let refusal):
                 return refusalResponse(refusal)
@@ -194,8 +213,16 @@ public enum CollectorServer {
     ) throws(MijianError) -> some ApplicationProtocol {
         let idle = TimeAmount.nanoseconds(Int64(clamping: limits.idleTimeout.components.seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue)
         let http = HTTP1Channel.Configuration(idleTimeout: idle)
-        let limiter = ConnectionLimiter(limits: limits, metrics: collector.metrics, logger: logger)
-        let budget = BodyBudget(maxBytes: limits.maxBufferedBytes, maxBytesPerClient: limits.maxBufferedBytesPerClient)
+        let known = KnownClients(capacity: limits.knownClients)
+        do {
+            let count = try known.seed(from: collector.store)
+            logger.info("clients known from stored reports", metadata: ["collector.known_clients": "\(count)"])
+        } catch {
+            // Only the reserved part waits for these machines' next reports; nothing is refused for it.
+            logger.warning("the addresses of earlier reports cannot be read: machines become known again as they deliver", metadata: ["collector.error": "\(error)"])
+        }
+        let limiter = ConnectionLimiter(limits: limits, metrics: collector.metrics, logger: logger, known: known)
+        let budget = Self.budget(limits)
         let server: HTTPServerBuilder
         if let tls {
             do {
@@ -210,6 +237,11 @@ public enum CollectorServer {
             router: router(collector: collector, sources: sources, limits: limits, budget: budget, limiter: limiter), server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "mijian-collector", backlog: limits.backlog),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// The body budget of `limits`, with its reserved part.
+    static func budget(_ limits: ServerLimits) -> BodyBudget {
+        BodyBudget(maxBytes: limits.maxBufferedBytes, maxBytesPerClient: limits.maxBufferedBytesPerClient, reservedBytes: limits.reserved(of: limits.maxBufferedBytes))
     }
 
     static func withBodyTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
@@ -308,18 +340,21 @@ public enum CollectorServer {
 final class BodyHold: Sendable {
     let budget: BodyBudget
     let client: String
+    /// The client had had a report accepted when the request came: it may take from the reserved part.
+    let known: Bool
     private let taken = Mutex(0)
 
-    init(budget: BodyBudget, client: String) {
+    init(budget: BodyBudget, client: String, known: Bool) {
         self.budget = budget
         self.client = client
+        self.known = known
     }
 
     /// Holds `bytes` in all for this body: takes the difference; false when the budget has no room for it.
     func grow(to bytes: Int) -> Bool {
         taken.withLock { taken in
             guard bytes > taken else { return true }
-            guard budget.take(bytes - taken, client: client) else { return false }
+            guard budget.take(bytes - taken, client: client, known: known) else { return false }
             taken = bytes
             return true
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdCore
 import Logging
+import MijianCore
 import NIOCore
 import NIOSSL
 import Synchronization
@@ -15,6 +16,12 @@ import Synchronization
 /// that sends no request head within the first-request time is closed. So idle connections, which
 /// cost nothing to open, can never keep the descriptors or the memory that enrolled machines
 /// need, and a machine that connects and sends its report at once is never the one closed.
+///
+/// `reservedConnections` of the total are kept for clients that have had a report accepted
+/// (`KnownClients`): the others together hold at most the rest, and make room among themselves
+/// only. A known client at the total takes the room of an unknown client's connection (the oldest
+/// fresh one, else the oldest of the unknown client holding the most), so addresses that never
+/// delivered a report cannot keep out the machines that have.
 public final class ConnectionLimiter: Sendable {
     /// One open connection.
     struct Entry {
@@ -22,6 +29,8 @@ public final class ConnectionLimiter: Sendable {
         let channel: any Channel
         /// Order of opening: lower is older.
         let order: UInt64
+        /// The client was known (had a report accepted) when the connection opened.
+        let known: Bool
         var fresh = true
         /// The client closed its side (it may still read).
         var hungUp = false
@@ -31,6 +40,8 @@ public final class ConnectionLimiter: Sendable {
         var entries: [ObjectIdentifier: Entry] = [:]
         var perClient: [String: Int] = [:]
         var nextOrder: UInt64 = 0
+        /// Open connections of clients that were not known when they opened.
+        var unknown = 0
     }
 
     /// Why a connection was closed by the limiter, as `/metrics` counts it.
@@ -44,17 +55,25 @@ public final class ConnectionLimiter: Sendable {
     public let maxConnections: Int
     /// Most connections open at once from one client address.
     public let maxConnectionsPerClient: Int
+    /// Connections of the total only known clients may hold.
+    public let reservedConnections: Int
     /// Time a new connection has to send its first request head.
     public let firstRequestTimeout: Duration
+    /// The clients that have had a report accepted.
+    public let known: KnownClients
     private let state = Mutex(State())
     private let metrics: CollectorMetrics
     private let notices: NoticeThrottle
 
-    /// A limiter with the limits' caps that counts what it closes in `metrics`.
-    public init(limits: ServerLimits, metrics: CollectorMetrics, logger: Logger) {
+    /// A limiter with the limits' caps that counts what it closes in `metrics`; `known` (one is
+    /// made when not given) says which clients the reserved connections are for.
+    public init(limits: ServerLimits, metrics: CollectorMetrics, logger: Logger, known: KnownClients? = nil) {
         maxConnections = max(1, limits.maxConnections)
         maxConnectionsPerClient = max(1, min(limits.maxConnectionsPerClient, limits.maxConnections))
+        // Never so many that an unknown client could not open its whole share.
+        reservedConnections = max(0, min(limits.reserved(of: maxConnections), maxConnections - maxConnectionsPerClient))
         firstRequestTimeout = limits.firstRequestTimeout
+        self.known = known ?? KnownClients(capacity: limits.knownClients)
         self.metrics = metrics
         notices = NoticeThrottle(logger: logger)
     }
@@ -66,6 +85,7 @@ public final class ConnectionLimiter: Sendable {
     /// evicted to make room for it are closed here.
     func open(_ channel: any Channel) -> Bool {
         let client = ClientAddress.key(channel.remoteAddress)
+        let known = known.contains(client)
         let id = ObjectIdentifier(channel)
         var evicted: [(any Channel, Closing)] = []
         let admitted = state.withLock { state -> Bool in
@@ -73,14 +93,29 @@ public final class ConnectionLimiter: Sendable {
                 guard let victim = Self.oldestFresh(state, client: client).flatMap({ Self.remove(&state, $0) }) else { return false }
                 evicted.append((victim, .perClient))
             }
-            if state.entries.count >= maxConnections {
-                let candidate = Self.oldestFresh(state, client: nil) ?? Self.oldestOfHeaviest(state, newcomer: client)
+            if !known, state.unknown >= maxConnections - reservedConnections {
+                // The unknown clients' part is full: room is made among them, never from the reserved part.
+                let candidate = Self.oldest(state) { $0.fresh && !$0.known } ?? Self.oldestOfHeaviest(state, newcomer: client, unknownOnly: true)
                 guard let victim = candidate.flatMap({ Self.remove(&state, $0) }) else { return false }
                 evicted.append((victim, .total))
             }
-            state.entries[id] = Entry(client: client, channel: channel, order: state.nextOrder)
+            if state.entries.count >= maxConnections {
+                let candidate: ObjectIdentifier?
+                if known {
+                    // A machine that has delivered a report goes before any client that has not.
+                    candidate = Self.oldest(state) { $0.fresh && !$0.known } ?? Self.oldestOfHeaviestUnknown(state)
+                        ?? Self.oldestFresh(state, client: nil) ?? Self.oldestOfHeaviest(state, newcomer: client, unknownOnly: false)
+                } else {
+                    // The unknown part has room, so known clients hold more than their reserved part: room is made as for anyone.
+                    candidate = Self.oldestFresh(state, client: nil) ?? Self.oldestOfHeaviest(state, newcomer: client, unknownOnly: false)
+                }
+                guard let victim = candidate.flatMap({ Self.remove(&state, $0) }) else { return false }
+                evicted.append((victim, .total))
+            }
+            state.entries[id] = Entry(client: client, channel: channel, order: state.nextOrder, known: known)
             state.nextOrder &+= 1
             state.perClient[client, default: 0] += 1
+            if !known { state.unknown += 1 }
             return true
         }
         for (victim, reason) in evicted {
@@ -88,8 +123,8 @@ public final class ConnectionLimiter: Sendable {
             victim.close(promise: nil)
         }
         if !admitted {
-            let total = state.withLock { $0.entries.count }
-            let reason: Closing = total >= maxConnections ? .total : .perClient
+            let atClientCap = state.withLock { $0.perClient[client, default: 0] >= maxConnectionsPerClient }
+            let reason: Closing = atClientCap ? .perClient : .total
             closed(reason, client: client, detail: "a new connection was closed: every connection of \(reason == .total ? "the collector" : "this client") is in use")
         }
         return admitted
@@ -142,19 +177,102 @@ public final class ConnectionLimiter: Sendable {
     /// When every connection has sent a request: the oldest connection of the client holding
     /// the most, if it holds at least two more than the newcomer's client. So a few addresses
     /// that fill the total with requests they never finish cannot keep out a machine that holds
-    /// none, and a client never loses a connection to make room for a heavier one.
-    private static func oldestOfHeaviest(_ state: State, newcomer: String) -> ObjectIdentifier? {
-        guard let (heaviest, count) = state.perClient.max(by: { $0.value < $1.value }),
-            count >= state.perClient[newcomer, default: 0] + 2
+    /// none, and a client never loses a connection to make room for a heavier one. With
+    /// `unknownOnly`, only connections of clients that were not known count.
+    private static func oldestOfHeaviest(_ state: State, newcomer: String, unknownOnly: Bool) -> ObjectIdentifier? {
+        let counts = unknownOnly ? unknownCounts(state) : state.perClient
+        guard let (heaviest, count) = counts.max(by: { $0.value < $1.value }),
+            count >= counts[newcomer, default: 0] + 2
         else { return nil }
-        return oldest(state) { $0.client == heaviest }
+        return oldest(state) { $0.client == heaviest && (!unknownOnly || !$0.known) }
+    }
+
+    /// The oldest connection of the unknown client holding the most connections, whatever it is doing.
+    private static func oldestOfHeaviestUnknown(_ state: State) -> ObjectIdentifier? {
+        guard let (heaviest, _) = unknownCounts(state).max(by: { $0.value < $1.value }) else { return nil }
+        return oldest(state) { $0.client == heaviest && !$0.known }
+    }
+
+    private static func unknownCounts(_ state: State) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for entry in state.entries.values where !entry.known { counts[entry.client, default: 0] += 1 }
+        return counts
     }
 
     private static func remove(_ state: inout State, _ id: ObjectIdentifier) -> (any Channel)? {
         guard let entry = state.entries.removeValue(forKey: id) else { return nil }
+        if !entry.known { state.unknown -= 1 }
         let left = state.perClient[entry.client, default: 1] - 1
         state.perClient[entry.client] = left > 0 ? left : nil
         return entry.channel
+    }
+}
+
+/// The clients (as `ClientAddress.key` counts them) that have had a report accepted since start,
+/// or, seeded from the store, recently before it: the machines that have proved themselves, for
+/// whom part of the body budget and of the connection cap is kept. At most `capacity`; past it the
+/// client seen least recently is forgotten.
+public final class KnownClients: Sendable {
+    private struct State {
+        /// Each client and when it was last seen (a counter).
+        var seen: [String: UInt64] = [:]
+        /// Clients in the order they were seen; an entry whose stamp is not the client's latest is stale.
+        var order: [(client: String, stamp: UInt64)] = []
+        var head = 0
+        var next: UInt64 = 0
+    }
+
+    /// Most clients remembered.
+    public let capacity: Int
+    private let state = Mutex(State())
+
+    /// An empty set of at most `capacity` clients.
+    public init(capacity: Int = 65_536) { self.capacity = max(1, capacity) }
+
+    /// Clients remembered now.
+    public var count: Int { state.withLock { $0.seen.count } }
+
+    /// Whether `client` has had a report accepted.
+    public func contains(_ client: String) -> Bool { state.withLock { $0.seen[client] != nil } }
+
+    /// `client` has had a report accepted: remembered, as the most recently seen.
+    public func note(_ client: String) {
+        state.withLock { state in
+            let stamp = state.next
+            state.next &+= 1
+            state.seen[client] = stamp
+            state.order.append((client, stamp))
+            while state.seen.count > capacity, state.head < state.order.count {
+                let oldest = state.order[state.head]
+                state.head += 1
+                if state.seen[oldest.client] == oldest.stamp { state.seen[oldest.client] = nil }
+            }
+            // Stale entries are dropped once they outnumber the live ones, so the order stays within twice the capacity.
+            if state.order.count - state.head > 2 * capacity || state.head > capacity {
+                state.order = state.seen.map { (client: $0.key, stamp: $0.value) }.sorted { $0.stamp < $1.stamp }
+                state.head = 0
+            }
+        }
+    }
+
+    /// Remembers the addresses the newest reports of each machine in `store` came from over HTTP,
+    /// the most recent last, so that the machines that delivered reports before a restart are
+    /// known at once. Reads only. Returns how many clients are known after it.
+    @discardableResult
+    public func seed(from store: CollectorStore, reportsPerHost: Int = 4) throws(MijianError) -> Int {
+        var found: [(received: String, client: String)] = []
+        for host in try store.hosts() {
+            for report in try store.reports(hostID: host.hostID, limit: reportsPerHost) {
+                guard let outcome = report["outcome"]?.stringValue.flatMap(ChainOutcome.init(rawValue:)), outcome.advances,
+                    let source = report["source"]?.stringValue, source.hasPrefix("http "),
+                    let received = report["received_at"]?.stringValue
+                else { continue }
+                found.append((received, CollectorStore.refusalAddress(String(source.dropFirst("http ".count)))))
+            }
+        }
+        // RFC 3339 UTC strings sort as the times they name.
+        for entry in found.sorted(by: { $0.received < $1.received }).suffix(capacity) { note(entry.client) }
+        return count
     }
 }
 
@@ -237,6 +355,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private var requested = false
     /// The last bytes seen, to find CR LF CR LF across reads.
     private var tail: UInt32 = 0
+    /// A byte other than CR and LF has come: the request line has begun.
+    private var begun = false
     private var timer: Scheduled<Void>?
 
     init(limiter: ConnectionLimiter) { self.limiter = limiter }
@@ -278,6 +398,12 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
             let buffer = unwrapInboundIn(data)
             let found = buffer.withUnsafeReadableBytes { bytes -> Bool in
                 for byte in bytes {
+                    // The parser skips empty lines before a request line: they begin no request,
+                    // so CR LF CR LF among them is no head, and the connection stays fresh.
+                    if !begun {
+                        guard byte != 0x0D, byte != 0x0A else { continue }
+                        begun = true
+                    }
                     tail = (tail << 8) | UInt32(byte)
                     if tail == 0x0D0A_0D0A { return true }
                 }

@@ -2,8 +2,9 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import MijianCollector
+@testable import MijianCollector
 import MijianCore
+import NIOCore
 import MijianTestSupport
 import Testing
 
@@ -254,6 +255,8 @@ struct BodyBudgetTests {
         limits.maxBodyBytes = 256 << 10
         limits.maxBufferedBytesPerClient = 256 << 10
         limits.maxBufferedBytes = 512 << 10
+        // The whole budget for everyone: the part kept for known clients has tests of its own.
+        limits.reservedPercent = 0
         try await LiveClient.with(collector, limits: limits) { client in
             let port = Front.port(client)
             // One client holds a body as large as its share; its second body does not fit.
@@ -285,6 +288,126 @@ struct BodyBudgetTests {
             #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"disconnected\"}") == 2)
         }
         #expect(try collector.store.hosts().first?.reportCount == 2)
+    }
+}
+
+@Suite("Machines that have delivered a report keep a share of the budget and of the connections")
+struct ReservedShareTests {
+    /// Limits where four addresses holding one body each fill the whole budget, as the defaults' 4 x 16 MiB fill 64 MiB.
+    static func limits() -> ServerLimits {
+        var limits = ServerLimits()
+        limits.maxBodyBytes = 256 << 10
+        limits.maxBufferedBytesPerClient = 256 << 10
+        limits.maxBufferedBytes = 1024 << 10
+        return limits
+    }
+
+    /// The machine's report of `day`, posted from `source`: the answer.
+    static func deliver(_ machine: TestMachine, day: Int, port: Int, from source: String) async throws -> (status: Int, head: String, body: [UInt8]) {
+        let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(day)), issuedAt: TestUnit.day(day))
+        return try await RawConnection(port: port, from: source).post(report)
+    }
+
+    /// Four addresses, 127.0.0.3-6, each holding one unfinished body as large as a client may
+    /// hold; one after the other (two growing at once could both be refused), each once the server
+    /// has taken all it will of the one before (its whole share, or a refusal).
+    static func fillBudget(_ client: LiveClient) async throws -> [RawConnection] {
+        let port = Front.port(client)
+        var holders: [RawConnection] = []
+        for address in 3...6 {
+            holders.append(try heldBody(port: port, from: "127.0.0.\(address)", length: 250 << 10, sent: 200 << 10))
+            let held = holders.count << 18
+            _ = try await Front.metrics(client) {
+                Front.metric($0, "mijian_collector_body_bytes") >= held || Front.metric($0, "mijian_collector_refused_total{reason=\"busy\"}") >= 1
+            }
+        }
+        return holders
+    }
+
+    @Test func aMachineThatDeliveredAReportIsServedWhileFourAddressesFillTheBudget() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 47, hostname: "ws-47", assetID: "JSJ-47", classification: .confidential)
+        let newcomer = try TestMachine(index: 48, hostname: "ws-48", assetID: "JSJ-48", classification: .confidential)
+        try TestUnit.enrol([machine, newcomer], into: collector)
+        try await LiveClient.with(collector, limits: Self.limits()) { client in
+            let port = Front.port(client)
+            #expect(try await Self.deliver(machine, day: 1, port: port, from: "127.0.0.2").status == 202)
+            let holders = try await Self.fillBudget(client)
+            let full = try await client.text("/metrics")
+            // Addresses that never delivered a report hold at most the unreserved three quarters.
+            #expect(Front.metric(full, "mijian_collector_body_bytes") <= 768 << 10)
+            let answer = try await Self.deliver(machine, day: 2, port: port, from: "127.0.0.2")
+            #expect(answer.status == 202, "\(answer.head)")
+            // An address never seen shares the unknown part, which is full.
+            let refused = try await Self.deliver(newcomer, day: 2, port: port, from: "127.0.0.7")
+            #expect(refused.status == 503, "\(refused.head)")
+            withExtendedLifetime(holders) {}
+        }
+        #expect(try collector.store.hosts().first { $0.hostname == "ws-47" }?.reportCount == 2)
+    }
+
+    @Test func machinesKnownFromTheStoreAreServedAfterARestart() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 49, hostname: "ws-49", assetID: "JSJ-49", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        try await LiveClient.with(collector, limits: Self.limits()) { client in
+            let answer = try await Self.deliver(machine, day: 1, port: Front.port(client), from: "127.0.0.2")
+            #expect(answer.status == 202, "\(answer.head)")
+        }
+        // A new server over the same store knows the machine before it sends anything.
+        try await LiveClient.with(collector, limits: Self.limits()) { client in
+            let holders = try await Self.fillBudget(client)
+            let answer = try await Self.deliver(machine, day: 2, port: Front.port(client), from: "127.0.0.2")
+            #expect(answer.status == 202, "\(answer.head)")
+            withExtendedLifetime(holders) {}
+        }
+    }
+
+    @Test func aKnownMachineTakesTheRoomOfAnUnknownClientAtTheConnectionCap() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 50, hostname: "ws-50", assetID: "JSJ-50", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        // Sixteen connections, four per client: a quarter, four, kept for known clients.
+        var limits = ServerLimits()
+        (limits.maxConnections, limits.maxConnectionsPerClient) = (16, 4)
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            #expect(try await Self.deliver(machine, day: 1, port: port, from: "127.0.0.2").status == 202)
+            // Sixteen addresses hold one unfinished request each: none is fresh, and no client holds two
+            // more than the machine, so the room could not come from the heaviest.
+            let holders = try (10..<26).map { address in try heldBody(port: port, from: "127.0.0.\(address)", length: 1000, sent: 10) }
+            // /metrics is read from the machine's address: an unknown reader's connection could be the one closed.
+            var reading = ""
+            for _ in 0..<100 {
+                let page = try await Blocking.run { try RawConnection(port: port, from: "127.0.0.2") }
+                try page.send("GET /metrics HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n\r\n")
+                reading = String(decoding: await page.response(within: 5).body, as: UTF8.self)
+                if Front.metric(reading, "mijian_collector_body_bytes") >= 12 * 4096, Front.metric(reading, "mijian_collector_refused_total{reason=\"connections-total\"}") >= 1 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // Unknown clients hold three quarters of the cap; the rest is kept.
+            #expect(Front.metric(reading, "mijian_collector_connections") <= 13)
+            #expect(Front.metric(reading, "mijian_collector_body_bytes") == 12 * 4096)
+            let answer = try await Self.deliver(machine, day: 2, port: port, from: "127.0.0.2")
+            #expect(answer.status == 202, "\(answer.head)")
+            withExtendedLifetime(holders) {}
+        }
+    }
+}
+
+@Suite("Client keys")
+struct ClientKeyTests {
+    @Test func anIPv4MappedAddressIsItsIPv4Client() throws {
+        let mapped = try SocketAddress(ipAddress: "::ffff:127.0.0.1", port: 40001)
+        let plain = try SocketAddress(ipAddress: "127.0.0.1", port: 40002)
+        #expect(ClientAddress.key(mapped) == ClientAddress.key(plain))
+        #expect(ClientAddress.key(plain) == "127.0.0.1")
+        // ::1 is an IPv6 client of its own, counted by its /64.
+        #expect(ClientAddress.key(try SocketAddress(ipAddress: "::1", port: 40003)) != ClientAddress.key(plain))
+        // One budget: the mapped and the plain address share one client's share.
+        let budget = BodyBudget(maxBytes: 1 << 20, maxBytesPerClient: 64 << 10)
+        #expect(budget.take(40 << 10, client: ClientAddress.key(mapped), known: false))
+        #expect(!budget.take(40 << 10, client: ClientAddress.key(plain), known: false))
     }
 }
 
@@ -384,6 +507,40 @@ struct ConnectionCapTests {
             #expect(!(await asked.readUntilClosed(within: 1)), "a connection that sent a request was closed by the first-request timer")
             let metrics = try await client.text("/metrics")
             #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"first-request-timeout\"}") == 2)
+        }
+    }
+
+    @Test func emptyLinesAreNoRequestAndKeepNoConnectionFromTheFirstRequestTimer() async throws {
+        let (collector, _) = try TestUnit.collector()
+        var limits = ServerLimits()
+        limits.firstRequestTimeout = .seconds(1)
+        try await LiveClient.with(collector, limits: limits) { client in
+            let blank = try RawConnection(port: Front.port(client))
+            // Empty lines, which the parser skips before a request line: CR LF CR LF, but no head.
+            try blank.send("\r\n\r\n\r\n")
+            #expect(await blank.readUntilClosed(within: 10), "empty lines kept the connection from the first-request timer")
+            let metrics = try await client.text("/metrics")
+            #expect(Front.metric(metrics, "mijian_collector_refused_total{reason=\"first-request-timeout\"}") == 1)
+        }
+    }
+
+    @Test func emptyLinesLeaveAConnectionFreshForEviction() async throws {
+        let (collector, _) = try TestUnit.collector()
+        var limits = ServerLimits()
+        limits.maxConnectionsPerClient = 2
+        try await LiveClient.with(collector, limits: limits) { client in
+            let port = Front.port(client)
+            let blank = try RawConnection(port: port, from: "127.0.0.3")
+            try blank.send("\r\n\r\n")
+            _ = try await Front.metrics(client) { Front.metric($0, "mijian_collector_connections") >= 2 }
+            let asking = try RawConnection(port: port, from: "127.0.0.3")
+            try asking.send("GET /healthz HTTP/1.1\r\nHost: collector\r\n\r\n")
+            #expect(await asking.response(within: 5).status == 200)
+            // A third: the client is at its cap, and the connection that sent only empty lines is the fresh one.
+            let third = try RawConnection(port: port, from: "127.0.0.3")
+            #expect(await blank.readUntilClosed(within: 5), "the connection that sent only empty lines was not evicted as fresh")
+            #expect(!(await asking.readUntilClosed(within: 0.5)))
+            withExtendedLifetime(third) {}
         }
     }
 
