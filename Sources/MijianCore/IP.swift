@@ -46,13 +46,6 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
         return .v4(UInt32(truncatingIfNeeded: value))
     }
 
-    /// The IPv4 address that an address of the NAT64 well-known prefix (64:ff9b::a.b.c.d, RFC 6052)
-    /// reaches through a translator.
-    public var nat64V4: IPAddress? {
-        guard case .v6(let value) = self, value >> 32 == UInt128(0x64_FF9B) << 64 else { return nil }
-        return .v4(UInt32(truncatingIfNeeded: value))
-    }
-
     /// The address as an unsigned integer in a 128-bit field.
     public var value: UInt128 {
         switch self {
@@ -226,15 +219,16 @@ extension IPAddress {
         "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
     ].compactMap { IPNetwork($0) }
 
-    /// IPv6 ranges that are not public internet space. IPv4-mapped addresses and those of the NAT64
-    /// well-known prefix are judged as the IPv4 addresses they stand for.
+    /// IPv6 ranges that are not public internet space. IPv4-mapped addresses are judged as IPv4.
+    /// NAT64 space (64:ff9b::/96, 64:ff9b:1::/48) stays public: a route there reaches the IPv4
+    /// internet through a translator, so the route and address checks must see it.
     public static let nonPublicV6: [IPNetwork] = [
-        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001:db8::/32", "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
+        "::/128", "::1/128", "::ffff:0:0/96", "100::/64", "2001:db8::/32", "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
     ].compactMap { IPNetwork($0) }
 
     /// Whether the address lies in public (globally routed) address space.
     public var isPublic: Bool {
-        if let mapped = mappedV4 ?? nat64V4 { return mapped.isPublic }
+        if let mapped = mappedV4 { return mapped.isPublic }
         switch self {
         case .v4: return !IPAddress.nonPublicV4.contains { $0.contains(self) }
         case .v6: return !IPAddress.nonPublicV6.contains { $0.contains(self) }
@@ -304,9 +298,9 @@ extension IPNetwork {
     }
 
     /// Whether the prefix contains any public (globally routed) address. The IPv4-mapped and NAT64
-    /// parts of an IPv6 prefix count as the IPv4 addresses they stand for: the checks judge a mapped
-    /// peer or resolver as IPv4, so `::ffff:0:0/96` holds the whole IPv4 internet, and a translator
-    /// makes `64:ff9b::/96` the whole IPv4 internet too.
+    /// parts of an IPv6 prefix count as the IPv4 addresses they stand for too: the checks judge a
+    /// mapped peer or resolver as IPv4, so `::ffff:0:0/96` holds the whole IPv4 internet, and a
+    /// translator makes `64:ff9b::/96` the whole IPv4 internet as well as public IPv6 space.
     public var coversPublicSpace: Bool { !publicRanges.isEmpty || embeddedV4Parts.contains(where: \.coversPublicSpace) }
 
     /// The IPv4 prefix that the part of this IPv6 prefix inside `::ffff:0:0/96` stands for; nil when

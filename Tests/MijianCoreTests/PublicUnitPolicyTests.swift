@@ -122,17 +122,16 @@ import Testing
         #expect(unkeyed.message.hasPrefix(Self.file + ":5: networks.unit[0]: \(prefix) covers public address space"), "\(unkeyed.message)")
     }
 
-    @Test func nat64AddressesAreJudgedAsTheirIPv4() throws {
-        // The unit's own 10/8 behind the well-known prefix is not public; 8.8.8.8 behind it is.
-        let own = try Self.parse(Self.text(["unit: [10.0.0.0/8, \"64:ff9b::10.0.0.0/104\"]"]))
-        #expect(own.publicSpace == nil)
+    @Test func nat64SpaceStaysPublicAndCountsWithinTheBoundsWhenSmall() throws {
+        // A route or resolver there reaches the IPv4 internet through a translator: still public, key or not.
         #expect(try #require(IPAddress("64:ff9b::8.8.8.8")).isPublic)
-        #expect(try #require(IPAddress("64:ff9b::10.0.0.53")).isPublic == false)
+        #expect(try #require(IPNetwork("64:ff9b::/96")).publicRanges.isEmpty == false)
         let resolver = try #require(Self.refusal(Self.text(["unit: [10.0.0.0/8]"], resolvers: "[\"64:ff9b::8.8.8.8\"]")))
         #expect(resolver.message.contains("dns.resolvers[0]: 64:ff9b::808:808 is a public address"), "\(resolver.message)")
-        // A /8 of public IPv4 behind the well-known prefix is still within the bound with the key.
-        let eight = try Self.parse(Self.text(["unit: [\"64:ff9b::8.0.0.0/104\"]", "covers_public_space: true"]))
-        #expect(eight.publicSpace?.unit.count == 1)
+        // The unit's own 10/8 behind the well-known prefix, with the key: 2^24 addresses of each family, within both bounds.
+        let own = try Self.parse(Self.text(["unit: [\"64:ff9b::10.0.0.0/104\"]", "covers_public_space: true"]))
+        #expect(own.publicSpace?.unit.count == 1)
+        #expect(IPNetwork.publicAddressCount(own.unitNetworks, v6: false) == 0)
     }
 
     @Test func publicAddressCountMergesOverlaps() throws {
