@@ -299,8 +299,8 @@ public struct UnitSnapshot: Sendable {
 /// signed (a cut one would be a name nobody signed, and two names sharing their first bytes would
 /// become one), and a refusal leaves the chain where it was.
 public enum IdentityBounds {
-    /// Most UTF-8 bytes of one identity field.
-    public static let maxFieldBytes = 256
+    /// Most UTF-8 bytes of one identity field: the rule the agent applies too (`IdentityField`).
+    public static let maxFieldBytes = IdentityField.maxBytes
 
     /// The refusal for a report whose identity fields are out of bounds, or nil.
     public static func refusal(for report: Report) -> IngestRefusal? {
@@ -314,18 +314,13 @@ public enum IdentityBounds {
         ])
     }
 
-    /// The refusal for the first field (name, value) out of bounds, or nil.
+    /// The refusal for the first field (name, value) out of bounds, or nil: `IdentityField`'s rule,
+    /// the one the agent's host file and host block keep, so the two sides cannot disagree.
     public static func refusal(fields: [(String, String?)]) -> IngestRefusal? {
         for (name, value) in fields {
-            guard let value else { continue }
-            let bytes = value.utf8.count
-            if bytes > maxFieldBytes {
-                return IngestRefusal(reason: "identity-too-long", detail: "\(name) is \(bytes) bytes; an identity field holds at most \(maxFieldBytes)")
-            }
-            if let control = value.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
-                return IngestRefusal(
-                    reason: "identity-control", detail: "\(name) holds the control character U+\(String(control.value, radix: 16, uppercase: true)); an identity field holds none")
-            }
+            guard let value, let problem = IdentityField.problem(value) else { continue }
+            if case .tooLong = problem { return IngestRefusal(reason: "identity-too-long", detail: "\(name) \(problem.detail)") }
+            return IngestRefusal(reason: "identity-control", detail: "\(name) \(problem.detail)")
         }
         return nil
     }

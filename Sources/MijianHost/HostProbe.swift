@@ -109,10 +109,13 @@ public enum HostProbe {
             uname(&name)
             kernel = withUnsafePointer(to: name.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
         }
+        // What the machine says of itself is not typed by an administrator and may be odd (a tab in
+        // /etc/hostname, a long PRETTY_NAME): it is written so the collector's identity rule accepts
+        // it (control characters escaped, at most 256 bytes), and the machine stays auditable.
         return HostInfo(
-            hostID: HostInfo.hostID(machineID: machineID), hostname: hostname, assetID: identity.assetID,
-            classification: identity.classification, responsible: identity.responsible, unit: identity.unit, os: os,
-            kernel: kernel, bootID: root.attribute("/proc/sys/kernel/random/boot_id"))
+            hostID: HostInfo.hostID(machineID: machineID), hostname: IdentityField.reportable(hostname), assetID: identity.assetID,
+            classification: identity.classification, responsible: identity.responsible, unit: identity.unit, os: IdentityField.reportable(os),
+            kernel: IdentityField.reportable(kernel), bootID: root.attribute("/proc/sys/kernel/random/boot_id").map(IdentityField.reportable))
     }
 
     private static func liveHostname() -> String {

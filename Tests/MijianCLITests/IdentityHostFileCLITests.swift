@@ -49,6 +49,9 @@ import Testing
         let longest = String(repeating: "某", count: 85)
         try Data("asset_id: \(String(repeating: "J", count: 256))\nresponsible: \(longest)\nunit: \(longest)\nclassification: 秘密\n".utf8)
             .write(to: URL(fileURLWithPath: host))
+        // What the machine says of itself is odd too: a tab in its host name, a 300-byte OS name.
+        try Data("ws\tone\n".utf8).write(to: URL(fileURLWithPath: image + "/etc/hostname"))
+        try Data("PRETTY_NAME=\"\(String(repeating: "D", count: 300))\"\n".utf8).write(to: URL(fileURLWithPath: image + "/etc/os-release"))
         let data = base + "/data"
         let steps: [(String, [String])] = [
             (mijian, ["enroll", "--key-dir", keys, "--root", image, "--host-file", host, "--output", base + "/req.json"]),
@@ -62,5 +65,7 @@ import Testing
         let ingest = try TestSupport.run(collector, ["ingest", "--data", data, base + "/r.json"])
         #expect(ingest.status == 0, "\(ingest.stdout) \(ingest.stderr)")
         #expect(ingest.stdout.hasPrefix("first\t"), "\(ingest.stdout)")
+        let hosts = try TestSupport.run(collector, ["hosts", "--data", data, "--format", "json"])
+        #expect(hosts.stdout.contains("ws\\\\u{9}one"), "\(hosts.stdout)")
     }
 }
