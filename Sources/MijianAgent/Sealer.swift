@@ -143,6 +143,12 @@ struct PendingEnvelope: Sendable {
 public actor Sealer {
     /// Envelopes held in memory at most while the disk refuses them; past it, the oldest without a failure goes.
     public static let maxPending = 256
+    /// Most bytes of encoded events one report carries: past it the rest go into the next report,
+    /// sealed at once, so a burst of events never makes an envelope the collector refuses as too
+    /// large (its default body limit is 4 MiB; 1 MiB of events is about 1.4 MiB of envelope).
+    public static let maxEventBytes = 1 << 20
+    /// Most reports one seal makes for a burst of events (the sink holds at most 10,000 events).
+    static let maxReportsPerSeal = 64
 
     private let signer: ReportSigner
     private let spool: Spool
@@ -312,13 +318,43 @@ public actor Sealer {
     public var sealedCount: Int { sealed }
 
     /// Seals the next report: the latest findings plus the events since the last one, signed,
-    /// then spooled (or held in memory while the disk refuses it). Never throws: a failure is
-    /// logged and told in the next report's `agent.health`.
+    /// then spooled (or held in memory while the disk refuses it); events past `maxEventBytes`
+    /// go into further reports, sealed at once. Never throws: a failure is logged and told in the
+    /// next report's `agent.health`. Returns the last report's summary.
     @discardableResult
     public func seal(reason: String, now: @Sendable () -> Date = { Date() }) async -> SealSummary? {
+        var (summary, more) = await sealOne(reason: reason, now: now)
+        var reports = 1
+        while more, summary != nil, reports < Self.maxReportsPerSeal {
+            (summary, more) = await sealOne(reason: "\(reason) (events continued)", now: now)
+            reports += 1
+        }
+        return summary
+    }
+
+    /// The events of `events` from the first that fit in `limit` encoded bytes (at least one),
+    /// and the rest.
+    static func split(_ events: [Event], within limit: Int) -> (taken: [Event], rest: [Event]) {
+        var bytes = 0
+        for (index, event) in events.enumerated() {
+            // The event as the report encodes it, and the comma between it and the next.
+            bytes += event.json.serialized().count + 1
+            if bytes > limit, index > 0 { return (Array(events[..<index]), Array(events[index...])) }
+        }
+        return (events, [])
+    }
+
+    /// One report; `more` when events past `maxEventBytes` were left in the sink for the next.
+    private func sealOne(reason: String, now: @Sendable () -> Date) async -> (SealSummary?, more: Bool) {
         let clock = ContinuousClock()
         let begin = clock.now
-        let drained = await sink.drain()
+        var drained = await sink.drain()
+        let (taken, rest) = Self.split(drained.events, within: Self.maxEventBytes)
+        if !rest.isEmpty {
+            // Back at the front of the sink, ahead of anything recorded since: the order is kept.
+            await sink.restore(rest, dropped: 0, failing: false)
+            drained.events = taken
+        }
         let issued = now()
         let reported = problems
         var findings = auditFindings
@@ -357,10 +393,10 @@ public actor Sealer {
                 await sink.restore(drained.events, dropped: drained.dropped, failing: drained.failing)
                 note(HealthProblem(kind: "seal.error", detail: "a report could not be signed: \(error)", failing: true))
                 logger.error("cannot seal a report; its events are kept for the next", metadata: ["agent.error": "\(error)"])
-                return nil
+                return (nil, false)
             }
         }
-        guard let released, let position = lastReleased else { return nil }
+        guard let released, let position = lastReleased else { return (nil, false) }
         problems.removeFirst(min(reported.count, problems.count))
         windowStart = issued
         sealed += 1
@@ -377,7 +413,7 @@ public actor Sealer {
                 "agent.seal_duration": "\(summary.duration)",
             ])
         onSealed?(summary)
-        return summary
+        return (summary, !rest.isEmpty)
     }
 
     /// Writes held envelopes to the spool in chain order, stopping at the first the disk refuses.

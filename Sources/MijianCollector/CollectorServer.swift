@@ -9,14 +9,14 @@ import Synchronization
 /// Limits of the HTTP API, set explicitly rather than left at a library's defaults.
 public struct ServerLimits: Sendable {
     /// Largest request body (one envelope), in bytes. A day's report is some tens of kilobytes,
-    /// but the agent seals up to 10,000 events into one report (about 10 MB after a burst of USB
-    /// events), and a `413` is final for the agent: the default is the envelope limit every
-    /// verifier applies.
-    public var maxBodyBytes: Int = 16 << 20
+    /// and the agent seals at most 1 MiB of events into one report (a burst goes into several),
+    /// about 1.4 MiB of envelope; a `413` is final for the agent, so the default leaves room.
+    public var maxBodyBytes: Int = 4 << 20
     /// Most request-body bytes held in memory at once, across every connection.
     public var maxBufferedBytes: Int = 64 << 20
-    /// Most request-body bytes held in memory at once for one client address.
-    public var maxBufferedBytesPerClient: Int = 16 << 20
+    /// Most request-body bytes held in memory at once for one client address: with the reserved
+    /// quarter, it takes twelve addresses to fill what clients never seen may hold.
+    public var maxBufferedBytesPerClient: Int = 4 << 20
     /// Most connections open at once; past it, the oldest connection that has sent no request is closed.
     public var maxConnections: Int = 1024
     /// Most connections open at once from one client address.
@@ -37,7 +37,7 @@ public struct ServerLimits: Sendable {
     /// Most clients remembered as having had a report accepted (the least recently seen is forgotten).
     public var knownClients: Int = 65_536
 
-    /// The defaults: 16 MiB a body, 64 MiB of bodies in all and 16 MiB per client; 1,024
+    /// The defaults: 4 MiB a body, 64 MiB of bodies in all and 4 MiB per client; 1,024
     /// connections, 64 per client, 10 s to the first request; 30 s for a body, 60 s idle; a
     /// quarter of the bodies' bytes and of the connections kept for machines that delivered a report.
     public init() {}
@@ -239,9 +239,12 @@ public enum CollectorServer {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
-    /// The body budget of `limits`, with its reserved part.
+    /// The body budget of `limits`, with its reserved part. A client may always hold one body of
+    /// the largest size allowed: a per-client bound below it would refuse such a body for ever.
     static func budget(_ limits: ServerLimits) -> BodyBudget {
-        BodyBudget(maxBytes: limits.maxBufferedBytes, maxBytesPerClient: limits.maxBufferedBytesPerClient, reservedBytes: limits.reserved(of: limits.maxBufferedBytes))
+        BodyBudget(
+            maxBytes: limits.maxBufferedBytes, maxBytesPerClient: max(limits.maxBufferedBytesPerClient, limits.maxBodyBytes),
+            reservedBytes: limits.reserved(of: limits.maxBufferedBytes))
     }
 
     static func withBodyTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {

@@ -186,11 +186,11 @@ struct ServeCommand: AsyncParsableCommand {
 /// The HTTP server's limits on bodies and connections.
 struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("max-body"), help: "Largest report body (bytes, or with K, M suffix; at most 16M).")
-    var maxBody: String = "16M"
+    var maxBody: String = "4M"
     @Option(name: .customLong("max-buffered"), help: "Most request-body bytes held in memory across all connections (K, M, G suffix).")
     var maxBuffered: String = "64M"
     @Option(name: .customLong("max-buffered-per-client"), help: "Most request-body bytes held in memory for one client address (at least --max-body).")
-    var maxBufferedPerClient: String = "16M"
+    var maxBufferedPerClient: String = "4M"
     @Option(name: .customLong("max-connections"), help: "Most connections open at once; past it the oldest that sent no request is closed.")
     var maxConnections: Int = 1024
     @Option(name: .customLong("max-connections-per-client"), help: "Most connections open at once from one client address.")

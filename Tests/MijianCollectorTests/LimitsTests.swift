@@ -593,7 +593,7 @@ struct ServeLimitOptionsTests {
             (["--max-body", "12Q"], "--max-body 12Q is not a size"),
             (["--max-body", "99999999999999999999G"], "--max-body 99999999999999999999G is not a size"),
             (["--max-body", "8M", "--max-buffered-per-client", "4M"], "smaller than --max-body"),
-            (["--max-buffered", "8M"], "--max-buffered 8M is smaller than --max-buffered-per-client"),
+            (["--max-buffered", "2M"], "--max-buffered 2M is smaller than --max-buffered-per-client"),
             (["--max-connections", "10", "--max-connections-per-client", "20"], "must be between 1 and --max-connections (10)"),
             (["--first-request-timeout", "0"], "--first-request-timeout 0 must be between 1 and 3600"),
         ] {
