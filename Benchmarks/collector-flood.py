@@ -5,8 +5,10 @@ Started by Benchmarks/collector-flood.sh, which prepares the data directory, the
 signed reports and the server. Phase 1: 1,200 idle connections and 100 bodies that announce
 1 MiB, send 256 KiB and stop, all from 127.0.0.1 (and 100 idle, 10 held more every second),
 while the machine at 127.0.0.2 posts one report a second. Phase 2, the caps: 16 addresses open
-64 connections each (1,024, the default total), every one holding a body (16 MiB announced,
-1 MiB sent), while the machine keeps posting. Every answer, its time, the server's descriptors
+64 connections each (1,024, the default total), every one holding a body (4 MiB announced,
+1 MiB sent), while the machine keeps posting. Phase 3, the budget: 16 addresses each hold one
+body of the largest size (4 MiB announced, all but one byte sent), renewed every 25 s, as an
+attacker keeping the body budget full would. Every answer, its time, the server's descriptors
 and resident memory are printed.
 """
 import argparse
@@ -163,9 +165,34 @@ time.sleep(2)
 
 caps = Flood()
 for address in range(16):
-    caps.wave(f"127.0.1.{address + 1}", 0, 64, announced=16 << 20, sent=1 << 20)
-machine(args.seconds, "phase 2, the caps: 16 addresses x 64 held bodies (16 MiB announced, 1 MiB sent)", caps)
+    caps.wave(f"127.0.1.{address + 1}", 0, 64, announced=4 << 20, sent=1 << 20)
+machine(args.seconds, "phase 2, the caps: 16 addresses x 64 held bodies (4 MiB announced, 1 MiB sent)", caps)
 caps.close()
+time.sleep(2)
+
+
+def fill_budget(flood):
+    for address in range(16):
+        flood.open(lambda: held(f"127.0.2.{address + 1}", 4 << 20, (4 << 20) - 1))
+
+
+budget = Flood()
+fill_budget(budget)
+
+
+def renew():
+    # Before the 30 s body time ends, the holds are made again.
+    while not budget.stop:
+        time.sleep(25)
+        old, budget.sockets = budget.sockets, []
+        fill_budget(budget)
+        for sock in old:
+            sock.close()
+
+
+threading.Thread(target=renew, daemon=True).start()
+machine(args.seconds, "phase 3, the budget: 16 addresses x one 4 MiB body, all but one byte sent", budget)
+budget.close()
 time.sleep(2)
 rss, hwm = memory()
 print(f"after both floods: {descriptors()} descriptors, VmRSS {rss} MiB, VmHWM {hwm} MiB")

@@ -3,7 +3,8 @@
 # started with systemd's default soft open-file limit of 1,024) takes 1,200 idle connections and
 # 100 bodies that are never finished from 127.0.0.1, while an enrolled machine at 127.0.0.2 posts
 # one signed report a second; then the same at the caps (1,024 connections from 16 addresses,
-# every one holding a body) to measure the memory bound. Prints each phase's report latencies,
+# every one holding a body) to measure the memory bound; then 16 addresses each holding one body
+# of the largest size, which fill what clients that never delivered a report may hold. Prints each phase's report latencies,
 # answers, the server's open descriptors and its resident memory (VmRSS, VmHWM from /proc).
 # Usage: [MIJIAN=path COLLECTOR=path] Benchmarks/collector-flood.sh [SECONDS]      (default 20)
 set -euo pipefail
@@ -24,7 +25,7 @@ host=Tests/Fixtures/hosts/wired-desktop
 "$collector" enroll approve --data "$work/data" "$work/request.json" >/dev/null
 # One signed report per second of both phases, each the next link of the machine's chain.
 mkdir -p "$work/reports"
-for n in $(seq -w 1 $((2 * seconds + 4))); do
+for n in $(seq -w 1 $((3 * seconds + 4))); do
   "$mijian" audit --root "$host" --sign --key-dir "$work/key" --output "$work/reports/$n.json" >/dev/null || [ $? -eq 1 ]
 done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
