@@ -23,14 +23,17 @@ struct ReportSizeTests {
         #expect(reports.count >= 4, "\(reports.count) reports")
         #expect(summary.seq == reports.last?.entry.seq)
         var indices: [Int] = []
+        var sizes: [Int] = []
         for report in reports {
             let bytes = try rig.spool.read(report.entry).count
+            sizes.append(bytes)
             // The collector's default body limit.
             #expect(bytes <= 4 << 20, "an envelope of \(bytes) bytes")
             let events = report.payload["events"]?.arrayValue ?? []
             #expect(!events.isEmpty)
             indices += events.compactMap { $0["data"]?["index"]?.intValue.map(Int.init) }
         }
+        print("burst of 4,000 events: \(reports.count) reports, envelopes of \(sizes) bytes")
         // Every event once, in the order recorded, and the chain unbroken.
         #expect(indices == Array(0..<4000))
         #expect(reports.map(\.entry.seq) == Array(0..<Int64(reports.count)))
