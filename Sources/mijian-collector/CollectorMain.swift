@@ -197,6 +197,8 @@ struct LimitOptions: ParsableArguments {
     var maxConnectionsPerClient: Int = 64
     @Option(name: .customLong("first-request-timeout"), help: "Seconds a new connection has to send its first request.")
     var firstRequestTimeout: Int = 10
+    @Option(name: .customLong("reserved-percent"), help: "Percent of --max-buffered and --max-connections kept for addresses that have delivered a report.")
+    var reservedPercent: Int = 25
 
     /// The limits, checked against each other.
     func limits() throws(MijianError) -> ServerLimits {
@@ -220,6 +222,10 @@ struct LimitOptions: ParsableArguments {
         guard (1...3600).contains(firstRequestTimeout) else {
             throw MijianError(.usage, "--first-request-timeout \(firstRequestTimeout) must be between 1 and 3600 seconds")
         }
+        guard (0...90).contains(reservedPercent) else {
+            throw MijianError(.usage, "--reserved-percent \(reservedPercent) must be between 0 and 90")
+        }
+        limits.reservedPercent = reservedPercent
         limits.maxConnections = maxConnections
         limits.maxConnectionsPerClient = maxConnectionsPerClient
         limits.firstRequestTimeout = .seconds(firstRequestTimeout)

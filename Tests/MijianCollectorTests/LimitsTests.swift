@@ -596,6 +596,7 @@ struct ServeLimitOptionsTests {
             (["--max-buffered", "2M"], "--max-buffered 2M is smaller than --max-buffered-per-client"),
             (["--max-connections", "10", "--max-connections-per-client", "20"], "must be between 1 and --max-connections (10)"),
             (["--first-request-timeout", "0"], "--first-request-timeout 0 must be between 1 and 3600"),
+            (["--reserved-percent", "95"], "--reserved-percent 95 must be between 0 and 90"),
         ] {
             let result = try TestSupport.run("/usr/bin/timeout", ["20", binary] + serve + options)
             #expect(result.status == 2, "\(options)")
