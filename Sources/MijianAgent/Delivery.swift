@@ -231,7 +231,7 @@ public struct DeliveryService: Service {
                 case .delivered(let how):
                     await sealer.delivered(entry)
                     delivered += 1
-                    lastSuccess = Date()
+                    lastSuccess = sealer.now()
                     backoff.reset()
                     logger.info("delivered report seq \(entry.seq) (\(how))", metadata: ["agent.epoch": "\(entry.epoch)", "agent.seq": "\(entry.seq)"])
                 case .refused(let why):

@@ -175,17 +175,25 @@ public actor Sealer {
     private var sealed = 0
     private var delivery: JSONValue = ["mode": "none"]
     private var onSealed: (@Sendable (SealSummary) -> Void)?
-    private let started = Date()
+    private let started: Date
+    /// The service's wall clock: report times, windows, uptime, and (through the sealer) the
+    /// audit's and delivery's times. A parameter, so a test can give a fixed or advancing time.
+    public nonisolated let now: @Sendable () -> Date
 
-    /// A sealer over `signer` and `spool`, taking events from `sink`.
-    public init(signer: ReportSigner, spool: Spool, sink: EventSink, policy: Policy, host: HostInfo, logger: Logger) {
+    /// A sealer over `signer` and `spool`, taking events from `sink`; `now` is the wall clock.
+    public init(
+        signer: ReportSigner, spool: Spool, sink: EventSink, policy: Policy, host: HostInfo, logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.signer = signer
         self.spool = spool
         self.sink = sink
         self.policy = policy
         self.host = host
         self.logger = logger
-        self.windowStart = Date()
+        self.now = now
+        self.started = now()
+        self.windowStart = started
     }
 
     /// Called after every successful seal (systemd READY and STATUS).
@@ -322,7 +330,7 @@ public actor Sealer {
     /// go into further reports, sealed at once. Never throws: a failure is logged and told in the
     /// next report's `agent.health`. Returns the last report's summary.
     @discardableResult
-    public func seal(reason: String, now: @Sendable () -> Date = { Date() }) async -> SealSummary? {
+    public func seal(reason: String) async -> SealSummary? {
         var (summary, more) = await sealOne(reason: reason, now: now)
         var reports = 1
         while more, summary != nil, reports < Self.maxReportsPerSeal {

@@ -149,8 +149,9 @@ public struct AuditService: Service {
         status("auditing (\(reason))")
         let started = ContinuousClock.now
         // Shutdown does not wait for an audit under way: its thread is left to finish alone.
+        let now = sealer.now
         let result = await Blocking.runUnlessShuttingDown { () -> ([Finding], Date) in
-            let at = Date()
+            let at = now()
             let facts = HostProbe.observe(
                 root: .live, live: true, logger: logger, at: at, collecting: AuditChecks.factSets(policy: policy))
             let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: at)

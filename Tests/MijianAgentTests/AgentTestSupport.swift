@@ -18,7 +18,7 @@ struct SealerRig {
     let host = HostInfo(hostID: "test-host", hostname: "ws-test")
     let policy: Policy
 
-    init(spoolDirectory: String? = nil, maxBytes: Int = 64 << 20) throws {
+    init(spoolDirectory: String? = nil, maxBytes: Int = 64 << 20, now: @escaping @Sendable () -> Date = { Date() }) throws {
         state = try TestSupport.temporaryDirectory("agent-sealer")
         store = KeyStore(directory: state.path)
         _ = try store.initialise()
@@ -27,7 +27,7 @@ struct SealerRig {
         sink = EventSink()
         var logger = Logger(label: "agent-test")
         logger.logLevel = .critical
-        sealer = Sealer(signer: try ReportSigner(store: store), spool: spool, sink: sink, policy: policy, host: host, logger: logger)
+        sealer = Sealer(signer: try ReportSigner(store: store), spool: spool, sink: sink, policy: policy, host: host, logger: logger, now: now)
     }
 
     /// A finding of `net.internet-route`, failing or passing, padded to about `padding` bytes of evidence.
