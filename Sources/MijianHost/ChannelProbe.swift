@@ -13,8 +13,7 @@ public enum ChannelProbe {
             var reader = ChannelReader(root: root, logger: logger)
             return reader.read(live: live)
         }
-        let recorded = Set(facts.sources.map(\.path))
-        facts.sources += failures.filter { !recorded.contains($0.path) }
+        facts.sources.addUnclaimed(failures)
         return facts
     }
 

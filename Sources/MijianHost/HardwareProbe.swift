@@ -15,8 +15,7 @@ public enum HardwareProbe {
             var reader = HardwareReader(root: root, logger: logger)
             return reader.read(live: live)
         }
-        let recorded = Set(facts.sources.map(\.path))
-        facts.sources += failures.filter { !recorded.contains($0.path) }
+        facts.sources.addUnclaimed(failures)
         return facts
     }
 }

@@ -15,8 +15,7 @@ public enum HistoryProbe {
             if logs { reader.readLogs() }
             return reader
         }
-        let recorded = Set(reader.facts.sources.map(\.path))
-        reader.facts.sources += failures.filter { !recorded.contains($0.path) }
+        reader.facts.sources.addUnclaimed(failures)
         for note in reader.facts.notes { logger.debug("history probe skipped something", metadata: ["mijian.note": "\(note)"]) }
         return reader.facts
     }

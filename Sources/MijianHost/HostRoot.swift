@@ -657,6 +657,15 @@ final class HostRefusal: Sendable {
     }
 }
 
+extension Array where Element == FactSource {
+    /// Adds the failures (`HostRoot.collectingFailures`) that no source here names already: a
+    /// failed read a record took as its own is told there once, any other is an `error` source.
+    mutating func addUnclaimed(_ failures: [FactSource]) {
+        let recorded = Set(map(\.path))
+        self += failures.filter { !recorded.contains($0.path) }
+    }
+}
+
 /// The failures a scoped `HostRoot` (`collectingFailures`) noted, one per path, in order.
 public final class HostReadFailures: Sendable {
     private let entries = Mutex<[FactSource]>([])
