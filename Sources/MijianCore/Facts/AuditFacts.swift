@@ -23,6 +23,9 @@ public enum FactSet: String, CaseIterable, Sendable, Comparable {
     /// Serial, parallel, FireWire, PCMCIA, IrDA and optical devices, `/proc/sys/dev/cdrom/info`,
     /// and the state of their drivers (the module tree, modprobe.d, the kernel command line).
     case channels
+    /// Installation traces (installer logs, root birth, dpkg log, machine-id), other systems in
+    /// the boot menu and EFI entries, virtual machines, boot and login records.
+    case installation
 
     /// Every group: what a full audit collects.
     public static let all = Set(allCases)
@@ -53,6 +56,8 @@ public struct AuditFacts: Sendable {
     public var collected: Set<FactSet>
     /// Outbound channels other than networks and radios, and their drivers.
     public var channels = ChannelFacts()
+    /// When this system was installed, other systems and guests on it, and when it was used.
+    public var installation = InstallationFacts()
 
     /// Makes a facts bundle.
     public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts(), usbHistory: USBHistoryFacts = USBHistoryFacts(), collected: Set<FactSet> = FactSet.all) {
