@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "MijianTraffic", targets: ["MijianTraffic"]),
         .library(name: "MijianDevices", targets: ["MijianDevices"]),
         .library(name: "MijianCLI", targets: ["MijianCLI"]),
+        .library(name: "MijianScan", targets: ["MijianScan"]),
         .library(name: "MijianCollector", targets: ["MijianCollector"]),
         .library(name: "MijianAgent", targets: ["MijianAgent"]),
         .executable(name: "mijian-collector", targets: ["mijian-collector"]),
@@ -65,6 +66,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "MijianScan",
+            dependencies: ["MijianCore", "CZlib", "CMijianSystem", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "MijianChecks",
             dependencies: ["MijianCore"],
             swiftSettings: strict
@@ -101,7 +107,7 @@ let package = Package(
         .target(
             name: "MijianCLI",
             dependencies: [
-                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "MijianAgent",
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "MijianAgent", "MijianScan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -164,6 +170,7 @@ let package = Package(
             dependencies: ["MijianAgent", "MijianEvidence", "MijianTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        .testTarget(name: "MijianScanTests", dependencies: ["MijianScan", "MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], exclude: ["Snapshots"], swiftSettings: strict),
     ]
 )
