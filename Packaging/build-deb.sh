@@ -201,6 +201,11 @@ install -D -m 0644 "$repo/Policies/classified-workstation.yaml" "$root/etc/mijia
 install -D -m 0644 "$here/etc/agent.yaml" "$root/etc/mijian/agent.yaml"
 install -D -m 0644 "$here/examples/host.yaml" "$root/usr/share/doc/mijian/examples/host.yaml"
 install -D -m 0644 "$repo/Policies/unclassified-workstation.yaml" "$root/usr/share/doc/mijian/examples/unclassified-workstation.yaml"
+# Section 5: the service's settings and the policy file, written by hand (Packaging/man/).
+install -d "$root/usr/share/man/man5"
+for page in "$here"/man/*.5; do
+    gzip -9n <"$page" >"$root/usr/share/man/man5/$(basename "$page").gz"
+done
 control mijian
 
 # --- mijian-collector ------------------------------------------------------------------------

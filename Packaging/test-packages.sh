@@ -106,6 +106,7 @@ grep -q libsqlite3-0 <<<"$(dpkg-deb --field "$collector_deb" Depends)" || die "m
 must_contain "$agent_deb" /usr/bin/mijian /lib/systemd/system/mijian.service \
     /lib/udev/rules.d/70-mijian-usb-input.rules /usr/lib/tmpfiles.d/mijian.conf \
     /etc/mijian/policy.yaml /etc/mijian/agent.yaml /usr/share/man/man1/mijian.1.gz \
+    /usr/share/man/man5/mijian-agent.yaml.5.gz /usr/share/man/man5/mijian-policy.5.gz \
     /usr/share/bash-completion/completions/mijian \
     /usr/share/zsh/vendor-completions/_mijian /usr/share/doc/mijian/copyright
 must_contain "$collector_deb" /usr/bin/mijian-collector /lib/systemd/system/mijian-collector.service \
@@ -258,8 +259,8 @@ else
     SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "${units[@]}" || die "systemd-analyze verify failed"
 fi
 echo "systemd-analyze verify: both units pass"
-for man in mijian.1 mijian-collector.1; do
-    [ -f "${root}/usr/share/man/man1/$man.gz" ] || die "Documentation=man:$man names a page that is not installed"
+for man in man1/mijian.1 man1/mijian-collector.1 man5/mijian-agent.yaml.5 man5/mijian-policy.5; do
+    [ -f "${root}/usr/share/man/$man.gz" ] || die "Documentation=man:$(basename "$man") names a page that is not installed"
 done
 exposure() { # UNIT-FILE → the overall exposure figure
     systemd-analyze security --offline=true "$1" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
