@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", exact: "2.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -52,6 +53,10 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(name: "CNetlink"),
         .target(name: "CMijianSystem"),
         .target(name: "CBase64"),
@@ -62,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "MijianHost",
-            dependencies: ["MijianCore", "CNetlink", "CMijianSystem", "CUdev", "CZlib", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MijianCore", "CNetlink", "CMijianSystem", "CUdev", "CZlib", "CSQLite", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -99,6 +104,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -129,6 +135,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -161,6 +168,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             exclude: ["Golden", "README.md"],
             swiftSettings: strict
@@ -170,7 +178,7 @@ let package = Package(
             dependencies: ["MijianAgent", "MijianEvidence", "MijianTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MijianScanTests", dependencies: ["MijianScan", "MijianChecks", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianScanTests", dependencies: ["MijianScan", "MijianChecks", "MijianCLI", "MijianTestSupport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "MijianCLITests", dependencies: ["MijianCLI", "MijianTestSupport"], exclude: ["Snapshots"], swiftSettings: strict),
     ]
 )

@@ -54,7 +54,7 @@ struct MijianCommand: AsyncParsableCommand {
         commandName: "mijian",
         abstract: "Security posture of a classified workstation: audit, sign and prove.",
         version: MijianVersion.current,
-        subcommands: [AuditCommand.self, DevicesCommand.self, TrafficCommand.self, KeysCommand.self, EnrollCommand.self, VerifyCommand.self, RunCommand.self]
+        subcommands: [AuditCommand.self, ScanCommand.self, DevicesCommand.self, TrafficCommand.self, KeysCommand.self, EnrollCommand.self, VerifyCommand.self, RunCommand.self]
     )
 }
 

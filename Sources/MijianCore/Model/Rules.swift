@@ -67,6 +67,13 @@ public enum RuleCatalogue {
         id: "hardware.channels", title: "No serial, parallel, FireWire, PCMCIA, IrDA, modem or optical channel the policy does not allow",
         titleZH: "无未经允许的串口、并口、1394、PCMCIA、红外、调制解调器或光驱",
         references: [.item("七.6")], defaultSeverity: .high)
+    public static let hostInstallation = RuleInfo(
+        id: "host.installation", title: "When this system was installed, what else the machine boots or runs, and when it was used",
+        titleZH: "操作系统安装时间、其他操作系统和虚拟机、开机和登录记录",
+        references: [.item("七.6"), .item("七.7")], defaultSeverity: .medium)
+    public static let browserHistory = RuleInfo(
+        id: "net.history", title: "No browser history or HSTS entry of a site outside the unit", titleZH: "无访问互联网的浏览器历史记录",
+        references: [.item("七.7"), .score("53")], defaultSeverity: .critical)
     public static let trafficEgress = RuleInfo(
         id: "traffic.egress", title: "No traffic to outside the unit", titleZH: "无违规外联流量",
         references: [.item("七.6"), .item("七.7"), .score("53")], defaultSeverity: .critical)
@@ -83,17 +90,33 @@ public enum RuleCatalogue {
         id: "malware.scanner", title: "A malware scanner with current signatures", titleZH: "安装病毒查杀软件且病毒库及时更新",
         references: [.item("七.6")], defaultSeverity: .medium)
     public static let printDevices = RuleInfo(
-        id: "print.devices", title: "Printers are local and not shared", titleZH: "打印机本地连接且未共享",
+        id: "print.devices", title: "Printers send only inside the unit", titleZH: "打印机连接在本单位内部",
         references: [.item("七.12")], defaultSeverity: .low)
+    public static let auditSystem = RuleInfo(
+        id: "audit.system", title: "auditd runs with rules for logins, mounts, modules and accounts, and keeps its logs",
+        titleZH: "安全审计系统运行且审计规则完整、日志不被覆盖", references: [.item("七.2"), .item("七.10")], defaultSeverity: .medium)
+    public static let softwareProhibited = RuleInfo(
+        id: "software.prohibited", title: "No instant messaging, cloud sync, remote control, VPN/proxy or P2P software",
+        titleZH: "未安装即时通信、云存储、远程控制、VPN代理或P2P软件", references: [.item("七.4"), .item("七.6")], defaultSeverity: .high)
+    public static let sharing = RuleInfo(
+        id: "sharing", title: "No shared folders, exported directories, shared printers or published services",
+        titleZH: "无共享文件夹、共享打印机或对外发布的服务", references: [.item("七.12"), .item("七.6")], defaultSeverity: .medium)
+
+    public static let dataMarkings = RuleInfo(
+        id: "data.markings", title: "No document with a classified marking on an unclassified computer", titleZH: "非涉密计算机未存储、处理涉密信息",
+        references: [.item("七.8"), .score("54")], defaultSeverity: .critical)
 
     /// Rules `mijian audit` runs, in report order.
     public static let auditRules: [RuleInfo] = [
         internetRoute, publicDNS, interfaces, sockets, wirelessHardware, wirelessModules, wirelessHistory, usbStorage,
-        usbHistory, usbPhone, hardwareChannels, logRetention,
+        usbHistory, usbPhone, hardwareChannels, logRetention, hostInstallation,
+        browserHistory,
+        malwareScanner, auditSystem, softwareProhibited, sharing, printDevices,
+        authPassword, authLockout, authAccounts, authScreenlock,
     ]
 
     /// Every rule the agent knows.
-    public static let all: [RuleInfo] = auditRules + [trafficEgress, agentHealth, usbControl, malwareScanner, printDevices]
+    public static let all: [RuleInfo] = auditRules + [trafficEgress, agentHealth, usbControl, dataMarkings]
 
     /// The first rule of `all` under each id.
     private static let byID: [String: RuleInfo] = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })

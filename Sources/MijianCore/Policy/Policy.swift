@@ -108,6 +108,16 @@ public struct Policy: Sendable, Equatable {
     /// Outbound channels the unit keeps on this machine (`channels.allow`, e.g. `[optical-read]`):
     /// present and allowed, they are listed, not failed. Modems and IrDA are never allowed.
     public var channelsAllow: Set<ChannelKind> = []
+    /// Identity authentication per classification level, lockout, sshd and screen locks (`auth`).
+    public var auth = AuthPolicy()
+    /// Accepted malware scanners and their signatures' maximum age (`malware`).
+    public var malware = MalwarePolicy()
+    /// Prohibited software beyond the built-in list, and exemptions (`software`).
+    public var software = SoftwarePolicy()
+    /// What `net.history` reports of visited pages (`history.report`: host or url).
+    public var history = HistoryPolicy()
+    /// Where `data.markings` looks for classified markings (`markings:`).
+    public var markings = MarkingScope()
     /// Per-rule overrides.
     public var rules: [String: RuleOverride]
     /// Where the agent keeps its key and chain state, when not the default.
@@ -169,7 +179,7 @@ public struct Policy: Sendable, Equatable {
             id: "", version: "", profile: .classified, unitNetworks: [], allowedDestinations: [], dnsResolvers: [],
             dnsAllowedSuffixes: [], ledger: [], usbMode: .audit, rules: [:], stateDir: nil, traffic: Traffic(),
             collector: Collector(), sha256: digest(of: bytes))
-        let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector", "channels"]
+        let top: Set = ["id", "version", "profile", "networks", "dns", "media", "usb", "rules", "state_dir", "traffic", "collector", "channels", "auth", "malware", "software", "history", "markings"]
         // The lists whose addresses may reach public space, kept to name their lines once the whole file is read.
         var publicCandidates = PublicSpaceCandidates()
         for (key, _, value) in try reader.mapping(root, "", allowed: top) {
@@ -281,6 +291,11 @@ public struct Policy: Sendable, Equatable {
                     default: policy.traffic.maxFlows = try reader.int(v, "traffic.max_flows", range: 16...10_000_000)
                     }
                 }
+            case "auth": policy.auth = try AuthPolicy.parse(value, reader)
+            case "malware": policy.malware = try MalwarePolicy.parse(value, reader)
+            case "software": policy.software = try SoftwarePolicy.parse(value, reader)
+            case "history": policy.history = try HistoryPolicy.parse(value, reader)
+            case "markings": policy.markings = try MarkingScope.parse(value, reader)
             case "collector":
                 for (_, _, v) in try reader.mapping(value, key, allowed: ["silent_after_days"]) {
                     policy.collector.silentAfterDays = try reader.int(v, "collector.silent_after_days", range: 1...3650)

@@ -1,0 +1,559 @@
+import Foundation
+import MijianCore
+
+/// What reading one file gave: the lines where a marking can be, members to read in turn, or why
+/// it could not be read.
+enum ReadOutcome {
+    /// A document and its lines (`note`: something worth saying, e.g. a part that was missing).
+    case document(DocumentFormat, [TextLine], encoding: String?, note: String?)
+    /// An archive: its members, each its bytes or why they could not be had; `note` says what
+    /// was left out (members beyond the limit).
+    case archive(DocumentFormat, [(name: String, bytes: Result<[UInt8], Unreadable>)], note: String?)
+    /// A document that could not be read.
+    case unread(DocumentFormat, String)
+    /// Not a document format.
+    case notDocument
+}
+
+/// Reads a file as the office software would, only where a marking can be: recognises the format
+/// by content (the extension only tells `wps` and Markdown apart) and hands out lines.
+struct DocumentReader {
+    let limits: ScanLimits
+    let pdf: PDFText
+
+    func read(_ source: any ByteSource, name: String) -> ReadOutcome {
+        let head: [UInt8]
+        do { head = try source.head(1024) } catch { return .unread(.other, error.message) }
+        let lowerName = name.lowercased()
+        let wpsName = lowerName.hasSuffix(".wps") || lowerName.hasSuffix(".wpt")
+        if ZipArchive.looksLike(head) { return readZip(source, wps: wpsName) }
+        if head.starts(with: CompoundFile.magic) { return readOLE2(source, wps: wpsName) }
+        if Self.isPDF(head) { return pdf.read(source, limits: limits) }
+        if head.starts(with: [0x1F, 0x8B]) { return readGzip(source, name: name) }
+        if Tar.looksLike(head) { return Tar.members(source, limits: limits) }
+        let outcome = readText(source, name: lowerName, head: head)
+        if case .notDocument = outcome, let format = Self.claimedFormat(lowerName), source.size > 0 {
+            // Named as a document but none by content: damaged, or renamed to hide what it is.
+            return .unread(format, "named .\(lowerName.split(separator: ".").last ?? "") but its content is no such document: corrupt or disguised")
+        }
+        return outcome
+    }
+
+    /// The format a binary document's extension claims.
+    static func claimedFormat(_ name: String) -> DocumentFormat? {
+        guard let ext = name.split(separator: ".").last.map(String.init), name.contains(".") else { return nil }
+        switch ext {
+        case "docx", "docm", "dotx": return .docx
+        case "xlsx", "xlsm": return .xlsx
+        case "pptx", "pptm": return .pptx
+        case "odt": return .odt
+        case "ods": return .ods
+        case "odp": return .odp
+        case "ofd": return .ofd
+        case "wps", "wpt": return .wps
+        case "doc", "dot": return .doc
+        case "pdf": return .pdf
+        case "zip": return .zip
+        case "tar": return .tar
+        case "gz", "tgz": return .gz
+        default: return nil
+        }
+    }
+
+    static func isPDF(_ head: [UInt8]) -> Bool {
+        let needle = Array("%PDF-".utf8)
+        guard head.count >= needle.count else { return false }
+        return (0...(head.count - needle.count)).contains { Array(head[$0..<$0 + needle.count]) == needle }
+    }
+
+    // MARK: text, HTML, XML, Markdown
+
+    private func readText(_ source: any ByteSource, name: String, head: [UInt8]) -> ReadOutcome {
+        let bytes: [UInt8]
+        do { bytes = try source.head(limits.textBytes) } catch { return .unread(.txt, error.message) }
+        let truncated = source.size > Int64(bytes.count)
+        let trimmed = head.drop { XMLTokenizer.isSpace($0) || $0 == 0xEF || $0 == 0xBB || $0 == 0xBF }
+        let start = String(decoding: trimmed.prefix(256), as: UTF8.self).lowercased()
+        let isHTML = start.hasPrefix("<!doctype html") || start.hasPrefix("<html") || ((name.hasSuffix(".html") || name.hasSuffix(".htm")) && start.hasPrefix("<"))
+        let isXML = !isHTML && start.hasPrefix("<")
+        let declared = Self.declaredCharset(bytes)
+        guard let (text, encoding) = TextDecoding.decode(bytes, declared: declared, truncated: truncated) else { return .notDocument }
+        if isHTML { return .document(.html, HTMLText.lines(Array(text.utf8), limit: limits.lines), encoding: encoding, note: nil) }
+        if isXML {
+            var tokenizer = XMLTokenizer(Array(text.utf8))
+            var lines: [TextLine] = []
+            while lines.count < limits.lines, let token = tokenizer.next() {
+                if case .text(let value) = token {
+                    for line in TextDecoding.lines(value) {
+                        lines.append(TextLine(line, HitLocation(part: "xml", line: lines.count + 1)))
+                    }
+                }
+            }
+            return .document(.xml, lines, encoding: encoding, note: nil)
+        }
+        let markdown = name.hasSuffix(".md") || name.hasSuffix(".markdown")
+        let texts = TextDecoding.lines(text).map { markdown ? Self.markdownText($0) : $0 }.filter { !$0.allSatisfy(\.isWhitespace) }
+        let lines = texts.enumerated().map { TextLine($1, HitLocation(part: markdown ? "markdown" : "text", line: $0 + 1)) }
+        return .document(markdown ? .md : .txt, lines, encoding: encoding, note: nil)
+    }
+
+    /// A Markdown line as it renders: heading marks, quotes, list bullets and emphasis dropped.
+    static func markdownText(_ line: String) -> String {
+        var text = Substring(line).drop { $0 == " " }
+        while let first = text.first, first == "#" || first == ">" { text = text.dropFirst().drop { $0 == " " } }
+        if text.hasPrefix("- ") || text.hasPrefix("+ ") { text = text.dropFirst(2) }
+        return String(text).replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "__", with: "")
+    }
+
+    /// `charset=` of an HTML meta tag or `encoding=` of an XML declaration in the first bytes.
+    static func declaredCharset(_ bytes: [UInt8]) -> String? {
+        let head = String(decoding: bytes.prefix(1024), as: UTF8.self).lowercased()
+        for key in ["charset=", "encoding="] {
+            guard let range = head.range(of: key) else { continue }
+            let value = head[range.upperBound...].drop { $0 == "\"" || $0 == "'" || $0 == " " }
+            let name = value.prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+            if !name.isEmpty { return String(name) }
+        }
+        return nil
+    }
+
+    // MARK: zip containers
+
+    private func readZip(_ source: any ByteSource, wps: Bool) -> ReadOutcome {
+        let zip: ZipArchive
+        do { zip = try ZipArchive(source, limits: limits) } catch { return .unread(.zip, error.reason) }
+        do {
+            if zip.entry("word/document.xml") != nil { return .document(wps ? .wps : .docx, try OOXML.word(zip, limits: limits), encoding: nil, note: nil) }
+            if zip.entry("xl/workbook.xml") != nil { return .document(.xlsx, try OOXML.sheet(zip, limits: limits), encoding: nil, note: nil) }
+            if zip.entry("ppt/presentation.xml") != nil { return .document(.pptx, try OOXML.slide(zip, limits: limits), encoding: nil, note: nil) }
+            if zip.entry("OFD.xml") != nil { return .document(.ofd, try OFD.lines(zip, limits: limits), encoding: nil, note: nil) }
+            if zip.entries.contains(where: { $0.name.hasSuffix("Content.xml") && $0.name.contains("Pages/Page_") }) {
+                return .unread(.ofd, "an OFD package without OFD.xml, the entry file GB/T 33190 requires: corrupt")
+            }
+            if let mimetype = try zip.read("mimetype", limit: 128).map({ String(decoding: $0, as: UTF8.self) }),
+                mimetype.hasPrefix("application/vnd.oasis.opendocument.")
+            {
+                return try ODF.read(zip, mimetype: mimetype, limits: limits)
+            }
+        } catch {
+            let format: DocumentFormat =
+                zip.entry("word/document.xml") != nil ? (wps ? .wps : .docx)
+                : zip.entry("xl/workbook.xml") != nil ? .xlsx : zip.entry("ppt/presentation.xml") != nil ? .pptx
+                : zip.entry("OFD.xml") != nil ? .ofd : .odt
+            return .unread(format, error.reason)
+        }
+        var members: [(name: String, bytes: Result<[UInt8], Unreadable>)] = []
+        var total = 0
+        var note: String?
+        if zip.entries.count >= limits.members { note = "only the first \(limits.members) members were looked at" }
+        for entry in zip.entries where !entry.isDirectory {
+            guard total < limits.archiveBytes else {
+                note = "members after \(limits.archiveBytes) inflated bytes were not read"
+                members.append((entry.name, .failure(Unreadable("not read: the archive's inflated-bytes limit was reached"))))
+                continue
+            }
+            guard entry.size <= Int64(limits.memberBytes) else {
+                members.append((entry.name, .failure(Unreadable("larger than \(limits.memberBytes) bytes uncompressed"))))
+                continue
+            }
+            do {
+                let (bytes, complete) = try zip.read(entry, limit: limits.memberBytes)
+                total += bytes.count
+                members.append((entry.name, complete || bytes.count >= Int(entry.size) ? .success(bytes) : .failure(Unreadable("the member is cut short: corrupt"))))
+            } catch {
+                members.append((entry.name, .failure(error)))
+            }
+        }
+        return .archive(.zip, members, note: note)
+    }
+
+    // MARK: OLE2
+
+    private func readOLE2(_ source: any ByteSource, wps: Bool) -> ReadOutcome {
+        let format: DocumentFormat = wps ? .wps : .doc
+        let file: CompoundFile
+        do { file = try CompoundFile(source, limit: limits.memberBytes) } catch { return .unread(format, error.reason) }
+        if file.has("EncryptionInfo") || file.has("EncryptedPackage") {
+            return .unread(wps ? .wps : .docx, "encrypted: a password-protected OOXML document (EncryptionInfo)")
+        }
+        guard file.has("WordDocument") else {
+            let kind = file.has("Workbook") || file.has("Book") ? "an Excel 97–2003 workbook" : file.has("PowerPoint Document") ? "a PowerPoint 97–2003 presentation" : "an OLE2 file without a Word document"
+            return .unread(.other, "\(kind), which the scan does not read")
+        }
+        do { return .document(format, try WordBinary.lines(file, limits: limits), encoding: nil, note: nil) } catch { return .unread(format, error.reason) }
+    }
+
+    // MARK: gzip
+
+    private func readGzip(_ source: any ByteSource, name: String) -> ReadOutcome {
+        let result: (bytes: [UInt8], complete: Bool)
+        do {
+            result = try Inflater.inflate(source, from: 0, compressedSize: nil, gzip: true, limit: limits.memberBytes, maxRatio: limits.maxRatio, name: "gzip data")
+        } catch {
+            return .unread(.gz, error.reason)
+        }
+        var inner = name
+        for suffix in [".gz", ".tgz"] where inner.lowercased().hasSuffix(suffix) {
+            inner = String(inner.dropLast(suffix.count)) + (suffix == ".tgz" ? ".tar" : "")
+        }
+        if inner == name { inner = name + ".out" }
+        let base = inner.split(separator: "/").last.map(String.init) ?? inner
+        // A compressed tar is one archive: its members are listed under the .tar.gz itself.
+        if result.complete, Tar.looksLike(Array(result.bytes.prefix(512))) { return Tar.members(MemorySource(result.bytes), limits: limits) }
+        guard result.complete else {
+            return .archive(.gz, [(base, .failure(Unreadable("more than \(limits.memberBytes) bytes uncompressed, or the data is cut short")))], note: nil)
+        }
+        return .archive(.gz, [(base, .success(result.bytes))], note: nil)
+    }
+}
+
+/// The page text of HTML: block elements end lines, `<head>`, scripts and styles are not shown,
+/// and text inside `<footer>` is the footer region.
+enum HTMLText {
+    static let blocks: Set<String> = [
+        "p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th", "table", "section", "article", "header",
+        "footer", "blockquote", "pre", "ul", "ol", "hr", "body", "center", "dd", "dt",
+    ]
+
+    static func lines(_ bytes: [UInt8], limit: Int) -> [TextLine] {
+        var tokenizer = XMLTokenizer(bytes, html: true)
+        var lines: [TextLine] = []
+        var current = ""
+        var inHead = false
+        var footerDepth = 0
+        var region: TextRegion = .body
+        func flush() {
+            for text in TextDecoding.lines(current) {
+                lines.append(TextLine(text, HitLocation(part: "html", line: lines.count + 1, region: region)))
+            }
+            current = ""
+        }
+        while lines.count < limit, let token = tokenizer.next() {
+            switch token {
+            case .start(let name, _, _):
+                if name == "head" { inHead = true }
+                if name == "body" { inHead = false }
+                if blocks.contains(name) { flush() }
+                if name == "footer" { footerDepth += 1 }
+                region = footerDepth > 0 ? .footer : .body
+            case .end(let name):
+                if name == "head" { inHead = false }
+                if blocks.contains(name) || name == "title" { flush() }
+                if name == "footer" { footerDepth = max(0, footerDepth - 1) }
+                region = footerDepth > 0 ? .footer : .body
+            case .text(let text):
+                if !inHead { current += text.replacingOccurrences(of: "\n", with: " ") }
+            }
+        }
+        flush()
+        return Array(lines.prefix(limit))
+    }
+}
+
+/// Office Open XML: Word's body and header parts, a workbook's first sheet, a presentation's first slide.
+enum OOXML {
+    static func word(_ zip: ZipArchive, limits: ScanLimits) throws(Unreadable) -> [TextLine] {
+        guard let document = try zip.read("word/document.xml", limit: limits.partBytes) else { throw Unreadable("word/document.xml is missing") }
+        let collector = ParagraphCollector(vocabulary: .word)
+        var lines = number(collector.paragraphs(document, limit: limits.lines), part: "word/document.xml")
+        let parts = zip.entries.map(\.name).filter { ($0.hasPrefix("word/header") || $0.hasPrefix("word/footer")) && $0.hasSuffix(".xml") }.sorted()
+        for part in parts.prefix(12) {
+            guard let bytes = try zip.read(part, limit: limits.partBytes) else { continue }
+            let region: TextRegion = part.hasPrefix("word/header") ? .header : .footer
+            lines += number(collector.paragraphs(bytes, limit: 16), part: part, region: region)
+        }
+        return lines
+    }
+
+    static func number(_ paragraphs: [ParagraphCollector.Paragraph], part: String, region: TextRegion? = nil) -> [TextLine] {
+        var lines: [TextLine] = []
+        for paragraph in paragraphs {
+            for text in paragraph.lines {
+                lines.append(TextLine(text, HitLocation(part: part, page: paragraph.page, line: lines.count + 1, region: region ?? paragraph.region)))
+            }
+        }
+        return lines
+    }
+
+    /// The first sheet's first rows, cell by cell (shared strings resolved), and its header and footer.
+    static func sheet(_ zip: ZipArchive, limits: ScanLimits) throws(Unreadable) -> [TextLine] {
+        var shared: [String] = []
+        if let bytes = try zip.read("xl/sharedStrings.xml", limit: limits.partBytes) {
+            var tokenizer = XMLTokenizer(bytes)
+            var current: String?
+            var inText = 0, inPhonetic = 0
+            while shared.count < 4096, let token = tokenizer.next() {
+                switch token {
+                case .start(let name, _, let selfClosing):
+                    if name == "si" { current = "" }
+                    if name == "t", !selfClosing { inText += 1 }
+                    if name == "rPh", !selfClosing { inPhonetic += 1 }
+                    if name == "si", selfClosing { shared.append("") ; current = nil }
+                case .end(let name):
+                    if name == "t" { inText = max(0, inText - 1) }
+                    if name == "rPh" { inPhonetic = max(0, inPhonetic - 1) }
+                    if name == "si", let text = current { shared.append(text); current = nil }
+                case .text(let text):
+                    if inText > 0, inPhonetic == 0 { current? += text }
+                }
+            }
+        }
+        let sheetName = firstSheet(zip) ?? "xl/worksheets/sheet1.xml"
+        guard let sheet = try zip.read(sheetName, limit: limits.partBytes) else { throw Unreadable("\(sheetName) is missing") }
+        var tokenizer = XMLTokenizer(sheet)
+        var lines: [TextLine] = []
+        var cellType: String?
+        var value = ""
+        var inValue = false
+        var headerElement: TextRegion?
+        var headerText = ""
+        var rows = 0
+        var cellsRead = 0
+        while let token = tokenizer.next() {
+            switch token {
+            case .start(let name, let attributes, let selfClosing):
+                if name == "row" { rows += 1 }
+                if name == "c" { cellType = attributes["t"]; value = "" }
+                if name == "v" || name == "t", !selfClosing { inValue = true }
+                if ["oddHeader", "evenHeader", "firstHeader"].contains(name) { headerElement = .header; headerText = "" }
+                if ["oddFooter", "evenFooter", "firstFooter"].contains(name) { headerElement = .footer; headerText = "" }
+            case .end(let name):
+                if name == "v" || name == "t" { inValue = false }
+                if name == "c", cellsRead < limits.lines {
+                    var text = value
+                    if cellType == "s", let index = Int(value.trimmingCharacters(in: .whitespaces)), index >= 0, index < shared.count { text = shared[index] }
+                    if !text.allSatisfy(\.isWhitespace) {
+                        cellsRead += 1
+                        lines.append(TextLine(text, HitLocation(part: sheetName, line: lines.count + 1)))
+                    }
+                }
+                if let region = headerElement, name.hasSuffix("Header") || name.hasSuffix("Footer") {
+                    for segment in headerSegments(headerText) {
+                        lines.append(TextLine(segment, HitLocation(part: sheetName + ":" + name, line: lines.count + 1, region: region)))
+                    }
+                    headerElement = nil
+                }
+            case .text(let text):
+                if headerElement != nil { headerText += text } else if inValue { value += text }
+            }
+            if rows > limits.lines && headerElement == nil && cellsRead >= limits.lines { break }
+        }
+        return lines
+    }
+
+    /// A header's sections (`&L`, `&C`, `&R`) without its formatting codes (`&"font"`, `&12`, `&B`).
+    static func headerSegments(_ text: String) -> [String] {
+        var segments: [String] = []
+        var current = ""
+        var characters = Array(text)[...]
+        while let character = characters.popFirst() {
+            guard character == "&", let code = characters.first else { current.append(character); continue }
+            characters = characters.dropFirst()
+            switch code {
+            case "L", "C", "R":
+                segments.append(current)
+                current = ""
+            case "\"":
+                characters = characters.drop { $0 != "\"" }.dropFirst()
+            case "&": current.append("&")
+            default:
+                if code.isNumber { characters = characters.drop { $0.isNumber } }
+            }
+        }
+        segments.append(current)
+        return segments.filter { !$0.allSatisfy(\.isWhitespace) }
+    }
+
+    /// The part of the workbook's first sheet, from `xl/workbook.xml` and its relationships.
+    static func firstSheet(_ zip: ZipArchive) -> String? {
+        guard let workbook = try? zip.read("xl/workbook.xml", limit: 1 << 20),
+            let rels = try? zip.read("xl/_rels/workbook.xml.rels", limit: 1 << 20)
+        else { return nil }
+        guard let id = firstAttribute(workbook, element: "sheet", attribute: "r:id") else { return nil }
+        return relationshipTarget(rels, id: id, base: "xl/")
+    }
+
+    static func firstAttribute(_ bytes: [UInt8], element: String, attribute: String) -> String? {
+        var tokenizer = XMLTokenizer(bytes)
+        while let token = tokenizer.next() {
+            if case .start(let name, let attributes, _) = token, name == element || name.hasSuffix(":" + element), let value = attributes[attribute] { return value }
+        }
+        return nil
+    }
+
+    static func relationshipTarget(_ rels: [UInt8], id: String, base: String) -> String? {
+        var tokenizer = XMLTokenizer(rels)
+        while let token = tokenizer.next() {
+            if case .start(let name, let attributes, _) = token, name == "Relationship", attributes["Id"] == id, let target = attributes["Target"] {
+                return target.hasPrefix("/") ? String(target.dropFirst()) : base + target
+            }
+        }
+        return nil
+    }
+
+    /// The first slide's paragraphs, shapes ordered from the top of the slide down.
+    static func slide(_ zip: ZipArchive, limits: ScanLimits) throws(Unreadable) -> [TextLine] {
+        var name = "ppt/slides/slide1.xml"
+        if let presentation = try? zip.read("ppt/presentation.xml", limit: 1 << 20),
+            let rels = try? zip.read("ppt/_rels/presentation.xml.rels", limit: 1 << 20),
+            let id = firstAttribute(presentation, element: "p:sldId", attribute: "r:id"),
+            let target = relationshipTarget(rels, id: id, base: "ppt/")
+        {
+            name = target
+        }
+        guard let bytes = try zip.read(name, limit: limits.partBytes) else { throw Unreadable("\(name), the first slide, is missing") }
+        // Paragraphs per shape with the shape's top offset (EMU); shapes without one keep their order.
+        var shapes: [(y: Int64, order: Int, paragraphs: [String])] = []
+        var tokenizer = XMLTokenizer(bytes)
+        var current: (y: Int64?, paragraphs: [String])?
+        var paragraph: String?
+        var inText = 0
+        var depth = 0
+        while let token = tokenizer.next() {
+            switch token {
+            case .start(let element, let attributes, let selfClosing):
+                if element == "p:sp" || element == "p:graphicFrame" || element == "p:cxnSp", !selfClosing {
+                    if depth == 0 { current = (nil, []) }
+                    depth += 1
+                }
+                if element == "a:off", current?.y == nil, let y = attributes["y"].flatMap({ Int64($0) }) { current?.y = y }
+                if element == "a:p", !selfClosing { paragraph = "" }
+                if element == "a:t", !selfClosing { inText += 1 }
+                if element == "a:br" { paragraph? += "\n" }
+            case .end(let element):
+                if element == "a:t" { inText = max(0, inText - 1) }
+                if element == "a:p", let text = paragraph {
+                    current?.paragraphs.append(text)
+                    paragraph = nil
+                }
+                if element == "p:sp" || element == "p:graphicFrame" || element == "p:cxnSp" {
+                    depth = max(0, depth - 1)
+                    if depth == 0, let shape = current {
+                        shapes.append((shape.y ?? Int64.max / 2, shapes.count, shape.paragraphs))
+                        current = nil
+                    }
+                }
+            case .text(let text):
+                if inText > 0 { paragraph? += text }
+            }
+        }
+        var lines: [TextLine] = []
+        for shape in shapes.sorted(by: { ($0.y, $0.order) < ($1.y, $1.order) }) {
+            for text in shape.paragraphs.flatMap({ TextDecoding.lines($0) }) where lines.count < limits.lines {
+                lines.append(TextLine(text, HitLocation(part: name, line: lines.count + 1)))
+            }
+        }
+        return lines
+    }
+}
+
+/// OpenDocument: the body of `content.xml` (the first sheet or the first slide of a spreadsheet
+/// or presentation) and the page headers and footers of `styles.xml`.
+enum ODF {
+    static let headerRegions: [String: TextRegion] = [
+        "style:header": .header, "style:header-left": .header, "style:header-first": .header,
+        "style:footer": .footer, "style:footer-left": .footer, "style:footer-first": .footer,
+    ]
+
+    static func read(_ zip: ZipArchive, mimetype: String, limits: ScanLimits) throws(Unreadable) -> ReadOutcome {
+        let kind = mimetype.dropFirst("application/vnd.oasis.opendocument.".count)
+        let format: DocumentFormat = kind.hasPrefix("spreadsheet") ? .ods : kind.hasPrefix("presentation") ? .odp : .odt
+        if let manifest = try zip.read("META-INF/manifest.xml", limit: 1 << 20), String(decoding: manifest, as: UTF8.self).contains("encryption-data") {
+            return .unread(format, "encrypted: a password-protected OpenDocument file")
+        }
+        guard let content = try zip.read("content.xml", limit: limits.partBytes) else { throw Unreadable("content.xml is missing") }
+        let collector = ParagraphCollector(vocabulary: .odf)
+        let stop = format == .odp ? "draw:page" : format == .ods ? "table:table" : nil
+        var lines = OOXML.number(collector.paragraphs(content, limit: limits.lines, stopAt: stop), part: "content.xml")
+        if let styles = try zip.read("styles.xml", limit: limits.partBytes) {
+            lines += OOXML.number(collector.paragraphs(styles, limit: 32, regions: headerRegions), part: "styles.xml")
+        }
+        return .document(format, lines, encoding: nil, note: nil)
+    }
+}
+
+/// OFD (GB/T 33190): `OFD.xml` names the document, the document its pages; the first page's
+/// `TextObject`s (with their `TextCode`s) are placed by their boundaries, top of the page first.
+enum OFD {
+    static func lines(_ zip: ZipArchive, limits: ScanLimits) throws(Unreadable) -> [TextLine] {
+        guard let ofd = try zip.read("OFD.xml", limit: 1 << 20) else { throw Unreadable("OFD.xml is missing") }
+        guard let docRoot = elementText(ofd, "DocRoot").map(path) else { throw Unreadable("OFD.xml names no DocRoot") }
+        guard let document = try zip.read(docRoot, limit: limits.partBytes) else { throw Unreadable("\(docRoot), the document OFD.xml names, is missing") }
+        let directory = docRoot.split(separator: "/").dropLast().joined(separator: "/")
+        var pageLoc: String?
+        var pageHeight = 297.0
+        var tokenizer = XMLTokenizer(document)
+        var inPhysical = false
+        while let token = tokenizer.next() {
+            switch token {
+            case .start(let name, let attributes, _):
+                if local(name) == "Page", pageLoc == nil, let loc = attributes["BaseLoc"] { pageLoc = loc }
+                if local(name) == "PhysicalBox" { inPhysical = true }
+            case .end(let name):
+                if local(name) == "PhysicalBox" { inPhysical = false }
+            case .text(let text):
+                if inPhysical, let height = text.split(separator: " ").compactMap({ Double($0) }).dropFirst(3).first { pageHeight = height }
+            }
+        }
+        guard let pageLoc else { throw Unreadable("\(docRoot) lists no page") }
+        let pagePath = pageLoc.hasPrefix("/") ? path(pageLoc) : (directory.isEmpty ? "" : directory + "/") + path(pageLoc)
+        guard let content = try zip.read(pagePath, limit: limits.partBytes) else { throw Unreadable("\(pagePath), the first page, is missing") }
+        // Text objects with their top and left (mm), from Boundary="x y w h" plus a TextCode's own X/Y.
+        var objects: [(y: Double, x: Double, text: String)] = []
+        var object: (x: Double, y: Double)?
+        var code: (x: Double, y: Double, text: String)?
+        tokenizer = XMLTokenizer(content)
+        while let token = tokenizer.next() {
+            switch token {
+            case .start(let name, let attributes, let selfClosing):
+                if local(name) == "TextObject" {
+                    let box = (attributes["Boundary"] ?? "").split(separator: " ").compactMap { Double($0) }
+                    object = (box.first ?? 0, box.count > 1 ? box[1] : 0)
+                }
+                if local(name) == "TextCode", !selfClosing {
+                    code = (Double(attributes["X"] ?? "") ?? 0, Double(attributes["Y"] ?? "") ?? 0, "")
+                }
+            case .end(let name):
+                if local(name) == "TextCode", let found = code, let object {
+                    // Y is the baseline; a line's top is near enough for ordering.
+                    objects.append((object.y + found.y, object.x + found.x, found.text))
+                    code = nil
+                }
+                if local(name) == "TextObject" { object = nil }
+            case .text(let text):
+                code?.text += text
+            }
+        }
+        // Objects on one baseline (within 2 mm) are one line; a wide gap between them is layout.
+        var rows: [(y: Double, parts: [(x: Double, text: String)])] = []
+        for item in objects.sorted(by: { ($0.y, $0.x) < ($1.y, $1.x) }) {
+            if let last = rows.last, abs(last.y - item.y) <= 2 { rows[rows.count - 1].parts.append((item.x, item.text)) } else { rows.append((item.y, [(item.x, item.text)])) }
+        }
+        var lines: [TextLine] = []
+        for row in rows where lines.count < limits.lines {
+            let text = row.parts.sorted { $0.x < $1.x }.map(\.text).joined()
+            guard !text.allSatisfy(\.isWhitespace) else { continue }
+            let region: TextRegion = row.y > pageHeight * 0.92 ? .footer : .body
+            lines.append(TextLine(text, HitLocation(part: pagePath, line: lines.count + 1, region: region)))
+        }
+        return lines
+    }
+
+    static func local(_ name: String) -> Substring { name.split(separator: ":").last ?? Substring(name) }
+
+    static func path(_ text: String) -> String { String(text.drop { $0 == "/" }).trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    static func elementText(_ bytes: [UInt8], _ element: String) -> String? {
+        var tokenizer = XMLTokenizer(bytes)
+        var inside = false
+        var text = ""
+        while let token = tokenizer.next() {
+            switch token {
+            case .start(let name, _, _): if local(name) == element { inside = true }
+            case .end(let name): if local(name) == element, inside { return text }
+            case .text(let value): if inside { text += value }
+            }
+        }
+        return nil
+    }
+}
