@@ -145,8 +145,8 @@ enum AuditRun {
         let sets = AuditChecks.factSets(for: only, policy: policy)
         var tcpSockets = NetworkProbe.kernelTCP
         if let socketDump { tcpSockets = { () throws(MijianError) in try socketDump.result() } }
-        let facts = HostProbe.observe(root: root, live: live, logger: logger, at: started, collecting: sets, tcpSockets: tcpSockets)
-        let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: started)
+        let facts = HostProbe.observe(root: root, live: live, logger: logger, at: started, collecting: sets, policy: policy, tcpSockets: tcpSockets)
+        let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: started, classification: host.classification)
         let findings = AuditChecks.evaluate(facts, context: context, only: only)
         let report = Report(
             reportID: reportID, issuedAt: now(), windowStart: started, windowEnd: started, host: host, policy: policy.info, findings: findings)

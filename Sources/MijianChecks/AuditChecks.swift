@@ -4,7 +4,8 @@ import MijianCore
 public enum AuditChecks {
     /// Every audit check, in catalogue order.
     public static let all: [Check] = {
-        let checks = NetworkChecks.all + HardwareChecks.all + HistoryChecks.all + USBHistoryChecks.all + ChannelChecks.all
+        let checks = NetworkChecks.all + HardwareChecks.all + HistoryChecks.all + USBHistoryChecks.all + ChannelChecks.all + InstallationChecks.all + MalwareChecks.all + AuditSystemChecks.all + SoftwareChecks.all + SharingChecks.all
+            + BrowserHistoryChecks.all + AuthChecks.all
         return RuleCatalogue.auditRules.compactMap { rule in checks.first { $0.rule.id == rule.id } }
     }()
 

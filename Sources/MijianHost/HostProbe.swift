@@ -11,10 +11,11 @@ public enum HostProbe {
     /// The facts of the groups `sets` (every group unless told) under `root`; `live` adds live
     /// kernel sources (rtnetlink) when the root is `/`. A probe whose groups are not asked for
     /// does not run, and the facts say which groups were collected.
-    /// `tcpSockets` gives the live machine's TCP sockets: the kernel's dump, taken when the sockets
+    /// `policy` names the scanner products and prohibited software's install paths to look at (the
+    /// built-in lists when nil). `tcpSockets` gives the live machine's TCP sockets: the kernel's dump, taken when the sockets
     /// are read, unless the caller started it earlier (`SocketDump`).
     public static func observe(
-        root: HostRoot, live: Bool, logger: Logger, at date: Date = Date(), collecting sets: Set<FactSet> = FactSet.all,
+        root: HostRoot, live: Bool, logger: Logger, at date: Date = Date(), collecting sets: Set<FactSet> = FactSet.all, policy: Policy? = nil,
         tcpSockets: @escaping NetworkProbe.TCPSource = NetworkProbe.kernelTCP
     ) -> AuditFacts {
         var facts = AuditFacts(root: root.path, live: live, observedAt: date, collected: sets)
@@ -41,6 +42,10 @@ public enum HostProbe {
         }
         if sets.contains(.usbHistory) { facts.usbHistory = USBHistoryProbe.observe(root: root, live: live, logger: logger) }
         if sets.contains(.channels) { facts.channels = ChannelProbe.observe(root: root, live: live, logger: logger) }
+        if sets.contains(.auth) { facts.auth = AuthProbe.observe(root: root, logger: logger) }
+        if sets.contains(.installation) { facts.installation = InstallationProbe.observe(root: root, live: live, logger: logger) }
+        if sets.contains(.browserHistory) { facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger) }
+        SecurityProbes.observe(into: &facts, root: root, live: live, logger: logger, collecting: sets, policy: policy)
         if let networkThread { facts.network = networkThread.result() }
         return facts
     }

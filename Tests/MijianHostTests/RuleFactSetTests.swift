@@ -37,6 +37,15 @@ struct RuleFactSetTests {
             "/sys", "/proc/sys/dev/cdrom/info", "/lib/modules", "/proc/modules", "/proc/cmdline", "/proc/sys/kernel/osrelease",
             "/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d",
         ],
+        .services: ["/proc", "/etc/systemd/system"],
+        .software: ["/var/lib/dpkg/status", "/opt", "/var/lib/flatpak/app", "/snap", "/var/lib/snapd/snaps", "/usr/local", "/usr/share"],
+        .malware: [
+            "/var/lib/clamav", "/etc/crontab", "/etc/cron.d", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly",
+            "/var/spool/cron/crontabs", "/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+        ],
+        .auditSystem: ["/proc/cmdline", "/etc/default/grub", "/etc/default/grub.d", "/etc/audit"],
+        .sharing: ["/etc/samba", "/var/lib/samba/usershares", "/etc/exports", "/etc/exports.d", "/etc/cups/cupsd.conf", "/etc/avahi", "/usr/sbin"],
+        .printers: ["/etc/cups/printers.conf", "/var/log/cups/page_log"],
     ]
 
     /// Whether a group may open `path`: one of its places, inside one, or a directory above one

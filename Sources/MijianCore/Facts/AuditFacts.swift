@@ -23,9 +23,26 @@ public enum FactSet: String, CaseIterable, Sendable, Comparable {
     /// Serial, parallel, FireWire, PCMCIA, IrDA and optical devices, `/proc/sys/dev/cdrom/info`,
     /// and the state of their drivers (the module tree, modprobe.d, the kernel command line).
     case channels
+    /// PAM stacks, pwquality, faillock, login.defs, passwd and shadow (ages and emptiness only), sshd,
+    /// dconf databases and locks, desktop sessions, xscreensaver and `TMOUT`.
+    case auth
     /// Installation traces (installer logs, root birth, dpkg log, machine-id), other systems in
     /// the boot menu and EFI entries, virtual machines, boot and login records.
     case installation
+    /// Browser history and HSTS stores of every user's profiles (Firefox and Chromium families).
+    case browserHistory = "browser-history"
+    /// The process table (`/proc/PID/comm`) and the systemd units enabled under `/etc/systemd/system`.
+    case services
+    /// What is installed: dpkg's database, `/opt`, flatpak, snap, install paths of the policy's lists.
+    case software
+    /// Scanner products of the policy: their paths, signature files and scheduled scans.
+    case malware
+    /// The audit system: kernel command line, GRUB's, audit rules, `auditd.conf`, dispatcher plugins.
+    case auditSystem = "audit-system"
+    /// Samba, NFS, cupsd and avahi configuration.
+    case sharing
+    /// CUPS queues (`printers.conf`) and the page log.
+    case printers
 
     /// Every group: what a full audit collects.
     public static let all = Set(allCases)
@@ -56,8 +73,22 @@ public struct AuditFacts: Sendable {
     public var collected: Set<FactSet>
     /// Outbound channels other than networks and radios, and their drivers.
     public var channels = ChannelFacts()
+    /// Identity and access: PAM, password rules, accounts, sshd, screen locks.
+    public var auth = AuthFacts()
     /// When this system was installed, other systems and guests on it, and when it was used.
     public var installation = InstallationFacts()
+    /// Every user's browser profiles: visited hosts, downloads, HSTS entries.
+    public var browserHistory = BrowserHistoryFacts()
+    /// The process table and the units enabled.
+    public var services = ServiceFacts()
+    /// Installed software.
+    public var software = SoftwareFacts()
+    /// Malware scanners and their signatures.
+    public var malware = MalwareFacts()
+    /// The audit system's configuration.
+    public var auditSystem = AuditSystemFacts()
+    /// What is shared and where printers send.
+    public var sharing = SharingFacts()
 
     /// Makes a facts bundle.
     public init(root: String, live: Bool, observedAt: Date, network: NetworkFacts = NetworkFacts(), hardware: HardwareFacts = HardwareFacts(), history: HistoryFacts = HistoryFacts(), usbHistory: USBHistoryFacts = USBHistoryFacts(), collected: Set<FactSet> = FactSet.all) {
@@ -80,12 +111,15 @@ public struct CheckContext: Sendable {
     public var hostID: String
     /// When the facts were observed.
     public var observedAt: Date
+    /// The host's classification from host.yaml; nil when it names none.
+    public var classification: Classification?
 
     /// Makes a context.
-    public init(policy: Policy, hostID: String, observedAt: Date) {
+    public init(policy: Policy, hostID: String, observedAt: Date, classification: Classification? = nil) {
         self.policy = policy
         self.hostID = hostID
         self.observedAt = observedAt
+        self.classification = classification
     }
 
     /// A finding of `rule` about `subject`, with the policy's severity and a stable uid.
