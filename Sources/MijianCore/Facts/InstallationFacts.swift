@@ -41,10 +41,21 @@ public struct InstallClue: Sendable, Equatable {
         self.detail = detail
     }
 
+    /// The evidence key of the date: `date` for a time read from a file's content, `modified` or
+    /// `born` for a file's own time.
+    public var dateKey: String {
+        switch kind {
+        case .installerLog, .dpkgLog: return "date"
+        case .rootBirth: return "born"
+        case .machineID: return "modified"
+        }
+    }
+
     /// Evidence form.
     public var json: JSONValue {
         .object([
-            ("kind", .string(kind.rawValue)), ("date", .string(RFC3339.string(from: date))), ("source", .string(source)),
+            // A file time is named for what it is: `modified` for machine-id's mtime, `born` for a birth time.
+            ("kind", .string(kind.rawValue)), (dateKey, .string(RFC3339.string(from: date))), ("source", .string(source)),
             ("detail", .string(detail)),
         ])
     }
@@ -88,15 +99,42 @@ public enum Hypervisor: String, Sendable, Hashable {
     case virtualbox, vmware, libvirt, qemu
 }
 
+/// One network adapter of a guest, as its configuration attaches it.
+public struct GuestAdapter: Sendable, Equatable, Hashable {
+    /// The attachment as the product names it (`NAT`, `bridged`, `network`, `user`, `hostonly`, `internal`).
+    public var mode: String
+    /// What it is attached to (`eth0`, `default`), when named.
+    public var target: String?
+    /// Whether the guest reaches past this host through it (NAT, bridged, a forwarding libvirt
+    /// network, user-mode networking, macvtap); host-only and internal networks do not.
+    public var reachesOut: Bool
+
+    /// Makes an adapter record.
+    public init(mode: String, target: String? = nil, reachesOut: Bool) {
+        self.mode = mode
+        self.target = target
+        self.reachesOut = reachesOut
+    }
+
+    /// `NAT`, `bridged to eth0`.
+    public var text: String { target.map { "\(mode) \($0)" } ?? mode }
+}
+
 /// What a guest's network adapters reach, as its configuration says.
 public enum GuestNetwork: Sendable, Equatable, Hashable {
-    /// No network adapter, or only ones not attached to anything.
+    /// The configuration has no network adapter attached to anything.
     case none
-    /// Adapters attached to networks the host audit cannot see (NAT, bridged, user-mode); the
-    /// strings name each (`NAT`, `bridged to eth0`, `network default`).
-    case attached([String])
-    /// The configuration was read but how its adapters attach could not be told.
+    /// Adapters attached to networks.
+    case attached([GuestAdapter])
+    /// How the guest's adapters attach could not be told (a disk image without a configuration:
+    /// its network is chosen when it is started).
     case unknown(String)
+
+    /// Whether an adapter reaches past the host.
+    public var reachesOut: Bool {
+        if case .attached(let adapters) = self { return adapters.contains { $0.reachesOut } }
+        return false
+    }
 }
 
 /// A virtual machine (or a disk image of one) found on the host.
@@ -131,7 +169,8 @@ public struct VirtualMachine: Sendable, Equatable {
         ]
         switch network {
         case .none: members.append(("network", .string("none")))
-        case .attached(let links): members.append(("network", .array(links.map { .string($0) })))
+        case .attached(let adapters):
+            members.append(("network", .array(adapters.map { .object([("mode", .string($0.mode)), ("target", .optional($0.target)), ("reaches_out", .bool($0.reachesOut))]) })))
         case .unknown(let why): members.append(("network", .string("unknown: \(why)")))
         }
         if !images.isEmpty { members.append(("images", .array(images.map { .string($0) }))) }
@@ -224,6 +263,23 @@ public struct InstallationFacts: Sendable, Equatable {
 
     /// The kinds of trace that date an installation (machine-id only says when the identity was made).
     public static let datingKinds: Set<InstallClueKind> = [.installerLog, .rootBirth, .dpkgLog]
+
+    /// Dating traces further apart than this say the system was reinstalled, restored or copied.
+    public static let disagreement: TimeInterval = 7 * 86_400
+
+    /// The kinds of trace that a reinstallation makes anew. The package log is not one: it is
+    /// rotated (monthly, twelve kept), so a first entry later than the installation is normal.
+    public static let reinstallKinds: Set<InstallClueKind> = [.installerLog, .rootBirth]
+
+    /// The latest installer log or root file system birth when it is more than `disagreement`
+    /// after `installedAt`: a reinstallation over kept files (a package log older than the
+    /// installer's log), a restore onto a new file system, or a copy.
+    public var reinstalledAt: InstallClue? {
+        guard let installedAt else { return nil }
+        let latest = clues.filter { Self.reinstallKinds.contains($0.kind) }.max { $0.date < $1.date }
+        guard let latest, latest.date.timeIntervalSince(installedAt) > Self.disagreement else { return nil }
+        return latest
+    }
 
     /// Sets `installedAt` from the clues: the earliest dating clue.
     public mutating func settleInstallDate() {
