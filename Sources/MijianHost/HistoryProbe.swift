@@ -39,6 +39,7 @@ struct HistoryReader {
         readPPPPeers()
         readWvdial()
         readBluetooth()
+        readAccessPoints()
     }
 
     /// Journal configuration and files, kernel log files (`log.retention`).
@@ -80,7 +81,8 @@ struct HistoryReader {
             let id = ini["connection", "id"] ?? name
             let ssid = (ini["wifi", "ssid"] ?? ini["802-11-wireless", "ssid"]).map(Self.keyfileSSID)
             let subtype = ini["vpn", "service-type"]
-            facts.profiles.append(SavedProfile(tool: .networkManager, type: type, name: id, ssid: ssid, subtype: subtype, path: path))
+            let mode = ini["wifi", "mode"] ?? ini["802-11-wireless", "mode"]
+            facts.profiles.append(SavedProfile(tool: .networkManager, type: type, name: id, ssid: ssid, subtype: subtype, path: path, mode: mode))
         }
     }
 
@@ -288,6 +290,44 @@ struct HistoryReader {
                 facts.pairings.append(BluetoothPairing(adapter: adapter, device: device, name: name, path: path))
             }
         }
+    }
+
+    // MARK: access points
+
+    /// hostapd's configurations (`/etc/hostapd/*.conf`, and the file `/etc/default/hostapd` names
+    /// in `DAEMON_CONF`) and create_ap's (`/etc/create_ap.conf`): this machine set up as a hotspot.
+    private mutating func readAccessPoints() {
+        var files: [String] = []
+        for name in listRecorded("/etc/hostapd") ?? [] where name.hasSuffix(".conf") { files.append("/etc/hostapd/\(name)") }
+        if let text = readRecorded("/etc/default/hostapd") {
+            for line in ConfigText.lines(text) where line.hasPrefix("DAEMON_CONF=") {
+                let value = line.dropFirst(12).trimmingCharacters(in: CharacterSet(charactersIn: "\"' "))
+                for path in value.split(separator: " ").map(String.init) where path.hasPrefix("/") && !files.contains(path) { files.append(path) }
+            }
+        }
+        for path in files {
+            guard let text = readFile(path) else { continue }
+            let values = Self.assignments(text)
+            facts.accessPoints.append(AccessPointConfig(tool: .hostapd, path: path, interface: values["interface"], ssid: values["ssid"]))
+        }
+        if let text = readRecorded("/etc/create_ap.conf") {
+            let values = Self.assignments(text)
+            facts.accessPoints.append(AccessPointConfig(
+                tool: .createAP, path: "/etc/create_ap.conf", interface: values["WIFI_IFACE"], ssid: values["SSID"], shares: values["INTERNET_IFACE"]))
+        }
+    }
+
+    /// `KEY=value` lines (comments and blanks skipped; the first value of a key wins).
+    static func assignments(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for raw in ConfigText.lines(text) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard !line.hasPrefix("#"), let equals = line.firstIndex(of: "=") else { continue }
+            let key = String(line[..<equals]).trimmingCharacters(in: .whitespaces)
+            let value = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+            if values[key] == nil, !value.isEmpty { values[key] = value }
+        }
+        return values
     }
 
     // MARK: logs

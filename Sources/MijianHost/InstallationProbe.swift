@@ -131,7 +131,7 @@ struct InstallationReader {
                     detail: "statx birth time of \(root.path), the root of a mounted file system (--root)"))
             } else {
                 let why = birth.mountRoot == nil ? "the kernel does not say whether it is a mount root" : "it is not the root of a mounted file system"
-                facts.notes.append("--root \(root.path): its birth time dates the directory, not a file system (\(why)), so it is not taken as an installation date")
+                facts.notes.append("under --root the root directory's birth time dates that directory, not a file system (\(why)), so it is not taken as an installation date")
             }
         } catch {
             record("/", .error(error.description))

@@ -24,9 +24,11 @@ public struct SavedProfile: Sendable, Equatable {
     public var path: String
     /// The line it starts on, when the file holds several.
     public var line: Int?
+    /// The Wi-Fi mode (NetworkManager's `[wifi] mode=`): `infrastructure`, `ap`, `adhoc`, `mesh`.
+    public var mode: String?
 
     /// Makes a profile record.
-    public init(tool: Tool, type: String, name: String, ssid: String? = nil, subtype: String? = nil, path: String, line: Int? = nil) {
+    public init(tool: Tool, type: String, name: String, ssid: String? = nil, subtype: String? = nil, path: String, line: Int? = nil, mode: String? = nil) {
         self.tool = tool
         self.type = type
         self.name = name
@@ -34,7 +36,12 @@ public struct SavedProfile: Sendable, Equatable {
         self.subtype = subtype
         self.path = path
         self.line = line
+        self.mode = mode
     }
+
+    /// Whether the profile makes this machine a network others join: an access point (a
+    /// hotspot) or an ad-hoc or mesh network.
+    public var isHotspot: Bool { mode.map { ["ap", "adhoc", "mesh"].contains($0.lowercased()) } ?? false }
 
     /// What kind of link it is, for the wireless rule; nil for wired links.
     public var category: String? {
@@ -53,10 +60,49 @@ public struct SavedProfile: Sendable, Equatable {
 
     /// Evidence form (no secrets: only the fields above exist).
     public var json: JSONValue {
-        [
-            "tool": .string(tool.rawValue), "type": .string(type), "name": .string(name), "ssid": .optional(ssid),
-            "subtype": .optional(subtype), "path": .string(path), "line": line.map { .integer($0) } ?? .null,
+        var members: [(String, JSONValue)] = [
+            ("tool", .string(tool.rawValue)), ("type", .string(type)), ("name", .string(name)), ("ssid", .optional(ssid)),
+            ("subtype", .optional(subtype)), ("path", .string(path)), ("line", line.map { .integer($0) } ?? .null),
         ]
+        if let mode { members.append(("mode", .string(mode))) }
+        return .object(members)
+    }
+}
+
+/// A configuration that makes this machine a Wi-Fi access point: hostapd's, or create_ap's.
+public struct AccessPointConfig: Sendable, Equatable {
+    /// The tool it configures.
+    public enum Tool: String, Sendable {
+        case hostapd
+        case createAP = "create_ap"
+    }
+
+    /// Which tool.
+    public var tool: Tool
+    /// The file (host path).
+    public var path: String
+    /// The wireless interface it serves (`interface=`, `WIFI_IFACE=`).
+    public var interface: String?
+    /// The network name it offers.
+    public var ssid: String?
+    /// The link it shares (create_ap's `INTERNET_IFACE`), when named.
+    public var shares: String?
+
+    /// Makes a record.
+    public init(tool: Tool, path: String, interface: String? = nil, ssid: String? = nil, shares: String? = nil) {
+        self.tool = tool
+        self.path = path
+        self.interface = interface
+        self.ssid = ssid
+        self.shares = shares
+    }
+
+    /// Evidence form (no passphrase is kept).
+    public var json: JSONValue {
+        .object([
+            ("tool", .string(tool.rawValue)), ("path", .string(path)), ("interface", .optional(interface)), ("ssid", .optional(ssid)),
+            ("shares", .optional(shares)),
+        ])
     }
 }
 
@@ -157,6 +203,8 @@ public struct HistoryFacts: Sendable, Equatable {
     public var profiles: [SavedProfile]
     /// Bluetooth pairings.
     public var pairings: [BluetoothPairing]
+    /// hostapd and create_ap configurations.
+    public var accessPoints: [AccessPointConfig] = []
     /// The journal's configuration and files.
     public var journal: JournalFacts
     /// Plain-text kernel and system logs (`/var/log/kern.log*`, `/var/log/syslog*`).
