@@ -26,7 +26,7 @@ struct DocumentReader {
         do { head = try source.head(1024) } catch { return .unread(.other, error.message) }
         let lowerName = name.lowercased()
         let wpsName = lowerName.hasSuffix(".wps") || lowerName.hasSuffix(".wpt")
-        if ZipArchive.looksLike(head) { return readZip(source, wps: wpsName) }
+        if ZipArchive.looksLike(head) { return readZip(source, wps: wpsName, claimed: Self.claimedFormat(lowerName)) }
         if head.starts(with: CompoundFile.magic) { return readOLE2(source, wps: wpsName) }
         if Self.isPDF(head) { return pdf.read(source, limits: limits) }
         if head.starts(with: [0x1F, 0x8B]) { return readGzip(source, name: name) }
@@ -119,9 +119,9 @@ struct DocumentReader {
 
     // MARK: zip containers
 
-    private func readZip(_ source: any ByteSource, wps: Bool) -> ReadOutcome {
+    private func readZip(_ source: any ByteSource, wps: Bool, claimed: DocumentFormat?) -> ReadOutcome {
         let zip: ZipArchive
-        do { zip = try ZipArchive(source, limits: limits) } catch { return .unread(.zip, error.reason) }
+        do { zip = try ZipArchive(source, limits: limits) } catch { return .unread(claimed ?? .zip, error.reason) }
         do {
             if zip.entry("word/document.xml") != nil { return .document(wps ? .wps : .docx, try OOXML.word(zip, limits: limits), encoding: nil, note: nil) }
             if zip.entry("xl/workbook.xml") != nil { return .document(.xlsx, try OOXML.sheet(zip, limits: limits), encoding: nil, note: nil) }
@@ -157,9 +157,16 @@ struct DocumentReader {
                 continue
             }
             do {
-                let (bytes, complete) = try zip.read(entry, limit: limits.memberBytes)
+                // One byte past the declared size is enough to catch a member that lies about it.
+                let (bytes, complete) = try zip.read(entry, limit: Int(min(Int64(limits.memberBytes), entry.size + 1)))
                 total += bytes.count
-                members.append((entry.name, complete || bytes.count >= Int(entry.size) ? .success(bytes) : .failure(Unreadable("the member is cut short: corrupt"))))
+                if Int64(bytes.count) > entry.size {
+                    members.append((entry.name, .failure(Unreadable("inflates past the \(entry.size) bytes its directory declares: a zip bomb, or corrupt"))))
+                } else if !complete && Int64(bytes.count) < entry.size {
+                    members.append((entry.name, .failure(Unreadable("the member is cut short: corrupt"))))
+                } else {
+                    members.append((entry.name, .success(bytes)))
+                }
             } catch {
                 members.append((entry.name, .failure(error)))
             }
@@ -385,7 +392,7 @@ enum OOXML {
         var tokenizer = XMLTokenizer(rels)
         while let token = tokenizer.next() {
             if case .start(let name, let attributes, _) = token, name == "Relationship", attributes["Id"] == id, let target = attributes["Target"] {
-                return target.hasPrefix("/") ? String(target.dropFirst()) : base + target
+                return resolve(target, base: base)
             }
         }
         return nil
@@ -402,10 +409,35 @@ enum OOXML {
             name = target
         }
         guard let bytes = try zip.read(name, limit: limits.partBytes) else { throw Unreadable("\(name), the first slide, is missing") }
-        // Paragraphs per shape with the shape's top offset (EMU); shapes without one keep their order.
+        var lines: [TextLine] = []
+        for text in shapeTexts(bytes, placeholders: true) where lines.count < limits.lines {
+            lines.append(TextLine(text, HitLocation(part: name, line: lines.count + 1)))
+        }
+        // What the slide's layout and master show on every slide (a text box, not a placeholder's
+        // prompt) sits on slide 1 too, like a page header.
+        var part = name
+        for _ in 0..<2 {
+            let directory = part.split(separator: "/").dropLast().joined(separator: "/")
+            let file = part.split(separator: "/").last.map(String.init) ?? part
+            guard let rels = try? zip.read(directory + "/_rels/" + file + ".rels", limit: 1 << 20),
+                let target = relationshipTarget(rels, type: part == name ? "slideLayout" : "slideMaster", base: directory + "/"),
+                let bytes = try? zip.read(target, limit: limits.partBytes)
+            else { break }
+            for text in shapeTexts(bytes, placeholders: false) {
+                lines.append(TextLine(text, HitLocation(part: target, line: lines.count + 1, region: .header)))
+            }
+            part = target
+        }
+        return lines
+    }
+
+    /// The text of a slide part's shapes, from the top of the slide down (shapes without an
+    /// offset keep their order); without `placeholders`, placeholder shapes (whose text in a
+    /// layout or master is a prompt, never shown) are left out.
+    static func shapeTexts(_ bytes: [UInt8], placeholders: Bool) -> [String] {
         var shapes: [(y: Int64, order: Int, paragraphs: [String])] = []
         var tokenizer = XMLTokenizer(bytes)
-        var current: (y: Int64?, paragraphs: [String])?
+        var current: (y: Int64?, placeholder: Bool, paragraphs: [String])?
         var paragraph: String?
         var inText = 0
         var depth = 0
@@ -413,9 +445,10 @@ enum OOXML {
             switch token {
             case .start(let element, let attributes, let selfClosing):
                 if element == "p:sp" || element == "p:graphicFrame" || element == "p:cxnSp", !selfClosing {
-                    if depth == 0 { current = (nil, []) }
+                    if depth == 0 { current = (nil, false, []) }
                     depth += 1
                 }
+                if element == "p:ph" { current?.placeholder = true }
                 if element == "a:off", current?.y == nil, let y = attributes["y"].flatMap({ Int64($0) }) { current?.y = y }
                 if element == "a:p", !selfClosing { paragraph = "" }
                 if element == "a:t", !selfClosing { inText += 1 }
@@ -429,7 +462,7 @@ enum OOXML {
                 if element == "p:sp" || element == "p:graphicFrame" || element == "p:cxnSp" {
                     depth = max(0, depth - 1)
                     if depth == 0, let shape = current {
-                        shapes.append((shape.y ?? Int64.max / 2, shapes.count, shape.paragraphs))
+                        if placeholders || !shape.placeholder { shapes.append((shape.y ?? Int64.max / 2, shapes.count, shape.paragraphs)) }
                         current = nil
                     }
                 }
@@ -437,13 +470,30 @@ enum OOXML {
                 if inText > 0 { paragraph? += text }
             }
         }
-        var lines: [TextLine] = []
-        for shape in shapes.sorted(by: { ($0.y, $0.order) < ($1.y, $1.order) }) {
-            for text in shape.paragraphs.flatMap({ TextDecoding.lines($0) }) where lines.count < limits.lines {
-                lines.append(TextLine(text, HitLocation(part: name, line: lines.count + 1)))
+        return shapes.sorted(by: { ($0.y, $0.order) < ($1.y, $1.order) }).flatMap { $0.paragraphs.flatMap { TextDecoding.lines($0) } }
+    }
+
+    /// The target of the first relationship whose type ends in `/type`.
+    static func relationshipTarget(_ rels: [UInt8], type: String, base: String) -> String? {
+        var tokenizer = XMLTokenizer(rels)
+        while let token = tokenizer.next() {
+            if case .start(let name, let attributes, _) = token, name == "Relationship", attributes["Type"]?.hasSuffix("/" + type) == true,
+                let target = attributes["Target"]
+            {
+                return resolve(target, base: base)
             }
         }
-        return lines
+        return nil
+    }
+
+    /// A relationship target (relative, with `..`) as a member name.
+    static func resolve(_ target: String, base: String) -> String {
+        if target.hasPrefix("/") { return String(target.dropFirst()) }
+        var parts = base.split(separator: "/").map(String.init)
+        for piece in target.split(separator: "/") {
+            if piece == ".." { _ = parts.popLast() } else if piece != "." { parts.append(String(piece)) }
+        }
+        return parts.joined(separator: "/")
     }
 }
 
@@ -466,7 +516,9 @@ enum ODF {
         let stop = format == .odp ? "draw:page" : format == .ods ? "table:table" : nil
         var lines = OOXML.number(collector.paragraphs(content, limit: limits.lines, stopAt: stop), part: "content.xml")
         if let styles = try zip.read("styles.xml", limit: limits.partBytes) {
-            lines += OOXML.number(collector.paragraphs(styles, limit: 32, regions: headerRegions), part: "styles.xml")
+            // A presentation's master page shows its text boxes on every slide: a header.
+            let regions = format == .odp ? headerRegions.merging(["style:master-page": .header]) { first, _ in first } : headerRegions
+            lines += OOXML.number(collector.paragraphs(styles, limit: 32, regions: regions), part: "styles.xml")
         }
         return .document(format, lines, encoding: nil, note: nil)
     }

@@ -97,7 +97,10 @@ public enum MarkingRecogniser {
         let beforeLabel = before.hasSuffix("：") || before.hasSuffix(":") ? String(before.dropLast()) : before
         // A decryption condition runs on to the end of its line: the condition is part of the marking.
         let condition = period == "解密条件"
-        let isolated = (before.isEmpty || labels.contains(beforeLabel)) && (after.isEmpty || condition || (separated && after.count <= companionLimit))
+        // GB/T 9704-1999 put the copy number and the marking on one line (a tab between them).
+        let beforeRaw = normalised[line].chars[0..<start]
+        let copyNumber = !before.isEmpty && before.count <= 8 && before.allSatisfy { $0.isASCII && $0.isNumber } && (beforeRaw.last?.isWhitespace ?? false)
+        let isolated = (before.isEmpty || labels.contains(beforeLabel) || copyNumber) && (after.isEmpty || condition || (separated && after.count <= companionLimit))
         let top = location.region == .header || (location.region == .body && location.page == 1 && location.line <= topLines)
         let hitText = String(text)
         func hit(_ kind: HitKind, _ score: Int, _ reason: String) -> MarkingHit {

@@ -30,6 +30,7 @@ import Testing
         ("机密★十年", "机密★十年", .secret, "十年"),
         ("密级：秘密★1年", "秘密★1年", .confidential, "1年"),
         ("秘密★1年        特急", "秘密★1年", .confidential, "1年"),
+        ("000126\t秘密★1年", "秘密★1年", .confidential, "1年"),
     ] as [(String, String, Classification, String?)])
     func markingAtTheTop(line: String, text: String, level: Classification, period: String?) throws {
         let hit = try #require(Self.first(["000123", line, "关于某项工作的通知"]))
@@ -68,6 +69,13 @@ import Testing
         #expect(hit.kind == .mention)
         #expect(hit.score < MarkingRecogniser.markingScore)
         #expect(hit.reason.contains("running text"))
+    }
+
+    @Test func aNumberBeforeTheMarkingIsACopyNumberOnlyWhenSpaceSetsThemApart() throws {
+        let running = try #require(Self.first(["通知", "共印制000126份秘密★1年的文件"]))
+        #expect(running.kind == .mention)
+        let copy = try #require(Self.first(["000126    秘密★1年", "通知"]))
+        #expect(copy.kind == .marking)
     }
 
     @Test func aMarkingLineBelowTheTopIsAMention() throws {
