@@ -1,0 +1,235 @@
+import Foundation
+import MijianCore
+
+/// Reads what decides the screen and console locks: the desktop sessions installed, the dconf
+/// `user` profile and the system databases it names (compiled GVDB files, the keyfiles and locks
+/// they are compiled from), GSettings defaults (schema `<default>`s and `.gschema.override` files),
+/// xscreensaver's system resources, and `TMOUT` in the shell start-up files.
+struct ScreenLockReader {
+    let root: HostRoot
+    var facts = ScreenLockFacts()
+    var sources: [FactSource] = []
+
+    init(root: HostRoot) { self.root = root }
+
+    /// The dconf directories whose keys decide a lock: GNOME's session and screensaver, UKUI's
+    /// screensaver, DDE's power settings (screen-black-lock, the lock delays).
+    static let prefixes = ["/org/gnome/desktop/session/", "/org/gnome/desktop/screensaver/", "/org/ukui/screensaver/", "/com/deepin/dde/power/"]
+
+    /// Schemas whose `<default>`s are read: GSettings path = `/` + id with dots as slashes + `/`.
+    static let schemas = ["org.gnome.desktop.session", "org.gnome.desktop.screensaver", "org.ukui.screensaver", "com.deepin.dde.power"]
+
+    /// Programs that show a desktop is installed even without a session file.
+    static let programs: [(String, DesktopKind)] = [
+        ("/usr/bin/gnome-shell", .gnome), ("/usr/bin/ukui-session", .ukui), ("/usr/bin/ukui-screensaver-dialog", .ukui),
+        ("/usr/bin/startdde", .dde), ("/usr/bin/dde-lock", .dde), ("/usr/bin/xscreensaver", .xscreensaver),
+    ]
+
+    static func wanted(_ key: String) -> Bool { prefixes.contains { key.hasPrefix($0) } }
+
+    mutating func read() {
+        for directory in ["/usr/share/xsessions", "/usr/share/wayland-sessions"] {
+            guard let names = root.list(directory, recordingInto: &sources) else { continue }
+            for name in names where name.hasSuffix(".desktop") {
+                facts.sessions.append((directory + "/" + name, DesktopKind.of(session: name)))
+            }
+        }
+        for (path, kind) in Self.programs where root.exists(path) { facts.programs.append((path, kind)) }
+        readProfile()
+        for name in facts.profileDatabases ?? [] { facts.databases.append(database(name)) }
+        readDefaults()
+        if facts.desktops.contains(.xscreensaver) {
+            for path in ["/etc/X11/app-defaults/XScreenSaver", "/usr/share/X11/app-defaults/XScreenSaver"] {
+                guard let text = text(path) else { continue }
+                facts.xscreensaver = Self.resources(text, file: path)
+                break
+            }
+        }
+        readTimeouts()
+    }
+
+    // MARK: files
+
+    mutating func text(_ path: String) -> String? { root.configText(path, recordingInto: &sources) }
+
+    // MARK: dconf
+
+    /// `/etc/dconf/profile/user` (or the packaged one under `/usr/share/dconf/profile`): the
+    /// `system-db:NAME` lines, in order.
+    mutating func readProfile() {
+        for path in ["/etc/dconf/profile/user", "/usr/share/dconf/profile/user"] {
+            guard let text = text(path) else { continue }
+            facts.profilePath = path
+            facts.profileDatabases = ConfigText.lines(text).compactMap { line in
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix("system-db:") else { return nil }
+                return String(trimmed.dropFirst("system-db:".count))
+            }
+            return
+        }
+    }
+
+    /// One system database: the compiled file dconf reads, and the keyfiles and locks it is made from.
+    mutating func database(_ name: String) -> DconfDatabase {
+        var database = DconfDatabase(name: name)
+        guard !name.contains("/") else { return database }
+        let compiled = "/etc/dconf/db/" + name
+        do {
+            let bytes = try root.readBytes(compiled, limit: 16 << 20)
+            do {
+                let parsed = try GVDBFile(bytes).read()
+                database.compiled = true
+                database.values = parsed.values.filter { Self.wanted($0.key) }.map { DconfValue(key: $0.key, value: $0.value, source: compiled) }
+                database.locks = parsed.locks
+                sources.append(FactSource(path: compiled, state: .ok, count: parsed.values.count))
+            } catch {
+                sources.append(FactSource(path: compiled, state: .error("not a dconf database this reader can read: \(error.description)")))
+            }
+        } catch where error.code == .notFound {
+            sources.append(FactSource(path: compiled, state: .missing))
+        } catch {
+            sources.append(FactSource(path: compiled, state: .error(error.description)))
+        }
+        let directory = compiled + ".d"
+        if let names = root.list(directory, recordingInto: &sources) {
+            for file in names where file != "locks" && !file.hasPrefix(".") {
+                guard let text = text(directory + "/" + file) else { continue }
+                database.keyfileValues += Self.keyfile(text, file: directory + "/" + file).filter { Self.wanted($0.key) }
+            }
+            if let locks = root.list(directory + "/locks", recordingInto: &sources) {
+                for file in locks where !file.hasPrefix(".") {
+                    guard let text = text(directory + "/locks/" + file) else { continue }
+                    database.keyfileLocks += ConfigText.lines(text).map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("/") }
+                }
+            }
+        }
+        return database
+    }
+
+    /// A dconf keyfile: `[org/gnome/desktop/session]` groups of `key=value` (GVariant text).
+    static func keyfile(_ text: String, file: String) -> [DconfValue] {
+        groups(text, file: file) { "/" + $0.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/" }
+    }
+
+    /// `[group]` sections of `key=value` lines as dconf paths: `path(group)` + key.
+    static func groups(_ text: String, file: String, path: (Substring) -> String) -> [DconfValue] {
+        var group = ""
+        var out: [DconfValue] = []
+        for (index, raw) in ConfigText.lines(text).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("["), line.hasSuffix("]") {
+                group = path(line.dropFirst().dropLast())
+                continue
+            }
+            guard !group.isEmpty, let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            out.append(DconfValue(key: group + key, value: value, source: "\(file):\(index + 1)"))
+        }
+        return out
+    }
+
+    // MARK: GSettings defaults
+
+    /// The schemas' own defaults, then the override files in the order glib-compile-schemas applies
+    /// them (sorted by name; a later file wins).
+    mutating func readDefaults() {
+        let directory = "/usr/share/glib-2.0/schemas"
+        guard let names = root.list(directory, recordingInto: &sources) else { return }
+        for schema in Self.schemas where names.contains(schema + ".gschema.xml") {
+            let path = directory + "/" + schema + ".gschema.xml"
+            guard let text = text(path) else { continue }
+            facts.defaults += Self.schemaDefaults(text, schema: schema, file: path)
+        }
+        for name in names where name.hasSuffix(".gschema.override") {
+            let path = directory + "/" + name
+            guard let text = text(path) else { continue }
+            facts.defaults += Self.overrides(text, file: path)
+        }
+    }
+
+    /// `<key name="idle-delay" type="u"><default>300</default>` as `/org/gnome/desktop/session/idle-delay = uint32 300`.
+    static func schemaDefaults(_ text: String, schema: String, file: String) -> [DconfValue] {
+        let base = "/" + schema.replacingOccurrences(of: ".", with: "/") + "/"
+        var out: [DconfValue] = []
+        var key: (name: String, type: String)?
+        for (index, line) in ConfigText.lines(text).enumerated() {
+            if let start = line.range(of: "<key name=\"") {
+                let rest = line[start.upperBound...]
+                let name = rest.prefix { $0 != "\"" }
+                var type = ""
+                if let typeStart = rest.range(of: "type=\"") { type = String(rest[typeStart.upperBound...].prefix { $0 != "\"" }) }
+                key = (String(name), type)
+            }
+            if let current = key, let start = line.range(of: "<default>"), let end = line.range(of: "</default>"), start.upperBound <= end.lowerBound {
+                let value = line[start.upperBound..<end.lowerBound].trimmingCharacters(in: .whitespaces)
+                out.append(DconfValue(key: base + current.name, value: current.type == "u" ? "uint32 \(value)" : value, source: "\(file):\(index + 1)"))
+                key = nil
+            }
+        }
+        return out.filter { wanted($0.key) }
+    }
+
+    /// `[org.gnome.desktop.session]` groups of `key=value` (a `:DESKTOP` suffix on the group applies
+    /// to that desktop only and is kept in the source).
+    static func overrides(_ text: String, file: String) -> [DconfValue] {
+        groups(text, file: file) { group in
+            let id = group.split(separator: ":").first.map(String.init) ?? ""
+            return "/" + id.replacingOccurrences(of: ".", with: "/") + "/"
+        }.filter { wanted($0.key) }
+    }
+
+    // MARK: xscreensaver
+
+    /// X resources (`*timeout:\t0:10:00`) of xscreensaver's app-defaults file.
+    static func resources(_ text: String, file: String) -> [AuthSetting] {
+        var out: [AuthSetting] = []
+        for (index, raw) in ConfigText.lines(text).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard line.hasPrefix("*") || line.hasPrefix("XScreenSaver"), let colon = line.firstIndex(of: ":") else { continue }
+            var key = String(line[..<colon])
+            if let dot = key.lastIndex(where: { $0 == "*" || $0 == "." }) { key = String(key[key.index(after: dot)...]) }
+            guard ["timeout", "lock", "lockTimeout"].contains(key) else { continue }
+            out.append(AuthSetting(key: key, value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces), file: file, line: index + 1))
+        }
+        return out
+    }
+
+    // MARK: TMOUT
+
+    /// `TMOUT=` in `/etc/profile`, `/etc/profile.d/*.sh` and `/etc/bash.bashrc`, and whether each file makes it read-only.
+    mutating func readTimeouts() {
+        var files = ["/etc/profile"]
+        if let names = root.list("/etc/profile.d", recordingInto: &sources) {
+            files += names.filter { $0.hasSuffix(".sh") }.map { "/etc/profile.d/" + $0 }
+        }
+        files.append("/etc/bash.bashrc")
+        for file in files {
+            guard let text = text(file) else { continue }
+            facts.timeouts += Self.timeouts(text, file: file)
+        }
+    }
+
+    static func timeouts(_ text: String, file: String) -> [ShellTimeout] {
+        var found: [ShellTimeout] = []
+        var readonly = false
+        for (index, raw) in ConfigText.lines(text).enumerated() {
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if let hash = line.firstIndex(of: "#") { line = String(line[..<hash]) }
+            for statement in line.split(separator: ";") {
+                let words = statement.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                guard !words.isEmpty else { continue }
+                let marksReadonly = words[0] == "readonly" || ((words[0] == "declare" || words[0] == "typeset") && words.contains { $0.hasPrefix("-") && $0.contains("r") })
+                for word in words where word == "TMOUT" || word.hasPrefix("TMOUT=") {
+                    if marksReadonly { readonly = true }
+                    guard word.hasPrefix("TMOUT=") else { continue }
+                    let value = String(word.dropFirst("TMOUT=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+                    found.append(ShellTimeout(seconds: Int(value), text: value, readonly: marksReadonly, location: "\(file):\(index + 1)"))
+                }
+            }
+        }
+        // A `readonly TMOUT` anywhere in the file freezes the value the file set.
+        return found.map { var timeout = $0; timeout.readonly = timeout.readonly || readonly; return timeout }
+    }
+}
