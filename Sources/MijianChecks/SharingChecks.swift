@@ -125,9 +125,6 @@ public enum SharingChecks {
         return findings
     }
 
-    /// Schemes whose host part is where the jobs go over the network.
-    static let networkSchemes: Set = ["ipp", "ipps", "http", "https", "socket", "lpd", "smb", "ipp14"]
-
     static func printDevices(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.printDevices
         let facts = all.sharing
@@ -136,7 +133,7 @@ public enum SharingChecks {
         for printer in facts.printers {
             let data = context.evidence("cups", printer.location, printer.json)
             let uri = printer.deviceURI.map(PrinterQueue.withoutCredentials) ?? "no DeviceURI"
-            guard let scheme = printer.scheme, networkSchemes.contains(scheme), let host = printer.deviceHost else {
+            guard let host = printer.deviceHost else {
                 let kind = printer.scheme.map { "scheme \($0)" } ?? "no device"
                 findings.append(context.finding(
                     rule, subject: "printer:\(printer.name)", status: .pass,

@@ -12,7 +12,7 @@ struct SharingTests {
     func probe() {
         let facts = SharingProbe.observe(root: FixtureHosts.root("sharing-served"), live: false, logger: FixtureHosts.logger)
         #expect(facts.installedServers == Set(SharingServer.allCases))
-        #expect(facts.sambaShares.map(\.name) == ["data", "old", "homes", "printers", "print$", "Reports"])
+        #expect(facts.sambaShares.map(\.name) == ["homes", "printers", "print$", "data", "old", "Reports"])
         #expect(facts.sambaShares.first { $0.name == "data" }?.location == "/etc/samba/shares.conf:1")
         #expect(facts.sambaShares.first { $0.name == "Reports" }?.parameters["path"] == "/home/zhangsan/reports")
         #expect(facts.sambaGlobal["map to guest"] == "bad user")

@@ -87,9 +87,13 @@ public struct PrinterQueue: Sendable, Equatable {
         self.location = location
     }
 
-    /// The host part of the device URI (`ipp://HOST:631/…`, `socket://HOST:9100`), when it has one.
+    /// Schemes whose host part is where the jobs go over the network.
+    public static let networkSchemes: Set = ["ipp", "ipps", "http", "https", "socket", "lpd", "smb", "ipp14"]
+
+    /// The host of a network device URI (`ipp://HOST:631/…`, `socket://HOST:9100`); nil for a
+    /// local device (`usb://HP/…` names a maker, not a host) or a URI without one.
     public var deviceHost: String? {
-        guard let uri = deviceURI, let scheme = uri.range(of: "://") else { return nil }
+        guard let uri = deviceURI, let scheme = uri.range(of: "://"), let name = self.scheme, Self.networkSchemes.contains(name) else { return nil }
         var rest = uri[scheme.upperBound...]
         if let at = rest.lastIndex(of: "@"), !rest[..<at].contains("/") { rest = rest[rest.index(after: at)...] }
         if rest.hasPrefix("[") {

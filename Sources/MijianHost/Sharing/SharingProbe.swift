@@ -74,12 +74,10 @@ public enum SharingProbe {
     static func readSamba(_ reads: inout RecordedReads, _ facts: inout SharingFacts) {
         var sections: [(name: String, parameters: [String: String], location: String)] = []
         var current = -1
-        var queue = [smbConf]
         var read: Set<String> = []
-        while let file = queue.first {
-            queue.removeFirst()
-            guard read.insert(file).inserted, read.count <= maxIncludes, let text = reads.text(file, limit: 4 << 20) else { continue }
-            var includes: [String] = []
+        // Samba reads an include where it stands, as if its text were there.
+        func parse(_ file: String) {
+            guard read.insert(file).inserted, read.count <= maxIncludes, let text = reads.text(file, limit: 4 << 20) else { return }
             for (number, line) in logicalLines(text) {
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { continue }
@@ -100,7 +98,7 @@ public enum SharingProbe {
                     if value.contains("%") {
                         facts.unresolvedIncludes.append("\(file):\(number): \(value)")
                     } else if value.hasPrefix("/") {
-                        includes.append(value)
+                        parse(value)
                     }
                     continue
                 }
@@ -110,9 +108,8 @@ public enum SharingProbe {
                 }
                 sections[current].parameters[key] = value
             }
-            // An include is read where it stands; taken after the file here, its sections still count.
-            queue.insert(contentsOf: includes, at: 0)
         }
+        parse(smbConf)
         facts.sambaGlobal = sections.first { $0.name.lowercased() == "global" }?.parameters ?? [:]
         facts.sambaShares = sections.filter { $0.name.lowercased() != "global" }.map { SambaShare(name: $0.name, parameters: $0.parameters, location: $0.location) }
         let directory = facts.sambaGlobal["usershare path"] ?? usershareDirectory

@@ -14,8 +14,14 @@ public enum SoftwareProbe {
         var (facts, failures) = root.collectingFailures { root in
             var reads = RecordedReads(root: root)
             var facts = SoftwareFacts()
-            if let status = reads.text(SoftwareFacts.dpkgStatus, limit: maxStatusBytes) {
-                facts.installed = parseStatus(status)
+            do throws(MijianError) {
+                let bytes = try root.readBytes(SoftwareFacts.dpkgStatus, limit: maxStatusBytes)
+                facts.installed = parseStatus(bytes)
+                reads.record(SoftwareFacts.dpkgStatus, .ok, count: facts.installed.count)
+            } catch where error.code == .notFound {
+                reads.record(SoftwareFacts.dpkgStatus, .missing)
+            } catch {
+                reads.record(SoftwareFacts.dpkgStatus, .error(error.description))
             }
             for directory in ["/opt", "/opt/apps"] {
                 guard let names = reads.list(directory) else { continue }
@@ -53,8 +59,9 @@ public enum SoftwareProbe {
     }
 
     /// The packages of a dpkg status file in a state that leaves files on disk (not
-    /// `not-installed`, not `config-files`).
-    static func parseStatus(_ text: String) -> [InstalledItem] {
+    /// `not-installed`, not `config-files`). Read as bytes: a desktop's file has thousands of
+    /// stanzas, and only three fields of each become strings.
+    static func parseStatus(_ bytes: [UInt8]) -> [InstalledItem] {
         var items: [InstalledItem] = []
         var name: String?
         var version: String?
@@ -67,15 +74,35 @@ public enum SoftwareProbe {
             version = nil
             state = nil
         }
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty {
-                flush()
-            } else if line.hasPrefix("Package: ") {
-                name = String(line.dropFirst(9)).trimmingCharacters(in: .whitespaces)
-            } else if line.hasPrefix("Version: ") {
-                version = String(line.dropFirst(9)).trimmingCharacters(in: .whitespaces)
-            } else if line.hasPrefix("Status: ") {
-                state = line.split(separator: " ").last.map(String.init)
+        let package = Array("Package: ".utf8), versionField = Array("Version: ".utf8), status = Array("Status: ".utf8)
+        bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            let end = buffer.count
+            func starts(_ prefix: [UInt8], at index: Int, before stop: Int) -> Bool {
+                guard stop - index >= prefix.count else { return false }
+                for offset in 0..<prefix.count where buffer[index + offset] != prefix[offset] { return false }
+                return true
+            }
+            func text(_ from: Int, _ to: Int) -> String {
+                var to = to
+                while to > from, buffer[to - 1] == 0x20 || buffer[to - 1] == 0x0D { to -= 1 }
+                return String(decoding: UnsafeBufferPointer(rebasing: buffer[from..<to]), as: UTF8.self)
+            }
+            while start <= end {
+                var stop = start
+                while stop < end, buffer[stop] != 0x0A { stop += 1 }
+                if stop == start {
+                    flush()
+                } else if buffer[start] == UInt8(ascii: "P"), starts(package, at: start, before: stop) {
+                    name = text(start + package.count, stop)
+                } else if buffer[start] == UInt8(ascii: "V"), starts(versionField, at: start, before: stop) {
+                    version = text(start + versionField.count, stop)
+                } else if buffer[start] == UInt8(ascii: "S"), starts(status, at: start, before: stop) {
+                    var word = stop
+                    while word > start, buffer[word - 1] != 0x20 { word -= 1 }
+                    state = text(word, stop)
+                }
+                start = stop + 1
             }
         }
         flush()
