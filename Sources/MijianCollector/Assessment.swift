@@ -270,20 +270,18 @@ public enum AssessmentBuilder {
 
         var deductions: [DeductionResult] = []
         for deduction in table.deductions {
-            if let rule = deduction.rule {
-                let cases = (unitByRule[rule] ?? []).filter { $0.status == .fail }
-                let decided = (unitByRule[rule] ?? []).contains { $0.status == .pass || $0.status == .fail }
+            let answered = answers.answers[deduction.id]?.cases
+            guard !deduction.rules.isEmpty else {
                 deductions.append(DeductionResult(
-                    deduction: deduction, cases: decided ? cases.count : answers.answers[deduction.id]?.cases,
-                    deducted: min(deduction.points, deduction.perCase * (decided ? cases.count : answers.answers[deduction.id]?.cases ?? 0)),
-                    decidedBy: decided ? "machine" : (answers.answers[deduction.id]?.cases != nil ? "people" : "none"),
-                    problems: cases.map { Problem(text: $0.detail, textEN: $0.detailEN, evidence: $0.evidence.map(row)) }))
-            } else {
-                let cases = answers.answers[deduction.id]?.cases
-                deductions.append(DeductionResult(
-                    deduction: deduction, cases: cases, deducted: min(deduction.points, deduction.perCase * (cases ?? 0)),
-                    decidedBy: cases == nil ? "none" : "people", problems: []))
+                    deduction: deduction, cases: answered, deducted: min(deduction.points, deduction.perCase * (answered ?? 0)),
+                    decidedBy: answered == nil ? "none" : "people", problems: []))
+                continue
             }
+            let counted = countCases(deduction, snapshot: snapshot, hosts: hosts, findingsByRule: findingsByRule, unitByRule: unitByRule, reference: row, finding: row)
+            let cases = counted.decided ? counted.problems.count : answered
+            deductions.append(DeductionResult(
+                deduction: deduction, cases: cases, deducted: min(deduction.points, deduction.perCase * (cases ?? 0)),
+                decidedBy: counted.decided ? "machine" : (answered != nil ? "people" : "none"), problems: counted.problems))
         }
         let veto: ItemVerdict? = table.veto.flatMap { answers.answers[$0.id]?.verdict }.map(ItemVerdict.init(answer:))
 
@@ -307,6 +305,78 @@ public enum AssessmentBuilder {
             unclassifiedCount: activeHosts.count(where: { !$0.isClassified }), reportCount: activeHosts.reduce(0) { $0 + $1.reports },
             items: items, deductions: deductions, veto: veto, unitFindings: unitFindings, applicablePoints: applicable, earnedPoints: earned,
             deductedPoints: deducted, score: score, permille: permille, scoreVerdict: scoreVerdict, pendingCount: pending, overall: overall)
+    }
+
+    /// The cases of a deduction: one per machine in scope with a failing finding of its rules
+    /// (machine rules, or unit rules through the machines they name), or one per failing unit
+    /// finding; `decided` when any machine in scope reported the rules or a unit rule could judge.
+    private static func countCases(
+        _ deduction: AssessmentTable.Deduction, snapshot: UnitSnapshot, hosts: [String: HostYear], findingsByRule: [String: [FindingRecord]],
+        unitByRule: [String: [UnitFinding]], reference row: (EvidenceReference) -> EvidenceRow, finding findingRow: (FindingRecord) -> EvidenceRow
+    ) -> (decided: Bool, problems: [Problem]) {
+        let inScope: (HostYear) -> Bool = {
+            switch deduction.scope {
+            case .classified: return $0.isClassified
+            case .unclassified: return !$0.isClassified
+            case .all: return true
+            }
+        }
+        var decided = false
+        if deduction.per == .finding {
+            var problems: [Problem] = []
+            for rule in deduction.rules {
+                let findings = unitByRule[rule] ?? []
+                if findings.contains(where: { $0.status == .pass || $0.status == .fail }) { decided = true }
+                problems += findings.filter { $0.status == .fail }.map { Problem(text: $0.detail, textEN: $0.detailEN, evidence: $0.evidence.map(row)) }
+            }
+            return (decided, problems)
+        }
+        var rows: [String: [EvidenceRow]] = [:]
+        var rules: [String: [String]] = [:]
+        func note(_ hostID: String, _ rule: String, _ evidence: [EvidenceRow]) {
+            // A unit rule's evidence repeats the machine findings it rests on (unit.internet names
+            // the route finding already counted): each finding is listed once.
+            for row in evidence where !(rows[hostID] ?? []).contains(where: { $0.ruleID == row.ruleID && $0.subject == row.subject }) {
+                rows[hostID, default: []].append(row)
+            }
+            if !(rules[hostID] ?? []).contains(rule) { rules[hostID, default: []].append(rule) }
+        }
+        for rule in deduction.rules {
+            if let findings = unitByRule[rule] {
+                if findings.contains(where: { $0.status == .pass || $0.status == .fail }) { decided = true }
+                for finding in findings where finding.status == .fail {
+                    for hostID in finding.hostIDs {
+                        guard let host = hosts[hostID], inScope(host) else { continue }
+                        note(hostID, rule, finding.evidence.filter { $0.hostID == hostID }.map(row))
+                    }
+                }
+                continue
+            }
+            if snapshot.hosts.contains(where: { host in inScope(host) && (host.rules[rule].map { $0.pass + $0.fail } ?? 0) > 0 }) { decided = true }
+            for finding in findingsByRule[rule] ?? [] where finding.status == .fail {
+                guard let host = hosts[finding.hostID], inScope(host) else { continue }
+                note(finding.hostID, rule, [findingRow(finding)])
+            }
+        }
+        let kindZH: String
+        let kindEN: String
+        switch deduction.scope {
+        case .classified: (kindZH, kindEN) = ("涉密计算机", "Classified computer")
+        case .unclassified: (kindZH, kindEN) = ("非涉密计算机", "Unclassified computer")
+        case .all: (kindZH, kindEN) = ("计算机", "Computer")
+        }
+        let ordered = rows.keys.sorted { (hosts[$0]?.hostname ?? "", $0) < (hosts[$1]?.hostname ?? "", $1) }
+        let problems = ordered.map { hostID -> Problem in
+            let host = hosts[hostID]
+            let name = host?.hostname ?? hostID
+            let evidence = rows[hostID] ?? []
+            let failed = (rules[hostID] ?? []).joined(separator: ", ")
+            return Problem(
+                text: "\(kindZH) \(name)（设备编号 \(host?.assetID ?? "未登记")）：\(failed) 不符合，计 1 例（\(evidence.count) 条证据）",
+                textEN: "\(kindEN) \(name) (asset \(host?.assetID ?? "unregistered")): \(failed) failed; one case (\(evidence.count) evidence row(s))",
+                evidence: evidence)
+        }
+        return (decided, problems)
     }
 
     private static func peopleItem(_ item: AssessmentTable.Item, _ answer: AssessmentAnswers.Answer?) -> ItemResult {

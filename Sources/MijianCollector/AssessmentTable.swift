@@ -49,8 +49,22 @@ public struct AssessmentTable: Sendable, Equatable {
         public var perCase: Int
         /// The most the item deducts.
         public var points: Int
-        /// The unit rule that counts the cases; nil means people count them in the answers.
-        public var rule: String?
+        /// The rules whose failures are the cases (machine rules and unit rules); empty means
+        /// people count them in the answers.
+        public var rules: [String]
+        /// Whose failures count.
+        public var scope: Scope
+        /// What one case is.
+        public var per: Counting
+
+        /// What a deduction counts as one case.
+        public enum Counting: String, Sendable, CaseIterable {
+            /// Each machine in scope with at least one failing finding of the rules, once however
+            /// many findings and rules fail on it (item 53: a computer connected to the internet).
+            case machine
+            /// Each failing finding of the unit rules (item 55: each medium that crossed).
+            case finding
+        }
     }
 
     /// The veto item (59).
@@ -135,24 +149,33 @@ public struct AssessmentTable: Sendable, Equatable {
             case "deductions":
                 for (index, node) in try reader.sequence(value, "deductions").enumerated() {
                     let path = "deductions[\(index)]"
-                    var deduction = Deduction(id: "", text: "", textEN: "", perCase: 0, points: 0, rule: nil)
-                    for (sub, _, v) in try reader.mapping(node, path, allowed: ["id", "text", "text_en", "per_case", "points", "rule"]) {
+                    var deduction = Deduction(id: "", text: "", textEN: "", perCase: 0, points: 0, rules: [], scope: .classified, per: .machine)
+                    var per: Deduction.Counting?
+                    for (sub, _, v) in try reader.mapping(node, path, allowed: ["id", "text", "text_en", "per_case", "points", "rule", "rules", "hosts", "per"]) {
                         switch sub {
                         case "id": deduction.id = try reader.string(v, "\(path).id")
                         case "text": deduction.text = try reader.string(v, "\(path).text")
                         case "text_en": deduction.textEN = try reader.string(v, "\(path).text_en")
                         case "per_case": deduction.perCase = try reader.int(v, "\(path).per_case", range: 1...100)
                         case "points": deduction.points = try reader.int(v, "\(path).points", range: 1...100)
+                        case "hosts": deduction.scope = try reader.choice(v, "\(path).hosts", as: Scope.self)
+                        case "per": per = try reader.choice(v, "\(path).per", as: Deduction.Counting.self)
+                        case "rule":
+                            // One rule, as tables before per-machine counting wrote it.
+                            deduction.rules.append(try knownRule(v, "\(path).rule", reader, knownRules))
                         default:
-                            let rule = try reader.string(v, "\(path).rule")
-                            guard UnitRules.all.contains(where: { $0.id == rule }) else {
-                                throw reader.error(v, "\(path).rule", "\"\(rule)\" is not a unit rule (known: \(UnitRules.all.map(\.id).joined(separator: ", ")))")
+                            for (index, ruleNode) in try reader.sequence(v, "\(path).rules").enumerated() {
+                                deduction.rules.append(try knownRule(ruleNode, "\(path).rules[\(index)]", reader, knownRules))
                             }
-                            deduction.rule = rule
                         }
                     }
                     guard !deduction.id.isEmpty, deduction.perCase > 0, deduction.points > 0 else {
                         throw reader.error(node, path, "a deduction needs id, per_case and points")
+                    }
+                    let unitOnly = !deduction.rules.isEmpty && deduction.rules.allSatisfy { rule in UnitRules.all.contains { $0.id == rule } }
+                    deduction.per = per ?? (unitOnly ? .finding : .machine)
+                    if deduction.per == .finding, !unitOnly {
+                        throw reader.error(node, "\(path).per", "per: finding counts the findings of unit rules; \(deduction.rules.joined(separator: ", ")) holds machine rules, whose cases are machines (per: machine)")
                     }
                     table.deductions.append(deduction)
                 }
@@ -174,6 +197,15 @@ public struct AssessmentTable: Sendable, Equatable {
             throw reader.error(root, "thresholds", "basically (\(table.basicallyPercent)) must not exceed meets (\(table.meetsPercent))")
         }
         return table
+    }
+
+    /// A rule id the catalogue or the unit rules know; anything else is an error naming the key.
+    private static func knownRule(_ node: Node, _ path: String, _ reader: YAMLReader, _ knownRules: Set<String>) throws(MijianError) -> String {
+        let rule = try reader.string(node, path)
+        guard knownRules.contains(rule) else {
+            throw reader.error(node, path, "no such rule \"\(rule)\" (known: \(knownRules.sorted().joined(separator: ", ")))", code: .assessmentInvalid)
+        }
+        return rule
     }
 
     private static func parseItem(_ node: Node, _ path: String, _ reader: YAMLReader, _ knownRules: Set<String>) throws(MijianError) -> Item {

@@ -73,17 +73,17 @@ areas:
     title_en: Information systems and devices
     items:
       - {id: 七.1, points: 2, text: 涉密网络的规划、设计、建设、运行、维护选择具有涉密资质的单位承担，并签订保密承诺书, text_en: "The classified network is built and run by certified contractors under signed pledges"}
-      - {id: 七.2, points: 3, text: 涉密网络采取身份鉴别、访问控制、安全审计、边界安全防护和信息流转控制等措施，投入使用前经过测评和审批，定期开展安全保密检查和风险评估, text_en: "The classified network has authentication, access control, audit, boundary and flow control, and was evaluated before use"}
+      - {id: 七.2, points: 3, rules: [audit.system], text: 涉密网络采取身份鉴别、访问控制、安全审计、边界安全防护和信息流转控制等措施，投入使用前经过测评和审批，定期开展安全保密检查和风险评估, text_en: "The classified network has authentication, access control, audit, boundary and flow control, and was evaluated before use"}
       - {id: 七.3, points: 4, rules: [net.internet-route, net.public-dns, net.interfaces, unit.internet], text: 确保涉密网络不接入互联网及其他公共信息网络, text_en: "The classified network is not connected to the internet or any public network"}
-      - {id: 七.4, points: 3, text: 确保不在非涉密网络、互联网门户网站、互联网邮箱、即时通信工具及公共云服务平台等存储、处理、传输国家秘密信息, text_en: "No classified information on unclassified networks, web sites, mail, messaging or public cloud"}
+      - {id: 七.4, points: 3, rules: [software.prohibited], text: 确保不在非涉密网络、互联网门户网站、互联网邮箱、即时通信工具及公共云服务平台等存储、处理、传输国家秘密信息, text_en: "No classified information on unclassified networks, web sites, mail, messaging or public cloud"}
       - {id: 七.5, points: 2, text: 按照有关规定对互联网接入口数量采取控制措施, text_en: "The number of internet access points is controlled"}
-      - {id: 七.6, points: 4, rules: [wireless.hardware, wireless.modules, wireless.history, hardware.channels, usb.storage, net.sockets, traffic.egress, malware.scanner], text: 涉密计算机采取身份鉴别、访问授权、违规外联监控、病毒查杀、移动存储介质管控等安全保密措施，不安装使用具有无线功能的模块和外围设备, text_en: "Classified computers have outbound-connection monitoring, malware scanning, removable-media control and no wireless modules or peripherals"}
-      - {id: 七.7, points: 4, rules: [net.internet-route, net.interfaces, net.sockets, wireless.history, usb.phone, traffic.egress, unit.internet], text: 确保涉密计算机不接入互联网及其他公共信息网络, text_en: "Classified computers never connect to the internet or a public network"}
-      - {id: 七.8, points: 3, text: 确保非涉密计算机不存储、处理和传输国家秘密信息, text_en: "Unclassified computers hold, process and transmit no classified information"}
+      - {id: 七.6, points: 4, rules: [wireless.hardware, wireless.modules, wireless.history, hardware.channels, usb.storage, net.sockets, traffic.egress, malware.scanner, host.installation, software.prohibited, sharing], text: 涉密计算机采取身份鉴别、访问授权、违规外联监控、病毒查杀、移动存储介质管控等安全保密措施，不安装使用具有无线功能的模块和外围设备, text_en: "Classified computers have outbound-connection monitoring, malware scanning, removable-media control and no wireless modules or peripherals"}
+      - {id: 七.7, points: 4, rules: [net.internet-route, net.interfaces, net.sockets, wireless.history, net.history, host.installation, usb.phone, traffic.egress, unit.internet], text: 确保涉密计算机不接入互联网及其他公共信息网络, text_en: "Classified computers never connect to the internet or a public network"}
+      - {id: 七.8, points: 3, rules: [data.markings], hosts: unclassified, text: 确保非涉密计算机不存储、处理和传输国家秘密信息, text_en: "Unclassified computers hold, process and transmit no classified information"}
       - {id: 七.9, points: 4, rules: [unit.media-crossuse], text: 确保涉密信息设备与非涉密信息设备之间不交叉使用移动存储介质, text_en: "No removable medium is used on both classified and unclassified devices"}
-      - {id: 七.10, points: 3, rules: [agent.health, log.retention, unit.silent], text: 保持保密技术防护设施设备的防护性能, text_en: "Protective technology keeps working"}
+      - {id: 七.10, points: 3, rules: [agent.health, log.retention, unit.silent, audit.system], text: 保持保密技术防护设施设备的防护性能, text_en: "Protective technology keeps working"}
       - {id: 七.11, points: 3, rules: [usb.storage, usb.history, unit.ledger], text: 建立健全计算机和移动存储介质登记台账，涉密计算机和移动存储介质粘贴密级标识，明确责任人、设备编号等, text_en: "Computers and removable media are in the ledger, labelled, with responsible person and asset number"}
-      - {id: 七.12, points: 2, rules: [print.devices], text: 使用打印机、复印机、传真机等办公自动化设备符合保密管理规定, text_en: "Printers, copiers and fax machines are used by the rules"}
+      - {id: 七.12, points: 2, rules: [print.devices, sharing], text: 使用打印机、复印机、传真机等办公自动化设备符合保密管理规定, text_en: "Printers, copiers and fax machines are used by the rules"}
       - {id: 七.13, points: 3, rules: [usb.phone], text: 使用普通手机和专用手机符合保密管理规定, text_en: "Ordinary and dedicated mobile phones are used by the rules"}
   - id: 八
     title: 涉密场所及保密要害部门、部位管理情况
@@ -134,10 +134,15 @@ areas:
     title_en: Records of secrecy work
     items:
       - {id: 十四.1, points: 5, text: 机关、单位及内设机构建立保密工作记录，各项保密工作落实情况材料翔实完整, text_en: "Secrecy work is recorded and the records are complete"}
-deductions:                    # aggravating items of the score table: points per case, never more than the item's points
-  - {id: "53", per_case: 4, points: 20, rule: unit.internet, text: 涉密计算机接入互联网或其他公共信息网络, text_en: "A classified computer connected to the internet or a public network"}
-  - {id: "54", per_case: 4, points: 20, text: 非涉密计算机存储、处理、传输国家秘密信息, text_en: "An unclassified computer stored, processed or transmitted classified information"}
-  - {id: "55", per_case: 4, points: 20, rule: unit.media-crossuse, text: 涉密信息设备与非涉密信息设备之间交叉使用移动存储介质, text_en: "A removable medium crossed between classified and unclassified devices"}
+# deductions: aggravating items of the score table: points per case, never more than the item's points.
+#   rules: whose failures are the cases; hosts: whose machines count (classified by default);
+#   per: machine (default: each machine with a failing finding of any of the rules is one case,
+#   however many findings it has) or finding (each failing finding of unit rules, such as each
+#   medium that crossed). Without rules, people count the cases in answers.yaml.
+deductions:
+  - {id: "53", per_case: 4, points: 20, rules: [net.history, traffic.egress, net.internet-route, unit.internet], hosts: classified, per: machine, text: 涉密计算机接入互联网或其他公共信息网络, text_en: "A classified computer connected to the internet or a public network"}
+  - {id: "54", per_case: 4, points: 20, rules: [data.markings], hosts: unclassified, per: machine, text: 非涉密计算机存储、处理、传输国家秘密信息, text_en: "An unclassified computer stored, processed or transmitted classified information"}
+  - {id: "55", per_case: 4, points: 20, rules: [unit.media-crossuse], per: finding, text: 涉密信息设备与非涉密信息设备之间交叉使用移动存储介质, text_en: "A removable medium crossed between classified and unclassified devices"}
 veto:
   id: "59"
   text: 发生严重泄密案件
