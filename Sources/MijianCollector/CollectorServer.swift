@@ -195,6 +195,7 @@ public enum CollectorServer {
             }
             return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
+        Console.register(on: router, collector: collector, sources: sources, now: now)
         router.get("/metrics") { _, _ -> Response in
             let hosts = try collector.store.hosts()
             return Response(

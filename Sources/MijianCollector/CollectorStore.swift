@@ -274,6 +274,7 @@ public final class CollectorStore: Sendable {
             }
             try db.execute(sql: "DELETE FROM ingest_log WHERE outcome IN ('duplicate', 'replay')")
         }
+        ConsoleSchema.register(&migrator)
         return migrator
     }
 

@@ -15,7 +15,10 @@ struct CollectorCommand: AsyncParsableCommand {
         commandName: "mijian-collector",
         abstract: "Verify every machine's signed reports and write the unit's self-assessment.",
         version: MijianVersion.current,
-        subcommands: [EnrollCommand.self, IngestCommand.self, ServeCommand.self, HostsCommand.self, AssessmentCommand.self]
+        subcommands: [
+            EnrollCommand.self, IngestCommand.self, ServeCommand.self, HostsCommand.self, AssessmentCommand.self, UsersCommand.self, ReportsCommand.self,
+            ReportCommand.self,
+        ]
     )
 
     static func main() async {
