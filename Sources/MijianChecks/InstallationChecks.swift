@@ -23,6 +23,10 @@ public enum InstallationChecks {
         let rule = RuleCatalogue.hostInstallation
         let facts = all.installation
         var findings = context.sourceErrors(rule, facts.sources) { _ in true }
+        // Another system or a guest with a network is a way around a classified machine's
+        // controls; on an unclassified machine it is only told.
+        let classified = context.policy.profile == .classified
+        let outward: Status = classified ? .fail : .informational
         let sources = context.evidence("sources", "host", .array(facts.sources.map(\.json)))
 
         var sentences: [String] = []
@@ -74,7 +78,7 @@ public enum InstallationChecks {
         for system in facts.otherSystems {
             let place = system.origin == .grub ? "GRUB menu entry" : "EFI boot entry"
             findings.append(context.finding(
-                rule, subject: "\(system.source):\(system.name)", status: .fail,
+                rule, subject: "\(system.source):\(system.name)", status: outward,
                 detail: "Another operating system can be booted: \(place) \"\(system.name)\" (\(system.source), \(system.detail)). It runs without this system's controls and its networks are not seen by this audit.",
                 evidence: [context.evidence(system.origin == .grub ? "file" : "efivar", system.source, system.json)]))
         }
@@ -85,10 +89,10 @@ public enum InstallationChecks {
             let evidence = [context.evidence("guest", guest.source, guest.json)]
             switch guest.network {
             case .attached(let adapters) where guest.network.reachesOut:
-                let outward = adapters.filter(\.reachesOut).map(\.text)
+                let links = adapters.filter(\.reachesOut).map(\.text)
                 findings.append(context.finding(
-                    rule, subject: guest.source, status: .fail,
-                    detail: "Virtual machine \(what) has a network of its own (\(outward.joined(separator: ", "))): what the guest reaches is not seen by this audit, and a classified computer must not reach any network outside the unit through it.",
+                    rule, subject: guest.source, status: outward,
+                    detail: "Virtual machine \(what) has a network of its own (\(links.joined(separator: ", "))): what the guest reaches is not seen by this audit\(classified ? ", and a classified computer must not reach any network outside the unit through it" : "").",
                     evidence: evidence))
             case .attached(let adapters):
                 findings.append(context.finding(

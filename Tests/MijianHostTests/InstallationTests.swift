@@ -127,6 +127,18 @@ struct InstallationTests {
         #expect(!findings.contains { $0.status == .pass || $0.status == .error })
     }
 
+    @Test("on an unclassified machine another system and a guest with a network are told, not failed")
+    func unclassifiedProfile() throws {
+        let facts = HostProbe.observe(
+            root: FixtureHosts.root("install-vm-host"), live: false, logger: FixtureHosts.logger, at: TestSupport.fixedDate, collecting: [.installation])
+        let policy = try Policy.parse(Array(EmbeddedPolicies.unclassifiedWorkstation.utf8), file: "unclassified.yaml")
+        let context = CheckContext(policy: policy, hostID: "installation", observedAt: TestSupport.fixedDate)
+        let findings = AuditChecks.evaluate(facts, context: context, only: ["host.installation"])
+        #expect(findings.count == 6)
+        #expect(findings.allSatisfy { $0.status == .informational })
+        #expect(findings.first { $0.subject == "/etc/libvirt/qemu/win10.xml" }?.statusDetail.contains("has a network of its own (network default)") == true)
+    }
+
     @Test("a package log older than the installer's log is a reinstallation over kept files, named with its date")
     func reinstall() throws {
         let facts = Self.facts("install-vm-host")
