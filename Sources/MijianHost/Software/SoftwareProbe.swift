@@ -46,8 +46,10 @@ public enum SoftwareProbe {
                     }
                 }
             }
-            let listed = Set(facts.installed.map(\.location))
-            for path in Set(paths).sorted() where !listed.contains(path) && root.exists(path) {
+            // Entries of /opt and /opt/apps were listed above: only paths elsewhere are looked up.
+            let listedDirectories: Set = ["/opt", "/opt/apps"]
+            let elsewhere = Set(paths).filter { path in !listedDirectories.contains(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])) }
+            for path in elsewhere.sorted() where root.exists(path) {
                 facts.installed.append(InstalledItem(kind: .path, name: path, location: path))
             }
             facts.sources = reads.sources
