@@ -76,11 +76,16 @@ public enum InstallationChecks {
             evidence: [context.evidence("installation", "host", .object(data)), sources]))
 
         for system in facts.otherSystems {
-            let place = system.origin == .grub ? "GRUB menu entry" : "EFI boot entry"
+            let place: String
+            switch system.origin {
+            case .grub: place = "GRUB menu entry"
+            case .efi: place = "EFI boot entry"
+            case .systemPartition: place = "loader directory on the EFI system partition"
+            }
             findings.append(context.finding(
                 rule, subject: "\(system.source):\(system.name)", status: outward,
                 detail: "Another operating system can be booted: \(place) \"\(system.name)\" (\(system.source), \(system.detail)). It runs without this system's controls and its networks are not seen by this audit.",
-                evidence: [context.evidence(system.origin == .grub ? "file" : "efivar", system.source, system.json)]))
+                evidence: [context.evidence(system.origin == .efi ? "efivar" : "file", system.source, system.json)]))
         }
 
         for guest in facts.virtualMachines {

@@ -53,6 +53,7 @@ struct InstallationReader {
         readMachineID()
         readGrub()
         readEFI()
+        readSystemPartition()
         readGuests()
         readUtmp("/var/log/wtmp")
         readUtmp("/var/log/btmp")
@@ -227,6 +228,27 @@ struct InstallationReader {
         }
     }
 
+    /// Loader directories on the EFI system partition (`/boot/efi/EFI/<vendor>`) of other systems:
+    /// what an offline disk shows when the firmware's entries are not there to read. A directory
+    /// already named by a GRUB entry or a firmware entry is not named again.
+    mutating func readSystemPartition() {
+        let directory = "/boot/efi/EFI"
+        guard let names = root.list(directory, recordingInto: &facts.sources) else { return }
+        let own = osIDs()
+        let named = facts.otherSystems.map { $0.detail.lowercased().replacingOccurrences(of: "\\", with: "/") }
+        for name in names {
+            let lower = name.lowercased()
+            guard !own.contains(lower), lower != "boot", root.isDirectory("\(directory)/\(name)") else { continue }
+            if named.contains(where: { $0.contains("/efi/\(lower)/") }) { continue }
+            let loaders = ((try? root.list("\(directory)/\(name)")) ?? []).filter { $0.lowercased().hasSuffix(".efi") }
+            let inner = lower == "microsoft" ? ((try? root.list("\(directory)/\(name)/Boot")) ?? []).filter { $0.lowercased().hasSuffix(".efi") } : []
+            guard !loaders.isEmpty || !inner.isEmpty else { continue }
+            facts.otherSystems.append(OtherSystem(
+                origin: .systemPartition, name: "\\EFI\\\(name)", source: "\(directory)/\(name)",
+                detail: "loaders on the EFI system partition: " + (loaders + inner.map { "Boot/\($0)" }).sorted().joined(separator: ", ")))
+        }
+    }
+
     /// This system's ids for its EFI directory (`ID` and `ID_LIKE` of os-release, lower case).
     private func osIDs() -> [String] {
         var ids: [String] = []
@@ -267,6 +289,12 @@ struct InstallationReader {
         for (user, home) in homes {
             guard root.isDirectoryExpected(home) else { continue }
             readLibvirtDomains("\(home)/.config/libvirt/qemu", user: user, isolated: isolated, named: &named)
+            // Below the walk's depth: libvirt's session images and GNOME Boxes'.
+            for directory in ["\(home)/.local/share/libvirt/images", "\(home)/.local/share/gnome-boxes/images"] where root.isDirectoryExpected(directory) {
+                for name in root.list(directory, recordingInto: &facts.sources) ?? [] where isImage(name) || directory.hasSuffix("gnome-boxes/images") {
+                    images.append(("\(directory)/\(name)", user))
+                }
+            }
             var budget = InstallationProbe.homeEntries
             walk(home, depth: 0, user: user, budget: &budget, named: &named, images: &images)
             if budget <= 0 { facts.notes.append("\(home): stopped after \(InstallationProbe.homeEntries) entries; deeper guests may be missed") }

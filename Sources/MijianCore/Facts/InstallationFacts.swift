@@ -67,6 +67,8 @@ public enum OtherSystemOrigin: String, Sendable, Hashable {
     case grub
     /// A UEFI boot entry (`Boot####` variable) whose loader is not this system's.
     case efi
+    /// A loader directory of another system on the EFI system partition (`/boot/efi/EFI/<vendor>`).
+    case systemPartition = "esp"
 }
 
 /// Another operating system the machine can boot.
