@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "MijianAgent",
             dependencies: [
-                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "CNetlink", "CMijianSystem",
+                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "MijianScan", "CNetlink", "CMijianSystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -52,8 +52,12 @@ final class AgentLock: Sendable {
 /// `mijian run`: the service group of the workstation agent.
 public enum Agent {
     /// Runs until SIGTERM or SIGINT (exit 0 after a final report), or until a service fails
-    /// (thrown, after a log line naming it). `sources` plug in further event watches (USB).
-    public static func run(_ setup: AgentSetup, sources: [any AgentEventSource] = [], logger: Logger) async throws {
+    /// (thrown, after a log line naming it). `sources` plug in further event watches (USB);
+    /// `notifySocket` is systemd's socket (`$NOTIFY_SOCKET` unless given).
+    public static func run(
+        _ setup: AgentSetup, sources: [any AgentEventSource] = [],
+        notifySocket: String? = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"], logger: Logger
+    ) async throws {
         let configuration = setup.configuration
         // Key, chain state and lock live here: a directory another user can change is refused before anything is read from it.
         try setup.store.prepareDirectory()
@@ -61,18 +65,18 @@ public enum Agent {
         defer { withExtendedLifetime(lock) {} }
         let signer = try ReportSigner(store: setup.store)
         let spool = Spool(directory: configuration.spoolDirectory(stateDir: setup.store.directory), maxBytes: configuration.spoolMaxBytes)
-        let sealNow = Wakeup()
-        let auditNow = Wakeup()
-        let delivered = Wakeup()
+        let sealNow = Wakeup<WakeReason>.service()
+        let auditNow = Wakeup<WakeReason>.service()
+        let delivered = Wakeup<WakeReason>.service()
         let sink = EventSink(sealNow: sealNow)
         let sealer = Sealer(signer: signer, spool: spool, sink: sink, policy: setup.policy.policy, host: setup.host, logger: logger)
         try await sealer.start()
         await sealer.setSelfCheck(SelfCheck(
             policyFile: setup.policy.path.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, keyFile: setup.store.keyPath))
-        let notifier = SystemdNotifier.fromEnvironment(logger: logger)
+        let notifier = SystemdNotifier(socketPath: notifySocket, logger: logger)
         let first = FirstTime()
         await sealer.setOnSealed { summary in
-            delivered.fire("sealed")
+            delivered.fire(.reportSealed)
             // Code run only to start, audit or seal is given back while the service rests, and so is
             // the heap that sealing freed (glibc keeps freed pages otherwise).
             let released = CodePages.rest()
@@ -110,16 +114,19 @@ public enum Agent {
             services.append(.init(service: DeliveryService(
                 sealer: sealer, transport: transport, wakeup: delivered, logger: logger, maxBackoff: configuration.delivery.retryMax), serviceName: "delivery"))
         }
-        services.append(.init(service: SealService(sealer: sealer, sealNow: sealNow, interval: configuration.reportInterval, logger: logger), serviceName: "sealer"))
+        services.append(.init(
+            service: SealService(sealer: sealer, sealNow: sealNow, interval: configuration.reportInterval, logger: logger, clock: ContinuousClock()),
+            serviceName: "sealer"))
         services.append(.init(
             service: AuditService(
                 sealer: sealer, policy: setup.policy, host: setup.host, wakeup: auditNow, sealNow: sealNow,
                 interval: configuration.auditInterval, debounce: configuration.debounce, logger: logger,
-                status: { notifier?.send("STATUS=\($0)") }),
+                status: { notifier?.send("STATUS=\($0)") }, clock: ContinuousClock()),
             serviceName: "audit"))
-        let trafficNow = Wakeup()
+        services.append(.init(service: MarkingScanService(sealer: sealer, policy: setup.policy, host: setup.host, stateDir: setup.store.directory, sealNow: sealNow, logger: logger, clock: ContinuousClock()), serviceName: "markings"))
+        let trafficNow = Wakeup<WakeReason>.service()
         services.append(.init(
-            service: NetworkChangeService(audit: auditNow, logger: logger, onChange: { trafficNow.fire("network change") }), serviceName: "rtnetlink"))
+            service: NetworkChangeService(audit: auditNow, logger: logger, onChange: { trafficNow.fire(.networkChange) }), serviceName: "rtnetlink"))
         if configuration.trafficEnabled {
             services.append(.init(
                 service: TrafficService(
@@ -134,10 +141,10 @@ public enum Agent {
         }
         services.append(.init(service: ReloadService(
                 policy: setup.policy, sealer: sealer, audit: auditNow, logger: logger, notifier: notifier,
-                onReload: { trafficNow.fire("policy reloaded") }), serviceName: "reload"))
+                onReload: { trafficNow.fire(.policyReloaded) }), serviceName: "reload"))
         services.append(.init(service: RestService(interval: .seconds(60)), serviceName: "rest"))
         if let notifier, let interval = SystemdNotifier.watchdogInterval() {
-            services.append(.init(service: WatchdogService(notifier: notifier, interval: interval, sealer: sealer), serviceName: "watchdog"))
+            services.append(.init(service: WatchdogService(notifier: notifier, interval: interval, sealer: sealer, clock: ContinuousClock()), serviceName: "watchdog"))
         }
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .milliseconds(4500)

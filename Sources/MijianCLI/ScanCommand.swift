@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Foundation
 import MijianChecks
@@ -55,29 +58,8 @@ struct ScanCommand: AsyncParsableCommand {
         let hostRoot = HostRoot(path: rootPath)
         try hostRoot.check()
         let started = Date()
-        var options = ScanOptions(paths: paths.isEmpty ? policy.markings.paths : paths.map { ScanPaths.hostPath($0, live: root == nil) })
-        options.exclude = policy.markings.exclude
-        options.maxDepth = policy.markings.maxDepth
-        options.limits.fileBytes = Int64(policy.markings.maxFileBytes)
-        options.limits.depth = policy.markings.archiveDepth
-        var notes: [String] = []
-        var index: ScanIndex?
-        if !noIndex {
-            let directory = stateDir ?? policy.stateDir ?? "/var/lib/mijian"
-            let name = ScanIndex.fileName(root: hostRoot.path)
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue {
-                index = ScanIndex(path: directory + "/" + name)
-            } else {
-                notes.append("no index kept: the state directory \(directory) does not exist")
-            }
-        }
-        let scanner = Scanner(root: rootPath, options: options, index: index)
-        var facts = scanner.run()
-        if let index {
-            do { try index.save() } catch { notes.append("the index could not be saved: \(error)") }
-        }
-        facts.notes += notes
+        let typed = paths.isEmpty ? nil : paths.map { ScanPaths.hostPath($0, live: root == nil) }
+        var facts = MarkingProbe.observe(root: hostRoot.path, policy: policy, paths: typed, stateDir: noIndex ? nil : stateDir ?? policy.stateDir ?? "/var/lib/mijian")
         // A tree that is no machine (a directory of documents given as --root) has no identity:
         // the finding's uid then names no host, and the scan is still reported.
         let host = try? HostProbe.hostInfo(root: hostRoot, identity: (try? AuditRun.loadIdentity(nil, root: hostRoot)) ?? HostIdentity())
@@ -86,12 +68,27 @@ struct ScanCommand: AsyncParsableCommand {
         let finding = MarkingChecks.evaluate(facts, context: context)
         let report = ScanReport(facts: facts, policy: policy.info, startedAt: started, finishedAt: Date(), finding: finding)
         let bytes: [UInt8] = format == .json ? report.json.prettySerialized() : Array(ScanText.render(report).utf8)
-        if let output { try AtomicFile.write(bytes, to: output) } else { try Console.out(bytes: bytes) }
+        if let output { try ScanOutput.write(bytes, to: output) } else { try Console.out(bytes: bytes) }
         switch finding.status {
         case .fail: throw ExitCode(1)
         case .error: throw ExitCode(3)
         default: return
         }
+    }
+}
+
+/// Where the report goes.
+enum ScanOutput {
+    /// A regular file (or a new one) is replaced atomically; a device or FIFO that exists
+    /// (`/dev/null`, a pipe) is written to, never replaced by a file of the same name.
+    static func write(_ bytes: [UInt8], to path: String) throws(MijianError) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFIFO else {
+            return try AtomicFile.write(bytes, to: path)
+        }
+        let fd = try Syscall.call("cannot open \(path)", path: path) { open(path, O_WRONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        try Syscall.writeAll(fd, bytes, "cannot write \(path)", path: path)
     }
 }
 

@@ -61,7 +61,30 @@ public enum MarkingRecogniser {
                 }
             }
         }
+        demoteLists(&hits)
         return hits.sorted { ($0.kind == .marking ? 0 : 1, -$0.score) < ($1.kind == .marking ? 0 : 1, -$1.score) }
+    }
+
+    /// Lines of the first page within which several different markings, each on a line of its
+    /// own, make a list (a ledger's column, a handout's examples) rather than a document's marking.
+    public static let listLines = 16
+
+    /// A document carries one marking: two or more different ones, each on a line of its own near
+    /// the top of the first page of one part, are a list, and none of them is the document's.
+    /// (The same marking repeated — a header and the body, an attachment — is not a list.)
+    static func demoteLists(_ hits: inout [MarkingHit]) {
+        let standalone = hits.filter {
+            $0.location.region == .body && $0.location.page == 1 && $0.location.line <= listLines && $0.isolated
+        }
+        for part in Set(standalone.map(\.location.part)) {
+            let texts = Set(standalone.filter { $0.location.part == part }.map(\.text))
+            guard texts.count >= 2 else { continue }
+            for index in hits.indices where hits[index].location.part == part && hits[index].kind == .marking && hits[index].location.region == .body {
+                hits[index].kind = .mention
+                hits[index].score = 40
+                hits[index].reason = "one of \(texts.count) different markings each on a line of its own near the top of the first page: a list (a ledger, examples), not the document's own marking"
+            }
+        }
     }
 
     /// A cursor over the normalised lines.
@@ -104,7 +127,9 @@ public enum MarkingRecogniser {
         let top = location.region == .header || (location.region == .body && location.page == 1 && location.line <= topLines)
         let hitText = String(text)
         func hit(_ kind: HitKind, _ score: Int, _ reason: String) -> MarkingHit {
-            MarkingHit(kind: kind, level: level, text: hitText, period: period, location: location, score: score, reason: reason)
+            var hit = MarkingHit(kind: kind, level: level, text: hitText, period: period, location: location, score: score, reason: reason)
+            hit.isolated = isolated
+            return hit
         }
         let grammar = period == nil ? "level and star without a period" : "level, star and period"
         if notStateSecret.contains(qualifier) {

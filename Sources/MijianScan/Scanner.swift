@@ -16,6 +16,9 @@ public struct ScanOptions: Sendable {
     public var maxDepth = 32
     /// Sizes, counts and time limits.
     public var limits = ScanLimits()
+    /// Whether a path that does not exist is an error (paths typed by a person) or simply absent
+    /// (a policy's scope, which names places not every machine has).
+    public var absentPathsAreErrors = true
 
     /// Options for `paths`.
     public init(paths: [String]) { self.paths = paths }
@@ -109,6 +112,7 @@ public final class Scanner: @unchecked Sendable {
         }
         guard fd >= 0 else {
             let code = errno
+            if code == ENOENT, !options.absentPathsAreErrors { return nil }
             let reason: String
             switch code {
             case EXDEV: reason = "a symbolic link on the way leads out of the root \(root): refused"

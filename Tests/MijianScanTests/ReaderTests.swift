@@ -1,5 +1,6 @@
 import Foundation
 import MijianCore
+import MijianTestSupport
 import Testing
 
 @testable import MijianScan
@@ -116,5 +117,29 @@ import Testing
         let results = Self.read(Array("%PDF-1.7\n".utf8), name: "a.pdf")
         #expect(results.first?.status == .unread)
         #expect(results.first?.reason == "pdftotext not installed (Debian package poppler-utils)")
+    }
+}
+
+/// The service's scan thread and the policy's scope.
+@Suite struct ScanScheduleTests {
+    @Test func theScanThreadRunsAtIdlePriority() async {
+        let (policy, idle) = await IdleThread.run { IdleThread.currentPolicy() }
+        // Root may always lower its own priority; SCHED_IDLE is 5.
+        #expect(idle)
+        #expect(policy == 5)
+        #expect(IdleThread.currentPolicy() != 5)
+    }
+
+    @Test func scopePathsThatDoNotExistAreAbsentNotErrors() throws {
+        let root = try TestSupport.temporaryDirectory("mijian-scope")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("home/a"), withIntermediateDirectories: true)
+        try Data("000123\n绝密★长期\n".utf8).write(to: root.appendingPathComponent("home/a/n.txt"))
+        let policy = try TestSupport.policy("id: t\nversion: \"1\"\nprofile: unclassified\nmarkings: {paths: [/home, /run/media], interval_hours: 0}\n")
+        #expect(policy.markings.intervalHours == 0)
+        let facts = MarkingProbe.observe(root: root.path, policy: policy, stateDir: nil)
+        #expect(facts.errors.isEmpty)
+        #expect(facts.totals.marked == 1)
+        let typed = MarkingProbe.observe(root: root.path, policy: policy, paths: ["/run/media"], stateDir: nil)
+        #expect(typed.errors.first?.reason == "no such file or directory")
     }
 }

@@ -119,3 +119,19 @@ import Testing
         #expect(hits.map(\.level) == [.confidential, .topSecret])
     }
 }
+
+/// A list of markings (a ledger's column, a handout's examples) is not a document's marking.
+@Suite struct MarkingListTests {
+    @Test func differentMarkingsOneToALineAreAList() {
+        let hits = MarkingRecogniser.hits(in: RecogniserTests.body(["密级标志示例", "秘密★1年", "机密★2027年6月30日", "绝密★长期"]))
+        #expect(hits.count == 3)
+        #expect(hits.allSatisfy { $0.kind == .mention })
+        #expect(hits.first?.reason.contains("a list") == true)
+    }
+
+    @Test func theSameMarkingRepeatedIsStillTheDocumentsMarking() throws {
+        let hits = MarkingRecogniser.hits(in: RecogniserTests.body(["000123", "秘密★1年", "通知", "附件", "秘密★1年"]))
+        #expect(hits.first?.kind == .marking)
+        #expect(hits.first?.location.line == 2)
+    }
+}

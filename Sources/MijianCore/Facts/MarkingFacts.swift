@@ -58,6 +58,8 @@ public struct MarkingHit: Sendable, Equatable {
     public var score: Int
     /// Why it was scored so, one sentence.
     public var reason: String
+    /// The marking stands on a line of its own (a label or a copy number before it at most); not in JSON.
+    public var isolated = false
 
     /// Makes a hit.
     public init(kind: HitKind, level: Classification, text: String, period: String?, location: HitLocation, score: Int, reason: String) {

@@ -14,6 +14,8 @@ public struct MarkingScope: Sendable, Equatable {
     public var maxDepth = 32
     /// How deep archives are opened inside one another.
     public var archiveDepth = 3
+    /// Hours between the service's scans of the scope (at idle priority); 0: `mijian run` does not scan.
+    public var intervalHours = 24
 
     /// The defaults.
     public init() {}
@@ -21,7 +23,7 @@ public struct MarkingScope: Sendable, Equatable {
     /// The `markings:` section of a policy.
     static func parse(_ node: Node, _ reader: YAMLReader) throws(MijianError) -> MarkingScope {
         var scope = MarkingScope()
-        let allowed: Set = ["paths", "exclude", "max_file_bytes", "max_depth", "archive_depth"]
+        let allowed: Set = ["paths", "exclude", "max_file_bytes", "max_depth", "archive_depth", "interval_hours"]
         for (key, _, value) in try reader.mapping(node, "markings", allowed: allowed) {
             switch key {
             case "paths":
@@ -32,6 +34,7 @@ public struct MarkingScope: Sendable, Equatable {
             case "exclude": scope.exclude = try reader.strings(value, "markings.exclude")
             case "max_file_bytes": scope.maxFileBytes = try reader.int(value, "markings.max_file_bytes", range: 1024...(1 << 40))
             case "max_depth": scope.maxDepth = try reader.int(value, "markings.max_depth", range: 0...256)
+            case "interval_hours": scope.intervalHours = try reader.int(value, "markings.interval_hours", range: 0...(24 * 366))
             default: scope.archiveDepth = try reader.int(value, "markings.archive_depth", range: 1...8)
             }
         }
