@@ -224,6 +224,28 @@ struct InstallationTests {
         #expect(InstallationParsers.journalBoots(json).first?.first == Date(timeIntervalSince1970: 1_795_334_280))
     }
 
+    @Test("the journal's boots, from a real journal file that systemd's own writer made, are listed by journalctl under --root")
+    func journalFileBoots() throws {
+        let root = try TestSupport.temporaryDirectory("mijian-boots")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let journal = root.appendingPathComponent("var/log/journal/5d8e0f1a2b3c4d5e6f708192a3b4c5d6")
+        try FileManager.default.createDirectory(at: journal, withIntermediateDirectories: true)
+        var export = ""
+        for (boot, micros) in [("0123456789abcdef0123456789abcdef", 1_794_988_800_000_000), ("0123456789abcdef0123456789abcdef", 1_794_992_400_000_000), ("fedcba9876543210fedcba9876543210", 1_795_075_200_000_000)] {
+            export += "__REALTIME_TIMESTAMP=\(micros)\n__MONOTONIC_TIMESTAMP=\(micros % 10_000_000_000)\n_BOOT_ID=\(boot)\n_TRANSPORT=journal\nMESSAGE=up\n\n"
+        }
+        let exportFile = root.appendingPathComponent("export.txt")
+        try Data(export.utf8).write(to: exportFile)
+        let written = try TestSupport.run("/bin/sh", ["-c", "/lib/systemd/systemd-journal-remote -o '\(journal.path)/system.journal' - < '\(exportFile.path)'"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let facts = InstallationProbe.observe(root: HostRoot(path: root.path), live: false, logger: FixtureHosts.logger)
+        #expect(facts.source("/var/log/journal")?.state == .ok)
+        let boots = try #require(facts.usage.first { $0.kind == .boot && $0.source == "/var/log/journal" })
+        #expect(boots.count == 2)
+        #expect(boots.first == Self.date("2026-11-18T08:00:00Z"))
+        #expect(boots.last == Self.date("2026-11-19T08:00:00Z"))
+    }
+
     @Test("the live machine: the root's birth time is a clue, or the note says the file system records none")
     func live() {
         let facts = InstallationProbe.observe(root: .live, live: true, logger: FixtureHosts.logger)
