@@ -150,7 +150,7 @@ public enum HardwareChecks {
             var reasons: [String] = []
             if device.deviceClass == 0xE0 { reasons.append("device class e0 (wireless controller)") }
             for interface in device.interfaces {
-                if let phrase = DeviceClassNames.usbWireless(interface) { reasons.append(phrase) }
+                if let phrase = DeviceClassNames.usbWireless(interface, of: device, family: facts.family(of:)) { reasons.append(phrase) }
                 reasons += familyReasons(interface.driver, interface.aliasMatches, where: "interface \(interface.name) ")
                 if interface.driver == nil, interface.aliasMatches.isEmpty { undecided += 1 }
             }
@@ -489,7 +489,7 @@ public enum HardwareChecks {
         var findings = context.sourceErrors(rule, facts.sources, isUSBDeviceSource)
         var phones = 0
         for device in facts.usbDevices where !device.isRootHub {
-            let reasons = DeviceClassNames.phoneReasons(device)
+            let reasons = DeviceClassNames.phoneReasons(device, family: facts.family(of:))
             guard !reasons.isEmpty else {
                 if !device.unreadableParts.isEmpty {
                     findings.append(unreadableDevice(
@@ -510,7 +510,7 @@ public enum HardwareChecks {
             let state = facts.source("/sys/bus/usb/devices")?.stateName ?? "not read"
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
-                detail: "No phone on USB: \(facts.usbDevices.filter { !$0.isRootHub }.count) USB devices examined (/sys/bus/usb/devices \(state)) for MTP/PTP, ADB, RNDIS, CDC ECM/NCM and Apple devices.",
+                detail: "No phone on USB: \(facts.usbDevices.filter { !$0.isRootHub }.count) USB devices examined (/sys/bus/usb/devices \(state)) for MTP/PTP, ADB, RNDIS, CDC networking, USB networking drivers and Apple devices.",
                 evidence: [sourcesEvidence(context, facts, { $0 == "/sys/bus/usb/devices" })]))
         }
         return findings

@@ -116,7 +116,7 @@ struct HardwareEndToEndTests {
     @Test("phone: RNDIS and ADB named; modem: one device finding with option, qmi_wwan and wwan0")
     func phoneAndModem() throws {
         let phone = try #require(try Self.audit("phone-tethering").first { $0.rule.id == "usb.phone" })
-        #expect(phone.statusDetail.contains("RNDIS tethering"))
+        #expect(phone.statusDetail.contains("RNDIS: a phone sharing its mobile link"))
         #expect(phone.statusDetail.contains("Android Debug Bridge"))
         let modem = try Self.audit("cellular-modem").filter { $0.rule.id == "wireless.hardware" }
         #expect(modem.count == 1)

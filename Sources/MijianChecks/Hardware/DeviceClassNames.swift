@@ -2,19 +2,17 @@ import MijianCore
 
 /// Human names for the USB and PCI classes the hardware rules look for.
 enum DeviceClassNames {
-    /// A phrase for a USB interface whose class marks a radio, or nil.
-    static func usbWireless(_ interface: USBInterface) -> String? {
-        guard interface.interfaceClass == 0xE0 else { return nil }
-        let what: String
-        switch (interface.interfaceSubClass, interface.interfaceProtocol) {
-        case (0x01, 0x01): what = "Bluetooth"
-        case (0x01, 0x02): what = "UWB radio control"
-        case (0x01, 0x03): what = "RNDIS: a phone or modem sharing its mobile link"
-        case (0x01, 0x04): what = "Bluetooth AMP"
-        case (0x02, _): what = "Wireless USB"
-        default: what = "wireless controller"
+    /// A phrase for a USB interface the classifier calls a radio (Bluetooth or another wireless
+    /// controller), or nil: the live control's table, so the audit and `mijian run` judge alike.
+    static func usbWireless(_ interface: USBInterface, of device: USBDevice, family: (String) -> DriverFamily?) -> String? {
+        let classification = USBClassifier.classify(interface, of: device, family: family)
+        if classification.kind == .bluetooth || classification.kind == .wireless {
+            return "USB interface \(interface.name) \(classification.reason)"
         }
-        return "USB interface \(interface.name) class \(interface.classTriple) (\(what))"
+        // Class e0 is the wireless controller class whatever else the interface is (RNDIS over
+        // e0/01/03 is a phone sharing its mobile link: usb.phone judges it too).
+        guard interface.interfaceClass == 0xE0 else { return nil }
+        return "USB interface \(interface.name) class \(interface.classTriple) (wireless controller class; \(classification.kind.rawValue): \(classification.reason))"
     }
 
     /// A phrase for a PCI class that marks a radio, or nil.
@@ -38,22 +36,15 @@ enum DeviceClassNames {
         return nil
     }
 
-    /// Phrases for the reasons a USB device looks like a phone or tethering link.
-    static func phoneReasons(_ device: USBDevice) -> [String] {
+    /// Phrases for the interfaces the classifier calls a phone or a tethering link (the kinds of
+    /// `usb.phone`), and the device class still image.
+    static func phoneReasons(_ device: USBDevice, family: (String) -> DriverFamily?) -> [String] {
         var reasons: [String] = []
-        if device.vendor == "05ac" { reasons.append("Apple vendor id 05ac") }
         if device.deviceClass == 0x06 { reasons.append("device class 06 (still image: PTP/MTP)") }
         for interface in device.interfaces {
-            let at = "interface \(interface.name) \(interface.classTriple)"
-            if interface.isClass(0x06) { reasons.append("\(at) still image (PTP/MTP)") }
-            else if let string = interface.interfaceString, string.uppercased().contains("MTP") { reasons.append("\(at) named \"\(string)\" (MTP)") }
-            if interface.isClass(0xFF, 0x42, 0x01) { reasons.append("\(at) Android Debug Bridge") }
-            if interface.isClass(0xFF, 0x42, 0x03) { reasons.append("\(at) Android fastboot") }
-            if interface.isClass(0xE0, 0x01, 0x03) || interface.isClass(0xEF, 0x04, 0x01) { reasons.append("\(at) RNDIS tethering") }
-            if interface.isClass(0x02, 0x06) { reasons.append("\(at) CDC ECM (Ethernet over USB)") }
-            if interface.isClass(0x02, 0x0D) { reasons.append("\(at) CDC NCM (Ethernet over USB)") }
-            if interface.isClass(0x02, 0x0C) { reasons.append("\(at) CDC EEM (Ethernet over USB)") }
-            if interface.driver == "ipheth" { reasons.append("\(at) bound to ipheth (iPhone tethering)") }
+            let classification = USBClassifier.classify(interface, of: device, family: family)
+            guard classification.kind.rule.id == RuleCatalogue.usbPhone.id else { continue }
+            reasons.append("interface \(interface.name) \(classification.kind.rawValue): \(classification.reason)")
         }
         return reasons
     }

@@ -1,6 +1,3 @@
-import MijianCore
-import MijianHost
-
 /// What one USB interface is, for the policy: decided from its class triple, its interface string,
 /// the device's vendor, and for vendor-specific interfaces the drivers `modules.alias` would load.
 public enum InterfaceKind: String, Sendable, Equatable, CaseIterable {
@@ -11,8 +8,12 @@ public enum InterfaceKind: String, Sendable, Equatable, CaseIterable {
     case wireless
     /// RNDIS (e0/01/03, ef/04/01): a phone sharing its mobile link.
     case rndis
-    /// CDC communications (02) or CDC data (0a): Ethernet over USB, modems, tethering.
+    /// CDC networking (02/06 ECM, 02/0c EEM, 02/0d NCM, 02/0e MBIM) and its data interface (0a):
+    /// Ethernet over USB, as phones tether.
     case cdc
+    /// CDC communications that are not networking (02/02 ACM and the other subclasses) and their
+    /// data interface (0a): a modem, a serial line. Judged with the other channels.
+    case modem
     /// A vendor interface a USB-network driver claims.
     case usbnet
     /// MTP/PTP (06, or an interface string "MTP").
@@ -31,6 +32,7 @@ public enum InterfaceKind: String, Sendable, Equatable, CaseIterable {
         case .bluetooth, .wireless: return RuleCatalogue.wirelessHardware
         case .rndis, .cdc, .usbnet, .mtp, .adb, .apple: return RuleCatalogue.usbPhone
         case .printer: return RuleCatalogue.printDevices
+        case .modem: return RuleCatalogue.hardwareChannels
         case .hid, .hub, .audio, .video, .smartcard, .other: return RuleCatalogue.usbControl
         }
     }
@@ -45,7 +47,7 @@ public enum InterfaceKind: String, Sendable, Equatable, CaseIterable {
         case .video: return .video
         case .smartcard: return .smartcard
         case .other: return .other
-        case .storage, .bluetooth, .wireless, .rndis, .cdc, .usbnet, .mtp, .adb, .apple: return nil
+        case .storage, .bluetooth, .wireless, .rndis, .cdc, .modem, .usbnet, .mtp, .adb, .apple: return nil
         }
     }
 }
@@ -64,14 +66,15 @@ public struct InterfaceClassification: Sendable, Equatable {
     }
 }
 
-/// Per-interface classification (never per device: a keyboard with a storage interface is two things).
+/// Per-interface classification (never per device: a keyboard with a storage interface is two
+/// things). The one table: the audit's rules, `mijian devices` and the live control all ask it.
 public enum USBClassifier {
     /// Classifies one interface of `device`; `family` names a module's driver family.
     public static func classify(
         _ interface: USBInterface, of device: USBDevice, family: (String) -> DriverFamily?
     ) -> InterfaceClassification {
         let triple = "class \(interface.classTriple)"
-        let base = classify(interface, triple: triple, family: family)
+        let base = classify(interface, of: device, triple: triple, family: family)
         // An Apple device's non-HID interfaces are a phone or tablet whatever they claim to be.
         if device.vendor == "05ac", base.kind != .hid, base.kind != .hub {
             return InterfaceClassification(kind: .apple, reason: "\(triple) of an Apple device (vendor 05ac): iPhone/iPad")
@@ -79,7 +82,12 @@ public enum USBClassifier {
         return base
     }
 
-    private static func classify(_ interface: USBInterface, triple: String, family: (String) -> DriverFamily?) -> InterfaceClassification {
+    /// CDC communications subclasses that carry a network (ECM, EEM, NCM, MBIM); the others are modems and serial lines.
+    static let cdcNetworking: Set<UInt8> = [0x06, 0x0C, 0x0D, 0x0E]
+
+    private static func classify(
+        _ interface: USBInterface, of device: USBDevice, triple: String, family: (String) -> DriverFamily?
+    ) -> InterfaceClassification {
         if let string = interface.interfaceString, string.uppercased().contains("MTP") {
             return InterfaceClassification(kind: .mtp, reason: "\(triple) named \"\(string)\" (MTP)")
         }
@@ -97,8 +105,17 @@ public enum USBClassifier {
         case 0x0E: return InterfaceClassification(kind: .video, reason: "\(triple) (video)")
         case 0x0B: return InterfaceClassification(kind: .smartcard, reason: "\(triple) (smart card)")
         case 0x06: return InterfaceClassification(kind: .mtp, reason: "\(triple) (still image: PTP/MTP)")
-        case 0x02: return InterfaceClassification(kind: .cdc, reason: "\(triple) (CDC communications: Ethernet over USB, modem)")
-        case 0x0A: return InterfaceClassification(kind: .cdc, reason: "\(triple) (CDC data)")
+        case 0x02:
+            if let sub, cdcNetworking.contains(sub) {
+                return InterfaceClassification(kind: .cdc, reason: "\(triple) (CDC \(cdcName(sub)): Ethernet over USB)")
+            }
+            return InterfaceClassification(kind: .modem, reason: "\(triple) (CDC communications \(sub.map { cdcName($0) } ?? "?"): modem or serial line)")
+        case 0x0A:
+            // A data interface carries what its communications interface says it carries.
+            let modem = device.interfaces.contains { $0.interfaceClass == 0x02 && !cdcNetworking.contains($0.interfaceSubClass ?? 0xFF) }
+            return modem
+                ? InterfaceClassification(kind: .modem, reason: "\(triple) (CDC data of a modem or serial line)")
+                : InterfaceClassification(kind: .cdc, reason: "\(triple) (CDC data)")
         case 0xE0:
             switch (sub, proto) {
             case (0x01, 0x01), (0x01, 0x04): return InterfaceClassification(kind: .bluetooth, reason: "\(triple) (Bluetooth)")
@@ -129,5 +146,26 @@ public enum USBClassifier {
         let drivers = ([interface.driver].compactMap { $0 } + interface.aliasMatches)
         return InterfaceClassification(
             kind: .other, reason: "\(triple)" + (drivers.isEmpty ? " (no known driver)" : " (drivers: \(drivers.joined(separator: ", ")))"))
+    }
+
+    /// The name of a CDC communications subclass.
+    static func cdcName(_ sub: UInt8) -> String {
+        switch sub {
+        case 0x01: "direct line"
+        case 0x02: "ACM"
+        case 0x03: "telephone"
+        case 0x04: "multi-channel"
+        case 0x05: "CAPI"
+        case 0x06: "ECM"
+        case 0x07: "ATM"
+        case 0x08: "wireless handset"
+        case 0x09: "device management"
+        case 0x0A: "mobile direct line"
+        case 0x0B: "OBEX"
+        case 0x0C: "EEM"
+        case 0x0D: "NCM"
+        case 0x0E: "MBIM"
+        default: "subclass " + HexText.hex(UInt32(sub), digits: 2)
+        }
     }
 }
