@@ -367,16 +367,28 @@ public struct HostRoot: Sendable, Equatable {
 
     /// A sysfs attribute: the file's text without its trailing newline, or nil when absent or unreadable.
     public func attribute(_ hostPath: String) -> String? {
-        let text: String
+        guard let text = attributeText(hostPath) else { return nil }
+        var trimmed = Substring(text)
+        while let last = trimmed.last, last == "\n" || last == " " || last == "\0" { trimmed.removeLast() }
+        return String(trimmed)
+    }
+
+    /// A sysfs string attribute exactly as the kernel gives it, less the one newline it appends
+    /// (`sprintf("%s\n")`); nil when unreadable. Spaces are kept: a serial number is compared byte for byte.
+    public func kernelString(_ hostPath: String) -> String? {
+        guard let text = attributeText(hostPath) else { return nil }
+        // By bytes: "\r\n" is one Character, and its "\r" belongs to the value.
+        return text.utf8.last == 0x0A ? String(decoding: text.utf8.dropLast(), as: UTF8.self) : text
+    }
+
+    /// A sysfs attribute's text as read; a failure is noted and gives nil.
+    private func attributeText(_ hostPath: String) -> String? {
         do {
-            text = try readText(hostPath, limit: 65_536)
+            return try readText(hostPath, limit: 65_536)
         } catch {
             noteFailure(hostPath, error)
             return nil
         }
-        var trimmed = Substring(text)
-        while let last = trimmed.last, last == "\n" || last == " " || last == "\0" { trimmed.removeLast() }
-        return String(trimmed)
     }
 
     /// Names in a directory (without `.` and `..`), sorted.

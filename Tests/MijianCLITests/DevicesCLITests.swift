@@ -93,4 +93,57 @@ import Testing
         #expect(result.stderr.contains("could not be raised"), "\(result.stderr)")
         #expect(result.stderr.contains("watching USB"), "\(result.stderr)")
     }
+
+    /// The registered stick with `serial` in place of its own (sysfs ends it with the one newline
+    /// the kernel adds), under a policy whose ledger holds `ledger` (a quoted YAML string).
+    static func stick(serial: String, ledger: String) throws -> (root: String, policy: String) {
+        let dir = try TestSupport.temporaryDirectory("mijian-serial")
+        let root = dir.appendingPathComponent("host")
+        let copied = try TestSupport.run("/bin/cp", ["-a", fixture("usb-stick-registered"), root.path])
+        guard copied.status == 0 else { throw MijianError(.io, "cp: \(copied.stderr)") }
+        let file = root.appendingPathComponent("sys/bus/usb/devices/2-1/serial").resolvingSymlinksInPath()
+        try Data((serial + "\n").utf8).write(to: file)
+        let policy = dir.appendingPathComponent("policy.yaml")
+        try Data("""
+            id: unit
+            version: "1"
+            profile: classified
+            media:
+              ledger:
+                - {vendor: "0781", product: "5583", serial: "\(ledger)", label: 秘-U-0012}
+            usb: {mode: enforce}
+            """.utf8).write(to: policy)
+        return (root.path, policy.path)
+    }
+
+    /// The storage decision `mijian devices` and the audit's usb.storage take for that stick.
+    func storageDecision(serial: String, ledger: String) throws -> (devices: String, audit: String) {
+        let (root, policy) = try Self.stick(serial: serial, ledger: ledger)
+        let listed = try TestSupport.run(mijian, ["devices", "--root", root, "--policy", policy])
+        let line = listed.stdout.split(separator: "\n").first { $0.contains("2-1:1.0") }.map(String.init) ?? "(no line: \(listed.stdout) \(listed.stderr))"
+        let audited = try TestSupport.run(mijian, ["audit", "--root", root, "--policy", policy, "--rule", "usb.storage", "--format", "json"])
+        let findings = try JSONParser().parse(Array(audited.stdout.utf8))["findings"]?.arrayValue ?? []
+        let device = findings.first { $0["subject"]?.stringValue?.contains("2-1") == true }
+        return (line, device?["status"]?.stringValue ?? "(no finding for 2-1: \(audited.stdout) \(audited.stderr))")
+    }
+
+    /// The kernel ends a serial with one newline and nothing else: a trailing space is part of the
+    /// serial, as USBGuard compares it, and never trimmed into a match.
+    @Test func aSerialWithATrailingSpaceIsNotTheLedgersSerial() throws {
+        let plain = try storageDecision(serial: "4C530001230615117204", ledger: "4C530001230615117204")
+        #expect(plain.devices.contains("storage  allow"), "\(plain.devices)")
+        #expect(plain.audit == "pass")
+        let spaced = try storageDecision(serial: "4C530001230615117204 ", ledger: "4C530001230615117204")
+        #expect(spaced.devices.contains("storage  deny"), "\(spaced.devices)")
+        #expect(spaced.audit == "fail")
+    }
+
+    @Test func aLedgerSerialWithATrailingSpaceMatchesOnlyItself() throws {
+        let itself = try storageDecision(serial: "4C530001230615117204 ", ledger: "4C530001230615117204 ")
+        #expect(itself.devices.contains("storage  allow"), "\(itself.devices)")
+        #expect(itself.audit == "pass")
+        let trimmed = try storageDecision(serial: "4C530001230615117204", ledger: "4C530001230615117204 ")
+        #expect(trimmed.devices.contains("storage  deny"), "\(trimmed.devices)")
+        #expect(trimmed.audit == "fail")
+    }
 }

@@ -35,7 +35,7 @@ public enum USBSysfs {
         let vendor = root.attribute(path + "/idVendor")
         var device = USBDevice(
             name: name, sysfsPath: path, vendor: hexID(vendor), product: hexID(root.attribute(path + "/idProduct")),
-            serial: root.attribute(path + "/serial"), manufacturer: root.attribute(path + "/manufacturer"),
+            serial: root.kernelString(path + "/serial"), manufacturer: root.attribute(path + "/manufacturer"),
             productName: root.attribute(path + "/product"), deviceClass: hexByte(root.attribute(path + "/bDeviceClass")),
             deviceSubClass: hexByte(root.attribute(path + "/bDeviceSubClass")),
             deviceProtocol: hexByte(root.attribute(path + "/bDeviceProtocol")), driver: driverName(root, path))
