@@ -23,6 +23,8 @@ public struct CollectorTLS: Sendable {
     public let keyPath: String
     /// The leaf certificate's expiry.
     public let notValidAfter: Date
+    /// How long a closing connection waits for the client's close_notify.
+    public static let shutdownTimeout = TimeAmount.milliseconds(250)
     /// The checked configuration: TLS 1.2 or newer, no client certificates.
     public let configuration: TLSConfiguration
 
@@ -62,6 +64,10 @@ public struct CollectorTLS: Sendable {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         configuration.minimumTLSVersion = .tlsv12
         configuration.certificateVerification = .none
+        // A stop closes idle keep-alive connections with close_notify; a client that does not
+        // answer it (an agent's pooled connection is not read while idle) would hold the stop for
+        // NIOSSL's default 5 s before the unclean close that follows anyway.
+        configuration.shutdownTimeout = CollectorTLS.shutdownTimeout
         do {
             // Loading the key into a context checks that it belongs to the leaf certificate.
             _ = try NIOSSLContext(configuration: configuration)
