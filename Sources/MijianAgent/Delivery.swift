@@ -7,6 +7,7 @@ import Logging
 import MijianCore
 import MijianEvidence
 import NIOCore
+import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 
@@ -38,10 +39,16 @@ public struct Backoff: Sendable {
     /// Counts a failure and returns how long to wait: a random time between half and all of
     /// `base · 2^failures`, at most `cap`, so agents that lost the collector together do not return together.
     public mutating func next() -> Duration {
+        var random = SystemRandomNumberGenerator()
+        return next(using: &random)
+    }
+
+    /// `next()` with the jitter drawn from `random` (a seeded one in tests).
+    public mutating func next<R: RandomNumberGenerator>(using random: inout R) -> Duration {
         let exponent = min(failures, 20)
         failures += 1
         let ceiling = min(Backoff.seconds(base) * pow(2, Double(exponent)), Backoff.seconds(cap))
-        return .milliseconds(Int64(ceiling * 1000 * Double.random(in: 0.5...1.0)))
+        return .milliseconds(Int64(ceiling * 1000 * Double.random(in: 0.5...1.0, using: &random)))
     }
 
     static func seconds(_ duration: Duration) -> Double {
@@ -95,6 +102,9 @@ public final class HTTPSTransport: ReportTransport {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(5), read: .seconds(30))
         configuration.redirectConfiguration = .disallow
+        // A connection that fails fails this attempt at once: left on, the pool retries it inside
+        // the request until the connect timeout, adding seconds to every back-off step.
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         endpoint = url + "/v1/reports"
         self.logger = logger
@@ -117,7 +127,7 @@ public final class HTTPSTransport: ReportTransport {
             var buffer = try await response.body.collect(upTo: 1 << 20)
             body = try? JSONParser(maxDepth: 8, maxBytes: 1 << 20).parse(buffer.readBytes(length: buffer.readableBytes) ?? [])
         } catch {
-            return .retry("\(endpoint): \(error)")
+            return .retry("\(endpoint): \(DeliveryFailure.describe(error))")
         }
         return Self.judge(status: status, body: body, digest: digest)
     }
@@ -147,6 +157,45 @@ public final class HTTPSTransport: ReportTransport {
     /// Closes the connections.
     public func shutdown() async {
         try? await client.shutdown()
+    }
+}
+
+/// What went wrong with a delivery, in plain words: NIO's own text for a socket error reads
+/// "connection reset (error set): Connection refused) (errno: 111)".
+public enum DeliveryFailure {
+    /// The words for a failed request.
+    public static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return socket(error.errnoCode) }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "no connection within the connect timeout (the collector's host does not answer)"
+            case .readTimeout: return "the collector did not answer within the read timeout"
+            case .deadlineExceeded: return "the collector did not answer within the request's deadline"
+            case .remoteConnectionClosed: return "the collector closed the connection before answering"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? NIOSSLError { return "TLS: \(error)" }
+        if let error = error as? NIOConnectionError {
+            if let dns = error.dnsAError ?? error.dnsAAAAError { return "the collector's name \(error.host) does not resolve: \(dns)" }
+            let tried = error.connectionErrors.map { "\($0.target): \(describe($0.error))" }
+            return tried.isEmpty ? "no address of \(error.host) could be tried" : tried.joined(separator: "; ")
+        }
+        return "\(error)"
+    }
+
+    /// A socket's errno as words, with its number.
+    public static func socket(_ code: Int32) -> String {
+        let words: String
+        switch code {
+        case ECONNREFUSED: words = "connection refused: nothing listens at that address and port"
+        case ECONNRESET: words = "the connection was reset by the other end"
+        case EHOSTUNREACH: words = "no route to the collector's host"
+        case ENETUNREACH: words = "the collector's network is unreachable"
+        case ETIMEDOUT: words = "the connection timed out"
+        default: words = String(cString: strerror(code))
+        }
+        return "\(words) (errno \(code))"
     }
 }
 
@@ -185,26 +234,54 @@ public struct DropDirectoryTransport: ReportTransport {
     public func shutdown() async {}
 }
 
+/// A random number generator from a seed (SplitMix64): the same seed, the same jitter.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// A generator starting at `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 /// The delivery service: sends spooled envelopes in chain order, one at a time, backing off
 /// while the collector is away; at shutdown it keeps trying for `flushTime`, then leaves the
-/// rest in the spool for the next start.
-public struct DeliveryService: Service {
+/// rest in the spool for the next start. Its waits run on `clock`, its jitter comes from `random`.
+public struct DeliveryService<C: Clock>: Service where C.Duration == Duration {
     let sealer: Sealer
     let transport: any ReportTransport
-    let wakeup: Wakeup
+    let wakeup: Wakeup<WakeReason>
     let logger: Logger
     let flushTime: Duration
     let maxBackoff: Duration
+    let clock: C
+    let random: SeededRandom?
 
-    /// A delivery service; `wakeup` is fired when a report is sealed.
-    public init(sealer: Sealer, transport: any ReportTransport, wakeup: Wakeup, logger: Logger, flushTime: Duration = .seconds(2), maxBackoff: Duration = .seconds(300)) {
+    /// A delivery service; `wakeup` is fired when a report is sealed. Without `random`, the
+    /// jitter is the system's.
+    public init(
+        sealer: Sealer, transport: any ReportTransport, wakeup: Wakeup<WakeReason>, logger: Logger, flushTime: Duration = .seconds(2),
+        maxBackoff: Duration = .seconds(300), clock: C, random: SeededRandom? = nil
+    ) {
         self.sealer = sealer
         self.transport = transport
         self.wakeup = wakeup
         self.logger = logger
         self.flushTime = flushTime
         self.maxBackoff = maxBackoff
+        self.clock = clock
+        self.random = random
     }
+
+    /// Held reports are retried, and the spool looked at, at least this often.
+    public static var idleLook: Duration { .seconds(5) }
 
     /// Runs until graceful shutdown, then flushes briefly.
     public func run() async throws {
@@ -212,17 +289,18 @@ public struct DeliveryService: Service {
         var delivered = 0
         var lastError: String?
         var lastSuccess: Date?
-        var shutdownAt: ContinuousClock.Instant?
-        let clock = ContinuousClock()
+        var shutdownAt: C.Instant?
+        var seeded = random
+        var system = SystemRandomNumberGenerator()
+        let clock = self.clock
         await withGracefulShutdownHandler {
             while true {
                 if shutdownAt == nil, Task.isShuttingDownGracefully { shutdownAt = clock.now }
-                if let shutdownAt, clock.now - shutdownAt > flushTime { break }
+                if let shutdownAt, shutdownAt.duration(to: clock.now) > flushTime { break }
                 if Task.isCancelled { break }
                 guard let next = await sealer.nextForDelivery() else {
                     if shutdownAt != nil { break }
-                    // Held reports are retried, and the spool looked at, at least this often.
-                    _ = await wakeup.wait(timeout: .seconds(5))
+                    _ = await wakeup.wait(timeout: Self.idleLook, clock: clock)
                     continue
                 }
                 let entry = next.entry
@@ -240,21 +318,27 @@ public struct DeliveryService: Service {
                     lastError = why
                 case .retry(let why):
                     lastError = why
-                    let wait = backoff.next()
+                    let wait: Duration
+                    if var generator = seeded {
+                        wait = backoff.next(using: &generator)
+                        seeded = generator
+                    } else {
+                        wait = backoff.next(using: &system)
+                    }
                     logger.warning("report seq \(entry.seq) not delivered, retrying in \(wait): \(why)", metadata: ["agent.seq": "\(entry.seq)"])
                     await sealer.setDeliveryStatus(status(delivered, lastError, lastSuccess, backoff.failures))
                     if shutdownAt != nil { break }
                     // A seal in the meantime must not cut the back-off short; shutdown does.
                     let deadline = clock.now.advanced(by: wait)
                     while clock.now < deadline, !Task.isShuttingDownGracefully, !Task.isCancelled {
-                        if await wakeup.wait(timeout: deadline - clock.now) == "shutdown" { break }
+                        if await wakeup.wait(timeout: clock.now.duration(to: deadline), clock: clock) == .shutdown { break }
                     }
                     continue
                 }
                 await sealer.setDeliveryStatus(status(delivered, lastError, lastSuccess, backoff.failures))
             }
         } onGracefulShutdown: {
-            wakeup.fire("shutdown")
+            wakeup.fire(.shutdown)
         }
         await transport.shutdown()
     }
@@ -265,5 +349,17 @@ public struct DeliveryService: Service {
             "failures_in_a_row": .integer(failures), "last_error": .optional(lastError),
             "last_success_at": .optional(lastSuccess.map { RFC3339.string(from: $0) }),
         ]
+    }
+}
+
+extension DeliveryService where C == ContinuousClock {
+    /// A delivery service on the continuous clock, with the system's jitter.
+    public init(
+        sealer: Sealer, transport: any ReportTransport, wakeup: Wakeup<WakeReason>, logger: Logger, flushTime: Duration = .seconds(2),
+        maxBackoff: Duration = .seconds(300)
+    ) {
+        self.init(
+            sealer: sealer, transport: transport, wakeup: wakeup, logger: logger, flushTime: flushTime, maxBackoff: maxBackoff,
+            clock: ContinuousClock())
     }
 }

@@ -5,6 +5,7 @@ import CNetlink
 import Foundation
 import Logging
 import MijianCore
+import MijianDevices
 import MijianHost
 import ServiceLifecycle
 import Synchronization
@@ -33,11 +34,13 @@ final class RouteChangeSocket: Sendable {
 
     deinit { close(fd) }
 
-    /// Waits up to `milliseconds` for notifications; returns how many datagrams were read (an
-    /// overflow, ENOBUFS, counts as one: changes were lost, so everything must be looked at again).
-    func waitForChanges(milliseconds: Int32) -> Int {
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let ready = (try? Syscall.call("cannot poll the netlink socket") { poll(&poller, 1, milliseconds) }) ?? 0
+    /// Waits for notifications or for `stop`; returns how many datagrams were read (an overflow,
+    /// ENOBUFS, counts as one: changes were lost, so everything must be looked at again), or nil
+    /// once `stop` is signalled.
+    func waitForChanges(stop: EventFD) -> Int? {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stop.fd, events: Int16(POLLIN), revents: 0)]
+        let ready = (try? Syscall.call("cannot poll the netlink socket") { poll(&fds, 2, -1) }) ?? 0
+        if fds[1].revents != 0 { return nil }
         guard ready > 0 else { return 0 }
         var count = 0
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
@@ -60,43 +63,46 @@ final class RouteChangeSocket: Sendable {
 
 /// Watches rtnetlink and asks for an audit whenever a link, address, route or rule changes.
 public struct NetworkChangeService: Service {
-    let audit: Wakeup
+    let audit: Wakeup<WakeReason>
     let logger: Logger
     let onChange: @Sendable () -> Void
 
-    /// Fires `audit` with "network change" (and calls `onChange`) for every burst of changes.
-    public init(audit: Wakeup, logger: Logger, onChange: @escaping @Sendable () -> Void = {}) {
+    /// Fires `audit` with `.networkChange` (and calls `onChange`) for every burst of changes.
+    public init(audit: Wakeup<WakeReason>, logger: Logger, onChange: @escaping @Sendable () -> Void = {}) {
         self.audit = audit
         self.logger = logger
         self.onChange = onChange
     }
 
-    /// Runs until graceful shutdown; the socket is read on a thread of its own, in `poll` with a
-    /// short timeout so a stop request is seen quickly.
+    /// Runs until graceful shutdown; the socket is read on a thread of its own, blocked in `poll`
+    /// on it and on an eventfd that a stop request signals.
     public func run() async throws {
         let socket = try RouteChangeSocket()
-        let stopped = Wakeup()
+        let stop = try EventFD()
+        let stopped = Wakeup<Ending>()
         let audit = self.audit
         let onChange = self.onChange
-        let box = StopFlag()
         let thread = Thread {
-            while !box.stopped {
-                if socket.waitForChanges(milliseconds: 250) > 0 {
-                    audit.fire("network change")
+            while let changes = socket.waitForChanges(stop: stop) {
+                if changes > 0 {
+                    audit.fire(.networkChange)
                     onChange()
                 }
             }
-            stopped.fire("stopped")
+            stopped.fire(.finished)
         }
         thread.start()
         logger.info("watching rtnetlink: links, addresses, routes and rules (IPv4 and IPv6)")
-        await withGracefulShutdownHandler {
-            _ = await stopped.wait(timeout: nil)
+        let ended = await withGracefulShutdownHandler {
+            await stopped.wait(timeout: nil)
         } onGracefulShutdown: {
-            box.stop()
+            stop.signal()
         }
-        box.stop()
-        _ = await stopped.wait(timeout: .seconds(1))
+        if ended != .finished {
+            // Cancelled rather than shut down: the thread is told too, and given a moment.
+            stop.signal()
+            _ = await stopped.wait(timeout: .seconds(1))
+        }
     }
 }
 

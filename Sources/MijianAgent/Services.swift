@@ -7,29 +7,21 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// Runs blocking work (file walks, netlink dumps) on a thread of its own, so the cooperative pool stays free.
+/// Runs blocking work (file walks, netlink dumps) on a serial queue, so the cooperative pool
+/// stays free and no audit starts a thread of its own.
 enum Blocking {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.start()
-        }
-    }
-
-    /// Like `run`, but a graceful shutdown stops the wait (nil); the thread finishes alone.
-    static func runUnlessShuttingDown<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T? {
+    /// Waits for `body` on `queue`; a graceful shutdown stops the wait (nil), and the work finishes alone.
+    static func runUnlessShuttingDown<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Sendable () -> T) async -> T? {
         let result = Locked<T?>(nil)
-        let done = Wakeup()
-        let thread = Thread {
-            let value = body()
-            result.set(value)
-            done.fire("done")
+        let done = Wakeup<Ending>()
+        queue.async {
+            result.set(body())
+            done.fire(.finished)
         }
-        thread.start()
         await withGracefulShutdownHandler {
             _ = await done.wait(timeout: nil)
         } onGracefulShutdown: {
-            done.fire("shutdown")
+            done.fire(.shutdown)
         }
         return result.value
     }
@@ -82,22 +74,28 @@ public final class PolicyHolder: Sendable {
 }
 
 /// The full audit: at start, every `interval`, and after network changes once `debounce` has
-/// passed without another. A finding that newly fails asks for a report at once.
-public struct AuditService: Service {
+/// passed without another. The start audit's end, and a finding that newly fails, ask for a report.
+public struct AuditService<C: Clock>: Service where C.Duration == Duration {
     let sealer: Sealer
     let policy: PolicyHolder
     let host: HostInfo
-    let wakeup: Wakeup
-    let sealNow: Wakeup
+    let wakeup: Wakeup<WakeReason>
+    let sealNow: Wakeup<WakeReason>
     let interval: Duration
     let debounce: Duration
     let logger: Logger
     let status: @Sendable (String) -> Void
+    let clock: C
+    let observe: @Sendable (Policy, HostInfo, Date) -> [Finding]
+    /// The service's one worker: audits run here one after another.
+    let queue = DispatchQueue(label: "mijian.audit", qos: .utility)
 
-    /// An audit service feeding `sealer`.
+    /// An audit service feeding `sealer`; its waits run on `clock`, and `observe` is the audit
+    /// itself (this host's, unless a test gives one).
     public init(
-        sealer: Sealer, policy: PolicyHolder, host: HostInfo, wakeup: Wakeup, sealNow: Wakeup, interval: Duration, debounce: Duration,
-        logger: Logger, status: @escaping @Sendable (String) -> Void = { _ in }
+        sealer: Sealer, policy: PolicyHolder, host: HostInfo, wakeup: Wakeup<WakeReason>, sealNow: Wakeup<WakeReason>, interval: Duration,
+        debounce: Duration, logger: Logger, status: @escaping @Sendable (String) -> Void = { _ in }, clock: C,
+        observe: (@Sendable (Policy, HostInfo, Date) -> [Finding])? = nil
     ) {
         self.sealer = sealer
         self.policy = policy
@@ -108,56 +106,74 @@ public struct AuditService: Service {
         self.debounce = debounce
         self.logger = logger
         self.status = status
+        self.clock = clock
+        self.observe = observe ?? { policy, host, at in
+            let facts = HostProbe.observe(
+                root: .live, live: true, logger: logger, at: at, collecting: AuditChecks.factSets(policy: policy), policy: policy)
+            let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: at, classification: host.classification)
+            return AuditChecks.evaluate(facts, context: context)
+        }
     }
 
     /// Audits until graceful shutdown.
     public func run() async throws {
         await withGracefulShutdownHandler {
-            var reason = "start"
+            // nil: the audit at start.
+            var trigger: WakeReason?
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
-                let newlyFailing = await audit(reason: reason)
-                if reason == "start" {
-                    sealNow.fire("first audit")
-                } else if !newlyFailing.isEmpty {
-                    sealNow.fire("audit found \(newlyFailing.count) new failing finding(s) after \(reason)")
-                } else if reason == "policy reloaded" {
-                    sealNow.fire("policy reloaded")
+                // An audit cut short by shutdown told the sealer nothing, and is not reported as done.
+                guard let newlyFailing = await audit(trigger) else { return }
+                if let trigger {
+                    if !newlyFailing.isEmpty {
+                        sealNow.fire(.newFailingFindings(newlyFailing.count, after: trigger))
+                    } else if trigger == .policyReloaded {
+                        sealNow.fire(.policyReloaded)
+                    }
+                } else {
+                    sealNow.fire(.startAuditDone)
                 }
-                guard let next = await wakeup.wait(timeout: interval) else {
-                    reason = "audit interval"
+                guard let next = await wakeup.wait(timeout: interval, clock: clock) else {
+                    trigger = .interval
                     continue
                 }
-                if next == "shutdown" { break }
-                reason = next
-                if next == "network change" {
+                switch next {
+                case .shutdown:
+                    return
+                case .networkChange:
+                    trigger = next
                     // A burst of changes (a link coming up brings addresses and routes) makes one audit.
-                    while let more = await wakeup.wait(timeout: debounce) {
-                        if more == "shutdown" { return }
-                        if more == "policy reloaded" { reason = more }
+                    while let more = await wakeup.wait(timeout: debounce, clock: clock) {
+                        switch more {
+                        case .shutdown: return
+                        case .policyReloaded: trigger = more
+                        default: continue
+                        }
                     }
+                default:
+                    trigger = next
                 }
             }
         } onGracefulShutdown: {
-            wakeup.fire("shutdown")
+            wakeup.fire(.shutdown)
         }
     }
 
-    private func audit(reason: String) async -> [String] {
+    /// The uids of findings that newly fail, or nil when shutdown came first.
+    private func audit(_ trigger: WakeReason?) async -> [String]? {
         let policy = self.policy.policy
         let host = self.host
         let logger = self.logger
+        let reason = trigger.map { "\($0)" } ?? "start"
         status("auditing (\(reason))")
         let started = ContinuousClock.now
-        // Shutdown does not wait for an audit under way: its thread is left to finish alone.
+        // Shutdown does not wait for an audit under way: it is left to finish alone.
         let now = sealer.now
-        let result = await Blocking.runUnlessShuttingDown { () -> ([Finding], Date) in
+        let observe = self.observe
+        let result = await Blocking.runUnlessShuttingDown(on: queue) { () -> ([Finding], Date) in
             let at = now()
-            let facts = HostProbe.observe(
-                root: .live, live: true, logger: logger, at: at, collecting: AuditChecks.factSets(policy: policy))
-            let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: at)
-            return (AuditChecks.evaluate(facts, context: context), at)
+            return (observe(policy, host, at), at)
         }
-        guard let result else { return [] }
+        guard let result else { return nil }
         let (findings, at) = result
         let newlyFailing = await sealer.updateAudit(findings, at: at)
         logger.info(
@@ -171,36 +187,58 @@ public struct AuditService: Service {
 }
 
 /// Seals a report every `interval` and whenever asked (a failing event, a new failing finding);
-/// the first after the first audit; a final one at shutdown.
-public struct SealService: Service {
+/// the first once the start audit is done, holding whatever came before it; a final one at shutdown.
+public struct SealService<C: Clock>: Service where C.Duration == Duration {
     let sealer: Sealer
-    let sealNow: Wakeup
+    let sealNow: Wakeup<WakeReason>
     let interval: Duration
     let logger: Logger
+    let clock: C
 
-    /// A seal service over `sealer`.
-    public init(sealer: Sealer, sealNow: Wakeup, interval: Duration, logger: Logger) {
+    /// A seal service over `sealer`, its interval on `clock`.
+    public init(sealer: Sealer, sealNow: Wakeup<WakeReason>, interval: Duration, logger: Logger, clock: C) {
         self.sealer = sealer
         self.sealNow = sealNow
         self.interval = interval
         self.logger = logger
+        self.clock = clock
     }
 
     /// Seals until graceful shutdown, then once more.
     public func run() async throws {
         await withGracefulShutdownHandler {
-            // The first report waits for the first audit, so that it carries the audit's findings.
-            guard let first = await sealNow.wait(timeout: nil), first != "shutdown" else { return }
-            await sealer.seal(reason: first)
+            // The first report carries the start audit's findings: a failing event before it (a
+            // deny at coldplug, a USB watch that cannot start) stays in the sink for that report,
+            // so no report ever holds the agent's health alone marked as if nothing failed.
+            guard await Self.startAuditDone(sealNow) else { return }
+            await sealer.seal(reason: "\(WakeReason.startAuditDone)")
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
-                let reason = await sealNow.wait(timeout: interval) ?? "report interval"
-                if reason == "shutdown" { break }
-                await sealer.seal(reason: reason)
+                let reason = await sealNow.wait(timeout: interval, clock: clock) ?? .interval
+                switch reason {
+                case .shutdown:
+                    return
+                case .interval:
+                    await sealer.seal(reason: "report interval")
+                default:
+                    await sealer.seal(reason: "\(reason)")
+                }
             }
         } onGracefulShutdown: {
-            sealNow.fire("shutdown")
+            sealNow.fire(.shutdown)
         }
-        await sealer.seal(reason: "shutdown")
+        await sealer.seal(reason: "\(WakeReason.shutdown)")
+    }
+
+    /// Waits out every other reason until the start audit is done (true) or shutdown comes (false).
+    static func startAuditDone(_ sealNow: Wakeup<WakeReason>) async -> Bool {
+        while !Task.isCancelled {
+            switch await sealNow.wait(timeout: nil) {
+            case .startAuditDone: return true
+            case .shutdown, nil: return false
+            default: continue
+            }
+        }
+        return false
     }
 }
 
@@ -209,14 +247,14 @@ public struct SealService: Service {
 public struct ReloadService: Service {
     let policy: PolicyHolder
     let sealer: Sealer
-    let audit: Wakeup
+    let audit: Wakeup<WakeReason>
     let logger: Logger
     let notifier: SystemdNotifier?
     let onReload: @Sendable () -> Void
 
     /// A reload service for `policy`; `onReload` tells the other watches of a new policy.
     public init(
-        policy: PolicyHolder, sealer: Sealer, audit: Wakeup, logger: Logger, notifier: SystemdNotifier?, onReload: @escaping @Sendable () -> Void = {}
+        policy: PolicyHolder, sealer: Sealer, audit: Wakeup<WakeReason>, logger: Logger, notifier: SystemdNotifier?, onReload: @escaping @Sendable () -> Void = {}
     ) {
         self.onReload = onReload
         self.policy = policy
@@ -236,7 +274,7 @@ public struct ReloadService: Service {
                 policy.replace(loaded)
                 await sealer.setPolicy(loaded)
                 logger.notice("policy reloaded", metadata: ["agent.policy": "\(loaded.id) \(loaded.version)", "agent.policy_sha256": "\(loaded.sha256)"])
-                audit.fire("policy reloaded")
+                audit.fire(.policyReloaded)
                 onReload()
             } catch {
                 logger.error("policy not reloaded, the previous one stays in force: \(error)")
@@ -248,26 +286,35 @@ public struct ReloadService: Service {
 }
 
 /// `WATCHDOG=1` at half of `WATCHDOG_USEC`, only while the sealer answers.
-public struct WatchdogService: Service {
-    let notifier: SystemdNotifier
+public struct WatchdogService<C: Clock>: Service where C.Duration == Duration {
+    let ping: @Sendable (String) -> Void
     let interval: Duration
     let sealer: Sealer
+    let clock: C
 
-    /// Pings `notifier` every `interval`.
-    public init(notifier: SystemdNotifier, interval: Duration, sealer: Sealer) {
-        self.notifier = notifier
+    /// Pings `notifier` every `interval` of `clock`.
+    public init(notifier: SystemdNotifier, interval: Duration, sealer: Sealer, clock: C) {
+        self.init(ping: { notifier.send($0) }, interval: interval, sealer: sealer, clock: clock)
+    }
+
+    /// Says `WATCHDOG=1` through `ping` every `interval` of `clock`.
+    public init(ping: @escaping @Sendable (String) -> Void, interval: Duration, sealer: Sealer, clock: C) {
+        self.ping = ping
         self.interval = interval
         self.sealer = sealer
+        self.clock = clock
     }
 
     /// Pings until graceful shutdown.
     public func run() async throws {
+        let clock = self.clock
+        let interval = self.interval
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A wedged sealer stops the pings, and systemd restarts the service.
             _ = await sealer.ping()
-            notifier.send("WATCHDOG=1")
+            ping("WATCHDOG=1")
             do {
-                _ = try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                _ = try await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }
             } catch {
                 return
             }

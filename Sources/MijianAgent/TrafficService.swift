@@ -36,7 +36,7 @@ enum CaptureLinks {
 final class LinkWatch: Sendable {
     let link: String
     private let stop = StopFlag()
-    private let stopped = Wakeup()
+    private let stopped = Wakeup<Ending>()
     private let counters = Locked<JSONValue>(.null)
     /// The stretch since the last report; nil until the capture is open. The capture thread feeds it
     /// after every read, `closeWindow` turns it into the report's finding.
@@ -98,7 +98,7 @@ final class LinkWatch: Sendable {
         let openError = self.openError
         let bufferBytes = self.bufferBytes
         let thread = Thread {
-            defer { stopped.fire("stopped") }
+            defer { stopped.fire(.finished) }
             let capture: PacketCapture
             let egress = EgressPolicy(policy)
             let filter: String
@@ -150,8 +150,7 @@ final class LinkWatch: Sendable {
                             members.insert(("interface", .string(link)), at: 0)
                             data = .object(members)
                         }
-                        let event = Event(type: "traffic.flow", observedAt: Date(), data: data)
-                        Task { await sink.record(event, failing: true) }
+                        sink.post(Event(type: "traffic.flow", observedAt: Date(), data: data), failing: true)
                     }
                 }
                 if analyzer.table.count >= analyzer.table.capacity {
@@ -186,13 +185,13 @@ public struct TrafficService: Service {
     let policy: PolicyHolder
     let links: [String]
     let bufferBytes: Int32
-    let wakeup: Wakeup
+    let wakeup: Wakeup<WakeReason>
     let logger: Logger
 
     /// A watch on `links` (empty: the policy's, else every link that is up), each with a kernel ring of
     /// `bufferBytes`; `wakeup` is fired on network changes.
     public init(
-        sealer: Sealer, sink: EventSink, policy: PolicyHolder, links: [String], bufferBytes: Int = 2 << 20, wakeup: Wakeup, logger: Logger
+        sealer: Sealer, sink: EventSink, policy: PolicyHolder, links: [String], bufferBytes: Int = 2 << 20, wakeup: Wakeup<WakeReason>, logger: Logger
     ) {
         self.sealer = sealer
         self.sink = sink
@@ -266,10 +265,10 @@ public struct TrafficService: Service {
                     watches[link] = nil
                 }
                 registry.set(watches)
-                if await wakeup.wait(timeout: .seconds(10)) == "shutdown" { break }
+                if await wakeup.wait(timeout: .seconds(10)) == .shutdown { break }
             }
         } onGracefulShutdown: {
-            wakeup.fire("shutdown")
+            wakeup.fire(.shutdown)
         }
         for watch in registry.value.values { await watch.finish() }
     }

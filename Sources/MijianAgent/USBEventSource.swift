@@ -24,16 +24,10 @@ public struct USBEventSource: AgentEventSource {
         self.pollInterval = pollInterval
     }
 
-    private enum Input: Sendable {
-        case message(MonitorMessage)
-        case tick
-        case ended
-    }
-
     /// Runs until cancelled.
     public func run(into sink: EventSink) async throws {
         let knowledge = ModuleKnowledge.load(root: .live, live: true, logger: logger)
-        var current = policy.policy
+        let current = policy.policy
         let control = USBControl(.init(root: .live, policy: current, enforce: current.usbMode == .enforce, knowledge: knowledge))
         var source: EventSource = .kernel
         if let reason = UdevDaemon.unavailableReason() {
@@ -41,69 +35,25 @@ public struct USBEventSource: AgentEventSource {
         } else {
             source = .udev
         }
-        var monitor = try DeviceMonitor(source: source, subsystems: ["usb"], receiveBufferSize: receiveBufferSize)
-        if let note = monitor.bufferNote { logger.warning("usb: \(note)") }
-        logger.notice(
-            "usb: watching", metadata: ["usb.source": "\(source.rawValue)", "usb.mode": "\(current.usbMode.rawValue)", "usb.policy": "\(current.id)"])
-        var firstWalk = true
-        while !Task.isCancelled {
-            let (inputs, continuation) = AsyncStream.makeStream(of: Input.self)
-            monitor.start()
-            let watching = monitor
-            let forward = Task {
-                for await message in watching.messages { continuation.yield(.message(message)) }
-                continuation.yield(.ended)
+        let holder = policy
+        let logger = self.logger
+        let watch = USBWatch(pollInterval: pollInterval, receiveBufferSize: receiveBufferSize)
+        try await watch.run(control: control, source: source, policy: { holder.policy }) { output in
+            switch output {
+            case .events(let events):
+                for event in events { await sink.record(event, failing: event.isUSBFailure) }
+            case .note(.watching(let source, let bufferNote)):
+                if let bufferNote { logger.warning("usb: \(bufferNote)") }
+                let policy = holder.policy
+                logger.notice(
+                    "usb: watching", metadata: ["usb.source": "\(source.rawValue)", "usb.mode": "\(policy.usbMode.rawValue)", "usb.policy": "\(policy.id)"])
+            case .note(.overflow):
+                logger.warning("usb: the uevent socket overflowed (ENOBUFS); walking sysfs again")
+            case .note(.sourceLost(let reason)):
+                logger.warning("usb: udev source lost; switching to the kernel's uevents", metadata: ["usb.why": "\(reason)"])
+            case .note(.policyReloaded(let latest)):
+                logger.notice("usb: policy reloaded; judging every present interface again", metadata: ["usb.mode": "\(latest.usbMode.rawValue)"])
             }
-            let ticks = Task { [pollInterval] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: pollInterval)
-                    continuation.yield(.tick)
-                }
-            }
-            defer {
-                watching.stop()
-                forward.cancel()
-                ticks.cancel()
-            }
-            if firstWalk {
-                firstWalk = false
-                await record(control.start(source: .coldplug), into: sink)
-            } else {
-                await record(control.resync(reason: "udev source lost; now reading the kernel's uevents"), into: sink)
-            }
-            var restart = false
-            loop: for await input in inputs {
-                if Task.isCancelled { break }
-                switch input {
-                case .message(.event(let event, let receivedAt)):
-                    await record(control.handle(event, receivedAt: receivedAt, source: watching.source), into: sink)
-                case .message(.overflow):
-                    logger.warning("usb: the uevent socket overflowed (ENOBUFS); walking sysfs again")
-                    await record(control.resync(reason: "uevent socket overflow (ENOBUFS)"), into: sink)
-                case .message(.sourceLost(let reason)):
-                    logger.warning("usb: udev source lost; switching to the kernel's uevents", metadata: ["usb.why": "\(reason)"])
-                    restart = true
-                case .message(.failure(let error)):
-                    throw error
-                case .tick:
-                    let latest = policy.policy
-                    if latest.sha256 != current.sha256 {
-                        current = latest
-                        logger.notice("usb: policy reloaded; judging every present interface again", metadata: ["usb.mode": "\(latest.usbMode.rawValue)"])
-                        await record(control.reload(policy: latest, enforce: latest.usbMode == .enforce), into: sink)
-                    }
-                case .ended:
-                    break loop
-                }
-                if restart { break }
-            }
-            guard restart, !Task.isCancelled else { return }
-            source = .kernel
-            monitor = try DeviceMonitor(source: .kernel, subsystems: ["usb"], receiveBufferSize: receiveBufferSize)
         }
-    }
-
-    private func record(_ events: [Event], into sink: EventSink) async {
-        for event in events { await sink.record(event, failing: event.isUSBFailure) }
     }
 }

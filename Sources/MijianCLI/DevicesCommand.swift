@@ -158,41 +158,23 @@ struct DevicesWatch: AsyncParsableCommand {
         }
         let control = USBControl(.init(root: .live, policy: policy, enforce: enforcing, knowledge: knowledge))
         let printer = EventPrinter(format: format)
-        var monitor = try DeviceMonitor(source: chosen, subsystems: ["usb"], receiveBufferSize: receiveBuffer)
-        monitor.start()
-        if let note = monitor.bufferNote { Console.error("mijian: \(note)") }
-        Console.error("mijian: watching USB (source \(chosen.rawValue), \(enforcing ? "enforcing" : "audit mode: nothing is blocked"), policy \(policy.id))")
-        try printer.print(control.start(source: .coldplug))
-        let deadline = seconds.map { Monotonic.now() + UInt64($0 * 1e9) }
-        if let deadline {
-            let stopping = monitor
-            Task {
-                let wait = deadline > Monotonic.now() ? deadline - Monotonic.now() : 0
-                try? await Task.sleep(nanoseconds: wait)
-                stopping.stop()
+        let clock = ContinuousClock()
+        let deadline = seconds.map { clock.now.advanced(by: .milliseconds(Int64(($0 * 1000).rounded()))) }
+        // The same loop as the service's: the deadline holds after a fall back from udev to the kernel.
+        try await USBWatch(receiveBufferSize: receiveBuffer).run(control: control, source: chosen, deadline: deadline, clock: clock) { output in
+            switch output {
+            case .events(let events):
+                try printer.print(events)
+            case .note(.watching(let source, let bufferNote)):
+                if let bufferNote { Console.error("mijian: \(bufferNote)") }
+                Console.error("mijian: watching USB (source \(source.rawValue), \(enforcing ? "enforcing" : "audit mode: nothing is blocked"), policy \(policy.id))")
+            case .note(.overflow):
+                Console.error("mijian: the uevent socket overflowed (ENOBUFS): events were lost; walking sysfs again")
+            case .note(.sourceLost(let reason)):
+                Console.error("mijian: udev source lost: \(reason); switching to the kernel source")
+            case .note(.policyReloaded):
+                break
             }
-        }
-        while true {
-            var restart = false
-            for await message in monitor.messages {
-                switch message {
-                case .event(let event, let receivedAt):
-                    try printer.print(control.handle(event, receivedAt: receivedAt, source: monitor.source))
-                case .overflow:
-                    Console.error("mijian: the uevent socket overflowed (ENOBUFS): events were lost; walking sysfs again")
-                    try printer.print(control.resync(reason: "uevent socket overflow (ENOBUFS)"))
-                case .sourceLost(let reason):
-                    Console.error("mijian: udev source lost: \(reason); switching to the kernel source")
-                    restart = true
-                case .failure(let error):
-                    throw error
-                }
-            }
-            guard restart else { break }
-            monitor = try DeviceMonitor(source: .kernel, subsystems: ["usb"], receiveBufferSize: receiveBuffer)
-            monitor.start()
-            try printer.print(control.resync(reason: "udev source lost; now reading the kernel's uevents"))
-            if let deadline, Monotonic.now() >= deadline { break }
         }
     }
 }

@@ -18,7 +18,7 @@ struct ScriptedSource: AgentEventSource {
 struct EventSourceTests {
     @Test func aFailingEventAsksForAReportAtOnceAndLandsInIt() async throws {
         let rig = try SealerRig()
-        let sealNow = Wakeup()
+        let sealNow = Wakeup<WakeReason>.service()
         let sink = EventSink(sealNow: sealNow)
         let sealer = Sealer(
             signer: try .init(store: rig.store), spool: rig.spool, sink: sink, policy: rig.policy, host: rig.host, logger: .init(label: "test"))
@@ -30,8 +30,8 @@ struct EventSourceTests {
         let running = Task { try await source.run(into: sink) }
         defer { running.cancel() }
         let reason = await sealNow.wait(timeout: .seconds(10))
-        #expect(reason == "failing event usb.blocked")
-        let summary = try #require(await sealer.seal(reason: reason ?? "timeout"))
+        #expect(reason == .failingEvent("usb.blocked"))
+        let summary = try #require(await sealer.seal(reason: reason.map { "\($0)" } ?? "timeout"))
         let report = try #require(try rig.spooled().first { $0.entry.seq == summary.seq })
         #expect(report.payload["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["usb.attach", "usb.blocked"])
     }

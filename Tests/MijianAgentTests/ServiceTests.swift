@@ -16,7 +16,8 @@ struct ServiceTests {
         let notify = try NotifySocket(name: name)
         let agent = try AgentProcess(machine, environment: ["NOTIFY_SOCKET": name, "WATCHDOG_USEC": "1000000"])
         let messages = await notify.receive(seconds: 60) { messages in
-            messages.contains("READY=1") && messages.filter { $0 == "WATCHDOG=1" }.count >= 3
+            messages.contains("READY=1") && messages.contains { $0.hasPrefix("STATUS=report seq 0 sealed") }
+                && messages.filter { $0 == "WATCHDOG=1" }.count >= 3
         }
         #expect(messages.contains("READY=1"), "no READY=1; the agent said: \(agent.log.all)")
         #expect(messages.contains { $0.hasPrefix("STATUS=") })
