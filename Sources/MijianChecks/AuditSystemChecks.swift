@@ -139,7 +139,7 @@ public enum AuditSystemChecks {
         } else if !all.live {
             findings.append(context.finding(
                 rule, subject: "auditd:running", status: .notapplicable,
-                detail: "No process table under \(all.root) (an offline system): whether auditd runs is said by the unit enabled above.",
+                detail: "No process table under the root (an offline system): whether auditd runs is said by the unit enabled above.",
                 evidence: [context.evidence("procfs", "/proc", ["process_table_read": false])]))
         }
 

@@ -50,12 +50,12 @@ public enum SoftwareChecks {
         if dpkg?.state == .missing {
             findings.append(context.finding(
                 rule, subject: SoftwareFacts.dpkgStatus, status: .error,
-                detail: "No dpkg database (\(SoftwareFacts.dpkgStatus)) under \(all.root): the installed packages cannot be listed, so no prohibited package is vouched absent.",
+                detail: "No dpkg database (\(SoftwareFacts.dpkgStatus)) under the root: the installed packages cannot be listed, so no prohibited package is vouched absent.",
                 evidence: [context.evidence("file", SoftwareFacts.dpkgStatus, dpkg?.json ?? .null)]))
         }
         if found == 0, !findings.contains(where: { $0.status == .error }) {
             let count: (InstallKind) -> Int = { kind in software.installed.count { $0.kind == kind } }
-            let table = services.processTableRead ? "\(services.processes.count) processes" : "no process table under \(all.root) (offline: installed software alone is judged)"
+            let table = services.processTableRead ? "\(services.processes.count) processes" : "no process table under the root (offline: installed software alone is judged)"
             findings.append(context.finding(
                 rule, subject: "host", status: .pass,
                 detail: "None of the \(entries.count) prohibited products of policy \(context.policy.id) is installed or running (\(count(.dpkg)) dpkg packages, \(count(.opt)) entries of /opt and /opt/apps, \(count(.flatpak)) flatpaks, \(count(.snap)) snaps, \(table) examined).",
