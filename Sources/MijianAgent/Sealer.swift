@@ -271,10 +271,10 @@ public actor Sealer {
     private func setAside(_ name: String, why: String) {
         do {
             let moved = try spool.setAside(name)
-            note(HealthProblem(kind: "spool.set-aside", detail: "the spool file \(name) was set aside as \(moved) and is not delivered: \(why)", failing: true))
+            note(HealthProblem(kind: "spool.set-aside", detail: "the spool file \(name) was set aside as \(moved) and is not delivered: \(why)", failing: true, at: now()))
             logger.error("a spool file was set aside", metadata: ["agent.file": "\(name)", "agent.moved_to": "\(moved)", "agent.reason": "\(why)"])
         } catch {
-            note(HealthProblem(kind: "spool.set-aside", detail: "the spool file \(name) is not delivered (\(why)) and could not be set aside: \(error)", failing: true))
+            note(HealthProblem(kind: "spool.set-aside", detail: "the spool file \(name) is not delivered (\(why)) and could not be set aside: \(error)", failing: true, at: now()))
             logger.error("a spool file could not be set aside", metadata: ["agent.file": "\(name)", "agent.error": "\(error)"])
         }
     }
@@ -395,11 +395,11 @@ public actor Sealer {
         } catch {
             if let released {
                 unsaved = unsaved ?? (released.epoch, released.seq)
-                note(HealthProblem(kind: "chain.save-error", detail: "the chain state could not be saved after seq \(released.seq): \(error)", failing: true))
+                note(HealthProblem(kind: "chain.save-error", detail: "the chain state could not be saved after seq \(released.seq): \(error)", failing: true, at: now()))
                 logger.error("chain state not saved; the report is kept and delivery waits", metadata: ["agent.error": "\(error)"])
             } else {
                 await sink.restore(drained.events, dropped: drained.dropped, failing: drained.failing)
-                note(HealthProblem(kind: "seal.error", detail: "a report could not be signed: \(error)", failing: true))
+                note(HealthProblem(kind: "seal.error", detail: "a report could not be signed: \(error)", failing: true, at: now()))
                 logger.error("cannot seal a report; its events are kept for the next", metadata: ["agent.error": "\(error)"])
                 return (nil, false)
             }
@@ -451,7 +451,7 @@ public actor Sealer {
                 note(HealthProblem(
                     kind: "spool.write-error",
                     detail: "report seq \(item.seq) could not be written to the spool (\(error)); \(pending.count) report(s) held in memory and retried",
-                    failing: true))
+                    failing: true, at: now()))
                 logger.error("cannot write to the spool; the report is kept in memory", metadata: ["agent.error": "\(error)", "agent.pending": "\(pending.count)"])
                 trimPending()
                 return
@@ -463,7 +463,7 @@ public actor Sealer {
         while pending.count > Sealer.maxPending {
             guard let index = pending.firstIndex(where: { !$0.failing }) else { break }
             let item = pending.remove(at: index)
-            note(HealthProblem(kind: "memory.dropped", detail: "report seq \(item.seq) without a failure was dropped from memory: the disk refused it and \(Sealer.maxPending) reports were waiting", failing: true))
+            note(HealthProblem(kind: "memory.dropped", detail: "report seq \(item.seq) without a failure was dropped from memory: the disk refused it and \(Sealer.maxPending) reports were waiting", failing: true, at: now()))
         }
     }
 
@@ -473,11 +473,11 @@ public actor Sealer {
             note(HealthProblem(
                 kind: "spool.compacted",
                 detail: "\(why): compacted \(outcome.removed.count) undelivered report(s) without a failure (seq \(seqs)); the collector will see them as a gap",
-                failing: true))
+                failing: true, at: now()))
             logger.warning("spool compacted", metadata: ["agent.removed": "\(outcome.removed.count)"])
         }
         if outcome.overBound {
-            note(HealthProblem(kind: "spool.over-bound", detail: "\(why): only reports with a failure are left, and they are kept beyond the bound", failing: true))
+            note(HealthProblem(kind: "spool.over-bound", detail: "\(why): only reports with a failure are left, and they are kept beyond the bound", failing: true, at: now()))
         }
     }
 
@@ -514,7 +514,7 @@ public actor Sealer {
         } catch {
             logger.error("cannot move a refused report aside", metadata: ["agent.report": "\(entry.name)", "agent.error": "\(error)"])
         }
-        note(HealthProblem(kind: "delivery.refused", detail: "the collector refused report seq \(entry.seq) of epoch \(entry.epoch) (\(why)); it is kept in \(directory)", failing: true))
+        note(HealthProblem(kind: "delivery.refused", detail: "the collector refused report seq \(entry.seq) of epoch \(entry.epoch) (\(why)); it is kept in \(directory)", failing: true, at: now()))
     }
 
     /// Envelopes in the spool and held in memory.

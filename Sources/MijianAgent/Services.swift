@@ -278,7 +278,7 @@ public struct ReloadService: Service {
                 onReload()
             } catch {
                 logger.error("policy not reloaded, the previous one stays in force: \(error)")
-                await sealer.note(HealthProblem(kind: "policy.reload-failed", detail: "SIGHUP: the policy was not reloaded, the previous one stays in force: \(error)", failing: true))
+                await sealer.note(HealthProblem(kind: "policy.reload-failed", detail: "SIGHUP: the policy was not reloaded, the previous one stays in force: \(error)", failing: true, at: sealer.now()))
             }
             notifier?.send("READY=1")
         }
@@ -369,7 +369,7 @@ public struct EventSourceService: Service {
             return
         } catch {
             logger.error("event source \(source.name) stopped: \(error)")
-            await sealer.note(HealthProblem(kind: "source.stopped", detail: "the \(source.name) watch stopped: \(error)", failing: true))
+            await sealer.note(HealthProblem(kind: "source.stopped", detail: "the \(source.name) watch stopped: \(error)", failing: true, at: sealer.now()))
         }
     }
 }

@@ -89,7 +89,8 @@ final class LinkWatch: Sendable {
             evidence: [Evidence(kind: "pcap", source: link, observedAt: context.observedAt, data: ["captured": false])])
     }
 
-    func start(policy: Policy, sink: EventSink, logger: Logger) {
+    /// Starts the capture thread; `now` is the service's wall clock (the sealer's).
+    func start(policy: Policy, sink: EventSink, logger: Logger, now: @escaping @Sendable () -> Date) {
         let link = self.link
         let stop = self.stop
         let stopped = self.stopped
@@ -116,7 +117,7 @@ final class LinkWatch: Sendable {
             var analyzer = EgressAnalyzer(policy: egress)
             window.set(CaptureWindow(
                 interface: link, linkType: capture.linkType, filter: filter.isEmpty ? nil : filter,
-                snapLength: capture.snapLength, tableCapacity: analyzer.table.capacity, at: Date()))
+                snapLength: capture.snapLength, tableCapacity: analyzer.table.capacity, at: now()))
             var told = Set<FlowKey>()
             let linkType = capture.linkType
             var flagged = 0
@@ -150,7 +151,7 @@ final class LinkWatch: Sendable {
                             members.insert(("interface", .string(link)), at: 0)
                             data = .object(members)
                         }
-                        sink.post(Event(type: "traffic.flow", observedAt: Date(), data: data), failing: true)
+                        sink.post(Event(type: "traffic.flow", observedAt: now(), data: data), failing: true)
                     }
                 }
                 if analyzer.table.count >= analyzer.table.capacity {
@@ -256,7 +257,7 @@ public struct TrafficService: Service {
                 let wanted = Set(CaptureLinks.current(configured: links, policy: current))
                 for link in wanted where watches[link] == nil {
                     let watch = LinkWatch(link: link, bufferBytes: bufferBytes)
-                    watch.start(policy: current, sink: sink, logger: logger)
+                    watch.start(policy: current, sink: sink, logger: logger, now: sealer.now)
                     watches[link] = watch
                 }
                 for (link, watch) in watches where !wanted.contains(link) {
