@@ -103,7 +103,7 @@ extension AuthChecks {
                 findings.append(dconfDesktop(kind, screen, found, context, unreadable, evidence: [sessions, profile]))
             }
         }
-        findings.append(shellTimeout(screen, policy, context))
+        findings.append(shellTimeout(screen, policy, context, sources: all.auth.sources))
         return findings
     }
 
@@ -214,9 +214,17 @@ extension AuthChecks {
     }
 
     /// `TMOUT` for text consoles: set to at most the policy's seconds and read-only, and nowhere larger.
-    static func shellTimeout(_ screen: ScreenLockFacts, _ policy: AuthPolicy, _ context: CheckContext) -> Finding {
+    static func shellTimeout(_ screen: ScreenLockFacts, _ policy: AuthPolicy, _ context: CheckContext, sources: [FactSource]) -> Finding {
         let rule = RuleCatalogue.authScreenlock
         let data = context.evidence("shell", "/etc/profile", .array(screen.timeouts.map(\.json)))
+        let startup = sources.filter { $0.path == "/etc/profile" || $0.path == "/etc/bash.bashrc" }
+        if !startup.isEmpty, startup.allSatisfy({ $0.state == .missing }) {
+            // Every Debian system has /etc/profile (base-files): without it this is not a whole root.
+            return context.finding(
+                rule, subject: "console:TMOUT", status: .error,
+                detail: "Neither /etc/profile nor /etc/bash.bashrc exists under the root, so whether idle shells time out cannot be said.",
+                evidence: [data, context.evidence("sources", "/etc/profile", .array(startup.map(\.json)))])
+        }
         let good = screen.timeouts.filter { ($0.seconds ?? 0) > 0 && ($0.seconds ?? 0) <= policy.maxShellTimeoutSeconds }
         let bad = screen.timeouts.filter { ($0.seconds ?? 0) <= 0 || ($0.seconds ?? 0) > policy.maxShellTimeoutSeconds }
         if !bad.isEmpty {
