@@ -15,9 +15,9 @@ public enum InstallationProbe {
     static let efiGlobal = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
     /// Largest wtmp or btmp read (about 87,000 records).
     static let maxUtmpBytes = 32 << 20
-    /// How deep under a home directory guests and disk images are looked for, and how many
-    /// directory entries at most are looked at per home.
-    static let homeDepth = 3
+    /// How deep under a home directory guests and disk images are looked for (the home, and two
+    /// levels of directories below it), and how many directory entries at most are looked at per home.
+    static let homeDepth = 2
     static let homeEntries = 20_000
     /// Disk image suffixes of the hypervisors.
     static let imageSuffixes = [".qcow2", ".qcow", ".vdi", ".vmdk", ".vhd", ".vhdx"]
@@ -276,6 +276,7 @@ struct InstallationReader {
             }
         }
         var named = Set<String>()
+        var seen = Set<String>()
         readLibvirtDomains("/etc/libvirt/qemu", user: nil, isolated: isolated, named: &named)
         var homes: [(String, String)] = [("root", "/root")]
         if let bytes = readRecorded("/etc/passwd", limit: 4 << 20) {
@@ -296,7 +297,8 @@ struct InstallationReader {
                 }
             }
             var budget = InstallationProbe.homeEntries
-            walk(home, depth: 0, user: user, budget: &budget, named: &named, images: &images)
+            readRegistries(home, user: user, named: &named, seen: &seen)
+            walk(home, depth: 0, user: user, budget: &budget, named: &named, seen: &seen, images: &images)
             if budget <= 0 { facts.notes.append("\(home): stopped after \(InstallationProbe.homeEntries) entries; deeper guests may be missed") }
         }
         for (image, user) in images where !named.contains(image) {
@@ -333,9 +335,46 @@ struct InstallationReader {
         }
     }
 
-    /// A bounded walk of a home: machine files (`.vbox`, `.vmx`) and disk images; hidden
-    /// directories other than the hypervisors' own are skipped.
-    private mutating func walk(_ directory: String, depth: Int, user: String, budget: inout Int, named: inout Set<String>, images: inout [(String, String?)]) {
+    /// The machines VirtualBox and VMware list for a user (`VirtualBox.xml`'s `MachineEntry`,
+    /// `inventory.vmls`): machine files wherever they were put, beyond the walk's reach.
+    private mutating func readRegistries(_ home: String, user: String, named: inout Set<String>, seen: inout Set<String>) {
+        for registry in ["\(home)/.config/VirtualBox/VirtualBox.xml", "\(home)/.VirtualBox/VirtualBox.xml"] {
+            guard root.exists(registry), let bytes = readRecorded(registry, limit: 4 << 20) else { continue }
+            let base = String(registry[..<(registry.lastIndex(of: "/") ?? registry.endIndex)])
+            for tag in InstallationParsers.tags(String(decoding: bytes, as: UTF8.self)) where tag.name == "MachineEntry" && !tag.closing {
+                guard let source = tag.attributes["src"] else { continue }
+                readMachineFile(source.hasPrefix("/") ? source : "\(base)/\(source)", user: user, named: &named, seen: &seen)
+            }
+        }
+        let inventory = "\(home)/.vmware/inventory.vmls"
+        if root.exists(inventory), let bytes = readRecorded(inventory, limit: 4 << 20) {
+            for line in ConfigText.lines(String(decoding: bytes, as: UTF8.self)) {
+                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, parts[0].hasPrefix("vmlist"), parts[0].hasSuffix(".config") else { continue }
+                let path = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if path.hasPrefix("/") { readMachineFile(path, user: user, named: &named, seen: &seen) }
+            }
+        }
+    }
+
+    /// A VirtualBox `.vbox` or VMware `.vmx` machine file, once.
+    private mutating func readMachineFile(_ path: String, user: String, named: inout Set<String>, seen: inout Set<String>) {
+        guard seen.insert(path).inserted, let bytes = readRecorded(path, limit: 4 << 20) else { return }
+        let lower = path.lowercased()
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parsed = lower.hasSuffix(".vbox") ? InstallationParsers.virtualBox(text) : InstallationParsers.vmx(text)
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        let resolved = parsed.images.map { $0.hasPrefix("/") ? $0 : "\(directory)/\($0)" }
+        named.formUnion(resolved)
+        facts.virtualMachines.append(VirtualMachine(
+            hypervisor: lower.hasSuffix(".vbox") ? .virtualbox : .vmware, name: parsed.name ?? String(directory.split(separator: "/").last ?? ""),
+            source: path, user: user, network: parsed.adapters.isEmpty ? .none : .attached(parsed.adapters), images: resolved))
+    }
+
+    /// A bounded walk of a home: machine files (`.vbox`, `.vmx`) and disk images, in the home and
+    /// two levels of its visible directories (where VirtualBox and VMware put their machines);
+    /// the registries and the image directories above reach the rest.
+    private mutating func walk(_ directory: String, depth: Int, user: String, budget: inout Int, named: inout Set<String>, seen: inout Set<String>, images: inout [(String, String?)]) {
         guard depth <= InstallationProbe.homeDepth, budget > 0 else { return }
         let names: [String]
         do {
@@ -347,27 +386,18 @@ struct InstallationReader {
             return
         }
         if depth == 0 { record(directory, .ok, count: names.count) }
-        for name in names {
+        for name in names where !name.hasPrefix(".") {
             budget -= 1
             if budget <= 0 { return }
             let path = "\(directory)/\(name)"
             let lower = name.lowercased()
             if lower.hasSuffix(".vbox") || lower.hasSuffix(".vmx") {
-                guard let bytes = readRecorded(path, limit: 4 << 20) else { continue }
-                let text = String(decoding: bytes, as: UTF8.self)
-                let parsed = lower.hasSuffix(".vbox") ? InstallationParsers.virtualBox(text) : InstallationParsers.vmx(text)
-                let base = String(directory.split(separator: "/").last ?? "")
-                let resolved = parsed.images.map { $0.hasPrefix("/") ? $0 : "\(directory)/\($0)" }
-                named.formUnion(resolved)
-                facts.virtualMachines.append(VirtualMachine(
-                    hypervisor: lower.hasSuffix(".vbox") ? .virtualbox : .vmware, name: parsed.name ?? base, source: path, user: user,
-                    network: parsed.adapters.isEmpty ? .none : .attached(parsed.adapters), images: resolved))
+                readMachineFile(path, user: user, named: &named, seen: &seen)
             } else if isImage(name) {
                 images.append((path, user))
-            } else if !name.hasPrefix(".") || [".local", ".config", ".VirtualBox", ".vmware", ".gnome-boxes"].contains(name) || depth > 0 && ["share", "libvirt", "images", "gnome-boxes"].contains(name) {
+            } else if depth < InstallationProbe.homeDepth, root.isDirectory(path), root.readLink(path) == nil {
                 // Links are not followed out of the home: a directory is entered only as itself.
-                guard root.readLink(path) == nil, root.isDirectory(path) else { continue }
-                walk(path, depth: depth + 1, user: user, budget: &budget, named: &named, images: &images)
+                walk(path, depth: depth + 1, user: user, budget: &budget, named: &named, seen: &seen, images: &images)
             }
         }
     }
