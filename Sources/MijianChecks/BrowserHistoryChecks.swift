@@ -1,0 +1,183 @@
+import Foundation
+import MijianCore
+
+/// `net.history`: browsers' history and HSTS stores of every user (七.7, score 53).
+public enum BrowserHistoryChecks {
+    /// The checks, in catalogue order.
+    public static let all: [Check] = [
+        Check(rule: RuleCatalogue.browserHistory, needs: [.browserHistory, .installation], evaluate: history)
+    ]
+
+    /// Most hosts, downloads and HSTS entries listed in one finding's evidence; the counts are whole.
+    static let evidenceLimit = 100
+
+    /// What no history can show, said in every finding.
+    static let limits = "Chromium-family browsers expire visits after 90 days, private windows leave no history, and every time is the machine's own clock."
+
+    /// Whether a visited host is inside the unit: loopback, a name under the policy's DNS
+    /// suffixes, an address in the unit's networks or allowed destinations.
+    static func isInside(_ host: String, _ policy: Policy) -> Bool {
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        if let address = IPAddress(host) { return address.isLoopback || policy.isAllowedPeer(address) }
+        return policy.isAllowedName(host)
+    }
+
+    static func time(_ date: Date?) -> JSONValue { .optional(date.map { RFC3339.string(from: $0) }) }
+
+    static func history(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
+        let rule = RuleCatalogue.browserHistory
+        let facts = all.browserHistory
+        let policy = context.policy
+        var findings = context.sourceErrors(rule, facts.sources) { _ in true }
+        let sources = context.evidence("sources", "host", .array(facts.sources.map(\.json)))
+        if facts.source("/etc/passwd")?.state == .missing, facts.homes.isEmpty {
+            // Not an installed system's root, nor a home partition: nobody's browser can be here.
+            return findings + [context.finding(
+                rule, subject: "host", status: .notapplicable,
+                detail: "No /etc/passwd, /root or /home under \(all.root), and no top directory with a user's dot-directories: no user account or home directory, so there is no browser profile to examine.",
+                evidence: [sources])]
+        }
+        let installedAt = all.installation.installedAt
+        // The unit's own hosts, hashed as Chromium keys its HSTS entries: every host of the
+        // machine's histories inside the unit, and the policy's DNS suffixes themselves.
+        var insideNames = Set(policy.dnsAllowedSuffixes.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) })
+        var publicNames: Set<String> = []
+        for profile in facts.profiles {
+            for host in profile.hosts { if isInside(host.host, policy) { insideNames.insert(host.host) } else { publicNames.insert(host.host) } }
+        }
+        var hashes: [String: (host: String, inside: Bool)] = [:]
+        for name in publicNames { if let hash = HSTSEntry.chromiumHash(name) { hashes[hash] = (name, false) } }
+        for name in insideNames { if let hash = HSTSEntry.chromiumHash(name) { hashes[hash] = (name, true) } }
+
+        for profile in facts.profiles {
+            findings.append(judge(profile, context: context, installedAt: installedAt, hashes: hashes))
+        }
+        if facts.profiles.isEmpty, !findings.contains(where: { $0.status == .error }) {
+            let homes = facts.homes.map(\.home)
+            let bounded = facts.homes.compactMap { home in home.truncated.map { "\(home.home): \($0)" } }
+            let boundText = bounded.isEmpty ? "" : " The search was bounded: \(bounded.joined(separator: "; "))."
+            findings.append(context.finding(
+                rule, subject: "host", status: .pass,
+                detail: "No browser profile in \(homes.count) home director\(homes.count == 1 ? "y" : "ies") (\(HardwareChecks.list(homes))): none at the paths of \(BrowserFamily.allCases.count) browser families' known locations, and no SQLite file with a history schema among \(facts.homes.reduce(0) { $0 + $1.examined }) entries searched.\(boundText) A browser that was removed with its profile leaves nothing here. \(limits)",
+                evidence: [sources, context.evidence("homes", "host", .array(facts.homes.map(homeJSON)))]))
+        }
+        return findings
+    }
+
+    static func homeJSON(_ home: SearchedHome) -> JSONValue {
+        .object([
+            ("user", .string(home.user)), ("home", .string(home.home)), ("entries_examined", .integer(home.examined)),
+            ("sqlite_files_opened", .integer(home.sqliteFiles)), ("bounded", .optional(home.truncated)),
+        ])
+    }
+
+    /// One finding per profile.
+    static func judge(_ profile: BrowserProfile, context: CheckContext, installedAt: Date?, hashes: [String: (host: String, inside: Bool)]) -> Finding {
+        let rule = RuleCatalogue.browserHistory
+        let policy = context.policy
+        let full = policy.history.report == .url
+        let who = "\(profile.browser) profile \(profile.directory.split(separator: "/").last.map(String.init) ?? profile.directory) of \(profile.user)"
+        var base: [(String, JSONValue)] = [
+            ("browser", .string(profile.browser)), ("family", .optional(profile.family?.rawValue)), ("user", .string(profile.user)),
+            ("profile", .string(profile.directory)), ("database", .optional(profile.database)), ("found_by", .string(profile.discovery.rawValue)),
+            ("database_modified", time(profile.databaseModified)), ("copied", .array(profile.copied.map(\.json))),
+        ]
+        if let error = profile.error {
+            base.append(("error", .string(error)))
+            if let store = profile.hstsStore { base.append(("hsts_store", store.json)) }
+            return context.finding(
+                rule, subject: profile.subject, status: .error,
+                detail: "Could not read the history of the \(who) (\(profile.subject)): \(error). Its visits can be neither listed nor vouched for.",
+                evidence: [context.evidence("browser-profile", profile.subject, .object(base))])
+        }
+        let publicHosts = profile.hosts.filter { !isInside($0.host, policy) }.sorted { ($0.lastVisit ?? .distantPast) > ($1.lastVisit ?? .distantPast) }
+        let insideHosts = profile.hosts.filter { isInside($0.host, policy) }
+        let publicDownloads = profile.downloads.filter { !isInside($0.host, policy) }
+        // HSTS: Firefox names the host; Chromium a hash, told apart by hashing the hosts known.
+        var publicHSTS: [(name: String, entry: HSTSEntry)] = []
+        var insideHSTS = 0
+        for entry in profile.hsts {
+            if let host = entry.host {
+                if isInside(host, policy) { insideHSTS += 1 } else { publicHSTS.append((host, entry)) }
+            } else if let hash = entry.hashedHost, let known = hashes[hash] {
+                if known.inside { insideHSTS += 1 } else { publicHSTS.append((known.host, entry)) }
+            } else {
+                publicHSTS.append(("(hashed: not one of the unit's hosts)", entry))
+            }
+        }
+        let visitsJSON: [JSONValue] = publicHosts.prefix(evidenceLimit).map { host in
+            var row: [(String, JSONValue)] = [
+                ("host", .string(host.host)), ("urls", .integer(host.urls)), ("visits", .integer(host.visits)), ("typed", .bool(host.typed)),
+                ("first_visit", time(host.firstVisit)), ("last_visit", time(host.lastVisit)),
+            ]
+            if full { row.append(("last_url", .string(host.lastURL))) }
+            if let installedAt, let first = host.firstVisit, first < installedAt { row.append(("before_installation", .bool(true))) }
+            return .object(row)
+        }
+        let downloadsJSON: [JSONValue] = publicDownloads.prefix(evidenceLimit).map { download in
+            var row: [(String, JSONValue)] = [
+                ("host", .string(download.host)), ("count", .integer(download.count)), ("bytes", .int(download.bytes)), ("last", time(download.last)),
+            ]
+            if full { row += [("last_url", .string(download.lastURL)), ("last_target", .string(download.lastTarget))] }
+            return .object(row)
+        }
+        let hstsJSON: [JSONValue] = publicHSTS.prefix(evidenceLimit).map { item in
+            .object([
+                ("host", .string(item.name)), ("hashed_host", .optional(item.entry.hashedHost)), ("observed", time(item.entry.observed)),
+                ("expiry", time(item.entry.expiry)), ("include_subdomains", .bool(item.entry.includeSubdomains)),
+            ])
+        }
+        base += [
+            ("visits_kept", .integer(profile.totalVisits)), ("oldest_visit", time(profile.oldestVisit)), ("newest_visit", time(profile.newestVisit)),
+            ("hosts", .integer(profile.hosts.count)), ("hosts_inside_unit", .integer(insideHosts.count)), ("public_hosts", .integer(publicHosts.count)),
+            ("internal_entries", .integer(profile.internalEntries)), ("public_visits", .array(visitsJSON)),
+            ("public_downloads", .array(downloadsJSON)), ("hsts_store", profile.hstsStore.map(\.json) ?? .null),
+            ("hsts_entries", .integer(profile.hsts.count)), ("hsts_inside_unit", .integer(insideHSTS)), ("public_hsts", .array(hstsJSON)),
+            ("installed_at", time(installedAt)), ("report", .string(policy.history.report.rawValue)),
+        ]
+        let evidence = [context.evidence("browser-profile", profile.subject, .object(base))]
+        let oldest = profile.oldestVisit.map { "oldest visit kept \(RFC3339.string(from: $0))" } ?? "no visit kept"
+        let modified = profile.databaseModified.map { ", database modified \(RFC3339.string(from: $0))" } ?? ""
+        if let store = profile.hstsStore, let reason = store.errorReason {
+            return context.finding(
+                rule, subject: profile.subject, status: publicHosts.isEmpty ? .error : .fail,
+                detail: "\(who.capitalizedFirst): \(publicHosts.count) public host(s) in its history, and its HSTS store \(store.path) could not be read (\(reason)), so sites reached over HTTPS and cleared from the history cannot be ruled out. \(limits)",
+                evidence: evidence)
+        }
+        if publicHosts.isEmpty, publicHSTS.isEmpty, publicDownloads.isEmpty {
+            let store = profile.hstsStore.map { " HSTS store \($0.path): \(profile.hsts.count) entr\(profile.hsts.count == 1 ? "y" : "ies"), all the unit's own." } ?? ""
+            return context.finding(
+                rule, subject: profile.subject, status: .pass,
+                detail: "\(who.capitalizedFirst): \(profile.hosts.count) host(s) in \(profile.totalVisits) visits kept, all inside the unit (DNS suffixes \(policy.dnsAllowedSuffixes.joined(separator: ", ")), networks \(policy.unitNetworks.map(\.description).joined(separator: ", "))); \(profile.internalEntries) local or internal page(s) not counted; \(oldest)\(modified).\(store) \(limits)",
+                evidence: evidence)
+        }
+        var parts: [String] = []
+        if !publicHosts.isEmpty {
+            let first = publicHosts.compactMap(\.firstVisit).min()
+            let last = publicHosts.compactMap(\.lastVisit).max()
+            let span = [first.map { "first \(RFC3339.string(from: $0))" }, last.map { "last \(RFC3339.string(from: $0))" }].compactMap { $0 }.joined(separator: ", ")
+            let typed = publicHosts.filter(\.typed).count
+            parts.append("\(publicHosts.count) public host(s) visited (\(HardwareChecks.list(publicHosts.map(\.host), limit: 5)); \(publicHosts.reduce(0) { $0 + $1.visits }) visits\(span.isEmpty ? "" : ", " + span)\(typed > 0 ? "; \(typed) typed into the address bar" : ""))")
+        }
+        if !publicDownloads.isEmpty {
+            parts.append("\(publicDownloads.reduce(0) { $0 + $1.count }) download(s) from \(HardwareChecks.list(publicDownloads.map(\.host), limit: 5))")
+        }
+        if !publicHSTS.isEmpty {
+            let cleared = publicHosts.isEmpty ? " with no public visit left in the history: history was cleared, and HSTS entries need a real HTTPS answer from the site" : ""
+            parts.append("\(publicHSTS.count) HSTS entr\(publicHSTS.count == 1 ? "y" : "ies") of hosts outside the unit in \(profile.hstsStore?.path ?? "the HSTS store")\(cleared)")
+        }
+        var copied = ""
+        if let installedAt, let first = publicHosts.compactMap(\.firstVisit).min() ?? profile.oldestVisit, first < installedAt {
+            copied = " Visits older than this system's installation (\(RFC3339.string(from: installedAt))): profile copied from elsewhere?"
+        }
+        return context.finding(
+            rule, subject: profile.subject, status: .fail,
+            detail: "\(who.capitalizedFirst): " + parts.joined(separator: "; ") + "; \(oldest)\(modified).\(copied) \(limits)",
+            evidence: evidence)
+    }
+}
+
+extension BrowserHistoryFacts {
+    /// The recorded outcome for a source path.
+    func source(_ path: String) -> FactSource? { sources.first { $0.path == path } }
+}

@@ -1,0 +1,239 @@
+import Crypto
+import Foundation
+
+/// The two database schemas browsers keep their history in.
+public enum BrowserFamily: String, Sendable, CaseIterable, Hashable {
+    /// Firefox and its forks: `places.sqlite` with `moz_places` and `moz_historyvisits`.
+    case firefox
+    /// Chromium and its forks: `History` with `urls`, `visits` and `meta`.
+    case chromium
+
+    /// Microseconds in the family's own epoch as a date: PRTime counts from 1970, WebKit time
+    /// from 1601 (11,644,473,600 seconds earlier). Zero and negative values mean "no time".
+    public func date(fromMicroseconds value: Int64) -> Date? {
+        guard value > 0 else { return nil }
+        let seconds = Double(value) / 1_000_000
+        switch self {
+        case .firefox: return Date(timeIntervalSince1970: seconds)
+        case .chromium: return Date(timeIntervalSince1970: seconds - 11_644_473_600)
+        }
+    }
+}
+
+/// How a browser profile was found.
+public enum ProfileDiscovery: String, Sendable, Hashable {
+    /// At a path a known browser keeps its profiles in.
+    case knownPath = "known-path"
+    /// Elsewhere in a home directory, by its tables: an SQLite file with a history schema.
+    case schema
+}
+
+/// The visits to one host that a profile's history keeps.
+public struct BrowserHostVisits: Sendable, Equatable {
+    /// The host, lower case (an IP literal without brackets).
+    public var host: String
+    /// Distinct URLs of the host in the history.
+    public var urls: Int
+    /// Visits kept (rows of the visits table); at least the URL count when the table kept none.
+    public var visits: Int
+    /// Whether a URL of the host was typed into the address bar.
+    public var typed: Bool
+    /// The first and last visits kept (the browser's clock).
+    public var firstVisit: Date?
+    /// The last visit kept.
+    public var lastVisit: Date?
+    /// The URL of the last visit: reported only when the policy asks for full URLs.
+    public var lastURL: String
+
+    /// Makes a record.
+    public init(host: String, urls: Int, visits: Int, typed: Bool, firstVisit: Date?, lastVisit: Date?, lastURL: String) {
+        self.host = host
+        self.urls = urls
+        self.visits = visits
+        self.typed = typed
+        self.firstVisit = firstVisit
+        self.lastVisit = lastVisit
+        self.lastURL = lastURL
+    }
+}
+
+/// The downloads of one host that a profile's history keeps.
+public struct BrowserHostDownloads: Sendable, Equatable {
+    /// The host the file came from.
+    public var host: String
+    /// How many downloads.
+    public var count: Int
+    /// Bytes received.
+    public var bytes: Int64
+    /// The last download's start.
+    public var last: Date?
+    /// The last download's URL and where it was saved: reported only with full URLs.
+    public var lastURL: String
+    /// Where the last download was saved.
+    public var lastTarget: String
+
+    /// Makes a record.
+    public init(host: String, count: Int, bytes: Int64, last: Date?, lastURL: String, lastTarget: String) {
+        self.host = host
+        self.count = count
+        self.bytes = bytes
+        self.last = last
+        self.lastURL = lastURL
+        self.lastTarget = lastTarget
+    }
+}
+
+/// One HSTS entry: a host that once answered over HTTPS with Strict-Transport-Security. Stores
+/// of these survive "clear history".
+public struct HSTSEntry: Sendable, Equatable {
+    /// The host in clear (Firefox).
+    public var host: String?
+    /// The host as Chromium keeps it: base64 of SHA-256 of the name in DNS wire form.
+    public var hashedHost: String?
+    /// When the header was last seen.
+    public var observed: Date?
+    /// When the entry expires.
+    public var expiry: Date?
+    /// Whether it covers subdomains.
+    public var includeSubdomains: Bool
+
+    /// Makes an entry.
+    public init(host: String? = nil, hashedHost: String? = nil, observed: Date? = nil, expiry: Date? = nil, includeSubdomains: Bool = false) {
+        self.host = host
+        self.hashedHost = hashedHost
+        self.observed = observed
+        self.expiry = expiry
+        self.includeSubdomains = includeSubdomains
+    }
+
+    /// Chromium's key for a host: base64 of SHA-256 of the lower-case name in DNS wire form
+    /// (each label preceded by its length, then a zero byte); nil for a name that has no wire form.
+    public static func chromiumHash(_ host: String) -> String? {
+        var wire: [UInt8] = []
+        for label in host.lowercased().split(separator: ".", omittingEmptySubsequences: true) {
+            let bytes = Array(label.utf8)
+            guard !bytes.isEmpty, bytes.count <= 63 else { return nil }
+            wire.append(UInt8(bytes.count))
+            wire += bytes
+        }
+        guard !wire.isEmpty, wire.count < 255 else { return nil }
+        wire.append(0)
+        return Data(SHA256.hash(data: wire)).base64EncodedString()
+    }
+}
+
+/// One browser profile of one user: what its history and HSTS store hold.
+public struct BrowserProfile: Sendable, Equatable {
+    /// The browser, from the path (`chromium`, `google-chrome`, `firefox`, …), or the family's
+    /// name and "found by schema" for a database found elsewhere.
+    public var browser: String
+    /// The schema family; nil when the database could not be read.
+    public var family: BrowserFamily?
+    /// The user whose home holds it.
+    public var user: String
+    /// The profile directory (host path).
+    public var directory: String
+    /// The history database (host path); nil when the profile has only an HSTS store.
+    public var database: String?
+    /// How it was found.
+    public var discovery: ProfileDiscovery
+    /// The database's modification time.
+    public var databaseModified: Date?
+    /// The files copied for reading (database, `-wal`, `-shm`, `-journal`), with their sizes.
+    public var copied: [FactSource]
+    /// Why the database could not be read (copied, opened, queried); nil when it was.
+    public var error: String?
+    /// Hosts visited (internal schemes left out).
+    public var hosts: [BrowserHostVisits]
+    /// History entries of internal schemes (`file:`, `about:`, `chrome:` …) or without a host: not visits.
+    public var internalEntries: Int
+    /// Visits kept in all.
+    public var totalVisits: Int
+    /// The oldest and newest visits kept.
+    public var oldestVisit: Date?
+    /// The newest visit kept.
+    public var newestVisit: Date?
+    /// Downloads per host.
+    public var downloads: [BrowserHostDownloads]
+    /// The HSTS store (host path): Chromium's `TransportSecurity`, Firefox's `SiteSecurityServiceState`.
+    public var hstsStore: FactSource?
+    /// Its entries.
+    public var hsts: [HSTSEntry]
+
+    /// Makes a profile record.
+    public init(
+        browser: String, family: BrowserFamily?, user: String, directory: String, database: String?, discovery: ProfileDiscovery,
+        databaseModified: Date? = nil, copied: [FactSource] = [], error: String? = nil, hosts: [BrowserHostVisits] = [], internalEntries: Int = 0,
+        totalVisits: Int = 0, oldestVisit: Date? = nil, newestVisit: Date? = nil, downloads: [BrowserHostDownloads] = [], hstsStore: FactSource? = nil,
+        hsts: [HSTSEntry] = []
+    ) {
+        self.browser = browser
+        self.family = family
+        self.user = user
+        self.directory = directory
+        self.database = database
+        self.discovery = discovery
+        self.databaseModified = databaseModified
+        self.copied = copied
+        self.error = error
+        self.hosts = hosts
+        self.internalEntries = internalEntries
+        self.totalVisits = totalVisits
+        self.oldestVisit = oldestVisit
+        self.newestVisit = newestVisit
+        self.downloads = downloads
+        self.hstsStore = hstsStore
+        self.hsts = hsts
+    }
+
+    /// The subject of findings about it: the database, or the profile directory.
+    public var subject: String { database ?? directory }
+}
+
+/// A home directory the probe searched, and how far.
+public struct SearchedHome: Sendable, Equatable {
+    /// The user (from `/etc/passwd`), or the directory name under `/home`.
+    public var user: String
+    /// The home directory (host path).
+    public var home: String
+    /// Entries the search for databases by schema examined.
+    public var examined: Int
+    /// SQLite files whose tables were read.
+    public var sqliteFiles: Int
+    /// Why the search stopped before the end (depth or count bound), if it did.
+    public var truncated: String?
+
+    /// Makes a record.
+    public init(user: String, home: String, examined: Int = 0, sqliteFiles: Int = 0, truncated: String? = nil) {
+        self.user = user
+        self.home = home
+        self.examined = examined
+        self.sqliteFiles = sqliteFiles
+        self.truncated = truncated
+    }
+}
+
+/// Every browser profile of every user, for `net.history`.
+public struct BrowserHistoryFacts: Sendable, Equatable {
+    /// Sources read (`/etc/passwd`, `/home`, the homes), with their outcomes.
+    public var sources: [FactSource]
+    /// Homes searched.
+    public var homes: [SearchedHome]
+    /// Profiles found.
+    public var profiles: [BrowserProfile]
+
+    /// Makes facts; empty by default.
+    public init(sources: [FactSource] = [], homes: [SearchedHome] = [], profiles: [BrowserProfile] = []) {
+        self.sources = sources
+        self.homes = homes
+        self.profiles = profiles
+    }
+}
+
+/// What `net.history` reports of a visited page (`history.report`).
+public enum HistoryReportDetail: String, Sendable, CaseIterable {
+    /// Host names only: paths and queries can hold secrets or personal data.
+    case host
+    /// The last URL of each host and download as well.
+    case url
+}

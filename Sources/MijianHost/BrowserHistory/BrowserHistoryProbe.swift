@@ -1,0 +1,325 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import MijianCore
+import Synchronization
+
+/// Observes every user's browser profiles for `net.history`: the history databases (Firefox's
+/// `places.sqlite`, Chromium's `History`) at the paths browsers use and, elsewhere in the homes,
+/// any SQLite file with one of their schemas; and the HSTS stores beside them.
+public enum BrowserHistoryProbe {
+    /// A place a browser keeps its profiles in, relative to a home directory.
+    struct KnownRoot: Sendable {
+        let browser: String
+        let family: BrowserFamily
+        let path: String
+    }
+
+    /// Where browsers keep profiles: native, snap and flatpak installations, and the browsers of
+    /// domestic distributions (UOS, Kylin). Databases anywhere else are found by their schema.
+    static let knownRoots: [KnownRoot] = {
+        var roots: [KnownRoot] = []
+        for (browser, path) in [
+            ("firefox", ".mozilla/firefox"), ("firefox", ".config/mozilla/firefox"), ("firefox", "snap/firefox/common/.mozilla/firefox"),
+            ("firefox", ".var/app/org.mozilla.firefox/.mozilla/firefox"), ("firefox-esr", ".mozilla/firefox-esr"), ("librewolf", ".librewolf"),
+            ("librewolf", ".var/app/io.gitlab.librewolf-community/.librewolf"), ("waterfox", ".waterfox"),
+        ] {
+            roots.append(KnownRoot(browser: browser, family: .firefox, path: path))
+        }
+        for (browser, path) in [
+            ("chromium", ".config/chromium"), ("chromium", "snap/chromium/common/chromium"), ("chromium", ".var/app/org.chromium.Chromium/config/chromium"),
+            ("google-chrome", ".config/google-chrome"), ("google-chrome", ".config/google-chrome-beta"), ("google-chrome", ".config/google-chrome-unstable"),
+            ("google-chrome", ".var/app/com.google.Chrome/config/google-chrome"), ("microsoft-edge", ".config/microsoft-edge"),
+            ("microsoft-edge", ".config/microsoft-edge-beta"), ("microsoft-edge", ".config/microsoft-edge-dev"),
+            ("microsoft-edge", ".var/app/com.microsoft.Edge/config/microsoft-edge"), ("brave", ".config/BraveSoftware/Brave-Browser"),
+            ("brave", ".var/app/com.brave.Browser/config/BraveSoftware/Brave-Browser"), ("vivaldi", ".config/vivaldi"), ("opera", ".config/opera"),
+            ("opera", ".config/opera-beta"), ("yandex-browser", ".config/yandex-browser"), ("uos-browser", ".config/browser"),
+            ("deepin-browser", ".config/deepin/deepin-browser"), ("360-browser", ".config/browser360"), ("qax-browser", ".config/qaxbrowser"),
+            ("qq-browser", ".config/QQBrowser"), ("sogou-browser", ".config/sogou-explorer"),
+        ] {
+            roots.append(KnownRoot(browser: browser, family: .chromium, path: path))
+        }
+        return roots
+    }()
+
+    /// Bounds of the search by schema in one home: how deep, how many entries, how many SQLite
+    /// files opened. A bound that is hit is said in the evidence.
+    public struct SearchBounds: Sendable {
+        /// Directory levels below the home.
+        public var depth = 8
+        /// Directory entries examined.
+        public var entries = 50_000
+        /// SQLite files copied and opened.
+        public var sqliteFiles = 64
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// The facts under `root`.
+    public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds()) -> BrowserHistoryFacts {
+        var facts = BrowserHistoryFacts()
+        let copies: PrivateCopyDirectory
+        do {
+            copies = try PrivateCopyDirectory()
+        } catch {
+            facts.sources.append(FactSource(path: "(private copy directory)", state: .error(error.description)))
+            return facts
+        }
+        let (_, failures) = root.collectingFailures { (scoped: HostRoot) -> Void in
+            for (user, home, search) in homes(root: scoped, sources: &facts.sources) {
+                var searched = SearchedHome(user: user, home: home)
+                var knownDirectories: Set<String> = []
+                for known in knownRoots {
+                    let base = home + "/" + known.path
+                    guard scoped.isDirectoryExpected(base) else { continue }
+                    knownDirectories.insert(base)
+                    let entries: [(name: String, kind: HostRoot.EntryKind)]
+                    do throws(MijianError) {
+                        entries = try scoped.entries(base)
+                        facts.sources.append(FactSource(path: base, state: .ok, count: entries.count))
+                    } catch {
+                        facts.sources.append(FactSource(path: base, state: .error(error.description)))
+                        continue
+                    }
+                    // Profile directories; files beside them (profiles.ini, Local State) are not profiles.
+                    for entry in entries where entry.kind == .directory || (entry.kind == .link && scoped.isDirectory(base + "/" + entry.name)) {
+                        let directory = base + "/" + entry.name
+                        if let profile = readProfile(
+                            root: scoped, copies: copies, browser: known.browser, family: known.family, user: user, directory: directory,
+                            database: directory + "/" + (known.family == .firefox ? "places.sqlite" : "History"), discovery: .knownPath, logger: logger)
+                        {
+                            facts.profiles.append(profile)
+                        }
+                    }
+                }
+                if search {
+                    facts.profiles += searchBySchema(root: scoped, copies: copies, user: user, home: home, skipping: knownDirectories, bounds: bounds, searched: &searched, logger: logger)
+                }
+                facts.homes.append(searched)
+            }
+        }
+        facts.sources.addUnclaimed(failures)
+        return facts
+    }
+
+    /// The homes to search: every user of `/etc/passwd` whose home exists, `/root`, and every
+    /// directory under `/home` (users of a directory service are not in `/etc/passwd`). The
+    /// search by schema covers root, users with uid 1000 or more, and `/home`; system accounts'
+    /// homes are looked at only at the browsers' own paths.
+    static func homes(root: HostRoot, sources: inout [FactSource]) -> [(user: String, home: String, search: Bool)] {
+        var result: [(user: String, home: String, search: Bool)] = []
+        var seen: Set<String> = []
+        func add(_ user: String, _ home: String, search: Bool) {
+            let normalised = HostRoot.normalise(home)
+            guard normalised != "/", !seen.contains(normalised), root.isDirectoryExpected(normalised) else { return }
+            seen.insert(normalised)
+            result.append((user, normalised, search))
+        }
+        do {
+            if let text = try root.readTextIfPresent("/etc/passwd") {
+                var count = 0
+                for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                    let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+                    guard fields.count >= 7, fields[5].hasPrefix("/") else { continue }
+                    count += 1
+                    let uid = Int(fields[2]) ?? -1
+                    let home = String(fields[5])
+                    guard !["/nonexistent", "/dev/null", "/bin", "/sbin", "/usr/sbin", "/usr/bin"].contains(home) else { continue }
+                    add(String(fields[0]), home, search: uid == 0 || (uid >= 1000 && uid != 65534) || home.hasPrefix("/home/"))
+                }
+                sources.append(FactSource(path: "/etc/passwd", state: .ok, count: count))
+            } else {
+                sources.append(FactSource(path: "/etc/passwd", state: .missing))
+            }
+        } catch {
+            sources.append(FactSource(path: "/etc/passwd", state: .error(error.description)))
+        }
+        add("root", "/root", search: true)
+        if root.isDirectoryExpected("/home"), let names = root.list("/home", recordingInto: &sources) {
+            for name in names { add(name, "/home/" + name, search: true) }
+        }
+        if sources.first(where: { $0.path == "/etc/passwd" })?.state == .missing {
+            // No system here: perhaps a home partition mounted on its own, whose top directories
+            // are the homes. A directory with a user's dot-directories is taken as one.
+            for entry in (try? root.entries("/")) ?? [] where entry.kind == .directory {
+                let path = "/" + entry.name
+                if [".config", ".mozilla", ".local", "snap", ".var"].contains(where: { root.exists(path + "/" + $0) }) {
+                    add(entry.name, path, search: true)
+                }
+            }
+        }
+        return result
+    }
+
+    /// The files that make up a profile's state beside the database.
+    static func hstsStores(_ family: BrowserFamily, directory: String) -> [String] {
+        switch family {
+        case .chromium: return [directory + "/Network/TransportSecurity", directory + "/TransportSecurity"]
+        case .firefox: return [directory + "/SiteSecurityServiceState.bin", directory + "/SiteSecurityServiceState.txt"]
+        }
+    }
+
+    /// One profile directory: its history database (when present) and HSTS store; nil when the
+    /// directory holds neither (not a profile).
+    static func readProfile(
+        root: HostRoot, copies: PrivateCopyDirectory, browser: String, family: BrowserFamily, user: String, directory: String, database: String,
+        discovery: ProfileDiscovery, logger: Logger
+    ) -> BrowserProfile? {
+        var profile = BrowserProfile(browser: browser, family: family, user: user, directory: directory, database: database, discovery: discovery)
+        var hasDatabase = true
+        do {
+            if try !read(database, root: root, copies: copies, family: family, into: &profile) { hasDatabase = false }
+        } catch {
+            profile.error = error.description
+        }
+        readHSTS(root: root, family: family, into: &profile)
+        guard hasDatabase || profile.hstsStore != nil else { return nil }
+        if !hasDatabase { profile.database = nil }
+        logger.debug("browser profile", metadata: ["history.profile": .string(directory), "history.hosts": .stringConvertible(profile.hosts.count)])
+        return profile
+    }
+
+    /// Copies the database with its `-wal`, `-shm` and `-journal` into the private directory and
+    /// reads it; false when the database does not exist. Throws why it could not be read.
+    @discardableResult
+    static func read(_ database: String, root: HostRoot, copies: PrivateCopyDirectory, family expected: BrowserFamily?, into profile: inout BrowserProfile) throws(MijianError) -> Bool {
+        let name = "db\(copyCounter.next())"
+        guard let main = try copies.copy(database, root: root, as: name) else { return false }
+        profile.databaseModified = main.mtime
+        profile.copied = [FactSource(path: database, state: .ok, count: Int(main.size))]
+        for suffix in ["-wal", "-shm", "-journal"] {
+            if let side = try copies.copy(database + suffix, root: root, as: name + suffix) {
+                profile.copied.append(FactSource(path: database + suffix, state: .ok, count: Int(side.size)))
+            }
+        }
+        defer {
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(copies.path + "/" + name + suffix) }
+        }
+        let db = try HistoryDatabase(copyAt: main.path)
+        let tables = try db.tableNames()
+        guard let family = family(of: tables) else {
+            throw MijianError(
+                .database, "\(database) is an SQLite database without a browser history's tables (has: \(tables.sorted().prefix(12).joined(separator: ", ")))",
+                path: database)
+        }
+        if let expected, expected != family {
+            profile.browser += " (\(family.rawValue) schema)"
+        }
+        profile.family = family
+        switch family {
+        case .chromium: try readChromium(db, tables: tables, into: &profile)
+        case .firefox: try readFirefox(db, tables: tables, into: &profile)
+        }
+        return true
+    }
+
+    /// Which history schema the tables are.
+    static func family(of tables: Set<String>) -> BrowserFamily? {
+        if tables.isSuperset(of: ["urls", "visits", "meta"]) { return .chromium }
+        if tables.isSuperset(of: ["moz_places", "moz_historyvisits"]) { return .firefox }
+        return nil
+    }
+
+    /// Unique names for copies within one process.
+    static let copyCounter = CopyCounter()
+
+    /// A counter shared by concurrent audits in one process.
+    final class CopyCounter: Sendable {
+        private let value = Atomic<Int>(0)
+        func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+    }
+
+    /// "time padded to 20 digits" + tab + text, as the queries build it to carry the text of the
+    /// latest row through MAX(): split back.
+    static func latest(_ packed: String) -> (time: Int64, rest: [String]) {
+        let parts = packed.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        return (Int64(parts.first ?? "") ?? 0, Array(parts.dropFirst()))
+    }
+
+    static func readChromium(_ db: HistoryDatabase, tables: Set<String>, into profile: inout BrowserProfile) throws(MijianError) {
+        // One row per host; the visits are counted per URL by the index on visits(url).
+        let hosts = """
+            SELECT mijian_host(u.url) AS h, COUNT(*), SUM(MAX(IFNULL(v.n, 0), u.visit_count)), MAX(u.typed_count > 0),
+                   MIN(IFNULL(v.first, u.last_visit_time)), MAX(printf('%020d', u.last_visit_time) || char(9) || u.url)
+            FROM urls u LEFT JOIN (SELECT url, COUNT(*) AS n, MIN(visit_time) AS first FROM visits GROUP BY url) v ON v.url = u.id
+            GROUP BY h
+            """
+        try collectHosts(db, hosts, family: .chromium, into: &profile)
+        try collectTotals(db, table: "visits", time: "visit_time", family: .chromium, into: &profile)
+        guard tables.contains("downloads") else { return }
+        let chains = tables.contains("downloads_url_chains")
+        let source = chains
+            ? "IFNULL((SELECT c.url FROM downloads_url_chains c WHERE c.id = d.id ORDER BY c.chain_index DESC LIMIT 1), d.tab_url)"
+            : "d.tab_url"
+        let downloads = """
+            SELECT mijian_host(s) AS h, COUNT(*), SUM(received), MAX(printf('%020d', start) || char(9) || s || char(9) || target) FROM
+              (SELECT \(source) AS s, d.received_bytes AS received, d.start_time AS start, d.target_path AS target FROM downloads d)
+            GROUP BY h
+            """
+        try collectDownloads(db, downloads, family: .chromium, into: &profile)
+    }
+
+    static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, into profile: inout BrowserProfile) throws(MijianError) {
+        // Places with no visit at all (the default bookmarks) were never visited and are left out.
+        let hosts = """
+            SELECT mijian_host(p.url) AS h, COUNT(*), SUM(MAX(IFNULL(v.n, 0), p.visit_count)), MAX(p.typed),
+                   MIN(IFNULL(v.first, p.last_visit_date)), MAX(printf('%020d', IFNULL(v.last, IFNULL(p.last_visit_date, 0))) || char(9) || p.url)
+            FROM moz_places p LEFT JOIN (SELECT place_id, COUNT(*) AS n, MIN(visit_date) AS first, MAX(visit_date) AS last FROM moz_historyvisits GROUP BY place_id) v
+              ON v.place_id = p.id
+            WHERE v.n > 0 OR p.visit_count > 0 OR p.last_visit_date IS NOT NULL
+            GROUP BY h
+            """
+        try collectHosts(db, hosts, family: .firefox, into: &profile)
+        try collectTotals(db, table: "moz_historyvisits", time: "visit_date", family: .firefox, into: &profile)
+        guard tables.isSuperset(of: ["moz_annos", "moz_anno_attributes"]) else { return }
+        let downloads = """
+            SELECT mijian_host(p.url) AS h, COUNT(*), 0, MAX(printf('%020d', a.dateAdded) || char(9) || p.url || char(9) || a.content)
+            FROM moz_annos a JOIN moz_anno_attributes n ON n.id = a.anno_attribute_id JOIN moz_places p ON p.id = a.place_id
+            WHERE n.name = 'downloads/destinationFileURI'
+            GROUP BY h
+            """
+        try collectDownloads(db, downloads, family: .firefox, into: &profile)
+    }
+
+    /// Visits kept, the oldest and the newest: from the index on the visit time, not a scan.
+    static func collectTotals(_ db: HistoryDatabase, table: String, time: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) {
+        try db.rows("SELECT COUNT(*), MIN(\(time)), MAX(\(time)) FROM \(table)") { row throws(MijianError) in
+            profile.totalVisits = Int(row.int(0))
+            profile.oldestVisit = family.date(fromMicroseconds: row.int(1))
+            profile.newestVisit = family.date(fromMicroseconds: row.int(2))
+        }
+    }
+
+    static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) {
+        var hosts: [BrowserHostVisits] = []
+        var internalEntries = 0
+        try db.rows(sql) { row throws(MijianError) in
+            guard !row.isNull(0) else {
+                internalEntries += Int(row.int(1))
+                return
+            }
+            let last = latest(row.text(5))
+            hosts.append(BrowserHostVisits(
+                host: row.text(0), urls: Int(row.int(1)), visits: Int(row.int(2)), typed: row.int(3) > 0,
+                firstVisit: family.date(fromMicroseconds: row.int(4)), lastVisit: family.date(fromMicroseconds: last.time),
+                lastURL: last.rest.first ?? ""))
+        }
+        profile.hosts = hosts
+        profile.internalEntries = internalEntries
+    }
+
+    static func collectDownloads(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) {
+        var downloads: [BrowserHostDownloads] = []
+        try db.rows(sql) { row throws(MijianError) in
+            guard !row.isNull(0) else { return }
+            let last = latest(row.text(3))
+            downloads.append(BrowserHostDownloads(
+                host: row.text(0), count: Int(row.int(1)), bytes: row.int(2), last: family.date(fromMicroseconds: last.time),
+                lastURL: last.rest.first ?? "", lastTarget: last.rest.dropFirst().joined(separator: "\t")))
+        }
+        profile.downloads = downloads
+    }
+}

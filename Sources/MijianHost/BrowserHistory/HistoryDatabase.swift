@@ -1,0 +1,174 @@
+import CSQLite
+import MijianCore
+
+extension MijianError.Code {
+    /// SQLite could not open or read a database (corrupt, not a database, locked copy).
+    public static let database = MijianError.Code("database")
+}
+
+/// One SQLite connection to a private copy of a browser database. It owns the `sqlite3` handle
+/// and closes it in `deinit`; statements never leave `rows`.
+final class HistoryDatabase {
+    private let handle: OpaquePointer
+    /// The file opened (the private copy), for messages.
+    let path: String
+
+    /// Opens the copy at `path`. The copy is ours, in a directory only we can enter: SQLite may
+    /// write to it (to roll a hot journal back or rebuild the WAL index it needs before it can
+    /// read), which it could not do read-only. The connection is then made query-only, and the
+    /// user's files are never opened by SQLite at all.
+    init(copyAt path: String) throws(MijianError) {
+        var opened: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE
+        let code = sqlite3_open_v2(path, &opened, flags, nil)
+        guard code == SQLITE_OK, let opened else {
+            let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
+            if let opened { sqlite3_close_v2(opened) }
+            throw MijianError(.database, "SQLite cannot open the copy: \(message)", path: path)
+        }
+        handle = opened
+        self.path = path
+        sqlite3_extended_result_codes(handle, 1)
+        // A copy taken while the browser wrote may be damaged: a bound on time, not a hang.
+        sqlite3_busy_timeout(handle, 1000)
+        try execute("PRAGMA query_only = ON")
+        try registerURLFunctions()
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs a statement that returns no rows.
+    func execute(_ sql: String) throws(MijianError) {
+        try rows(sql) { _ throws(MijianError) in }
+    }
+
+    /// Runs `sql` with `bindings` (text) and hands each row to `body`; the row is valid only
+    /// inside the call.
+    func rows(_ sql: String, _ bindings: [String] = [], _ body: (Row) throws(MijianError) -> Void) throws(MijianError) {
+        var statement: OpaquePointer?
+        let prepared = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard prepared == SQLITE_OK, let statement else { throw failure(prepared, "cannot prepare a query") }
+        defer { sqlite3_finalize(statement) }
+        for (index, value) in bindings.enumerated() {
+            let bound = mijian_sqlite3_bind_text_transient(statement, Int32(index + 1), value, -1)
+            guard bound == SQLITE_OK else { throw failure(bound, "cannot bind a value") }
+        }
+        while true {
+            let step = sqlite3_step(statement)
+            if step == SQLITE_DONE { return }
+            guard step == SQLITE_ROW else { throw failure(step, "cannot read") }
+            try body(Row(statement: statement))
+        }
+    }
+
+    /// The names of the tables in the schema.
+    func tableNames() throws(MijianError) -> Set<String> {
+        var names: Set<String> = []
+        try rows("SELECT name FROM sqlite_master WHERE type = 'table'") { row throws(MijianError) in names.insert(row.text(0)) }
+        return names
+    }
+
+    /// Whether a table has a column.
+    func hasColumn(_ table: String, _ column: String) throws(MijianError) -> Bool {
+        var found = false
+        try rows("SELECT name FROM pragma_table_info(?)", [table]) { row throws(MijianError) in if row.text(0) == column { found = true } }
+        return found
+    }
+
+    private func failure(_ code: Int32, _ what: String) -> MijianError {
+        let message = String(cString: sqlite3_errmsg(handle))
+        return MijianError(.database, "SQLite \(what) in the copy of the database: \(message) (code \(code))", path: path)
+    }
+
+    /// One row of a result.
+    struct Row {
+        let statement: OpaquePointer
+
+        /// Column `index` as text ("" for NULL).
+        func text(_ index: Int32) -> String {
+            guard let bytes = sqlite3_column_text(statement, index) else { return "" }
+            let count = Int(sqlite3_column_bytes(statement, index))
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+        }
+
+        /// Column `index` as an integer (0 for NULL).
+        func int(_ index: Int32) -> Int64 { sqlite3_column_int64(statement, index) }
+
+        /// Whether column `index` is NULL.
+        func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement, index) == SQLITE_NULL }
+    }
+
+    /// `mijian_host(url)`: the host of a URL that is a visit (see `VisitedURL`), or NULL; the
+    /// grouping key the queries aggregate on, so rows never come to Swift one by one.
+    private func registerURLFunctions() throws(MijianError) {
+        let flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS
+        let code = sqlite3_create_function_v2(handle, "mijian_host", 1, flags, nil, { context, count, values in
+            guard count == 1, let values, let value = values[0], let bytes = sqlite3_value_text(value) else {
+                sqlite3_result_null(context)
+                return
+            }
+            let length = Int(sqlite3_value_bytes(value))
+            guard let host = VisitedURL.host(UnsafeBufferPointer(start: bytes, count: length)) else {
+                sqlite3_result_null(context)
+                return
+            }
+            host.withCString { mijian_sqlite3_result_text_transient(context, $0, -1) }
+        }, nil, nil, nil)
+        guard code == SQLITE_OK else { throw failure(code, "cannot register mijian_host") }
+    }
+}
+
+/// What in a history URL is a visit: a scheme that fetches from a host. `file:`, `about:`,
+/// `chrome:`, extension pages, `data:`, `blob:`, `javascript:` and the browsers' own pages are not.
+enum VisitedURL {
+    /// Schemes of pages the browser makes itself or reads locally: never a visit.
+    static let internalSchemes: Set<String> = [
+        "file", "about", "chrome", "chrome-extension", "chrome-search", "chrome-untrusted", "chrome-native", "devtools",
+        "edge", "brave", "vivaldi", "opera", "browser", "moz-extension", "resource", "place", "moz-icon", "moz-page-thumb",
+        "data", "blob", "javascript", "view-source", "mailto", "tel", "filesystem", "isolated-app", "moz-safe-about",
+    ]
+
+    /// The lower-case host of a URL whose scheme is a visit (userinfo, port and IPv6 brackets
+    /// dropped); nil for internal schemes, URLs without an authority, and empty hosts.
+    static func host(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var index = 0
+        var scheme: [UInt8] = []
+        while index < bytes.count, bytes[index] != UInt8(ascii: ":") {
+            let byte = bytes[index]
+            let isSchemeByte = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39)
+                || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+            guard isSchemeByte, scheme.count < 32 else { return nil }
+            scheme.append(byte | 0x20)
+            index += 1
+        }
+        guard index < bytes.count, !scheme.isEmpty else { return nil }
+        if internalSchemes.contains(String(decoding: scheme, as: UTF8.self)) { return nil }
+        index += 1
+        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "/"), bytes[index + 1] == UInt8(ascii: "/") else { return nil }
+        index += 2
+        var end = index
+        while end < bytes.count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") { end += 1 }
+        var start = index
+        // userinfo@host: the last @ of the authority starts the host.
+        for position in index..<end where bytes[position] == UInt8(ascii: "@") { start = position + 1 }
+        var stop = end
+        if start < end, bytes[start] == UInt8(ascii: "[") {
+            guard let close = (start..<end).first(where: { bytes[$0] == UInt8(ascii: "]") }) else { return nil }
+            start += 1
+            stop = close
+        } else if let colon = (start..<end).first(where: { bytes[$0] == UInt8(ascii: ":") }) {
+            stop = colon
+        }
+        while stop > start, bytes[stop - 1] == UInt8(ascii: ".") { stop -= 1 }
+        guard stop > start else { return nil }
+        return String(decoding: bytes[start..<stop].map { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// The host of a URL given as a string.
+    static func host(_ url: String) -> String? {
+        var url = url
+        return url.withUTF8 { host($0) }
+    }
+}

@@ -1,0 +1,243 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Crypto
+import Foundation
+import MijianChecks
+import MijianCore
+import MijianTestSupport
+import Testing
+
+@testable import MijianHost
+
+/// `net.history` on the browser fixture hosts, whose databases and HSTS stores the real
+/// browsers wrote (`scripts/fixtures/make-browser-profiles.py`).
+@Suite("net.history")
+struct BrowserHistoryTests {
+    static func facts(_ name: String, root: HostRoot? = nil) -> BrowserHistoryFacts {
+        BrowserHistoryProbe.observe(root: root ?? FixtureHosts.root(name), logger: FixtureHosts.logger)
+    }
+
+    static func policy(_ extra: String = "") throws -> Policy {
+        try Policy.parse(Array((EmbeddedPolicies.classifiedWorkstation + extra).utf8), file: "history.yaml")
+    }
+
+    static func findings(_ name: String, policy: Policy? = nil, root: HostRoot? = nil) throws -> [Finding] {
+        let facts = HostProbe.observe(
+            root: root ?? FixtureHosts.root(name), live: false, logger: FixtureHosts.logger, at: TestSupport.fixedDate,
+            collecting: [.browserHistory, .installation])
+        let context = CheckContext(policy: try policy ?? Self.policy(), hostID: "history", observedAt: TestSupport.fixedDate)
+        return AuditChecks.evaluate(facts, context: context, only: ["net.history"])
+    }
+
+    static func describe(_ findings: [Finding]) -> String {
+        findings.map { "\($0.subject) \($0.status): \($0.statusDetail)" }.joined(separator: "\n")
+    }
+
+    /// SHA-256 of every file under a directory, by relative path.
+    static func checksums(_ directory: String) throws -> [String: String] {
+        var sums: [String: String] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = directory + "/" + relative
+            // Links by their text (a browser's SingletonLock), regular files by content; sockets are no files.
+            switch try FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType {
+            case .typeRegular?: sums[relative] = Hex.lower(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path))))
+            case .typeSymbolicLink?: sums[relative] = "link:" + (try FileManager.default.destinationOfSymbolicLink(atPath: path))
+            default: continue
+            }
+        }
+        return sums
+    }
+
+    @Test("Firefox: public hosts fail, the newest visits are read from places.sqlite-wal, default bookmarks are not visits, HSTS hosts in clear")
+    func firefoxPublic() throws {
+        let facts = Self.facts("browser-firefox-public")
+        let profile = try #require(facts.profiles.first)
+        #expect(facts.profiles.count == 1)
+        #expect(profile.family == .firefox && profile.browser == "firefox" && profile.user == "zhang" && profile.discovery == .knownPath)
+        #expect(profile.error == nil)
+        #expect(profile.copied.map(\.path).contains("/home/zhang/.mozilla/firefox/k3x9q2lm.default-esr/places.sqlite-wal"))
+        let hosts = Set(profile.hosts.map(\.host))
+        #expect(hosts.isSuperset(of: ["www.news-portal.com", "secure.news-portal.com", "intranet.unit.internal"]))
+        // These visits live only in the WAL: a reader of places.sqlite alone misses them.
+        #expect(hosts.contains("downloads.public-files.org"))
+        #expect(!hosts.contains("support.mozilla.org"), "a default bookmark never visited is not a visit")
+        // PRTime converted: the browser ran in 2026.
+        let last = try #require(profile.hosts.first { $0.host == "www.news-portal.com" }?.lastVisit)
+        #expect(last > Date(timeIntervalSince1970: 1_767_225_600) && last < Date(timeIntervalSince1970: 1_830_297_600))
+        #expect(profile.hsts.compactMap(\.host).contains("secure.news-portal.com"))
+        #expect(profile.hstsStore?.path.hasSuffix("SiteSecurityServiceState.bin") == true)
+
+        let findings = try Self.findings("browser-firefox-public")
+        #expect(findings.count == 1, "\(Self.describe(findings))")
+        let finding = try #require(findings.first)
+        #expect(finding.status == .fail)
+        #expect(finding.statusDetail.contains("www.news-portal.com") && finding.statusDetail.contains("downloads.public-files.org"))
+        #expect(!finding.statusDetail.contains("intranet.unit.internal"), "an intranet host is no public visit")
+        #expect(finding.statusDetail.contains("HSTS"))
+        #expect(finding.statusDetail.contains("90 days"))
+        // Host only by default: no path or query of a visited page in the report.
+        let evidence = String(decoding: finding.evidence.map(\.data).map { $0.serialized() }.joined(), as: UTF8.self)
+        #expect(!evidence.contains("http://") && !evidence.contains("https://"))
+    }
+
+    @Test("Chromium: public hosts fail; its hashed HSTS entries are told apart by hashing the hosts known")
+    func chromiumPublic() throws {
+        let facts = Self.facts("browser-chromium-public")
+        let profile = try #require(facts.profiles.first)
+        #expect(profile.family == .chromium && profile.browser == "chromium" && profile.user == "li")
+        #expect(Set(profile.hosts.map(\.host)).isSuperset(of: ["www.news-portal.com", "mail.webmail-example.net", "intranet.unit.internal", "secure.news-portal.com"]))
+        // WebKit time (µs since 1601) converted: 2026, not 2395.
+        let last = try #require(profile.newestVisit)
+        #expect(last > Date(timeIntervalSince1970: 1_767_225_600) && last < Date(timeIntervalSince1970: 1_830_297_600))
+        #expect(profile.hstsStore?.path.hasSuffix("TransportSecurity") == true)
+        let hashes = Set(profile.hsts.compactMap(\.hashedHost))
+        #expect(hashes.contains(try #require(HSTSEntry.chromiumHash("secure.news-portal.com"))), "Chromium's own hash of the host it saw")
+
+        let findings = try Self.findings("browser-chromium-public")
+        let finding = try #require(findings.first)
+        #expect(findings.count == 1 && finding.status == .fail, "\(Self.describe(findings))")
+        #expect(finding.statusDetail.contains("mail.webmail-example.net"))
+        let evidence = String(decoding: finding.evidence[0].data.serialized(), as: UTF8.self)
+        #expect(evidence.contains("\"host\":\"secure.news-portal.com\",\"hashed_host\""), "the hashed entry is named")
+        #expect(!evidence.contains("inbox?user=li"), "the query is not reported by default")
+
+        // With history.report: url, the last URL of each host is reported.
+        let full = try Self.findings("browser-chromium-public", policy: try Self.policy("history:\n  report: url\n"))
+        let fullEvidence = String(decoding: try #require(full.first).evidence[0].data.serialized(), as: UTF8.self)
+        #expect(fullEvidence.contains("inbox?user=li"))
+    }
+
+    @Test("intranet-only history and HSTS entries of the unit's own hosts pass, for both families")
+    func intranetOnly() throws {
+        let facts = Self.facts("browser-intranet-only")
+        #expect(Set(facts.profiles.map(\.user)) == ["zhao", "qian"])
+        #expect(facts.profiles.allSatisfy { !$0.hosts.isEmpty && !$0.hsts.isEmpty })
+        let findings = try Self.findings("browser-intranet-only")
+        #expect(findings.count == 2 && findings.allSatisfy { $0.status == .pass }, "\(Self.describe(findings))")
+        #expect(findings.allSatisfy { $0.statusDetail.contains("all the unit's own") })
+        // The same stores under a policy that does not know the unit's suffix fail.
+        let foreign = try Self.findings("browser-intranet-only", policy: try Self.policy().with { $0.dnsAllowedSuffixes = ["other.example"] })
+        #expect(foreign.count == 2 && foreign.allSatisfy { $0.status == .fail }, "\(Self.describe(foreign))")
+    }
+
+    @Test("cleared history with HSTS entries left fails: the entries need a real HTTPS answer")
+    func clearedHistory() throws {
+        let profile = try #require(Self.facts("browser-cleared-hsts").profiles.first)
+        #expect(profile.hosts.isEmpty && profile.totalVisits == 0)
+        #expect(!profile.hsts.isEmpty)
+        let findings = try Self.findings("browser-cleared-hsts")
+        let finding = try #require(findings.first)
+        #expect(findings.count == 1 && finding.status == .fail, "\(Self.describe(findings))")
+        #expect(finding.statusDetail.contains("history was cleared"))
+    }
+
+    @Test("visits older than the installation: still a fail, flagged as a profile copied from elsewhere")
+    func copiedProfile() throws {
+        let findings = try Self.findings("browser-copied-profile")
+        let finding = try #require(findings.first)
+        #expect(findings.count == 1 && finding.status == .fail, "\(Self.describe(findings))")
+        #expect(finding.statusDetail.contains("profile copied from elsewhere?"))
+        #expect(finding.statusDetail.contains("2026-11-02"))
+        // The same visits on a machine installed before them carry no such note.
+        let others = try Self.findings("browser-chromium-public")
+        #expect(others.allSatisfy { !$0.statusDetail.contains("copied from elsewhere") })
+    }
+
+    @Test("a domestic browser under a path no list knows is found by its schema")
+    func domesticBySchema() throws {
+        let facts = Self.facts("browser-domestic-schema")
+        let profile = try #require(facts.profiles.first)
+        #expect(facts.profiles.count == 1)
+        #expect(profile.discovery == .schema && profile.family == .chromium)
+        #expect(profile.database == "/home/wu/.local/share/SecWeb/UserData/Main/History")
+        #expect(facts.homes.first { $0.user == "wu" }.map { $0.sqliteFiles >= 1 } == true)
+        let findings = try Self.findings("browser-domestic-schema")
+        #expect(findings.count == 1 && findings.first?.status == .fail, "\(Self.describe(findings))")
+        #expect(findings.first?.statusDetail.contains("found by schema") == true)
+        // Bounded: a search of depth 3 does not reach it, and says it stopped.
+        var shallow = BrowserHistoryProbe.SearchBounds()
+        shallow.depth = 3
+        let bounded = BrowserHistoryProbe.observe(root: FixtureHosts.root("browser-domestic-schema"), logger: FixtureHosts.logger, bounds: shallow)
+        #expect(bounded.profiles.isEmpty)
+        #expect(bounded.homes.first { $0.user == "wu" }?.truncated?.contains("deeper than 3") == true)
+    }
+
+    @Test("a corrupt database is an error for its profile, with SQLite's reason")
+    func corrupt() throws {
+        let profile = try #require(Self.facts("browser-corrupt").profiles.first)
+        #expect(profile.browser == "google-chrome")
+        let reason = try #require(profile.error)
+        #expect(reason.contains("SQLite"))
+        let findings = try Self.findings("browser-corrupt")
+        #expect(findings.count == 1 && findings.first?.status == .error, "\(Self.describe(findings))")
+    }
+
+    @Test("a database, an HSTS store, a home or /etc/passwd that cannot be read is an error, never a pass")
+    func unreadable() throws {
+        let base = FixtureHosts.root("browser-intranet-only")
+        for path in [
+            "/home/zhao/.config/chromium/Default/History", "/home/zhao/.config/chromium/Default/TransportSecurity",
+            "/home/qian/.mozilla/firefox/a1b2c3d4.default-esr/places.sqlite", "/home/qian", "/home/zhao/.config", "/etc/passwd", "/home",
+        ] {
+            let findings = try Self.findings("browser-intranet-only", root: base.refusing(path))
+            #expect(findings.contains { $0.status == .error }, "\(path): \(Self.describe(findings))")
+        }
+        // An unreadable database of a profile with public visits elsewhere stays a fail there.
+        let publicFindings = try Self.findings("browser-chromium-public", root: FixtureHosts.root("browser-chromium-public").refusing("/home/li/.config/chromium/Default/TransportSecurity"))
+        #expect(publicFindings.contains { $0.status == .fail }, "\(Self.describe(publicFindings))")
+    }
+
+    @Test("the audit never changes a profile: every file's checksum is the same after, and nothing is added")
+    func readOnly() throws {
+        for name in ["browser-firefox-public", "browser-chromium-public", "browser-domestic-schema"] {
+            let directory = FixtureHosts.root(name).path + "/home"
+            let before = try Self.checksums(directory)
+            _ = try Self.findings(name)
+            #expect(try Self.checksums(directory) == before, "\(name)")
+        }
+    }
+
+    @Test("a link out of the root is not followed: a profile whose History points at a file outside is not read from there")
+    func linkOutOfRoot() throws {
+        let tree = try TestSupport.temporaryDirectory("mijian-history-link")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        let outside = try TestSupport.temporaryDirectory("mijian-history-outside")
+        defer { try? FileManager.default.removeItem(at: outside) }
+        let source = FixtureHosts.root("browser-chromium-public").path
+        #expect(try TestSupport.run("/bin/cp", ["-a", source + "/.", tree.path]).status == 0)
+        let history = tree.path + "/home/li/.config/chromium/Default/History"
+        try FileManager.default.moveItem(atPath: history, toPath: outside.path + "/History")
+        try FileManager.default.createSymbolicLink(atPath: history, withDestinationPath: outside.path + "/History")
+        // Absolute: resolved inside the root, where nothing is at that path; the History outside is never read.
+        let facts = Self.facts("", root: HostRoot(path: tree.path))
+        #expect(facts.profiles.allSatisfy { $0.hosts.isEmpty && $0.database == nil })
+        #expect(!facts.profiles.flatMap(\.copied).contains { $0.path.hasSuffix("/History") })
+        // The same file inside the root is read: the link alone made the difference.
+        try FileManager.default.removeItem(atPath: history)
+        try FileManager.default.copyItem(atPath: outside.path + "/History", toPath: history)
+        #expect(Self.facts("", root: HostRoot(path: tree.path)).profiles.first?.hosts.isEmpty == false)
+    }
+
+    @Test("URL hosts: userinfo, ports, IPv6 brackets and case are dropped; internal schemes are no visits")
+    func urlHosts() {
+        #expect(VisitedURL.host("https://User:pw@WWW.Example.COM:8443/a?b#c") == "www.example.com")
+        #expect(VisitedURL.host("http://[2001:db8::1]:80/") == "2001:db8::1")
+        #expect(VisitedURL.host("http://10.1.2.3/x") == "10.1.2.3")
+        #expect(VisitedURL.host("ftp://files.example.org") == "files.example.org")
+        for url in ["file:///etc/passwd", "about:blank", "chrome://settings/", "chrome-extension://abc/page.html", "moz-extension://x/y", "data:text/html,hi", "javascript:void(0)", "view-source:https://example.com/", "place:sort=8"] {
+            #expect(VisitedURL.host(url) == nil, "\(url)")
+        }
+        #expect(VisitedURL.host("no scheme here") == nil)
+    }
+}
+
+fileprivate extension Policy {
+    /// A copy changed by `body`.
+    func with(_ body: (inout Policy) -> Void) -> Policy {
+        var copy = self
+        body(&copy)
+        return copy
+    }
+}
