@@ -27,6 +27,11 @@ struct USBSourceTests {
                 }
             }
             #expect(said, "no usb.error in a report: \(agent.log.all)")
+            // And that report is the first, with the start audit's findings: never agent.health alone.
+            let first = try #require(try machine.spooled().first)
+            #expect(first.payload["seq"]?.intValue == 0)
+            let rules = first.payload["findings"]?.arrayValue?.compactMap { $0["rule"]?["id"]?.stringValue } ?? []
+            #expect(rules.contains("net.internet-route") && rules.contains("agent.health"), "\(rules)")
         } else {
             // A USB bus: the coldplug walk ran and the watch is still up.
             try await Task.sleep(for: .seconds(2))
