@@ -71,3 +71,41 @@ struct SharingTests {
         #expect(RuleAudit.status(conf, "/etc/samba/smb.conf") == .error && !conf.contains { $0.status == .pass }, "\(RuleAudit.describe(conf))")
     }
 }
+
+/// The property of `UnreadableSourceTests` (every path refused in turn: no fail turns into a pass,
+/// a rule that read the path is an error) on the hosts of malware.scanner, audit.system,
+/// software.prohibited, sharing and print.devices, where their sources exist and so can be
+/// refused. These trees have no sysfs: most paths the other probes look up are absent, so the
+/// share of refusals that fail a call is not asserted; what this rule set reads is.
+@Suite("unreadable sources: the security hosts")
+struct SecurityUnreadableTests {
+    @Test("every path refused in turn", arguments: ["malware-clamav-fresh", "malware-clamav-stale", "auditd-hardened", "software-prohibited", "sharing-served"])
+    func refused(name: String) throws {
+        let context = try UnreadableSourceTests.context()
+        let root = FixtureHosts.root(name)
+        let log = HostAccessLog()
+        let facts = UnreadableSourceTests.observe(root.recording(into: log))
+        let baseline = AuditChecks.evaluate(facts, context: context)
+        var groupLogs: [FactSet: HostAccessLog] = [:]
+        for set in FactSet.allCases {
+            let groupLog = HostAccessLog()
+            _ = UnreadableSourceTests.observe(root.recording(into: groupLog), [set])
+            groupLogs[set] = groupLog
+        }
+        let reads = UnreadableSourceTests.readsPerRule(root: root, groupLogs: groupLogs, facts: facts.hardware)
+        var seen: Set<String> = []
+        var problems: [String] = []
+        var mine = 0
+        let security = ["malware.scanner", "audit.system", "software.prohibited", "sharing", "print.devices"]
+        for path in log.paths where seen.insert(path).inserted && path != "/" {
+            let refusing = root.refusing(path)
+            let refused = AuditChecks.evaluate(UnreadableSourceTests.observe(refusing), context: context)
+            let targets = [path] + (root.resolve(path).map { $0 == path ? [] : [$0] } ?? [])
+            if refusing.refusedCalls > 0, security.contains(where: { rule in targets.contains { reads[rule]?.refused(by: $0) == true } }) { mine += 1 }
+            problems += UnreadableSourceTests.violations(
+                path: path, targets: targets, refusedCalls: refusing.refusedCalls, refused: refused, baseline: baseline, reads: reads)
+        }
+        #expect(mine > 10, "\(name): only \(mine) refused paths were read by the security rules")
+        #expect(problems.isEmpty, "\(name): \(problems.count) problems:\n\(problems.prefix(40).joined(separator: "\n"))")
+    }
+}
