@@ -85,29 +85,71 @@ struct ConsoleQueries: Sendable {
         RFC3339.string(from: now.addingTimeInterval(-Double(silentAfterDays + 1) * 86_400))
     }
 
+    /// Host ids with keys, none of them active: their machines' state is "key revoked". A small
+    /// set (revocations are rare), so the conditions below test membership instead of looking
+    /// every machine's keys up.
+    static let revokedHosts = "(SELECT host_id FROM keys WHERE revoked_at IS NOT NULL EXCEPT SELECT host_id FROM keys WHERE revoked_at IS NULL)"
+    /// Digests of reports that carried a finding the machine could not check (by the
+    /// `findings_status_current` index): a machine whose newest report is one of them is in error.
+    static let errorReports = "(SELECT last_report_sha256 FROM findings WHERE status = 'error')"
+
     /// The state of the machine in row `h`, with one argument: the silence cutoff.
     static let stateSQL = """
-        CASE WHEN NOT EXISTS (SELECT 1 FROM keys k WHERE k.host_id = h.host_id AND k.revoked_at IS NULL) THEN 'revoked'
+        CASE WHEN h.host_id IN \(revokedHosts) THEN 'revoked'
              WHEN min(h.last_issued_at, h.last_received_at) <= ? THEN 'silent'
              WHEN h.last_fail_count > 0 THEN 'failing'
-             WHEN EXISTS (SELECT 1 FROM findings f WHERE f.host_id = h.host_id AND f.status = 'error' AND f.last_report_sha256 = h.digest) THEN 'error'
+             WHEN h.digest IN \(errorReports) THEN 'error'
              ELSE 'compliant' END
         """
 
+    /// The condition that row `h` is in `state`, as plain predicates (so that counting a state
+    /// never computes every machine's state), with its arguments.
+    static func condition(_ state: MachineState, cutoff: String) -> (sql: String, arguments: [any DatabaseValueConvertible]) {
+        let live = "h.host_id NOT IN \(revokedHosts)"
+        let recent = "min(h.last_issued_at, h.last_received_at) > ?"
+        switch state {
+        case .revoked: return ("h.host_id IN \(revokedHosts)", [])
+        case .silent: return ("\(live) AND min(h.last_issued_at, h.last_received_at) <= ?", [cutoff])
+        case .failing: return ("\(live) AND \(recent) AND h.last_fail_count > 0", [cutoff])
+        case .error: return ("\(live) AND \(recent) AND h.last_fail_count = 0 AND h.digest IN \(errorReports)", [cutoff])
+        case .compliant: return ("\(live) AND \(recent) AND h.last_fail_count = 0 AND h.digest NOT IN \(errorReports)", [cutoff])
+        case .never: return ("0", [])
+        }
+    }
+
+    /// Machines per department and state. One pass over the hosts groups them by department,
+    /// silence and failure; the few revoked and erring machines are then moved to their state.
     func overview(now: Date) throws(MijianError) -> OverviewCounts {
         let cutoff = silentCutoff(now: now)
         return try store.consoleRead("cannot count the machines") { db in
-            var counts = OverviewCounts()
             var departments: [String: [MachineState: Int]] = [:]
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT coalesce(unit, '') AS unit, state, count(*) AS n FROM (SELECT h.unit AS unit, \(Self.stateSQL) AS state FROM hosts h)
-                GROUP BY unit, state
+            for row in try Row.fetchAll(db, sql: """
+                SELECT coalesce(unit, '') AS unit, min(last_issued_at, last_received_at) <= ? AS silent, last_fail_count > 0 AS failing, count(*) AS n
+                FROM hosts GROUP BY 1, 2, 3
                 """, arguments: [cutoff])
-            for row in rows {
-                guard let state = MachineState(rawValue: row["state"]) else { continue }
-                let n: Int = row["n"]
-                counts.states[state, default: 0] += n
-                departments[row["unit"], default: [:]][state, default: 0] += n
+            {
+                let state: MachineState = (row["silent"] as Bool) ? .silent : ((row["failing"] as Bool) ? .failing : .compliant)
+                departments[row["unit"], default: [:]][state, default: 0] += row["n"] as Int
+            }
+            // Revoked: from whichever bucket the pass put them in.
+            for row in try Row.fetchAll(db, sql: """
+                SELECT coalesce(h.unit, '') AS unit, min(h.last_issued_at, h.last_received_at) <= ? AS silent, h.last_fail_count > 0 AS failing
+                FROM hosts h WHERE h.host_id IN \(Self.revokedHosts)
+                """, arguments: [cutoff])
+            {
+                let from: MachineState = (row["silent"] as Bool) ? .silent : ((row["failing"] as Bool) ? .failing : .compliant)
+                departments[row["unit"], default: [:]][from, default: 0] -= 1
+                departments[row["unit"], default: [:]][.revoked, default: 0] += 1
+            }
+            // Could not check: only machines the pass counted compliant (silence and failure come first).
+            let error = Self.condition(.error, cutoff: cutoff)
+            for row in try Row.fetchAll(db, sql: "SELECT coalesce(h.unit, '') AS unit FROM hosts h WHERE \(error.sql)", arguments: StatementArguments(error.arguments)) {
+                departments[row["unit"], default: [:]][.compliant, default: 0] -= 1
+                departments[row["unit"], default: [:]][.error, default: 0] += 1
+            }
+            var counts = OverviewCounts()
+            for (_, states) in departments {
+                for (state, n) in states { counts.states[state, default: 0] += n }
             }
             let never = try Int.fetchOne(db, sql: """
                 SELECT count(DISTINCT k.host_id) FROM keys k WHERE k.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = k.host_id)
@@ -124,7 +166,7 @@ struct ConsoleQueries: Sendable {
         if filter.state == .never { return try neverReported(filter) }
         return try store.consoleRead("cannot list the machines") { db in
             var conditions: [String] = []
-            var arguments: [any DatabaseValueConvertible] = [cutoff]
+            var arguments: [any DatabaseValueConvertible] = []
             if let department = filter.department {
                 conditions.append("coalesce(h.unit, '') = ?")
                 arguments.append(department)
@@ -146,22 +188,23 @@ struct ConsoleQueries: Sendable {
                 conditions.append("(h.hostname LIKE ? ESCAPE '\\' OR h.asset_id LIKE ? ESCAPE '\\' OR h.responsible LIKE ? ESCAPE '\\')")
                 arguments += [pattern, pattern, pattern]
             }
-            var outer = ""
             if let state = filter.state {
-                outer = " WHERE state = ?"
-                arguments.append(state.rawValue)
+                let condition = Self.condition(state, cutoff: cutoff)
+                conditions.append(condition.sql)
+                arguments += condition.arguments
             }
             let order = MachineFilter.sorts[filter.sort] ?? MachineFilter.sorts["name"] ?? "h.hostname"
-            let inner = """
+            let page = """
                 SELECT h.host_id, h.hostname, h.asset_id, h.classification, h.responsible, h.unit, h.last_issued_at, h.last_fail_count, h.keyid,
-                    h.epoch, h.seq, \(Self.stateSQL) AS state
-                FROM hosts h \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY \(order)
+                    \(Self.stateSQL) AS state FROM hosts h
                 """
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(inner))\(outer)", arguments: StatementArguments(arguments)) ?? 0
+            let filters = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM hosts h \(filters)", arguments: StatementArguments(arguments)) ?? 0
             let offset = max(filter.page - 1, 0) * filter.pageSize
             var rows: [MachineRow] = []
+            // The state is worked out for the rows of the page only.
             for row in try Row.fetchAll(
-                db, sql: "SELECT * FROM (\(inner))\(outer) LIMIT ? OFFSET ?", arguments: StatementArguments(arguments + [filter.pageSize, offset]))
+                db, sql: "\(page) \(filters) ORDER BY \(order) LIMIT ? OFFSET ?", arguments: StatementArguments([cutoff] + arguments + [filter.pageSize, offset]))
             {
                 let state = MachineState(rawValue: row["state"]) ?? .error
                 var machine = MachineRow(
