@@ -126,11 +126,12 @@ public enum HistoryChecks {
 /// differ, or of which one lies outside the unit's networks. Such a machine joins the unit's
 /// network to another one, or can be made to route between them.
 enum DualLinkCheck {
-    /// Ethernet links on a device (PCI, USB …) that are up: not wireless, not virtual, not a port of a bond or bridge.
+    /// Ethernet links on a device that are up: not wireless, not virtual, not a port of a bond or
+    /// bridge, and not on USB (phones' tethering and USB network adapters are `net.interfaces`' to judge).
     static func wiredLinks(_ network: NetworkFacts) -> [NetworkInterface] {
         network.interfaces.filter { link in
             InterfaceCheck.isUpLink(link) && (link.linkType ?? 1) == 1 && !link.isWireless && link.devType == nil && link.kind == nil
-                && link.tunFlags == nil && link.bus != nil
+                && link.tunFlags == nil && link.bus != nil && link.bus != "usb" && !(link.driver.map(InterfaceCheck.usbDrivers.contains) ?? false)
         }
     }
 

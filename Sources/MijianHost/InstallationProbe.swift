@@ -249,11 +249,19 @@ struct InstallationReader {
         }
     }
 
-    /// This system's ids for its EFI directory (`ID` and `ID_LIKE` of os-release, lower case).
-    private func osIDs() -> [String] {
+    /// This system's ids for its EFI directory (`ID` and `ID_LIKE` of os-release, lower case). An
+    /// unreadable os-release is an error source: without it this system's own loaders look foreign.
+    private mutating func osIDs() -> [String] {
         var ids: [String] = []
         for path in ["/etc/os-release", "/usr/lib/os-release"] {
-            guard let text = try? root.readTextIfPresent(path, limit: 65_536) else { continue }
+            let read: String?
+            do {
+                read = try root.readTextIfPresent(path, limit: 65_536)
+            } catch {
+                if !facts.sources.contains(where: { $0.path == path }) { record(path, .error(error.description)) }
+                continue
+            }
+            guard let text = read else { continue }
             for line in ConfigText.lines(text) where line.hasPrefix("ID=") || line.hasPrefix("ID_LIKE=") {
                 let value = line.split(separator: "=", maxSplits: 1).last.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) } ?? ""
                 ids += value.lowercased().split(separator: " ").map(String.init)

@@ -83,13 +83,14 @@ struct HotspotTests {
         #expect(HistoryChecks.wirelessHistory(unknown, context).map(\.status) == [.informational])
     }
 
-    @Test("a down link, a wireless one, a virtual one (no device) or a port of a bridge is not a second wired link")
+    @Test("a down link, a wireless one, a virtual one (no device), a port of a bridge or a USB link (net.interfaces') is not a second wired link")
     func notWired() throws {
         var bridged = Self.link("eno2", addresses: ["192.168.1.5/24"])
         bridged.master = "br0"
         let links = [
             Self.link("eno1", addresses: ["10.20.30.40/24"]), Self.link("eno3", up: false, addresses: ["192.168.1.5/24"]),
             Self.link("wlan0", wireless: true, addresses: ["192.168.1.6/24"]), Self.link("veth0", bus: nil, addresses: ["192.168.1.7/24"]), bridged,
+            Self.link("usb0", bus: "usb", addresses: ["192.168.42.129/24"]),
         ]
         #expect(DualLinkCheck.wiredLinks(NetworkFacts(interfaces: links)).map(\.name) == ["eno1"])
         let findings = HistoryChecks.wirelessHistory(Self.facts(HistoryFacts(sources: Self.sources), links: links), try HardwareFixtures.context())

@@ -26,13 +26,18 @@ struct RuleFactSetTests {
         ],
         .profiles: [
             "/etc/NetworkManager/system-connections", "/etc/wpa_supplicant", "/var/lib/iwd", "/etc/network/interfaces",
-            "/etc/network/interfaces.d", "/etc/ppp/peers", "/etc/wvdial.conf", "/var/lib/bluetooth",
+            "/etc/network/interfaces.d", "/etc/ppp/peers", "/etc/wvdial.conf", "/var/lib/bluetooth", "/etc/hostapd", "/etc/default/hostapd",
+            "/etc/create_ap.conf",
         ],
         .logRetention: [
             "/var/log", "/run/log/journal", "/etc/systemd/journald.conf", "/etc/systemd/journald.conf.d", "/run/systemd/journald.conf.d",
             "/usr/local/lib/systemd/journald.conf.d", "/usr/lib/systemd/journald.conf.d",
         ],
         .usbHistory: ["/var/log", "/run/log/journal"],
+        .installation: [
+            "/var/log", "/etc/machine-id", "/etc/os-release", "/usr/lib/os-release", "/boot/grub/grub.cfg", "/sys/firmware/efi/efivars",
+            "/boot/efi/EFI", "/etc/libvirt/qemu", "/var/lib/libvirt", "/etc/passwd", "/home", "/root",
+        ],
         .channels: [
             "/sys", "/proc/sys/dev/cdrom/info", "/lib/modules", "/proc/modules", "/proc/cmdline", "/proc/sys/kernel/osrelease",
             "/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d",
