@@ -3,13 +3,19 @@
 # PROFILES browser profiles of VISITS visits each (half Chromium, half Firefox, built on the
 # schemas of the fixture databases the real browsers wrote), against the same machine without
 # them. Goal: within 2x. Both roots are the wired-desktop fixture plus /etc/passwd and homes.
-# Usage: Benchmarks/history-audit.sh [PROFILES] [VISITS]     (defaults: 10 100000; needs hyperfine, python3)
+# Usage: [MIJIAN=path] Benchmarks/history-audit.sh [PROFILES] [VISITS]     (defaults: 10 100000; needs hyperfine, python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profiles=${1:-10}
 visits=${2:-100000}
-swift build -c release --product mijian >/dev/null
-bin=$PWD/.build/release/mijian
+# MIJIAN=path measures a binary built elsewhere (a release build in a scratch path of its own
+# keeps .build free for others meanwhile).
+if [ -n "${MIJIAN:-}" ]; then
+  bin=$MIJIAN
+else
+  swift build -c release --product mijian >/dev/null
+  bin=$PWD/.build/release/mijian
+fi
 work=$(mktemp -d /tmp/mijian-history-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 for root in bare browsers; do

@@ -198,7 +198,7 @@ public enum BrowserHistoryProbe {
         defer {
             for suffix in ["", "-wal", "-shm", "-journal"] { unlink(copies.path + "/" + name + suffix) }
         }
-        let db = try HistoryDatabase(copyAt: main.path)
+        let db = try HistoryDatabase(copyAt: main.path, of: database)
         let tables = try db.tableNames()
         guard let family = family(of: tables) else {
             throw MijianError(

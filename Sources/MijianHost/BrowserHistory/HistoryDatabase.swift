@@ -10,21 +10,22 @@ extension MijianError.Code {
 /// and closes it in `deinit`; statements never leave `rows`.
 final class HistoryDatabase {
     private let handle: OpaquePointer
-    /// The file opened (the private copy), for messages.
+    /// The user's database the copy was made of (host path), for messages: the copy's own
+    /// name changes from one audit to the next and means nothing to a reader.
     let path: String
 
     /// Opens the copy at `path`. The copy is ours, in a directory only we can enter: SQLite may
     /// write to it (to roll a hot journal back or rebuild the WAL index it needs before it can
     /// read), which it could not do read-only. The connection is then made query-only, and the
     /// user's files are never opened by SQLite at all.
-    init(copyAt path: String) throws(MijianError) {
+    init(copyAt copy: String, of path: String) throws(MijianError) {
         var opened: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE
-        let code = sqlite3_open_v2(path, &opened, flags, nil)
+        let code = sqlite3_open_v2(copy, &opened, flags, nil)
         guard code == SQLITE_OK, let opened else {
             let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             if let opened { sqlite3_close_v2(opened) }
-            throw MijianError(.database, "SQLite cannot open the copy: \(message)", path: path)
+            throw MijianError(.database, "SQLite cannot open the copy of \(path): \(message)", path: path)
         }
         handle = opened
         self.path = path
@@ -79,7 +80,7 @@ final class HistoryDatabase {
 
     private func failure(_ code: Int32, _ what: String) -> MijianError {
         let message = String(cString: sqlite3_errmsg(handle))
-        return MijianError(.database, "SQLite \(what) in the copy of the database: \(message) (code \(code))", path: path)
+        return MijianError(.database, "SQLite \(what) in the copy of \(path): \(message) (code \(code))", path: path)
     }
 
     /// One row of a result.

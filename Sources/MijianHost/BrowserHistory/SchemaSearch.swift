@@ -6,6 +6,13 @@ extension BrowserHistoryProbe {
     /// The SQLite file header: what a database starts with whatever it is named.
     static let sqliteMagic = Array("SQLite format 3\0".utf8)
 
+    /// Directories of caches and source trees: thousands of files, never a history database;
+    /// skipped so the bounds are spent where profiles can be.
+    static let skippedDirectoryNames: Set<String> = ["Cache", "Code Cache", "GPUCache", "cache2", "CacheStorage", "ScriptCache", "Service Worker", "node_modules", ".git"]
+
+    /// The browsers' own caches under `~/.cache`: their disk caches, no database.
+    static let browserCaches: Set<String> = ["mozilla", "chromium", "google-chrome", "microsoft-edge", "BraveSoftware", "vivaldi", "opera", "yandex-browser"]
+
     /// Walks a home (links never followed, `skipping` the browsers' own directories already
     /// read) for SQLite files with a history schema, within `bounds`. A browser that keeps its
     /// profile under a name no list knows is found here.
@@ -32,7 +39,7 @@ extension BrowserHistoryProbe {
                 let path = directory + "/" + entry.name
                 switch entry.kind {
                 case .directory:
-                    guard !skipping.contains(path) else { continue }
+                    guard !skipping.contains(path), !skippedDirectoryNames.contains(entry.name), !(depth == 1 && directory.hasSuffix("/.cache") && browserCaches.contains(entry.name)) else { continue }
                     if depth + 1 < bounds.depth {
                         pending.append((path, depth + 1))
                     } else if searched.truncated == nil {
