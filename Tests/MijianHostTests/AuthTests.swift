@@ -69,6 +69,35 @@ struct AuthTests {
         #expect(throws: GVDBFile.Malformed.self) { try GVDBFile(Array("not a database at all, just text".utf8)).read() }
     }
 
+    @Test("the installed dconf compile's output parses to exactly the keyfiles and locks it was given")
+    func liveDconfCompile() throws {
+        let directory = try TestSupport.temporaryDirectory("mijian-dconf")
+        let keyfiles = directory.appendingPathComponent("site.d")
+        try FileManager.default.createDirectory(at: keyfiles.appendingPathComponent("locks"), withIntermediateDirectories: true)
+        let values = [
+            "/org/gnome/desktop/session/idle-delay": "uint32 4294967295", "/org/gnome/desktop/screensaver/lock-enabled": "false",
+            "/org/gnome/desktop/screensaver/lock-delay": "uint32 0", "/org/ukui/screensaver/idle-delay": "-1",
+            "/org/ukui/screensaver/mode": "'blank-only'", "/com/deepin/dde/power/line-power-lock-delay": "600",
+        ]
+        var text = ""
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            let slash = key.lastIndex(of: "/") ?? key.startIndex
+            text += "[\(key[key.index(after: key.startIndex)..<slash])]\n\(key[key.index(after: slash)...])=\(value)\n\n"
+        }
+        try text.write(to: keyfiles.appendingPathComponent("00-test"), atomically: true, encoding: .utf8)
+        let locks = ["/org/gnome/desktop/session/idle-delay", "/com/deepin/dde/power/line-power-lock-delay"]
+        try (locks.joined(separator: "\n") + "\n").write(to: keyfiles.appendingPathComponent("locks/test"), atomically: true, encoding: .utf8)
+        let compile = Process()
+        compile.executableURL = URL(fileURLWithPath: "/usr/bin/dconf")
+        compile.arguments = ["compile", directory.appendingPathComponent("site").path, keyfiles.path]
+        try compile.run()
+        compile.waitUntilExit()
+        #expect(compile.terminationStatus == 0)
+        let database = try GVDBFile(Array(Data(contentsOf: directory.appendingPathComponent("site")))).read()
+        #expect(Dictionary(uniqueKeysWithValues: database.values.map { ($0.key, $0.value) }) == values)
+        #expect(Set(database.locks) == Set(locks))
+    }
+
     @Test("sshd: Include is read where it stands and the first value wins")
     func sshdFirstMatch() {
         let sshd = Self.facts("auth-jimi-token").auth.sshd
