@@ -57,6 +57,8 @@ struct InstallationReader {
         readGuests()
         readUtmp("/var/log/wtmp")
         readUtmp("/var/log/btmp")
+        // logrotate keeps last month's records beside them (Debian: monthly, one rotation, uncompressed).
+        for rotated in ["/var/log/wtmp.1", "/var/log/btmp.1"] where root.exists(rotated) { readUtmp(rotated) }
         readJournalBoots()
     }
 
@@ -418,7 +420,7 @@ struct InstallationReader {
         let (records, trailing) = InstallationParsers.utmpRecords(bytes)
         if trailing != 0 { facts.notes.append("\(path) ends with a partial record of \(trailing) bytes") }
         if let index = facts.sources.lastIndex(where: { $0.path == path }) { facts.sources[index].count = records.count }
-        if path.hasSuffix("btmp") {
+        if path.hasSuffix("btmp") || path.hasSuffix("btmp.1") {
             // btmp holds only failed attempts, whatever type login or sshd gave them.
             facts.usage.append(span(.failedLogin, path, records))
             return

@@ -111,6 +111,11 @@ struct InstallationTests {
         #expect(host?.statusDetail.contains("3 boot(s) 2026-03-15 – 2026-11-16 (/var/log/wtmp)") == true)
         #expect(host?.statusDetail.contains("4 login(s) 2026-03-15 – 2026-11-16 by root, zhang") == true)
         #expect(host?.statusDetail.contains("2 failed login(s)") == true)
+        // Last month's rotation is read too.
+        let rotated = facts.usage.first { $0.kind == .boot && $0.source == "/var/log/wtmp.1" }
+        #expect(rotated?.count == 1)
+        #expect(rotated?.first == Self.date("2026-10-12T07:50:00Z"))
+        #expect(facts.usage.first { $0.kind == .login && $0.source == "/var/log/wtmp.1" }?.users == ["zhang"])
     }
 
     @Test("guests: a NAT libvirt network and VirtualBox NAT fail; isolated, host-only and a loose image are told, not passed")
