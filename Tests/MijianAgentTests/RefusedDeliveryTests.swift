@@ -25,6 +25,7 @@ struct RefusedDeliveryTests {
             times.append(ContinuousClock.now - started)
         }
         await transport.shutdown()
+        print("refused deliveries took \(times.map { "\($0)" }.joined(separator: ", "))")
         guard case .retry(let why) = outcome else {
             Issue.record("a refused connection is retried later, got \(outcome)")
             return
