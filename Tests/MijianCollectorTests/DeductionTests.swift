@@ -115,6 +115,11 @@ struct DeductionTests {
             #expect(error.description.contains("deductions[1].rules[0]"))
             #expect(error.description.contains("data.marking"))
         }
+        // A table written before per-machine counting (`rule:` of one unit rule) still counts per finding.
+        let legacy = base.replacingOccurrences(of: "rules: [unit.media-crossuse], per: finding", with: "rule: unit.media-crossuse")
+        #expect(legacy != base)
+        let legacyItem = try #require(try AssessmentTable.parse(Array(legacy.utf8), file: "t.yaml").deductions.first { $0.id == "55" })
+        #expect(legacyItem.rules == ["unit.media-crossuse"] && legacyItem.per == .finding && legacyItem.scope == .classified)
         let wrong = base.replacingOccurrences(of: "rules: [data.markings], hosts: unclassified, per: machine", with: "rules: [data.markings], hosts: unclassified, per: finding")
         #expect(throws: MijianError.self) { try AssessmentTable.parse(Array(wrong.utf8), file: "t.yaml") }
     }
