@@ -348,6 +348,37 @@ struct ConsoleTests {
         }
     }
 
+    @Test func aMachineShowsItsEvidenceTimelineChainAndFindingsAsOfADate() async throws {
+        let filled = try await Self.unit()
+        let hostile = try #require(filled.machines["hostile"])
+        let revoked = try #require(filled.machines["revoked"])
+        try await ConsoleClient.with(filled.collector) { client in
+            let session = try #require(try await client.login("viewer", Self.viewerPassword).session)
+            let cookies = ["mj_session": session]
+            let page = try await client.send("/machines/\(hostile.host.hostID)", cookies: cookies)
+            #expect(page.body.contains("当前检查结果"))
+            #expect(page.body.contains("<details><summary>证据 (1)</summary>"))
+            #expect(page.body.contains("/sys/bus/usb/devices/1-1/"))
+            #expect(page.body.contains("usb.arrival"))
+            #expect(page.body.contains("0:2") && page.body.contains("0:1") && page.body.contains("0:0"))
+            #expect(page.body.contains("class=\"badge s-fail\""))
+            // Four days ago only the clean first report was in force: no failing finding then.
+            let day = String(RFC3339.string(from: Date().addingTimeInterval(-4 * 86_400)).prefix(10))
+            let then = try await client.send("/machines/\(hostile.host.hostID)?asof=\(day)", cookies: cookies)
+            #expect(then.body.contains("\(day) 当时的检查结果"))
+            #expect(then.body.contains("/reports/0/0\""))
+            #expect(!then.body.contains("class=\"badge s-fail\""))
+            // Before the first report, nothing was in force.
+            #expect(try await client.send("/machines/\(hostile.host.hostID)?asof=2000-01-01", cookies: cookies).body.contains("该时刻没有已存储的报告"))
+            #expect(try await client.send("/machines/\(hostile.host.hostID)?asof=yesterday", cookies: cookies).status == 400)
+            // Key history: the revoked key with its reason.
+            let old = try await client.send("/machines/\(revoked.host.hostID)", cookies: cookies)
+            #expect(old.body.contains("disk replaced"))
+            #expect(old.body.contains("s-revoked"))
+            #expect(try await client.send("/machines/nope", cookies: cookies).status == 404)
+        }
+    }
+
     static var nextMonth: String { String(RFC3339.string(from: Date().addingTimeInterval(30 * 86_400)).prefix(10)) }
 }
 

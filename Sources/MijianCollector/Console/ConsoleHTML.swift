@@ -209,6 +209,9 @@ enum ConsoleStyle {
         button{background:#0b4f8a;color:#fff;border:1px solid #0b4f8a;border-radius:3px;cursor:pointer}
         button.danger{background:#a4161a;border-color:#a4161a}
         .account button{background:transparent;border-color:#fff}
+        dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1.2em}
+        dd{margin:0;overflow-wrap:anywhere}
+        dt{font-weight:bold}
         pre{background:#f5f5f5;padding:.5em;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85em}
         details{margin:.3em 0}
         summary{cursor:pointer}
