@@ -254,6 +254,33 @@ struct InstallationTests {
         #expect(boots.last == Self.date("2026-11-19T08:00:00Z"))
     }
 
+    @Test("under --root on a mounted file system the root's birth time dates it, read with statx and said to be a mount root")
+    func mountedRoot() throws {
+        let mount = try TestSupport.temporaryDirectory("mijian-mounted-root")
+        defer { try? FileManager.default.removeItem(at: mount) }
+        let before = Date().addingTimeInterval(-2)
+        let mounted = try TestSupport.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.path])
+        try #require(mounted.status == 0, "mount: \(mounted.stderr)")
+        defer { _ = try? TestSupport.run("/usr/bin/umount", [mount.path]) }
+        let root = HostRoot(path: mount.path)
+        let birth = try root.birth("/")
+        #expect(birth.mountRoot == true)
+        let born = try #require(birth.born)
+        #expect(born >= before && born <= Date().addingTimeInterval(2))
+        let facts = InstallationProbe.observe(root: root, live: false, logger: FixtureHosts.logger)
+        let clue = try #require(facts.clues.first { $0.kind == .rootBirth })
+        #expect(clue.date == born)
+        #expect(clue.detail.contains("the root of a mounted file system (--root)"))
+        #expect(facts.installedAtSource?.kind == .rootBirth)
+
+        // A directory inside it is no mount root: its birth dates only the directory.
+        let inner = mount.appendingPathComponent("image")
+        try FileManager.default.createDirectory(at: inner, withIntermediateDirectories: true)
+        #expect(try HostRoot(path: inner.path).birth("/").mountRoot == false)
+        let innerFacts = InstallationProbe.observe(root: HostRoot(path: inner.path), live: false, logger: FixtureHosts.logger)
+        #expect(!innerFacts.clues.contains { $0.kind == .rootBirth })
+    }
+
     @Test("the live machine: the root's birth time is a clue, or the note says the file system records none")
     func live() {
         let facts = InstallationProbe.observe(root: .live, live: true, logger: FixtureHosts.logger)
