@@ -135,6 +135,9 @@ struct ConsoleTests {
             #expect(overview.headers.first(name: "content-security-policy") == "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
             #expect(overview.headers.first(name: "x-content-type-options") == "nosniff")
             #expect(overview.headers.first(name: "referrer-policy") == "same-origin")
+            // The one form anyone may post is read within 4 KiB.
+            let huge = try await client.send("/login", method: .POST, form: [("name", "officer"), ("password", String(repeating: "x", count: 8000))])
+            #expect(huge.status == 413)
             // A login form without the token its page set is refused.
             let noToken = try await client.send("/login", method: .POST, form: [("name", "officer"), ("password", Self.officerPassword)])
             #expect(noToken.status == 403)

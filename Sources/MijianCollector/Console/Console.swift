@@ -271,7 +271,8 @@ public final class Console: Sendable {
         let lang = language(request)
         let body: ByteBuffer
         do {
-            body = try await request.body.collect(upTo: ConsoleForm.maxBytes)
+            // Anyone may post here: a small bound, outside the report API's body budget.
+            body = try await request.body.collect(upTo: ConsoleForm.maxLoginBytes)
         } catch {
             return try await loginPage(request, context, message: lang.t("表单过大。", "The form is too large."), status: .contentTooLarge)
         }

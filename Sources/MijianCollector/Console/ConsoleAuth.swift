@@ -115,6 +115,8 @@ final class LoginThrottle: Sendable {
 struct ConsoleForm: Sendable {
     /// Most bytes of a form body.
     static let maxBytes = 256 << 10
+    /// Most bytes of the login form, the one form posted without a session.
+    static let maxLoginBytes = 4 << 10
     private(set) var fields: [(String, String)] = []
 
     init(_ bytes: [UInt8]) {

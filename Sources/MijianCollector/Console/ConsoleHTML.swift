@@ -193,7 +193,8 @@ enum ConsoleStyle {
         .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.8em;list-style:none;padding:0}
         .card{display:block;border:1px solid var(--line);border-left-width:.5em;padding:.7em;text-decoration:none;color:var(--fg);border-radius:4px}
         .card .n{display:block;font-size:2em;font-weight:bold}
-        .badge{display:inline-block;padding:0 .4em;border-radius:3px;font-weight:bold;border:1px solid currentColor}
+        .badge{display:inline-block;padding:0 .4em;border-radius:3px;font-weight:bold;border:1px solid currentColor;white-space:nowrap}
+        select{max-width:22em}
         .s-compliant,.s-pass,.s-meets{color:#1b5e20}
         .s-failing,.s-fail,.s-fails{color:#a4161a}
         .s-error,.s-pending{color:#7a4100}
