@@ -156,6 +156,12 @@ public enum AuditSystemChecks {
         let grub = facts.grubCommandLines
         let grubData = context.evidence("grub", "/etc/default/grub", .array(grub.map { ["location": .string($0.location), "value": .string($0.value)] }))
         func value(_ words: [Substring]) -> Substring? { words.last { $0.hasPrefix("audit=") }.map { $0.dropFirst(6) } }
+        if let kernel = facts.kernel, kernel.enabled == 0 {
+            return context.finding(
+                rule, subject: "kernel:audit", status: .fail,
+                detail: "The kernel's auditing is off (AUDIT_GET: enabled 0): nothing is recorded, whatever the files say.",
+                evidence: [context.evidence("netlink", "NETLINK_AUDIT", kernel.json), grubData])
+        }
         if let line = facts.commandLine {
             let setting = value(line.split(separator: " "))
             let data = context.evidence("procfs", "/proc/cmdline", ["audit": .optional(setting.map(String.init))])
@@ -194,24 +200,44 @@ public enum AuditSystemChecks {
         let data = context.evidence("audit-rules", from, .object(rows + [("rules", .integer(loaded.count))]))
         var findings: [Finding] = []
         if missing.isEmpty {
-            findings.append(context.finding(rule, subject: "rules", status: .pass, detail: "The \(loaded.count) rules of \(from) record logins, mounts, module loading and account changes.", evidence: [data, sources]))
+            findings.append(context.finding(rule, subject: "rules", status: .pass, detail: "The \(loaded.count) lines of \(from) record logins, mounts, module loading and account changes.", evidence: [data, sources]))
         } else {
             let text = missing.map { "\($0.rawValue) (\($0.required))" }.joined(separator: "; ")
             findings.append(context.finding(
                 rule, subject: "rules", status: .fail,
                 detail: loaded.isEmpty
                     ? "No audit rules in \(AuditSystemFacts.rulesFile) or \(AuditSystemFacts.rulesDirectory): auditd records nothing but its own events."
-                    : "The \(loaded.count) rules of \(from) do not record: \(text).",
+                    : "The \(loaded.count) lines of \(from) do not record: \(text).",
                 evidence: [data, sources]))
         }
         let enable = loaded.last { $0.words.first == "-e" }
-        let immutable = enable?.words.dropFirst().first == "2"
+        let configured = enable?.words.dropFirst().first == "2"
+        var evidence = [context.evidence("audit-rules", from, ["enable": .optional(enable.map { "\($0.location): \($0.text)" })])]
+        let fileText = configured ? "the rules end with -e 2 (\(enable?.location ?? ""))" : "the rules are not made immutable (\(enable.map { "last -e is \($0.text) at \($0.location)" } ?? "no -e 2"))"
+        // On the live machine the kernel says what is in force; the files say what the next start loads.
+        if let kernel = facts.kernel {
+            evidence.append(context.evidence("netlink", "NETLINK_AUDIT", kernel.json))
+            let written = loaded.filter { ["-a", "-A", "-w"].contains($0.words.first ?? "") }.count
+            if kernel.rules == 0, written > 0 {
+                findings.append(context.finding(
+                    rule, subject: "rules:loaded", status: .fail,
+                    detail: "The kernel has no audit rule loaded (AUDIT_LIST_RULES), though \(from) holds \(written): they were never loaded, or were deleted since.",
+                    evidence: evidence))
+            }
+            findings.append(context.finding(
+                rule, subject: "rules:immutable", status: kernel.enabled == 2 ? .pass : .fail,
+                detail: kernel.enabled == 2
+                    ? "The kernel has the audit rules locked (AUDIT_GET: enabled 2, \(kernel.rules) rules): they cannot be changed until the next boot; \(fileText)."
+                    : "The kernel's audit rules are not locked (AUDIT_GET: enabled \(kernel.enabled)): anyone with root can switch auditing off unseen; \(fileText).",
+                evidence: evidence))
+            return findings
+        }
         findings.append(context.finding(
-            rule, subject: "rules:immutable", status: immutable ? .pass : .fail,
-            detail: immutable
+            rule, subject: "rules:immutable", status: configured ? .pass : .fail,
+            detail: configured
                 ? "The rules end with -e 2 (\(enable?.location ?? "")): they cannot be changed until the next boot."
                 : "The rules are not made immutable (\(enable.map { "last -e is \($0.text) at \($0.location)" } ?? "no -e 2")): anyone with root can switch auditing off unseen.",
-            evidence: [context.evidence("audit-rules", from, ["enable": .optional(enable.map { "\($0.location): \($0.text)" })])]))
+            evidence: evidence))
         return findings
     }
 
@@ -253,7 +279,7 @@ public enum AuditSystemChecks {
         let data = context.evidence("audit-offload", "/etc/audit/plugins.d", [
             "log_file": .string(logFile), "write_logs": .optional(facts.setting("write_logs")?.value),
             "plugins": .array(facts.activePlugins.map { .string("\($0.key) (\($0.location))") }),
-            "remote_server": .optional(facts.remoteServer?.value),
+            "remote_server": .optional(facts.remoteServer?.value), "kernel": facts.kernel?.json ?? .optional(facts.kernelProblem),
         ])
         if let server = facts.remoteServer, let address = IPAddress(server.value), !context.policy.isAllowedPeer(address) {
             return context.finding(
@@ -264,9 +290,11 @@ public enum AuditSystemChecks {
         let plugins = facts.activePlugins.isEmpty ? "no dispatcher plugin is active" : "active plugins: \(facts.activePlugins.map(\.key).joined(separator: ", "))"
         let remote = facts.remoteServer.map { "; records are sent to \($0.value)" } ?? ""
         let writes = SambaShare.boolean(facts.setting("write_logs")?.value) == false ? " write_logs = no: nothing is kept locally." : ""
+        let kernel = facts.kernel.map { " The kernel has lost \($0.lost) record(s) since boot; its audit daemon is pid \($0.daemonPID)." }
+            ?? facts.kernelProblem.map { " The kernel's audit status could not be read (\($0)); the files alone were judged." } ?? ""
         return context.finding(
             rule, subject: "offload", status: .informational,
-            detail: "Audit records are written to \(logFile); \(plugins)\(remote). On an air-gapped machine they stay here until exported.\(writes)",
+            detail: "Audit records are written to \(logFile); \(plugins)\(remote). On an air-gapped machine they stay here until exported.\(writes)\(kernel)",
             evidence: [data])
     }
 }

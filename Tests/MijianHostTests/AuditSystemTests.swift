@@ -86,3 +86,43 @@ struct AuditSystemLiveTests {
         #expect(findings.contains { $0.subject == "/etc/audit/auditd.conf" && ($0.status == .pass || $0.status == .fail) })
     }
 }
+
+/// Recorded kernel answers for `AuditKernel`: one datagram per receive.
+final class RecordedAuditKernel: NetlinkTransport {
+    var replies: [[UInt8]]
+    var sent: [[UInt8]] = []
+    init(_ replies: [[UInt8]]) { self.replies = replies }
+    func send(_ datagram: [UInt8]) throws(MijianError) { sent.append(datagram) }
+    func receive() throws(MijianError) -> [UInt8] {
+        guard !replies.isEmpty else { throw MijianError(.netlink, "no more replies") }
+        return replies.removeFirst()
+    }
+
+    static func message(_ type: UInt16, _ payload: [UInt8], flags: UInt16 = 0) -> [UInt8] {
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: UInt32(16 + payload.count).littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: type.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: flags.littleEndian) { bytes += $0 }
+        bytes += [UInt8](repeating: 0, count: 8)
+        return bytes + payload + [UInt8](repeating: 0, count: (4 - payload.count % 4) % 4)
+    }
+
+    static func words(_ values: [UInt32]) -> [UInt8] { values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } } }
+}
+
+@Suite("audit.system kernel status")
+struct AuditKernelTests {
+    @Test("AUDIT_GET's audit_status and AUDIT_LIST_RULES's rules, as the kernel sends them")
+    func status() throws {
+        // audit_status: mask, enabled, failure, pid, rate_limit, backlog_limit, lost, backlog, version, backlog_wait_time
+        let status = RecordedAuditKernel.message(1000, RecordedAuditKernel.words([0, 2, 1, 377, 0, 8192, 3, 0, 0x7f, 60000]))
+        let rule = RecordedAuditKernel.message(1013, [UInt8](repeating: 0, count: 1064), flags: 2)
+        let kernel = RecordedAuditKernel([status, rule + rule, RecordedAuditKernel.message(3, [0, 0, 0, 0], flags: 2)])
+        let read = try AuditKernel.status(transport: kernel)
+        #expect(read == AuditKernelStatus(enabled: 2, daemonPID: 377, backlogLimit: 8192, lost: 3, rules: 2))
+        #expect(kernel.sent.map { $0[4] } == [0xE8, 0xF5])  // 1000 and 1013, little-endian low bytes
+        // A refusal (NLMSG_ERROR with -EPERM) is an error with its errno.
+        let refused = RecordedAuditKernel([RecordedAuditKernel.message(2, RecordedAuditKernel.words([UInt32(bitPattern: -EPERM)]) + [UInt8](repeating: 0, count: 16))])
+        #expect(throws: MijianError.self) { try AuditKernel.status(transport: refused) }
+    }
+}

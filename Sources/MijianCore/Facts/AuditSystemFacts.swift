@@ -40,6 +40,34 @@ public struct ConfigSetting: Sendable, Equatable {
     }
 }
 
+/// What the running kernel's audit subsystem reports (`AUDIT_GET`, `AUDIT_LIST_RULES`).
+public struct AuditKernelStatus: Sendable, Equatable {
+    /// 0 off, 1 on, 2 on with the rules locked until reboot (`-e 2`).
+    public var enabled: Int
+    /// The pid of the audit daemon the kernel sends records to; 0 when none.
+    public var daemonPID: Int
+    /// How many records may wait for the daemon.
+    public var backlogLimit: Int
+    /// Records lost since boot.
+    public var lost: Int
+    /// Rules loaded.
+    public var rules: Int
+
+    /// Makes a record.
+    public init(enabled: Int, daemonPID: Int, backlogLimit: Int, lost: Int, rules: Int) {
+        self.enabled = enabled
+        self.daemonPID = daemonPID
+        self.backlogLimit = backlogLimit
+        self.lost = lost
+        self.rules = rules
+    }
+
+    /// Evidence form.
+    public var json: JSONValue {
+        ["enabled": .integer(enabled), "daemon_pid": .integer(daemonPID), "backlog_limit": .integer(backlogLimit), "lost": .integer(lost), "rules": .integer(rules)]
+    }
+}
+
 /// The Linux audit system: the kernel command line, the rules auditd loads, `auditd.conf` and
 /// where the records go besides the local log.
 public struct AuditSystemFacts: Sendable, Equatable {
@@ -66,6 +94,10 @@ public struct AuditSystemFacts: Sendable, Equatable {
     public var activePlugins: [ConfigSetting]
     /// `remote_server` of `audisp-remote.conf`, when set.
     public var remoteServer: ConfigSetting?
+    /// The live kernel's audit status; nil under a root, or when the kernel would not say (`kernelProblem`).
+    public var kernel: AuditKernelStatus?
+    /// Why the live kernel's audit status could not be read.
+    public var kernelProblem: String?
 
     /// Makes facts; all empty by default.
     public init(sources: [FactSource] = [], commandLine: String? = nil, grubCommandLines: [ConfigSetting] = [], compiledRules: [AuditRuleLine] = [], ruleFragments: [AuditRuleLine] = [], settings: [ConfigSetting] = [], activePlugins: [ConfigSetting] = [], remoteServer: ConfigSetting? = nil) {

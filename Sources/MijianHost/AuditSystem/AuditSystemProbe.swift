@@ -46,6 +46,13 @@ public enum AuditSystemProbe {
                 facts.remoteServer = settings(text, file: "/etc/audit/audisp-remote.conf", separator: "=").last { $0.key == "remote_server" && !$0.value.isEmpty }
             }
             facts.sources = reads.sources
+            if live, root.isLive {
+                do throws(MijianError) {
+                    facts.kernel = try AuditKernel.status()
+                } catch {
+                    facts.kernelProblem = error.description
+                }
+            }
             return facts
         }
         facts.sources.addUnclaimed(failures)
