@@ -82,6 +82,10 @@ struct AuditSystemLiveTests {
         }
         defer { if let started { stop(started) } }
         #expect(RuleAudit.status(findings, "auditd:running") == .pass, "\(RuleAudit.describe(findings))")
+        // auditd registered itself with the kernel, which says so over NETLINK_AUDIT.
+        let offload = findings.first { $0.subject == "offload" }?.statusDetail ?? ""
+        #expect(offload.contains("its audit daemon is pid") && !offload.contains("its audit daemon is pid 0."), "\(offload)")
+        if let started { #expect(offload.contains("its audit daemon is pid \(started)."), "\(offload)") }
         #expect(findings.contains { $0.subject == "kernel:audit" && ($0.status == .pass || $0.status == .fail) })
         #expect(findings.contains { $0.subject == "/etc/audit/auditd.conf" && ($0.status == .pass || $0.status == .fail) })
     }
