@@ -316,6 +316,7 @@ enum OOXML {
         var headerText = ""
         var rows = 0
         var cellsRead = 0
+        var rowCells: [String] = []
         while let token = tokenizer.next() {
             switch token {
             case .start(let name, let attributes, let selfClosing):
@@ -331,8 +332,12 @@ enum OOXML {
                     if cellType == "s", let index = Int(value.trimmingCharacters(in: .whitespaces)), index >= 0, index < shared.count { text = shared[index] }
                     if !text.allSatisfy(\.isWhitespace) {
                         cellsRead += 1
-                        lines.append(TextLine(text, HitLocation(part: sheetName, line: lines.count + 1)))
+                        rowCells.append(text)
                     }
+                }
+                if name == "row", !rowCells.isEmpty {
+                    lines.append(TextLine(rowCells.joined(separator: cellSeparator), HitLocation(part: sheetName, line: lines.count + 1)))
+                    rowCells = []
                 }
                 if let region = headerElement, name.hasSuffix("Header") || name.hasSuffix("Footer") {
                     for segment in headerSegments(headerText) {
@@ -347,6 +352,11 @@ enum OOXML {
         }
         return lines
     }
+
+    /// Joins the cells of a row into one line. Not a space: a marking that shares its row with
+    /// other cells is a value in a table (a ledger's 密级 column), not a sheet's marking, which
+    /// stands alone in its row.
+    static let cellSeparator = "\u{1F}"
 
     /// A header's sections (`&L`, `&C`, `&R`) without its formatting codes (`&"font"`, `&12`, `&B`).
     static func headerSegments(_ text: String) -> [String] {
@@ -513,14 +523,57 @@ enum ODF {
         }
         guard let content = try zip.read("content.xml", limit: limits.partBytes) else { throw Unreadable("content.xml is missing") }
         let collector = ParagraphCollector(vocabulary: .odf)
-        let stop = format == .odp ? "draw:page" : format == .ods ? "table:table" : nil
-        var lines = OOXML.number(collector.paragraphs(content, limit: limits.lines, stopAt: stop), part: "content.xml")
+        var lines: [TextLine]
+        if format == .ods {
+            lines = sheetRows(content, limit: limits.lines)
+        } else {
+            lines = OOXML.number(collector.paragraphs(content, limit: limits.lines, stopAt: format == .odp ? "draw:page" : nil), part: "content.xml")
+        }
         if let styles = try zip.read("styles.xml", limit: limits.partBytes) {
             // A presentation's master page shows its text boxes on every slide: a header.
             let regions = format == .odp ? headerRegions.merging(["style:master-page": .header]) { first, _ in first } : headerRegions
             lines += OOXML.number(collector.paragraphs(styles, limit: 32, regions: regions), part: "styles.xml")
         }
         return .document(format, lines, encoding: nil, note: nil)
+    }
+}
+
+extension ODF {
+    /// The first table's rows, each a line of its cells (as `OOXML.cellSeparator` joins them).
+    static func sheetRows(_ content: [UInt8], limit: Int) -> [TextLine] {
+        var tokenizer = XMLTokenizer(content)
+        var lines: [TextLine] = []
+        var row: [String] = []
+        var cell: String?
+        var inParagraph = 0
+        while lines.count < limit, let token = tokenizer.next() {
+            switch token {
+            case .start(let name, let attributes, let selfClosing):
+                if name == "table:table-row" { row = [] }
+                if name == "table:table-cell", !selfClosing { cell = "" }
+                if name == "text:p", !selfClosing {
+                    if let current = cell, !current.isEmpty { cell = current + " " }
+                    inParagraph += 1
+                }
+                if name == "text:s", inParagraph > 0 { cell? += String(repeating: " ", count: Int(attributes["text:c"] ?? "1") ?? 1) }
+                if name == "office:annotation", !selfClosing { inParagraph -= 1000 }
+            case .end(let name):
+                if name == "text:p" { inParagraph -= 1 }
+                if name == "office:annotation" { inParagraph += 1000 }
+                if name == "table:table-cell", let text = cell {
+                    if !text.allSatisfy(\.isWhitespace) { row.append(text) }
+                    cell = nil
+                }
+                if name == "table:table-row", !row.isEmpty {
+                    lines.append(TextLine(row.joined(separator: OOXML.cellSeparator), HitLocation(part: "content.xml", line: lines.count + 1)))
+                    row = []
+                }
+                if name == "table:table" { return lines }
+            case .text(let text):
+                if inParagraph > 0 { cell? += text }
+            }
+        }
+        return lines
     }
 }
 

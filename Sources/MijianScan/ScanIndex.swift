@@ -56,6 +56,8 @@ public final class ScanIndex: @unchecked Sendable {
     /// Why the stored index was not used (corrupt, another version), when it was not.
     public private(set) var note: String?
     private var entries: [String: Entry] = [:]
+    /// Scan workers look up and store at once.
+    private let lock = NSLock()
     /// Hits from the index in this run.
     public private(set) var reused = 0
 
@@ -92,14 +94,16 @@ public final class ScanIndex: @unchecked Sendable {
     public var count: Int { entries.count }
 
     func lookUp(_ file: String, stamp: FileStamp, source: any ByteSource) -> [FileResult]? {
-        guard let entry = entries[file] else { return nil }
+        guard let entry = lock.withLock({ entries[file] }) else { return nil }
         if entry.stamp == stamp {
-            reused += 1
+            lock.withLock { reused += 1 }
             return entry.results
         }
         if let stored = entry.sha256, stamp.size == entry.stamp.size, stamp.size <= Int64(Self.hashedBytes), let digest = Self.digest(source), digest == stored {
-            entries[file]?.stamp = stamp
-            reused += 1
+            lock.withLock {
+                entries[file]?.stamp = stamp
+                reused += 1
+            }
             return entry.results
         }
         return nil
@@ -107,7 +111,7 @@ public final class ScanIndex: @unchecked Sendable {
 
     func store(_ file: String, stamp: FileStamp, results: [FileResult], source: any ByteSource) {
         let digest = stamp.size <= Int64(Self.hashedBytes) ? Self.digest(source) : nil
-        entries[file] = Entry(stamp: stamp, sha256: digest, results: results)
+        lock.withLock { entries[file] = Entry(stamp: stamp, sha256: digest, results: results) }
     }
 
     func prune(keeping seen: Set<String>, under roots: [String]) {

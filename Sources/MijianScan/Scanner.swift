@@ -16,6 +16,9 @@ public struct ScanOptions: Sendable {
     public var maxDepth = 32
     /// Sizes, counts and time limits.
     public var limits = ScanLimits()
+    /// Files read at once (each on a thread of its own): the walk is one thread, reading and
+    /// parsing run beside it so that the disk, not one core, bounds a scan.
+    public var workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
     /// Whether a path that does not exist is an error (paths typed by a person) or simply absent
     /// (a policy's scope, which names places not every machine has).
     public var absentPathsAreErrors = true
@@ -39,6 +42,18 @@ public final class Scanner: @unchecked Sendable {
     private var errors: [MarkingFacts.PathError] = []
     private var totals = ScanTotals()
     private var seen: Set<String> = []
+    /// Regular files met in walks, read after the walk by the workers.
+    private var pending: [Pending] = []
+    /// Directory descriptors of the paths walked: pending files are opened beneath them.
+    private var tops: [Int32] = []
+
+    /// A regular file met in a walk.
+    struct Pending {
+        let path: String
+        let top: Int
+        let relative: String
+        let inode: UInt64
+    }
 
     /// A scanner under `root` (`/` for the live machine); `index` (when given) is consulted and updated.
     public init(root: String, options: ScanOptions, pdf: PDFText = PDFText(), index: ScanIndex? = nil) {
@@ -69,6 +84,9 @@ public final class Scanner: @unchecked Sendable {
         for path in options.paths {
             for expanded in expand(HostPathText.normalise(path), rootFD: rootFD) { scanPath(expanded, rootFD: rootFD) }
         }
+        readPending()
+        for top in tops { close(top) }
+        tops = []
         index?.prune(keeping: seen, under: options.paths.map(HostPathText.normalise))
         var notes: [String] = []
         if let note = index?.note { notes.append(note) }
@@ -147,7 +165,14 @@ public final class Scanner: @unchecked Sendable {
                 errors.append(MarkingFacts.PathError(path: path, reason: "the directory cannot be opened: \(MijianError.strerror(errno))"))
                 return
             }
-            walk(fd, path: path, depth: 0)
+            let top = dup(fd)
+            guard top >= 0 else {
+                close(fd)
+                errors.append(MarkingFacts.PathError(path: path, reason: "cannot keep the directory open: \(MijianError.strerror(errno))"))
+                return
+            }
+            tops.append(top)
+            walk(fd, path: path, depth: 0, top: tops.count - 1, relative: "")
         case S_IFREG:
             let fd = retrying { open("/proc/self/fd/\(probe)", O_RDONLY | O_CLOEXEC | O_NOCTTY) }
             guard fd >= 0 else {
@@ -161,7 +186,7 @@ public final class Scanner: @unchecked Sendable {
     }
 
     /// Walks a directory (taking ownership of `fd`), depth first in name order.
-    private func walk(_ fd: Int32, path: String, depth: Int) {
+    private func walk(_ fd: Int32, path: String, depth: Int, top: Int, relative: String) {
         let entries = listDirectory(fd)
         defer { close(fd) }
         for (name, _) in entries {
@@ -186,22 +211,9 @@ public final class Scanner: @unchecked Sendable {
                     errors.append(MarkingFacts.PathError(path: child, reason: "the directory cannot be opened: \(MijianError.strerror(errno))"))
                     continue
                 }
-                walk(childFD, path: child, depth: depth + 1)
+                walk(childFD, path: child, depth: depth + 1, top: top, relative: relative + name + "/")
             case S_IFREG:
-                let fileFD = retrying { openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
-                guard fileFD >= 0 else {
-                    let code = errno
-                    // A file that cannot be opened is listed: never a silent skip.
-                    record(FileResult(path: child, format: .other, status: .unread, size: Int64(info.st_size), reason: "cannot open: \(MijianError.strerror(code))"))
-                    continue
-                }
-                var opened = stat()
-                guard fstat(fileFD, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG, opened.st_ino == info.st_ino else {
-                    close(fileFD)
-                    errors.append(MarkingFacts.PathError(path: child, reason: "changed while it was opened"))
-                    continue
-                }
-                scanFile(fileFD, path: child, info: opened)
+                pending.append(Pending(path: child, top: top, relative: relative + name, inode: UInt64(info.st_ino)))
             default:
                 // Links are not followed (their targets are scanned where they lie); FIFOs,
                 // sockets and devices are not documents and are never opened.
@@ -236,19 +248,86 @@ public final class Scanner: @unchecked Sendable {
 
     // MARK: files
 
-    /// Reads one regular file (taking ownership of `fd`) unless the index knows it unchanged.
+    /// What reading one file gave.
+    struct Outcome {
+        var results: [FileResult] = []
+        var notDocuments = 0
+        var bytesRead: Int64 = 0
+        var bytesExamined: Int64 = 0
+        var error: MarkingFacts.PathError?
+    }
+
+    /// Reads one regular file given by path (taking ownership of `fd`).
     private func scanFile(_ fd: Int32, path: String, info: stat) {
-        let source = FileSource(fd: fd, path: path, size: Int64(info.st_size))
         seen.insert(path)
-        let stamp = FileStamp(info)
-        totals.bytesExamined += source.size
-        if let known = index?.lookUp(path, stamp: stamp, source: source) {
-            totals.fromIndexNotDocuments(known.isEmpty)
-            for var result in known {
-                result.fromIndex = true
-                record(result)
+        merge(scan(FileSource(fd: fd, path: path, size: Int64(info.st_size)), stamp: FileStamp(info)))
+    }
+
+    private func merge(_ outcome: Outcome) {
+        for result in outcome.results { record(result) }
+        totals.notDocuments += outcome.notDocuments
+        totals.bytesRead += outcome.bytesRead
+        totals.bytesExamined += outcome.bytesExamined
+        if let error = outcome.error { errors.append(error) }
+    }
+
+    /// Reads the files the walks met, `options.workers` at a time, and records them in walk order.
+    private func readPending() {
+        let files = pending
+        pending = []
+        guard !files.isEmpty else { return }
+        let slots = OutcomeSlots(count: files.count)
+        defer { slots.release() }
+        let workers = min(options.workers, files.count)
+        let tops = self.tops
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var index = worker
+            while index < files.count {
+                slots.set(index, self.scanPending(files[index], tops: tops))
+                index += workers
             }
-            return
+        }
+        for (index, file) in files.enumerated() {
+            seen.insert(file.path)
+            merge(slots.get(index))
+        }
+    }
+
+    /// Opens a file met in a walk beneath its walked directory, no link followed, and reads it.
+    private func scanPending(_ file: Pending, tops: [Int32]) -> Outcome {
+        let fd = retrying {
+            mijian_openat2(
+                tops[file.top], file.relative, UInt64(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC),
+                UInt64(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS))
+        }
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { return Outcome(error: MarkingFacts.PathError(path: file.path, reason: "vanished while the scan ran")) }
+            // A file that cannot be opened is listed: never a silent skip.
+            return Outcome(results: [FileResult(path: file.path, format: .other, status: .unread, size: 0, reason: "cannot open: \(MijianError.strerror(code))")])
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, UInt64(info.st_ino) == file.inode else {
+            close(fd)
+            return Outcome(error: MarkingFacts.PathError(path: file.path, reason: "changed while the scan ran (another file now has its name)"))
+        }
+        return scan(FileSource(fd: fd, path: file.path, size: Int64(info.st_size)), stamp: FileStamp(info))
+    }
+
+    /// One regular file, unless the index knows it unchanged. Touches no state of the scanner
+    /// but the index (which locks): workers run it at once.
+    private func scan(_ source: FileSource, stamp: FileStamp) -> Outcome {
+        let path = source.path
+        var outcome = Outcome(bytesExamined: source.size)
+        if let known = index?.lookUp(path, stamp: stamp, source: source) {
+            outcome.notDocuments = known.isEmpty ? 1 : 0
+            outcome.results = known.map { result in
+                var result = result
+                result.fromIndex = true
+                return result
+            }
+            outcome.bytesRead = source.bytesRead
+            return outcome
         }
         if source.size > options.limits.fileBytes {
             // Too large to read: listed as unread when its start says it is a document.
@@ -256,26 +335,32 @@ public final class Scanner: @unchecked Sendable {
             let document = ZipArchive.looksLike(head) || head.starts(with: CompoundFile.magic) || DocumentReader.isPDF(head)
             if document {
                 let result = FileResult(path: path, format: .other, status: .unread, size: source.size, reason: "larger than the scan's \(options.limits.fileBytes)-byte limit: not read")
-                record(result)
+                outcome.results = [result]
                 index?.store(path, stamp: stamp, results: [result], source: source)
             } else {
-                totals.notDocuments += 1
+                outcome.notDocuments = 1
             }
-            totals.bytesRead += source.bytesRead
-            return
+            outcome.bytesRead = source.bytesRead
+            return outcome
         }
-        let results = read(source, path: path, depth: 0)
-        for result in results { record(result) }
-        index?.store(path, stamp: stamp, results: results, source: source)
-        totals.bytesRead += source.bytesRead
+        outcome.results = read(source, path: path, depth: 0, notDocuments: &outcome.notDocuments)
+        index?.store(path, stamp: stamp, results: outcome.results, source: source)
+        outcome.bytesRead = source.bytesRead
+        return outcome
+    }
+
+    /// The results of a document held in memory (tests).
+    func read(_ source: any ByteSource, path: String, depth: Int) -> [FileResult] {
+        var notDocuments = 0
+        return read(source, path: path, depth: depth, notDocuments: &notDocuments)
     }
 
     /// The results of one file or member: its own first, then its members' (for an archive).
-    func read(_ source: any ByteSource, path: String, depth: Int) -> [FileResult] {
+    func read(_ source: any ByteSource, path: String, depth: Int, notDocuments: inout Int) -> [FileResult] {
         let name = String(path.split(separator: "!").last?.split(separator: "/").last ?? "")
         switch reader.read(source, name: name) {
         case .notDocument:
-            totals.notDocuments += 1
+            notDocuments += 1
             return []
         case .unread(let format, let reason):
             return [FileResult(path: path, format: format, status: .unread, size: source.size, reason: reason)]
@@ -290,7 +375,7 @@ public final class Scanner: @unchecked Sendable {
             for member in members {
                 let memberPath = path + "!" + member.name
                 switch member.bytes {
-                case .success(let bytes): inner += read(MemorySource(bytes), path: memberPath, depth: depth + 1)
+                case .success(let bytes): inner += read(MemorySource(bytes), path: memberPath, depth: depth + 1, notDocuments: &notDocuments)
                 case .failure(let failure): inner.append(FileResult(path: memberPath, format: .other, status: .unread, size: 0, reason: failure.reason))
                 }
             }
@@ -325,6 +410,24 @@ public final class Scanner: @unchecked Sendable {
         case S_IFSOCK: return "a socket"
         default: return "a special file"
         }
+    }
+}
+
+/// One outcome per pending file, each slot written by one worker and read after all are done.
+private final class OutcomeSlots: @unchecked Sendable {
+    private let storage: UnsafeMutableBufferPointer<Scanner.Outcome>
+
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: Scanner.Outcome())
+    }
+
+    func set(_ index: Int, _ outcome: Scanner.Outcome) { storage[index] = outcome }
+    func get(_ index: Int) -> Scanner.Outcome { storage[index] }
+
+    func release() {
+        storage.deinitialize()
+        storage.deallocate()
     }
 }
 
