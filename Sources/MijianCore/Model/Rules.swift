@@ -94,7 +94,9 @@ public enum RuleCatalogue {
         references: [.item("七.12")], defaultSeverity: .low)
     public static let auditSystem = RuleInfo(
         id: "audit.system", title: "auditd runs with rules for logins, mounts, modules and accounts, and keeps its logs",
-        titleZH: "安全审计系统运行且审计规则完整、日志不被覆盖", references: [.item("七.2"), .item("七.10")], defaultSeverity: .medium)
+        titleZH: "安全审计系统运行且审计规则完整、日志不被覆盖",
+        references: [.item("七.2"), .item("七.10"), Reference(system: "stig-ubuntu-22.04", id: "UBTU-22-653010"), Reference(system: "stig-ubuntu-22.04", id: "UBTU-22-212015")],
+        defaultSeverity: .medium)
     public static let softwareProhibited = RuleInfo(
         id: "software.prohibited", title: "No instant messaging, cloud sync, remote control, VPN/proxy or P2P software",
         titleZH: "未安装即时通信、云存储、远程控制、VPN代理或P2P软件", references: [.item("七.4"), .item("七.6")], defaultSeverity: .high)
