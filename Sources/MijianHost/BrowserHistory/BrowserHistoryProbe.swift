@@ -240,11 +240,12 @@ public enum BrowserHistoryProbe {
     }
 
     static func readChromium(_ db: HistoryDatabase, tables: Set<String>, into profile: inout BrowserProfile) throws(MijianError) {
-        // One row per host; the visits are counted per URL by the index on visits(url).
+        // One row per host. The visits are counted per URL in one pass over the table: through
+        // the index on visits(url) each row's time is a random read, three times slower here.
         let hosts = """
             SELECT mijian_host(u.url) AS h, COUNT(*), SUM(MAX(IFNULL(v.n, 0), u.visit_count)), MAX(u.typed_count > 0),
                    MIN(IFNULL(v.first, u.last_visit_time)), MAX(printf('%020d', u.last_visit_time) || char(9) || u.url)
-            FROM urls u LEFT JOIN (SELECT url, COUNT(*) AS n, MIN(visit_time) AS first FROM visits GROUP BY url) v ON v.url = u.id
+            FROM urls u LEFT JOIN (SELECT url, COUNT(*) AS n, MIN(visit_time) AS first FROM visits NOT INDEXED GROUP BY url) v ON v.url = u.id
             GROUP BY h
             """
         try collectHosts(db, hosts, family: .chromium, into: &profile)
