@@ -21,17 +21,7 @@ import Testing
     }
 
     @Test func theLedgerAllowsTheRegisteredStickAndJSONSaysWhy() throws {
-        let dir = try TestSupport.temporaryDirectory("mijian-devices")
-        let policy = dir.appendingPathComponent("policy.yaml")
-        try Data("""
-            id: unit
-            version: "1"
-            profile: classified
-            media:
-              ledger:
-                - {vendor: "0781", product: "5583", serial: "4C530001230615117204", label: 秘-U-0012}
-            usb: {mode: enforce}
-            """.utf8).write(to: policy)
+        let policy = try Self.ledgerPolicy(serial: "4C530001230615117204", in: try TestSupport.temporaryDirectory("mijian-devices"))
         let result = try TestSupport.run(mijian, ["devices", "list", "--root", Self.fixture("usb-stick-registered"), "--policy", policy.path, "--format", "json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try JSONParser().parse(Array(result.stdout.utf8))
@@ -103,17 +93,22 @@ import Testing
         guard copied.status == 0 else { throw MijianError(.io, "cp: \(copied.stderr)") }
         let file = root.appendingPathComponent("sys/bus/usb/devices/2-1/serial").resolvingSymlinksInPath()
         try Data((serial + "\n").utf8).write(to: file)
-        let policy = dir.appendingPathComponent("policy.yaml")
+        return (root.path, try ledgerPolicy(serial: ledger, in: dir).path)
+    }
+
+    /// An enforcing policy in `directory` whose ledger registers the stick 0781:5583 with `serial` (a quoted YAML string).
+    static func ledgerPolicy(serial: String, in directory: URL) throws -> URL {
+        let policy = directory.appendingPathComponent("policy.yaml")
         try Data("""
             id: unit
             version: "1"
             profile: classified
             media:
               ledger:
-                - {vendor: "0781", product: "5583", serial: "\(ledger)", label: 秘-U-0012}
+                - {vendor: "0781", product: "5583", serial: "\(serial)", label: 秘-U-0012}
             usb: {mode: enforce}
             """.utf8).write(to: policy)
-        return (root.path, policy.path)
+        return policy
     }
 
     /// The storage decision `mijian devices` and the audit's usb.storage take for that stick.
