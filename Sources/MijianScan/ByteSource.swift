@@ -55,8 +55,16 @@ public final class FileSource: ByteSource, @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// The bytes of the last read at offset 0: the format check reads the head, then a reader
+    /// reads it again (a small file whole); the second read is served from here.
+    private var head: [UInt8] = []
+
     public func read(at offset: Int64, count: Int) throws(MijianError) -> [UInt8] {
         guard count > 0, offset < size else { return [] }
+        if offset + Int64(count) <= Int64(head.count) || (offset < Int64(head.count) && Int64(head.count) == size) {
+            let start = Int(offset)
+            return Array(head[start..<min(head.count, start + count)])
+        }
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
@@ -71,6 +79,7 @@ public final class FileSource: ByteSource, @unchecked Sendable {
         }
         bytesRead += Int64(filled)
         if filled < count { buffer.removeLast(count - filled) }
+        if offset == 0, buffer.count > head.count, buffer.count <= 1 << 16 { head = buffer }
         return buffer
     }
 }

@@ -69,6 +69,9 @@ struct DocumentReader {
     // MARK: text, HTML, XML, Markdown
 
     private func readText(_ source: any ByteSource, name: String, head: [UInt8]) -> ReadOutcome {
+        // A NUL in the first bytes is binary (an image, a video, an executable), unless a UTF-16
+        // byte-order mark says the text is in 16-bit units: not read further.
+        if head.contains(0), !head.starts(with: [0xFF, 0xFE]), !head.starts(with: [0xFE, 0xFF]) { return .notDocument }
         let bytes: [UInt8]
         do { bytes = try source.head(limits.textBytes) } catch { return .unread(.txt, error.message) }
         let truncated = source.size > Int64(bytes.count)
