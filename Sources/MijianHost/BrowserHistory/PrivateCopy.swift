@@ -57,8 +57,27 @@ final class PrivateCopyDirectory {
         let target = path + "/" + name
         let output = try Syscall.call("cannot create the copy \(target)", path: target) { open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
         defer { close(output) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var copied: Int64 = 0
+        // The kernel copies (sendfile) without the bytes passing through us; where it cannot,
+        // a buffer does.
+        while true {
+            let step = sendfile(output, source, nil, 1 << 30)
+            if step > 0 {
+                copied += Int64(step)
+                guard copied <= PrivateCopyDirectory.sizeLimit else {
+                    throw MijianError(.tooLarge, "\(hostPath) grew past \(PrivateCopyDirectory.sizeLimit) bytes while it was copied", path: hostPath)
+                }
+                continue
+            }
+            if step == 0 { return (target, size, PrivateCopyDirectory.modified(info)) }
+            let code = errno
+            if code == EINTR { continue }
+            guard [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP, EBADF].contains(code), copied == 0 else {
+                throw MijianError(.io, "cannot copy \(hostPath) to \(target)", path: hostPath, errno: code)
+            }
+            break
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = try Syscall.call("cannot read \(hostPath)", path: hostPath) {
                 buffer.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress, $0.count) }
@@ -77,8 +96,11 @@ final class PrivateCopyDirectory {
                 written += step
             }
         }
-        let mtime = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
-        return (target, size, mtime)
+        return (target, size, PrivateCopyDirectory.modified(info))
+    }
+
+    static func modified(_ info: stat) -> Date {
+        Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
     }
 }
 
