@@ -9,19 +9,44 @@ public enum SoftwareChecks {
         Check(rule: RuleCatalogue.softwareProhibited, needs: [.software, .services], evaluate: prohibited)
     ]
 
-    /// The installed items and processes that show `entry`.
-    static func matches(_ entry: SoftwarePolicy.Entry, _ software: SoftwareFacts, _ services: ServiceFacts) -> (installed: [InstalledItem], running: [RunningProcess]) {
-        let packages = Set(entry.packages)
-        let paths = Set(entry.paths)
-        let installed = software.installed.filter { item in
-            switch item.kind {
-            case .dpkg: return packages.contains(item.name)
-            case .opt, .path: return paths.contains(item.location) || packages.contains(item.name)
-            case .flatpak: return entry.flatpak.contains(item.name)
-            case .snap: return entry.snap.contains(item.name)
+    /// What is installed, indexed once for the list's lookups: by kind and name, and by location.
+    struct Index {
+        var byName: [InstallKind: [String: [InstalledItem]]] = [:]
+        var byLocation: [String: [InstalledItem]] = [:]
+        var byProgram: [String: [RunningProcess]] = [:]
+
+        init(_ software: SoftwareFacts, _ services: ServiceFacts) {
+            for item in software.installed {
+                byName[item.kind, default: [:]][item.name, default: []].append(item)
+                byLocation[item.location, default: []].append(item)
+            }
+            for process in services.processes {
+                byProgram[process.name, default: []].append(process)
+                if process.executable != process.name { byProgram[process.executable, default: []].append(process) }
             }
         }
-        return (installed, services.running(entry.executables))
+    }
+
+    /// The installed items and processes that show `entry`.
+    static func matches(_ entry: SoftwarePolicy.Entry, _ index: Index) -> (installed: [InstalledItem], running: [RunningProcess]) {
+        var installed: [InstalledItem] = []
+        func add(_ items: [InstalledItem]?) { for item in items ?? [] where !installed.contains(item) { installed.append(item) } }
+        for name in entry.packages {
+            add(index.byName[.dpkg]?[name])
+            add(index.byName[.opt]?[name])
+        }
+        for path in entry.paths { add(index.byLocation[path]) }
+        for id in entry.flatpak { add(index.byName[.flatpak]?[id]) }
+        for name in entry.snap { add(index.byName[.snap]?[name]) }
+        var running: [RunningProcess] = []
+        for program in entry.executables {
+            // comm is cut at 15 bytes: a longer program name is looked up by its cut too.
+            let cut = program.utf8.count > 15 ? [String(decoding: program.utf8.prefix(15), as: UTF8.self)] : []
+            for name in [program] + cut {
+                for process in index.byProgram[name] ?? [] where !running.contains(process) { running.append(process) }
+            }
+        }
+        return (installed, running.sorted { $0.pid < $1.pid })
     }
 
     static func prohibited(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
@@ -30,9 +55,10 @@ public enum SoftwareChecks {
         let services = all.services
         var findings = context.sourceErrors(rule, software.sources + services.sources) { _ in true }
         let entries = context.policy.software.entries
+        let index = Index(software, services)
         var found = 0
         for entry in entries {
-            let (installed, running) = matches(entry, software, services)
+            let (installed, running) = matches(entry, index)
             guard !installed.isEmpty || !running.isEmpty else { continue }
             found += 1
             var parts: [String] = []

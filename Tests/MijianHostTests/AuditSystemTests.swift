@@ -74,9 +74,11 @@ struct AuditSystemLiveTests {
         var started: pid_t?
         if RuleAudit.status(findings, "auditd:running") != .pass {
             started = try spawn("/sbin/auditd", ["-n"])
+            // auditd is in the process table before it has registered with the kernel: wait for both.
             for _ in 0..<100 {
                 findings = try RuleAudit.findings(nil, rule: "audit.system", at: Date())
-                if RuleAudit.status(findings, "auditd:running") == .pass { break }
+                let registered = findings.first { $0.subject == "offload" }?.statusDetail.contains("its audit daemon is pid \(started ?? 0).") == true
+                if RuleAudit.status(findings, "auditd:running") == .pass, registered { break }
                 usleep(50_000)
             }
         }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Logging
 import MijianCore
@@ -90,9 +93,10 @@ public enum SoftwareProbe {
                 while to > from, buffer[to - 1] == 0x20 || buffer[to - 1] == 0x0D { to -= 1 }
                 return String(decoding: UnsafeBufferPointer(rebasing: buffer[from..<to]), as: UTF8.self)
             }
+            guard let base = buffer.baseAddress else { return }
             while start <= end {
-                var stop = start
-                while stop < end, buffer[stop] != 0x0A { stop += 1 }
+                // memchr finds each line's end; only the lines of three fields are looked at further.
+                let stop = start < end ? memchr(base + start, 0x0A, end - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? end : end
                 if stop == start {
                     flush()
                 } else if buffer[start] == UInt8(ascii: "P"), starts(package, at: start, before: stop) {
