@@ -206,11 +206,13 @@ public struct SealService<C: Clock>: Service where C.Duration == Duration {
 
     /// Seals until graceful shutdown, then once more.
     public func run() async throws {
+        var audited = false
         await withGracefulShutdownHandler {
             // The first report carries the start audit's findings: a failing event before it (a
             // deny at coldplug, a USB watch that cannot start) stays in the sink for that report,
             // so no report ever holds the agent's health alone marked as if nothing failed.
             guard await Self.startAuditDone(sealNow) else { return }
+            audited = true
             await sealer.seal(reason: "\(WakeReason.startAuditDone)")
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 let reason = await sealNow.wait(timeout: interval, clock: clock) ?? .interval
@@ -225,6 +227,12 @@ public struct SealService<C: Clock>: Service where C.Duration == Duration {
             }
         } onGracefulShutdown: {
             sealNow.fire(.shutdown)
+        }
+        if !audited {
+            // Stopped before the start audit ended: the only report says so, and fails.
+            await sealer.note(HealthProblem(
+                kind: "audit.none", detail: "the service stopped before its first audit ended: this report holds none of the audit's findings",
+                failing: true, at: sealer.now()))
         }
         await sealer.seal(reason: "\(WakeReason.shutdown)")
     }

@@ -96,6 +96,22 @@ struct TimingTests {
         #expect(try rig.spooled().count == 3)
     }
 
+    @Test func aStopBeforeTheStartAuditSealsOneReportThatSaysSoAndFails() async throws {
+        let rig = try SealerRig()
+        try await rig.sealer.start()
+        let sealNow = Wakeup<WakeReason>.service()
+        let service = SealService(sealer: rig.sealer, sealNow: sealNow, interval: .seconds(900), logger: Self.quiet, clock: ManualClock())
+        let running = Task { try await service.run() }
+        sealNow.fire(.failingEvent("usb.error"))
+        running.cancel()
+        try await running.value
+        let reports = try rig.spooled()
+        #expect(reports.count == 1)
+        #expect(reports.first?.entry.failing == true)
+        let problems = healthFinding(try #require(reports.first?.payload))?["evidence"]?.arrayValue?.first?["data"]?["problems"]?.arrayValue ?? []
+        #expect(problems.contains { $0["kind"]?.stringValue == "audit.none" }, "\(problems)")
+    }
+
     @Test func aBurstOfNetworkChangesMakesOneAuditAfterTheDebounce() async throws {
         let rig = try SealerRig()
         try await rig.sealer.start()
