@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# `mijian scan` beside ripgrep on a tree of more than 1 GB: bytes per second with a cold page
+# cache (dropped before every run) and a warm one, and the second scan that the index lets skip
+# unchanged files.
+#
+# The tree stands in for a home directory: the labelled corpus copied into many user folders
+# (office files, PDFs, OFD, archives, GBK and UTF-8 text), large media-like files (random bytes
+# behind real MP4, JPEG and ISO headers) and many small text files, one in a hundred marked.
+# ripgrep searches the same tree for the three level words, twice: as a user runs it (`-uu`:
+# hidden and ignored files too, a file stops being searched at its first NUL byte) and with
+# `-uuu` (binary files searched whole: every byte read). It sees only UTF-8 text: the markings in
+# GBK text, office files, PDFs, OFD and archives are invisible to it (counts printed below).
+#
+# Needs root for the cold runs (echo 3 > /proc/sys/vm/drop_caches), hyperfine and ripgrep
+# (apt-get install -y hyperfine ripgrep), python3.
+# Usage: Benchmarks/scan-vs-rg.sh [TREE_DIR]   (default: /var/tmp/mijian-scan-bench; reused
+#        when it is already built, remove it to build again). MIJIAN=path picks the binary
+#        (default: a release build, made here); RUNS=n the runs per measurement (default 3),
+#        WARMUP=n the warm-up runs before the warm ones (default 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+tree=${1:-/var/tmp/mijian-scan-bench}
+runs=${RUNS:-3}
+for tool in hyperfine rg python3; do
+  command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install -y hyperfine ripgrep python3" >&2; exit 2; }
+done
+bin=${MIJIAN:-}
+if [[ -z $bin ]]; then
+  swift build -c release --product mijian >/dev/null
+  bin=$repo/.build/release/mijian
+fi
+bin=$(realpath "$bin")
+out=$repo/Benchmarks/out
+mkdir -p "$out"
+
+# ---- the tree -------------------------------------------------------------------------------
+if [[ ! -f $tree/.complete ]]; then
+  rm -rf "$tree"
+  mkdir -p "$tree"
+  python3 - "$repo/Tests/Fixtures/markings/corpus" "$tree" <<'EOF'
+import os
+import random
+import shutil
+import sys
+
+corpus, tree = sys.argv[1:]
+rng = random.Random(26)
+# Office files, PDFs, OFD, archives, GBK and UTF-8 text: the corpus in 150 user folders.
+for u in range(150):
+    shutil.copytree(corpus, os.path.join(tree, "home", f"user{u:03d}", "Documents"))
+# Media: a few large files and many photo-sized ones, random bytes behind real magic numbers.
+MAGIC = {".mp4": b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41",
+         ".iso": b"\x00" * 32768 + b"\x01CD001\x01\x00",
+         ".jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"}
+
+
+def media(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    ext = os.path.splitext(path)[1]
+    with open(path, "wb") as f:
+        f.write(MAGIC[ext])
+        left = size - len(MAGIC[ext])
+        while left > 0:
+            n = min(left, 8 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+for i in range(4):
+    media(os.path.join(tree, "home", f"user{i:03d}", "Videos", f"meeting-{i}.mp4"), 120 << 20)
+media(os.path.join(tree, "home", "user000", "Downloads", "debian-12-netinst.iso"), 150 << 20)
+for i in range(1500):
+    media(os.path.join(tree, "home", f"user{i % 150:03d}", "Pictures", f"IMG_{i:05d}.jpg"), rng.randint(60, 180) << 10)
+# Text: notes in UTF-8 and GBK, one in a hundred with a marking on its second line.
+LINE = "一季度办公室完成了会议组织、文件收发和后勤保障等工作，下一步将继续完善制度，提高办事效率。\n"
+for i in range(12000):
+    lines = [f"{i:06d}\n"] + ([("秘密★1年\n", "机密★2年\n", "绝密★长期\n")[i % 3]] if i % 100 == 0 else []) \
+        + [LINE] * rng.randint(40, 120)
+    text = "".join(lines)
+    data = text.encode("gbk") if i % 2 else text.encode("utf-8")
+    path = os.path.join(tree, "home", f"user{i % 150:03d}", "Notes", f"note-{i:05d}.txt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+EOF
+  touch "$tree/.complete"
+fi
+bytes=$(du -sb --exclude=.complete "$tree" | cut -f1)
+files=$(find "$tree" -type f ! -name .complete | wc -l)
+echo "tree: $tree, $files files, $bytes bytes"
+(( bytes >= 1000000000 )) || { echo "the tree is under 1 GB" >&2; exit 2; }
+
+# ---- what each finds ------------------------------------------------------------------------
+index=$(mktemp -d /var/tmp/mijian-scan-index.XXXXXX)
+scan() { "$bin" scan --format json --output "$1" --state-dir "$index" "$tree" || [[ $? -eq 1 || $? -eq 3 ]]; }
+rg_words=(-e 绝密 -e 机密 -e 秘密)
+echo "rg -uu -l: $(rg -uu -l "${rg_words[@]}" "$tree" | wc -l) files with a level word (UTF-8 text only)"
+echo "rg -uuu -l: $(rg -uuu -l "${rg_words[@]}" "$tree" | wc -l) files"
+
+# ---- timings --------------------------------------------------------------------------------
+# hyperfine pairs --prepare options with commands in order (or applies a single one to all).
+drop='sync; echo 3 > /proc/sys/vm/drop_caches'
+fresh="rm -rf $index/*"
+hyperfine --style basic --runs "$runs" -i --export-json "$out/scan-vs-rg-cold.json" \
+  -n "mijian scan, first (empty index, cold cache)" --prepare "$drop; $fresh" \
+  "$bin scan --format json --output $out/scan-tree.json --state-dir $index $tree" \
+  -n "rg -uu (cold cache)" --prepare "$drop" "rg -uu -c ${rg_words[*]} $tree" \
+  -n "rg -uuu (cold cache)" --prepare "$drop" "rg -uuu -c ${rg_words[*]} $tree"
+hyperfine --style basic --runs "$runs" --warmup "${WARMUP:-1}" -i --export-json "$out/scan-vs-rg-warm.json" \
+  -n "mijian scan, first (empty index, warm cache)" --prepare "$fresh" \
+  "$bin scan --format json --output /dev/null --state-dir $index $tree" \
+  -n "mijian scan --no-index (warm cache)" \
+  "$bin scan --format json --output /dev/null --no-index $tree" \
+  -n "rg -uu (warm cache)" "rg -uu -c ${rg_words[*]} $tree" \
+  -n "rg -uuu (warm cache)" "rg -uuu -c ${rg_words[*]} $tree"
+# The second scan: the index written by a first one, nothing changed since.
+scan /dev/null
+hyperfine --style basic --runs "$runs" -i --export-json "$out/scan-vs-rg-indexed.json" \
+  -n "mijian scan, second (indexed, cold cache)" --prepare "$drop" \
+  "$bin scan --format json --output /dev/null --state-dir $index $tree" \
+  -n "mijian scan, second (indexed, warm cache)" --prepare true \
+  "$bin scan --format json --output /dev/null --state-dir $index $tree"
+scan "$out/scan-tree-indexed.json"
+rm -rf "$index"
+
+python3 - "$bytes" "$out" <<'EOF'
+import json, sys
+size, out = int(sys.argv[1]), sys.argv[2]
+t = json.load(open(f"{out}/scan-tree.json"))["totals"]
+print(f"\nmijian scan: {t['files']} documents listed, marked {t['marked']}, mentioned {t['mentioned']}, "
+      f"clean {t['clean']}, unread {t['unread']}, not documents {t['not_documents']}, excluded {t['excluded']}, "
+      f"bytes read {t['bytes_read']} of {t['bytes_examined']} examined")
+# user + system against wall time says whether a run waited for the disk or for the CPU.
+print(f"\n{'command':<46} {'mean s':>8} {'± s':>7} {'MB/s':>8} {'user s':>7} {'sys s':>6}")
+for name in ("cold", "warm", "indexed"):
+    for r in json.load(open(f"{out}/scan-vs-rg-{name}.json"))["results"]:
+        print(f"{r['command']:<46} {r['mean']:>8.2f} {r['stddev'] or 0:>7.2f} {size / r['mean'] / 1e6:>8.0f} "
+              f"{r['user']:>7.2f} {r['system']:>6.2f}")
+t = json.load(open(f"{out}/scan-tree-indexed.json"))["totals"]
+print(f"\nsecond scan: {t['from_index']} of {t['files']} results from the index, {t['bytes_read']} bytes read")
+EOF
