@@ -9,7 +9,8 @@
 # failing, 1 % could not check, 3 % silent, 0.5 % revoked, 500 enrolled that never reported, and
 # findings, host_years and host_rules rows as ingest writes them. Ingest speed is bench-collector's
 # business; this measures reading. Times are curl's time to the first byte on loopback (the
-# server's time plus a loopback round trip), best and median of 7, after one warm-up request.
+# server's time plus a loopback round trip), best and median of 7, after one warm-up request,
+# and the server process's CPU time per request over the same 7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 machines=${1:-100000}
@@ -86,13 +87,19 @@ curl -s -c "$jar" -b "$jar" "$base/login" > "$work/login.html"
 token=$(sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p' "$work/login.html" | head -1)
 curl -s -c "$jar" -b "$jar" -o /dev/null --data "csrf=$token&name=bench&password=bench+password&next=%2F" "$base/login"
 grep -q mj_session "$jar" || { echo "console.sh: login failed" >&2; cat "$work/serve.log"; exit 1; }
+# The server's CPU time (user + system, clock ticks) from /proc: on a loaded machine the wall
+# time also counts waiting for a core; the CPU time per request does not.
+ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+hz=$(getconf CLK_TCK)
 measure() {
-  local label=$1 path=$2 times=()
+  local label=$1 path=$2 times=() before after
   curl -s -b "$jar" -o /dev/null "$base$path"   # warm-up (and the assessment cache, for the overview)
+  before=$(ticks)
   for _ in 1 2 3 4 5 6 7; do times+=("$(curl -s -b "$jar" -o "$work/page.html" -w '%{time_starttransfer}' "$base$path")"); done
+  after=$(ticks)
   local sorted; sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-  printf '%-44s best %6.1f ms  median %6.1f ms  (%s bytes)\n' "$label" "$(echo "$sorted" | head -1 | awk '{print $1 * 1000}')" \
-    "$(echo "$sorted" | sed -n 4p | awk '{print $1 * 1000}')" "$(wc -c < "$work/page.html")"
+  printf '%-44s best %6.1f ms  median %6.1f ms  server CPU %6.1f ms/request  (%s bytes)\n' "$label" "$(echo "$sorted" | head -1 | awk '{print $1 * 1000}')" \
+    "$(echo "$sorted" | sed -n 4p | awk '{print $1 * 1000}')" "$(echo "$before $after $hz" | awk '{print ($2 - $1) * 1000 / $3 / 7}')" "$(wc -c < "$work/page.html")"
 }
 cold=$(curl -s -b "$jar" -o /dev/null -w '%{time_starttransfer}' "$base/")
 printf '%-44s %6.1f ms (builds the year'"'"'s assessment once, then cached 60 s)\n' "overview, first request" "$(echo "$cold" | awk '{print $1 * 1000}')"
