@@ -5,7 +5,7 @@ import MijianCore
 
 extension HostRoot {
     /// The first `count` bytes of a regular file (less when it is shorter): a database header is
-    /// read without reading the database.
+    /// read without reading the database, a process's `comm` in one read.
     func readHead(_ hostPath: String, count: Int) throws(MijianError) -> [UInt8] {
         guard let fd = try openRegularFile(hostPath) else { return [] }
         defer { close(fd) }
@@ -15,8 +15,9 @@ extension HostRoot {
             let got = try Syscall.call("cannot read \(hostPath)", path: hostPath) {
                 buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress.map { $0 + filled }, count - filled, off_t(filled)) }
             }
-            if got == 0 { break }
             filled += got
+            // A short read is the end, for a regular file and for procfs alike: no read for the 0.
+            if got == 0 || filled < count { break }
         }
         return Array(buffer[0..<filled])
     }

@@ -32,7 +32,7 @@ public enum ServiceProbe {
             // A process that ended since the listing is absent, not an error.
             let comm: String
             do {
-                comm = String(decoding: try root.readBytes("/proc/\(pid)/comm", limit: 4096), as: UTF8.self)
+                comm = String(decoding: try root.readHead("/proc/\(pid)/comm", count: 64), as: UTF8.self)
             } catch where error.code == .notFound {
                 continue
             } catch {
@@ -43,7 +43,7 @@ public enum ServiceProbe {
             var executable = command
             if command.utf8.count == 15 {
                 do {
-                    let bytes = try root.readBytes("/proc/\(pid)/cmdline", limit: 1 << 20)
+                    let bytes = try root.readHead("/proc/\(pid)/cmdline", count: 4096)
                     let first = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false).first ?? []
                     let argv0 = String(decoding: first, as: UTF8.self)
                     executable = argv0.split(separator: "/").last.map(String.init) ?? command
