@@ -51,6 +51,12 @@ struct RuleFactSetTests {
         .auditSystem: ["/proc/cmdline", "/etc/default/grub", "/etc/default/grub.d", "/etc/audit"],
         .sharing: ["/etc/samba", "/var/lib/samba/usershares", "/etc/exports", "/etc/exports.d", "/etc/cups/cupsd.conf", "/etc/avahi", "/usr/sbin"],
         .printers: ["/etc/cups/printers.conf", "/var/log/cups/page_log"],
+        .auth: [
+            "/etc/pam.d", "/etc/security", "/etc/login.defs", "/etc/passwd", "/etc/shadow", "/usr/sbin/sshd", "/etc/ssh",
+            "/etc/systemd/system/multi-user.target.wants", "/etc/systemd/system/sockets.target.wants", "/usr/share/xsessions",
+            "/usr/share/wayland-sessions", "/usr/bin/xscreensaver", "/etc/dconf", "/usr/share/dconf", "/usr/share/glib-2.0/schemas",
+            "/etc/X11/app-defaults", "/usr/share/X11/app-defaults", "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc",
+        ],
     ]
 
     /// Whether a group may open `path`: one of its places, inside one, or a directory above one

@@ -30,13 +30,15 @@ struct AuthReader {
     init(root: HostRoot) { self.root = root }
 
     mutating func read() {
-        for name in AuthFacts.loginServices + AuthProbe.otherServices {
+        // The directory is listed once: services that are not there are not looked for one by one.
+        let present = listings.absent("/etc/pam.d", root, &facts.sources) ? [] : Set(root.list("/etc/pam.d", recordingInto: &facts.sources) ?? [])
+        for name in AuthFacts.loginServices + AuthProbe.otherServices where present.contains(name) {
             var stack: [String] = []
             guard let lines = pamFile(name, only: nil, chain: &stack) else { continue }
             facts.pam.append(PAMService(name: name, lines: lines))
         }
         var pwquality: [AuthSetting] = []
-        if let names = root.list("/etc/security/pwquality.conf.d", recordingInto: &facts.sources) {
+        if !listings.absent("/etc/security/pwquality.conf.d", root, &facts.sources), let names = root.list("/etc/security/pwquality.conf.d", recordingInto: &facts.sources) {
             for name in names where name.hasSuffix(".conf") {
                 pwquality += keyValueFile("/etc/security/pwquality.conf.d/" + name, separator: "=")
             }
@@ -46,7 +48,7 @@ struct AuthReader {
         facts.loginDefs = keyValueFile("/etc/login.defs", separator: nil)
         readAccounts()
         readSSHD()
-        var screen = ScreenLockReader(root: root)
+        var screen = ScreenLockReader(root: root, listings: listings)
         screen.read()
         facts.screen = screen.facts
         facts.sources += screen.sources
@@ -54,8 +56,11 @@ struct AuthReader {
 
     // MARK: files
 
+    /// Listings of the directories above the files read.
+    let listings = DirectoryListings()
+
     /// The file's text, recording what came of the read; nil when missing or unreadable.
-    mutating func text(_ path: String) -> String? { root.configText(path, recordingInto: &facts.sources) }
+    mutating func text(_ path: String) -> String? { root.configText(path, recordingInto: &facts.sources, listings: listings) }
 
     /// `key = value` (separator `=`) or `KEY value` (whitespace) lines, comments (`#`) and blanks skipped;
     /// a line without a separator is a bare flag with an empty value.
@@ -167,7 +172,7 @@ struct AuthReader {
         var shadow: [String: (LocalAccount.PasswordState, Int?)] = [:]
         var shadowRead = false
         do {
-            if let bytes = try root.readTextIfPresent("/etc/shadow", limit: 4 << 20) {
+            if !listings.absent("/etc/shadow", root, &facts.sources), let bytes = try root.readTextIfPresent("/etc/shadow", limit: 4 << 20) {
                 shadowRead = true
                 var count = 0
                 for line in ConfigText.lines(bytes) where !line.isEmpty && !line.hasPrefix("#") {
@@ -180,7 +185,7 @@ struct AuthReader {
                     shadow[String(fields[0])] = (state, maxDays)
                 }
                 facts.sources.append(FactSource(path: "/etc/shadow", state: .ok, count: count))
-            } else {
+            } else if facts.source("/etc/shadow") == nil {
                 facts.sources.append(FactSource(path: "/etc/shadow", state: .missing))
             }
         } catch {
@@ -203,15 +208,12 @@ struct AuthReader {
 
     mutating func readSSHD() {
         var sshd = SSHDFacts()
-        for path in ["/usr/sbin/sshd", "/sbin/sshd"] where root.exists(path) {
-            sshd.binary = path
-            break
+        // Debian's /sbin is a link to /usr/sbin (merged /usr): one place to look.
+        if root.exists("/usr/sbin/sshd") { sshd.binary = "/usr/sbin/sshd" }
+        for (directory, units) in [("/etc/systemd/system/multi-user.target.wants", ["ssh.service", "sshd.service"]), ("/etc/systemd/system/sockets.target.wants", ["ssh.socket"])] {
+            let names = listings.absent(directory, root, &facts.sources) ? [] : root.list(directory, recordingInto: &facts.sources) ?? []
+            sshd.enabledUnits += units.filter(names.contains).map { directory + "/" + $0 }
         }
-        let units = [
-            "/etc/systemd/system/multi-user.target.wants/ssh.service", "/etc/systemd/system/multi-user.target.wants/sshd.service",
-            "/etc/systemd/system/sockets.target.wants/ssh.socket", "/etc/systemd/system/sshd.service",
-        ]
-        sshd.enabledUnits = units.filter { root.exists($0) }
         if sshd.present {
             var depth = 0
             sshdConfig("/etc/ssh/sshd_config", into: &sshd, depth: &depth)
@@ -265,7 +267,8 @@ struct AuthReader {
 extension HostRoot {
     /// A configuration file's text (at most 4 MiB), appending what came of the read (ok with its
     /// line count, missing, or the error) to `sources`; nil when missing or unreadable.
-    func configText(_ path: String, recordingInto sources: inout [FactSource]) -> String? {
+    func configText(_ path: String, recordingInto sources: inout [FactSource], listings: DirectoryListings) -> String? {
+        if listings.absent(path, self, &sources) { return nil }
         do {
             guard let text = try readTextIfPresent(path, limit: 4 << 20) else {
                 sources.append(FactSource(path: path, state: .missing))
@@ -277,5 +280,37 @@ extension HostRoot {
             sources.append(FactSource(path: path, state: .error(error.description)))
             return nil
         }
+    }
+}
+
+/// The directories above the files one observation reads, each listed once: a file whose
+/// directory does not list it is missing without a lookup of its own, so a root without
+/// `/etc/security` costs one look, not one per file.
+final class DirectoryListings {
+    private var names: [String: Set<String>?] = [:]
+
+    /// Whether `path` is known absent: its directory is missing, or lists no such name (recorded
+    /// as a missing source). An unreadable directory answers false, so the read itself fails and says why.
+    func absent(_ path: String, _ root: HostRoot, _ sources: inout [FactSource]) -> Bool {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return false }
+        let directory = String(path[..<slash])
+        if names[directory] == nil {
+            if absent(directory, root, &sources) {
+                names[directory] = .some(nil)
+            } else {
+                do {
+                    names[directory] = .some(Set(try root.list(directory)))
+                } catch where error.code == .notFound {
+                    names[directory] = .some(nil)
+                } catch {
+                    return false
+                }
+            }
+        }
+        guard let listed = names[directory] ?? nil, listed.contains(String(path[path.index(after: slash)...])) else {
+            sources.append(FactSource(path: path, state: .missing))
+            return true
+        }
+        return false
     }
 }

@@ -7,10 +7,14 @@ import MijianCore
 /// xscreensaver's system resources, and `TMOUT` in the shell start-up files.
 struct ScreenLockReader {
     let root: HostRoot
+    let listings: DirectoryListings
     var facts = ScreenLockFacts()
     var sources: [FactSource] = []
 
-    init(root: HostRoot) { self.root = root }
+    init(root: HostRoot, listings: DirectoryListings) {
+        self.root = root
+        self.listings = listings
+    }
 
     /// The dconf directories whose keys decide a lock: GNOME's session and screensaver, UKUI's
     /// screensaver, DDE's power settings (screen-black-lock, the lock delays).
@@ -19,17 +23,15 @@ struct ScreenLockReader {
     /// Schemas whose `<default>`s are read: GSettings path = `/` + id with dots as slashes + `/`.
     static let schemas = ["org.gnome.desktop.session", "org.gnome.desktop.screensaver", "org.ukui.screensaver", "com.deepin.dde.power"]
 
-    /// Programs that show a desktop is installed even without a session file.
-    static let programs: [(String, DesktopKind)] = [
-        ("/usr/bin/gnome-shell", .gnome), ("/usr/bin/ukui-session", .ukui), ("/usr/bin/ukui-screensaver-dialog", .ukui),
-        ("/usr/bin/startdde", .dde), ("/usr/bin/dde-lock", .dde), ("/usr/bin/xscreensaver", .xscreensaver),
-    ]
+    /// Programs that show a desktop is installed: GNOME, UKUI and DDE each ship a session file,
+    /// xscreensaver runs inside any X session and has none.
+    static let programs: [(String, DesktopKind)] = [("/usr/bin/xscreensaver", .xscreensaver)]
 
     static func wanted(_ key: String) -> Bool { prefixes.contains { key.hasPrefix($0) } }
 
     mutating func read() {
         for directory in ["/usr/share/xsessions", "/usr/share/wayland-sessions"] {
-            guard let names = root.list(directory, recordingInto: &sources) else { continue }
+            guard let names = list(directory) else { continue }
             for name in names where name.hasSuffix(".desktop") {
                 facts.sessions.append((directory + "/" + name, DesktopKind.of(session: name)))
             }
@@ -50,7 +52,12 @@ struct ScreenLockReader {
 
     // MARK: files
 
-    mutating func text(_ path: String) -> String? { root.configText(path, recordingInto: &sources) }
+    mutating func text(_ path: String) -> String? { root.configText(path, recordingInto: &sources, listings: listings) }
+
+    /// The directory's names, recorded; nil when missing (known from its parent's listing) or unreadable.
+    mutating func list(_ path: String) -> [String]? {
+        listings.absent(path, root, &sources) ? nil : root.list(path, recordingInto: &sources)
+    }
 
     // MARK: dconf
 
@@ -74,6 +81,25 @@ struct ScreenLockReader {
         var database = DconfDatabase(name: name)
         guard !name.contains("/") else { return database }
         let compiled = "/etc/dconf/db/" + name
+        if !listings.absent(compiled, root, &sources) { readCompiled(compiled, into: &database) }
+        let directory = compiled + ".d"
+        if let names = list(directory) {
+            for file in names where file != "locks" && !file.hasPrefix(".") {
+                guard let text = text(directory + "/" + file) else { continue }
+                database.keyfileValues += Self.keyfile(text, file: directory + "/" + file).filter { Self.wanted($0.key) }
+            }
+            if let locks = list(directory + "/locks") {
+                for file in locks where !file.hasPrefix(".") {
+                    guard let text = text(directory + "/locks/" + file) else { continue }
+                    database.keyfileLocks += ConfigText.lines(text).map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("/") }
+                }
+            }
+        }
+        return database
+    }
+
+    /// The compiled database dconf reads: parsed, or an `error` source saying why not.
+    mutating func readCompiled(_ compiled: String, into database: inout DconfDatabase) {
         do {
             let bytes = try root.readBytes(compiled, limit: 16 << 20)
             do {
@@ -90,20 +116,6 @@ struct ScreenLockReader {
         } catch {
             sources.append(FactSource(path: compiled, state: .error(error.description)))
         }
-        let directory = compiled + ".d"
-        if let names = root.list(directory, recordingInto: &sources) {
-            for file in names where file != "locks" && !file.hasPrefix(".") {
-                guard let text = text(directory + "/" + file) else { continue }
-                database.keyfileValues += Self.keyfile(text, file: directory + "/" + file).filter { Self.wanted($0.key) }
-            }
-            if let locks = root.list(directory + "/locks", recordingInto: &sources) {
-                for file in locks where !file.hasPrefix(".") {
-                    guard let text = text(directory + "/locks/" + file) else { continue }
-                    database.keyfileLocks += ConfigText.lines(text).map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("/") }
-                }
-            }
-        }
-        return database
     }
 
     /// A dconf keyfile: `[org/gnome/desktop/session]` groups of `key=value` (GVariant text).
@@ -136,7 +148,7 @@ struct ScreenLockReader {
     /// them (sorted by name; a later file wins).
     mutating func readDefaults() {
         let directory = "/usr/share/glib-2.0/schemas"
-        guard let names = root.list(directory, recordingInto: &sources) else { return }
+        guard let names = list(directory) else { return }
         for schema in Self.schemas where names.contains(schema + ".gschema.xml") {
             let path = directory + "/" + schema + ".gschema.xml"
             guard let text = text(path) else { continue }
@@ -201,7 +213,7 @@ struct ScreenLockReader {
     /// `TMOUT=` in `/etc/profile`, `/etc/profile.d/*.sh` and `/etc/bash.bashrc`, and whether each file makes it read-only.
     mutating func readTimeouts() {
         var files = ["/etc/profile"]
-        if let names = root.list("/etc/profile.d", recordingInto: &sources) {
+        if let names = list("/etc/profile.d") {
             files += names.filter { $0.hasSuffix(".sh") }.map { "/etc/profile.d/" + $0 }
         }
         files.append("/etc/bash.bashrc")
