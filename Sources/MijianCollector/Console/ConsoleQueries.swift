@@ -88,7 +88,11 @@ struct ConsoleQueries: Sendable {
     /// Host ids with keys, none of them active: their machines' state is "key revoked". A small
     /// set (revocations are rare), so the conditions below test membership instead of looking
     /// every machine's keys up.
-    static let revokedHosts = "(SELECT host_id FROM keys WHERE revoked_at IS NOT NULL EXCEPT SELECT host_id FROM keys WHERE revoked_at IS NULL)"
+    /// Read through the `keys_revoked` partial index: only revoked keys are visited.
+    static let revokedHosts = """
+        (SELECT k.host_id FROM keys k WHERE k.revoked_at IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM keys a WHERE a.host_id = k.host_id AND a.revoked_at IS NULL))
+        """
     /// Digests of reports that carried a finding the machine could not check (by the
     /// `findings_status_current` index): a machine whose newest report is one of them is in error.
     static let errorReports = "(SELECT last_report_sha256 FROM findings WHERE status = 'error')"

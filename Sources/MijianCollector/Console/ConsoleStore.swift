@@ -132,6 +132,7 @@ public enum ConsoleSchema {
             try db.execute(sql: """
                 CREATE INDEX hosts_failing ON hosts(last_fail_count) WHERE last_fail_count > 0;
                 CREATE INDEX hosts_classification ON hosts(classification, hostname);
+                CREATE INDEX keys_revoked ON keys(host_id) WHERE revoked_at IS NOT NULL;
                 """)
         }
     }
