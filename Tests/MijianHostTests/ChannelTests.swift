@@ -18,7 +18,10 @@ struct ChannelTests {
 
     static func policy(allow: String = "[]") throws -> Policy {
         var text = EmbeddedPolicies.classifiedWorkstation
-        text = text.replacingOccurrences(of: "  allow: []    ", with: "  allow: \(allow)    ")
+        // The channels block's own line (other blocks have an `allow:` too).
+        let line = "  allow: []                    # channels this unit keeps"
+        #expect(text.contains(line))
+        text = text.replacingOccurrences(of: line, with: "  allow: \(allow)                    # channels this unit keeps")
         #expect(text.contains("allow: \(allow)"))
         return try Policy.parse(Array(text.utf8), file: "channels.yaml")
     }

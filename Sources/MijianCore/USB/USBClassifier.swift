@@ -111,8 +111,14 @@ public enum USBClassifier {
             }
             return InterfaceClassification(kind: .modem, reason: "\(triple) (CDC communications \(sub.map { cdcName($0) } ?? "?"): modem or serial line)")
         case 0x0A:
-            // A data interface carries what its communications interface says it carries.
-            let modem = device.interfaces.contains { $0.interfaceClass == 0x02 && !cdcNetworking.contains($0.interfaceSubClass ?? 0xFF) }
+            // A data interface carries what its communications interface says it carries; when
+            // no communications interface could be read, what it carries is not known.
+            let communications = device.interfaces.filter { $0.interfaceClass == 0x02 }
+            if communications.isEmpty, device.interfaces.contains(where: { $0.interfaceClass == nil }) {
+                return InterfaceClassification(
+                    kind: .other, reason: "\(triple) (CDC data whose communications interface could not be read: what it carries is unknown)")
+            }
+            let modem = communications.contains { !cdcNetworking.contains($0.interfaceSubClass ?? 0xFF) }
             return modem
                 ? InterfaceClassification(kind: .modem, reason: "\(triple) (CDC data of a modem or serial line)")
                 : InterfaceClassification(kind: .cdc, reason: "\(triple) (CDC data)")
