@@ -66,7 +66,7 @@ PY
 for n in $(seq 0 $((profiles - 1))); do mkdir -p "$work/bare/home/user$n/Documents"; done
 du -sh "$work/browsers/home" | sed 's/^/profiles on disk: /'
 # Exit status 1 (a rule failed) is the expected outcome on these roots: -i.
-hyperfine -N -i --warmup 2 --runs 10 --export-json "$work/h.json" \
+hyperfine -N -i --warmup 1 --runs 5 --export-json "$work/h.json" \
   -n without "$bin audit --root $work/bare --format json --output $work/out-bare.json" \
   -n with "$bin audit --root $work/browsers --format json --output $work/out-browsers.json"
 python3 - "$work/h.json" <<'PY'
