@@ -72,7 +72,7 @@ struct AuthReader {
     static func keyValues(_ text: String, file: String, separator: Character?) -> [AuthSetting] {
         var out: [AuthSetting] = []
         for (index, raw) in ConfigText.lines(text).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = ConfigText.trimmed(raw)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
             let key: Substring
             let value: Substring
@@ -87,7 +87,7 @@ struct AuthReader {
                 value = ""
             }
             out.append(AuthSetting(
-                key: key.trimmingCharacters(in: .whitespaces), value: value.trimmingCharacters(in: .whitespaces), file: file, line: index + 1))
+                key: ConfigText.trimmed(key), value: ConfigText.trimmed(value), file: file, line: index + 1))
         }
         return out
     }
@@ -229,7 +229,7 @@ struct AuthReader {
         depth += 1
         var inMatch = false
         for (index, raw) in ConfigText.lines(content).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = ConfigText.trimmed(raw)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
             let parts = line.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" || $0 == "=" })
             let keyword = parts[0].lowercased()
@@ -312,5 +312,15 @@ final class DirectoryListings {
             return true
         }
         return false
+    }
+}
+
+extension ConfigText {
+    /// The text without leading and trailing spaces and tabs: Foundation's trimming walks a
+    /// CharacterSet per character, which costs more than whole configuration files are worth here.
+    static func trimmed<S: StringProtocol>(_ text: S) -> String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !blank($0) }), let last = text.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(text[first...last])
     }
 }

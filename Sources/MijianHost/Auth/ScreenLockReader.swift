@@ -68,7 +68,7 @@ struct ScreenLockReader {
             guard let text = text(path) else { continue }
             facts.profilePath = path
             facts.profileDatabases = ConfigText.lines(text).compactMap { line in
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                let trimmed = ConfigText.trimmed(line)
                 guard trimmed.hasPrefix("system-db:") else { return nil }
                 return String(trimmed.dropFirst("system-db:".count))
             }
@@ -91,7 +91,7 @@ struct ScreenLockReader {
             if let locks = list(directory + "/locks") {
                 for file in locks where !file.hasPrefix(".") {
                     guard let text = text(directory + "/locks/" + file) else { continue }
-                    database.keyfileLocks += ConfigText.lines(text).map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("/") }
+                    database.keyfileLocks += ConfigText.lines(text).map { ConfigText.trimmed($0) }.filter { $0.hasPrefix("/") }
                 }
             }
         }
@@ -128,15 +128,15 @@ struct ScreenLockReader {
         var group = ""
         var out: [DconfValue] = []
         for (index, raw) in ConfigText.lines(text).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = ConfigText.trimmed(raw)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {
                 group = path(line.dropFirst().dropLast())
                 continue
             }
             guard !group.isEmpty, let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let key = ConfigText.trimmed(line[..<equals])
+            let value = ConfigText.trimmed(line[line.index(after: equals)...])
             out.append(DconfValue(key: group + key, value: value, source: "\(file):\(index + 1)"))
         }
         return out
@@ -166,7 +166,7 @@ struct ScreenLockReader {
         let base = "/" + schema.replacingOccurrences(of: ".", with: "/") + "/"
         var out: [DconfValue] = []
         var key: (name: String, type: String)?
-        for (index, line) in ConfigText.lines(text).enumerated() {
+        for (index, line) in ConfigText.lines(text).enumerated() where line.utf8.contains(UInt8(ascii: "<")) {
             if let start = line.range(of: "<key name=\"") {
                 let rest = line[start.upperBound...]
                 let name = rest.prefix { $0 != "\"" }
@@ -175,7 +175,7 @@ struct ScreenLockReader {
                 key = (String(name), type)
             }
             if let current = key, let start = line.range(of: "<default>"), let end = line.range(of: "</default>"), start.upperBound <= end.lowerBound {
-                let value = line[start.upperBound..<end.lowerBound].trimmingCharacters(in: .whitespaces)
+                let value = ConfigText.trimmed(line[start.upperBound..<end.lowerBound])
                 out.append(DconfValue(key: base + current.name, value: current.type == "u" ? "uint32 \(value)" : value, source: "\(file):\(index + 1)"))
                 key = nil
             }
@@ -198,12 +198,12 @@ struct ScreenLockReader {
     static func resources(_ text: String, file: String) -> [AuthSetting] {
         var out: [AuthSetting] = []
         for (index, raw) in ConfigText.lines(text).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = ConfigText.trimmed(raw)
             guard line.hasPrefix("*") || line.hasPrefix("XScreenSaver"), let colon = line.firstIndex(of: ":") else { continue }
             var key = String(line[..<colon])
             if let dot = key.lastIndex(where: { $0 == "*" || $0 == "." }) { key = String(key[key.index(after: dot)...]) }
             guard ["timeout", "lock", "lockTimeout"].contains(key) else { continue }
-            out.append(AuthSetting(key: key, value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces), file: file, line: index + 1))
+            out.append(AuthSetting(key: key, value: ConfigText.trimmed(line[line.index(after: colon)...]), file: file, line: index + 1))
         }
         return out
     }
@@ -226,8 +226,10 @@ struct ScreenLockReader {
     static func timeouts(_ text: String, file: String) -> [ShellTimeout] {
         var found: [ShellTimeout] = []
         var readonly = false
-        for (index, raw) in ConfigText.lines(text).enumerated() {
-            var line = raw.trimmingCharacters(in: .whitespaces)
+        // Most lines of these files never name TMOUT: skip them before splitting into words.
+        guard text.contains("TMOUT") else { return [] }
+        for (index, raw) in ConfigText.lines(text).enumerated() where raw.contains("TMOUT") {
+            var line = ConfigText.trimmed(raw)
             if let hash = line.firstIndex(of: "#") { line = String(line[..<hash]) }
             for statement in line.split(separator: ";") {
                 let words = statement.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
