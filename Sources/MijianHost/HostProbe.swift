@@ -44,7 +44,7 @@ public enum HostProbe {
         if sets.contains(.channels) { facts.channels = ChannelProbe.observe(root: root, live: live, logger: logger) }
         if sets.contains(.auth) { facts.auth = AuthProbe.observe(root: root, logger: logger) }
         if sets.contains(.installation) { facts.installation = InstallationProbe.observe(root: root, live: live, logger: logger) }
-        if sets.contains(.browserHistory) { facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger) }
+        if sets.contains(.browserHistory) { facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy) }
         SecurityProbes.observe(into: &facts, root: root, live: live, logger: logger, collecting: sets, policy: policy)
         if let networkThread { facts.network = networkThread.result() }
         return facts

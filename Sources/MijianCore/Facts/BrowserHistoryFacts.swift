@@ -34,11 +34,14 @@ public struct BrowserHostVisits: Sendable, Equatable {
     public var host: String
     /// Distinct URLs of the host in the history.
     public var urls: Int
-    /// Visits kept (rows of the visits table); at least the URL count when the table kept none.
+    /// Visits counted by the browser for the host's URLs (Chromium's `urls.visit_count`,
+    /// Firefox's `moz_places.visit_count`).
     public var visits: Int
     /// Whether a URL of the host was typed into the address bar.
     public var typed: Bool
-    /// The first and last visits kept (the browser's clock).
+    /// The first visit kept (the browser's clock), looked up in the visits table only for the
+    /// hosts a finding lists (public ones, newest first, up to `BrowserProfile.firstVisitHosts`);
+    /// nil for the others and for a host whose URLs have no visit row left.
     public var firstVisit: Date?
     /// The last visit kept.
     public var lastVisit: Date?
@@ -153,6 +156,9 @@ public struct BrowserProfile: Sendable, Equatable {
     public var oldestVisit: Date?
     /// The newest visit kept.
     public var newestVisit: Date?
+    /// The earliest visit kept to a host judged public (to any host when the probe had no
+    /// policy to judge with).
+    public var firstPublicVisit: Date?
     /// Downloads per host.
     public var downloads: [BrowserHostDownloads]
     /// The HSTS store (host path): Chromium's `TransportSecurity`, Firefox's `SiteSecurityServiceState`.
@@ -186,6 +192,10 @@ public struct BrowserProfile: Sendable, Equatable {
         self.hsts = hsts
     }
 
+    /// How many public hosts (newest last visit first, then by name) have their first visit
+    /// looked up: as many as a finding lists.
+    public static let firstVisitHosts = 100
+
     /// The subject of findings about it: the database, or the profile directory.
     public var subject: String { database ?? directory }
 }
@@ -196,7 +206,8 @@ public struct SearchedHome: Sendable, Equatable {
     public var user: String
     /// The home directory (host path).
     public var home: String
-    /// Entries the search for databases by schema examined.
+    /// Entries the search for databases by schema examined: under the home's dot-directories and
+    /// `snap` (where browsers keep profiles), not the user's own documents.
     public var examined: Int
     /// SQLite files whose tables were read.
     public var sqliteFiles: Int
@@ -227,6 +238,16 @@ public struct BrowserHistoryFacts: Sendable, Equatable {
         self.sources = sources
         self.homes = homes
         self.profiles = profiles
+    }
+}
+
+extension Policy {
+    /// Whether a host of a browser's history is inside the unit: loopback, a name under the
+    /// DNS suffixes, an address in the unit's networks or allowed destinations.
+    public func isInsideUnit(historyHost host: String) -> Bool {
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        if let address = IPAddress(host) { return address.isLoopback || isAllowedPeer(address) }
+        return isAllowedName(host)
     }
 }
 

@@ -10,6 +10,9 @@ import Synchronization
 /// `places.sqlite`, Chromium's `History`) at the paths browsers use and, elsewhere in the homes,
 /// any SQLite file with one of their schemas; and the HSTS stores beside them.
 public enum BrowserHistoryProbe {
+    /// Whether a visited host is inside the unit.
+    typealias HostJudge = (String) -> Bool
+
     /// A place a browser keeps its profiles in, relative to a home directory.
     struct KnownRoot: Sendable {
         let browser: String
@@ -59,7 +62,11 @@ public enum BrowserHistoryProbe {
     }
 
     /// The facts under `root`.
-    public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds()) -> BrowserHistoryFacts {
+    /// Visited hosts are judged with `policy` as the checks judge them (`Policy.isInsideUnit`):
+    /// first visits are looked up only for hosts outside the unit; without a policy, for every host.
+    public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy? = nil) -> BrowserHistoryFacts {
+        var isInside: HostJudge?
+        if let policy { isInside = { host in policy.isInsideUnit(historyHost: host) } }
         var facts = BrowserHistoryFacts()
         let copies: PrivateCopyDirectory
         do {
@@ -89,14 +96,15 @@ public enum BrowserHistoryProbe {
                         let directory = base + "/" + entry.name
                         if let profile = readProfile(
                             root: scoped, copies: copies, browser: known.browser, family: known.family, user: user, directory: directory,
-                            database: directory + "/" + (known.family == .firefox ? "places.sqlite" : "History"), discovery: .knownPath, logger: logger)
+                            database: directory + "/" + (known.family == .firefox ? "places.sqlite" : "History"), discovery: .knownPath, isInside: isInside,
+                            logger: logger)
                         {
                             facts.profiles.append(profile)
                         }
                     }
                 }
                 if search {
-                    facts.profiles += searchBySchema(root: scoped, copies: copies, user: user, home: home, skipping: knownDirectories, bounds: bounds, searched: &searched, logger: logger)
+                    facts.profiles += searchBySchema(root: scoped, copies: copies, user: user, home: home, skipping: knownDirectories, bounds: bounds, searched: &searched, isInside: isInside, logger: logger)
                 }
                 facts.homes.append(searched)
             }
@@ -166,12 +174,12 @@ public enum BrowserHistoryProbe {
     /// directory holds neither (not a profile).
     static func readProfile(
         root: HostRoot, copies: PrivateCopyDirectory, browser: String, family: BrowserFamily, user: String, directory: String, database: String,
-        discovery: ProfileDiscovery, logger: Logger
+        discovery: ProfileDiscovery, isInside: HostJudge?, logger: Logger
     ) -> BrowserProfile? {
         var profile = BrowserProfile(browser: browser, family: family, user: user, directory: directory, database: database, discovery: discovery)
         var hasDatabase = true
         do {
-            if try !read(database, root: root, copies: copies, family: family, into: &profile) { hasDatabase = false }
+            if try !read(database, root: root, copies: copies, family: family, isInside: isInside, into: &profile) { hasDatabase = false }
         } catch {
             profile.error = error.description
         }
@@ -185,7 +193,9 @@ public enum BrowserHistoryProbe {
     /// Copies the database with its `-wal`, `-shm` and `-journal` into the private directory and
     /// reads it; false when the database does not exist. Throws why it could not be read.
     @discardableResult
-    static func read(_ database: String, root: HostRoot, copies: PrivateCopyDirectory, family expected: BrowserFamily?, into profile: inout BrowserProfile) throws(MijianError) -> Bool {
+    static func read(
+        _ database: String, root: HostRoot, copies: PrivateCopyDirectory, family expected: BrowserFamily?, isInside: HostJudge?, into profile: inout BrowserProfile
+    ) throws(MijianError) -> Bool {
         let name = "db\(copyCounter.next())"
         guard let main = try copies.copy(database, root: root, as: name) else { return false }
         profile.databaseModified = main.mtime
@@ -210,8 +220,8 @@ public enum BrowserHistoryProbe {
         }
         profile.family = family
         switch family {
-        case .chromium: try readChromium(db, tables: tables, into: &profile)
-        case .firefox: try readFirefox(db, tables: tables, into: &profile)
+        case .chromium: try readChromium(db, tables: tables, isInside: isInside, into: &profile)
+        case .firefox: try readFirefox(db, tables: tables, isInside: isInside, into: &profile)
         }
         return true
     }
@@ -239,17 +249,17 @@ public enum BrowserHistoryProbe {
         return (Int64(parts.first ?? "") ?? 0, Array(parts.dropFirst()))
     }
 
-    static func readChromium(_ db: HistoryDatabase, tables: Set<String>, into profile: inout BrowserProfile) throws(MijianError) {
-        // One row per host. The visits are counted per URL in one pass over the table: through
-        // the index on visits(url) each row's time is a random read, three times slower here.
+    static func readChromium(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
+        // One row per host from `urls` alone (the browser keeps each URL's counts and last
+        // visit there); the visits table is read only for the first visits of the hosts judged.
         let hosts = """
-            SELECT mijian_host(u.url) AS h, COUNT(*), SUM(MAX(IFNULL(v.n, 0), u.visit_count)), MAX(u.typed_count > 0),
-                   MIN(IFNULL(v.first, u.last_visit_time)), MAX(printf('%020d', u.last_visit_time) || char(9) || u.url)
-            FROM urls u LEFT JOIN (SELECT url, COUNT(*) AS n, MIN(visit_time) AS first FROM visits NOT INDEXED GROUP BY url) v ON v.url = u.id
-            GROUP BY h
+            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), MAX(typed_count > 0), group_concat(id),
+                   MAX(printf('%020d', last_visit_time) || char(9) || url)
+            FROM urls GROUP BY h
             """
-        try collectHosts(db, hosts, family: .chromium, into: &profile)
+        let ids = try collectHosts(db, hosts, family: .chromium, into: &profile)
         try collectTotals(db, table: "visits", time: "visit_time", family: .chromium, into: &profile)
+        try collectFirstVisits(db, table: "visits", url: "url", time: "visit_time", ids: ids, family: .chromium, isInside: isInside, into: &profile)
         guard tables.contains("downloads") else { return }
         let chains = tables.contains("downloads_url_chains")
         let source = chains
@@ -263,18 +273,18 @@ public enum BrowserHistoryProbe {
         try collectDownloads(db, downloads, family: .chromium, into: &profile)
     }
 
-    static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, into profile: inout BrowserProfile) throws(MijianError) {
+    static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Places with no visit at all (the default bookmarks) were never visited and are left out.
         let hosts = """
-            SELECT mijian_host(p.url) AS h, COUNT(*), SUM(MAX(IFNULL(v.n, 0), p.visit_count)), MAX(p.typed),
-                   MIN(IFNULL(v.first, p.last_visit_date)), MAX(printf('%020d', IFNULL(v.last, IFNULL(p.last_visit_date, 0))) || char(9) || p.url)
-            FROM moz_places p LEFT JOIN (SELECT place_id, COUNT(*) AS n, MIN(visit_date) AS first, MAX(visit_date) AS last FROM moz_historyvisits GROUP BY place_id) v
-              ON v.place_id = p.id
-            WHERE v.n > 0 OR p.visit_count > 0 OR p.last_visit_date IS NOT NULL
+            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), MAX(typed), group_concat(id),
+                   MAX(printf('%020d', IFNULL(last_visit_date, 0)) || char(9) || url)
+            FROM moz_places WHERE visit_count > 0 OR last_visit_date IS NOT NULL
             GROUP BY h
             """
-        try collectHosts(db, hosts, family: .firefox, into: &profile)
+        let ids = try collectHosts(db, hosts, family: .firefox, into: &profile)
         try collectTotals(db, table: "moz_historyvisits", time: "visit_date", family: .firefox, into: &profile)
+        try collectFirstVisits(
+            db, table: "moz_historyvisits", url: "place_id", time: "visit_date", ids: ids, family: .firefox, isInside: isInside, into: &profile)
         guard tables.isSuperset(of: ["moz_annos", "moz_anno_attributes"]) else { return }
         let downloads = """
             SELECT mijian_host(p.url) AS h, COUNT(*), 0, MAX(printf('%020d', a.dateAdded) || char(9) || p.url || char(9) || a.content)
@@ -294,8 +304,11 @@ public enum BrowserHistoryProbe {
         }
     }
 
-    static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) {
+    /// The hosts of a hosts query (host, URLs, visits, typed, URL ids, packed last visit);
+    /// returns each host's URL ids, in the order of `profile.hosts`.
+    static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) -> [[Int64]] {
         var hosts: [BrowserHostVisits] = []
+        var ids: [[Int64]] = []
         var internalEntries = 0
         try db.rows(sql) { row throws(MijianError) in
             guard !row.isNull(0) else {
@@ -305,12 +318,50 @@ public enum BrowserHistoryProbe {
             let last = latest(row.text(5))
             hosts.append(BrowserHostVisits(
                 host: row.text(0), urls: Int(row.int(1)), visits: Int(row.int(2)), typed: row.int(3) > 0,
-                firstVisit: family.date(fromMicroseconds: row.int(4)), lastVisit: family.date(fromMicroseconds: last.time),
-                lastURL: last.rest.first ?? ""))
+                firstVisit: nil, lastVisit: family.date(fromMicroseconds: last.time), lastURL: last.rest.first ?? ""))
+            ids.append(row.text(4).split(separator: ",").compactMap { Int64($0) })
         }
         profile.hosts = hosts
         profile.internalEntries = internalEntries
+        return ids
     }
+
+    /// Public URL ids beyond which the earliest public visit is found by walking the visits in
+    /// time order (public visits are then common and one comes early) rather than per URL.
+    static let perURLLookupLimit = 4_096
+
+    /// The first visits of the hosts `isInside` judges public (all hosts without a judge): per
+    /// host for the `BrowserProfile.firstVisitHosts` a finding lists (through the index on the
+    /// visits' URL), and the earliest of all of them. The visits of hosts inside the unit are
+    /// never read.
+    static func collectFirstVisits(
+        _ db: HistoryDatabase, table: String, url: String, time: String, ids: [[Int64]], family: BrowserFamily, isInside: HostJudge?,
+        into profile: inout BrowserProfile
+    ) throws(MijianError) {
+        let judged = profile.hosts.indices.filter { index in isInside.map { !$0(profile.hosts[index].host) } ?? true }
+        let all = judged.flatMap { ids[$0] }
+        guard !all.isEmpty else { return }
+        let listed = judged.sorted { left, right in
+            let (a, b) = (profile.hosts[left], profile.hosts[right])
+            return (a.lastVisit ?? .distantPast, b.host) > (b.lastVisit ?? .distantPast, a.host)
+        }.prefix(BrowserProfile.firstVisitHosts)
+        var first: [Int64: Int64] = [:]
+        let listedIDs = listed.flatMap { ids[$0] }
+        try db.rows("SELECT \(url), MIN(\(time)) FROM \(table) WHERE \(url) IN (\(list(listedIDs))) GROUP BY \(url)") { row throws(MijianError) in
+            first[row.int(0)] = row.int(1)
+        }
+        for index in listed {
+            profile.hosts[index].firstVisit = ids[index].compactMap { first[$0] }.min().flatMap(family.date(fromMicroseconds:))
+        }
+        // `+url` keeps the planner off the URL index: the walk goes up the index on the time.
+        let earliest = all.count <= perURLLookupLimit
+            ? "SELECT MIN(\(time)) FROM \(table) WHERE \(url) IN (\(list(all)))"
+            : "SELECT \(time) FROM \(table) WHERE +\(url) IN (\(list(all))) ORDER BY \(time) LIMIT 1"
+        try db.rows(earliest) { row throws(MijianError) in profile.firstPublicVisit = family.date(fromMicroseconds: row.int(0)) }
+    }
+
+    /// Row ids as an SQL list (integers read from the database itself).
+    static func list(_ ids: [Int64]) -> String { ids.map(String.init).joined(separator: ",") }
 
     static func collectDownloads(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) {
         var downloads: [BrowserHostDownloads] = []

@@ -33,6 +33,8 @@ final class HistoryDatabase {
         // A copy taken while the browser wrote may be damaged: a bound on time, not a hang.
         sqlite3_busy_timeout(handle, 1000)
         try execute("PRAGMA query_only = ON")
+        // Sorts for GROUP BY stay in memory: no temporary file written beside the copy.
+        try execute("PRAGMA temp_store = MEMORY")
         try registerURLFunctions()
     }
 

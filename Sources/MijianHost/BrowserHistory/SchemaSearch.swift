@@ -13,12 +13,16 @@ extension BrowserHistoryProbe {
     /// The browsers' own caches under `~/.cache`: their disk caches, no database.
     static let browserCaches: Set<String> = ["mozilla", "chromium", "google-chrome", "microsoft-edge", "BraveSoftware", "vivaldi", "opera", "yandex-browser"]
 
-    /// Walks a home (links never followed, `skipping` the browsers' own directories already
-    /// read) for SQLite files with a history schema, within `bounds`. A browser that keeps its
-    /// profile under a name no list knows is found here.
+    /// Whether a home's top-level entry is where a browser can keep a profile: a dot-directory
+    /// (`.config`, `.local`, `.var`, `.mozilla`-likes) or `snap`; the user's own documents are not.
+    static func isProfilePlace(_ name: String) -> Bool { name.hasPrefix(".") || name == "snap" }
+
+    /// Walks a home's profile places (links never followed, `skipping` the browsers' own
+    /// directories already read) for SQLite files with a history schema, within `bounds`. A
+    /// browser that keeps its profile under a name no list knows is found here.
     static func searchBySchema(
         root: HostRoot, copies: PrivateCopyDirectory, user: String, home: String, skipping: Set<String>, bounds: SearchBounds,
-        searched: inout SearchedHome, logger: Logger
+        searched: inout SearchedHome, isInside: HostJudge?, logger: Logger
     ) -> [BrowserProfile] {
         var profiles: [BrowserProfile] = []
         var pending: [(path: String, depth: Int)] = [(home, 0)]
@@ -35,6 +39,7 @@ extension BrowserHistoryProbe {
                     searched.truncated = "stopped after \(bounds.entries) entries"
                     return profiles
                 }
+                guard depth > 0 || isProfilePlace(entry.name) else { continue }
                 searched.examined += 1
                 let path = directory + "/" + entry.name
                 switch entry.kind {
@@ -60,7 +65,7 @@ extension BrowserHistoryProbe {
                         return profiles
                     }
                     searched.sqliteFiles += 1
-                    if let profile = schemaProfile(root: root, copies: copies, user: user, directory: directory, database: path, logger: logger) {
+                    if let profile = schemaProfile(root: root, copies: copies, user: user, directory: directory, database: path, isInside: isInside, logger: logger) {
                         profiles.append(profile)
                     }
                 case .link, .other:
@@ -74,11 +79,13 @@ extension BrowserHistoryProbe {
     /// The profile of a database found by its schema; nil when it is some other SQLite file. A
     /// file that claims to be SQLite but cannot be opened is reported only when its name is one
     /// a browser uses (`History`, `places.sqlite`): any other broken SQLite file is not the audit's business.
-    static func schemaProfile(root: HostRoot, copies: PrivateCopyDirectory, user: String, directory: String, database: String, logger: Logger) -> BrowserProfile? {
+    static func schemaProfile(
+        root: HostRoot, copies: PrivateCopyDirectory, user: String, directory: String, database: String, isInside: HostJudge?, logger: Logger
+    ) -> BrowserProfile? {
         var profile = BrowserProfile(browser: "", family: nil, user: user, directory: directory, database: database, discovery: .schema)
         let name = database.split(separator: "/").last.map(String.init) ?? ""
         do {
-            try read(database, root: root, copies: copies, family: nil, into: &profile)
+            try read(database, root: root, copies: copies, family: nil, isInside: isInside, into: &profile)
         } catch {
             guard name == "History" || name == "places.sqlite" else { return nil }
             profile.error = error.description
