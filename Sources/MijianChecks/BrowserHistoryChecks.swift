@@ -16,15 +16,17 @@ public enum BrowserHistoryChecks {
 
     /// Whether a visited host is inside the unit: loopback, a name under the policy's DNS
     /// suffixes, an address in the unit's networks or allowed destinations.
-    static func isInside(_ host: String, _ policy: Policy) -> Bool {
-        if host == "localhost" || host.hasSuffix(".localhost") { return true }
-        if let address = IPAddress(host) { return address.isLoopback || policy.isAllowedPeer(address) }
-        return policy.isAllowedName(host)
-    }
+    static func isInside(_ host: String, _ policy: Policy) -> Bool { policy.isInsideUnit(historyHost: host) }
 
     static func time(_ date: Date?) -> JSONValue { .optional(date.map { RFC3339.string(from: $0) }) }
 
+    /// The findings of every history, each saying so when the policy's networks, against which
+    /// visited hosts are judged, include public space (as the other network rules say it).
     static func history(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
+        context.statingPublicSpace(histories(all, context))
+    }
+
+    static func histories(_ all: AuditFacts, _ context: CheckContext) -> [Finding] {
         let rule = RuleCatalogue.browserHistory
         let facts = all.browserHistory
         let policy = context.policy
@@ -90,7 +92,8 @@ public enum BrowserHistoryChecks {
                 detail: "Could not read the history of the \(who) (\(profile.subject)): \(error). Its visits can be neither listed nor vouched for.",
                 evidence: [context.evidence("browser-profile", profile.subject, .object(base))])
         }
-        let publicHosts = profile.hosts.filter { !isInside($0.host, policy) }.sorted { ($0.lastVisit ?? .distantPast) > ($1.lastVisit ?? .distantPast) }
+        // Newest first, then by name: the order the probe looked first visits up in.
+        let publicHosts = profile.hosts.filter { !isInside($0.host, policy) }.sorted { ($0.lastVisit ?? .distantPast, $1.host) > ($1.lastVisit ?? .distantPast, $0.host) }
         let insideHosts = profile.hosts.filter { isInside($0.host, policy) }
         let publicDownloads = profile.downloads.filter { !isInside($0.host, policy) }
         // HSTS: Firefox names the host; Chromium a hash, told apart by hashing the hosts known.
@@ -153,7 +156,7 @@ public enum BrowserHistoryChecks {
         }
         var parts: [String] = []
         if !publicHosts.isEmpty {
-            let first = publicHosts.compactMap(\.firstVisit).min()
+            let first = profile.firstPublicVisit ?? publicHosts.compactMap(\.firstVisit).min()
             let last = publicHosts.compactMap(\.lastVisit).max()
             let span = [first.map { "first \(RFC3339.string(from: $0))" }, last.map { "last \(RFC3339.string(from: $0))" }].compactMap { $0 }.joined(separator: ", ")
             let typed = publicHosts.filter(\.typed).count
@@ -167,7 +170,7 @@ public enum BrowserHistoryChecks {
             parts.append("\(publicHSTS.count) HSTS entr\(publicHSTS.count == 1 ? "y" : "ies") of hosts outside the unit in \(profile.hstsStore?.path ?? "the HSTS store")\(cleared)")
         }
         var copied = ""
-        if let installedAt, let first = publicHosts.compactMap(\.firstVisit).min() ?? profile.oldestVisit, first < installedAt {
+        if let installedAt, let first = profile.firstPublicVisit ?? publicHosts.compactMap(\.firstVisit).min() ?? profile.oldestVisit, first < installedAt {
             copied = " Visits older than this system's installation (\(RFC3339.string(from: installedAt))): profile copied from elsewhere?"
         }
         return context.finding(

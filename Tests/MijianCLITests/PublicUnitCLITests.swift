@@ -45,7 +45,7 @@ import Testing
         let sentence = "By the policy's explicit choice (networks.covers_public_space: true), the unit's networks include public address space (8.8.8.0/24); addresses there are not judged as outside."
 
         let network = report.findings.filter { $0.rule.id.hasPrefix("net.") }
-        #expect(Set(network.map(\.rule.id)) == ["net.internet-route", "net.public-dns", "net.interfaces", "net.sockets"])
+        #expect(Set(network.map(\.rule.id)) == ["net.internet-route", "net.public-dns", "net.interfaces", "net.sockets", "net.history"])
         for finding in network {
             #expect(finding.statusDetail.hasSuffix(" " + sentence), "\(finding.rule.id): \(finding.statusDetail)")
             #expect(finding.evidence.contains { $0.kind == "policy" && $0.source == "networks.covers_public_space" }, "\(finding.rule.id)")
