@@ -57,13 +57,37 @@ struct RuleFactSetTests {
             "/usr/share/wayland-sessions", "/usr/bin/xscreensaver", "/etc/dconf", "/usr/share/dconf", "/usr/share/glib-2.0/schemas",
             "/etc/X11/app-defaults", "/usr/share/X11/app-defaults", "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc",
         ],
+        // The homes: /etc/passwd's (added per host by `places(_:host:)`), /root and /home's; with no
+        // /etc/passwd, `/` is listed and a top directory holding a user's dot-directory is a home.
+        .browserHistory: ["/etc/passwd", "/root", "/home", "/", "/*/.config", "/*/.mozilla", "/*/.local", "/*/snap", "/*/.var"],
     ]
 
-    /// Whether a group may open `path`: one of its places, inside one, or a directory above one
-    /// (opened to read a symbolic link in it, never listed).
-    static func allowed(_ path: String, by sets: Set<FactSet>) -> Bool {
-        sets.contains { set in
-            (places[set] ?? []).contains { path == $0 || path.hasPrefix($0 + "/") || $0.hasPrefix(path == "/" ? "/" : path + "/") }
+    /// The places of `set` on fixture host `host`: the table's, and for the browser histories the
+    /// home directories the host's /etc/passwd names (the probe looks at each, and under it).
+    static func places(_ set: FactSet, host: String) -> [String] {
+        var result = places[set] ?? []
+        if set == .browserHistory {
+            let passwd = FixtureHosts.root(host).real("/etc/passwd")
+            let text = (try? String(contentsOfFile: passwd, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+                if fields.count >= 7, fields[5].hasPrefix("/"), fields[5] != "/" { result.append(String(fields[5])) }
+            }
+        }
+        return result
+    }
+
+    /// Whether a group may open `path` on `host`: one of its places, inside one, or a directory
+    /// above one (opened to read a symbolic link in it, never listed). A place's `*` stands for any
+    /// one name; the place `/` is the root alone, not what is under it.
+    static func allowed(_ path: String, by sets: Set<FactSet>, host: String) -> Bool {
+        let names = path.split(separator: "/")
+        return sets.contains { set in
+            places(set, host: host).contains { place in
+                if place == "/" { return path == "/" }
+                let pattern = place.split(separator: "/")
+                return zip(names, pattern).allSatisfy { $0 == $1 || $1 == "*" }
+            }
         }
     }
 
@@ -120,7 +144,7 @@ struct RuleFactSetTests {
             let (facts, paths) = Self.recordedObservation(name, sets)
             #expect(facts.collected == sets)
             #expect(!paths.isEmpty, "\(check.rule.id) looked at nothing on \(name)")
-            let strays = paths.filter { !Self.allowed($0, by: sets) }
+            let strays = paths.filter { !Self.allowed($0, by: sets, host: name) }
             #expect(strays.isEmpty, "\(check.rule.id) on \(name) read \(strays.prefix(5)) outside \(sets.sorted().map(\.rawValue))")
         }
     }
@@ -130,7 +154,7 @@ struct RuleFactSetTests {
         for set in FactSet.allCases {
             let (_, paths) = Self.recordedObservation(name, [set])
             #expect(!paths.isEmpty, "\(set.rawValue) looked at nothing on \(name)")
-            let strays = paths.filter { !Self.allowed($0, by: [set]) }
+            let strays = paths.filter { !Self.allowed($0, by: [set], host: name) }
             #expect(strays.isEmpty, "\(set.rawValue) on \(name) read \(strays.prefix(5))")
         }
     }
