@@ -14,14 +14,10 @@ import Testing
 struct AuditExitStatusTests {
     let mijian = TestSupport.productPath("mijian")
 
-    /// A copy of fixture host `name` (cp -a keeps sysfs links links).
+    /// A copy of fixture host `name` whose signatures are as fresh at the real time as the
+    /// committed fixture's are at the fixed time.
     static func copy(_ name: String) throws -> URL {
-        let dir = try TestSupport.temporaryDirectory("mijian-exit")
-        let copy = dir.appendingPathComponent("host")
-        let source = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/hosts/\(name)")
-        let copied = try TestSupport.run("/bin/cp", ["-a", source.path, copy.path])
-        try #require(copied.status == 0, "\(copied.stderr)")
-        return copy
+        try TestSupport.hostCopy(name)
     }
 
     /// The copy with the kernel release file replaced by a directory: the module tree cannot be

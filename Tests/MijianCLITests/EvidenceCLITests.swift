@@ -89,18 +89,20 @@ struct EvidenceCLITests {
         let machine = try Machine()
         #expect(await MijianMain.run(arguments: ["keys", "init", "--key-dir", machine.keyDir]) == 0)
         let policy = machine.path("unit.yaml")
-        let text = "id: unit-7\nversion: \"3\"\nprofile: classified\nnetworks:\n  unit: [10.7.0.0/16]\nrules:\n  log.retention:\n    enabled: false\n"
+        let text = "id: unit-7\nversion: \"3\"\nprofile: classified\nnetworks:\n  unit: [10.7.0.0/16]\nrules:\n  log.retention:\n    enabled: false\n  audit.system:\n    enabled: false\n"
         try Data(text.utf8).write(to: URL(fileURLWithPath: policy))
         let signed = machine.path("signed.json")
         let code = await MijianMain.run(arguments: ["audit", "--sign", "--root", machine.root, "--key-dir", machine.keyDir, "--policy", policy, "--output", signed])
         // The root holds /etc alone: the hardware, network and log rules cannot look, and with
-        // log.retention (the one that fails there) disabled nothing fails, so the status is 3.
+        // log.retention and audit.system (the ones that fail there: no journal, no audit=1 on any
+        // command line) disabled nothing fails, so the status is 3.
         #expect(code == 3)
         let key = try VerifyingKey(pem: String(contentsOfFile: "\(machine.keyDir)/agent.pub", encoding: .utf8))
         let report = try EnvelopeVerifier(keys: key).verifyReport(EvidenceFiles.read(signed, limit: 1 << 24)).report
         #expect(report.policy.id == "unit-7" && report.policy.version == "3")
         #expect(report.policy.sha256 == Hex.lower(SHA256.hash(data: Array(text.utf8))))
         #expect(report.findings.first { $0.rule.id == "log.retention" }?.status == .notchecked)
+        #expect(report.findings.first { $0.rule.id == "audit.system" }?.status == .notchecked)
     }
 
     @Test("enroll writes a request that verifies; rotation signs with both keys")
