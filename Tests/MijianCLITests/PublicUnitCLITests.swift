@@ -67,6 +67,25 @@ import Testing
         #expect(stated.map(\.rule.id).sorted() == network.map(\.rule.id).sorted())
     }
 
+    /// net.history says it too when it finds nobody's browser to judge: a root without users.
+    @Test func netHistoryWithNoHomeSaysItToo() throws {
+        let directory = try TestSupport.temporaryDirectory("mijian-public-unit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("unit.yaml").path
+        try Data(Self.policy("  unit: [10.0.0.0/8, 8.8.8.0/24]\n  covers_public_space: true").utf8).write(to: URL(fileURLWithPath: path))
+        let root = directory.appendingPathComponent("root")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("etc"), withIntermediateDirectories: true)
+        try Data("0123456789abcdef0123456789abcdef\n".utf8).write(to: root.appendingPathComponent("etc/machine-id"))
+        let options = try AuditOptions.parse(["--root", root.path, "--policy", path, "--rule", "net.history"])
+        let fixed = TestSupport.fixedDate
+        let findings = try AuditRun.perform(options, now: { fixed }).report.findings.filter { $0.rule.id == "net.history" }
+        #expect(findings.map(\.status) == [.notapplicable])
+        for finding in findings {
+            #expect(PublicSpace.statement(in: [finding]) != nil, "\(finding.statusDetail)")
+            #expect(finding.evidence.contains { $0.kind == "policy" && $0.source == "networks.covers_public_space" })
+        }
+    }
+
     /// `traffic.egress` judges packets against the same inside: a packet to the public block the
     /// policy calls the unit's own passes, and both the pass and a fail elsewhere say why, in the file
     /// mode and (through the same call) in the service.
