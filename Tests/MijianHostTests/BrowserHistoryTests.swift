@@ -164,6 +164,36 @@ struct BrowserHistoryTests {
         #expect(bounded.homes.first { $0.user == "wu" }?.truncated?.contains("deeper than 3") == true)
     }
 
+    @Test("with a policy, first visits are looked up only for public hosts, and the earliest of them is kept")
+    func firstVisitsOfPublicHostsOnly() throws {
+        let policy = try Self.policy()
+        let judged = BrowserHistoryProbe.observe(root: FixtureHosts.root("browser-chromium-public"), logger: FixtureHosts.logger, policy: policy)
+        let profile = try #require(judged.profiles.first)
+        let inside = try #require(profile.hosts.first { $0.host == "intranet.unit.internal" })
+        #expect(inside.firstVisit == nil, "the visits of a host inside the unit are not read")
+        let publicHosts = profile.hosts.filter { !policy.isInsideUnit(historyHost: $0.host) }
+        #expect(!publicHosts.isEmpty && publicHosts.allSatisfy { $0.firstVisit != nil })
+        #expect(profile.firstPublicVisit != nil && profile.firstPublicVisit == publicHosts.compactMap(\.firstVisit).min())
+        // Without a policy every host's first visit is read; the counts are the same.
+        let all = try #require(Self.facts("browser-chromium-public").profiles.first)
+        #expect(all.hosts.allSatisfy { $0.firstVisit != nil })
+        #expect(all.hosts.map(\.visits) == profile.hosts.map(\.visits))
+    }
+
+    @Test("the search by schema looks under a home's dot-directories and snap, not in the user's documents")
+    func schemaSearchSkipsDocuments() throws {
+        let tree = try TestSupport.temporaryDirectory("mijian-history-docs")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        let source = "Tests/Fixtures/hosts/browser-domestic-schema/home/wu/.local/share/SecWeb/UserData/Main/History"
+        let database = TestSupport.repositoryRoot.appendingPathComponent(source)
+        for place in ["home/wu/Documents/old-disk/Main", "home/wu/snap/secweb/common/Main"] {
+            try FileManager.default.createDirectory(at: tree.appendingPathComponent(place), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: database, to: tree.appendingPathComponent(place + "/History"))
+        }
+        let facts = Self.facts("", root: HostRoot(path: tree.path))
+        #expect(facts.profiles.map(\.database) == ["/home/wu/snap/secweb/common/Main/History"])
+    }
+
     @Test("a corrupt database is an error for its profile, with SQLite's reason")
     func corrupt() throws {
         let profile = try #require(Self.facts("browser-corrupt").profiles.first)
