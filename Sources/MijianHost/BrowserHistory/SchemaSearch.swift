@@ -15,7 +15,18 @@ extension BrowserHistoryProbe {
 
     /// Whether a home's top-level entry is where a browser can keep a profile: a dot-directory
     /// (`.config`, `.local`, `.var`, `.mozilla`-likes) or `snap`; the user's own documents are not.
-    static func isProfilePlace(_ name: String) -> Bool { name.hasPrefix(".") || name == "snap" }
+    static func isProfilePlace(_ name: String) -> Bool { (name.hasPrefix(".") && !toolchainDirectories.contains(name)) || name == "snap" }
+
+    /// Dot-directories of language toolchains and package caches: tens of thousands of files
+    /// each, installed by tools, never a browser's profile; not searched, so the entry bound is
+    /// spent on the places profiles are kept.
+    static let toolchainDirectories: Set<String> = [
+        ".rustup", ".cargo", ".pyenv", ".rbenv", ".nvm", ".npm", ".m2", ".gradle", ".swiftpm", ".conda", ".julia", ".ccache", ".cpan", ".opam",
+        ".sdkman", ".gem", ".stack", ".ghcup", ".vscode-server",
+    ]
+
+    /// The top-level places browsers use most, searched first.
+    static let likelyPlaces: Set<String> = [".config", ".local", ".var", "snap", ".mozilla"]
 
     /// Walks a home's profile places (links never followed, `skipping` the browsers' own
     /// directories already read) for SQLite files with a history schema, within `bounds`. A
@@ -34,7 +45,9 @@ extension BrowserHistoryProbe {
                 root.noteFailure(directory, error)
                 continue
             }
-            for entry in entries {
+            // The likely places last onto the stack: searched first.
+            let ordered = depth == 0 ? entries.sorted { !likelyPlaces.contains($0.name) && likelyPlaces.contains($1.name) } : entries
+            for entry in ordered {
                 guard searched.examined < bounds.entries else {
                     searched.truncated = "stopped after \(bounds.entries) entries"
                     return profiles
