@@ -72,32 +72,54 @@ struct DocumentReader {
         // A NUL in the first bytes is binary (an image, a video, an executable), unless a UTF-16
         // byte-order mark says the text is in 16-bit units: not read further.
         if head.contains(0), !head.starts(with: [0xFF, 0xFE]), !head.starts(with: [0xFE, 0xFF]) { return .notDocument }
-        let bytes: [UInt8]
-        do { bytes = try source.head(limits.textBytes) } catch { return .unread(.txt, error.message) }
-        let truncated = source.size > Int64(bytes.count)
         let trimmed = head.drop { XMLTokenizer.isSpace($0) || $0 == 0xEF || $0 == 0xBB || $0 == 0xBF }
         let start = String(decoding: trimmed.prefix(256), as: UTF8.self).lowercased()
         let isHTML = start.hasPrefix("<!doctype html") || start.hasPrefix("<html") || ((name.hasSuffix(".html") || name.hasSuffix(".htm")) && start.hasPrefix("<"))
         let isXML = !isHTML && start.hasPrefix("<")
-        let declared = Self.declaredCharset(bytes)
-        guard let (text, encoding) = TextDecoding.decode(bytes, declared: declared, truncated: truncated) else { return .notDocument }
-        if isHTML { return .document(.html, HTMLText.lines(Array(text.utf8), limit: limits.lines), encoding: encoding, note: nil) }
-        if isXML {
+        let markdown = name.hasSuffix(".md") || name.hasSuffix(".markdown")
+        // A marking is in the first lines: a small head is read first, and the whole `textBytes`
+        // only when the head holds no more than `limits.lines` lines (the last line of a cut read
+        // may be cut too, so one line more than the limit is needed to trust the head).
+        var want = min(limits.textBytes, Self.textHeadBytes)
+        while true {
+            let bytes: [UInt8]
+            do { bytes = try source.head(want) } catch { return .unread(.txt, error.message) }
+            let truncated = source.size > Int64(bytes.count)
+            guard let (text, encoding) = TextDecoding.decode(bytes, declared: Self.declaredCharset(bytes), truncated: truncated) else { return .notDocument }
+            let (format, lines) = textLines(text, html: isHTML, xml: isXML, markdown: markdown, limit: limits.lines + 1)
+            if !truncated || lines.count > limits.lines || want >= limits.textBytes {
+                return .document(format, Array(lines.prefix(limits.lines)), encoding: encoding, note: nil)
+            }
+            want = limits.textBytes
+        }
+    }
+
+    /// Bytes of a text file read first: the first lines of most documents.
+    static let textHeadBytes = 16 << 10
+
+    /// The first `limit` lines of decoded text as HTML, XML, Markdown or plain text show them.
+    private func textLines(_ text: String, html: Bool, xml: Bool, markdown: Bool, limit: Int) -> (DocumentFormat, [TextLine]) {
+        if html { return (.html, HTMLText.lines(Array(text.utf8), limit: limit)) }
+        if xml {
             var tokenizer = XMLTokenizer(Array(text.utf8))
             var lines: [TextLine] = []
-            while lines.count < limits.lines, let token = tokenizer.next() {
+            while lines.count < limit, let token = tokenizer.next() {
                 if case .text(let value) = token {
                     for line in TextDecoding.lines(value) {
                         lines.append(TextLine(line, HitLocation(part: "xml", line: lines.count + 1)))
                     }
                 }
             }
-            return .document(.xml, lines, encoding: encoding, note: nil)
+            return (.xml, Array(lines.prefix(limit)))
         }
-        let markdown = name.hasSuffix(".md") || name.hasSuffix(".markdown")
-        let texts = TextDecoding.lines(text).map { markdown ? Self.markdownText($0) : $0 }.filter { !$0.allSatisfy(\.isWhitespace) }
-        let lines = texts.enumerated().map { TextLine($1, HitLocation(part: markdown ? "markdown" : "text", line: $0 + 1)) }
-        return .document(markdown ? .md : .txt, lines, encoding: encoding, note: nil)
+        var lines: [TextLine] = []
+        for line in TextDecoding.lines(text) {
+            let shown = markdown ? Self.markdownText(line) : line
+            if shown.allSatisfy(\.isWhitespace) { continue }
+            lines.append(TextLine(shown, HitLocation(part: markdown ? "markdown" : "text", line: lines.count + 1)))
+            if lines.count >= limit { break }
+        }
+        return (markdown ? .md : .txt, lines)
     }
 
     /// A Markdown line as it renders: heading marks, quotes, list bullets and emphasis dropped.
