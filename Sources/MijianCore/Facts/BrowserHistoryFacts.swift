@@ -244,10 +244,25 @@ public struct BrowserHistoryFacts: Sendable, Equatable {
 extension Policy {
     /// Whether a host of a browser's history is inside the unit: loopback, a name under the
     /// DNS suffixes, an address in the unit's networks or allowed destinations.
+    /// The same judgement as `isAllowedName` for names, without Foundation's string search:
+    /// a history holds thousands of hosts, each judged several times.
     public func isInsideUnit(historyHost host: String) -> Bool {
         if host == "localhost" || host.hasSuffix(".localhost") { return true }
-        if let address = IPAddress(host) { return address.isLoopback || isAllowedPeer(address) }
-        return isAllowedName(host)
+        let literal = host.contains(":") || host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") }
+        if literal, let address = IPAddress(host) { return address.isLoopback || isAllowedPeer(address) }
+        let name = Self.withoutDots(host.lowercased())
+        return dnsAllowedSuffixes.contains { suffix in
+            let suffix = Self.withoutDots(suffix.lowercased())
+            return name == suffix || name.hasSuffix("." + suffix)
+        }
+    }
+
+    /// A name without leading and trailing dots.
+    static func withoutDots(_ name: String) -> Substring {
+        var name = Substring(name)
+        while name.first == "." { name.removeFirst() }
+        while name.last == "." { name.removeLast() }
+        return name
     }
 }
 
