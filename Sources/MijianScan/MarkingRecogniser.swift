@@ -43,6 +43,9 @@ public enum MarkingRecogniser {
 
     /// Every hit in `lines`, each scored as marking or mention.
     public static func hits(in lines: [TextLine]) -> [MarkingHit] {
+        // Every level word ends in 密 (U+5BC6, E5 AF 86 in UTF-8), which no folding makes: text
+        // without it holds no hit, and most text is let go here before any Character is made.
+        guard lines.contains(where: { containsMi($0.text) }) else { return [] }
         let normalised = lines.map { Normalised($0.text) }
         var hits: [MarkingHit] = []
         for index in normalised.indices {
@@ -63,6 +66,20 @@ public enum MarkingRecogniser {
         }
         demoteLists(&hits)
         return hits.sorted { ($0.kind == .marking ? 0 : 1, -$0.score) < ($1.kind == .marking ? 0 : 1, -$1.score) }
+    }
+
+    /// Whether the UTF-8 of `text` holds 密.
+    static func containsMi(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.count >= 3 else { return false }
+            var index = 0
+            while index + 2 < bytes.count {
+                if bytes[index] == 0xE5, bytes[index + 1] == 0xAF, bytes[index + 2] == 0x86 { return true }
+                index += 1
+            }
+            return false
+        }
     }
 
     /// Lines of the first page within which several different markings, each on a line of its

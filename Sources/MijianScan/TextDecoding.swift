@@ -85,9 +85,33 @@ enum TextDecoding {
         return text.contains("\u{0}") ? nil : text
     }
 
-    /// Non-empty lines of text, split at LF, CRLF and CR.
+    /// Non-empty lines of text, split at LF, CRLF, CR, form feed and U+2028. Split on the UTF-8
+    /// bytes (every separator is whole there), not on Characters, whose comparison costs far more.
     static func lines(_ text: String) -> [String] {
-        text.split(omittingEmptySubsequences: true) { $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == "\u{2028}" || $0 == "\u{0C}" }
-            .map(String.init).filter { !$0.allSatisfy(\.isWhitespace) }
+        let bytes = Array(text.utf8)
+        var lines: [String] = []
+        var start = 0
+        func flush(_ end: Int) {
+            guard end > start else { return }
+            let line = String(decoding: bytes[start..<end], as: UTF8.self)
+            if !line.unicodeScalars.allSatisfy(\.properties.isWhitespace) { lines.append(line) }
+        }
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0A || byte == 0x0D || byte == 0x0C {
+                flush(index)
+                index += 1
+                start = index
+            } else if byte == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80, bytes[index + 2] == 0xA8 {
+                flush(index)
+                index += 3
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        flush(bytes.count)
+        return lines
     }
 }

@@ -68,4 +68,16 @@ import Testing
         let result = try #require(Self.read(CountingSource(Array(lines.joined().utf8))))
         #expect(result.status == .clean)
     }
+
+    @Test func linesSplitAtEveryBreakAndBlankLinesAreDropped() {
+        let text = "甲\r\n乙\r丙\n\n \u{3000}\t\n丁\u{2028}戊\u{0C}己 "
+        #expect(TextDecoding.lines(text) == ["甲", "乙", "丙", "丁", "戊", "己 "])
+    }
+
+    @Test func textWithoutTheCharacter密HoldsNoHitAndTextWithItIsStillJudged() {
+        #expect(!MarkingRecogniser.containsMi("秘★1年 机要"))
+        #expect(MarkingRecogniser.containsMi("机 密★2年"))
+        let spaced = MarkingRecogniser.hits(in: [TextLine("000123", HitLocation(part: "text", line: 1)), TextLine("机 密★2年", HitLocation(part: "text", line: 2))])
+        #expect(spaced.first?.kind == .marking)
+    }
 }
