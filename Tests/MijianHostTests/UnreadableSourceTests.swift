@@ -77,8 +77,9 @@ struct UnreadableSourceTests {
     }
 
     /// What each rule reads: for most rules every path its fact groups' probes opened; for the four
-    /// hardware rules, which share one probe, the part each one judges from.
-    static func readsPerRule(root: HostRoot, groupLogs: [FactSet: HostAccessLog], facts: HardwareFacts) -> [String: Reads] {
+    /// hardware rules and the four identity rules, which share one probe each, the part each one
+    /// judges from; for net.history the installation's sources only when it has profiles to date.
+    static func readsPerRule(root: HostRoot, groupLogs: [FactSet: HostAccessLog], facts: HardwareFacts, datesProfiles: Bool = false) -> [String: Reads] {
         var resolvedCache: [String: String] = [:]
         func resolved(_ path: String) -> String {
             if let known = resolvedCache[path] { return known }
@@ -124,6 +125,32 @@ struct UnreadableSourceTests {
                 out[rule] = reads(hardware) { usbList($0) || within($0, "/sys/class/block") || isModuleSource($0) || hubLocks.contains($0) }
             case "usb.phone":
                 out[rule] = reads(hardware, usbList)
+            // The identity rules share one probe; each judges from its own files (as its sources'
+            // errors say), and from the directories above them the probe lists to find them.
+            case "auth.password":
+                out[rule] = reads(groupLogs[.auth]) {
+                    inOrAbove($0, ["/etc/pam.d", "/etc/security/pwquality.conf", "/etc/security/pwquality.conf.d", "/etc/login.defs", "/etc/passwd", "/etc/shadow"])
+                }
+            case "auth.lockout":
+                out[rule] = reads(groupLogs[.auth]) { inOrAbove($0, ["/etc/pam.d", "/etc/security/faillock.conf"]) }
+            case "auth.accounts":
+                out[rule] = reads(groupLogs[.auth]) { inOrAbove($0, ["/etc/passwd", "/etc/shadow", "/etc/pam.d", "/etc/ssh", "/etc/systemd", "/usr/sbin/sshd"]) }
+            case "auth.screenlock":
+                out[rule] = reads(groupLogs[.auth]) {
+                    inOrAbove($0, [
+                        "/etc/dconf", "/usr/share/dconf", "/usr/share/glib-2.0", "/usr/share/xsessions", "/usr/share/wayland-sessions", "/usr/bin/xscreensaver",
+                        "/etc/X11/app-defaults", "/usr/share/X11/app-defaults", "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc",
+                    ])
+                }
+            // The installation's date serves only to date the profiles found; with none it judges nothing.
+            case "net.history":
+                var merged = reads(groupLogs[.browserHistory]) { _ in true }
+                if datesProfiles {
+                    let part = reads(groupLogs[.installation]) { _ in true }
+                    merged.content.formUnion(part.content)
+                    merged.lookups.formUnion(part.lookups)
+                }
+                out[rule] = merged
             default:
                 var merged = Reads()
                 for set in check.needs {
@@ -135,6 +162,11 @@ struct UnreadableSourceTests {
             }
         }
         return out
+    }
+
+    /// Whether `path` is one of `places`, inside one, or a directory above one.
+    static func inOrAbove(_ path: String, _ places: [String]) -> Bool {
+        places.contains { within(path, $0) || within($0, path) }
     }
 
     static func parent(_ path: String) -> String {
@@ -196,7 +228,7 @@ struct UnreadableSourceTests {
         var seen: Set<String> = []
         let paths = log.paths.filter { seen.insert($0).inserted && $0 != "/" }
         #expect(paths.count > 50, "\(name): only \(paths.count) paths recorded")
-        let reads = Self.readsPerRule(root: root, groupLogs: groupLogs, facts: facts.hardware)
+        let reads = Self.readsPerRule(root: root, groupLogs: groupLogs, facts: facts.hardware, datesProfiles: !facts.browserHistory.profiles.isEmpty)
         var problems: [String] = []
         var refusedAudits = 0
         for path in paths {
