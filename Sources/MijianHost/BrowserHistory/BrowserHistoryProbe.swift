@@ -253,8 +253,7 @@ public enum BrowserHistoryProbe {
         // One row per host from `urls` alone (the browser keeps each URL's counts and last
         // visit there); the visits table is read only for the first visits of the hosts judged.
         let hosts = """
-            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), MAX(typed_count > 0), group_concat(id),
-                   MAX(printf('%020d', last_visit_time) || char(9) || url)
+            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), SUM(typed_count > 0), group_concat(id), MAX(last_visit_time), url
             FROM urls GROUP BY h
             """
         let ids = try collectHosts(db, hosts, family: .chromium, into: &profile)
@@ -276,8 +275,7 @@ public enum BrowserHistoryProbe {
     static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Places with no visit at all (the default bookmarks) were never visited and are left out.
         let hosts = """
-            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), MAX(typed), group_concat(id),
-                   MAX(printf('%020d', IFNULL(last_visit_date, 0)) || char(9) || url)
+            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), SUM(typed > 0), group_concat(id), MAX(last_visit_date), url
             FROM moz_places WHERE visit_count > 0 OR last_visit_date IS NOT NULL
             GROUP BY h
             """
@@ -304,7 +302,8 @@ public enum BrowserHistoryProbe {
         }
     }
 
-    /// The hosts of a hosts query (host, URLs, visits, typed, URL ids, packed last visit);
+    /// The hosts of a hosts query (host, URLs, visits, typed URLs, URL ids, last visit, and the
+    /// URL of that visit: SQLite takes a bare column from the row of the query's one MAX());
     /// returns each host's URL ids, in the order of `profile.hosts`.
     static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) -> [[Int64]] {
         var hosts: [BrowserHostVisits] = []
@@ -315,10 +314,9 @@ public enum BrowserHistoryProbe {
                 internalEntries += Int(row.int(1))
                 return
             }
-            let last = latest(row.text(5))
             hosts.append(BrowserHostVisits(
                 host: row.text(0), urls: Int(row.int(1)), visits: Int(row.int(2)), typed: row.int(3) > 0,
-                firstVisit: nil, lastVisit: family.date(fromMicroseconds: last.time), lastURL: last.rest.first ?? ""))
+                firstVisit: nil, lastVisit: family.date(fromMicroseconds: row.int(5)), lastURL: row.text(6)))
             ids.append(row.text(4).split(separator: ",").compactMap { Int64($0) })
         }
         profile.hosts = hosts
