@@ -132,12 +132,13 @@ struct DocumentReader {
 
     /// `charset=` of an HTML meta tag or `encoding=` of an XML declaration in the first bytes.
     static func declaredCharset(_ bytes: [UInt8]) -> String? {
-        let head = String(decoding: bytes.prefix(1024), as: UTF8.self).lowercased()
-        for key in ["charset=", "encoding="] {
-            guard let range = head.range(of: key) else { continue }
-            let value = head[range.upperBound...].drop { $0 == "\"" || $0 == "'" || $0 == " " }
-            let name = value.prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
-            if !name.isEmpty { return String(name) }
+        // ASCII case folded on the bytes: no String is made of the head to look for two words.
+        let head = bytes.prefix(1024).map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+        for key in [Array("charset=".utf8), Array("encoding=".utf8)] where head.count >= key.count {
+            guard let at = (0...(head.count - key.count)).first(where: { head[$0] == key[0] && Array(head[$0..<$0 + key.count]) == key }) else { continue }
+            let value = head[(at + key.count)...].drop { $0 == 0x22 || $0 == 0x27 || $0 == 0x20 }
+            let name = value.prefix { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }
+            if !name.isEmpty { return String(decoding: name, as: UTF8.self) }
         }
         return nil
     }

@@ -80,4 +80,11 @@ import Testing
         let spaced = MarkingRecogniser.hits(in: [TextLine("000123", HitLocation(part: "text", line: 1)), TextLine("机 密★2年", HitLocation(part: "text", line: 2))])
         #expect(spaced.first?.kind == .marking)
     }
+
+    @Test func theDeclaredCharsetIsFoundInTheHead() {
+        #expect(DocumentReader.declaredCharset(Array("<?xml version=\"1.0\" Encoding=\"GBK\"?><a/>".utf8)) == "gbk")
+        #expect(DocumentReader.declaredCharset(Array("<html><head><meta charset='GB2312'>".utf8)) == "gb2312")
+        #expect(DocumentReader.declaredCharset(Array("<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\">".utf8)) == "utf-8")
+        #expect(DocumentReader.declaredCharset(Array("纯文本，没有声明。".utf8)) == nil)
+    }
 }
