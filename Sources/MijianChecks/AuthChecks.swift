@@ -125,7 +125,8 @@ public enum AuthChecks {
         let rule = RuleCatalogue.authPassword
         let facts = all.auth
         var findings = context.sourceErrors(rule, facts.sources) { path in
-            path.hasPrefix("/etc/pam.d/") || path.hasPrefix("/etc/security/pwquality") || path == "/etc/login.defs" || path == "/etc/passwd" || path == "/etc/shadow"
+            path == "/etc/pam.d" || path.hasPrefix("/etc/pam.d/") || path == "/etc/security" || path.hasPrefix("/etc/security/pwquality")
+                || path == "/etc/login.defs" || path == "/etc/passwd" || path == "/etc/shadow"
         }
         let sources = context.evidence("sources", "host", .array(facts.sources.filter { $0.path.hasPrefix("/etc/pam.d/") || $0.path.hasPrefix("/etc/security/pwquality") || ["/etc/login.defs", "/etc/passwd", "/etc/shadow"].contains($0.path) }.map(\.json)))
         guard let level = context.policy.auth.level(for: context.classification) else {

@@ -10,7 +10,7 @@ extension AuthChecks {
         let rule = RuleCatalogue.authLockout
         let facts = all.auth
         let policy = context.policy.auth
-        var findings = context.sourceErrors(rule, facts.sources) { $0.hasPrefix("/etc/pam.d/") || $0 == "/etc/security/faillock.conf" }
+        var findings = context.sourceErrors(rule, facts.sources) { $0 == "/etc/pam.d" || $0.hasPrefix("/etc/pam.d/") || $0 == "/etc/security/faillock.conf" }
         let stacks = loginStacks(facts)
         guard !stacks.isEmpty else {
             findings.append(context.finding(
@@ -87,7 +87,7 @@ extension AuthChecks {
         let rule = RuleCatalogue.authAccounts
         let facts = all.auth
         var findings = context.sourceErrors(rule, facts.sources) { path in
-            path == "/etc/passwd" || path == "/etc/shadow" || path.hasPrefix("/etc/pam.d/") || path.hasPrefix("/etc/ssh/") || path.hasPrefix("/etc/systemd/") || path.hasSuffix("/sshd")
+            path == "/etc/passwd" || path == "/etc/shadow" || path == "/etc/pam.d" || path.hasPrefix("/etc/pam.d/") || path.hasPrefix("/etc/ssh/") || path.hasPrefix("/etc/systemd/") || path.hasSuffix("/sshd")
         }
         let passwdRead = facts.source("/etc/passwd")?.state == .ok
         let shadowRead = facts.source("/etc/shadow")?.state == .ok

@@ -70,7 +70,8 @@ extension AuthChecks {
         let screen = all.auth.screen
         let policy = context.policy.auth
         let paths: (String) -> Bool = { path in
-            path.hasPrefix("/etc/dconf/") || path.hasPrefix("/usr/share/dconf/") || path.hasPrefix("/usr/share/glib-2.0/") || path.hasPrefix("/usr/share/xsessions")
+            path == "/etc/dconf" || path.hasPrefix("/etc/dconf/") || path == "/usr/share/dconf" || path.hasPrefix("/usr/share/dconf/")
+                || path == "/usr/share/glib-2.0" || path.hasPrefix("/usr/share/glib-2.0/") || path.hasPrefix("/usr/share/xsessions")
                 || path.hasPrefix("/usr/share/wayland-sessions") || path.contains("XScreenSaver") || path.hasPrefix("/etc/profile") || path == "/etc/bash.bashrc"
         }
         var findings = context.sourceErrors(rule, all.auth.sources, paths)

@@ -303,6 +303,11 @@ final class DirectoryListings {
                 } catch where error.code == .notFound {
                     names[directory] = .some(nil)
                 } catch {
+                    // A directory that cannot be listed is an error of its own, never a quiet
+                    // "go and read the file": what it holds is unknown.
+                    if !sources.contains(where: { $0.path == directory }) {
+                        sources.append(FactSource(path: directory, state: .error(error.description)))
+                    }
                     return false
                 }
             }
