@@ -17,9 +17,10 @@ public enum MarkingChecks {
                 rule, subject: "host", status: .notchecked,
                 detail: "Disabled by policy \(context.policy.id) (rules.\(rule.id).enabled: false).", evidence: [])
         }
-        let marked = facts.files.filter { $0.status == .marked && !isContainer($0, in: facts) }
-        let mentioned = facts.files.filter { $0.status == .mentioned && !isContainer($0, in: facts) }
-        let unread = facts.files.filter { $0.status == .unread && !isContainer($0, in: facts) }
+        let holders = containerPaths(facts)
+        let marked = facts.files.filter { $0.status == .marked && !isContainer($0, holders) }
+        let mentioned = facts.files.filter { $0.status == .mentioned && !isContainer($0, holders) }
+        let unread = facts.files.filter { $0.status == .unread && !isContainer($0, holders) }
         var evidence = [context.evidence("scan", facts.root, .object([
             ("paths", .strings(facts.paths)), ("totals", facts.totals.json), ("notes", .strings(facts.notes)),
         ]))]
@@ -59,8 +60,22 @@ public enum MarkingChecks {
     }
 
     /// An archive whose status only sums up its members (listed on their own).
-    static func isContainer(_ file: FileResult, in facts: MarkingFacts) -> Bool {
-        [.zip, .tar, .gz].contains(file.format) && file.hits.isEmpty && facts.files.contains { $0.path.hasPrefix(file.path + "!") }
+    static func isContainer(_ file: FileResult, _ holders: Set<Substring>) -> Bool {
+        [.zip, .tar, .gz].contains(file.format) && file.hits.isEmpty && holders.contains(file.path[...])
+    }
+
+    /// Every path that some listed member sits inside (`a.zip` of `a.zip!b.docx`, and both
+    /// `a.zip` and `a.zip!b.tar` of `a.zip!b.tar!c.txt`): one pass instead of a search per archive.
+    static func containerPaths(_ facts: MarkingFacts) -> Set<Substring> {
+        var holders: Set<Substring> = []
+        for file in facts.files {
+            var index = file.path.startIndex
+            while let bang = file.path[index...].firstIndex(of: "!") {
+                holders.insert(file.path[..<bang])
+                index = file.path.index(after: bang)
+            }
+        }
+        return holders
     }
 
     /// Files as evidence rows: path, format, and each hit's marking text, kind, place and score — never the text around it.
