@@ -123,8 +123,15 @@ public struct AssessmentRenderer: Sendable {
 
     // MARK: Markdown
 
-    private func cell(_ text: String) -> String {
+    /// A table cell or line of Markdown: a workstation chose some of this text (host names,
+    /// asset numbers, people), and a Markdown viewer renders raw HTML, so `<` is written as an
+    /// entity (it still reads as `<`).
+    private func cell(_ text: String) -> String { Self.markdownCell(text) }
+
+    /// `text` made safe for one Markdown table cell or line (see `cell`).
+    public static func markdownCell(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
+            .replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
     }
 

@@ -54,6 +54,8 @@ struct PolicyFileTests {
 
     @Test func htmlAndMarkdownEscapeWhatMachinesSend() {
         #expect(AssessmentRenderer.escape("<script>alert('x')</script>&\"") == "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;")
+        // A Markdown viewer renders raw HTML: a host name's tags arrive as text, on one line, in one cell.
+        #expect(AssessmentRenderer.markdownCell("ws<img src=x onerror=alert(1)>|x\ny") == "ws&lt;img src=x onerror=alert(1)>\\|x y")
     }
 
     @Test func mediaAreFoundAtAnyDepthOfTheEvidence() {
