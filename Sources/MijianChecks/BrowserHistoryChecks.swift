@@ -36,7 +36,7 @@ public enum BrowserHistoryChecks {
             // Not an installed system's root, nor a home partition: nobody's browser can be here.
             return findings + [context.finding(
                 rule, subject: "host", status: .notapplicable,
-                detail: "No /etc/passwd, /root or /home under \(all.root), and no top directory with a user's dot-directories: no user account or home directory, so there is no browser profile to examine.",
+                detail: "No /etc/passwd, /root or /home under the audited root, and no top directory with a user's dot-directories: no user account or home directory, so there is no browser profile to examine.",
                 evidence: [sources])]
         }
         let installedAt = all.installation.installedAt

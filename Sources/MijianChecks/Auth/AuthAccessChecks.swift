@@ -93,12 +93,12 @@ extension AuthChecks {
         let shadowRead = facts.source("/etc/shadow")?.state == .ok
         if facts.source("/etc/passwd")?.state == .missing {
             findings.append(context.finding(
-                rule, subject: "/etc/passwd", status: .error, detail: "No /etc/passwd under \(all.root): the accounts cannot be listed.",
+                rule, subject: "/etc/passwd", status: .error, detail: "No /etc/passwd under the audited root: the accounts cannot be listed.",
                 evidence: [context.evidence("file", "/etc/passwd", facts.source("/etc/passwd")?.json ?? .null)]))
         }
         if passwdRead, facts.source("/etc/shadow")?.state == .missing {
             findings.append(context.finding(
-                rule, subject: "/etc/shadow", status: .error, detail: "No /etc/shadow under \(all.root): whether a password field is empty cannot be said.",
+                rule, subject: "/etc/shadow", status: .error, detail: "No /etc/shadow under the audited root: whether a password field is empty cannot be said.",
                 evidence: [context.evidence("file", "/etc/shadow", facts.source("/etc/shadow")?.json ?? .null)]))
         }
         var failed = false
