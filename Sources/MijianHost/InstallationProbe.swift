@@ -461,34 +461,23 @@ struct InstallationReader {
             }
             location = files.map { "--file=\($0)" }
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: journalctl)
-        process.arguments = location + ["--list-boots", "--no-pager", "-q"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["TZ"] = "UTC"
-        environment["SYSTEMD_COLORS"] = "0"
-        environment["LC_ALL"] = "C"
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let run: JournalctlRun
         do {
-            try process.run()
+            run = try JournalctlRun.run(
+                journalctl, location + ["--list-boots", "--no-pager", "-q"],
+                environment: ["TZ": "UTC", "SYSTEMD_COLORS": "0", "LC_ALL": "C"])
         } catch {
             record(directory, .error("cannot run journalctl: \(error)"))
             return
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let data = run.output
+        let stderr = run.errors
         let boots = InstallationParsers.journalBoots(String(decoding: data, as: UTF8.self))
-        if process.terminationStatus != 0, boots.isEmpty {
+        if run.status != 0, boots.isEmpty {
             let message = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             // A journal with no entries at all has no boots; journalctl says so and exits 1.
             guard message.contains("No boots found") || message.contains("No journal boot entry found") || message.isEmpty else {
-                record(directory, .error("journalctl --list-boots exited \(process.terminationStatus): \(message)"))
+                record(directory, .error("journalctl --list-boots exited \(run.status): \(message)"))
                 return
             }
         }

@@ -172,24 +172,16 @@ public enum USBHistoryProbe {
             if files.isEmpty { return source }
             location = files.map { "--file=\($0)" }
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: journalctl)
-        process.arguments = location + ["_TRANSPORT=kernel", "-o", "json", "--output-fields=MESSAGE", "--no-pager", "-q"]
-        let pipe = Pipe()
-        let errors = Pipe()
-        process.standardOutput = pipe
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let run: JournalctlRun
         do {
-            try process.run()
+            run = try JournalctlRun.run(journalctl, location + ["_TRANSPORT=kernel", "-o", "json", "--output-fields=MESSAGE", "--no-pager", "-q"])
         } catch {
             source.state = "error"
             source.detail = "cannot run journalctl: \(error)"
             return source
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let data = run.output
+        let stderr = run.errors
         var lineNumber = 0
         for line in data.split(separator: 0x0A) {
             lineNumber += 1
@@ -208,9 +200,9 @@ public enum USBHistoryProbe {
             note(time, in: &source)
             parser.feed(message: Substring(message), time: time, source: "journal \(directory) entry \(lineNumber)")
         }
-        if process.terminationStatus != 0 && source.lines == 0 {
+        if run.status != 0 && source.lines == 0 {
             source.state = "error"
-            source.detail = "journalctl exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
+            source.detail = "journalctl exited \(run.status): \(String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))"
         }
         return source
     }
