@@ -197,9 +197,9 @@ extension Console {
         }
     }
 
+    /// The assessment's own cell escaping, plus backticks (a waiver's reason is typed by people).
     static func markdownCell(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "`", with: "\\`")
-            .replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        AssessmentRenderer.markdownCell(text).replacingOccurrences(of: "`", with: "\\`")
     }
 
     // MARK: - Waivers
