@@ -16,11 +16,13 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 HOSTILE_HOST = "<script>alert(\"host\")</script>\"><img src=x onerror=alert(1)>javascript:alert(1)"
 HOSTILE_PRODUCT = "<script>alert('usb')</script>\"><img src=x onerror=alert(2)>"
@@ -60,7 +62,19 @@ class Run:
         self.driver.save_screenshot(os.path.join(self.out, f"{name}.png"))
 
     def text(self):
-        return self.driver.find_element(By.TAG_NAME, "body").text
+        for _ in range(20):
+            try:
+                return self.driver.find_element(By.TAG_NAME, "body").text
+            except StaleElementReferenceException:
+                time.sleep(0.1)
+        raise RuntimeError("the page kept changing under the test")
+
+    def navigating(self, action):
+        """Runs `action` (a click, a key, a form submit) and waits until the next page has loaded."""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        action()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def path(self):
         return self.driver.current_url[len(self.base):]
@@ -107,16 +121,16 @@ class Run:
         self.driver.find_element(By.ID, "name").send_keys(account[0])
         field = self.driver.find_element(By.ID, "password")
         field.send_keys(account[1])
-        field.send_keys(Keys.ENTER)
+        self.navigating(lambda: field.send_keys(Keys.ENTER))
 
     def post_without_token(self, action, fields):
         """Submits a form to `action` built in the page, without the CSRF token (as another page would)."""
-        self.js("""
+        script = """
             const form = document.createElement('form'); form.method = 'post'; form.action = arguments[0];
             for (const [k, v] of Object.entries(arguments[1])) { const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; form.appendChild(i); }
             document.body.appendChild(form); form.submit();
-        """, action, fields)
-        time.sleep(0.5)
+        """
+        self.navigating(lambda: self.js(script, action, fields))
 
 
 def contrast(foreground, background):
@@ -172,7 +186,7 @@ def main():
         run.inert("overview")
         failing = d.find_element(By.CSS_SELECTOR, "a.card.s-failing")
         run.check(failing.find_element(By.CLASS_NAME, "n").text == "2", "the overview counts two failing machines")
-        failing.click()
+        run.navigating(failing.click)
         run.check("state=failing" in run.path(), "the failing card opens the filtered list")
         run.shot("03-machines-failing")
         run.accessible("machines")
@@ -187,8 +201,7 @@ def main():
             if run.js("return document.activeElement === arguments[0]", link):
                 break
         run.check(run.js("return document.activeElement === arguments[0]", link), "Tab reaches the machine's link")
-        d.switch_to.active_element.send_keys(Keys.ENTER)
-        time.sleep(0.5)
+        run.navigating(lambda: d.switch_to.active_element.send_keys(Keys.ENTER))
         run.check(run.path().startswith("/machines/") and "reports" not in run.path(), f"Enter opens the machine ({run.path()})")
         host_id = run.path().split("/")[2].split("?")[0]
         focus = run.js("const s = getComputedStyle(document.activeElement); return s.outlineStyle + ' ' + s.outlineWidth")
@@ -220,7 +233,7 @@ def main():
         d.find_element(By.ID, "w-approver").send_keys("李四")
         expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
         run.js("document.getElementById('w-expires').value = arguments[0]", expiry)
-        d.find_element(By.CSS_SELECTOR, "form[action='/waivers'] button[type=submit]").click()
+        run.navigating(d.find_element(By.CSS_SELECTOR, "form[action='/waivers'] button[type=submit]").click)
         run.check("已记录豁免" in run.text(), "the waiver is recorded")
         run.check(WAIVER_REASON in run.text() and "recorded" in run.text(), "the waiver and its audit-log entry are listed")
         run.shot("06-waivers")
