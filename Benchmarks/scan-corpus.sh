@@ -43,7 +43,9 @@ corpus, labels_path, report_path = sys.argv[1:]
 labels = {e["path"]: e for e in json.load(open(labels_path, encoding="utf-8"))}
 report = json.load(open(report_path, encoding="utf-8"))
 STATUS = {"marked": "marking", "mentioned": "mention", "clean": "none", "unread": "unread"}
-CONTAINERS = ("zip", "tar", "gz")
+# An mbox is scored by its messages; a message is scored itself (its Subject and body) with
+# what its attachments hold, as the message carries them.
+CONTAINERS = ("zip", "tar", "gz", "mbox")
 prefixes = sorted({corpus.rstrip("/") + "/", os.path.realpath(corpus) + "/"}, key=len, reverse=True)
 
 
@@ -83,6 +85,9 @@ for e in docs:
     if got == "marking" and e["expect"] == "marking":
         tp += 1
         levels = {h["level"] for h in r.get("hits", []) if h["kind"] == "marking"}
+        if not levels:  # a message marked by an attachment: the attachment's level
+            levels = {h["level"] for p, m in results.items() if p.startswith(e["path"] + "!")
+                      for h in m.get("hits", []) if h["kind"] == "marking"}
         if e["level"] not in levels:
             wrong_level.append((e["path"], e["level"], sorted(levels)))
     elif got == "marking":
@@ -129,8 +134,8 @@ print("\nlabelled unread:")
 for e in unread_wanted:
     r = results.get(e["path"])
     print(f"  {e['path']}: {r['status'] if r else 'absent'}" + (f" ({r.get('reason')})" if r and r.get("reason") else ""))
-# Archives: the scan's status of the archive itself, beside its label.
-print("\narchives:")
+# Archives and spools: the scan's status of the container itself, beside its label.
+print("\narchives and spools:")
 for e in labels.values():
     if e["format"] in CONTAINERS:
         r = results.get(e["path"])

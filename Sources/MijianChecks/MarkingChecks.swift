@@ -61,7 +61,7 @@ public enum MarkingChecks {
 
     /// An archive whose status only sums up its members (listed on their own).
     static func isContainer(_ file: FileResult, _ holders: Set<Substring>) -> Bool {
-        [.zip, .tar, .gz].contains(file.format) && file.hits.isEmpty && holders.contains(file.path[...])
+        [.zip, .tar, .gz, .eml, .mbox].contains(file.format) && file.hits.isEmpty && holders.contains(file.path[...])
     }
 
     /// Every path that some listed member sits inside (`a.zip` of `a.zip!b.docx`, and both

@@ -9,6 +9,10 @@ enum ReadOutcome {
     /// An archive: its members, each its bytes or why they could not be had; `note` says what
     /// was left out (members beyond the limit).
     case archive(DocumentFormat, [(name: String, bytes: Result<[UInt8], Unreadable>)], note: String?)
+    /// One mail message: its Subject and body lines, its attachments.
+    case message(MailMessage)
+    /// An mbox: its messages are read one by one from the source.
+    case mailbox
     /// A document that could not be read.
     case unread(DocumentFormat, String)
     /// Not a document format.
@@ -31,6 +35,8 @@ struct DocumentReader {
         if Self.isPDF(head) { return pdf.read(source, limits: limits) }
         if head.starts(with: [0x1F, 0x8B]) { return readGzip(source, name: name) }
         if Tar.looksLike(head) { return Tar.members(source, limits: limits) }
+        if Mail.looksLikeMbox(head) { return .mailbox }
+        if Mail.looksLikeMessage(head) { return readMessage(source) }
         let outcome = readText(source, name: lowerName, head: head)
         if case .notDocument = outcome, let format = Self.claimedFormat(lowerName), source.size > 0 {
             // Named as a document but none by content: damaged, or renamed to hide what it is.
@@ -214,6 +220,15 @@ struct DocumentReader {
             return .unread(.other, "\(kind), which the scan does not read")
         }
         do { return .document(format, try WordBinary.lines(file, limits: limits), encoding: nil, note: nil) } catch { return .unread(format, error.reason) }
+    }
+
+    // MARK: mail
+
+    private func readMessage(_ source: any ByteSource) -> ReadOutcome {
+        guard source.size <= Int64(limits.memberBytes) else {
+            return .unread(.eml, "a mail message larger than \(limits.memberBytes) bytes: not read")
+        }
+        do { return .message(Mail.message(try source.read(at: 0, count: Int(source.size)), limits: limits)) } catch { return .unread(.eml, error.message) }
     }
 
     // MARK: gzip

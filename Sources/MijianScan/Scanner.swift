@@ -332,7 +332,7 @@ public final class Scanner: @unchecked Sendable {
         if source.size > options.limits.fileBytes {
             // Too large to read: listed as unread when its start says it is a document.
             let head = (try? source.head(1024)) ?? []
-            let document = ZipArchive.looksLike(head) || head.starts(with: CompoundFile.magic) || DocumentReader.isPDF(head)
+            let document = ZipArchive.looksLike(head) || head.starts(with: CompoundFile.magic) || DocumentReader.isPDF(head) || Mail.looksLikeMbox(head) || Mail.looksLikeMessage(head)
             if document {
                 let result = FileResult(path: path, format: .other, status: .unread, size: source.size, reason: "larger than the scan's \(options.limits.fileBytes)-byte limit: not read")
                 outcome.results = [result]
@@ -379,15 +379,74 @@ public final class Scanner: @unchecked Sendable {
                 case .failure(let failure): inner.append(FileResult(path: memberPath, format: .other, status: .unread, size: 0, reason: failure.reason))
                 }
             }
-            let statuses = Set(inner.map(\.status))
-            let status: FileStatus = statuses.contains(.marked) ? .marked : statuses.contains(.mentioned) ? .mentioned : statuses.contains(.unread) ? .unread : .clean
             let unread = inner.filter { $0.status == .unread }.count
             var reasons: [String] = []
             if unread > 0 { reasons.append("\(unread) of \(inner.count) members could not be read") }
             if let note { reasons.append(note) }
-            let own = FileResult(path: path, format: format, status: status, size: source.size, reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "))
+            let own = FileResult(path: path, format: format, status: Self.strongest(inner.map(\.status)), size: source.size, reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "))
             return [own] + inner
+        case .message(let message):
+            return read(message, path: path, size: source.size, depth: depth, notDocuments: &notDocuments)
+        case .mailbox:
+            return readMailbox(source, path: path, depth: depth, notDocuments: &notDocuments)
         }
+    }
+
+    /// marked > mentioned > unread > clean: what a container of these is.
+    static func strongest(_ statuses: [FileStatus]) -> FileStatus {
+        let set = Set(statuses)
+        return set.contains(.marked) ? .marked : set.contains(.mentioned) ? .mentioned : set.contains(.unread) ? .unread : .clean
+    }
+
+    /// A message: its own result (the Subject's and the body's hits, the Message-ID and Date that
+    /// name it) and then its attachments', each read by its own format one level deeper.
+    func read(_ message: MailMessage, path: String, size: Int64, depth: Int, notDocuments: inout Int) -> [FileResult] {
+        let hits = MarkingRecogniser.hits(in: message.lines)
+        var inner: [FileResult] = []
+        for attachment in message.attachments {
+            let memberPath = path + "!" + attachment.name
+            guard depth + 1 < options.limits.depth else {
+                inner.append(FileResult(path: memberPath, format: .other, status: .unread, size: 0, reason: "an attachment nested deeper than \(options.limits.depth): not opened"))
+                continue
+            }
+            switch attachment.bytes {
+            case .success(let bytes): inner += read(MemorySource(bytes), path: memberPath, depth: depth + 1, notDocuments: &notDocuments)
+            case .failure(let failure): inner.append(FileResult(path: memberPath, format: .other, status: .unread, size: 0, reason: failure.reason))
+            }
+        }
+        var reasons = [message.identity] + message.notes
+        let unread = inner.filter { $0.status == .unread }.count
+        if unread > 0 { reasons.append("\(unread) of \(inner.count) attachments could not be read") }
+        let status = Self.strongest([FileResult.status(of: hits)] + inner.map(\.status))
+        return [FileResult(path: path, format: .eml, status: status, size: size, reason: reasons.joined(separator: "; "), hits: hits, encoding: message.encoding)] + inner
+    }
+
+    /// An mbox, message by message (`spool!message N`); the messages are at the spool's own
+    /// depth, their attachments one deeper.
+    func readMailbox(_ source: any ByteSource, path: String, depth: Int, notDocuments: inout Int) -> [FileResult] {
+        var inner: [FileResult] = []
+        var count = 0
+        var failure: String?
+        do {
+            try Mailbox(source: source, limits: options.limits).forEachMessage { index, bytes in
+                count = index
+                let memberPath = path + "!message \(index)"
+                switch bytes {
+                case .success(let bytes):
+                    inner += read(Mail.message(bytes, limits: options.limits), path: memberPath, size: Int64(bytes.count), depth: depth, notDocuments: &notDocuments)
+                case .failure(let failure):
+                    inner.append(FileResult(path: memberPath, format: .eml, status: .unread, size: 0, reason: failure.reason))
+                }
+            }
+        } catch {
+            failure = "the spool could not be read after \(count) messages: \(error.message)"
+        }
+        var reasons = ["\(count) messages"]
+        let unread = inner.filter { $0.status == .unread && !$0.path.dropFirst(path.count + 1).contains("!") }.count
+        if unread > 0 { reasons.append("\(unread) of \(count) messages could not be read") }
+        if let failure { reasons.append(failure) }
+        let status = failure != nil ? Self.strongest([.unread] + inner.map(\.status)) : Self.strongest(inner.map(\.status))
+        return [FileResult(path: path, format: .mbox, status: status, size: source.size, reason: reasons.joined(separator: "; "))] + inner
     }
 
     private func record(_ result: FileResult) {

@@ -11,7 +11,7 @@ enum TextDecoding {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { return (String(decoding: bytes.dropFirst(3), as: UTF8.self), "utf-8") }
         if bytes.starts(with: [0xFF, 0xFE]) { return (utf16(bytes.dropFirst(2), littleEndian: true), "utf-16le") }
         if bytes.starts(with: [0xFE, 0xFF]) { return (utf16(bytes.dropFirst(2), littleEndian: false), "utf-16be") }
-        if let declared = declared?.lowercased(), ["gbk", "gb2312", "gb18030", "x-gbk", "cp936", "euc-cn"].contains(declared) {
+        if let declared, isGB(declared) {
             if let text = gb18030(bytes, truncated: truncated) { return (text, "gb18030") }
         }
         // A cut at the read limit may split the last character: UTF-8 validity is judged without it.
@@ -20,6 +20,23 @@ enum TextDecoding {
         if let text = String(validating: body, as: UTF8.self) { return (text, "utf-8") }
         if let text = gb18030(bytes, truncated: truncated) { return (text, "gb18030") }
         return nil
+    }
+
+    /// Whether a charset name is one of the GB family GB18030 decodes (GB18030 ⊃ GBK ⊃ GB2312).
+    static func isGB(_ charset: String) -> Bool {
+        ["gbk", "gb2312", "gb18030", "x-gbk", "cp936", "euc-cn", "csgb2312"].contains(charset.lowercased())
+    }
+
+    /// Bytes in a named charset (as a MIME part or an encoded word declares it) as text: UTF-8
+    /// checked, the GB family through GB18030, anything else through iconv; nil when the name is
+    /// unknown or the bytes are not valid in it.
+    static func convert(_ bytes: [UInt8], from charset: String, truncated: Bool) -> String? {
+        let name = charset.lowercased().filter { !$0.isWhitespace }
+        if name == "utf-8" || name == "utf8" || name == "us-ascii" || name == "ascii" {
+            let body = truncated ? Array(bytes[..<completeUTF8Prefix(bytes)]) : bytes
+            return String(validating: body, as: UTF8.self)
+        }
+        return iconvDecode(bytes, from: isGB(name) ? "GB18030" : name.uppercased(), truncated: truncated)
     }
 
     /// The length of `bytes` without a UTF-8 sequence cut at its end.
@@ -57,7 +74,13 @@ enum TextDecoding {
     /// GB18030 through glibc's iconv; nil when the bytes are not valid GB18030 (an incomplete
     /// character at the very end is allowed when the read was cut there).
     static func gb18030(_ bytes: [UInt8], truncated: Bool) -> String? {
-        let converter = iconv_open("UTF-8", "GB18030")
+        iconvDecode(bytes, from: "GB18030", truncated: truncated)
+    }
+
+    /// Bytes in `charset` as text through glibc's iconv; nil when iconv does not know the
+    /// charset or the bytes are invalid in it.
+    static func iconvDecode(_ bytes: [UInt8], from charset: String, truncated: Bool) -> String? {
+        let converter = iconv_open("UTF-8", charset)
         guard let converter, Int(bitPattern: converter) != -1 else { return nil }
         defer { iconv_close(converter) }
         var input = bytes

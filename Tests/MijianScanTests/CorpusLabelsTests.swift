@@ -22,7 +22,7 @@ import Testing
     }
 
     static let formats: Set<String> = [
-        "txt", "html", "xml", "md", "docx", "xlsx", "pptx", "odt", "ods", "odp", "ofd", "wps", "doc", "pdf", "zip", "tar", "gz",
+        "txt", "html", "xml", "md", "docx", "xlsx", "pptx", "odt", "ods", "odp", "ofd", "wps", "doc", "pdf", "zip", "tar", "gz", "eml", "mbox",
     ]
     static let strength = ["none": 0, "mention": 1, "marking": 2]
 
@@ -61,16 +61,47 @@ import Testing
     }
 
     /// Every member of the corpus's archives (`archive.zip!dir/doc.docx`, nested members
-    /// `a.zip!b.zip!c.odt`), listed by Python's zipfile, tarfile and gzip, which share no code with
-    /// the scanner. Members of an encrypted zip are listed by name, not opened.
+    /// `a.zip!b.zip!c.odt`) and mail (`spool!message 2!a.xlsx`, `m.eml!a.docx`), listed by
+    /// Python's zipfile, tarfile, gzip, email and mailbox, which share no code with the scanner.
+    /// Members of an encrypted zip are listed by name, not opened. A message's members are its
+    /// parts other than the body (the first inline text/plain, else text/html, and its
+    /// alternatives), named by file name or `part N` (N counts the leaf parts from 1).
     static func archiveMembers() throws -> Set<String> {
         let lister = """
-            import gzip, io, os, sys, tarfile, zipfile
+            import email, email.policy, gzip, io, mailbox, os, sys, tarfile, zipfile
+            def leaves(part, out, alt=None):
+                if part.get_content_maintype() == "multipart":
+                    group = len(out) if part.get_content_type() == "multipart/alternative" else alt
+                    for p in part.get_payload():
+                        leaves(p, out, group)
+                else:
+                    out.append((part, alt))
+            def inline_text(p):
+                return p.get_content_type() in ("text/plain", "text/html") and p.get_filename() is None and p.get_content_disposition() != "attachment"
+            def message(prefix, msg, depth):
+                ls = []
+                leaves(msg, ls)
+                body = next((i for i, (p, _) in enumerate(ls) if inline_text(p) and p.get_content_type() == "text/plain"), None)
+                if body is None:
+                    body = next((i for i, (p, _) in enumerate(ls) if inline_text(p) and p.get_content_type() == "text/html"), None)
+                for i, (p, alt) in enumerate(ls):
+                    if i == body or (body is not None and ls[body][1] is not None and alt == ls[body][1] and inline_text(p)):
+                        continue
+                    name = (p.get_filename() or f"part {i + 1}").replace("!", "_").replace("/", "_")
+                    print(prefix + "!" + name)
+                    walk(prefix + "!" + name, name, p.get_payload(decode=True) or b"", depth + 1)
             def walk(prefix, name, data, depth):
                 low = name.lower()
                 if depth > 4:
                     return
-                if low.endswith(".zip"):
+                if data.startswith(b"From "):
+                    box = mailbox.mbox(os.path.join(root, prefix), factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default), create=False)
+                    for i, msg in enumerate(box, 1):
+                        print(f"{prefix}!message {i}")
+                        message(f"{prefix}!message {i}", msg, depth)
+                elif low.endswith(".eml") or "/cur/" in prefix or "/new/" in prefix:
+                    message(prefix, email.message_from_bytes(data, policy=email.policy.default), depth)
+                elif low.endswith(".zip"):
                     z = zipfile.ZipFile(io.BytesIO(data))
                     for i in z.infolist():
                         if i.is_dir():
@@ -94,7 +125,7 @@ import Testing
             for d, _, files in os.walk(root):
                 for f in files:
                     rel = os.path.relpath(os.path.join(d, f), root)
-                    if rel.lower().endswith((".zip", ".tar", ".gz", ".tgz")):
+                    if rel.lower().endswith((".zip", ".tar", ".gz", ".tgz", ".eml")) or rel.startswith("mail/"):
                         with open(os.path.join(d, f), "rb") as fh:
                             walk(rel, rel, fh.read(), 1)
             """

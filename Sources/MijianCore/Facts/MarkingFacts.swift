@@ -88,7 +88,7 @@ public enum FileStatus: String, Sendable, CaseIterable {
 /// The formats the readers know, by content (the extension only names `wps` files, whose content
 /// is either Word's binary format or OOXML).
 public enum DocumentFormat: String, Sendable, CaseIterable {
-    case txt, html, xml, md, docx, xlsx, pptx, odt, ods, odp, ofd, wps, doc, pdf, zip, tar, gz
+    case txt, html, xml, md, docx, xlsx, pptx, odt, ods, odp, ofd, wps, doc, pdf, zip, tar, gz, eml, mbox
     /// Not a document format: looked at (its first bytes) and not read.
     case other
 }
