@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mijian", targets: ["mijian"]),
+        .executable(name: "mijian-pdftext", targets: ["mijian-pdftext"]),
         .library(name: "MijianCore", targets: ["MijianCore"]),
         .library(name: "MijianHost", targets: ["MijianHost"]),
         .library(name: "MijianChecks", targets: ["MijianChecks"]),
@@ -125,6 +126,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+        // The first page of PDFs through poppler's C++ library, in a worker process `mijian scan`
+        // keeps for many files (Debian libpoppler-cpp-dev to build, libpoppler-cpp0v5 to run).
+        .executableTarget(
+            name: "mijian-pdftext",
+            linkerSettings: [.linkedLibrary("poppler-cpp")]
+        ),
             name: "MijianCollector",
             dependencies: [
                 "MijianCore", "MijianEvidence",

@@ -90,7 +90,7 @@ public final class Scanner: @unchecked Sendable {
         index?.prune(keeping: seen, under: options.paths.map(HostPathText.normalise))
         var notes: [String] = []
         if let note = index?.note { notes.append(note) }
-        if reader.pdf.tool == nil { notes.append("pdftotext is not installed (poppler-utils): PDF files are listed as unread") }
+        if reader.pdf.reader == nil { notes.append("neither mijian-pdftext nor pdftotext (poppler-utils) is installed: PDF files are listed as unread") }
         return MarkingFacts(root: root, paths: options.paths, files: files, errors: errors, totals: totals, notes: notes)
     }
 
@@ -280,13 +280,26 @@ public final class Scanner: @unchecked Sendable {
         defer { slots.release() }
         let workers = min(options.workers, files.count)
         let tops = self.tops
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var index = worker
-            while index < files.count {
-                slots.set(index, self.scanPending(files[index], tops: tops))
-                index += workers
+        // Threads of the scan's own, not a shared pool's: they take the calling thread's CPU
+        // policy and I/O priority (the service's SCHED_IDLE and idle I/O class), and so do
+        // the PDF workers they start.
+        let priority = IdleThread.Priority.current()
+        let done = DispatchGroup()
+        for worker in 0..<workers {
+            done.enter()
+            let thread = Thread {
+                priority.apply()
+                var index = worker
+                while index < files.count {
+                    slots.set(index, self.scanPending(files[index], tops: tops))
+                    index += workers
+                }
+                done.leave()
             }
+            thread.name = "mijian-scan-read"
+            thread.start()
         }
+        done.wait()
         for (index, file) in files.enumerated() {
             seen.insert(file.path)
             merge(slots.get(index))

@@ -10,7 +10,7 @@ import Testing
     static func read(_ bytes: [UInt8], name: String, limits: ScanLimits = ScanLimits(), path: String? = nil) -> [FileResult] {
         var options = ScanOptions(paths: [])
         options.limits = limits
-        return Scanner(root: "/", options: options, pdf: PDFText(tool: nil)).read(MemorySource(bytes), path: path ?? "/" + name, depth: 0)
+        return Scanner(root: "/", options: options, pdf: PDFText(tool: nil, worker: nil)).read(MemorySource(bytes), path: path ?? "/" + name, depth: 0)
     }
 
     static let notice = "000123\n秘密★1年\n关于做好年度重点工作的通知\n各部门：现将有关事项通知如下。\n"
@@ -130,6 +130,29 @@ import Testing
         #expect(IdleThread.currentPolicy() != 5)
     }
 
+    /// The scan thread is in the idle I/O class (IOPRIO_CLASS_IDLE, 3) by an explicit
+    /// ioprio_set, and a thread it starts to read files takes its CPU policy and I/O class.
+    @Test func theScanThreadAndItsReadersAreInTheIdleIOClass() async {
+        let ((own, reader), idle) = await IdleThread.run { () -> (Int32?, (Int32, Int32?)) in
+            let priority = IdleThread.Priority.current()
+            let box = ReaderPriority()
+            let done = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                priority.apply()
+                box.value = (IdleThread.currentPolicy(), IdleThread.currentIOClass())
+                done.signal()
+            }
+            thread.start()
+            done.wait()
+            return (IdleThread.currentIOClass(), box.value)
+        }
+        #expect(idle)
+        #expect(own == 3)
+        #expect(reader.0 == 5)
+        #expect(reader.1 == 3)
+        #expect(IdleThread.currentIOClass() != 3)
+    }
+
     @Test func scopePathsThatDoNotExistAreAbsentNotErrors() throws {
         let root = try TestSupport.temporaryDirectory("mijian-scope")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("home/a"), withIntermediateDirectories: true)
@@ -142,4 +165,10 @@ import Testing
         let typed = MarkingProbe.observe(root: root.path, policy: policy, paths: ["/run/media"], stateDir: nil)
         #expect(typed.errors.first?.reason == "no such file or directory")
     }
+}
+
+/// What a reading thread saw of its own priority.
+private final class ReaderPriority: @unchecked Sendable {
+    // Written by the thread before it signals, read after the wait.
+    var value: (Int32, Int32?) = (0, nil)
 }

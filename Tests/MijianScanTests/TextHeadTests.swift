@@ -21,7 +21,7 @@ import Testing
     }
 
     static func read(_ source: CountingSource, name: String = "note.txt") -> FileResult? {
-        Scanner(root: "/", options: ScanOptions(paths: []), pdf: PDFText(tool: nil)).read(source, path: "/" + name, depth: 0).first
+        Scanner(root: "/", options: ScanOptions(paths: []), pdf: PDFText(tool: nil, worker: nil)).read(source, path: "/" + name, depth: 0).first
     }
 
     static let body = "一季度办公室完成了会议组织、文件收发和后勤保障等工作，下一步将继续完善制度，提高办事效率。\n"

@@ -16,4 +16,7 @@ extern const int mijian_o_path;
 /// malloc_trim(3), declared in <malloc.h>, which the Swift Glibc module does not import: gives
 /// freed heap pages back to the kernel. Returns 1 when memory was released.
 int mijian_malloc_trim(void);
+
+// The scan's calls (descriptor passing, I/O priority).
+#include "CMijianScanSystem.h"
 #endif
