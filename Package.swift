@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(name: "MijianChecksTests", dependencies: ["MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianEvidenceTests", dependencies: ["MijianEvidence", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(name: "MijianDevicesTests", dependencies: ["MijianDevices", "MijianHost", "MijianChecks", "MijianTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MijianTrafficTests", dependencies: ["MijianTraffic", "MijianChecks", "MijianTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "MijianCollectorTests",
             dependencies: [

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import MijianCore
 import MijianEvidence
+import MijianHost
 import ServiceLifecycle
 import Synchronization
 
@@ -125,13 +126,16 @@ public enum Agent {
             serviceName: "audit"))
         services.append(.init(service: MarkingScanService(sealer: sealer, policy: setup.policy, host: setup.host, stateDir: setup.store.directory, sealNow: sealNow, logger: logger, clock: ContinuousClock()), serviceName: "markings"))
         let trafficNow = Wakeup<WakeReason>.service()
+        // One thread waits on every blocking source's descriptor (rtnetlink, each capture).
+        let readiness = try ReadinessLoop()
         services.append(.init(
-            service: NetworkChangeService(audit: auditNow, logger: logger, onChange: { trafficNow.fire(.networkChange) }), serviceName: "rtnetlink"))
+            service: NetworkChangeService(audit: auditNow, readiness: readiness, logger: logger, onChange: { trafficNow.fire(.networkChange) }),
+            serviceName: "rtnetlink"))
         if configuration.trafficEnabled {
             services.append(.init(
                 service: TrafficService(
                     sealer: sealer, sink: sink, policy: setup.policy, links: configuration.trafficLinks,
-                    bufferBytes: configuration.trafficBufferBytes, wakeup: trafficNow, logger: logger),
+                    bufferBytes: configuration.trafficBufferBytes, wakeup: trafficNow, readiness: readiness, logger: logger),
                 serviceName: "traffic"))
         }
         for source in sources {
@@ -151,7 +155,9 @@ public enum Agent {
         group.maximumCancellationDuration = .seconds(10)
         do {
             try await ServiceGroup(configuration: group).run()
+            await readiness.stop()
         } catch {
+            await readiness.stop()
             notifier?.send("STATUS=stopped: \(error)")
             logger.critical("mijian run stopped: \(error)")
             throw MijianError(.state, "mijian run stopped: \(error)")

@@ -3,33 +3,10 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import MijianChecks
 import MijianCore
 import MijianEvidence
 import MijianHost
-
-/// Something that went wrong in the agent since the last report, for its `agent.health` finding.
-public struct HealthProblem: Sendable, Equatable {
-    /// `spool.compacted`, `spool.write-error`, `spool.over-bound`, `chain.save-error`, `policy.reload-failed`, …
-    public var kind: String
-    /// One sentence.
-    public var detail: String
-    /// Whether it makes the finding fail (evidence lost or at risk) rather than only inform.
-    public var failing: Bool
-    /// When it happened.
-    public var at: Date
-
-    /// Makes a problem.
-    public init(kind: String, detail: String, failing: Bool, at: Date = Date()) {
-        self.kind = kind
-        self.detail = detail
-        self.failing = failing
-        self.at = at
-    }
-
-    var json: JSONValue {
-        ["kind": .string(kind), "detail": .string(detail), "failing": .bool(failing), "at": .string(RFC3339.string(from: at))]
-    }
-}
 
 /// What a source contributes to one report for the stretch since the last: its findings (the
 /// traffic watch's `traffic.egress`) and its problems for `agent.health` (packets dropped).
@@ -46,9 +23,8 @@ public struct WindowReport: Sendable {
     }
 }
 
-/// The agent's look at its own files at every seal: the signing key readable by its owner alone,
-/// and the policy file on disk the policy in force (an edit not yet reloaded, or a reload that
-/// failed, means the machine is not held to what the office wrote).
+/// The agent's own files it looks at every seal for `agent.health` (`AgentFilesProbe` reads
+/// them, `AgentHealthChecks` judges them): the signing key, and the policy file on disk.
 public struct SelfCheck: Sendable {
     /// The policy file, nil for the built-in policy.
     public var policyFile: String?
@@ -59,50 +35,6 @@ public struct SelfCheck: Sendable {
     public init(policyFile: String?, keyFile: String) {
         self.policyFile = policyFile
         self.keyFile = keyFile
-    }
-
-    /// The problems found, and what was looked at.
-    public func run(inForce policy: Policy, at date: Date) -> (problems: [HealthProblem], evidence: JSONValue) {
-        var problems: [HealthProblem] = []
-        var info = stat()
-        let key: JSONValue
-        if lstat(keyFile, &info) != 0 {
-            let reason = String(cString: strerror(errno))
-            problems.append(HealthProblem(kind: "key.missing", detail: "the signing key \(keyFile) cannot be examined (\(reason)): the next start cannot sign", failing: true, at: date))
-            key = ["path": .string(keyFile), "error": .string(reason)]
-        } else {
-            let mode = Int(info.st_mode & 0o7777)
-            let regular = (info.st_mode & S_IFMT) == S_IFREG
-            key = ["path": .string(keyFile), "mode": .string(String(mode, radix: 8)), "uid": .integer(Int(info.st_uid)), "regular_file": .bool(regular)]
-            if !regular {
-                problems.append(HealthProblem(kind: "key.permissions", detail: "the signing key \(keyFile) is not a regular file", failing: true, at: date))
-            } else if mode & 0o077 != 0 {
-                problems.append(HealthProblem(
-                    kind: "key.permissions",
-                    detail: "the signing key \(keyFile) has mode \(String(mode, radix: 8)): others than its owner can read it and sign reports in this machine's name",
-                    failing: true, at: date))
-            } else if info.st_uid != geteuid() {
-                problems.append(HealthProblem(kind: "key.permissions", detail: "the signing key \(keyFile) belongs to uid \(info.st_uid), not to the agent (uid \(geteuid()))", failing: true, at: date))
-            }
-        }
-        guard let policyFile else {
-            return (problems, ["key": key, "policy_file": ["path": .null, "built_in": true]])
-        }
-        let file: JSONValue
-        do {
-            let digest = Policy.digest(of: try HostRoot.live.readBytes(policyFile, limit: 1 << 20))
-            file = ["path": .string(policyFile), "sha256": .string(digest), "in_force": .bool(digest == policy.sha256)]
-            if digest != policy.sha256 {
-                problems.append(HealthProblem(
-                    kind: "policy.not-in-force",
-                    detail: "the policy file \(policyFile) (sha256 \(digest.prefix(16))…) is not the policy in force (sha256 \(policy.sha256.prefix(16))…): reload it (systemctl reload mijian) or fix it",
-                    failing: true, at: date))
-            }
-        } catch {
-            file = ["path": .string(policyFile), "error": .string("\(error)")]
-            problems.append(HealthProblem(kind: "policy.unreadable", detail: "the policy file \(policyFile) cannot be read (\(error)): the policy in force cannot be compared with it", failing: true, at: date))
-        }
-        return (problems, ["key": key, "policy_file": file])
     }
 }
 
@@ -522,45 +454,22 @@ public actor Sealer {
         ((try? spool.entries()) ?? [], pending.count)
     }
 
+    /// The `agent.health` finding: what the agent observed of itself, judged by `AgentHealthChecks`.
     private func healthFinding(at date: Date, problems: [HealthProblem], droppedEvents: Int) -> Finding {
         let context = CheckContext(policy: policy, hostID: host.hostID, observedAt: date)
-        var problems = problems
-        if droppedEvents > 0 {
-            problems.append(HealthProblem(kind: "events.dropped", detail: "\(droppedEvents) event(s) were dropped: more than \(EventSink.capacity) between two reports", failing: true, at: date))
-        }
-        let checked = selfCheck?.run(inForce: policy, at: date)
-        problems += checked?.problems ?? []
-        if !pending.isEmpty {
-            problems.append(HealthProblem(kind: "spool.pending", detail: "\(pending.count) sealed report(s) are held in memory: the spool's disk refused them", failing: true, at: date))
-        }
+        let files = selfCheck.map { AgentFilesProbe.observe(keyFile: $0.keyFile, policyFile: $0.policyFile) }
         let entries = (try? spool.entries()) ?? []
-        let bytes = entries.reduce(0) { $0 + $1.bytes }
-        let failing = problems.filter(\.failing)
-        let status: Status = failing.isEmpty ? .pass : .fail
-        let detail = failing.isEmpty
-            ? "the agent ran without a problem since the last report; \(entries.count) report(s) (\(bytes) bytes) await delivery"
-            : failing.map(\.detail).joined(separator: "; ")
         var sources: [(String, JSONValue)] = []
         for name in Set(sourceHealth.keys).union(healthProviders.keys).sorted() {
             sources.append((name, healthProviders[name]?() ?? sourceHealth[name] ?? .null))
         }
-        let evidence = Evidence(
-            kind: "agent", source: "mijian run", observedAt: date,
-            data: [
-                "uptime_seconds": .int(Int64(date.timeIntervalSince(started).rounded())),
-                "reports_sealed": .integer(sealed),
-                "last_audit_at": .optional(auditAt.map { RFC3339.string(from: $0) }),
-                "policy": ["id": .string(policy.id), "version": .string(policy.version), "sha256": .string(policy.sha256)],
-                "self_check": checked?.evidence ?? .null,
-                "spool": [
-                    "directory": .string(spool.directory), "reports": .integer(entries.count), "bytes": .integer(bytes),
-                    "max_bytes": .integer(spool.maxBytes), "failing_reports": .integer(entries.count(where: \.failing)),
-                    "held_in_memory": .integer(pending.count),
-                ],
-                "delivery": delivery,
-                "sources": .object(sources),
-                "problems": .array(problems.map(\.json)),
-            ])
-        return context.finding(RuleCatalogue.agentHealth, subject: "agent", status: status, detail: detail, evidence: [evidence])
+        let facts = AgentHealthFacts(
+            uptimeSeconds: Int64(date.timeIntervalSince(started).rounded()), reportsSealed: sealed, lastAuditAt: auditAt, problems: problems,
+            droppedEvents: droppedEvents, eventCapacity: EventSink.capacity, files: files,
+            spool: AgentSpoolFacts(
+                directory: spool.directory, reports: entries.count, bytes: entries.reduce(0) { $0 + $1.bytes }, maxBytes: spool.maxBytes,
+                failingReports: entries.count(where: \.failing), heldInMemory: pending.count),
+            delivery: delivery, sources: .object(sources))
+        return AgentHealthChecks.health(facts, context: context)
     }
 }

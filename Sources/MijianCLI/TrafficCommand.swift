@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MijianChecks
 import MijianCore
 import MijianHost
 import MijianTraffic
@@ -66,7 +67,7 @@ struct TrafficCommand: AsyncParsableCommand {
         let context = CheckContext(policy: loaded, hostID: host.hostID, observedAt: result.endedAt)
         let report = Report(
             issuedAt: Date(), windowStart: result.startedAt, windowEnd: result.endedAt, host: host, policy: loaded.info,
-            findings: TrafficWatch.findings(result, context: context, listFlows: format == .json))
+            findings: TrafficChecks.egress(result.facts, context: context, listFlows: format == .json))
         let colour = output == nil && Console.colourOut
         func emit(_ write: (UnsafeRawBufferPointer) throws(MijianError) -> Void) throws(MijianError) {
             switch format {

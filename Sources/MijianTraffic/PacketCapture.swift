@@ -188,36 +188,73 @@ public final class PacketCapture {
             path: source)
     }
 
-    /// Watches until `deadline`: drains what is ready, then waits in `poll` on the selectable descriptor,
-    /// never longer than the time left, so a silent interface cannot hold the watch past its end.
-    public func watch(until deadline: ContinuousClock.Instant, _ body: (CapturedPacket) -> Void) throws(MijianError) {
+    /// The descriptor that becomes readable when packets wait (`pcap_get_selectable_fd`): a thread
+    /// waits on it in `poll` or `epoll` and calls `dispatch` when it is. Nil for a file.
+    public var selectableDescriptor: Int32? {
+        guard !offline else { return nil }
         let descriptor = pcap_get_selectable_fd(handle)
-        guard descriptor >= 0 else {
+        return descriptor >= 0 ? descriptor : nil
+    }
+
+    /// Hands `body` the packets that are ready, at most `limit`, without waiting (the handle is
+    /// non-blocking): `pcap_dispatch`. Returns how many were handed over; a read error is thrown.
+    @discardableResult
+    public func dispatch(limit: Int32, _ body: (CapturedPacket) -> Void) throws(MijianError) -> Int {
+        let nanoseconds = self.nanoseconds
+        let result = withoutActuallyEscaping(body) { body -> Int32 in
+            var context = DispatchContext(body: body, nanoseconds: nanoseconds)
+            return withUnsafeMutablePointer(to: &context) { pointer in
+                pcap_dispatch(handle, limit, { user, header, data in
+                    guard let user, let header, let data else { return }
+                    let context = UnsafeMutableRawPointer(user).assumingMemoryBound(to: DispatchContext.self)
+                    let fields = header.pointee
+                    let fraction = Int64(fields.ts.tv_usec)
+                    let time = Int64(fields.ts.tv_sec) * 1_000_000_000 + (context.pointee.nanoseconds ? fraction : fraction * 1000)
+                    context.pointee.body(CapturedPacket(
+                        bytes: UnsafeRawBufferPointer(start: data, count: Int(fields.caplen)), time: time, wireLength: Int(fields.len)))
+                }, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        // PCAP_ERROR_BREAK only follows pcap_breakloop, which nothing here calls.
+        guard result >= 0 else { throw MijianError(.capture, "reading from \(source) failed: \(lastError)", path: source) }
+        recordsRead += Int(result)
+        return Int(result)
+    }
+
+    /// The error the kernel holds for a live capture's socket (`SO_ERROR`, read and so cleared):
+    /// ENETDOWN when the link went down or away; 0 when none or for a file.
+    public func takeSocketError() -> Int32 {
+        guard let descriptor = selectableDescriptor else { return 0 }
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length) == 0 else { return errno }
+        return code
+    }
+
+    /// What `pcap_dispatch`'s callback needs, passed through its user pointer.
+    private struct DispatchContext {
+        let body: (CapturedPacket) -> Void
+        let nanoseconds: Bool
+    }
+
+    /// Watches until `deadline`: hands over what is ready, then waits in `poll` on the selectable
+    /// descriptor for the time left, so a silent interface cannot hold the watch past its end.
+    public func watch(until deadline: ContinuousClock.Instant, _ body: (CapturedPacket) -> Void) throws(MijianError) {
+        guard let descriptor = selectableDescriptor else {
             throw MijianError(.capture, "the capture on \(source) has no selectable descriptor", path: source)
         }
         let clock = ContinuousClock()
         while true {
-            var drained = 0
-            while drained < 10_000 {
-                let result = next(body)
-                if result == 1 {
-                    drained += 1
-                    continue
-                }
-                if result == 0 { break }
-                throw MijianError(.capture, "reading from \(source) failed: \(lastError)", path: source)
-            }
+            let handed = try dispatch(limit: 10_000, body)
             let left = clock.now.duration(to: deadline)
             if left <= .zero { return }
-            let millis = Int32(clamping: min(max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 1), 250))
+            // More may be waiting: read again before waiting.
+            if handed > 0 { continue }
+            // Rounded up, so the wait never ends just before the deadline and spins.
+            let millis = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
             var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            while true {
-                let ready = poll(&request, 1, millis)
-                if ready >= 0 { break }
-                let code = errno
-                if code == EINTR { continue }
-                throw MijianError(.capture, "waiting for packets on \(source) failed", path: source, errno: code)
-            }
+            let source = self.source
+            _ = try Syscall.call("waiting for packets on \(source) failed", path: source) { poll(&request, 1, millis) }
         }
     }
 
@@ -226,21 +263,6 @@ public final class PacketCapture {
         var counters = pcap_stat()
         guard pcap_stats(handle, &counters) == 0 else { return nil }
         return CaptureStatistics(received: counters.ps_recv, dropped: counters.ps_drop, interfaceDropped: counters.ps_ifdrop)
-    }
-
-    /// One `pcap_next_ex`: 1 a packet was handed over, 0 none ready, negative an error or end of file.
-    private func next(_ body: (CapturedPacket) -> Void) -> Int32 {
-        var header: UnsafeMutablePointer<pcap_pkthdr>?
-        var data: UnsafePointer<UInt8>?
-        let result = pcap_next_ex(handle, &header, &data)
-        guard result == 1, let header, let data else { return result == 1 ? 0 : result }
-        recordsRead += 1
-        let fields = header.pointee
-        let fraction = Int64(fields.ts.tv_usec)
-        let time = Int64(fields.ts.tv_sec) * 1_000_000_000 + (nanoseconds ? fraction : fraction * 1000)
-        body(CapturedPacket(
-            bytes: UnsafeRawBufferPointer(start: data, count: Int(fields.caplen)), time: time, wireLength: Int(fields.len)))
-        return 1
     }
 }
 

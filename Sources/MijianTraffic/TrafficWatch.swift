@@ -78,7 +78,7 @@ public struct TrafficResult: Sendable {
     }
 }
 
-/// Runs the outbound-traffic watch over a file or an interface and turns the result into `traffic.egress` findings.
+/// Runs the outbound-traffic watch over a file or an interface; `TrafficChecks.egress` judges its result's `facts`.
 public enum TrafficWatch {
     /// Snap length of a live capture: a usual header chain (cooked header 20, two VLAN tags 8, IPv6 40
     /// with extension headers, TCP 60, DNS length 2 and header 12) plus a 255-byte query name fits in
@@ -155,72 +155,24 @@ public enum TrafficWatch {
             cutBytes: analyzer.table.cutBytes, cutNames: analyzer.table.cutNames, statistics: statistics, startedAt: started,
             endedAt: Date(), stoppedBy: stopped)
     }
+}
 
-    /// The `traffic.egress` finding of a watch: fail when a flow broke the policy, error when the watch
-    /// could not see everything (a read stopped, a packet dropped or not judged) and nothing was flagged,
-    /// pass otherwise. A fail still counts what could not be judged: an error never hides a fail, and a
-    /// fail does not hide that some packets were never looked at. With `listFlows` false the flow
-    /// evidence gives the count and points to the listing printed beside the report instead of listing
-    /// every flow again (the text form prints them as a table).
-    public static func findings(_ result: TrafficResult, context: CheckContext, listFlows: Bool = true) -> [Finding] {
-        let rule = RuleCatalogue.trafficEgress
-        let subject = "\(result.sourceKind) \(result.source)"
-        let status: Status
-        var detail: String
-        if result.brokePolicy {
-            status = .fail
-            let packets = result.flows.reduce(0) { $0 + $1.stats.packets } + result.cutPackets
-            detail = "\(result.flows.count) flow(s), \(packets) packet(s) reached outside the unit's networks or asked for outside names"
-            if let first = result.flows.first {
-                let port = first.key.dstPort < 0 ? "" : "/\(first.key.dstPort)"
-                detail += ", e.g. \(first.key.src) → \(first.key.dst) \(IPProtocol.name(first.key.proto))\(port)"
-            }
-            if result.cutPackets > 0 { detail += "; \(result.cutPackets) packet(s) of further flows were cut when the table of \(result.tableCapacity) filled" }
-        } else if let stopped = result.stoppedBy {
-            status = .error
-            detail = "no violation in the packets read, but the capture could not be read to its end: \(stopped.message)"
-        } else if result.unjudgedPackets > 0 {
-            status = .error
-            detail = "no violation in the packets judged, but \(result.unjudgedPackets) packet(s) could not be judged: \(result.unjudgedSummary)"
-        } else {
-            status = .pass
-            detail = "none of \(result.records) packet(s) read reached outside the unit's networks or asked for an outside name"
-        }
-        if result.brokePolicy, let stopped = result.stoppedBy { detail += "; reading stopped early: \(stopped.message)" }
-        if result.brokePolicy || result.stoppedBy != nil, result.unjudgedPackets > 0 {
-            detail += "; \(result.unjudgedPackets) packet(s) could not be judged: \(result.unjudgedSummary)"
-        }
-        let flows = Evidence(
-            kind: "pcap", source: result.source, observedAt: result.endedAt,
-            data: listFlows
-                ? ["flows": .array(result.flows.map(\.json))]
-                : ["flows_listed_separately": .integer(result.flows.count)])
-        let statistics: JSONValue = result.statistics.map {
-            ["received": .integer($0.received), "dropped": .integer($0.dropped), "interface_dropped": .integer($0.interfaceDropped)]
-        } ?? .null
-        let capture = Evidence(
-            kind: "pcap", source: result.source, observedAt: result.endedAt,
-            data: [
-                "source_kind": .string(result.sourceKind),
-                "link_type": .string(result.linkType.description),
-                "filter": .optional(result.filter),
-                "snap_length": .integer(result.snapLength),
-                "started_at": .string(RFC3339.string(from: result.startedAt, fractional: true)),
-                "ended_at": .string(RFC3339.string(from: result.endedAt, fractional: true)),
-                "packets_read": .integer(result.records),
-                "packets_judged": .integer(result.judgedPackets),
-                "packets_not_ip": .integer(result.notIP),
-                "packets_unjudged": result.unjudgedJSON,
-                "packets_violating": .integer(result.violations),
-                "flow_table": [
-                    "capacity": .integer(result.tableCapacity), "flows": .integer(result.flows.count),
-                    "cut_packets": .integer(result.cutPackets), "cut_bytes": .integer(result.cutBytes),
-                    "cut_dns_names": .integer(result.cutNames),
-                ],
-                "pcap_stats": statistics,
-                "error": .optional(result.stoppedBy?.description),
-            ])
-        // Inside is what the policy calls inside: when that includes public space, the finding says so.
-        return context.statingPublicSpace([context.finding(rule, subject: subject, status: status, detail: detail, evidence: [flows, capture])])
+extension TrafficResult {
+    /// What `traffic.egress` judges: the counts, flows and errors of this watch as plain facts.
+    public var facts: CaptureFacts {
+        CaptureFacts(
+            sourceKind: sourceKind, source: source, linkType: linkType.description, filter: filter, snapLength: snapLength, records: records,
+            judgedPackets: judgedPackets, notIP: notIP, unjudgedPackets: unjudgedPackets, unjudgedSummary: unjudgedSummary,
+            unjudgedJSON: unjudgedJSON, violations: violations,
+            flows: flows.map { flow in
+                EgressFlowFacts(
+                    source: "\(flow.key.src)", destination: "\(flow.key.dst)", protocolName: IPProtocol.name(flow.key.proto),
+                    destinationPort: flow.key.dstPort < 0 ? nil : Int(flow.key.dstPort), packets: flow.stats.packets, json: flow.json)
+            },
+            tableCapacity: tableCapacity, cutPackets: cutPackets, cutBytes: cutBytes, cutNames: cutNames,
+            counters: statistics.map {
+                CaptureCounterFacts(received: Int($0.received), dropped: Int($0.dropped), interfaceDropped: Int($0.interfaceDropped))
+            },
+            startedAt: startedAt, endedAt: endedAt, stoppedBy: stoppedBy.map { ($0.message, $0.description) })
     }
 }

@@ -58,3 +58,17 @@ func sh(_ path: String, _ arguments: [String]) throws -> String {
     guard result.status == 0 else { throw MijianError(.io, "\(path) \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr)") }
     return result.stdout
 }
+
+/// Makes network namespace `name` with a veth pair (v0 10.9.0.2/24 and v1, both up) and a route to
+/// TEST-NET-2 (198.51.100.0/24) through 10.9.0.1, whose neighbour entry is set so that packets
+/// leave v0 without waiting for ARP. The caller deletes it (`ip netns del`).
+func makeEgressNamespace(_ name: String) throws {
+    try sh("/usr/sbin/ip", ["netns", "add", name])
+    for step in [
+        ["link", "set", "lo", "up"], ["link", "add", "v0", "type", "veth", "peer", "name", "v1"], ["addr", "add", "10.9.0.2/24", "dev", "v0"],
+        ["link", "set", "v0", "up"], ["link", "set", "v1", "up"],
+        ["neigh", "add", "10.9.0.1", "lladdr", "02:00:00:00:00:01", "dev", "v0"], ["route", "add", "198.51.100.0/24", "via", "10.9.0.1"],
+    ] {
+        try sh("/usr/sbin/ip", ["netns", "exec", name, "ip"] + step)
+    }
+}

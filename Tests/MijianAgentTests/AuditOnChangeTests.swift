@@ -47,16 +47,8 @@ struct AuditOnChangeTests {
 
     @Test func trafficToATestNetAddressIsFlaggedInTheNextReport() async throws {
         let namespace = "mijian-traffic-\(getpid())"
-        try sh("/usr/sbin/ip", ["netns", "add", namespace])
         defer { _ = try? TestSupport.run("/usr/sbin/ip", ["netns", "del", namespace]) }
-        for step in [
-            ["link", "set", "lo", "up"], ["link", "add", "v0", "type", "veth", "peer", "name", "v1"], ["addr", "add", "10.9.0.2/24", "dev", "v0"],
-            ["link", "set", "v0", "up"], ["link", "set", "v1", "up"],
-            // A neighbour entry, so packets for the gateway leave v0 without waiting for ARP.
-            ["neigh", "add", "10.9.0.1", "lladdr", "02:00:00:00:00:01", "dev", "v0"], ["route", "add", "198.51.100.0/24", "via", "10.9.0.1"],
-        ] {
-            try sh("/usr/sbin/ip", ["netns", "exec", namespace, "ip"] + step)
-        }
+        try makeEgressNamespace(namespace)
         let machine = try AgentMachine()
         try machine.writeConfig("delivery: {mode: none}\nreport_interval: 1h\naudit_interval: 1h\ntraffic: {enabled: true, links: [v0]}\n")
         let notify = try NotifySocket(name: machine.directory.appendingPathComponent("notify.sock").path)

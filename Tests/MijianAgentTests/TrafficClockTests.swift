@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MijianCore
+import MijianHost
 import MijianTestSupport
 import Testing
 
@@ -14,9 +15,11 @@ struct TrafficClockTests {
         let watch = LinkWatch(link: "lo", bufferBytes: 1 << 20)
         var logger = Logger(label: "traffic-clock-test")
         logger.logLevel = .critical
-        watch.start(policy: try TestSupport.defaultPolicy(), sink: EventSink(), logger: logger, now: { fixed })
+        let readiness = try ReadinessLoop()
+        watch.start(policy: try TestSupport.defaultPolicy(), sink: EventSink(), logger: logger, readiness: readiness, now: { fixed })
         let opened = await until { watch.window.value != nil }
         await watch.finish()
+        await readiness.stop()
         #expect(opened, "the capture on lo did not open: \(watch.statistics)")
         #expect(watch.window.value?.startedAt == fixed)
     }

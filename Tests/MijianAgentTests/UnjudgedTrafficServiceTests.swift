@@ -1,4 +1,5 @@
 import Foundation
+import MijianChecks
 import MijianCore
 import MijianTestSupport
 import MijianTraffic
@@ -32,7 +33,10 @@ struct UnjudgedTrafficServiceTests {
             frame.withUnsafeBytes { analyzer.process($0, linkType: .ethernet, time: Int64(index)) }
         }
         watch.window.withValue { $0?.update(analyzer: analyzer, recordsRead: frames.count, statistics: statistics) }
-        return watch.closeWindow(CheckContext(policy: policy, hostID: "h", observedAt: Date(timeIntervalSince1970: 60)))
+        let context = CheckContext(policy: policy, hostID: "h", observedAt: Date(timeIntervalSince1970: 60))
+        let part = watch.closeWindow(at: context.observedAt)
+        let facts = TrafficWindowFacts(captures: [part.capture], links: LinkStateFacts(source: "/sys/class/net", links: ["lo", "v0"], up: ["v0"]))
+        return WindowReport(findings: TrafficChecks.window(facts, context: context), problems: part.problems)
     }
 
     func egress(_ report: WindowReport) throws -> Finding {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MijianChecks
 import MijianCore
 import MijianTestSupport
 import Testing
@@ -77,7 +78,7 @@ struct CaptureFileTests {
         #expect(stopped.message.contains("byte offset"))
         #expect(result.flows.count == flaggedTraffic().count - 1)
         let context = CheckContext(policy: try egressPolicy().policy, hostID: "h", observedAt: TestSupport.fixedDate)
-        let finding = try #require(TrafficWatch.findings(result, context: context).first)
+        let finding = try #require(TrafficChecks.egress(result.facts, context: context).first)
         #expect(finding.status == .fail)
         #expect(finding.statusDetail.contains("stopped early"))
         // Clean traffic then a cut: error, never pass.
@@ -86,7 +87,7 @@ struct CaptureFileTests {
         try Data(clean.pcap.dropLast(3)).write(to: url)
         let cleanResult = try TrafficWatch.read(file: url.path, policy: try egressPolicy(), logger: quiet)
         #expect(cleanResult.stoppedBy != nil)
-        #expect(TrafficWatch.findings(cleanResult, context: context).first?.status == .error)
+        #expect(TrafficChecks.egress(cleanResult.facts, context: context).first?.status == .error)
     }
 
     @Test func manyBatchesAreJudgedInOrderAndACutKeepsThemAll() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import MijianChecks
 import MijianCore
 import MijianTestSupport
 import Testing
@@ -80,12 +81,12 @@ struct CaptureWindowTests {
         #expect(second.droppedPackets == 5)
         let context = CheckContext(policy: try TestSupport.policy(unitPolicyYAML), hostID: "h", observedAt: Date())
         // Dropped packets and nothing flagged: not a pass, since what was dropped was never judged.
-        #expect(TrafficWatch.findings(second, context: context).first?.status == .error)
+        #expect(TrafficChecks.egress(second.facts, context: context).first?.status == .error)
         // A quiet window after it: nothing dropped, a pass.
         window.update(analyzer: analyzer, recordsRead: 0, statistics: CaptureStatistics(received: start &+ 10, dropped: start &+ 3, interfaceDropped: 2))
         let third = window.close(at: Date(timeIntervalSince1970: 3))
         #expect(third.droppedPackets == 0)
-        #expect(TrafficWatch.findings(third, context: context).first?.status == .pass)
+        #expect(TrafficChecks.egress(third.facts, context: context).first?.status == .pass)
         #expect(third.startedAt == Date(timeIntervalSince1970: 2))
     }
 

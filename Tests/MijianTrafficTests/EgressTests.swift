@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MijianChecks
 import MijianCore
 import MijianTestSupport
 import Testing
@@ -170,7 +171,7 @@ struct EgressTests {
             notIP: 0, violations: analyzer.violations, flows: analyzer.table.sorted, tableCapacity: 16, cutPackets: 0, cutBytes: 0,
             cutNames: 0, statistics: nil, startedAt: TestSupport.fixedDate, endedAt: TestSupport.fixedDate, stoppedBy: nil)
         let context = CheckContext(policy: policy.policy, hostID: "h", observedAt: TestSupport.fixedDate)
-        let finding = try #require(TrafficWatch.findings(result, context: context).first)
+        let finding = try #require(TrafficChecks.egress(result.facts, context: context).first)
         #expect(finding.rule.id == "traffic.egress")
         #expect(finding.status == .fail)
         let flow = try #require(finding.evidence.first?.data["flows"]?.arrayValue?.first)
@@ -180,8 +181,8 @@ struct EgressTests {
         #expect(flow["first_seen"]?.stringValue == "1970-01-01T00:00:00.000Z")
         var clean = result
         clean.flows = []
-        #expect(TrafficWatch.findings(clean, context: context).first?.status == .pass)
+        #expect(TrafficChecks.egress(clean.facts, context: context).first?.status == .pass)
         clean.statistics = CaptureStatistics(received: 10, dropped: 3, interfaceDropped: 0)
-        #expect(TrafficWatch.findings(clean, context: context).first?.status == .error)
+        #expect(TrafficChecks.egress(clean.facts, context: context).first?.status == .error)
     }
 }

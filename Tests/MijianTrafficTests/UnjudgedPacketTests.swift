@@ -1,4 +1,5 @@
 import Foundation
+import MijianChecks
 import MijianCore
 import MijianTestSupport
 import Testing
@@ -26,7 +27,7 @@ private func labels(_ count: Int) -> [UInt8] {
 /// The `traffic.egress` finding of a result and its capture evidence's unjudged counts.
 private func egressFinding(_ result: TrafficResult) throws -> (finding: Finding, counts: JSONValue?) {
     let context = CheckContext(policy: try egressPolicy().policy, hostID: "h", observedAt: TestSupport.fixedDate)
-    let finding = try #require(TrafficWatch.findings(result, context: context).first)
+    let finding = try #require(TrafficChecks.egress(result.facts, context: context).first)
     return (finding, finding.evidence.last?.data["packets_unjudged"])
 }
 

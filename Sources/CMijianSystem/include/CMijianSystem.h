@@ -4,6 +4,8 @@
 // Swift Glibc module does not import.
 #include <stdint.h>
 #include <linux/openat2.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 /// openat2(2) through syscall(2): opens `path` relative to `dirfd` with `flags` and `resolve`
 /// (RESOLVE_* bits). Returns the descriptor, or -1 with errno set (ENOSYS before Linux 5.6).
