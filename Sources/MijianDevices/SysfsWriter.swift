@@ -12,12 +12,20 @@ public struct SysfsWrite: Sendable, Equatable {
     public var value: String
     /// The errno of a refused write (ENOENT or ENODEV: the device vanished; EACCES: not root), nil when done.
     public var errno: Int32?
+    /// How long the open and the write took (monotonic nanoseconds); not part of equality.
+    public var nanos: UInt64 = 0
 
     /// Makes a record.
-    public init(path: String, value: String, errno: Int32? = nil) {
+    public init(path: String, value: String, errno: Int32? = nil, nanos: UInt64 = 0) {
         self.path = path
         self.value = value
         self.errno = errno
+        self.nanos = nanos
+    }
+
+    /// Equal when path, value and errno are: the time a write took is no part of what it did.
+    public static func == (lhs: SysfsWrite, rhs: SysfsWrite) -> Bool {
+        lhs.path == rhs.path && lhs.value == rhs.value && lhs.errno == rhs.errno
     }
 
     /// Whether the kernel took the write.
@@ -30,6 +38,7 @@ public struct SysfsWrite: Sendable, Equatable {
             members.append(("errno", .integer(Int(errno))))
             members.append(("error", .string(MijianError.strerror(errno))))
         }
+        members.append(("us", .int(Int64(clamping: nanos / 1000))))
         return .object(members)
     }
 }
@@ -44,6 +53,13 @@ public struct SysfsWriter: Sendable {
 
     /// Writes `value` to an existing attribute (never creates one: a missing file is a vanished device).
     public func write(_ hostPath: String, _ value: String) -> SysfsWrite {
+        let started = Monotonic.now()
+        var record = perform(hostPath, value)
+        record.nanos = Monotonic.now() &- started
+        return record
+    }
+
+    private func perform(_ hostPath: String, _ value: String) -> SysfsWrite {
         let full = root.real(hostPath)
         do throws(MijianError) {
             let fd = try Syscall.call("cannot open \(hostPath)", path: hostPath) { open(full, O_WRONLY | O_CLOEXEC | O_NOCTTY) }

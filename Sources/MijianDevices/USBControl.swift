@@ -32,6 +32,9 @@ public final class USBControl {
     private struct Tracked {
         var device: USBDevice
         var interfaces: Set<String>
+        /// The interfaces as read when they were judged (device path below `/sys` → interface):
+        /// what a `bind` of the device needs of them again is only their driver.
+        var read: [String: USBInterface] = [:]
     }
 
     /// The current configuration.
@@ -40,6 +43,10 @@ public final class USBControl {
     private var devices: [String: Tracked] = [:]
     private var interfaceOwners: [String: String] = [:]
     private var barrier: UInt64 = 0
+    /// Where the decision being made spends its time.
+    private var timing = DecisionTiming()
+    /// The thread's CPU time when the decision being made was taken up.
+    private var cpuStarted: UInt64 = 0
     /// Events that repeated what was already judged (an add after coldplug saw the device, or one the
     /// kernel had sent before the walk began).
     public private(set) var duplicatesSkipped = 0
@@ -61,7 +68,10 @@ public final class USBControl {
         configuration.policy = policy
         configuration.enforce = enforce
         interfaceOwners = [:]
-        for key in devices.keys { devices[key]?.interfaces = [] }
+        for key in devices.keys {
+            devices[key]?.interfaces = []
+            devices[key]?.read = [:]
+        }
         return resync(reason: "policy \(policy.id) \(policy.version) (sha256 \(policy.sha256.prefix(12))…) loaded: every present interface judged again", now: now)
     }
 
@@ -138,6 +148,8 @@ public final class USBControl {
         }
         for name in names where !name.contains(":") {
             let started = Monotonic.now()
+            timing = DecisionTiming()
+            cpuStarted = ThreadCPU.now()
             let (resolved, unresolved) = root.collectingFailures { $0.resolve("/sys/bus/usb/devices/\(name)") }
             guard let path = resolved, path.hasPrefix("/sys/") else {
                 // A device that could not be looked at is never judged by its absence: it is
@@ -151,7 +163,7 @@ public final class USBControl {
             }
             let devpath = String(path.dropFirst(4))
             var vanished: [String] = []
-            guard let device = USBSysfs.deviceWithInterfaces(root: root, name: name, path: path, aliases: configuration.knowledge.modules(matching:), vanished: &vanished) else {
+            guard let device = reading(.readDevice, { USBSysfs.deviceWithInterfaces(root: root, name: name, path: path, aliases: aliases, vanished: &vanished) }) else {
                 events.append(errorEvent(devpath: devpath, what: "device vanished while being read", errno: ENOENT, source: source, now: now))
                 continue
             }
@@ -188,10 +200,16 @@ public final class USBControl {
 
     // MARK: events
 
-    /// Judges one uevent; `receivedAt` is when it came off the socket (monotonic nanoseconds).
-    public func handle(_ event: UEvent, receivedAt: UInt64, source: EventSource, now: Date = Date()) -> [Event] {
+    /// Judges one uevent; `receivedAt` is when it came off the socket (monotonic nanoseconds), and
+    /// `queue` what it waited behind before it came here (the decision's `timing_us` says so).
+    public func handle(_ event: UEvent, receivedAt: UInt64, source: EventSource, queue: QueueTime = QueueTime(), now: Date = Date()) -> [Event] {
         guard event.subsystem == "usb" else { return [] }
         eventsHandled += 1
+        timing = DecisionTiming()
+        cpuStarted = ThreadCPU.now()
+        timing[.handoff] = queue.handoff
+        timing[.behindDecisions] = queue.behindDecisions
+        timing[.behindOutput] = queue.behindOutput
         if event.seqnum != 0, event.seqnum <= barrier {
             duplicatesSkipped += 1
             return []
@@ -205,7 +223,7 @@ public final class USBControl {
                 duplicatesSkipped += 1
                 return []
             }
-            guard let device = USBSysfs.device(root: root, name: event.kernelName, path: path) else {
+            guard let device = reading(.readDevice, { USBSysfs.device(root: root, name: event.kernelName, path: path) }) else {
                 return [errorEvent(devpath: devpath, what: "device vanished before it could be read", errno: ENOENT, source: source, seqnum: event.seqnum, now: now)]
             }
             devices[devpath] = Tracked(device: device, interfaces: [])
@@ -219,11 +237,11 @@ public final class USBControl {
             }
             let parentDevpath = Self.parent(of: devpath)
             let interfaceName = event.kernelName
-            guard let interface = USBSysfs.interface(root: root, name: interfaceName, path: path, aliases: configuration.knowledge.modules(matching:)) else {
+            guard let interface = reading(.readInterfaces, { USBSysfs.interface(root: root, name: interfaceName, path: path, aliases: aliases) }) else {
                 return [errorEvent(devpath: devpath, what: "interface vanished before it could be judged", errno: ENOENT, source: source, seqnum: event.seqnum, now: now)]
             }
             let parentName = parentDevpath.split(separator: "/").last.map(String.init) ?? ""
-            guard var device = devices[parentDevpath]?.device ?? USBSysfs.device(root: root, name: parentName, path: "/sys" + parentDevpath) else {
+            guard var device = devices[parentDevpath]?.device ?? reading(.readDevice, { USBSysfs.device(root: root, name: parentName, path: "/sys" + parentDevpath) }) else {
                 return [errorEvent(devpath: devpath, what: "the interface's device vanished before it could be judged", errno: ENOENT, source: source, seqnum: event.seqnum, now: now)]
             }
             if devices[parentDevpath] == nil { devices[parentDevpath] = Tracked(device: device, interfaces: []) }
@@ -236,7 +254,7 @@ public final class USBControl {
         case ("bind", "usb_device"):
             guard let tracked = devices[devpath], !tracked.device.isRootHub else { return [] }
             var vanished: [String] = []
-            guard let device = USBSysfs.deviceWithInterfaces(root: root, name: event.kernelName, path: path, aliases: configuration.knowledge.modules(matching:), vanished: &vanished) else {
+            guard let device = reading(.readDevice, { bound(tracked, name: event.kernelName, path: path, vanished: &vanished) }) else {
                 return []
             }
             // Interfaces whose add was not seen (none, unless a message was lost) are judged now.
@@ -253,7 +271,10 @@ public final class USBControl {
             guard let tracked = untrack(devpath) else { return [] }
             return [removalEvent(tracked.device, devpath: devpath, source: source, seqnum: event.seqnum, note: nil, now: now)]
         case ("remove", "usb_interface"):
-            if let owner = interfaceOwners.removeValue(forKey: devpath) { devices[owner]?.interfaces.remove(devpath) }
+            if let owner = interfaceOwners.removeValue(forKey: devpath) {
+                devices[owner]?.interfaces.remove(devpath)
+                devices[owner]?.read.removeValue(forKey: devpath)
+            }
             return []
         default:
             return []
@@ -265,22 +286,24 @@ public final class USBControl {
     private func decide(
         _ device: USBDevice, devpath: String, scope: String, source: EventSource, seqnum: UInt64, started: UInt64, now: Date, vanished: [String]
     ) -> Event {
-        let decision = USBPolicyDecider.decide(device, policy: configuration.policy, enforce: configuration.enforce, family: configuration.knowledge.family(of:))
+        let decision = timing.measure(.decide) {
+            USBPolicyDecider.decide(device, policy: configuration.policy, enforce: configuration.enforce, family: configuration.knowledge.family(of:))
+        }
         var writes: [SysfsWrite] = []
         if configuration.enforce {
             // Interfaces read from the raw descriptors have no switch to write: their device is already kept out.
             for item in decision.interfaces where !item.interface.fromDescriptors {
                 let path = item.interface.sysfsPath
-                let current = configuration.root.attribute(path + "/authorized")
+                let current = timing.measure(.readAuthorized) { configuration.root.attribute(path + "/authorized") }
                 if item.verdict == .allow {
                     if current == "0" {
-                        let write = writer.write(path + "/authorized", "1")
-                        writes.append(write)
+                        let authorised = write(.writeInterfaceAuthorized, path + "/authorized", "1")
+                        writes.append(authorised)
                         // An interface authorised after it appeared is not probed by itself.
-                        if write.succeeded { writes.append(writer.write("/sys/bus/usb/drivers_probe", item.interface.name)) }
+                        if authorised.succeeded { writes.append(write(.writeDriversProbe, "/sys/bus/usb/drivers_probe", item.interface.name)) }
                     }
                 } else if current != "0" {
-                    writes.append(writer.write(path + "/authorized", "0"))
+                    writes.append(write(.writeInterfaceAuthorized, path + "/authorized", "0"))
                 }
             }
         }
@@ -289,21 +312,97 @@ public final class USBControl {
         if scope == "device" {
             whole = decision.wholeDevice
             if whole == .deny, !decision.interfaces.isEmpty || decision.unreadableVerdict == .deny, device.authorized != false {
-                writes.append(writer.write(device.sysfsPath + "/authorized", "0"))
+                writes.append(write(.writeDeviceAuthorized, device.sysfsPath + "/authorized", "0"))
             }
         }
-        let latency = (Monotonic.now() &- started) / 1000
+        let latency = closeTiming(started: started)
         return decisionEvent(decision, devpath: devpath, scope: scope, whole: whole, writes: writes, vanished: vanished, source: source, seqnum: seqnum, latencyMicros: latency, now: now)
     }
 
     /// After `bind`: every interface exists; a device whose every interface is denied is de-authorised whole.
     private func wholeDevice(_ device: USBDevice, devpath: String, source: EventSource, seqnum: UInt64, started: UInt64, now: Date) -> Event {
-        let decision = USBPolicyDecider.decide(device, policy: configuration.policy, enforce: configuration.enforce, family: configuration.knowledge.family(of:))
+        let decision = timing.measure(.decide) {
+            USBPolicyDecider.decide(device, policy: configuration.policy, enforce: configuration.enforce, family: configuration.knowledge.family(of:))
+        }
         let whole = decision.wholeDevice
         var writes: [SysfsWrite] = []
-        if whole == .deny, device.authorized != false { writes.append(writer.write(device.sysfsPath + "/authorized", "0")) }
-        let latency = (Monotonic.now() &- started) / 1000
+        if whole == .deny, device.authorized != false { writes.append(write(.writeDeviceAuthorized, device.sysfsPath + "/authorized", "0")) }
+        let latency = closeTiming(started: started)
         return decisionEvent(decision, devpath: devpath, scope: "device", whole: whole, writes: writes, vanished: [], source: source, seqnum: seqnum, latencyMicros: latency, now: now)
+    }
+
+    // MARK: timing
+
+    /// The module tree's matches for a modalias, timed as `aliases`.
+    private func aliases(_ modalias: String) -> [String] {
+        timing.measure(.aliases) { configuration.knowledge.modules(matching: modalias) }
+    }
+
+    /// Runs a read of sysfs, adding its time less the alias matching inside it to `phase`.
+    private func reading<T>(_ phase: DecisionTiming.Phase, _ body: () -> T) -> T {
+        let inAliases = timing[.aliases]
+        let started = Monotonic.now()
+        let value = body()
+        let spent = Monotonic.now() &- started
+        let matching = timing[.aliases] &- inAliases
+        timing.add(phase, spent > matching ? spent - matching : 0)
+        return value
+    }
+
+    /// One write to a kernel switch, its time added to `phase`.
+    private func write(_ phase: DecisionTiming.Phase, _ hostPath: String, _ value: String) -> SysfsWrite {
+        let record = writer.write(hostPath, value)
+        timing.add(phase, record.nanos)
+        return record
+    }
+
+    /// The decision's latency in microseconds, from `started` to now; the phases are closed on it.
+    private func closeTiming(started: UInt64) -> UInt64 {
+        let total = Monotonic.now() &- started
+        timing.close(total: total)
+        timing.cpu = ThreadCPU.now() &- cpuStarted
+        return total / 1000
+    }
+
+    /// The device at `bind`, with every interface it has now. Its attributes and the interfaces
+    /// already judged were read when they appeared and do not change while it stays (a new
+    /// configuration removes and adds interfaces, with their events): of those only `authorized`
+    /// and the drivers are read again, for the decision and its evidence; an interface not seen
+    /// before is read in full. A device whose interface directories cannot be listed, or that has
+    /// none, is read in full as on a walk.
+    private func bound(_ tracked: Tracked, name: String, path: String, vanished: inout [String]) -> USBDevice? {
+        let root = configuration.root
+        let listed: [String]
+        do {
+            listed = try root.list(path).filter { USBSysfs.isInterfaceName($0, of: name) }
+        } catch {
+            if error.code == .notFound { return nil }
+            return USBSysfs.deviceWithInterfaces(root: root, name: name, path: path, aliases: aliases, vanished: &vanished)
+        }
+        guard !listed.isEmpty else {
+            return USBSysfs.deviceWithInterfaces(root: root, name: name, path: path, aliases: aliases, vanished: &vanished)
+        }
+        var device = tracked.device
+        var gone: [String] = []
+        let (_, unreadable) = root.collectingFailures { root in
+            device.authorized = root.attribute(path + "/authorized").map { $0 != "0" }
+            device.driver = USBSysfs.driverName(root, path)
+            device.interfaces = []
+            for child in listed {
+                let interfacePath = path + "/" + child
+                if var known = tracked.read[String(interfacePath.dropFirst(4))] {
+                    known.driver = USBSysfs.driverName(root, interfacePath)
+                    device.interfaces.append(known)
+                } else if let interface = USBSysfs.interface(root: root, name: child, path: interfacePath, aliases: aliases) {
+                    device.interfaces.append(interface)
+                } else {
+                    gone.append(interfacePath)
+                }
+            }
+        }
+        vanished += gone
+        device.unreadable += unreadable
+        return device
     }
 
     private func track(interfaces: [USBInterface], of devpath: String) {
@@ -311,6 +410,7 @@ public final class USBControl {
             let interfacePath = String(interface.sysfsPath.dropFirst(4))
             interfaceOwners[interfacePath] = devpath
             devices[devpath]?.interfaces.insert(interfacePath)
+            devices[devpath]?.read[interfacePath] = interface
         }
     }
 
@@ -384,6 +484,8 @@ public final class USBControl {
         if !vanished.isEmpty { members.append(("vanished", .strings(vanished))) }
         if !decision.unreadable.isEmpty { members.append(("unreadable", .array(decision.unreadable.map(\.json)))) }
         members.append(("latency_us", .int(Int64(clamping: latencyMicros))))
+        members.append(("timing_us", timing.json))
+        members.append(("cpu_us", .int(Int64(clamping: timing.cpu / 1000))))
         return Event(type: "usb.decision", observedAt: now, data: .object(members))
     }
 }

@@ -70,6 +70,18 @@ public struct USBWatch: Sendable {
         try await emit(.note(.watching(monitor.source, bufferNote: monitor.bufferNote)))
         var digest = policy?().sha256
         var first = true
+        // What the loop did lately, so that each decision says what its uevent waited behind.
+        var busy = BusyLog()
+        func judged(_ work: () -> [Event]) -> [Event] {
+            let started = Monotonic.now()
+            defer { busy.note(.decisions, from: started, to: Monotonic.now()) }
+            return work()
+        }
+        func output(_ item: USBWatchEvent) async throws {
+            let started = Monotonic.now()
+            defer { busy.note(.output, from: started, to: Monotonic.now()) }
+            try await emit(item)
+        }
         while !Task.isCancelled {
             let (inputs, continuation) = AsyncStream.makeStream(of: Input.self)
             let watching = monitor
@@ -101,18 +113,19 @@ public struct USBWatch: Sendable {
                 }
                 if first {
                     first = false
-                    try await emit(.events(control.start(source: .coldplug)))
+                    try await output(.events(judged { control.start(source: .coldplug) }))
                 } else {
-                    try await emit(.events(control.resync(reason: "udev source lost; now reading the kernel's uevents")))
+                    try await output(.events(judged { control.resync(reason: "udev source lost; now reading the kernel's uevents") }))
                 }
                 for await input in inputs {
                     if Task.isCancelled { return false }
                     switch input {
                     case .message(.event(let event, let receivedAt)):
-                        try await emit(.events(control.handle(event, receivedAt: receivedAt, source: watching.source)))
+                        let queue = busy.queue(received: receivedAt, taken: Monotonic.now())
+                        try await output(.events(judged { control.handle(event, receivedAt: receivedAt, source: watching.source, queue: queue) }))
                     case .message(.overflow):
-                        try await emit(.note(.overflow))
-                        try await emit(.events(control.resync(reason: "uevent socket overflow (ENOBUFS)")))
+                        try await output(.note(.overflow))
+                        try await output(.events(judged { control.resync(reason: "uevent socket overflow (ENOBUFS)") }))
                     case .message(.sourceLost(let reason)):
                         try await emit(.note(.sourceLost(reason)))
                         return true
@@ -121,8 +134,8 @@ public struct USBWatch: Sendable {
                     case .tick:
                         guard let latest = policy?(), latest.sha256 != digest else { continue }
                         digest = latest.sha256
-                        try await emit(.note(.policyReloaded(latest)))
-                        try await emit(.events(control.reload(policy: latest, enforce: enforce(latest))))
+                        try await output(.note(.policyReloaded(latest)))
+                        try await output(.events(judged { control.reload(policy: latest, enforce: enforce(latest)) }))
                     case .deadline, .ended:
                         return false
                     }

@@ -722,10 +722,51 @@ class Watcher:
         self.g.wait_for(f"mijian ({self.name}) to exit", lambda: not self.alive(), timeout=30)
 
 
+# Every decision on a real uevent, as (latency_us, timing_us, writes): mijian's own monotonic
+# measure of where each decision's time went (DecisionTiming in MijianDevices).
+TIMINGS = []
+
+
 def latencies(c, decisions):
-    vals = [d["latency_us"] for d in decisions if isinstance(d.get("latency_us"), int) and d.get("source") != "coldplug"]
-    c.latencies.extend(vals)
-    return vals
+    real = [d for d in decisions if isinstance(d.get("latency_us"), int) and d.get("source") != "coldplug"]
+    c.latencies.extend(d["latency_us"] for d in real)
+    TIMINGS.extend((d["latency_us"], d.get("timing_us") or {}, d.get("writes") or []) for d in real)
+    return [d["latency_us"] for d in real]
+
+
+def timing_table(timings):
+    """Where the decisions' time went: per phase p50/p99/max (us) and its share of all latency,
+    then each kind of sysfs write on its own, then the slowest decisions phase by phase."""
+    if not timings:
+        return []
+    out = []
+    total = sum(t[0] for t in timings) or 1
+    phases = []
+    for _, timing, _ in timings:
+        phases += [k for k in timing if k not in phases]
+    if not phases:
+        return ["  (this mijian's decisions carry no timing_us)"]
+    out.append(f"  where the time goes, {len(timings)} decisions (us; share = the phase's part of all latency):")
+    out.append(f"    {'phase':<28} {'p50':>8} {'p99':>8} {'max':>8} {'share':>6}")
+    rows = [("latency (uevent -> decision)", [t[0] for t in timings])]
+    rows += [(ph, [t[1].get(ph, 0) for t in timings]) for ph in phases]
+    for name, vals in rows:
+        share = "" if name.startswith("latency") else f"{100 * sum(vals) / total:5.1f}%"
+        out.append(f"    {name:<28} {pct(vals, 50):>8} {pct(vals, 99):>8} {max(vals):>8} {share:>6}")
+    writes = {}
+    for _, _, ws in timings:
+        for w in ws:
+            if isinstance(w.get("us"), int):
+                kind = ("drivers_probe" if w.get("path", "").endswith("drivers_probe")
+                        else ("interface" if ":" in w.get("path", "").rsplit("/", 2)[-2] else "device") + f" authorized={w.get('value')}")
+                writes.setdefault(kind, []).append(w["us"])
+    for kind, vals in sorted(writes.items()):
+        out.append(f"    {'write ' + kind:<28} {pct(vals, 50):>8} {pct(vals, 99):>8} {max(vals):>8}   n={len(vals)}")
+    slow = sorted(timings, key=lambda t: -t[0])[:3]
+    for lat, timing, _ in slow:
+        top = sorted(timing.items(), key=lambda kv: -kv[1])[:3]
+        out.append(f"    slowest: {lat} us = " + ", ".join(f"{k} {v}" for k, v in top) + (" ..." if len(timing) > 3 else ""))
+    return out
 
 
 def enforcer(c):
@@ -1372,6 +1413,8 @@ def main():
     if all_latencies:
         print(f"  decision latency on real uevents in the guest (TCG, not hardware speed): n={len(all_latencies)} "
               f"p50={pct(all_latencies, 50)} us p99={pct(all_latencies, 99)} us max={max(all_latencies)} us")
+        for line in timing_table(TIMINGS):
+            print(line)
     print(f"  total {total:.1f} s")
     return 1 if failed else 0
 

@@ -41,12 +41,17 @@ for index in 0..<devices {
 let recorded = UEvent.parseStream(stream)
 var latencies: [Int64] = []
 latencies.reserveCapacity(recorded.count)
+// Each decision's own account of where its time went (timing_us), phase by phase.
+var phases: [String: [Int64]] = [:]
 let started = Monotonic.now()
 for event in recorded {
     let received = Monotonic.now()
     for out in control.handle(event, receivedAt: received, source: .replay) where out.type == "usb.decision" {
         if case .object(let members) = out.data, case .int(let micros)? = members.first(where: { $0.0 == "latency_us" })?.1 {
             latencies.append(micros)
+            if case .object(let timing)? = members.first(where: { $0.0 == "timing_us" })?.1 {
+                for case (let phase, .int(let value)) in timing { phases[phase, default: []].append(value) }
+            }
         }
     }
 }
@@ -56,4 +61,17 @@ let sorted = latencies
 let percentile: (Double) -> Int64 = { p in sorted.isEmpty ? -1 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 print("events: \(recorded.count) recorded (\(devices) devices), decisions: \(latencies.count), wall: \(String(format: "%.3f", total)) s (\(Int(Double(recorded.count) / total)) events/s)")
 print("decision latency (uevent taken → last sysfs write done): p50 \(percentile(0.50)) µs, p90 \(percentile(0.90)) µs, p99 \(percentile(0.99)) µs, max \(latencies.last ?? -1) µs")
+let all = max(1, latencies.reduce(0, +))
+print("phase                         p50      p99      max   share")
+for phase in DecisionTiming.Phase.allCases.map(\.rawValue) {
+    let values = (phases[phase] ?? []).sorted()
+    guard !values.isEmpty else { continue }
+    let at: (Double) -> Int64 = { p in values[min(values.count - 1, Int(Double(values.count) * p))] }
+    let share = Double(values.reduce(0, +)) * 100 / Double(all)
+    print(phase.padding(toLength: 26, withPad: " ", startingAt: 0) + [at(0.50), at(0.99), values.last ?? 0].map { String($0).leftPadded(8) }.joined(separator: " ") + String(format: "  %5.1f%%", share))
+}
 try? FileManager.default.removeItem(at: fixture.root)
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
