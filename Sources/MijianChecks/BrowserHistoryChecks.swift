@@ -18,6 +18,18 @@ public enum BrowserHistoryChecks {
     /// suffixes, an address in the unit's networks or allowed destinations.
     static func isInside(_ host: String, _ policy: Policy) -> Bool { policy.isInsideUnit(historyHost: host) }
 
+    /// Every host of the histories judged once, however many profiles and lists it is in.
+    static func judgements(_ facts: BrowserHistoryFacts, _ policy: Policy) -> [String: Bool] {
+        let judge = UnitHostJudge(policy)
+        var inside: [String: Bool] = [:]
+        for profile in facts.profiles {
+            for host in profile.hosts where inside[host.host] == nil { inside[host.host] = judge.isInside(host.host) }
+            for download in profile.downloads where inside[download.host] == nil { inside[download.host] = judge.isInside(download.host) }
+            for entry in profile.hsts { if let host = entry.host, inside[host] == nil { inside[host] = judge.isInside(host) } }
+        }
+        return inside
+    }
+
     static func time(_ date: Date?) -> JSONValue { .optional(date.map { RFC3339.string(from: $0) }) }
 
     /// The findings of every history, each saying so when the policy's networks, against which
@@ -44,15 +56,17 @@ public enum BrowserHistoryChecks {
         // machine's histories inside the unit, and the policy's DNS suffixes themselves.
         var insideNames = Set(policy.dnsAllowedSuffixes.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) })
         var publicNames: Set<String> = []
+        let inside = judgements(facts, policy)
+        let isInside = { (host: String) in inside[host] ?? UnitHostJudge(policy).isInside(host) }
         for profile in facts.profiles {
-            for host in profile.hosts { if isInside(host.host, policy) { insideNames.insert(host.host) } else { publicNames.insert(host.host) } }
+            for host in profile.hosts { if isInside(host.host) { insideNames.insert(host.host) } else { publicNames.insert(host.host) } }
         }
         var hashes: [String: (host: String, inside: Bool)] = [:]
         for name in publicNames { if let hash = HSTSEntry.chromiumHash(name) { hashes[hash] = (name, false) } }
         for name in insideNames { if let hash = HSTSEntry.chromiumHash(name) { hashes[hash] = (name, true) } }
 
         for profile in facts.profiles {
-            findings.append(judge(profile, context: context, installedAt: installedAt, hashes: hashes))
+            findings.append(judge(profile, context: context, installedAt: installedAt, hashes: hashes, isInside: isInside))
         }
         if facts.profiles.isEmpty, !findings.contains(where: { $0.status == .error }) {
             let homes = facts.homes.map(\.home)
@@ -74,7 +88,9 @@ public enum BrowserHistoryChecks {
     }
 
     /// One finding per profile.
-    static func judge(_ profile: BrowserProfile, context: CheckContext, installedAt: Date?, hashes: [String: (host: String, inside: Bool)]) -> Finding {
+    static func judge(
+        _ profile: BrowserProfile, context: CheckContext, installedAt: Date?, hashes: [String: (host: String, inside: Bool)], isInside: (String) -> Bool
+    ) -> Finding {
         let rule = RuleCatalogue.browserHistory
         let policy = context.policy
         let full = policy.history.report == .url
@@ -82,7 +98,7 @@ public enum BrowserHistoryChecks {
         var base: [(String, JSONValue)] = [
             ("browser", .string(profile.browser)), ("family", .optional(profile.family?.rawValue)), ("user", .string(profile.user)),
             ("profile", .string(profile.directory)), ("database", .optional(profile.database)), ("found_by", .string(profile.discovery.rawValue)),
-            ("database_modified", time(profile.databaseModified)), ("copied", .array(profile.copied.map(\.json))),
+            ("database_modified", time(profile.databaseModified)), (profile.readInPlace ? "read_in_place" : "copied", .array(profile.copied.map(\.json))),
         ]
         if let error = profile.error {
             base.append(("error", .string(error)))
@@ -93,15 +109,15 @@ public enum BrowserHistoryChecks {
                 evidence: [context.evidence("browser-profile", profile.subject, .object(base))])
         }
         // Newest first, then by name: the order the probe looked first visits up in.
-        let publicHosts = profile.hosts.filter { !isInside($0.host, policy) }.sorted { ($0.lastVisit ?? .distantPast, $1.host) > ($1.lastVisit ?? .distantPast, $0.host) }
-        let insideHosts = profile.hosts.filter { isInside($0.host, policy) }
-        let publicDownloads = profile.downloads.filter { !isInside($0.host, policy) }
+        let publicHosts = profile.hosts.filter { !isInside($0.host) }.sorted { ($0.lastVisit ?? .distantPast, $1.host) > ($1.lastVisit ?? .distantPast, $0.host) }
+        let insideHosts = profile.hosts.count - publicHosts.count
+        let publicDownloads = profile.downloads.filter { !isInside($0.host) }
         // HSTS: Firefox names the host; Chromium a hash, told apart by hashing the hosts known.
         var publicHSTS: [(name: String, entry: HSTSEntry)] = []
         var insideHSTS = 0
         for entry in profile.hsts {
             if let host = entry.host {
-                if isInside(host, policy) { insideHSTS += 1 } else { publicHSTS.append((host, entry)) }
+                if isInside(host) { insideHSTS += 1 } else { publicHSTS.append((host, entry)) }
             } else if let hash = entry.hashedHost, let known = hashes[hash] {
                 if known.inside { insideHSTS += 1 } else { publicHSTS.append((known.host, entry)) }
             } else {
@@ -132,7 +148,7 @@ public enum BrowserHistoryChecks {
         }
         base += [
             ("visits_kept", .integer(profile.totalVisits)), ("oldest_visit", time(profile.oldestVisit)), ("newest_visit", time(profile.newestVisit)),
-            ("hosts", .integer(profile.hosts.count)), ("hosts_inside_unit", .integer(insideHosts.count)), ("public_hosts", .integer(publicHosts.count)),
+            ("hosts", .integer(profile.hosts.count)), ("hosts_inside_unit", .integer(insideHosts)), ("public_hosts", .integer(publicHosts.count)),
             ("internal_entries", .integer(profile.internalEntries)), ("public_visits", .array(visitsJSON)),
             ("public_downloads", .array(downloadsJSON)), ("hsts_store", profile.hstsStore.map(\.json) ?? .null),
             ("hsts_entries", .integer(profile.hsts.count)), ("hsts_inside_unit", .integer(insideHSTS)), ("public_hsts", .array(hstsJSON)),

@@ -229,6 +229,26 @@ struct BrowserHistoryTests {
         }
     }
 
+    @Test("a database with nothing beside it is read in place; one with a -wal or a non-empty -journal is copied with it, and both read the same")
+    func inPlaceOrCopy() throws {
+        let firefox = try #require(Self.facts("browser-firefox-public").profiles.first)
+        #expect(!firefox.readInPlace && firefox.copied.map(\.path).contains { $0.hasSuffix("places.sqlite-wal") })
+        let chromium = try #require(Self.facts("browser-chromium-public").profiles.first)
+        #expect(chromium.readInPlace && chromium.copied.map(\.path) == ["/home/li/.config/chromium/Default/History"])
+        // The same database with a hot journal's worth of bytes beside it: copied, journal too.
+        let tree = try TestSupport.temporaryDirectory("mijian-history-journal")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        #expect(try TestSupport.run("/bin/cp", ["-a", FixtureHosts.root("browser-chromium-public").path + "/.", tree.path]).status == 0)
+        let history = tree.path + "/home/li/.config/chromium/Default/History"
+        #expect(FileManager.default.createFile(atPath: history + "-journal", contents: Data()))
+        let empty = try #require(Self.facts("", root: HostRoot(path: tree.path)).profiles.first)
+        #expect(empty.readInPlace, "an empty journal holds nothing to apply")
+        #expect(FileManager.default.createFile(atPath: history + "-journal", contents: Data(count: 512)))
+        let copied = try #require(Self.facts("", root: HostRoot(path: tree.path)).profiles.first)
+        #expect(!copied.readInPlace && copied.copied.map(\.path) == [history.dropFirst(tree.path.count).description, "/home/li/.config/chromium/Default/History-journal"])
+        #expect(copied.hosts == chromium.hosts && copied.totalVisits == chromium.totalVisits && copied.oldestVisit == chromium.oldestVisit)
+    }
+
     @Test("a link out of the root is not followed: a profile whose History points at a file outside is not read from there")
     func linkOutOfRoot() throws {
         let tree = try TestSupport.temporaryDirectory("mijian-history-link")

@@ -142,8 +142,11 @@ public struct BrowserProfile: Sendable, Equatable {
     public var discovery: ProfileDiscovery
     /// The database's modification time.
     public var databaseModified: Date?
-    /// The files copied for reading (database, `-wal`, `-shm`, `-journal`), with their sizes.
+    /// The files read (database, and the `-wal`, `-shm`, `-journal` copied with it), with their sizes.
     public var copied: [FactSource]
+    /// Whether the database was read in place (read-only, only the pages queried: nothing beside
+    /// it to apply) rather than from a private copy.
+    public var readInPlace = false
     /// Why the database could not be read (copied, opened, queried); nil when it was.
     public var error: String?
     /// Hosts visited (internal schemes left out).
@@ -244,24 +247,44 @@ public struct BrowserHistoryFacts: Sendable, Equatable {
 extension Policy {
     /// Whether a host of a browser's history is inside the unit: loopback, a name under the
     /// DNS suffixes, an address in the unit's networks or allowed destinations.
-    /// The same judgement as `isAllowedName` for names, without Foundation's string search:
-    /// a history holds thousands of hosts, each judged several times.
-    public func isInsideUnit(historyHost host: String) -> Bool {
+    /// The same judgement as `isAllowedName` for names, without Foundation's string search.
+    /// A history holds thousands of hosts: `UnitHostJudge` prepares the suffixes once.
+    public func isInsideUnit(historyHost host: String) -> Bool { UnitHostJudge(self).isInside(host) }
+}
+
+/// `Policy.isInsideUnit(historyHost:)` with the policy's DNS suffixes prepared once (lower case,
+/// without outer dots, as bytes), for judging the thousands of hosts of browser histories.
+public struct UnitHostJudge: Sendable {
+    let policy: Policy
+    let suffixes: [[UInt8]]
+
+    /// A judge for `policy`.
+    public init(_ policy: Policy) {
+        self.policy = policy
+        suffixes = policy.dnsAllowedSuffixes.map { Array(Self.withoutDots(Array($0.lowercased().utf8))) }
+    }
+
+    /// Whether `host` is inside the unit.
+    public func isInside(_ host: String) -> Bool {
         if host == "localhost" || host.hasSuffix(".localhost") { return true }
-        let literal = host.contains(":") || host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") }
-        if literal, let address = IPAddress(host) { return address.isLoopback || isAllowedPeer(address) }
-        let name = Self.withoutDots(host.lowercased())
-        return dnsAllowedSuffixes.contains { suffix in
-            let suffix = Self.withoutDots(suffix.lowercased())
-            return name == suffix || name.hasSuffix("." + suffix)
+        let bytes = Array(host.utf8)
+        let literal = bytes.contains(UInt8(ascii: ":")) || bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") }
+        if literal, let address = IPAddress(host) { return address.isLoopback || policy.isAllowedPeer(address) }
+        let lower = bytes.contains { ($0 >= 0x41 && $0 <= 0x5a) || $0 >= 0x80 } ? Array(host.lowercased().utf8) : bytes
+        let name = Self.withoutDots(lower)
+        return suffixes.contains { suffix in
+            guard name.count >= suffix.count else { return false }
+            if name.count == suffix.count { return name.elementsEqual(suffix) }
+            let start = name.endIndex - suffix.count
+            return name[start - 1] == UInt8(ascii: ".") && name[start...].elementsEqual(suffix)
         }
     }
 
     /// A name without leading and trailing dots.
-    static func withoutDots(_ name: String) -> Substring {
-        var name = Substring(name)
-        while name.first == "." { name.removeFirst() }
-        while name.last == "." { name.removeLast() }
+    static func withoutDots(_ name: [UInt8]) -> ArraySlice<UInt8> {
+        var name = name[...]
+        while name.first == UInt8(ascii: ".") { name.removeFirst() }
+        while name.last == UInt8(ascii: ".") { name.removeLast() }
         return name
     }
 }

@@ -66,7 +66,10 @@ public enum BrowserHistoryProbe {
     /// first visits are looked up only for hosts outside the unit; without a policy, for every host.
     public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy? = nil) -> BrowserHistoryFacts {
         var isInside: HostJudge?
-        if let policy { isInside = { host in policy.isInsideUnit(historyHost: host) } }
+        if let policy {
+            let judge = UnitHostJudge(policy)
+            isInside = { host in judge.isInside(host) }
+        }
         var facts = BrowserHistoryFacts()
         let copies: PrivateCopyDirectory
         do {
@@ -190,25 +193,38 @@ public enum BrowserHistoryProbe {
         return profile
     }
 
-    /// Copies the database with its `-wal`, `-shm` and `-journal` into the private directory and
-    /// reads it; false when the database does not exist. Throws why it could not be read.
+    /// Reads the database; false when it does not exist. Throws why it could not be read.
+    ///
+    /// With nothing beside it that SQLite would have to apply (no `-wal`, no `-journal` holding
+    /// bytes), the database is read in place through a descriptor opened through the root wall
+    /// (`ReadOnlyVFS`): only the pages the queries need, never written or locked. Otherwise (a
+    /// browser running or stopped uncleanly: Firefox keeps recent visits in the WAL) it is copied
+    /// with its `-wal`, `-shm` and `-journal` into the private directory and read there.
     @discardableResult
     static func read(
         _ database: String, root: HostRoot, copies: PrivateCopyDirectory, family expected: BrowserFamily?, isInside: HostJudge?, into profile: inout BrowserProfile
     ) throws(MijianError) -> Bool {
-        let name = "db\(copyCounter.next())"
-        guard let main = try copies.copy(database, root: root, as: name) else { return false }
-        profile.databaseModified = main.mtime
-        profile.copied = [FactSource(path: database, state: .ok, count: Int(main.size))]
-        for suffix in ["-wal", "-shm", "-journal"] {
-            if let side = try copies.copy(database + suffix, root: root, as: name + suffix) {
-                profile.copied.append(FactSource(path: database + suffix, state: .ok, count: Int(side.size)))
-            }
-        }
+        let db: HistoryDatabase
+        // The copies are removed when the reading is done (SQLite opens the WAL at its first read).
+        var copyName: String?
         defer {
-            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(copies.path + "/" + name + suffix) }
+            if let copyName { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(copies.path + "/" + copyName + suffix) } }
         }
-        let db = try HistoryDatabase(copyAt: main.path, of: database)
+        if let opened = try openInPlace(database, root: root, into: &profile) {
+            db = opened
+        } else {
+            let name = "db\(copyCounter.next())"
+            copyName = name
+            guard let main = try copies.copy(database, root: root, as: name) else { return false }
+            profile.databaseModified = main.mtime
+            profile.copied = [FactSource(path: database, state: .ok, count: Int(main.size))]
+            for suffix in ["-wal", "-shm", "-journal"] {
+                if let side = try copies.copy(database + suffix, root: root, as: name + suffix) {
+                    profile.copied.append(FactSource(path: database + suffix, state: .ok, count: Int(side.size)))
+                }
+            }
+            db = try HistoryDatabase(copyAt: main.path, of: database)
+        }
         let tables = try db.tableNames()
         guard let family = family(of: tables) else {
             throw MijianError(
@@ -224,6 +240,44 @@ public enum BrowserHistoryProbe {
         case .firefox: try readFirefox(db, tables: tables, isInside: isInside, into: &profile)
         }
         return true
+    }
+
+    /// The database opened in place when nothing beside it needs applying: no `-wal` and a
+    /// `-journal` that is absent or empty (what the browser leaves after a clean exit). Nil when
+    /// it must be copied instead, or does not exist (the copy then says so).
+    static func openInPlace(_ database: String, root: HostRoot, into profile: inout BrowserProfile) throws(MijianError) -> HistoryDatabase? {
+        for suffix in ["-wal", "-journal"] {
+            let fd: Int32?
+            do throws(MijianError) {
+                fd = try root.openRegularFile(database + suffix)
+            } catch where error.code == .notFound {
+                continue
+            }
+            // A side file that cannot be opened, or is the null device, is left to the copy to report.
+            guard let fd else { return nil }
+            var info = stat()
+            let status = fstat(fd, &info)
+            close(fd)
+            if status != 0 || suffix == "-wal" || info.st_size > 0 { return nil }
+        }
+        let fd: Int32
+        do throws(MijianError) {
+            guard let opened = try root.openRegularFile(database) else { return nil }
+            fd = opened
+        } catch where error.code == .notFound {
+            return nil
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw MijianError(.io, "cannot stat \(database)", path: database, errno: code)
+        }
+        let db = try HistoryDatabase(readingInPlace: fd, of: database)
+        profile.databaseModified = PrivateCopyDirectory.modified(info)
+        profile.readInPlace = true
+        profile.copied = [FactSource(path: database, state: .ok, count: Int(info.st_size))]
+        return db
     }
 
     /// Which history schema the tables are.
@@ -250,13 +304,9 @@ public enum BrowserHistoryProbe {
     }
 
     static func readChromium(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
-        // One row per host from `urls` alone (the browser keeps each URL's counts and last
+        // Each host's counts from `urls` alone (the browser keeps each URL's counts and last
         // visit there); the visits table is read only for the first visits of the hosts judged.
-        let hosts = """
-            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), SUM(typed_count > 0), group_concat(id), MAX(last_visit_time), url
-            FROM urls GROUP BY h
-            """
-        let ids = try collectHosts(db, hosts, family: .chromium, into: &profile)
+        let ids = try collectHosts(db, "SELECT url, visit_count, typed_count, id, last_visit_time FROM urls", family: .chromium, into: &profile)
         try collectTotals(db, table: "visits", time: "visit_time", family: .chromium, into: &profile)
         try collectFirstVisits(db, table: "visits", url: "url", time: "visit_time", ids: ids, family: .chromium, isInside: isInside, into: &profile)
         guard tables.contains("downloads") else { return }
@@ -274,11 +324,7 @@ public enum BrowserHistoryProbe {
 
     static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Places with no visit at all (the default bookmarks) were never visited and are left out.
-        let hosts = """
-            SELECT mijian_host(url) AS h, COUNT(*), SUM(visit_count), SUM(typed > 0), group_concat(id), MAX(last_visit_date), url
-            FROM moz_places WHERE visit_count > 0 OR last_visit_date IS NOT NULL
-            GROUP BY h
-            """
+        let hosts = "SELECT url, visit_count, typed, id, last_visit_date FROM moz_places WHERE visit_count > 0 OR last_visit_date IS NOT NULL"
         let ids = try collectHosts(db, hosts, family: .firefox, into: &profile)
         try collectTotals(db, table: "moz_historyvisits", time: "visit_date", family: .firefox, into: &profile)
         try collectFirstVisits(
@@ -293,35 +339,66 @@ public enum BrowserHistoryProbe {
         try collectDownloads(db, downloads, family: .firefox, into: &profile)
     }
 
-    /// Visits kept, the oldest and the newest: from the index on the visit time, not a scan.
+    /// Visits kept, the oldest and the newest: from the index on the visit time (each in a query
+    /// of its own: MIN and MAX together with COUNT make SQLite read every row instead), and the
+    /// count of the table's smallest b-tree, not a scan of its rows.
     static func collectTotals(_ db: HistoryDatabase, table: String, time: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) {
-        try db.rows("SELECT COUNT(*), MIN(\(time)), MAX(\(time)) FROM \(table)") { row throws(MijianError) in
+        let sql = "SELECT (SELECT COUNT(*) FROM \(table)), (SELECT MIN(\(time)) FROM \(table)), (SELECT MAX(\(time)) FROM \(table))"
+        try db.rows(sql) { row throws(MijianError) in
             profile.totalVisits = Int(row.int(0))
             profile.oldestVisit = family.date(fromMicroseconds: row.int(1))
             profile.newestVisit = family.date(fromMicroseconds: row.int(2))
         }
     }
 
-    /// The hosts of a hosts query (host, URLs, visits, typed URLs, URL ids, last visit, and the
-    /// URL of that visit: SQLite takes a bare column from the row of the query's one MAX());
-    /// returns each host's URL ids, in the order of `profile.hosts`.
+    /// The hosts of the URL table, aggregated here in one pass over the rows `sql` gives (URL,
+    /// visit count, typed count, id, last visit time): no sort of every URL by host, no list of
+    /// ids built as text. Returns each host's URL ids, in the order of `profile.hosts` (by host,
+    /// as SQLite's GROUP BY gave them).
     static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) -> [[Int64]] {
-        var hosts: [BrowserHostVisits] = []
+        var table = HostTable()
+        var urls: [Int] = []
+        var visits: [Int] = []
+        var typed: [Bool] = []
+        var latest: [Int64?] = []
+        var lastURL: [String] = []
         var ids: [[Int64]] = []
         var internalEntries = 0
         try db.rows(sql) { row throws(MijianError) in
-            guard !row.isNull(0) else {
-                internalEntries += Int(row.int(1))
+            guard let bytes = row.bytes(0), let range = VisitedURL.hostRange(bytes) else {
+                internalEntries += 1
                 return
             }
-            hosts.append(BrowserHostVisits(
-                host: row.text(0), urls: Int(row.int(1)), visits: Int(row.int(2)), typed: row.int(3) > 0,
-                firstVisit: nil, lastVisit: family.date(fromMicroseconds: row.int(5)), lastURL: row.text(6)))
-            ids.append(row.text(4).split(separator: ",").compactMap { Int64($0) })
+            let time: Int64? = row.isNull(4) ? nil : row.int(4)
+            let (at, new) = table.entry(bytes, range)
+            if new {
+                urls.append(1)
+                visits.append(Int(row.int(1)))
+                typed.append(row.int(2) > 0)
+                ids.append([row.int(3)])
+                latest.append(time)
+                lastURL.append(row.text(0))
+                return
+            }
+            urls[at] += 1
+            visits[at] += Int(row.int(1))
+            if row.int(2) > 0 { typed[at] = true }
+            ids[at].append(row.int(3))
+            // The URL of the host's last visit (the first URL of the latest time).
+            if let time, latest[at].map({ time > $0 }) ?? true {
+                latest[at] = time
+                lastURL[at] = row.text(0)
+            }
         }
-        profile.hosts = hosts
+        let names = (0..<table.count).map(table.host)
+        let order = names.indices.sorted { names[$0] < names[$1] }
+        profile.hosts = order.map { at in
+            BrowserHostVisits(
+                host: names[at], urls: urls[at], visits: visits[at], typed: typed[at], firstVisit: nil,
+                lastVisit: latest[at].flatMap(family.date(fromMicroseconds:)), lastURL: lastURL[at])
+        }
         profile.internalEntries = internalEntries
-        return ids
+        return order.map { ids[$0] }
     }
 
     /// Public URL ids beyond which the earliest public visit is found by walking the visits in
@@ -351,10 +428,15 @@ public enum BrowserHistoryProbe {
         for index in listed {
             profile.hosts[index].firstVisit = ids[index].compactMap { first[$0] }.min().flatMap(family.date(fromMicroseconds:))
         }
-        // `+url` keeps the planner off the URL index: the walk goes up the index on the time.
-        let earliest = all.count <= perURLLookupLimit
-            ? "SELECT MIN(\(time)) FROM \(table) WHERE \(url) IN (\(list(all)))"
-            : "SELECT \(time) FROM \(table) WHERE +\(url) IN (\(list(all))) ORDER BY \(time) LIMIT 1"
+        // Many ids: the walk goes up the index on the time to the first visit whose URL is one of
+        // them (`mijian_judged`, a lookup in the set, not a list parsed and indexed by SQLite).
+        let earliest: String
+        if all.count <= perURLLookupLimit {
+            earliest = "SELECT MIN(\(time)) FROM \(table) WHERE \(url) IN (\(list(all)))"
+        } else {
+            db.judgedIDs = Set(all)
+            earliest = "SELECT \(time) FROM \(table) WHERE mijian_judged(\(url)) ORDER BY \(time) LIMIT 1"
+        }
         try db.rows(earliest) { row throws(MijianError) in profile.firstPublicVisit = family.date(fromMicroseconds: row.int(0)) }
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CSQLite
 import MijianCore
 
@@ -13,22 +16,51 @@ final class HistoryDatabase {
     /// The user's database the copy was made of (host path), for messages: the copy's own
     /// name changes from one audit to the next and means nothing to a reader.
     let path: String
+    /// The user's database file when it is read in place (closed with the connection).
+    private let descriptor: Int32?
+    /// The row ids `mijian_judged(id)` is true for.
+    var judgedIDs: Set<Int64> {
+        get { judged.ids }
+        set { judged.ids = newValue }
+    }
+    private let judged = IDSet()
+
+    /// The set behind `mijian_judged`, handed to SQLite as the function's data.
+    final class IDSet {
+        var ids: Set<Int64> = []
+    }
 
     /// Opens the copy at `path`. The copy is ours, in a directory only we can enter: SQLite may
     /// write to it (to roll a hot journal back or rebuild the WAL index it needs before it can
     /// read), which it could not do read-only. The connection is then made query-only, and the
     /// user's files are never opened by SQLite at all.
-    init(copyAt copy: String, of path: String) throws(MijianError) {
+    convenience init(copyAt copy: String, of path: String) throws(MijianError) {
+        try self.init(copy, flags: SQLITE_OPEN_READWRITE, vfs: nil, of: path, descriptor: nil)
+    }
+
+    /// Reads the user's database in place from `descriptor` (opened through `HostRoot`, owned by
+    /// the connection from here on): SQLite reads it through `ReadOnlyVFS`, only the pages its
+    /// queries need, and can neither write, lock nor open any file by name.
+    convenience init(readingInPlace descriptor: Int32, of path: String) throws(MijianError) {
+        guard ReadOnlyVFS.registered == SQLITE_OK else {
+            close(descriptor)
+            throw MijianError(.database, "SQLite refused the read-only VFS (code \(ReadOnlyVFS.registered)) needed to read \(path)", path: path)
+        }
+        try self.init(ReadOnlyVFS.uri(fd: descriptor), flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, vfs: ReadOnlyVFS.name, of: path, descriptor: descriptor)
+    }
+
+    private init(_ filename: String, flags: Int32, vfs: String?, of path: String, descriptor: Int32?) throws(MijianError) {
         var opened: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE
-        let code = sqlite3_open_v2(copy, &opened, flags, nil)
+        let code = sqlite3_open_v2(filename, &opened, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE, vfs)
         guard code == SQLITE_OK, let opened else {
             let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             if let opened { sqlite3_close_v2(opened) }
-            throw MijianError(.database, "SQLite cannot open the copy of \(path): \(message)", path: path)
+            if let descriptor { close(descriptor) }
+            throw MijianError(.database, "SQLite cannot open \(descriptor == nil ? "the copy of " : "")\(path): \(message)", path: path)
         }
         handle = opened
         self.path = path
+        self.descriptor = descriptor
         sqlite3_extended_result_codes(handle, 1)
         // A copy taken while the browser wrote may be damaged: a bound on time, not a hang.
         sqlite3_busy_timeout(handle, 1000)
@@ -40,6 +72,7 @@ final class HistoryDatabase {
 
     deinit {
         sqlite3_close_v2(handle)
+        if let descriptor { close(descriptor) }
     }
 
     /// Runs a statement that returns no rows.
@@ -82,7 +115,7 @@ final class HistoryDatabase {
 
     private func failure(_ code: Int32, _ what: String) -> MijianError {
         let message = String(cString: sqlite3_errmsg(handle))
-        return MijianError(.database, "SQLite \(what) in the copy of \(path): \(message) (code \(code))", path: path)
+        return MijianError(.database, "SQLite \(what) in \(descriptor == nil ? "the copy of " : "")\(path): \(message) (code \(code))", path: path)
     }
 
     /// One row of a result.
@@ -98,6 +131,12 @@ final class HistoryDatabase {
 
         /// Column `index` as an integer (0 for NULL).
         func int(_ index: Int32) -> Int64 { sqlite3_column_int64(statement, index) }
+
+        /// Column `index`'s text as SQLite holds it, valid until the next step; nil for NULL.
+        func bytes(_ index: Int32) -> UnsafeBufferPointer<UInt8>? {
+            guard let bytes = sqlite3_column_text(statement, index) else { return nil }
+            return UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, index)))
+        }
 
         /// Whether column `index` is NULL.
         func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement, index) == SQLITE_NULL }
@@ -120,6 +159,15 @@ final class HistoryDatabase {
             host.withCString { mijian_sqlite3_result_text_transient(context, $0, -1) }
         }, nil, nil, nil)
         guard code == SQLITE_OK else { throw failure(code, "cannot register mijian_host") }
+        let set = sqlite3_create_function_v2(handle, "mijian_judged", 1, flags, Unmanaged.passUnretained(judged).toOpaque(), { context, count, values in
+            guard count == 1, let values, let value = values[0], let data = sqlite3_user_data(context) else {
+                sqlite3_result_null(context)
+                return
+            }
+            let judged = Unmanaged<IDSet>.fromOpaque(data).takeUnretainedValue()
+            sqlite3_result_int(context, judged.ids.contains(sqlite3_value_int64(value)) ? 1 : 0)
+        }, nil, nil, nil)
+        guard set == SQLITE_OK else { throw failure(set, "cannot register mijian_judged") }
     }
 }
 
@@ -136,18 +184,29 @@ enum VisitedURL {
     /// The lower-case host of a URL whose scheme is a visit (userinfo, port and IPv6 brackets
     /// dropped); nil for internal schemes, URLs without an authority, and empty hosts.
     static func host(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let range = hostRange(bytes) else { return nil }
+        return String(decoding: bytes[range].map(lower), as: UTF8.self)
+    }
+
+    /// An ASCII letter in lower case; any other byte as it is.
+    @inline(__always)
+    static func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte }
+
+    /// Where in a URL its host is (see `host`), without making a string of it.
+    static func hostRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         var index = 0
-        var scheme: [UInt8] = []
         while index < bytes.count, bytes[index] != UInt8(ascii: ":") {
             let byte = bytes[index]
             let isSchemeByte = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39)
                 || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-            guard isSchemeByte, scheme.count < 32 else { return nil }
-            scheme.append(byte | 0x20)
+            guard isSchemeByte, index < 32 else { return nil }
             index += 1
         }
-        guard index < bytes.count, !scheme.isEmpty else { return nil }
-        if internalSchemes.contains(String(decoding: scheme, as: UTF8.self)) { return nil }
+        guard index < bytes.count, index > 0 else { return nil }
+        // http and https, nearly every row, are visits; any other scheme is looked up by name.
+        let isHTTP = (index == 4 || index == 5) && lower(bytes[0]) == UInt8(ascii: "h") && lower(bytes[1]) == UInt8(ascii: "t")
+            && lower(bytes[2]) == UInt8(ascii: "t") && lower(bytes[3]) == UInt8(ascii: "p") && (index == 4 || lower(bytes[4]) == UInt8(ascii: "s"))
+        if !isHTTP, internalSchemes.contains(String(decoding: bytes[0..<index].map(lower), as: UTF8.self)) { return nil }
         index += 1
         guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "/"), bytes[index + 1] == UInt8(ascii: "/") else { return nil }
         index += 2
@@ -166,7 +225,7 @@ enum VisitedURL {
         }
         while stop > start, bytes[stop - 1] == UInt8(ascii: ".") { stop -= 1 }
         guard stop > start else { return nil }
-        return String(decoding: bytes[start..<stop].map { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 }, as: UTF8.self)
+        return start..<stop
     }
 
     /// The host of a URL given as a string.

@@ -1,0 +1,62 @@
+/// The distinct hosts of a history's URLs, numbered in order of first appearance, looked up by
+/// the URL's bytes as SQLite holds them: a URL whose host was seen before costs no string and no
+/// allocation (a history has some ten URLs per host, and a hundred thousand URLs).
+struct HostTable {
+    /// The hosts' bytes in lower case, one after another.
+    private var arena: [UInt8] = []
+    /// Where each host's bytes are in `arena`.
+    private var spans: [Range<Int>] = []
+    /// Open addressing: entry number + 1, or 0 for an empty slot.
+    private var slots = [Int32](repeating: 0, count: 1024)
+
+    /// How many hosts.
+    var count: Int { spans.count }
+
+    /// Host number `entry`.
+    func host(_ entry: Int) -> String { String(decoding: arena[spans[entry]], as: UTF8.self) }
+
+    /// The number of the host at `range` of `bytes` (compared in lower case), and whether it is new.
+    mutating func entry(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (entry: Int, new: Bool) {
+        // FNV-1a over the lower-case bytes.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for index in range { hash = (hash ^ UInt64(VisitedURL.lower(bytes[index]))) &* 0x100_0000_01b3 }
+        var slot = Int(truncatingIfNeeded: hash) & (slots.count - 1)
+        while slots[slot] != 0 {
+            let entry = Int(slots[slot]) - 1
+            let span = spans[entry]
+            if span.count == range.count, equal(span, bytes, range) { return (entry, false) }
+            slot = (slot + 1) & (slots.count - 1)
+        }
+        let entry = spans.count
+        let start = arena.count
+        for index in range { arena.append(VisitedURL.lower(bytes[index])) }
+        spans.append(start..<arena.count)
+        slots[slot] = Int32(entry + 1)
+        if spans.count * 2 > slots.count { grow() }
+        return (entry, true)
+    }
+
+    /// Whether the host at `span` is the bytes at `range`, compared in lower case.
+    private func equal(_ span: Range<Int>, _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        arena.withUnsafeBufferPointer { stored in
+            var offset = 0
+            while offset < span.count {
+                if stored[span.lowerBound + offset] != VisitedURL.lower(bytes[range.lowerBound + offset]) { return false }
+                offset += 1
+            }
+            return true
+        }
+    }
+
+    /// Doubles the slots (kept at most half full) and places every entry again.
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        for (entry, span) in spans.enumerated() {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in arena[span] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            var slot = Int(truncatingIfNeeded: hash) & (slots.count - 1)
+            while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
+            slots[slot] = Int32(entry + 1)
+        }
+    }
+}
