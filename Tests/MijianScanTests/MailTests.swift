@@ -140,7 +140,7 @@ import Testing
         #expect(results.count == 1 + Mail.maxParts)
         #expect(results[0].reason?.contains("only the first \(Mail.maxParts) parts") == true)
         var nested = "--n0\nContent-Type: text/plain\n\n000123\n秘密★1年\n"
-        for level in (0..<(Mail.maxNesting + 2)).reversed() { nested = "--n\(level + 1)\nContent-Type: multipart/mixed; boundary=n\(level)\n\n" + nested }
+        for level in 0..<(Mail.maxNesting + 2) { nested = "--n\(level + 1)\nContent-Type: multipart/mixed; boundary=n\(level)\n\n" + nested }
         let deep = Self.read(Self.headers() + "Content-Type: multipart/mixed; boundary=n\(Mail.maxNesting + 2)\n\n" + nested)
         #expect(deep[0].status == .clean)
         #expect(deep[0].reason?.contains("nested at most") == true)
