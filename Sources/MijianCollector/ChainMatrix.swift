@@ -192,11 +192,11 @@ extension ChainMatrix {
     /// come from the report. `receivedAt` is not used for the epoch: see `ChainLimits`.
     public static func refusal(state: ChainState?, epoch: Int64, seq: Int64, receivedAt: Date, limits: ChainLimits) -> IngestRefusal? {
         guard epoch >= 0, seq >= 0 else {
-            return IngestRefusal(reason: "bad-chain", detail: "epoch \(epoch), seq \(seq): neither may be negative")
+            return IngestRefusal(.badChain, detail: "epoch \(epoch), seq \(seq): neither may be negative")
         }
         guard epoch <= limits.maxEpoch else {
             return IngestRefusal(
-                reason: "bad-chain",
+                .badChain,
                 detail: "epoch \(epoch) is past \(limits.maxEpoch) (the end of the year 9999 in Unix seconds), which no clock makes; the chain stays at its place")
         }
         let skipped: Int64
@@ -213,7 +213,7 @@ extension ChainMatrix {
         if skipped > limits.maxSeqJump {
             let from = state.map { epoch == $0.epoch ? "seq \($0.seq)" : "epoch \($0.epoch)" } ?? "no earlier report"
             return IngestRefusal(
-                reason: "seq-jump",
+                .seqJump,
                 detail: "seq \(seq) of epoch \(epoch) would skip \(skipped) reports after \(from), more than the \(limits.maxSeqJump) allowed; the chain stays at its place")
         }
         return nil

@@ -7,7 +7,7 @@ import Synchronization
 /// Checks an envelope's signature against the registry and returns the verified report.
 public protocol SubmissionVerifier: Sendable {
     /// Verifies before parsing, parses only the verified bytes; throws a refusal with its reason.
-    func verify(_ envelope: [UInt8]) throws(IngestRefusal) -> VerifiedSubmission
+    func verify(_ envelope: [UInt8]) async throws(IngestRefusal) -> VerifiedSubmission
 }
 
 /// Counters for `/metrics`: outcomes and refusal reasons since the process started.
@@ -39,7 +39,9 @@ public struct FileIngestLine: Sendable, Equatable {
 
 /// Ingest: verification, the chain check and storage, shared by the HTTP server and file ingest.
 public final class Collector: Sendable {
-    /// The database.
+    /// The storage every request goes through: the ingest ledger, the registry, the queries.
+    public let storage: any CollectorStorage
+    /// The SQLite store's synchronous face, for the console.
     public let store: CollectorStore
     /// The signature check.
     public let verifier: any SubmissionVerifier
@@ -52,6 +54,7 @@ public final class Collector: Sendable {
     /// Makes a collector over a store and a verifier.
     public init(store: CollectorStore, verifier: any SubmissionVerifier, maxEnvelopeBytes: Int = 16 << 20, logger: Logger) {
         self.store = store
+        self.storage = store.sqlite
         self.verifier = verifier
         self.metrics = CollectorMetrics()
         self.maxEnvelopeBytes = maxEnvelopeBytes
@@ -63,24 +66,24 @@ public final class Collector: Sendable {
         let source = CollectorStore.boundedSource(source)
         let verified: VerifiedSubmission
         do {
-            verified = try verify(envelope)
+            verified = try await verify(envelope)
         } catch {
-            return .failure(refuse(error, receivedAt: receivedAt, source: source))
+            return .failure(await refuse(error, receivedAt: receivedAt, source: source))
         }
         do {
-            return finish(try await store.record(verified, envelope: envelope, receivedAt: receivedAt, source: source), source: source)
+            return finish(try await storage.record(IngestSubmission(verified, envelope: envelope, receivedAt: receivedAt, source: source)), source: source)
         } catch {
             logger.error("cannot store a report", metadata: ["collector.error": "\(error)", "collector.source": "\(source)"])
             metrics.count(refusal: "internal")
-            return .failure(IngestRefusal(reason: "internal", detail: "the report could not be stored; it was not accepted, send it again"))
+            return .failure(IngestRefusal(.internal, detail: "the report could not be stored; it was not accepted, send it again"))
         }
     }
 
-    private func verify(_ envelope: [UInt8]) throws(IngestRefusal) -> VerifiedSubmission {
+    private func verify(_ envelope: [UInt8]) async throws(IngestRefusal) -> VerifiedSubmission {
         guard envelope.count <= maxEnvelopeBytes else {
-            throw IngestRefusal(reason: "too-large", detail: "\(envelope.count) bytes exceeds the limit of \(maxEnvelopeBytes)")
+            throw IngestRefusal(.tooLarge, detail: "\(envelope.count) bytes exceeds the limit of \(maxEnvelopeBytes)")
         }
-        return try verifier.verify(envelope)
+        return try await verifier.verify(envelope)
     }
 
     /// Counts, records and logs a submission refused before the chain check (the log line names
@@ -88,10 +91,10 @@ public final class Collector: Sendable {
     /// bounded when it was made, the source is bounded here: nothing a client sent reaches the
     /// log, the store or the answer unbounded.
     @discardableResult
-    public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> IngestRefusal {
+    public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> IngestRefusal {
         let source = CollectorStore.boundedSource(source)
         metrics.count(refusal: refusal.reason)
-        logRefused(refusal, count: store.logRefusal(refusal, receivedAt: receivedAt, source: source), source: source)
+        logRefused(refusal, count: await storage.logRefusal(refusal, receivedAt: receivedAt, source: source), source: source)
         return refusal
     }
 
@@ -144,7 +147,7 @@ public final class Collector: Sendable {
     /// Ingests envelope files and directories of them (air-gapped transfer). Every file is
     /// verified first; the verified reports of each host are then applied in chain order, so a
     /// directory copied in any order is stored as the chain it is.
-    public func ingest(paths: [String], receivedAt: Date = Date()) throws(MijianError) -> [FileIngestLine] {
+    public func ingest(paths: [String], receivedAt: Date = Date()) async throws(MijianError) -> [FileIngestLine] {
         var files: [String] = []
         for path in paths { try Self.expand(path, into: &files, depth: 0) }
         var lines: [FileIngestLine] = []
@@ -158,9 +161,9 @@ public final class Collector: Sendable {
                 continue
             }
             do {
-                verified.append((file, bytes, try verify(bytes)))
+                verified.append((file, bytes, try await verify(bytes)))
             } catch {
-                _ = refuse(error, receivedAt: receivedAt, source: "file:\(file)")
+                _ = await refuse(error, receivedAt: receivedAt, source: "file:\(file)")
                 lines.append(FileIngestLine(path: file, outcome: error.reason, detail: error.detail))
             }
         }
@@ -171,7 +174,13 @@ public final class Collector: Sendable {
         }
         for item in verified {
             let source = "file:\(item.path)"
-            switch finish(try store.record(item.submission, envelope: item.envelope, receivedAt: receivedAt, source: source), source: source) {
+            let outcome: Result<IngestResult, IngestRefusal>
+            do {
+                outcome = try await storage.record(IngestSubmission(item.submission, envelope: item.envelope, receivedAt: receivedAt, source: source))
+            } catch {
+                throw error.mijianError
+            }
+            switch finish(outcome, source: source) {
             case .success(let result): lines.append(FileIngestLine(path: item.path, outcome: result.outcome.rawValue, detail: "\(result.payloadSHA256) \(result.detail)"))
             case .failure(let refusal): lines.append(FileIngestLine(path: item.path, outcome: refusal.reason, detail: refusal.detail))
             }

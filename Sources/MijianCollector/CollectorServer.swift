@@ -128,26 +128,26 @@ public enum CollectorServer {
                     try await readBody(request, limit: limits.maxBodyBytes, hold: hold, channel: context.channel, limiter: limiter)
                 }
             } catch is BodyTimeout {
-                let refusal = IngestRefusal(reason: "timeout", detail: "the body did not arrive within \(limits.bodyTimeout)")
-                return closingRefusal(collector.refuse(refusal, receivedAt: now(), source: source), status: .requestTimeout, channel: context.channel)
+                let refusal = IngestRefusal(.timeout, detail: "the body did not arrive within \(limits.bodyTimeout)")
+                return closingRefusal(await collector.refuse(refusal, receivedAt: now(), source: source), status: .requestTimeout, channel: context.channel)
             } catch let problem as BodyProblem {
                 switch problem {
                 case .tooLarge(let detail):
-                    return closingRefusal(collector.refuse(IngestRefusal(reason: "too-large", detail: detail), receivedAt: now(), source: source), channel: context.channel)
+                    return closingRefusal(await collector.refuse(IngestRefusal(.tooLarge, detail: detail), receivedAt: now(), source: source), channel: context.channel)
                 case .busy(let detail):
-                    let refusal = collector.refuse(IngestRefusal(reason: "busy", detail: detail), receivedAt: now(), source: source)
+                    let refusal = await collector.refuse(IngestRefusal(.busy, detail: detail), receivedAt: now(), source: source)
                     return closingRefusal(refusal, status: .serviceUnavailable, headers: [.retryAfter: "\(limits.retryAfterSeconds)"], channel: context.channel)
                 case .malformed(let detail):
-                    return closingRefusal(collector.refuse(IngestRefusal(reason: "malformed", detail: detail), receivedAt: now(), source: source), channel: context.channel)
+                    return closingRefusal(await collector.refuse(IngestRefusal(.malformed, detail: detail), receivedAt: now(), source: source), channel: context.channel)
                 case .disconnected(let detail):
                     // Nobody is left to read an answer; the reason is counted and logged.
-                    collector.refuse(IngestRefusal(reason: "disconnected", detail: detail), receivedAt: now(), source: source)
+                    await collector.refuse(IngestRefusal(.disconnected, detail: detail), receivedAt: now(), source: source)
                     context.channel.close(promise: nil)
                     return Response(status: .badRequest)
                 }
             } catch {
                 // Whatever else ends the body stream (the connection reset) is the client going away.
-                collector.refuse(IngestRefusal(reason: "disconnected", detail: "the connection ended before the body did"), receivedAt: now(), source: source)
+                await collector.refuse(IngestRefusal(.disconnected, detail: "the connection ended before the body did"), receivedAt: now(), source: source)
                 context.channel.close(promise: nil)
                 return Response(status: .badRequest)
             }
@@ -161,18 +161,18 @@ public enum CollectorServer {
             }
         }
         router.get("/v1/hosts") { _, _ -> Response in
-            let hosts = try collector.store.hosts()
+            let hosts = try await collector.storage.hosts()
             return json(.ok, ["hosts": .array(hosts.map { HostsView.json($0, now: now(), silentAfterDays: sources.settings.silentAfterDays, currentPolicies: sources.settings.currentPolicyDigests) })])
         }
         router.get("/v1/hosts/{host_id}") { _, context -> Response in
             let id = context.parameters.get("host_id") ?? ""
-            guard let host = try collector.store.hosts().first(where: { $0.hostID == id }) else {
+            guard let host = try await collector.storage.host(id) else {
                 return json(.notFound, ["error": "not-found", "detail": .string("no host \(id)")])
             }
             var body = HostsView.json(host, now: now(), silentAfterDays: sources.settings.silentAfterDays, currentPolicies: sources.settings.currentPolicyDigests)
             if case .object(var members) = body {
-                members.append(("report_history", .array(try collector.store.reports(hostID: id))))
-                members.append(("gaps", .array(try collector.store.gaps(hostID: id).map { ["epoch": .int($0.epoch), "from": .int($0.fromSeq), "to": .int($0.toSeq), "report_sha256": .string($0.reportSHA256)] })))
+                members.append(("report_history", .array(try await collector.storage.reports(hostID: id, limit: 100).map(\.json))))
+                members.append(("gaps", .array(try await collector.storage.gaps(hostID: id).map { ["epoch": .int($0.epoch), "from": .int($0.fromSeq), "to": .int($0.toSeq), "report_sha256": .string($0.reportSHA256)] })))
                 body = .object(members)
             }
             return json(.ok, body)
@@ -185,7 +185,7 @@ public enum CollectorServer {
             let language = query.get("lang").flatMap(AssessmentLanguage.init(rawValue:)) ?? .zh
             let format = query.get("format").flatMap(AssessmentFormat.init(rawValue:)) ?? .json
             let result = AssessmentBuilder.build(
-                snapshot: try collector.store.snapshot(year: year), table: sources.table, answers: sources.answers, settings: sources.settings, now: now())
+                snapshot: try await collector.storage.snapshot(year: year), table: sources.table, answers: sources.answers, settings: sources.settings, now: now())
             let bytes = AssessmentRenderer(language: language).render(result, format: format)
             let type: String
             switch format {
@@ -197,7 +197,7 @@ public enum CollectorServer {
         }
         Console.register(on: router, collector: collector, sources: sources, now: now)
         router.get("/metrics") { _, _ -> Response in
-            let hosts = try collector.store.hosts()
+            let hosts = try await collector.storage.hosts()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: Metrics.text(
@@ -316,7 +316,7 @@ public enum CollectorServer {
         fields[.contentType] = "application/json"
         fields[.connection] = "close"
         return Response(
-            status: status ?? HTTPResponse.Status(code: refusal.httpStatus), headers: fields,
+            status: status ?? HTTPResponse.Status(code: Self.httpStatus(refusal.code)), headers: fields,
             body: ResponseBody(contentLength: buffer.readableBytes) { writer in
                 try await writer.write(buffer)
                 try await writer.finish(nil)
@@ -335,8 +335,20 @@ public enum CollectorServer {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
+    /// The HTTP status that says a refusal: the only place refusal reasons meet HTTP.
+    public static func httpStatus(_ reason: RefusalReason) -> Int {
+        switch reason {
+        case .tooLarge: return 413
+        case .unknownKey, .revoked, .hostMismatch, .keyMismatch: return 403
+        case .wrongType: return 415
+        case .internal: return 500
+        case .badSignature, .malformed, .duplicateKey, .unreadable, .identityTooLong, .identityControl, .seqJump, .badChain, .busy, .timeout, .disconnected:
+            return 400
+        }
+    }
+
     static func refusalResponse(_ refusal: IngestRefusal, status: HTTPResponse.Status? = nil) -> Response {
-        json(status ?? HTTPResponse.Status(code: refusal.httpStatus), ["error": .string(refusal.reason), "detail": .string(refusal.detail)])
+        json(status ?? HTTPResponse.Status(code: Self.httpStatus(refusal.code)), ["error": .string(refusal.reason), "detail": .string(refusal.detail)])
     }
 }
 

@@ -319,8 +319,8 @@ public enum IdentityBounds {
     public static func refusal(fields: [(String, String?)]) -> IngestRefusal? {
         for (name, value) in fields {
             guard let value, let problem = IdentityField.problem(value) else { continue }
-            if case .tooLong = problem { return IngestRefusal(reason: "identity-too-long", detail: "\(name) \(problem.detail)") }
-            return IngestRefusal(reason: "identity-control", detail: "\(name) \(problem.detail)")
+            if case .tooLong = problem { return IngestRefusal(.identityTooLong, detail: "\(name) \(problem.detail)") }
+            return IngestRefusal(.identityControl, detail: "\(name) \(problem.detail)")
         }
         return nil
     }

@@ -139,7 +139,7 @@ struct IngestCommand: AsyncParsableCommand {
         guard !paths.isEmpty else { throw ValidationError("give at least one file or directory") }
         let store = try data.store()
         let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: makeLogger())
-        let lines = try collector.ingest(paths: paths)
+        let lines = try await collector.ingest(paths: paths)
         var refused = 0
         for line in lines {
             try write("\(line.outcome)\t\(line.path)\t\(line.detail)\n")

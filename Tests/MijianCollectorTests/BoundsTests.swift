@@ -35,7 +35,7 @@ struct BoundsTests {
         #expect(outcome(result) == "seq-jump")
         if case .failure(let refusal) = result {
             #expect(refusal.detail.contains("seq \(seq)"))
-            #expect(refusal.httpStatus == 400)
+            #expect(CollectorServer.httpStatus(refusal.code) == 400)
         }
         let host = try #require(try collector.store.hosts().first)
         #expect(host.chain.seq == 1)

@@ -140,7 +140,7 @@ struct IngestTests {
         #expect(try reopened.store.hosts().first?.reportCount == 4)
     }
 
-    @Test func filesAreIngestedInChainOrderWhateverTheirNames() throws {
+    @Test func filesAreIngestedInChainOrderWhateverTheirNames() async throws {
         let (collector, _) = try TestUnit.collector()
         let machine = try TestMachine(index: 6, hostname: "ws-06", assetID: "JSJ-06", classification: .confidential)
         try TestUnit.enrol([machine], into: collector)
@@ -151,12 +151,12 @@ struct IngestTests {
             try Data(bytes).write(to: drop.appendingPathComponent("z\(9 - index).dsse.json"))
         }
         try Data("garbage".utf8).write(to: drop.appendingPathComponent("a-garbage.json"))
-        let lines = try collector.ingest(paths: [drop.path])
+        let lines = try await collector.ingest(paths: [drop.path])
         #expect(lines.count == 5)
         #expect(lines.filter { $0.outcome == "malformed" }.count == 1)
         #expect(lines.map(\.outcome).filter { $0 != "malformed" } == ["first", "accepted", "accepted", "accepted"])
         // Ingesting the same drop again changes nothing.
-        let again = try collector.ingest(paths: [drop.path])
+        let again = try await collector.ingest(paths: [drop.path])
         #expect(again.filter { $0.outcome == "duplicate" }.count == 4)
         #expect(try collector.store.hosts().first?.reportCount == 4)
     }

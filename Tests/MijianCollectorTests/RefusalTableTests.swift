@@ -143,7 +143,7 @@ struct RefusalTableTests {
         let long = String(repeating: "k", count: 64 << 10)
         for index in 0..<6_000 {
             let source = "http 10.\(index / 65_536).\(index / 256 % 256).\(index % 256):40000"
-            collector.refuse(IngestRefusal(reason: "unknown-key", detail: "no enrolled key has keyid \(long)"), receivedAt: TestUnit.day(1), source: source)
+            await collector.refuse(IngestRefusal(.unknownKey, detail: "no enrolled key has keyid \(long)"), receivedAt: TestUnit.day(1), source: source)
         }
         let rows = try store.refusals(limit: 10_000)
         #expect(rows.count == 500)

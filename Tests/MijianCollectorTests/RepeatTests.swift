@@ -62,7 +62,7 @@ struct RepeatTests {
         #expect(rows.first?.lastAt == TestUnit.day(1).addingTimeInterval(1_999))
     }
 
-    @Test func manyCopiesOnTheMediumAreOneRow() throws {
+    @Test func manyCopiesOnTheMediumAreOneRow() async throws {
         let (collector, _) = try TestUnit.collector()
         let machine = try TestMachine.enrolled(71, in: collector)
         let envelope = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
@@ -70,7 +70,7 @@ struct RepeatTests {
         for index in 0..<500 {
             try Data(envelope).write(to: URL(fileURLWithPath: FilePathText.join(medium, String(format: "copy-%04d.dsse.json", index))))
         }
-        let lines = try collector.ingest(paths: [medium], receivedAt: TestUnit.day(1))
+        let lines = try await collector.ingest(paths: [medium], receivedAt: TestUnit.day(1))
         #expect(lines.count == 500)
         #expect(lines.filter { $0.outcome == "first" }.count == 1)
         #expect(lines.filter { $0.outcome == "duplicate" }.count == 499)
@@ -128,7 +128,7 @@ struct RepeatTests {
         #expect(try collector.store.snapshot(year: 2026).forks.count == 2)
     }
 
-    @Test func theRepeatTableIsBounded() throws {
+    @Test func theRepeatTableIsBounded() async throws {
         var limits = RefusalLogLimits()
         limits.maxRows = 50
         let store = try CollectorStore(directory: try TestSupport.temporaryDirectory("repeat-bound").path, refusalLimits: limits)
@@ -138,7 +138,7 @@ struct RepeatTests {
         let medium = try TestSupport.temporaryDirectory("repeat-bound-medium").path
         try Data(envelope).write(to: URL(fileURLWithPath: FilePathText.join(medium, "r.dsse.json")))
         // A copy an hour for 200 hours: a new window each time.
-        for hour in 0..<200 { _ = try collector.ingest(paths: [medium], receivedAt: TestUnit.day(1).addingTimeInterval(Double(hour) * 3600)) }
+        for hour in 0..<200 { _ = try await collector.ingest(paths: [medium], receivedAt: TestUnit.day(1).addingTimeInterval(Double(hour) * 3600)) }
         #expect(try store.repeats(limit: 1000).count == 50)
         #expect(try logRows(store) <= 51)
     }

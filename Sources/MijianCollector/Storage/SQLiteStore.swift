@@ -1,0 +1,809 @@
+import Foundation
+import GRDB
+import MijianCore
+import MijianEvidence
+import Synchronization
+
+/// The SQLite backend of the collector's store (GRDB, WAL mode on disk, versioned migrations):
+/// the key registry, every envelope verbatim, chain heads, and the per-year aggregates the
+/// assessment reads. Opened from any GRDB `DatabaseWriter`: a `DatabasePool` over a directory
+/// in service, a `DatabaseQueue` in memory for tests. Every access is GRDB's async access, so
+/// no request handler blocks its thread on SQLite.
+///
+/// SQLite has one writer: the write transaction is the per-host lock the ingest ledger asks for.
+/// Reports that arrive while the writer is busy are committed together (group commit).
+public final class SQLiteStore: CollectorStorage {
+    /// The database.
+    public let writer: any DatabaseWriter
+    /// The database file, or nil in memory.
+    public let path: String?
+    /// How far a report may move its host's chain.
+    public let chainLimits: ChainLimits
+    /// How much of the refusal log is kept.
+    public let refusalLimits: RefusalLogLimits
+    private let group = GroupCommit()
+    private let registryChanges = ChangeCounter()
+
+    /// Counts approvals and revocations made through this store.
+    public var registryGeneration: Int { registryChanges.value }
+
+    /// Says that the registry changed through this store's writer.
+    func registryChanged() { registryChanges.increment() }
+
+    /// The file, or "an in-memory database".
+    public var locationDescription: String { path ?? "an in-memory database" }
+
+    /// Opens a store over `writer` and runs the migrations.
+    public init(writer: any DatabaseWriter, path: String? = nil, chainLimits: ChainLimits = ChainLimits(), refusalLimits: RefusalLogLimits = RefusalLogLimits()) throws(StoreError) {
+        self.writer = writer
+        self.path = path
+        self.chainLimits = chainLimits
+        self.refusalLimits = refusalLimits
+        do {
+            try Self.migrator(refusalLimits: refusalLimits).migrate(writer)
+        } catch {
+            throw StoreError.unavailable("cannot migrate the collector database\(path.map { " \($0)" } ?? "")", underlying: error)
+        }
+    }
+
+    /// Opens (creating when needed) `collector.sqlite` in `directory`.
+    public convenience init(directory: String, chainLimits: ChainLimits = ChainLimits(), refusalLimits: RefusalLogLimits = RefusalLogLimits()) throws(StoreError) {
+        do {
+            try EvidenceFiles.ensureDirectory(directory, mode: 0o700)
+        } catch {
+            throw StoreError.unavailable("cannot create the data directory \(directory)", underlying: error)
+        }
+        let path = FilePathText.join(directory, "collector.sqlite")
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: Self.configuration())
+        } catch {
+            throw StoreError.unavailable("cannot open the collector database \(path)", underlying: error)
+        }
+        try self.init(writer: pool, path: path, chainLimits: chainLimits, refusalLimits: refusalLimits)
+    }
+
+    /// A store in memory, for tests: gone when the last reference goes.
+    public static func inMemory(chainLimits: ChainLimits = ChainLimits(), refusalLimits: RefusalLogLimits = RefusalLogLimits()) throws(StoreError) -> SQLiteStore {
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(configuration: configuration())
+        } catch {
+            throw StoreError.unavailable("cannot open an in-memory database", underlying: error)
+        }
+        return try SQLiteStore(writer: queue, chainLimits: chainLimits, refusalLimits: refusalLimits)
+    }
+
+    /// The connection settings every collector database is opened with.
+    public static func configuration() -> Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL: readers never block the writer; NORMAL: a commit survives a crash of the process,
+            // and the database stays consistent after a power loss (the last commits may be lost).
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        return configuration
+    }
+
+    /// Reads in one consistent snapshot, off the caller's thread.
+    func read<T: Sendable>(_ doing: String, _ block: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await writer.read(block)
+        } catch {
+            throw Self.storeError(doing, error)
+        }
+    }
+
+    /// Writes in one transaction, off the caller's thread.
+    func write<T: Sendable>(_ doing: String, _ block: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await writer.write(block)
+        } catch {
+            throw Self.storeError(doing, error)
+        }
+    }
+
+    static func storeError(_ doing: String, _ error: any Error) -> StoreError {
+        if let error = error as? StoreError { return error }
+        return .database(doing: doing, underlying: error)
+    }
+
+    static func date(_ text: String?) -> Date { text.flatMap(RFC3339.date(from:)) ?? Date(timeIntervalSince1970: 0) }
+
+    // MARK: - Ingest
+
+    /// Group commit: submissions that arrive while the writer is busy wait together and are then
+    /// applied in arrival order in one transaction, each in its own savepoint (one that fails is
+    /// rolled back alone and answered with its error). Nobody is answered before the transaction
+    /// holding their report has committed, and a crash before the commit leaves every report of
+    /// the group absent.
+    public func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
+        let outcome: Result<Result<IngestResult, IngestRefusal>, StoreError> = await withCheckedContinuation { continuation in
+            if group.enqueue(GroupCommit.Pending(submission: submission, continuation: continuation)) {
+                Task { await self.drainGroups() }
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Commits waiting groups until none is left.
+    private func drainGroups() async {
+        while let items = group.take() {
+            let results = await commitGroup(items.map(\.submission))
+            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
+        }
+    }
+
+    private func commitGroup(_ items: [IngestSubmission]) async -> [Result<Result<IngestResult, IngestRefusal>, StoreError>] {
+        let chainLimits = chainLimits
+        let refusalLimits = refusalLimits
+        do {
+            return try await writer.write { db in
+                var results: [Result<Result<IngestResult, IngestRefusal>, StoreError>] = []
+                results.reserveCapacity(items.count)
+                for item in items {
+                    var value: Result<IngestResult, IngestRefusal>?
+                    do {
+                        try db.inSavepoint {
+                            let context = try Self.loadContext(db, item.lookup)
+                            value = try Self.apply(db, IngestRules.decide(context: context, submission: item, limits: chainLimits), to: item, limits: refusalLimits)
+                            return .commit
+                        }
+                    } catch {
+                        // SQLite may have rolled the whole transaction back (disk full, I/O
+                        // error): then nothing of the group stands and every member hears so.
+                        guard db.isInsideTransaction else { throw error }
+                        results.append(.failure(.database(doing: "store the report", underlying: error)))
+                        continue
+                    }
+                    // One answer per submission, always: a waiting request is never left without one.
+                    results.append(value.map { .success($0) } ?? .failure(.database(doing: "store the report", underlying: MijianError(.database, "the report was not stored"))))
+                }
+                return results
+            }
+        } catch {
+            let failure = Self.storeError("store the report", error)
+            return items.map { _ in .failure(failure) }
+        }
+    }
+
+    /// Counts a refusal decided before the chain check; nil when the table could not be written
+    /// (a refusal log that cannot be written must not turn the refusal into a server error).
+    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> Int64? {
+        let limits = refusalLimits
+        return try? await writer.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
+    }
+
+    // MARK: - Schema
+
+    static func migrator(refusalLimits: RefusalLogLimits) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE keys (
+                    keyid TEXT PRIMARY KEY NOT NULL, pem TEXT NOT NULL, host_id TEXT NOT NULL, hostname TEXT NOT NULL,
+                    asset_id TEXT, classification TEXT, responsible TEXT, agent_version TEXT NOT NULL,
+                    previous_keyid TEXT, note TEXT, requested_at TEXT NOT NULL, approved_at TEXT NOT NULL,
+                    request_sha256 TEXT NOT NULL, revoked_at TEXT, revoke_reason TEXT);
+                CREATE INDEX keys_host ON keys(host_id);
+                CREATE TABLE hosts (
+                    host_id TEXT PRIMARY KEY NOT NULL, hostname TEXT NOT NULL, asset_id TEXT, classification TEXT,
+                    responsible TEXT, unit TEXT, os TEXT NOT NULL, kernel TEXT NOT NULL, keyid TEXT NOT NULL,
+                    epoch INTEGER NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
+                    last_issued_at TEXT NOT NULL, last_received_at TEXT NOT NULL, first_received_at TEXT NOT NULL,
+                    policy_id TEXT NOT NULL, policy_version TEXT NOT NULL, policy_sha256 TEXT NOT NULL,
+                    agent_version TEXT NOT NULL, last_fail_count INTEGER NOT NULL);
+                CREATE TABLE reports (
+                    id INTEGER PRIMARY KEY, payload_sha256 TEXT NOT NULL, host_id TEXT NOT NULL, keyid TEXT NOT NULL,
+                    epoch INTEGER NOT NULL, seq INTEGER NOT NULL, prev_sha256 TEXT NOT NULL, issued_at TEXT NOT NULL,
+                    received_at TEXT NOT NULL, year INTEGER NOT NULL, outcome TEXT NOT NULL, source TEXT NOT NULL,
+                    policy_sha256 TEXT NOT NULL, fail_count INTEGER NOT NULL, envelope BLOB NOT NULL,
+                    UNIQUE(host_id, payload_sha256));
+                CREATE INDEX reports_chain ON reports(host_id, epoch, seq);
+                CREATE INDEX reports_outcome ON reports(outcome, year);
+                CREATE TABLE ingest_log (
+                    id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, source TEXT NOT NULL, host_id TEXT, keyid TEXT,
+                    epoch INTEGER, seq INTEGER, payload_sha256 TEXT, outcome TEXT NOT NULL, reason TEXT, detail TEXT NOT NULL);
+                CREATE TABLE gaps (
+                    id INTEGER PRIMARY KEY, host_id TEXT NOT NULL, epoch INTEGER NOT NULL, from_seq INTEGER NOT NULL,
+                    to_seq INTEGER NOT NULL, year INTEGER NOT NULL, report_sha256 TEXT NOT NULL, detected_at TEXT NOT NULL);
+                CREATE INDEX gaps_year ON gaps(year);
+                CREATE TABLE host_years (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, hostname TEXT NOT NULL, asset_id TEXT,
+                    classification TEXT, responsible TEXT, reports INTEGER NOT NULL, last_issued_at TEXT NOT NULL,
+                    last_report_sha256 TEXT NOT NULL, policy_id TEXT NOT NULL, policy_sha256 TEXT NOT NULL,
+                    PRIMARY KEY(host_id, year)) WITHOUT ROWID;
+                CREATE TABLE host_rules (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, rule_id TEXT NOT NULL, pass INTEGER NOT NULL,
+                    fail INTEGER NOT NULL, error INTEGER NOT NULL, other INTEGER NOT NULL,
+                    PRIMARY KEY(host_id, year, rule_id)) WITHOUT ROWID;
+                CREATE TABLE findings (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, rule_id TEXT NOT NULL, subject TEXT NOT NULL,
+                    status TEXT NOT NULL, detail TEXT NOT NULL, count INTEGER NOT NULL,
+                    first_observed_at TEXT NOT NULL, last_observed_at TEXT NOT NULL,
+                    first_report_sha256 TEXT NOT NULL, last_report_sha256 TEXT NOT NULL,
+                    PRIMARY KEY(host_id, year, rule_id, subject, status)) WITHOUT ROWID;
+                CREATE INDEX findings_year ON findings(year);
+                CREATE TABLE media (
+                    host_id TEXT NOT NULL, year INTEGER NOT NULL, vendor TEXT NOT NULL, product TEXT NOT NULL,
+                    serial TEXT NOT NULL, source TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+                    report_sha256 TEXT NOT NULL, PRIMARY KEY(host_id, year, vendor, product, serial)) WITHOUT ROWID;
+                CREATE INDEX media_year ON media(year);
+                """)
+        }
+        migrator.registerMigration("v2-clock-skew") { db in
+            try db.execute(sql: """
+                ALTER TABLE reports ADD COLUMN skew_seconds INTEGER;
+                ALTER TABLE reports ADD COLUMN skew TEXT;
+                ALTER TABLE hosts ADD COLUMN last_skew_seconds INTEGER;
+                ALTER TABLE hosts ADD COLUMN last_skew TEXT;
+                ALTER TABLE hosts ADD COLUMN skewed_reports INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX reports_skew ON reports(year) WHERE skew IS NOT NULL;
+                """)
+        }
+        migrator.registerMigration("v3-refusals") { db in
+            // Refusals are counted per client address, reason and window instead of one row per
+            // request, and the table is bounded: a flood of junk cannot take the disk reports need.
+            try db.execute(sql: """
+                CREATE TABLE refusals (
+                    id INTEGER PRIMARY KEY, address TEXT NOT NULL, reason TEXT NOT NULL, window_start TEXT NOT NULL,
+                    count INTEGER NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL, source TEXT NOT NULL, detail TEXT NOT NULL,
+                    UNIQUE(address, reason, window_start));
+                CREATE INDEX refusals_window ON refusals(window_start, id);
+                CREATE TABLE refusal_drops (id INTEGER PRIMARY KEY CHECK (id = 1), windows INTEGER NOT NULL, requests INTEGER NOT NULL);
+                INSERT INTO refusal_drops (id, windows, requests) VALUES (1, 0, 0);
+                """)
+            // Refusals logged one row each before move into the counted table, bounded on the way.
+            let old = try Row.fetchCursor(db, sql: "SELECT received_at, source, reason, substr(detail, 1, 4096) AS detail FROM ingest_log WHERE outcome = 'refused' ORDER BY id")
+            while let row = try old.next() {
+                try Self.logRefusal(db, reason: row["reason"] ?? "refused", detail: UntrustedText.bounded(row["detail"] ?? ""), receivedAt: Self.date(row["received_at"]), source: row["source"] ?? "", limits: refusalLimits)
+            }
+            try db.execute(sql: "DELETE FROM ingest_log WHERE outcome = 'refused'")
+        }
+        migrator.registerMigration("v4-repeats") { db in
+            // What anyone holding a copy of an envelope can send again and again (a duplicate, a
+            // replay) brings no new signed content: it is counted per host, report and window in
+            // a bounded table, as refusals are, instead of one row per request.
+            try db.execute(sql: """
+                CREATE TABLE repeats (
+                    id INTEGER PRIMARY KEY, host_id TEXT NOT NULL, payload_sha256 TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,
+                    window_start TEXT NOT NULL, count INTEGER NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+                    source TEXT NOT NULL, keyid TEXT, epoch INTEGER, seq INTEGER, detail TEXT NOT NULL,
+                    UNIQUE(host_id, payload_sha256, outcome, window_start));
+                CREATE INDEX repeats_window ON repeats(window_start, id);
+                CREATE TABLE repeat_drops (id INTEGER PRIMARY KEY CHECK (id = 1), windows INTEGER NOT NULL, requests INTEGER NOT NULL);
+                INSERT INTO repeat_drops (id, windows, requests) VALUES (1, 0, 0);
+                """)
+            // Duplicates and replays logged one row each before move into the counted table.
+            let old = try Row.fetchCursor(db, sql: """
+                SELECT received_at, source, host_id, keyid, epoch, seq, payload_sha256, outcome, reason, substr(detail, 1, 4096) AS detail
+                FROM ingest_log WHERE outcome IN ('duplicate', 'replay') ORDER BY id
+                """)
+            while let row = try old.next() {
+                let repeated = Repeat(
+                    hostID: row["host_id"] ?? "", payloadSHA256: row["payload_sha256"] ?? "", outcome: row["outcome"] ?? "duplicate", reason: row["reason"],
+                    keyid: row["keyid"], epoch: row["epoch"], seq: row["seq"], detail: UntrustedText.bounded(row["detail"] ?? ""))
+                try Self.logRepeat(db, repeated, receivedAt: Self.date(row["received_at"]), source: row["source"] ?? "", limits: refusalLimits)
+            }
+            try db.execute(sql: "DELETE FROM ingest_log WHERE outcome IN ('duplicate', 'replay')")
+        }
+        ConsoleSchema.register(&migrator)
+        return migrator
+    }
+
+    // MARK: - Applying a plan
+
+    /// What is stored for the submission's host, read inside the writer's transaction.
+    static func loadContext(_ db: Database, _ lookup: HostLedgerContext.Lookup) throws -> HostLedgerContext {
+        let key = try Row.fetchOne(db.cachedStatement(sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?"), arguments: [lookup.keyid]).map { row in
+            HostLedgerContext.EnrolledKey(hostID: row["host_id"], revokedAt: (row["revoked_at"] as String?).map { Self.date($0) })
+        }
+        let stored = try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM reports WHERE host_id = ? AND payload_sha256 = ?"), arguments: [lookup.hostID, lookup.payloadSHA256]) != nil
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest, last_issued_at FROM hosts WHERE host_id = ?"), arguments: [lookup.hostID]).map { row in
+            HostLedgerContext.Head(
+                chain: ChainState(epoch: row["epoch"], seq: row["seq"], digest: row["digest"]), lastIssuedAt: (row["last_issued_at"] as String?).flatMap(RFC3339.date(from:)))
+        }
+        return HostLedgerContext(key: key, alreadyStored: stored, head: head)
+    }
+
+    /// Applies a plan inside the writer's transaction.
+    static func apply(_ db: Database, _ plan: IngestPlan, to item: IngestSubmission, limits: RefusalLogLimits) throws -> Result<IngestResult, IngestRefusal> {
+        let submission = item.verified
+        let report = submission.report
+        let hostID = report.host.hostID
+        let sha = submission.payloadSHA256
+        let received = RFC3339.string(from: item.receivedAt)
+        switch plan {
+        case .refuse(var refusal):
+            // Refusals are counted with every other refusal, one row per address, reason and window.
+            refusal.windowCount = try logRefusal(db, refusal, receivedAt: item.receivedAt, source: item.source, limits: limits)
+            return .failure(refusal)
+        case .repeated(var outcome, let reason):
+            // What anyone can send again without new signed content is counted, one row per report and window.
+            let entry = Repeat(
+                hostID: hostID, payloadSHA256: sha, outcome: outcome.outcome.rawValue, reason: reason, keyid: submission.keyid, epoch: report.epoch,
+                seq: report.seq, detail: outcome.detail)
+            outcome.repeatCount = try logRepeat(db, entry, receivedAt: item.receivedAt, source: item.source, limits: limits)
+            return .success(outcome)
+        case .store(let plan):
+            for line in plan.log {
+                try db.cachedStatement(sql: """
+                    INSERT INTO ingest_log (received_at, source, host_id, keyid, epoch, seq, payload_sha256, outcome, reason, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [received, item.source, hostID, submission.keyid, report.epoch, report.seq, sha, line.outcome, line.reason, line.detail])
+            }
+            let issued = RFC3339.string(from: report.issuedAt)
+            try db.cachedStatement(sql: """
+                INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, skew_seconds, skew)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    sha, hostID, submission.keyid, report.epoch, report.seq, report.prevSHA256, issued, received, item.digest.year,
+                    plan.result.outcome.rawValue, item.source, report.policy.sha256, plan.failCount, Data(item.envelope), plan.skewSeconds, plan.skew,
+                ])
+            guard plan.advances else { return .success(plan.result) }
+            try advance(db, submission, digest: item.digest, issued: issued, received: received, failCount: plan.failCount, skewSeconds: plan.skewSeconds, skew: plan.skew)
+            if let missing = plan.gap {
+                try db.cachedStatement(sql: "INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    .execute(arguments: [hostID, report.epoch, missing.lowerBound, missing.upperBound, item.digest.year, sha, received])
+            }
+            return .success(plan.result)
+        }
+    }
+
+    static func advance(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, issued: String, received: String, failCount: Int, skewSeconds: Int64, skew: String?) throws {
+        let report = submission.report
+        let host = report.host
+        let sha = submission.payloadSHA256
+        try db.cachedStatement(sql: """
+            INSERT INTO hosts (host_id, hostname, asset_id, classification, responsible, unit, os, kernel, keyid, epoch, seq, digest,
+                last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count,
+                last_skew_seconds, last_skew, skewed_reports)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(host_id) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
+                classification = excluded.classification, responsible = excluded.responsible, unit = excluded.unit,
+                os = excluded.os, kernel = excluded.kernel, keyid = excluded.keyid, epoch = excluded.epoch, seq = excluded.seq,
+                digest = excluded.digest, last_issued_at = excluded.last_issued_at, last_received_at = excluded.last_received_at,
+                policy_id = excluded.policy_id, policy_version = excluded.policy_version, policy_sha256 = excluded.policy_sha256,
+                agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count,
+                last_skew_seconds = excluded.last_skew_seconds, last_skew = excluded.last_skew, skewed_reports = skewed_reports + excluded.skewed_reports
+            """).execute(arguments: [
+                host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel,
+                submission.keyid, report.epoch, report.seq, sha, issued, received, received, report.policy.id, report.policy.version,
+                report.policy.sha256, report.agent.version, failCount, skewSeconds, skew, skew == nil ? 0 : 1,
+            ])
+        try db.cachedStatement(sql: """
+            INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
+                classification = excluded.classification, responsible = excluded.responsible, reports = reports + 1,
+                last_issued_at = excluded.last_issued_at, last_report_sha256 = excluded.last_report_sha256,
+                policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256
+            """).execute(arguments: [
+                host.hostID, digest.year, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha,
+                report.policy.id, report.policy.sha256,
+            ])
+        var counts: [String: RuleCount] = [:]
+        for finding in digest.findings {
+            var count = counts[finding.ruleID] ?? RuleCount()
+            switch finding.status {
+            case .pass: count.pass += 1
+            case .fail: count.fail += 1
+            case .error: count.error += 1
+            case .notapplicable, .notchecked, .informational: count.other += 1
+            }
+            counts[finding.ruleID] = count
+        }
+        let ruleStatement = try db.cachedStatement(sql: """
+            INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
+                error = error + excluded.error, other = other + excluded.other
+            """)
+        for (rule, count) in counts.sorted(by: { $0.key < $1.key }) {
+            try ruleStatement.execute(arguments: [host.hostID, digest.year, rule, count.pass, count.fail, count.error, count.other])
+        }
+        let findingStatement = try db.cachedStatement(sql: """
+            INSERT INTO findings (host_id, year, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year, rule_id, subject, status) DO UPDATE SET detail = excluded.detail, count = count + 1,
+                first_observed_at = min(first_observed_at, excluded.first_observed_at),
+                last_observed_at = max(last_observed_at, excluded.last_observed_at), last_report_sha256 = excluded.last_report_sha256
+            """)
+        for finding in digest.findings where finding.status == .fail || finding.status == .error {
+            let observed = RFC3339.string(from: finding.observedAt)
+            try findingStatement.execute(arguments: [
+                host.hostID, digest.year, finding.ruleID, finding.subject, finding.status.rawValue, finding.detail, observed, observed, sha, sha,
+            ])
+        }
+        let mediumStatement = try db.cachedStatement(sql: """
+            INSERT INTO media (host_id, year, vendor, product, serial, source, first_seen, last_seen, report_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(host_id, year, vendor, product, serial) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+                last_seen = max(last_seen, excluded.last_seen), report_sha256 = excluded.report_sha256
+            """)
+        for medium in digest.media {
+            try mediumStatement.execute(arguments: [
+                host.hostID, digest.year, medium.identity.vendor, medium.identity.product, medium.identity.serial, medium.source, issued, issued, sha,
+            ])
+        }
+    }
+
+    /// Counts one refusal in its (address, reason, window) row, making the row when it is the
+    /// window's first; a new row past `maxRows` drops the oldest windows and counts what it dropped.
+    /// Returns the row's count with this refusal.
+    @discardableResult
+    static func logRefusal(_ db: Database, _ refusal: IngestRefusal, receivedAt: Date, source: String, limits: RefusalLogLimits) throws -> Int64 {
+        try logRefusal(db, reason: refusal.reason, detail: refusal.detail, receivedAt: receivedAt, source: source, limits: limits)
+    }
+
+    /// `logRefusal` for a reason as text: the refusals of old stores move in with theirs.
+    @discardableResult
+    static func logRefusal(_ db: Database, reason: String, detail: String, receivedAt: Date, source: String, limits: RefusalLogLimits) throws -> Int64 {
+        let source = CollectorStore.boundedSource(source)
+        let address = CollectorStore.refusalAddress(source)
+        let at = RFC3339.string(from: receivedAt)
+        let window = windowStart(receivedAt, limits: limits)
+        let counted = try Int64.fetchOne(db.cachedStatement(sql: """
+            UPDATE refusals SET count = count + 1, first_at = min(first_at, ?), last_at = max(last_at, ?)
+            WHERE address = ? AND reason = ? AND window_start = ? RETURNING count
+            """), arguments: [at, at, address, reason, window])
+        if let counted { return counted }
+        try db.cachedStatement(sql: """
+            INSERT INTO refusals (address, reason, window_start, count, first_at, last_at, source, detail) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+            """).execute(arguments: [address, reason, window, at, at, source, detail])
+        try dropOldestWindows(db, table: "refusals", drops: "refusal_drops", limits: limits)
+        return 1
+    }
+
+    /// An outcome anyone can repeat without new signed content, as the repeat table counts it.
+    struct Repeat {
+        var hostID: String
+        var payloadSHA256: String
+        var outcome: String
+        var reason: String?
+        var keyid: String?
+        var epoch: Int64?
+        var seq: Int64?
+        var detail: String
+    }
+
+    /// Counts one repeat in its (host, report, outcome, window) row, making the row when it is the
+    /// window's first; a new row past `maxRows` drops the oldest windows and counts what it
+    /// dropped, as the refusal table does. Returns the row's count with this repeat.
+    @discardableResult
+    static func logRepeat(_ db: Database, _ entry: Repeat, receivedAt: Date, source: String, limits: RefusalLogLimits) throws -> Int64 {
+        let source = CollectorStore.boundedSource(source)
+        let at = RFC3339.string(from: receivedAt)
+        let window = windowStart(receivedAt, limits: limits)
+        let counted = try Int64.fetchOne(db.cachedStatement(sql: """
+            UPDATE repeats SET count = count + 1, first_at = min(first_at, ?), last_at = max(last_at, ?)
+            WHERE host_id = ? AND payload_sha256 = ? AND outcome = ? AND window_start = ? RETURNING count
+            """), arguments: [at, at, entry.hostID, entry.payloadSHA256, entry.outcome, window])
+        if let counted { return counted }
+        try db.cachedStatement(sql: """
+            INSERT INTO repeats (host_id, payload_sha256, outcome, reason, window_start, count, first_at, last_at, source, keyid, epoch, seq, detail)
+            VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                entry.hostID, entry.payloadSHA256, entry.outcome, entry.reason, window, at, at, source, entry.keyid, entry.epoch, entry.seq, entry.detail,
+            ])
+        try dropOldestWindows(db, table: "repeats", drops: "repeat_drops", limits: limits)
+        return 1
+    }
+
+    /// Keeps a counted table (`refusals`, `repeats`) within `maxRows`: past it the oldest windows
+    /// are dropped, and how many windows and submissions they counted is added to `drops`. The
+    /// table names are the two constants above, never input.
+    static func dropOldestWindows(_ db: Database, table: String, drops: String, limits: RefusalLogLimits) throws {
+        let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM \(table)")) ?? 0
+        let excess = rows - max(limits.maxRows, 1)
+        guard excess > 0 else { return }
+        let oldest = "SELECT id FROM \(table) ORDER BY window_start, id LIMIT ?"
+        let dropped = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM \(table) WHERE id IN (\(oldest))", arguments: [excess]) ?? 0
+        try db.execute(sql: "DELETE FROM \(table) WHERE id IN (\(oldest))", arguments: [excess])
+        try db.execute(sql: "UPDATE \(drops) SET windows = windows + ?, requests = requests + ? WHERE id = 1", arguments: [excess, dropped])
+    }
+
+    /// The start of the window `date` falls in, as stored. Whole windows since 1970, in floating
+    /// point: a receive time far out cannot trap.
+    static func windowStart(_ date: Date, limits: RefusalLogLimits) -> String {
+        let width = Double(max(limits.windowSeconds, 1))
+        return RFC3339.string(from: Date(timeIntervalSince1970: (date.timeIntervalSince1970 / width).rounded(.down) * width))
+    }
+
+    // MARK: - Registry
+
+    /// Adds a key; a rotation revokes the previous key in the same transaction.
+    public func approve(_ record: KeyRecord) async throws(StoreError) {
+        try await write("approve the key") { db in try Self.approve(db, record) }
+        registryChanges.increment()
+    }
+
+    /// Revokes a key.
+    public func revoke(keyid: String, at date: Date, reason: String) async throws(StoreError) {
+        try await write("revoke the key") { db in try Self.revoke(db, keyid: keyid, at: date, reason: reason) }
+        registryChanges.increment()
+    }
+
+    /// Every key, oldest approval first.
+    public func keys() async throws(StoreError) -> [KeyRecord] { try await read("read the registry", Self.keys) }
+
+    /// One key, active or not.
+    public func key(_ keyid: String) async throws(StoreError) -> KeyRecord? { try await read("read the registry") { db in try Self.key(db, keyid) } }
+
+    static func approve(_ db: Database, _ record: KeyRecord) throws {
+        if let existing = try Row.fetchOne(db, sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?", arguments: [record.keyid]) {
+            throw StoreError.registry(.keyExists(keyid: record.keyid, revokedAt: (existing["revoked_at"] as String?).map { date($0) }))
+        }
+        if let previous = record.previousKeyID {
+            guard let old = try Row.fetchOne(db, sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?", arguments: [previous]) else {
+                throw StoreError.registry(.previousKeyUnknown(keyid: previous))
+            }
+            let oldHost: String = old["host_id"]
+            guard oldHost == record.hostID else { throw StoreError.registry(.previousKeyOfOtherHost(keyid: previous, hostID: oldHost, expected: record.hostID)) }
+            if let revoked: String = old["revoked_at"] { throw StoreError.registry(.previousKeyRevoked(keyid: previous, at: date(revoked))) }
+            try db.execute(sql: "UPDATE keys SET revoked_at = ?, revoke_reason = ? WHERE keyid = ?",
+                arguments: [RFC3339.string(from: record.approvedAt), "rotated to \(record.keyid)", previous])
+        }
+        try db.execute(sql: """
+            INSERT INTO keys (keyid, pem, host_id, hostname, asset_id, classification, responsible, agent_version, previous_keyid, note, requested_at, approved_at, request_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [
+                record.keyid, record.pem, record.hostID, record.hostname, record.assetID, record.classification?.rawValue,
+                record.responsible, record.agentVersion, record.previousKeyID, record.note,
+                RFC3339.string(from: record.requestedAt), RFC3339.string(from: record.approvedAt), record.requestSHA256,
+            ])
+    }
+
+    static func revoke(_ db: Database, keyid: String, at date: Date, reason: String) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT revoked_at FROM keys WHERE keyid = ?", arguments: [keyid]) else {
+            throw StoreError.registry(.unknownKey(keyid: keyid))
+        }
+        if let revoked: String = row["revoked_at"] { throw StoreError.registry(.alreadyRevoked(keyid: keyid, at: Self.date(revoked))) }
+        try db.execute(sql: "UPDATE keys SET revoked_at = ?, revoke_reason = ? WHERE keyid = ?", arguments: [RFC3339.string(from: date), reason, keyid])
+    }
+
+    static func keys(_ db: Database) throws -> [KeyRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM keys ORDER BY approved_at, keyid").map(keyRecord)
+    }
+
+    static func key(_ db: Database, _ keyid: String) throws -> KeyRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM keys WHERE keyid = ?"), arguments: [keyid]).map(keyRecord)
+    }
+
+    static func keyRecord(_ row: Row) -> KeyRecord {
+        KeyRecord(
+            keyid: row["keyid"], pem: row["pem"], hostID: row["host_id"], hostname: row["hostname"], assetID: row["asset_id"],
+            classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
+            agentVersion: row["agent_version"], previousKeyID: row["previous_keyid"], note: row["note"],
+            requestedAt: date(row["requested_at"]), approvedAt: date(row["approved_at"]), requestSHA256: row["request_sha256"],
+            revokedAt: (row["revoked_at"] as String?).flatMap(RFC3339.date(from:)), revokeReason: row["revoke_reason"])
+    }
+
+    // MARK: - Queries
+
+    /// Every machine that has sent an accepted report, by host name.
+    public func hosts() async throws(StoreError) -> [HostRecord] { try await read("read the hosts") { db in try Self.hosts(db) } }
+
+    /// One machine: its row alone, by its key.
+    public func host(_ hostID: String) async throws(StoreError) -> HostRecord? {
+        try await read("read the host") { db in try Self.hosts(db, hostID: hostID).first }
+    }
+
+    /// A machine's reports, newest first.
+    public func reports(hostID: String, limit: Int) async throws(StoreError) -> [ReportSummary] {
+        try await read("read the reports") { db in try Self.reports(db, hostID: hostID, limit: limit) }
+    }
+
+    /// A machine's gaps.
+    public func gaps(hostID: String) async throws(StoreError) -> [GapRecord] { try await read("read the gaps") { db in try Self.gaps(db, hostID: hostID) } }
+
+    /// An envelope, byte for byte.
+    public func envelope(payloadSHA256: String) async throws(StoreError) -> [UInt8]? {
+        try await read("read the envelope") { db in try Self.envelope(db, payloadSHA256: payloadSHA256) }
+    }
+
+    /// Reports per outcome, log entries per outcome and reason.
+    public func counts() async throws(StoreError) -> StoreCounts { try await read("count the reports", Self.counts) }
+
+    /// The year the assessment reads.
+    public func snapshot(year: Int) async throws(StoreError) -> UnitSnapshot { try await read("read the year \(year)") { db in try Self.snapshot(db, year: year) } }
+
+    /// The counted duplicates and replays.
+    public func repeats(limit: Int) async throws(StoreError) -> [RepeatRecord] { try await read("read the repeats") { db in try Self.repeats(db, limit: limit) } }
+
+    /// The counted refusals.
+    public func refusals(limit: Int) async throws(StoreError) -> [RefusalRecord] { try await read("read the refusals") { db in try Self.refusals(db, limit: limit) } }
+
+    /// What the refusal table dropped.
+    public func refusalDrops() async throws(StoreError) -> RefusalDrops { try await read("read the refusals", Self.refusalDrops) }
+
+    static func hosts(_ db: Database, hostID: String? = nil) throws -> [HostRecord] {
+        let columns = """
+            SELECT h.*, (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id) AS report_count,
+                (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id AND r.outcome = 'fork') AS fork_count,
+                (SELECT CAST(min(total(to_seq - from_seq + 1), 9223372036854775807.0) AS INTEGER) FROM gaps g WHERE g.host_id = h.host_id) AS missing_count
+            FROM hosts h
+            """
+        if let hostID {
+            return try Row.fetchAll(db.cachedStatement(sql: columns + " WHERE h.host_id = ?"), arguments: [hostID]).map(hostRecord)
+        }
+        return try Row.fetchAll(db, sql: columns + " ORDER BY h.hostname, h.host_id").map(hostRecord)
+    }
+
+    static func hostRecord(_ row: Row) -> HostRecord {
+        HostRecord(
+            hostID: row["host_id"], hostname: row["hostname"], assetID: row["asset_id"],
+            classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
+            keyid: row["keyid"], chain: ChainState(epoch: row["epoch"], seq: row["seq"], digest: row["digest"]),
+            lastIssuedAt: date(row["last_issued_at"]), lastReceivedAt: date(row["last_received_at"]), policyID: row["policy_id"],
+            policySHA256: row["policy_sha256"], lastFailCount: row["last_fail_count"], reportCount: row["report_count"],
+            forkCount: row["fork_count"], missingCount: row["missing_count"], lastSkewSeconds: row["last_skew_seconds"], lastSkew: row["last_skew"],
+            skewedReports: row["skewed_reports"])
+    }
+
+    static func reports(_ db: Database, hostID: String, limit: Int) throws -> [ReportSummary] {
+        try Row.fetchAll(db, sql: """
+            SELECT payload_sha256, epoch, seq, outcome, issued_at, received_at, fail_count, source FROM reports
+            WHERE host_id = ? ORDER BY epoch DESC, seq DESC, id DESC LIMIT ?
+            """, arguments: [hostID, limit]).map { row in
+            ReportSummary(
+                payloadSHA256: row["payload_sha256"], epoch: row["epoch"], seq: row["seq"], outcome: ChainOutcome(rawValue: row["outcome"]) ?? .fork,
+                issuedAt: row["issued_at"], receivedAt: row["received_at"], failCount: row["fail_count"], source: row["source"])
+        }
+    }
+
+    static func gaps(_ db: Database, hostID: String) throws -> [GapRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM gaps WHERE host_id = ? ORDER BY epoch, from_seq", arguments: [hostID]).map(gapRecord)
+    }
+
+    static func gapRecord(_ row: Row) -> GapRecord {
+        GapRecord(hostID: row["host_id"], epoch: row["epoch"], fromSeq: row["from_seq"], toSeq: row["to_seq"], reportSHA256: row["report_sha256"], detectedAt: date(row["detected_at"]))
+    }
+
+    static func envelope(_ db: Database, payloadSHA256: String) throws -> [UInt8]? {
+        try Data.fetchOne(db, sql: "SELECT envelope FROM reports WHERE payload_sha256 = ? ORDER BY id LIMIT 1", arguments: [payloadSHA256]).map { Array($0) }
+    }
+
+    static func counts(_ db: Database) throws -> StoreCounts {
+        var stored: [String: Int] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT outcome, count(*) AS n FROM reports GROUP BY outcome") { stored[row["outcome"]] = row["n"] }
+        var log: [String: Int] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT outcome || coalesce('/' || reason, '') AS k, count(*) AS n FROM ingest_log GROUP BY k") { log[row["k"]] = row["n"] }
+        for row in try Row.fetchAll(db, sql: "SELECT outcome || coalesce('/' || reason, '') AS k, sum(count) AS n FROM repeats GROUP BY k") {
+            log[row["k"], default: 0] += row["n"] as Int
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT 'refused/' || reason AS k, sum(count) AS n FROM refusals GROUP BY reason") {
+            log[row["k"], default: 0] += row["n"] as Int
+        }
+        return StoreCounts(stored: stored, log: log)
+    }
+
+    static func repeats(_ db: Database, limit: Int) throws -> [RepeatRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM repeats ORDER BY window_start DESC, id DESC LIMIT ?", arguments: [limit]).map { row in
+            RepeatRecord(
+                hostID: row["host_id"], payloadSHA256: row["payload_sha256"], outcome: row["outcome"], windowStart: date(row["window_start"]),
+                count: row["count"], firstAt: date(row["first_at"]), lastAt: date(row["last_at"]), source: row["source"],
+                epoch: row["epoch"], seq: row["seq"], detail: row["detail"])
+        }
+    }
+
+    static func refusals(_ db: Database, limit: Int) throws -> [RefusalRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM refusals ORDER BY window_start DESC, id DESC LIMIT ?", arguments: [limit]).map { row in
+            RefusalRecord(
+                address: row["address"], reason: row["reason"], windowStart: date(row["window_start"]), count: row["count"],
+                firstAt: date(row["first_at"]), lastAt: date(row["last_at"]), source: row["source"], detail: row["detail"])
+        }
+    }
+
+    static func refusalDrops(_ db: Database) throws -> RefusalDrops {
+        let row = try Row.fetchOne(db, sql: "SELECT windows, requests FROM refusal_drops WHERE id = 1")
+        return RefusalDrops(windows: row?["windows"] ?? 0, requests: row?["requests"] ?? 0)
+    }
+
+    static func snapshot(_ db: Database, year: Int) throws -> UnitSnapshot {
+        var hosts: [String: HostYear] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM host_years WHERE year = ?", arguments: [year]) {
+            let id: String = row["host_id"]
+            hosts[id] = HostYear(
+                hostID: id, hostname: row["hostname"], assetID: row["asset_id"],
+                classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
+                reports: row["reports"], lastIssuedAt: date(row["last_issued_at"]), lastReportSHA256: row["last_report_sha256"],
+                policySHA256: row["policy_sha256"], policyID: row["policy_id"], rules: [:])
+        }
+        let cursor = try Row.fetchCursor(db, sql: "SELECT host_id, rule_id, pass, fail, error, other FROM host_rules WHERE year = ?", arguments: [year])
+        while let row = try cursor.next() {
+            let id: String = row["host_id"]
+            var count = RuleCount()
+            count.pass = row["pass"]
+            count.fail = row["fail"]
+            count.error = row["error"]
+            count.other = row["other"]
+            hosts[id]?.rules[row["rule_id"]] = count
+        }
+        // Machines with an active key that sent nothing this year still belong to the unit.
+        let yearEnd = RFC3339.string(from: CollectorCalendar.end(of: year))
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM keys WHERE revoked_at IS NULL AND approved_at < ?", arguments: [yearEnd]) {
+            let key = keyRecord(row)
+            guard hosts[key.hostID] == nil else { continue }
+            hosts[key.hostID] = HostYear(
+                hostID: key.hostID, hostname: key.hostname, assetID: key.assetID, classification: key.classification,
+                responsible: key.responsible, reports: 0, lastIssuedAt: nil, lastReportSHA256: nil, policySHA256: nil, policyID: nil, rules: [:])
+        }
+        let findings = try Row.fetchAll(db, sql: "SELECT * FROM findings WHERE year = ? ORDER BY host_id, rule_id, subject, status", arguments: [year]).compactMap { row -> FindingRecord? in
+            guard let status = Status(rawValue: row["status"]) else { return nil }
+            return FindingRecord(
+                hostID: row["host_id"], ruleID: row["rule_id"], subject: row["subject"], status: status, detail: row["detail"],
+                count: row["count"], firstObservedAt: date(row["first_observed_at"]), lastObservedAt: date(row["last_observed_at"]),
+                firstReportSHA256: row["first_report_sha256"], lastReportSHA256: row["last_report_sha256"])
+        }
+        let media = try Row.fetchAll(db, sql: "SELECT * FROM media WHERE year = ? ORDER BY vendor, product, serial, host_id", arguments: [year]).map { row in
+            MediumSighting(
+                hostID: row["host_id"], identity: MediumIdentity(vendor: row["vendor"], product: row["product"], serial: row["serial"]),
+                source: row["source"], firstSeen: date(row["first_seen"]), lastSeen: date(row["last_seen"]), reportSHA256: row["report_sha256"])
+        }
+        let gaps = try Row.fetchAll(db, sql: "SELECT * FROM gaps WHERE year = ? ORDER BY host_id, epoch, from_seq", arguments: [year]).map(gapRecord)
+        let forks = try Row.fetchAll(db, sql: "SELECT host_id, epoch, seq, payload_sha256, received_at FROM reports WHERE outcome = 'fork' AND year = ? ORDER BY host_id, epoch, seq", arguments: [year]).map { row in
+            ForkRecord(hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], receivedAt: date(row["received_at"]))
+        }
+        let skews = try Row.fetchAll(db, sql: """
+            SELECT host_id, epoch, seq, payload_sha256, skew, skew_seconds, issued_at, received_at FROM reports
+            WHERE skew IS NOT NULL AND year = ? ORDER BY host_id, epoch, seq
+            """, arguments: [year]).map { row in
+            SkewRecord(
+                hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], kind: row["skew"],
+                seconds: row["skew_seconds"], issuedAt: date(row["issued_at"]), receivedAt: date(row["received_at"]))
+        }
+        return UnitSnapshot(
+            year: year, hosts: hosts.values.sorted { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }, findings: findings,
+            media: media, gaps: gaps, forks: forks, skews: skews)
+    }
+}
+
+/// Submissions waiting for the writer, and whether a writer turn is running.
+final class GroupCommit: Sendable {
+    /// One waiting submission and the request that waits for its answer.
+    struct Pending: Sendable {
+        var submission: IngestSubmission
+        var continuation: CheckedContinuation<Result<Result<IngestResult, IngestRefusal>, StoreError>, Never>
+    }
+
+    /// Most reports in one transaction.
+    static let maxGroup = 256
+
+    private let state = Mutex<(waiting: [Pending], running: Bool)>(([], false))
+
+    /// Adds a submission; true when the caller must start a writer turn.
+    func enqueue(_ pending: Pending) -> Bool {
+        state.withLock { state in
+            state.waiting.append(pending)
+            if state.running { return false }
+            state.running = true
+            return true
+        }
+    }
+
+    /// The next group in arrival order, or nil (and the turn ends) when nothing waits.
+    func take() -> [Pending]? {
+        state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.running = false
+                return nil
+            }
+            let count = min(state.waiting.count, Self.maxGroup)
+            let group = Array(state.waiting.prefix(count))
+            state.waiting.removeFirst(count)
+            return group
+        }
+    }
+}
+
+/// A counter shared between threads.
+final class ChangeCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// The current count.
+    var value: Int { count.load(ordering: .acquiring) }
+
+    /// Adds one.
+    func increment() { count.add(1, ordering: .releasing) }
+}
