@@ -71,6 +71,11 @@ hyperfine -N -i --warmup 1 --runs 5 --export-json "$work/h.json" \
   -n with "$bin audit --root $work/browsers --format json --output $work/out-browsers.json"
 python3 - "$work/h.json" <<'PY'
 import json, sys
-r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+results = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+r = {name: x["mean"] for name, x in results.items()}
+cpu = {name: x["user"] + x["system"] for name, x in results.items()}
 print(f"with / without = {r['with'] / r['without']:.2f}x (goal: within 2x)")
+# CPU time (user + system) is what the audit itself spends: on a machine busy with other work
+# the elapsed times carry its waits for a core as well.
+print(f"CPU with / without = {cpu['with'] * 1000:.1f} / {cpu['without'] * 1000:.1f} ms = {cpu['with'] / cpu['without']:.2f}x")
 PY
