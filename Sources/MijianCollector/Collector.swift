@@ -41,8 +41,8 @@ public struct FileIngestLine: Sendable, Equatable {
 public final class Collector: Sendable {
     /// The storage every request goes through: the ingest ledger, the registry, the queries.
     public let storage: any CollectorStorage
-    /// The SQLite store's synchronous face, for the console.
-    public let store: CollectorStore
+    /// The SQLite store's synchronous face, for the console; nil over another backend.
+    public let sqlite: CollectorStore?
     /// The signature check.
     public let verifier: any SubmissionVerifier
     /// Counters for `/metrics`.
@@ -51,10 +51,20 @@ public final class Collector: Sendable {
     public let maxEnvelopeBytes: Int
     private let logger: Logger
 
-    /// Makes a collector over a store and a verifier.
-    public init(store: CollectorStore, verifier: any SubmissionVerifier, maxEnvelopeBytes: Int = 16 << 20, logger: Logger) {
-        self.store = store
-        self.storage = store.sqlite
+    /// Makes a collector over the SQLite store and a verifier.
+    public convenience init(store: CollectorStore, verifier: any SubmissionVerifier, maxEnvelopeBytes: Int = 16 << 20, logger: Logger) {
+        self.init(storage: store.sqlite, sqlite: store, verifier: verifier, maxEnvelopeBytes: maxEnvelopeBytes, logger: logger)
+    }
+
+    /// Makes a collector over any backend (a SQLite one gets its synchronous face for the console).
+    public convenience init(storage: any CollectorStorage, verifier: any SubmissionVerifier, maxEnvelopeBytes: Int = 16 << 20, logger: Logger) {
+        let sqlite = (storage as? SQLiteStore).map(CollectorStore.init(sqlite:))
+        self.init(storage: storage, sqlite: sqlite, verifier: verifier, maxEnvelopeBytes: maxEnvelopeBytes, logger: logger)
+    }
+
+    private init(storage: any CollectorStorage, sqlite: CollectorStore?, verifier: any SubmissionVerifier, maxEnvelopeBytes: Int, logger: Logger) {
+        self.sqlite = sqlite
+        self.storage = storage
         self.verifier = verifier
         self.metrics = CollectorMetrics()
         self.maxEnvelopeBytes = maxEnvelopeBytes

@@ -216,8 +216,11 @@ public enum CollectorServer {
         let http = HTTP1Channel.Configuration(idleTimeout: idle)
         let known = KnownClients(capacity: limits.knownClients)
         do {
-            let count = try known.seed(from: collector.store)
-            logger.info("clients known from stored reports", metadata: ["collector.known_clients": "\(count)"])
+            // Over the SQLite store; over another backend machines become known as they deliver.
+            if let store = collector.sqlite {
+                let count = try known.seed(from: store)
+                logger.info("clients known from stored reports", metadata: ["collector.known_clients": "\(count)"])
+            }
         } catch {
             // Only the reserved part waits for these machines' next reports; nothing is refused for it.
             logger.warning("the addresses of earlier reports cannot be read: machines become known again as they deliver", metadata: ["collector.error": "\(error)"])

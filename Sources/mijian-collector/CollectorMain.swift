@@ -53,12 +53,52 @@ struct CollectorCommand: AsyncParsableCommand {
     }
 }
 
-/// Options every command shares.
+/// Options every command shares: where the data is.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Directory of the database and the key registry.")
+    @Option(name: .long, help: "Directory of the SQLite database and the key registry (the same as --database DIR).")
     var data: String = CollectorSetup.defaultDataDirectory
 
-    func store() throws(MijianError) -> CollectorStore { try CollectorStore(directory: data) }
+    @Option(name: .long, help: "The database: a directory (SQLite, the default) or a postgres:// or postgresql:// URL without a password.")
+    var database: String?
+
+    @Option(name: .customLong("database-password-file"), help: "A file holding the PostgreSQL password (never on the command line).")
+    var databasePasswordFile: String?
+
+    /// Where the data is: `--database` when given, else `--data`.
+    func location() throws(MijianError) -> StoreLocation {
+        guard let database else {
+            if databasePasswordFile != nil { throw MijianError(.usage, "--database-password-file goes with --database postgres://…") }
+            return .sqlite(directory: data)
+        }
+        return try StoreLocation.parse(database, passwordFile: databasePasswordFile)
+    }
+
+    /// The store, opened through `openStore`.
+    func storage(logger: Logger = makeLogger()) async throws(MijianError) -> any CollectorStorage {
+        let location = try location()
+        do {
+            return try await openStore(location, logger: logger)
+        } catch {
+            throw error.mijianError
+        }
+    }
+
+    /// The SQLite store's synchronous face, for the console's commands; they need the SQLite store.
+    func store() throws(MijianError) -> CollectorStore {
+        switch try location() {
+        case .sqlite(let directory): return try CollectorStore(directory: directory)
+        case .postgres: throw MijianError(.usage, "this command works on the SQLite store (--database DIR); the console's accounts and pages are kept there")
+        }
+    }
+}
+
+/// A store error as the command line reports it.
+func reported<T>(_ body: () async throws(StoreError) -> T) async throws(MijianError) -> T {
+    do {
+        return try await body()
+    } catch {
+        throw error.mijianError
+    }
 }
 
 /// Options for commands that judge machines against the unit's policies.
@@ -91,8 +131,8 @@ struct EnrollCommand: AsyncParsableCommand {
         @Option(help: "A note kept with the key (who approved, why).") var note: String?
 
         func run() async throws {
-            let store = try data.store()
-            let record = try Enrolment.approve(requestBytes: try CollectorSetup.read(request, limit: 1 << 20), note: note, store: store)
+            let storage = try await data.storage()
+            let record = try await Enrolment.approve(requestBytes: try CollectorSetup.read(request, limit: 1 << 20), note: note, registry: storage)
             try write("approved \(record.keyid) for \(record.hostname) (host \(record.hostID))\(record.previousKeyID.map { ", replacing \($0)" } ?? "")\n")
         }
     }
@@ -103,7 +143,8 @@ struct EnrollCommand: AsyncParsableCommand {
         @Option(help: "text or json.") var format: String = "text"
 
         func run() async throws {
-            let keys = try data.store().keys()
+            let storage = try await data.storage()
+            let keys = try await reported { () async throws(StoreError) in try await storage.keys() }
             if format == "json" {
                 try write(String(decoding: JSONValue.array(keys.map(\.json)).prettySerialized(), as: UTF8.self))
                 return
@@ -123,7 +164,8 @@ struct EnrollCommand: AsyncParsableCommand {
         @Option(help: "Why (kept in the registry).") var reason: String = "revoked by the office"
 
         func run() async throws {
-            try data.store().revoke(keyid: keyid, at: Date(), reason: reason)
+            let storage = try await data.storage()
+            try await reported { () async throws(StoreError) in try await storage.revoke(keyid: keyid, at: Date(), reason: reason) }
             try write("revoked \(keyid)\n")
         }
     }
@@ -137,8 +179,8 @@ struct IngestCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !paths.isEmpty else { throw ValidationError("give at least one file or directory") }
-        let store = try data.store()
-        let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: makeLogger())
+        let storage = try await data.storage()
+        let collector = Collector(storage: storage, verifier: EvidenceSubmissionVerifier(registry: storage), logger: makeLogger())
         let lines = try await collector.ingest(paths: paths)
         var refused = 0
         for line in lines {
@@ -173,11 +215,11 @@ struct ServeCommand: AsyncParsableCommand {
         if tls == nil, !CollectorSetup.isLoopback(host) {
             logger.warning("serving plain HTTP on \(host): reports are signed, so nobody can forge or alter them, but anyone on the LAN can read them; give --tls-cert and --tls-key to serve HTTPS")
         }
-        let store = try data.store()
+        let storage = try await data.storage(logger: logger)
         let table = try CollectorSetup.table(unit.table)
         let sources = AssessmentSources(
             table: table, answers: try CollectorSetup.answers(answers, table: table), settings: UnitSettings(policies: try CollectorSetup.policies(unit.policy)))
-        let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: logger)
+        let collector = Collector(storage: storage, verifier: EvidenceSubmissionVerifier(registry: storage), logger: logger)
         let scheme = tls == nil ? "HTTP" : "HTTPS"
         let app = try CollectorServer.application(
             collector: collector, sources: sources, host: host, port: port, limits: limits, tls: tls, logger: logger,
@@ -291,7 +333,8 @@ struct HostsCommand: AsyncParsableCommand {
     @Option(help: "text or json.") var format: String = "text"
 
     func run() async throws {
-        let hosts = try data.store().hosts()
+        let storage = try await data.storage()
+        let hosts = try await reported { () async throws(StoreError) in try await storage.hosts() }
         let settings = UnitSettings(policies: try CollectorSetup.policies(unit.policy))
         let now = Date()
         switch format {
@@ -322,8 +365,10 @@ struct AssessmentCommand: AsyncParsableCommand {
         guard let format = AssessmentFormat(rawValue: format) else { throw ValidationError("--format must be md, html or json") }
         guard (1970...9999).contains(year) else { throw ValidationError("--year \(year) is not a plausible year") }
         let table = try CollectorSetup.table(unit.table)
+        let storage = try await data.storage()
+        let snapshot = try await reported { () async throws(StoreError) in try await storage.snapshot(year: year) }
         let result = AssessmentBuilder.build(
-            snapshot: try data.store().snapshot(year: year), table: table, answers: try CollectorSetup.answers(answers, table: table),
+            snapshot: snapshot, table: table, answers: try CollectorSetup.answers(answers, table: table),
             settings: UnitSettings(policies: try CollectorSetup.policies(unit.policy)), now: Date())
         let bytes = AssessmentRenderer(language: language).render(result, format: format)
         if let output {

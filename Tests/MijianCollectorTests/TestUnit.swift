@@ -4,6 +4,7 @@ import MijianCollector
 import MijianCore
 import MijianEvidence
 import MijianTestSupport
+import Testing
 
 /// A generated workstation: a deterministic signing key, a host identity, and its chain.
 final class TestMachine: @unchecked Sendable {
@@ -61,6 +62,13 @@ final class TestMachine: @unchecked Sendable {
     /// A clean audit: every audit rule passes.
     func cleanFindings(at date: Date) -> [Finding] {
         RuleCatalogue.auditRules.map { finding($0, "host", .pass, "nothing found", at: date) }
+    }
+}
+
+extension Collector {
+    /// The SQLite store's face the tests read through; every test collector has one.
+    var store: CollectorStore {
+        get throws { try #require(sqlite) }
     }
 }
 
