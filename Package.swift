@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", exact: "2.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -125,13 +126,13 @@ let package = Package(
             dependencies: ["MijianCLI"],
             swiftSettings: strict
         ),
-        .target(
         // The first page of PDFs through poppler's C++ library, in a worker process `mijian scan`
         // keeps for many files (Debian libpoppler-cpp-dev to build, libpoppler-cpp0v5 to run).
         .executableTarget(
             name: "mijian-pdftext",
             linkerSettings: [.linkedLibrary("poppler-cpp")]
         ),
+        .target(
             name: "MijianCollector",
             dependencies: [
                 "MijianCore", "MijianEvidence",
@@ -143,6 +144,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

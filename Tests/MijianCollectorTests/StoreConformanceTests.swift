@@ -17,7 +17,7 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
 
 /// Every backend the suite runs against. A backend adds itself with one line here.
 enum StoreFactories {
-    static let all: [StoreFactory] = [sqliteInMemory, sqliteOnDisk]
+    static let all: [StoreFactory] = [sqliteInMemory, sqliteOnDisk, postgres]
 
     static let sqliteInMemory = StoreFactory(name: "SQLite in memory") {
         (try SQLiteStore.inMemory(), {})
