@@ -28,9 +28,16 @@ done
 bin=${MIJIAN:-}
 if [[ -z $bin ]]; then
   swift build -c release --product mijian >/dev/null
+  swift build -c release --product mijian-pdftext >/dev/null
   bin=$repo/.build/release/mijian
 fi
 bin=$(realpath "$bin")
+# The scan reads PDFs through mijian-pdftext beside its binary; a copy of the binary alone
+# falls back to one pdftotext a PDF (the way before the worker), measured beside it.
+[[ -x $(dirname "$bin")/mijian-pdftext ]] || echo "warning: no mijian-pdftext beside $bin: PDFs go through pdftotext" >&2
+solo=$(mktemp -d /var/tmp/mijian-solo.XXXXXX)
+cp "$bin" "$solo/mijian"
+[[ ! -e /usr/lib/mijian/mijian-pdftext && ! -e /usr/libexec/mijian/mijian-pdftext ]] || echo "warning: an installed mijian-pdftext serves the pdftotext run too" >&2
 out=$repo/Benchmarks/out
 mkdir -p "$out"
 
@@ -112,6 +119,8 @@ hyperfine --style basic --runs "$runs" --warmup "${WARMUP:-1}" -i --export-json 
   "$bin scan --format json --output /dev/null --state-dir $index $tree" \
   -n "mijian scan --no-index (warm cache)" \
   "$bin scan --format json --output /dev/null --no-index $tree" \
+  -n "mijian scan --no-index, pdftotext a PDF (warm)" \
+  "$solo/mijian scan --format json --output /dev/null --no-index $tree" \
   -n "rg -uu (warm cache)" "rg -uu -c ${rg_words[*]} $tree" \
   -n "rg -uuu (warm cache)" "rg -uuu -c ${rg_words[*]} $tree"
 # The second scan: the index written by a first one, nothing changed since.
@@ -122,7 +131,7 @@ hyperfine --style basic --runs "$runs" -i --export-json "$out/scan-vs-rg-indexed
   -n "mijian scan, second (indexed, warm cache)" --prepare true \
   "$bin scan --format json --output /dev/null --state-dir $index $tree"
 scan "$out/scan-tree-indexed.json"
-rm -rf "$index"
+rm -rf "$index" "$solo"
 
 python3 - "$bytes" "$out" <<'EOF'
 import json, sys

@@ -103,9 +103,9 @@ enum TextDecoding {
                 written = outputCount - outLeft
             }
         }
-        guard !failed else { return nil }
-        let text = String(decoding: output[0..<written], as: UTF8.self)
-        return text.contains("\u{0}") ? nil : text
+        // A NUL is no text: looked for in the bytes (a String search folds every character).
+        guard !failed, !output[0..<written].contains(0) else { return nil }
+        return String(decoding: output[0..<written], as: UTF8.self)
     }
 
     /// Non-empty lines of text, split at LF, CRLF, CR, form feed and U+2028. Split on the UTF-8
