@@ -67,9 +67,12 @@ struct DocumentReader {
     }
 
     static func isPDF(_ head: [UInt8]) -> Bool {
-        let needle = Array("%PDF-".utf8)
-        guard head.count >= needle.count else { return false }
-        return (0...(head.count - needle.count)).contains { Array(head[$0..<$0 + needle.count]) == needle }
+        // `%PDF-` anywhere in the head, compared in place: every file's head is looked at.
+        guard head.count >= 5 else { return false }
+        for index in 0...(head.count - 5) where head[index] == 0x25 {
+            if head[index + 1] == 0x50, head[index + 2] == 0x44, head[index + 3] == 0x46, head[index + 4] == 0x2D { return true }
+        }
+        return false
     }
 
     // MARK: text, HTML, XML, Markdown
