@@ -52,6 +52,7 @@ for event in recorded {
             if case .object(let timing)? = members.first(where: { $0.0 == "timing_us" })?.1 {
                 for case (let phase, .int(let value)) in timing { phases[phase, default: []].append(value) }
             }
+            if case .int(let cpu)? = members.first(where: { $0.0 == "cpu_us" })?.1 { phases["cpu (not a phase)", default: []].append(cpu) }
         }
     }
 }
@@ -63,7 +64,7 @@ print("events: \(recorded.count) recorded (\(devices) devices), decisions: \(lat
 print("decision latency (uevent taken → last sysfs write done): p50 \(percentile(0.50)) µs, p90 \(percentile(0.90)) µs, p99 \(percentile(0.99)) µs, max \(latencies.last ?? -1) µs")
 let all = max(1, latencies.reduce(0, +))
 print("phase                         p50      p99      max   share")
-for phase in DecisionTiming.Phase.allCases.map(\.rawValue) {
+for phase in DecisionTiming.Phase.allCases.map(\.rawValue) + ["cpu (not a phase)"] {
     let values = (phases[phase] ?? []).sorted()
     guard !values.isEmpty else { continue }
     let at: (Double) -> Int64 = { p in values[min(values.count - 1, Int(Double(values.count) * p))] }
