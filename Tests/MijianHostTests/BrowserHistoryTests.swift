@@ -249,6 +249,30 @@ struct BrowserHistoryTests {
         #expect(copied.hosts == chromium.hosts && copied.totalVisits == chromium.totalVisits && copied.oldestVisit == chromium.oldestVisit)
     }
 
+    @Test("another program's database with a WAL beside it, found by the search, is told apart from its own file without a copy")
+    func otherDatabaseNotCopied() throws {
+        let tree = try TestSupport.temporaryDirectory("mijian-history-other")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        let directory = tree.path + "/home/wu/.local/share/notes"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // A WAL-mode database left with its -wal (the writer exits without closing, so no checkpoint).
+        let made = try TestSupport.run("/usr/bin/python3", ["-c", """
+            import os, sqlite3, sys
+            db = sqlite3.connect(sys.argv[1]); db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"); db.commit()
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)"); db.execute("INSERT INTO notes (body) VALUES ('x')"); db.commit(); os._exit(0)
+            """, directory + "/notes.db"])
+        try #require(made.status == 0, "\(made.stderr)")
+        try #require(FileManager.default.fileExists(atPath: directory + "/notes.db-wal"))
+        var profile = BrowserProfile(browser: "", family: nil, user: "wu", directory: directory, database: directory + "/notes.db", discovery: .schema)
+        let root = HostRoot(path: tree.path)
+        #expect(throws: MijianError.self) {
+            try BrowserHistoryProbe.read("/home/wu/.local/share/notes/notes.db", root: root, copies: try PrivateCopyDirectory(), family: nil, isInside: nil, into: &profile)
+        }
+        #expect(profile.copied.isEmpty && !profile.readInPlace)
+        #expect(Self.facts("", root: root).profiles.isEmpty)
+    }
+
     @Test("a link out of the root is not followed: a profile whose History points at a file outside is not read from there")
     func linkOutOfRoot() throws {
         let tree = try TestSupport.temporaryDirectory("mijian-history-link")

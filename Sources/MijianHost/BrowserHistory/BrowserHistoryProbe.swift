@@ -212,6 +212,10 @@ public enum BrowserHistoryProbe {
         }
         if let opened = try openInPlace(database, root: root, into: &profile) {
             db = opened
+        } else if expected == nil, let tables = committedTables(database, root: root), !tables.isEmpty, family(of: tables) == nil {
+            // Found by the search, with a WAL or journal beside it, and its file already holds
+            // tables, none a history's: some other program's database, not copied to be sure.
+            throw notHistory(database, tables)
         } else {
             let name = "db\(copyCounter.next())"
             copyName = name
@@ -226,11 +230,7 @@ public enum BrowserHistoryProbe {
             db = try HistoryDatabase(copyAt: main.path, of: database)
         }
         let tables = try db.tableNames()
-        guard let family = family(of: tables) else {
-            throw MijianError(
-                .database, "\(database) is an SQLite database without a browser history's tables (has: \(tables.sorted().prefix(12).joined(separator: ", ")))",
-                path: database)
-        }
+        guard let family = family(of: tables) else { throw notHistory(database, tables) }
         if let expected, expected != family {
             profile.browser += " (\(family.rawValue) schema)"
         }
@@ -278,6 +278,20 @@ public enum BrowserHistoryProbe {
         profile.readInPlace = true
         profile.copied = [FactSource(path: database, state: .ok, count: Int(info.st_size))]
         return db
+    }
+
+    /// The error for an SQLite database without a history's tables.
+    static func notHistory(_ database: String, _ tables: Set<String>) -> MijianError {
+        MijianError(
+            .database, "\(database) is an SQLite database without a browser history's tables (has: \(tables.sorted().prefix(12).joined(separator: ", ")))",
+            path: database)
+    }
+
+    /// The tables the database file itself holds (read in place, its WAL and journal left
+    /// aside); nil when it cannot be read so.
+    static func committedTables(_ database: String, root: HostRoot) -> Set<String>? {
+        guard let fd = try? root.openRegularFile(database), let db = try? HistoryDatabase(readingInPlace: fd, of: database) else { return nil }
+        return try? db.tableNames()
     }
 
     /// Which history schema the tables are.
