@@ -518,6 +518,14 @@ public final class SQLiteStore: CollectorStorage {
         registryChanges.increment()
     }
 
+    /// Adds many keys in one transaction, each under the rules of `approve` (a unit moved in, a benchmark's registry).
+    public func approve(contentsOf records: [KeyRecord]) async throws(StoreError) {
+        try await write("approve the keys") { db in
+            for record in records { try Self.approve(db, record) }
+        }
+        registryChanges.increment()
+    }
+
     /// Revokes a key.
     public func revoke(keyid: String, at date: Date, reason: String) async throws(StoreError) {
         try await write("revoke the key") { db in try Self.revoke(db, keyid: keyid, at: date, reason: reason) }
