@@ -106,9 +106,12 @@ struct DecisionTimingTests {
             return
         }
         let phases = Self.phases(interface)
-        #expect(phases["behind_output"].map { $0 >= 39_000 && $0 < 1_000_000 } == true, "\(phases)")
+        // At least the 40 ms of the owner's sleep (more when a busy machine resumes it late: that
+        // is still time the uevent waited behind the output).
+        #expect(phases["behind_output"].map { $0 >= 39_000 } == true, "\(phases)")
         let latency = try #require(Self.micros(Self.member(interface.data, "latency_us")))
-        #expect(latency >= phases["behind_output"] ?? 0)
+        let waited = (phases["handoff"] ?? 0) + (phases["behind_decisions"] ?? 0) + (phases["behind_output"] ?? 0)
+        #expect(waited <= latency, "waited \(waited) µs of a latency of \(latency) µs: \(phases)")
         #expect(Self.micros(Self.member(interface.data, "cpu_us")) != nil)
     }
 }
