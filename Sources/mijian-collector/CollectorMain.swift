@@ -17,7 +17,7 @@ struct CollectorCommand: AsyncParsableCommand {
         version: MijianVersion.current,
         subcommands: [
             EnrollCommand.self, IngestCommand.self, ServeCommand.self, HostsCommand.self, AssessmentCommand.self, UsersCommand.self, ReportsCommand.self,
-            ReportCommand.self,
+            ReportCommand.self, MigrateCommand.self,
         ]
     )
 

@@ -283,3 +283,57 @@ extension StoreFactories {
         })
     }
 }
+
+@Suite("mijian-collector migrate: a unit's SQLite store into PostgreSQL", .serialized)
+struct PostgresMigrateTests {
+    @Test func theCopyHoldsEveryReportByteForByteAndSaysWhatItDid() async throws {
+        let cluster = try PostgresCluster.shared()
+        let url = try cluster.newDatabase()
+        let directory = try TestSupport.temporaryDirectory("migrate").path
+        let length = 6
+        let plan = try PostingPlan.make(hosts: 5, length: length, first: 950)
+        do {
+            let source = try SQLiteStore(directory: directory)
+            for key in plan.keys { try await source.approve(key) }
+            try await source.revoke(keyid: plan.machines[4].key.keyid, at: TestUnit.day(30), reason: "lost")
+            for chain in plan.posts {
+                for post in chain { _ = try await submit(post.envelope, to: source, keys: MachineKeys(machines: plan.machines)) }
+            }
+            _ = await source.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: TestUnit.day(40), source: "http 192.0.2.7:4000")
+        }
+        let binary = TestSupport.productPath("mijian-collector")
+        let result = try TestSupport.run(binary, ["migrate", "--from", directory, "--to", url])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("reports: \(4 * (length + 1)) rows"), "the revoked machine's reports were refused: \(result.stdout)")
+        #expect(result.stdout.contains("keys: 5 rows") && result.stdout.contains("refusals: 2 rows") && result.stdout.contains("verified:"), "\(result.stdout)")
+
+        let source = try SQLiteStore(directory: directory)
+        let target = try await PostgresStore.open(try PostgresLocation.parse(url))
+        defer { target.close() }
+        let hosts = try await target.hosts()
+        #expect(try await chainText(target, hosts: hosts) == chainText(source, hosts: try await source.hosts()))
+        #expect(try await target.keys() == source.keys())
+        #expect(try await target.counts() == source.counts())
+        #expect(try await target.refusals(limit: 10) == source.refusals(limit: 10))
+        let year = try await target.snapshot(year: 2026)
+        let sourceYear = try await source.snapshot(year: 2026)
+        #expect(year.hosts == sourceYear.hosts && year.findings == sourceYear.findings && year.forks == sourceYear.forks)
+        for host in hosts {
+            for report in try await source.reports(hostID: host.hostID, limit: 100) {
+                #expect(try await target.envelope(payloadSHA256: report.payloadSHA256) == source.envelope(payloadSHA256: report.payloadSHA256))
+            }
+        }
+        // The registry copied is the one the ledger checks: the revoked key stays revoked.
+        let machine = plan.machines[4]
+        let next = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(41)), issuedAt: TestUnit.day(41))
+        #expect(try await submit(next, to: target, keys: MachineKeys(machines: plan.machines)).failureReason == "revoked")
+        // New rows continue after the copied ids.
+        let other = plan.machines[0]
+        let more = try other.next(findings: other.cleanFindings(at: TestUnit.day(42)), issuedAt: TestUnit.day(42))
+        #expect(try await submit(more, to: target, keys: MachineKeys(machines: plan.machines), at: TestUnit.day(42)).failureReason == nil)
+
+        // A second migration into the same database is refused, and says why.
+        let again = try TestSupport.run(binary, ["migrate", "--from", directory, "--to", url])
+        #expect(again.status != 0 && again.stderr.contains("empty database"), "\(again.stderr)")
+    }
+}

@@ -73,6 +73,8 @@ public enum PostgresMigration {
             try await connection.query("DELETE FROM refusal_drops", logger: logger)
             try await connection.query("DELETE FROM repeat_drops", logger: logger)
             var copied: [Table] = []
+            // The first rows of each table as listed, to show what differs when a digest does not verify.
+            var firstLines: [String: [String]] = [:]
             var envelopeBytes: Int64 = 0
             for table in tables {
                 let name = table.name
@@ -104,7 +106,9 @@ public enum PostgresMigration {
                             placeholders.append("$\(binds.count)")
                         }
                         tuples.append("(\(placeholders.joined(separator: ", ")))")
-                        hasher.update(data: Array(line(row).utf8))
+                        let text = line(row)
+                        hasher.update(data: Array(text.utf8))
+                        if firstLines[table.name, default: []].count < 3 { firstLines[table.name, default: []].append(text) }
                         rows += 1
                     }
                     let insert = "INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
@@ -122,20 +126,26 @@ public enum PostgresMigration {
                 let order = tables.first { $0.name == table.name }?.order ?? "1"
                 let collated = order.split(separator: ",").map { column -> String in
                     let name = column.trimmingCharacters(in: .whitespaces)
-                    return ["id", "year"].contains(name) ? name : "\(name) COLLATE \"C\""
+                    // Qualified: the bare name would be the output column, its text.
+                    return ["id", "year"].contains(name) ? "\(table.name).\(name)" : "\(table.name).\(name) COLLATE \"C\""
                 }.joined(separator: ", ")
                 let listed = columns.map { $0 == "envelope" ? "encode(sha256(envelope), 'hex') AS envelope" : "\($0)::text AS \($0)" }.joined(separator: ", ")
                 var hasher = SHA256()
                 var rows = 0
+                var mismatch: String?
                 for try await row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(listed) FROM \(table.name) ORDER BY \(collated)"), logger: logger) {
                     let cells = row.makeRandomAccess()
                     let text = try columns.map { column -> String in (try cells[column].decode(String?.self)).map { "s:\($0)" } ?? "null" }
-                    hasher.update(data: Array((text.joined(separator: "\u{1F}") + "\n").utf8))
+                    let rowText = text.joined(separator: "\u{1F}") + "\n"
+                    hasher.update(data: Array(rowText.utf8))
+                    if rows < 3, let expected = firstLines[table.name]?[rows], expected != rowText {
+                        mismatch = mismatch ?? "row \(rows + 1) reads \(expected.debugDescription) in SQLite and \(rowText.debugDescription) in PostgreSQL"
+                    }
                     rows += 1
                 }
                 let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
                 guard rows == table.rows, digest == table.digest else {
-                    throw MijianError(.database, "table \(table.name) does not verify after the copy: \(table.rows) rows read, \(rows) in PostgreSQL; digest \(table.digest) against \(digest); nothing was kept")
+                    throw MijianError(.database, "table \(table.name) does not verify after the copy: \(table.rows) rows read, \(rows) in PostgreSQL; digest \(table.digest) against \(digest)\(mismatch.map { "; \($0)" } ?? ""); nothing was kept")
                 }
             }
             return Summary(tables: copied, envelopeBytes: envelopeBytes, skipped: skipped)

@@ -51,9 +51,22 @@ public func openStore(
     }
 }
 
-/// Opens a PostgreSQL store. The PostgreSQL backend provides this body.
+/// Opens a PostgreSQL store (`PostgresStore`); the password file may be named by
+/// `--database-password-file` or by the URL's `password_file=`, not by both differently.
 func openPostgresStore(
     url: String, passwordFile: String?, chainLimits: ChainLimits, refusalLimits: RefusalLogLimits, logger: Logger
 ) async throws(StoreError) -> any CollectorStorage {
-    throw StoreError.unsupported("PostgreSQL support is not built in yet")
+    var location: PostgresLocation
+    do {
+        location = try PostgresLocation.parse(url)
+    } catch {
+        throw StoreError.unavailable("the database URL cannot be used", underlying: error)
+    }
+    if let passwordFile {
+        if let named = location.passwordFile, named != passwordFile {
+            throw StoreError.unavailable("the URL's password_file=\(named) and --database-password-file \(passwordFile) name two files: give one", underlying: nil)
+        }
+        location.passwordFile = passwordFile
+    }
+    return try await PostgresStore.open(location, chainLimits: chainLimits, refusalLimits: refusalLimits, logger: logger)
 }
