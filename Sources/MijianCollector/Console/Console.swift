@@ -9,8 +9,12 @@ import Synchronization
 public struct ConsoleOptions: Sendable {
     /// How long a session lasts after login.
     public var sessionLifetime: TimeInterval = 8 * 3600
-    /// Seconds an assessment computed for a page is reused (it reads the whole year).
+    /// Seconds an assessment computed for a page stays current while no report arrives (it reads
+    /// the whole year; silence depends on the time).
     public var assessmentCacheSeconds: TimeInterval = 60
+    /// How long the overview waits for an assessment being computed before it answers with the
+    /// one it has (saying when that was computed) or without one.
+    public var overviewWait: Duration = .milliseconds(100)
     /// Failed logins allowed per account and per address in the window.
     public var loginFailuresPerAccount = 5
     /// Failed logins allowed per client address in the window.
@@ -31,26 +35,42 @@ public final class Console: Sendable {
     let now: @Sendable () -> Date
     let throttle: LoginThrottle
     let queries: ConsoleQueries
-    let cache: AssessmentCache
+    let keeper: AssessmentKeeper
+    let states: MachineStates
 
-    var store: CollectorStore { collector.store }
+    let store: CollectorStore
 
-    init(collector: Collector, sources: AssessmentSources, options: ConsoleOptions, now: @escaping @Sendable () -> Date) {
+    init(collector: Collector, store: CollectorStore, sources: AssessmentSources, options: ConsoleOptions, now: @escaping @Sendable () -> Date) {
         self.collector = collector
+        self.store = store
         self.sources = sources
         self.options = options
         self.now = now
         throttle = LoginThrottle(perAccount: options.loginFailuresPerAccount, perAddress: options.loginFailuresPerAddress, window: options.loginWindow)
-        queries = ConsoleQueries(store: collector.store, silentAfterDays: sources.settings.silentAfterDays)
-        cache = AssessmentCache(seconds: options.assessmentCacheSeconds)
+        queries = ConsoleQueries(store: store, silentAfterDays: sources.settings.silentAfterDays)
+        keeper = AssessmentKeeper(maxAge: options.assessmentCacheSeconds) { year, at in
+            try await Console.computeAssessment(store: store, sources: sources, year: year, at: at)
+        }
+        states = MachineStates(store: store)
     }
 
-    /// Adds the console's routes to the collector's router.
+    /// Adds the console's routes to the collector's router; the console reads the SQLite store,
+    /// so over another backend it is not served.
     public static func register(
         on router: Router<CollectorRequestContext>, collector: Collector, sources: AssessmentSources, options: ConsoleOptions = ConsoleOptions(),
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
-        let console = Console(collector: collector, sources: sources, options: options, now: now)
+        guard let store = collector.sqlite else { return }
+        let console = Console(collector: collector, store: store, sources: sources, options: options, now: now)
+        // The machines' states and this year's assessment are read in the background from the
+        // start, so that the first visit finds them (the overview never waits for more than
+        // `overviewWait`, and says how old what it shows is).
+        Task {
+            let at = now()
+            guard let marker = try? await console.storeMarker() else { return }
+            console.keeper.prepare(year: CollectorCalendar.year(of: at), marker: marker, now: at)
+            _ = try? await console.states.counts(now: at, silentAfterDays: sources.settings.silentAfterDays)
+        }
         router.get("/console.css") { _, _ in
             var headers = Self.securityHeaders
             headers[.contentType] = "text/css; charset=utf-8"
@@ -60,56 +80,56 @@ public final class Console: Sendable {
         router.get("/lang") { request, _ in console.switchLanguage(request) }
         router.get("/login") { request, context in try await console.loginPage(request, context) }
         router.post("/login") { request, context in try await console.login(request, context) }
-        router.post("/logout") { request, context in try await console.guarded(request, context, officer: false) { session, _, _ in try console.logout(request, session) } }
-        router.get("/") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try console.overview(request, page) } }
-        router.get("/machines") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try console.machines(request, page) } }
+        router.post("/logout") { request, context in try await console.guarded(request, context, officer: false) { session, _, _ in try await console.logout(request, session) } }
+        router.get("/") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try await console.overview(request, page) } }
+        router.get("/machines") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try await console.machines(request, page) } }
         router.get("/machines/{host}") { request, context in
             try await console.guarded(request, context, officer: false) { session, page, _ in
-                try console.machine(context.parameters.get("host") ?? "", request, page, session)
+                try await console.machine(context.parameters.get("host") ?? "", request, page, session)
             }
         }
         router.get("/machines/{host}/reports/{epoch}/{seq}") { request, context in
             try await console.guarded(request, context, officer: false) { _, page, _ in
-                try console.reportPage(
+                try await console.reportPage(
                     context.parameters.get("host") ?? "", epoch: context.parameters.get("epoch").flatMap { Int64(String($0)) },
                     seq: context.parameters.get("seq").flatMap { Int64(String($0)) }, page)
             }
         }
-        router.get("/rules") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try console.rules(page) } }
-        router.get("/media") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try console.media(request, page) } }
+        router.get("/rules") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try await console.rules(page) } }
+        router.get("/media") { request, context in try await console.guarded(request, context, officer: false) { _, page, _ in try await console.media(request, page) } }
         router.get("/assessment") { request, context in
-            try await console.guarded(request, context, officer: false) { _, page, _ in try console.assessment(request, page) }
+            try await console.guarded(request, context, officer: false) { _, page, _ in try await console.assessment(request, page) }
         }
         router.get("/waivers") { request, context in
             try await console.guarded(request, context, officer: false) { session, page, _ in
-                try console.waivers(page, session, prefillHost: request.uri.queryParameters.get("host").map { String($0) })
+                try await console.waivers(page, session, prefillHost: request.uri.queryParameters.get("host").map { String($0) })
             }
         }
         router.post("/waivers") { request, context in
-            try await console.guarded(request, context, officer: true) { session, page, form in try console.recordWaiver(form, page, session) }
+            try await console.guarded(request, context, officer: true) { session, page, form in try await console.recordWaiver(form, page, session) }
         }
         router.post("/waivers/{id}/withdraw") { request, context in
             try await console.guarded(request, context, officer: true) { session, page, form in
-                try console.withdrawWaiver(context.parameters.get("id").flatMap { Int64(String($0)) }, form, page, session)
+                try await console.withdrawWaiver(context.parameters.get("id").flatMap { Int64(String($0)) }, form, page, session)
             }
         }
         router.get("/enrolment") { request, context in
-            try await console.guarded(request, context, officer: false) { session, page, _ in try console.enrolment(page, session, message: nil) }
+            try await console.guarded(request, context, officer: false) { session, page, _ in try await console.enrolment(page, session, message: nil) }
         }
         router.post("/enrolment/submit") { request, context in
-            try await console.guarded(request, context, officer: true) { session, page, form in try console.submitEnrolment(form, page, session) }
+            try await console.guarded(request, context, officer: true) { session, page, form in try await console.submitEnrolment(form, page, session) }
         }
         router.get("/enrolment/confirm") { request, context in
-            try await console.guarded(request, context, officer: true) { session, page, _ in try console.confirmEnrolment(request, page, session) }
+            try await console.guarded(request, context, officer: true) { session, page, _ in try await console.confirmEnrolment(request, page, session) }
         }
         router.post("/enrolment/approve") { request, context in
-            try await console.guarded(request, context, officer: true) { session, page, form in try console.decideEnrolment(form, approve: true, page, session) }
+            try await console.guarded(request, context, officer: true) { session, page, form in try await console.decideEnrolment(form, approve: true, page, session) }
         }
         router.post("/enrolment/reject") { request, context in
-            try await console.guarded(request, context, officer: true) { session, page, form in try console.decideEnrolment(form, approve: false, page, session) }
+            try await console.guarded(request, context, officer: true) { session, page, form in try await console.decideEnrolment(form, approve: false, page, session) }
         }
         router.post("/enrolment/revoke") { request, context in
-            try await console.guarded(request, context, officer: true) { session, page, form in try console.revokeKey(form, page, session) }
+            try await console.guarded(request, context, officer: true) { session, page, form in try await console.revokeKey(form, page, session) }
         }
     }
 
@@ -188,9 +208,9 @@ public final class Console: Sendable {
         return text
     }
 
-    func currentSession(_ request: Request) throws(MijianError) -> (id: String, session: ConsoleSession)? {
+    func currentSession(_ request: Request) async throws(MijianError) -> (id: String, session: ConsoleSession)? {
         guard let id = request.cookies[Self.sessionCookie]?.value, id.utf8.count == 64 else { return nil }
-        guard let session = try store.session(idSHA256: ConsoleTokens.digest(id), at: now()) else { return nil }
+        guard let session = try await store.session(idSHA256: ConsoleTokens.digest(id), at: now()) else { return nil }
         return (id, session)
     }
 
@@ -204,7 +224,7 @@ public final class Console: Sendable {
         _ handler: (ConsoleSession, ConsolePage, ConsoleForm) async throws -> Response
     ) async throws -> Response {
         let lang = language(request)
-        guard let (_, session) = try currentSession(request) else {
+        guard let (_, session) = try await currentSession(request) else {
             let next = request.method == .get ? Self.here(request) : "/"
             return Self.redirect("/login" + HTMLText.query([("next", next)]))
         }
@@ -291,7 +311,7 @@ public final class Console: Sendable {
                 request, context, message: lang.t("登录失败次数过多，请在 \(wait) 秒后再试。", "Too many failed logins; try again in \(wait) seconds."),
                 status: .tooManyRequests, next: next)
         }
-        let credentials = try store.credentials(name: name)
+        let credentials = try await store.credentials(name: name)
         let good = await ConsolePasswords.verify(password, hash: credentials?.hash ?? ConsolePasswords.decoy)
         guard good, let user = credentials?.user, !user.disabled else {
             throttle.fail(account: name, address: address, now: at)
@@ -300,30 +320,16 @@ public final class Console: Sendable {
         throttle.succeed(account: name)
         let id = ConsoleTokens.random()
         let expires = at.addingTimeInterval(options.sessionLifetime)
-        try store.createSession(idSHA256: ConsoleTokens.digest(id), user: user.name, csrf: ConsoleTokens.random(), at: at, expiresAt: expires, address: address)
+        try await store.createSession(idSHA256: ConsoleTokens.digest(id), user: user.name, csrf: ConsoleTokens.random(), at: at, expiresAt: expires, address: address)
         return Self.redirect(Self.localPath(next), headers: [
             (.setCookie, "\(Self.sessionCookie)=\(id); Path=/; Max-Age=\(Int(options.sessionLifetime)); HttpOnly; Secure; SameSite=Strict"),
             (.setCookie, "\(Self.loginCookie)=; Path=/login; Max-Age=0; HttpOnly; Secure; SameSite=Strict"),
         ])
     }
 
-    func logout(_ request: Request, _ session: ConsoleSession) throws -> Response {
-        if let id = request.cookies[Self.sessionCookie]?.value { try store.deleteSession(idSHA256: ConsoleTokens.digest(id)) }
+    func logout(_ request: Request, _ session: ConsoleSession) async throws -> Response {
+        if let id = request.cookies[Self.sessionCookie]?.value { try await store.deleteSession(idSHA256: ConsoleTokens.digest(id)) }
         return Self.redirect("/login", headers: [(.setCookie, "\(Self.sessionCookie)=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict")])
     }
 }
 
-/// The assessment of a year, kept for a while: it reads every machine of the year.
-final class AssessmentCache: Sendable {
-    let seconds: TimeInterval
-    private let entries = Mutex<[Int: (at: Date, result: AssessmentResult)]>([:])
-
-    init(seconds: TimeInterval) { self.seconds = seconds }
-
-    func result(year: Int, now: Date, make: () throws -> AssessmentResult) rethrows -> AssessmentResult {
-        if let entry = entries.withLock({ $0[year] }), now.timeIntervalSince(entry.at) < seconds, now >= entry.at { return entry.result }
-        let result = try make()
-        entries.withLock { $0[year] = (now, result) }
-        return result
-    }
-}

@@ -21,8 +21,8 @@ struct WaiverMatcher {
 }
 
 extension Console {
-    func matcher(year: Int, waivers: [Waiver], at: Date) throws -> WaiverMatcher {
-        try store.consoleRead("cannot read the year's reports") { db in
+    func matcher(year: Int, waivers: [Waiver], at: Date) async throws -> WaiverMatcher {
+        try await store.consoleRead("cannot read the year's reports") { db in
             var hostOfReport: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT host_id, last_report_sha256, first_report_sha256 FROM findings WHERE year = ?", arguments: [year]) {
                 hostOfReport[row["last_report_sha256"]] = row["host_id"]
@@ -40,10 +40,10 @@ extension Console {
     }
 
     /// Waivers in force at some moment of `year`.
-    func waivers(of year: Int) throws -> [Waiver] {
+    func waivers(of year: Int) async throws -> [Waiver] {
         let start = CollectorCalendar.start(of: year)
         let end = CollectorCalendar.end(of: year)
-        return try store.waivers().filter { $0.createdAt < end && $0.expiresAt > start && ($0.withdrawnAt.map { $0 > start } ?? true) }
+        return try await store.consoleWaivers().filter { $0.createdAt < end && $0.expiresAt > start && ($0.withdrawnAt.map { $0 > start } ?? true) }
     }
 
     func waiverState(_ waiver: Waiver, at: Date) -> String {
@@ -51,13 +51,13 @@ extension Console {
         return waiver.expiresAt <= at ? "expired" : "waived"
     }
 
-    func assessment(_ request: Request, _ page: ConsolePage) throws -> Response {
+    func assessment(_ request: Request, _ page: ConsolePage) async throws -> Response {
         let at = now()
         let query = request.uri.queryParameters
         let year = query.get("year").flatMap { Int(String($0)) }.map { min(max($0, 1970), 9999) } ?? CollectorCalendar.year(of: at)
-        let result = try assessmentResult(year: year, at: at)
-        let waivers = try waivers(of: year)
-        let hostNames = try store.consoleRead("cannot read the hosts") { db in
+        let result = try await assessmentResult(year: year, at: at)
+        let waivers = try await waivers(of: year)
+        let hostNames = try await store.consoleRead("cannot read the hosts") { db in
             var names: [String: (String, String?)] = [:]
             let ids = Array(Set(waivers.compactMap(\.hostID)))
             for id in ids {
@@ -75,7 +75,7 @@ extension Console {
         if let format = query.get("format").flatMap({ AssessmentFormat(rawValue: String($0)) }) {
             return assessmentDownload(result, format: format, lang: page.lang, waivers: waivers, scope: scope, at: at)
         }
-        let matcher = try matcher(year: year, waivers: waivers, at: at)
+        let matcher = try await matcher(year: year, waivers: waivers, at: at)
         return Self.html(.ok, page.render(
             title: page.t("\(year) 年度保密自查自评", "Secrecy self-assessment \(year)"), active: "assessment",
             body: assessmentHTML(result, page, matcher: matcher, waivers: waivers, scope: scope, year: year, at: at)))
@@ -207,7 +207,7 @@ extension Console {
     /// Rules a waiver may name: the audit's and the collector's own.
     static var waivableRules: [RuleInfo] { RuleCatalogue.auditRules + UnitRules.all }
 
-    func waivers(_ page: ConsolePage, _ session: ConsoleSession, message: String? = nil, status: HTTPResponse.Status = .ok, prefillHost: String? = nil) throws -> Response {
+    func waivers(_ page: ConsolePage, _ session: ConsoleSession, message: String? = nil, status: HTTPResponse.Status = .ok, prefillHost: String? = nil) async throws -> Response {
         let at = now()
         let e = HTMLText.text
         let a = HTMLText.attr
@@ -227,8 +227,8 @@ extension Console {
         } else {
             body += "<p class=\"muted\">\(e(page.t("只读账户：可以查看，不能记录或撤销豁免。", "Viewer account: you can read, not record or withdraw waivers.")))</p>"
         }
-        let all = try store.waivers()
-        let names = try store.consoleRead("cannot read the hosts") { db in
+        let all = try await store.consoleWaivers()
+        let names = try await store.consoleRead("cannot read the hosts") { db in
             var names: [String: String] = [:]
             for id in Set(all.compactMap(\.hostID)) { names[id] = try String.fetchOne(db, sql: "SELECT hostname FROM hosts WHERE host_id = ?", arguments: [id]) }
             return names
@@ -249,50 +249,50 @@ extension Console {
         body += page.table(
             caption: page.t("豁免审计日志（只增不改）", "Waiver audit log (append-only)"),
             header: [page.t("时间", "Time"), page.t("豁免", "Waiver"), page.t("操作", "Action"), page.t("账户", "Account"), page.t("内容", "Detail")],
-            rows: try store.waiverLog().map { [page.time($0.at), "\($0.waiverID)", e($0.action), e($0.by), e($0.detail)] })
+            rows: try await store.consoleWaiverLog().map { [page.time($0.at), "\($0.waiverID)", e($0.action), e($0.by), e($0.detail)] })
         return Self.html(status, page.render(title: page.t("豁免", "Waivers"), active: "waivers", body: body))
     }
 
-    func recordWaiver(_ form: ConsoleForm, _ page: ConsolePage, _ session: ConsoleSession) throws -> Response {
+    func recordWaiver(_ form: ConsoleForm, _ page: ConsolePage, _ session: ConsoleSession) async throws -> Response {
         let at = now()
-        func refuse(_ zh: String, _ en: String) throws -> Response {
-            try waivers(page, session, message: page.t(zh, en), status: .badRequest, prefillHost: form.text("host"))
+        func refuse(_ zh: String, _ en: String) async throws -> Response {
+            try await waivers(page, session, message: page.t(zh, en), status: .badRequest, prefillHost: form.text("host"))
         }
-        guard let rule = form.text("rule"), Self.waivableRules.contains(where: { $0.id == rule }) else { return try refuse("未知的规则。", "Unknown rule.") }
-        guard let reason = form.text("reason"), reason.count <= 2000 else { return try refuse("请写明理由（最多 2000 字）。", "Give a reason (at most 2,000 characters).") }
-        guard let approver = form.text("approver"), approver.count <= 200 else { return try refuse("请写明批准人。", "Name the approver.") }
+        guard let rule = form.text("rule"), Self.waivableRules.contains(where: { $0.id == rule }) else { return try await refuse("未知的规则。", "Unknown rule.") }
+        guard let reason = form.text("reason"), reason.count <= 2000 else { return try await refuse("请写明理由（最多 2000 字）。", "Give a reason (at most 2,000 characters).") }
+        guard let approver = form.text("approver"), approver.count <= 200 else { return try await refuse("请写明批准人。", "Name the approver.") }
         guard let expiresText = form.text("expires"), let expires = RFC3339.date(from: expiresText + "T23:59:59Z") else {
-            return try refuse("到期日格式应为 YYYY-MM-DD。", "Give the expiry as YYYY-MM-DD.")
+            return try await refuse("到期日格式应为 YYYY-MM-DD。", "Give the expiry as YYYY-MM-DD.")
         }
         guard expires > at, expires <= at.addingTimeInterval(366 * 86_400) else {
-            return try refuse("到期日须在今天之后、一年之内。", "The expiry must be after today and within a year.")
+            return try await refuse("到期日须在今天之后、一年之内。", "The expiry must be after today and within a year.")
         }
         var hostID: String?
         var department: String?
         if let host = form.text("host") {
-            let matches = try queries.resolve(host)
+            let matches = try await queries.resolve(host)
             guard matches.count == 1 else {
-                return try refuse(matches.isEmpty ? "没有这台计算机。" : "多台计算机符合，请填写 host_id。", matches.isEmpty ? "No such machine." : "Several machines match; give the host id.")
+                return try await refuse(matches.isEmpty ? "没有这台计算机。" : "多台计算机符合，请填写 host_id。", matches.isEmpty ? "No such machine." : "Several machines match; give the host id.")
             }
             hostID = matches[0]
         } else if let name = form.text("department") {
             department = name
         } else {
-            return try refuse("请填写计算机或部门。", "Give a machine or a department.")
+            return try await refuse("请填写计算机或部门。", "Give a machine or a department.")
         }
-        let id = try store.addWaiver(hostID: hostID, department: department, ruleID: rule, reason: reason, approver: approver, expiresAt: expires, by: session.user.name, at: at)
-        return try waivers(page, session, message: page.t("已记录豁免 \(id)。", "Waiver \(id) recorded."))
+        let id = try await store.addWaiver(hostID: hostID, department: department, ruleID: rule, reason: reason, approver: approver, expiresAt: expires, by: session.user.name, at: at)
+        return try await waivers(page, session, message: page.t("已记录豁免 \(id)。", "Waiver \(id) recorded."))
     }
 
-    func withdrawWaiver(_ id: Int64?, _ form: ConsoleForm, _ page: ConsolePage, _ session: ConsoleSession) throws -> Response {
+    func withdrawWaiver(_ id: Int64?, _ form: ConsoleForm, _ page: ConsolePage, _ session: ConsoleSession) async throws -> Response {
         guard let id, let reason = form.text("reason") else {
-            return try waivers(page, session, message: page.t("请写明撤销理由。", "Say why it is withdrawn."), status: .badRequest)
+            return try await waivers(page, session, message: page.t("请写明撤销理由。", "Say why it is withdrawn."), status: .badRequest)
         }
         do {
-            try store.withdrawWaiver(id: id, reason: reason, by: session.user.name, at: now())
+            try await store.withdrawWaiver(id: id, reason: reason, by: session.user.name, at: now())
         } catch {
-            return try waivers(page, session, message: error.message, status: .notFound)
+            return try await waivers(page, session, message: error.message, status: .notFound)
         }
-        return try waivers(page, session, message: page.t("已撤销豁免 \(id)。", "Waiver \(id) withdrawn."))
+        return try await waivers(page, session, message: page.t("已撤销豁免 \(id)。", "Waiver \(id) withdrawn."))
     }
 }

@@ -161,7 +161,9 @@ struct ConsolePage {
         }
     }
 
-    func time(_ date: Date?) -> String { date.map { HTMLText.text(RFC3339.string(from: $0)) } ?? "—" }
+    func time(_ date: Date?) -> String { HTMLText.text(plainTime(date)) }
+    /// The same, not yet escaped, for a sentence that is escaped whole.
+    func plainTime(_ date: Date?) -> String { date.map { RFC3339.string(from: $0) } ?? "—" }
 }
 
 /// The console's style sheet, served as `/console.css` (the CSP allows no inline style).

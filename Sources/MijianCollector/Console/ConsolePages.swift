@@ -6,9 +6,9 @@ import MijianCore
 extension Console {
     // MARK: - Overview
 
-    func overview(_ request: Request, _ page: ConsolePage) throws -> Response {
+    func overview(_ request: Request, _ page: ConsolePage) async throws -> Response {
         let at = now()
-        let counts = try queries.overview(now: at)
+        let counts = try await states.counts(now: at, silentAfterDays: sources.settings.silentAfterDays)
         let e = HTMLText.text
         let year = CollectorCalendar.year(of: at)
         var body = "<h2 id=\"states\">\(e(page.t("计算机状态", "Machines by state")))</h2>\n<ul class=\"cards\" aria-labelledby=\"states\">"
@@ -39,22 +39,33 @@ extension Console {
             header: [page.t("部门", "Department"), page.t("计算机", "Machines"), page.t("符合", "Compliant"), page.t("不符合", "Failing"),
                 page.t("无法检查", "Error"), page.t("失联", "Silent"), page.t("密钥已吊销", "Key revoked"), page.t("通过率", "Pass rate")],
             rows: rows)
-        let result = try assessmentResult(year: year, at: at)
         body += "<h2>\(e(page.t("\(year) 年度自查自评（预估）", "Self-assessment \(year) (projected)")))</h2>\n"
-        let projected = result.scoreVerdict
-        let verdictClass = projected == "符合要求" ? "s-meets" : (projected == "基本符合" ? "s-pending" : "s-fails")
-        body += "<p>\(e(page.t("预估结论", "Projected verdict")))：<strong class=\"badge \(verdictClass)\">\(e(page.lang.english ? Self.overallEnglish(projected) : projected))</strong> "
-        body += e(page.t(
-            "得分 \(result.score)/\(result.applicablePoints)（扣分 \(result.deductedPoints)），待确认 \(result.pendingCount) 项，总体结论：\(result.overall)",
-            "score \(result.score)/\(result.applicablePoints) (\(result.deductedPoints) deducted), \(result.pendingCount) item(s) to be confirmed, overall: \(Self.overallEnglish(result.overall))"))
-        body += " · <a href=\"/assessment\(HTMLText.query([("year", String(year))]))\">\(e(page.t("查看自查自评", "Open the self-assessment")))</a></p>\n"
-        body += page.table(
-            caption: page.t("加重扣分项", "Aggravating deductions"),
-            header: [page.t("条目", "Item"), page.t("内容", "What"), page.t("案例数", "Cases"), page.t("扣分", "Deducted"), page.t("判定依据", "Decided by")],
-            rows: result.deductions.map { row in
-                [e(row.deduction.id), e(page.lang.english ? row.deduction.textEN : row.deduction.text), row.cases.map { String($0) } ?? "—", "\(row.deducted)", e(page.decidedBy(row.decidedBy))]
-            })
-        body += "<p class=\"muted\">\(e(page.t("评估计算于", "Assessment computed at"))) \(page.time(result.generatedAt))</p>"
+        let glance = await keeper.glance(year: year, marker: try await storeMarker(), now: at, wait: options.overviewWait)
+        if let computing = glance.computingSince {
+            let what = glance.kept == nil
+                ? page.t("本年度自查自评正在计算（开始于 \(page.plainTime(computing))），完成后刷新本页即可看到预估结论。",
+                    "This year's self-assessment is being computed (since \(page.plainTime(computing))); reload the page to see the projected verdict when it is done.")
+                : page.t("以下预估计算于 \(page.plainTime(glance.kept?.startedAt))，此后收到了新的报告或密钥变更（或已超过 \(Int(keeper.maxAge)) 秒）；正在重新计算（开始于 \(page.plainTime(computing))），刷新本页查看。",
+                    "The projection below was computed at \(page.plainTime(glance.kept?.startedAt)); reports or keys have changed since (or \(Int(keeper.maxAge)) s have passed). It is being computed again (since \(page.plainTime(computing))); reload the page to see it.")
+            body += "<p class=\"notice\" role=\"status\">\(e(what))</p>\n"
+        }
+        if let kept = glance.kept {
+            let result = kept.result
+            let projected = result.scoreVerdict
+            let verdictClass = projected == "符合要求" ? "s-meets" : (projected == "基本符合" ? "s-pending" : "s-fails")
+            body += "<p>\(e(page.t("预估结论", "Projected verdict")))：<strong class=\"badge \(verdictClass)\">\(e(page.lang.english ? Self.overallEnglish(projected) : projected))</strong> "
+            body += e(page.t(
+                "得分 \(result.score)/\(result.applicablePoints)（扣分 \(result.deductedPoints)），待确认 \(result.pendingCount) 项，总体结论：\(result.overall)",
+                "score \(result.score)/\(result.applicablePoints) (\(result.deductedPoints) deducted), \(result.pendingCount) item(s) to be confirmed, overall: \(Self.overallEnglish(result.overall))"))
+            body += " · <a href=\"/assessment\(HTMLText.query([("year", String(year))]))\">\(e(page.t("查看自查自评", "Open the self-assessment")))</a></p>\n"
+            body += page.table(
+                caption: page.t("加重扣分项", "Aggravating deductions"),
+                header: [page.t("条目", "Item"), page.t("内容", "What"), page.t("案例数", "Cases"), page.t("扣分", "Deducted"), page.t("判定依据", "Decided by")],
+                rows: result.deductions.map { row in
+                    [e(row.deduction.id), e(page.lang.english ? row.deduction.textEN : row.deduction.text), row.cases.map { String($0) } ?? "—", "\(row.deducted)", e(page.decidedBy(row.decidedBy))]
+                })
+            body += "<p class=\"muted\">\(e(page.t("评估计算于", "Assessment computed at"))) \(page.time(kept.startedAt))\(e(page.t("（用时 \(String(format: "%.1f", kept.seconds)) 秒，含截至第 \(kept.marker.reports) 份报告）", " (in \(String(format: "%.1f", kept.seconds)) s, from the reports up to number \(kept.marker.reports))")))</p>"
+        }
         return Self.html(.ok, page.render(title: page.t("概览", "Overview"), active: "overview", body: body))
     }
 
@@ -65,13 +76,6 @@ extension Console {
         case "不符合": return "does not meet"
         case "待确认": return "to be confirmed"
         default: return word
-        }
-    }
-
-    /// The assessment of `year`, from the cache when fresh.
-    func assessmentResult(year: Int, at: Date) throws -> AssessmentResult {
-        try cache.result(year: year, now: at) {
-            AssessmentBuilder.build(snapshot: try store.snapshot(year: year), table: sources.table, answers: sources.answers, settings: sources.settings, now: at)
         }
     }
 
@@ -94,11 +98,11 @@ extension Console {
         return filter
     }
 
-    func machines(_ request: Request, _ page: ConsolePage) throws -> Response {
+    func machines(_ request: Request, _ page: ConsolePage) async throws -> Response {
         let filter = machineFilter(request)
         let at = now()
-        let (total, rows) = try queries.machines(filter, now: at)
-        let facets = try queries.facets()
+        let (total, rows) = try await queries.machines(filter, now: at)
+        let facets = try await queries.facets()
         let e = HTMLText.text
         let a = HTMLText.attr
         func option(_ value: String, _ label: String, _ selected: String?) -> String {
@@ -152,11 +156,11 @@ extension Console {
 
     // MARK: - A machine
 
-    func machine(_ hostID: String, _ request: Request, _ page: ConsolePage, _ session: ConsoleSession) throws -> Response {
+    func machine(_ hostID: String, _ request: Request, _ page: ConsolePage, _ session: ConsoleSession) async throws -> Response {
         let at = now()
         let e = HTMLText.text
         let a = HTMLText.attr
-        guard let host = try queries.host(hostID, now: at) else {
+        guard let host = try await queries.host(hostID, now: at) else {
             return problem(.notFound, page, title: page.t("未找到", "Not found"), page.t("没有这台计算机。", "No such machine."))
         }
         let department = host.optional("unit")
@@ -182,11 +186,11 @@ extension Console {
         body += "<dt>\(e(page.t("状态", "State")))</dt><dd>\(page.badge(host.text("state")))</dd></dl>\n"
 
         // Findings in force: the newest report, or the one in force at the date asked.
-        let digest: String? = asOf == nil ? host.text("digest") : try queries.reportInForce(hostID, at: asOf ?? at)
+        let digest: String? = asOf == nil ? host.text("digest") : try await queries.reportInForce(hostID, at: asOf ?? at)
         body += "<h2 id=\"findings\">\(e(asOf == nil ? page.t("当前检查结果", "Current findings") : page.t("\(asOfText) 当时的检查结果", "Findings in force on \(asOfText)")))</h2>\n"
         body += "<form method=\"get\" class=\"filters\" action=\"/machines/\(HTMLText.url(hostID))\"><label for=\"asof\">\(e(page.t("查看某日的状态", "As of date")))<input id=\"asof\" name=\"asof\" type=\"date\" value=\"\(a(asOfText))\"></label><button type=\"submit\">\(e(page.t("查看", "Show")))</button></form>"
-        let waivers = try store.waivers(hostID: hostID, department: department)
-        if let digest, let report = try queries.report(sha256: digest) {
+        let waivers = try await store.consoleWaivers(hostID: hostID, department: department)
+        if let digest, let report = try await queries.report(sha256: digest) {
             body += "<p>\(e(page.t("依据报告", "From report"))) <a href=\"/machines/\(HTMLText.url(hostID))/reports/\(report.epoch)/\(report.seq)\">\(report.epoch):\(report.seq)</a>，\(e(page.t("签发于", "issued"))) \(page.time(report.issuedAt))，sha256:\(e(digest))</p>"
             body += findingsHTML(report, page, hostID: hostID, department: department, waivers: waivers, at: asOf ?? at)
         } else {
@@ -204,7 +208,7 @@ extension Console {
         }
 
         // Timeline: reports and the events they carried.
-        let reports = try queries.reports(hostID, limit: 50)
+        let reports = try await queries.reports(hostID, limit: 50)
         body += "<h2 id=\"timeline\">\(e(page.t("报告与事件时间线", "Timeline of reports and events")))</h2>\n"
         body += page.table(
             caption: page.t("最近 50 份报告（按链序）", "The last 50 reports (chain order)"),
@@ -220,7 +224,7 @@ extension Console {
             })
         var events: [(Event, Int64, Int64)] = []
         for row in reports.prefix(10) where ["first", "accepted", "gap", "new-epoch"].contains(row.text("outcome")) {
-            if let report = try? queries.report(sha256: row.text("payload_sha256")) {
+            if let report = try? await queries.report(sha256: row.text("payload_sha256")) {
                 events += report.events.map { ($0, report.epoch, report.seq) }
             }
         }
@@ -234,17 +238,18 @@ extension Console {
         // Chain state.
         body += "<h2 id=\"chain\">\(e(page.t("链状态", "Chain state")))</h2>\n"
         body += "<p>\(e(page.t("链头", "Head"))) \(host.int("epoch")):\(host.int("seq"))，sha256:\(e(host.text("digest")))；\(e(page.t("最近签发", "last issued"))) \(e(host.text("last_issued_at")))，\(e(page.t("最近接收", "last received"))) \(e(host.text("last_received_at")))</p>"
-        let gaps = try store.gaps(hostID: hostID)
+        let store = store
+        let gaps = try await Self.offLoop { () throws(MijianError) in try store.gaps(hostID: hostID) }
         body += page.table(
             caption: page.t("缺失的报告", "Missing reports (gaps)"), header: [page.t("纪元", "Epoch"), page.t("从", "From"), page.t("到", "To"), page.t("发现于", "Detected")],
             rows: gaps.map { ["\($0.epoch)", "\($0.fromSeq)", "\($0.toSeq)", page.time($0.detectedAt)] })
         body += page.table(
             caption: page.t("分叉", "Forks"), header: [page.t("纪元:序号", "Epoch:seq"), page.t("接收", "Received"), "sha256"],
-            rows: try queries.forks(hostID).map { row in ["\(row.int("epoch")):\(row.int("seq"))", e(row.text("received_at")), e(row.text("payload_sha256"))] })
+            rows: try await queries.forks(hostID).map { row in ["\(row.int("epoch")):\(row.int("seq"))", e(row.text("received_at")), e(row.text("payload_sha256"))] })
         body += page.table(
             caption: page.t("密钥历史", "Key history"),
             header: [page.t("密钥", "Key"), page.t("批准", "Approved"), page.t("吊销", "Revoked"), page.t("原因", "Reason"), page.t("替换", "Replaces"), page.t("备注", "Note")],
-            rows: try queries.keys(hostID).map { row in
+            rows: try await queries.keys(hostID).map { row in
                 ["<code>\(e(row.text("keyid")))</code>", e(row.text("approved_at")), e(row.optional("revoked_at") ?? "—"), e(row.optional("revoke_reason") ?? "—"), e(row.optional("previous_keyid") ?? "—"), e(row.optional("note") ?? "—")]
             })
         return Self.html(.ok, page.render(title: "\(page.t("计算机", "Machine")) \(hostname)", active: "machines", body: body))
@@ -285,16 +290,16 @@ extension Console {
         return out
     }
 
-    func reportPage(_ hostID: String, epoch: Int64?, seq: Int64?, _ page: ConsolePage) throws -> Response {
-        guard let seq, let digest = try queries.reportDigest(hostID, epoch: epoch, seq: seq), let report = try queries.report(sha256: digest) else {
+    func reportPage(_ hostID: String, epoch: Int64?, seq: Int64?, _ page: ConsolePage) async throws -> Response {
+        guard let seq, let digest = try await queries.reportDigest(hostID, epoch: epoch, seq: seq), let report = try await queries.report(sha256: digest) else {
             return problem(.notFound, page, title: page.t("未找到", "Not found"), page.t("没有这份报告。", "No such report."))
         }
         let e = HTMLText.text
         var body = "<p><a href=\"/machines/\(HTMLText.url(hostID))\">\(e(report.host.hostname))</a> · \(report.epoch):\(report.seq) · \(e(page.t("签发", "issued"))) \(page.time(report.issuedAt)) · sha256:\(e(digest))</p>"
         body += "<p>\(e(page.t("时间窗", "Window"))) \(page.time(report.windowStart)) – \(page.time(report.windowEnd))；\(e(page.t("上一份", "previous"))) sha256:\(e(report.prevSHA256.isEmpty ? "—" : report.prevSHA256))</p>"
         body += "<h2>\(e(page.t("检查结果", "Findings")))</h2>"
-        let department = try queries.host(hostID, now: now())?.optional("unit")
-        body += findingsHTML(report, page, hostID: hostID, department: department, waivers: try store.waivers(hostID: hostID, department: department), at: report.issuedAt)
+        let department = try await queries.host(hostID, now: now())?.optional("unit")
+        body += findingsHTML(report, page, hostID: hostID, department: department, waivers: try await store.consoleWaivers(hostID: hostID, department: department), at: report.issuedAt)
         body += "<h2>\(e(page.t("事件", "Events")))</h2>"
         body += page.table(
             caption: nil, header: [page.t("时间", "Time"), page.t("类型", "Type"), page.t("内容", "Data")],
@@ -304,9 +309,9 @@ extension Console {
 
     // MARK: - Rules
 
-    func rules(_ page: ConsolePage) throws -> Response {
+    func rules(_ page: ConsolePage) async throws -> Response {
         let e = HTMLText.text
-        let failing = try queries.failingRules()
+        let failing = try await queries.failingRules()
         var body = "<p>\(e(page.t("每条规则当前不符合的计算机（以其最新报告为准），以及本年度首次发现的时间。", "Per rule, the machines failing it in their latest report, and when it was first seen failing this year.")))</p>"
         if failing.isEmpty { body += "<p>\(e(page.t("当前没有不符合的规则。", "No rule is failing now.")))</p>" }
         let at = now()
@@ -326,12 +331,12 @@ extension Console {
 
     // MARK: - Media
 
-    func media(_ request: Request, _ page: ConsolePage) throws -> Response {
+    func media(_ request: Request, _ page: ConsolePage) async throws -> Response {
         let at = now()
         let year = request.uri.queryParameters.get("year").flatMap { Int(String($0)) }.map { min(max($0, 1970), 9999) } ?? CollectorCalendar.year(of: at)
         let e = HTMLText.text
-        let result = try assessmentResult(year: year, at: at)
-        let rows = try store.consoleRead("cannot read the media") { db in
+        let result = try await assessmentResult(year: year, at: at)
+        let rows = try await store.consoleRead("cannot read the media") { db in
             try Row.fetchAll(db, sql: """
                 SELECT m.vendor, m.product, m.serial, m.host_id, m.source, m.first_seen, m.last_seen, m.report_sha256,
                     coalesce(h.hostname, y.hostname) AS hostname, coalesce(h.asset_id, y.asset_id) AS asset_id, y.classification

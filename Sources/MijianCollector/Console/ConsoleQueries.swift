@@ -122,54 +122,11 @@ struct ConsoleQueries: Sendable {
         }
     }
 
-    /// Machines per department and state. One pass over the hosts groups them by department,
-    /// silence and failure; the few revoked and erring machines are then moved to their state.
-    func overview(now: Date) throws(MijianError) -> OverviewCounts {
-        let cutoff = silentCutoff(now: now)
-        return try store.consoleRead("cannot count the machines") { db in
-            var departments: [String: [MachineState: Int]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT coalesce(unit, '') AS unit, min(last_issued_at, last_received_at) <= ? AS silent, last_fail_count > 0 AS failing, count(*) AS n
-                FROM hosts GROUP BY 1, 2, 3
-                """, arguments: [cutoff])
-            {
-                let state: MachineState = (row["silent"] as Bool) ? .silent : ((row["failing"] as Bool) ? .failing : .compliant)
-                departments[row["unit"], default: [:]][state, default: 0] += row["n"] as Int
-            }
-            // Revoked: from whichever bucket the pass put them in.
-            for row in try Row.fetchAll(db, sql: """
-                SELECT coalesce(h.unit, '') AS unit, min(h.last_issued_at, h.last_received_at) <= ? AS silent, h.last_fail_count > 0 AS failing
-                FROM hosts h WHERE h.host_id IN \(Self.revokedHosts)
-                """, arguments: [cutoff])
-            {
-                let from: MachineState = (row["silent"] as Bool) ? .silent : ((row["failing"] as Bool) ? .failing : .compliant)
-                departments[row["unit"], default: [:]][from, default: 0] -= 1
-                departments[row["unit"], default: [:]][.revoked, default: 0] += 1
-            }
-            // Could not check: only machines the pass counted compliant (silence and failure come first).
-            let error = Self.condition(.error, cutoff: cutoff)
-            for row in try Row.fetchAll(db, sql: "SELECT coalesce(h.unit, '') AS unit FROM hosts h WHERE \(error.sql)", arguments: StatementArguments(error.arguments)) {
-                departments[row["unit"], default: [:]][.compliant, default: 0] -= 1
-                departments[row["unit"], default: [:]][.error, default: 0] += 1
-            }
-            var counts = OverviewCounts()
-            for (_, states) in departments {
-                for (state, n) in states { counts.states[state, default: 0] += n }
-            }
-            let never = try Int.fetchOne(db, sql: """
-                SELECT count(DISTINCT k.host_id) FROM keys k WHERE k.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = k.host_id)
-                """) ?? 0
-            counts.states[.never] = never
-            counts.departments = departments.sorted { $0.key < $1.key }.map { (name: $0.key, states: $0.value) }
-            return counts
-        }
-    }
-
     /// One page of machines, and how many match in all.
-    func machines(_ filter: MachineFilter, now: Date) throws(MijianError) -> (total: Int, rows: [MachineRow]) {
+    func machines(_ filter: MachineFilter, now: Date) async throws(MijianError) -> (total: Int, rows: [MachineRow]) {
         let cutoff = silentCutoff(now: now)
-        if filter.state == .never { return try neverReported(filter) }
-        return try store.consoleRead("cannot list the machines") { db in
+        if filter.state == .never { return try await neverReported(filter) }
+        return try await store.consoleRead("cannot list the machines") { db in
             var conditions: [String] = []
             var arguments: [any DatabaseValueConvertible] = []
             if let department = filter.department {
@@ -233,8 +190,8 @@ struct ConsoleQueries: Sendable {
         }
     }
 
-    private func neverReported(_ filter: MachineFilter) throws(MijianError) -> (total: Int, rows: [MachineRow]) {
-        try store.consoleRead("cannot list the machines") { db in
+    private func neverReported(_ filter: MachineFilter) async throws(MijianError) -> (total: Int, rows: [MachineRow]) {
+        try await store.consoleRead("cannot list the machines") { db in
             let base = """
                 FROM keys k WHERE k.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = k.host_id)
                 """
@@ -266,8 +223,8 @@ struct ConsoleQueries: Sendable {
     }
 
     /// Distinct departments and classifications, for the filter menus.
-    func facets() throws(MijianError) -> (departments: [String], classifications: [String]) {
-        try store.consoleRead("cannot list the departments") { db in
+    func facets() async throws(MijianError) -> (departments: [String], classifications: [String]) {
+        try await store.consoleRead("cannot list the departments") { db in
             // Each by its index, without reading the machines' rows.
             let departments = try String.fetchAll(db, sql: "SELECT coalesce(unit, '') FROM hosts GROUP BY unit ORDER BY 1")
             let classes = try String.fetchAll(db, sql: "SELECT classification FROM hosts WHERE classification IS NOT NULL GROUP BY classification ORDER BY 1")
@@ -276,8 +233,8 @@ struct ConsoleQueries: Sendable {
     }
 
     /// Per rule failing now: the machines, and since when (the first failing observation of the rule in the year).
-    func failingRules(limitPerRule: Int = 100) throws(MijianError) -> [(rule: String, machines: [(hostID: String, hostname: String, assetID: String?, since: Date)], total: Int)] {
-        try store.consoleRead("cannot list the failing rules") { db in
+    func failingRules(limitPerRule: Int = 100) async throws(MijianError) -> [(rule: String, machines: [(hostID: String, hostname: String, assetID: String?, since: Date)], total: Int)] {
+        try await store.consoleRead("cannot list the failing rules") { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT f.rule_id, f.host_id, h.hostname, h.asset_id, min(f.first_observed_at) AS since
                 FROM findings f JOIN hosts h ON h.host_id = f.host_id AND h.digest = f.last_report_sha256
@@ -298,16 +255,16 @@ struct ConsoleQueries: Sendable {
     }
 
     /// The host row of a machine with the state as of `now`.
-    func host(_ hostID: String, now: Date) throws(MijianError) -> ConsoleRow? {
+    func host(_ hostID: String, now: Date) async throws(MijianError) -> ConsoleRow? {
         let cutoff = silentCutoff(now: now)
-        return try store.consoleRead("cannot read the machine") { db in
+        return try await store.consoleRead("cannot read the machine") { db in
             try Row.fetchOne(db, sql: "SELECT h.*, \(Self.stateSQL) AS state FROM hosts h WHERE h.host_id = ?", arguments: [cutoff, hostID]).map(ConsoleRow.init)
         }
     }
 
     /// A machine's stored reports in chain order, newest first.
-    func reports(_ hostID: String, limit: Int) throws(MijianError) -> [ConsoleRow] {
-        try store.consoleRead("cannot read the reports") { db in
+    func reports(_ hostID: String, limit: Int) async throws(MijianError) -> [ConsoleRow] {
+        try await store.consoleRead("cannot read the reports") { db in
             try Row.fetchAll(db, sql: """
                 SELECT payload_sha256, epoch, seq, outcome, issued_at, received_at, fail_count, source, skew FROM reports
                 WHERE host_id = ? ORDER BY epoch DESC, seq DESC, id DESC LIMIT ?
@@ -317,9 +274,9 @@ struct ConsoleQueries: Sendable {
 
     /// The digest of the report in force at `date`: the last report that moved the chain and was
     /// issued (and received) by then.
-    func reportInForce(_ hostID: String, at date: Date) throws(MijianError) -> String? {
+    func reportInForce(_ hostID: String, at date: Date) async throws(MijianError) -> String? {
         let at = RFC3339.string(from: date)
-        return try store.consoleRead("cannot read the reports") { db in
+        return try await store.consoleRead("cannot read the reports") { db in
             try String.fetchOne(db, sql: """
                 SELECT payload_sha256 FROM reports WHERE host_id = ? AND outcome IN \(Self.advancing) AND issued_at <= ? AND received_at <= ?
                 ORDER BY epoch DESC, seq DESC LIMIT 1
@@ -328,42 +285,47 @@ struct ConsoleQueries: Sendable {
     }
 
     /// The digest of a machine's report at a chain place.
-    func reportDigest(_ hostID: String, epoch: Int64?, seq: Int64) throws(MijianError) -> String? {
-        try store.consoleRead("cannot read the reports") { db in
-            if let epoch {
-                return try String.fetchOne(db, sql: "SELECT payload_sha256 FROM reports WHERE host_id = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1", arguments: [hostID, epoch, seq])
-            }
-            return try String.fetchOne(db, sql: "SELECT payload_sha256 FROM reports WHERE host_id = ? AND seq = ? ORDER BY epoch DESC, id LIMIT 1", arguments: [hostID, seq])
+    func reportDigest(_ hostID: String, epoch: Int64?, seq: Int64) async throws(MijianError) -> String? {
+        try await store.consoleRead("cannot read the reports") { db in try Self.reportDigest(db, hostID, epoch: epoch, seq: seq) }
+    }
+
+    static func reportDigest(_ db: Database, _ hostID: String, epoch: Int64?, seq: Int64) throws -> String? {
+        if let epoch {
+            return try String.fetchOne(db, sql: "SELECT payload_sha256 FROM reports WHERE host_id = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1", arguments: [hostID, epoch, seq])
         }
+        return try String.fetchOne(db, sql: "SELECT payload_sha256 FROM reports WHERE host_id = ? AND seq = ? ORDER BY epoch DESC, id LIMIT 1", arguments: [hostID, seq])
     }
 
     /// The machine's keys, oldest first.
-    func keys(_ hostID: String) throws(MijianError) -> [ConsoleRow] {
-        try store.consoleRead("cannot read the keys") { db in
+    func keys(_ hostID: String) async throws(MijianError) -> [ConsoleRow] {
+        try await store.consoleRead("cannot read the keys") { db in
             try Row.fetchAll(db, sql: "SELECT keyid, approved_at, revoked_at, revoke_reason, previous_keyid, note FROM keys WHERE host_id = ? ORDER BY approved_at, keyid", arguments: [hostID]).map(ConsoleRow.init)
         }
     }
 
     /// Forks stored for the machine.
-    func forks(_ hostID: String) throws(MijianError) -> [ConsoleRow] {
-        try store.consoleRead("cannot read the forks") { db in
+    func forks(_ hostID: String) async throws(MijianError) -> [ConsoleRow] {
+        try await store.consoleRead("cannot read the forks") { db in
             try Row.fetchAll(db, sql: "SELECT epoch, seq, payload_sha256, received_at FROM reports WHERE host_id = ? AND outcome = 'fork' ORDER BY epoch, seq", arguments: [hostID]).map(ConsoleRow.init)
         }
     }
 
     /// Finds a machine by host id, host name or asset number (exact).
-    func resolve(_ text: String) throws(MijianError) -> [String] {
-        try store.consoleRead("cannot find the machine") { db in
-            try String.fetchAll(db, sql: """
-                SELECT host_id FROM hosts WHERE host_id = ? OR hostname = ? OR asset_id = ?
-                UNION SELECT host_id FROM keys WHERE host_id = ? OR hostname = ? OR asset_id = ?
-                """, arguments: [text, text, text, text, text, text])
-        }
+    func resolve(_ text: String) async throws(MijianError) -> [String] {
+        try await store.consoleRead("cannot find the machine") { db in try Self.resolve(db, text) }
+    }
+
+    static func resolve(_ db: Database, _ text: String) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT host_id FROM hosts WHERE host_id = ? OR hostname = ? OR asset_id = ?
+            UNION SELECT host_id FROM keys WHERE host_id = ? OR hostname = ? OR asset_id = ?
+            """, arguments: [text, text, text, text, text, text])
     }
 
     /// A stored report, parsed from its envelope (stored only after its signature verified).
-    func report(sha256: String) throws(MijianError) -> Report? {
-        guard let bytes = try store.envelope(payloadSHA256: sha256) else { return nil }
+    func report(sha256: String) async throws(MijianError) -> Report? {
+        let store = store
+        guard let bytes = try await Console.offLoop({ () throws(MijianError) in try store.envelope(payloadSHA256: sha256) }) else { return nil }
         let envelope: Envelope
         do {
             envelope = try Envelope.parse(bytes)

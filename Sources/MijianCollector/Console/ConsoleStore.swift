@@ -145,61 +145,82 @@ extension CollectorStore {
         return MijianError.database(what, error, path: path)
     }
 
-    // MARK: - Accounts
+    /// Runs a read-only block on one of the pool's readers, awaited: the request's task waits,
+    /// no thread of the server blocks on SQLite.
+    func consoleRead<T: Sendable>(_ what: String, _ block: @Sendable (Database) throws -> T) async throws(MijianError) -> T {
+        do {
+            return try await pool.read(block)
+        } catch {
+            throw consoleError(what, error)
+        }
+    }
+
+    /// Runs a block in a write transaction, awaited.
+    func consoleWrite<T: Sendable>(_ what: String, _ block: @Sendable (Database) throws -> T) async throws(MijianError) -> T {
+        do {
+            return try await pool.write(block)
+        } catch {
+            throw consoleError(what, error)
+        }
+    }
+
+    /// The same read, blocking: for the command line only.
+    func consoleReadBlocking<T>(_ what: String, _ block: (Database) throws -> T) throws(MijianError) -> T {
+        do {
+            return try pool.read(block)
+        } catch {
+            throw consoleError(what, error)
+        }
+    }
+
+    /// The same write, blocking: for the command line only.
+    private func consoleWriteBlocking<T>(_ what: String, _ block: (Database) throws -> T) throws(MijianError) -> T {
+        do {
+            return try pool.write(block)
+        } catch {
+            throw consoleError(what, error)
+        }
+    }
+
+    // MARK: - Accounts (the command line)
 
     /// Adds an account with an already hashed password.
     public func addUser(name: String, role: ConsoleRole, passwordHash: String, at date: Date) throws(MijianError) {
-        do {
-            try pool.write { db in
-                if try Int.fetchOne(db, sql: "SELECT 1 FROM console_users WHERE name = ?", arguments: [name]) != nil {
-                    throw MijianError(.usage, "the account \(name) exists already (use `users passwd` or `users disable`)")
-                }
-                let at = RFC3339.string(from: date)
-                try db.execute(
-                    sql: "INSERT INTO console_users (name, role, password_hash, disabled, created_at, changed_at) VALUES (?, ?, ?, 0, ?, ?)",
-                    arguments: [name, role.rawValue, passwordHash, at, at])
+        try consoleWriteBlocking("cannot add the account") { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM console_users WHERE name = ?", arguments: [name]) != nil {
+                throw MijianError(.usage, "the account \(name) exists already (use `users passwd` or `users disable`)")
             }
-        } catch {
-            throw consoleError("cannot add the account", error)
+            let at = RFC3339.string(from: date)
+            try db.execute(
+                sql: "INSERT INTO console_users (name, role, password_hash, disabled, created_at, changed_at) VALUES (?, ?, ?, 0, ?, ?)",
+                arguments: [name, role.rawValue, passwordHash, at, at])
         }
     }
 
     /// Sets an account's password (and role, when given), enables it again, and ends its sessions.
     public func setPassword(name: String, passwordHash: String, role: ConsoleRole?, at date: Date) throws(MijianError) {
-        do {
-            try pool.write { db in
-                try db.execute(
-                    sql: "UPDATE console_users SET password_hash = ?, role = coalesce(?, role), disabled = 0, changed_at = ? WHERE name = ?",
-                    arguments: [passwordHash, role?.rawValue, RFC3339.string(from: date), name])
-                guard db.changesCount == 1 else { throw MijianError(.notFound, "no account \(name) (see `mijian-collector users list`)") }
-                try db.execute(sql: "DELETE FROM console_sessions WHERE user = ?", arguments: [name])
-            }
-        } catch {
-            throw consoleError("cannot change the account", error)
+        try consoleWriteBlocking("cannot change the account") { db in
+            try db.execute(
+                sql: "UPDATE console_users SET password_hash = ?, role = coalesce(?, role), disabled = 0, changed_at = ? WHERE name = ?",
+                arguments: [passwordHash, role?.rawValue, RFC3339.string(from: date), name])
+            guard db.changesCount == 1 else { throw MijianError(.notFound, "no account \(name) (see `mijian-collector users list`)") }
+            try db.execute(sql: "DELETE FROM console_sessions WHERE user = ?", arguments: [name])
         }
     }
 
     /// Disables an account and ends its sessions.
     public func disableUser(name: String, at date: Date) throws(MijianError) {
-        do {
-            try pool.write { db in
-                try db.execute(sql: "UPDATE console_users SET disabled = 1, changed_at = ? WHERE name = ?", arguments: [RFC3339.string(from: date), name])
-                guard db.changesCount == 1 else { throw MijianError(.notFound, "no account \(name) (see `mijian-collector users list`)") }
-                try db.execute(sql: "DELETE FROM console_sessions WHERE user = ?", arguments: [name])
-            }
-        } catch {
-            throw consoleError("cannot disable the account", error)
+        try consoleWriteBlocking("cannot disable the account") { db in
+            try db.execute(sql: "UPDATE console_users SET disabled = 1, changed_at = ? WHERE name = ?", arguments: [RFC3339.string(from: date), name])
+            guard db.changesCount == 1 else { throw MijianError(.notFound, "no account \(name) (see `mijian-collector users list`)") }
+            try db.execute(sql: "DELETE FROM console_sessions WHERE user = ?", arguments: [name])
         }
     }
 
     /// Every account.
     public func users() throws(MijianError) -> [ConsoleUser] {
-        do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT name, role, disabled FROM console_users ORDER BY name").compactMap(Self.user)
-            }
-        } catch {
-            throw consoleError("cannot read the accounts", error)
+        try consoleReadBlocking("cannot read the accounts") { db in
+            try Row.fetchAll(db, sql: "SELECT name, role, disabled FROM console_users ORDER BY name").compactMap(Self.user)
         }
     }
 
@@ -208,189 +229,162 @@ extension CollectorStore {
         return ConsoleUser(name: row["name"], role: role, disabled: (row["disabled"] as Int) != 0)
     }
 
+    // MARK: - Logins and sessions (the console)
+
     /// An account and its password hash, for the login check.
-    func credentials(name: String) throws(MijianError) -> (user: ConsoleUser, hash: String)? {
-        do {
-            return try pool.read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT name, role, disabled, password_hash FROM console_users WHERE name = ?", arguments: [name]),
-                    let user = Self.user(row)
-                else { return nil }
-                return (user, row["password_hash"])
-            }
-        } catch {
-            throw consoleError("cannot read the account", error)
+    func credentials(name: String) async throws(MijianError) -> (user: ConsoleUser, hash: String)? {
+        let found = try await consoleRead("cannot read the account") { db -> Credentials? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, role, disabled, password_hash FROM console_users WHERE name = ?", arguments: [name]),
+                let user = Self.user(row)
+            else { return nil }
+            return Credentials(user: user, hash: row["password_hash"])
         }
+        return found.map { ($0.user, $0.hash) }
     }
 
-    // MARK: - Sessions
+    private struct Credentials: Sendable {
+        var user: ConsoleUser
+        var hash: String
+    }
 
     /// Stores a session under the SHA-256 of its id; sessions past their expiry are removed on the way.
-    func createSession(idSHA256: String, user: String, csrf: String, at date: Date, expiresAt: Date, address: String) throws(MijianError) {
-        do {
-            try pool.write { db in
-                try db.execute(sql: "DELETE FROM console_sessions WHERE expires_at <= ?", arguments: [RFC3339.string(from: date)])
-                try db.execute(
-                    sql: "INSERT INTO console_sessions (id_sha256, user, csrf, created_at, expires_at, address) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [idSHA256, user, csrf, RFC3339.string(from: date), RFC3339.string(from: expiresAt), address])
-            }
-        } catch {
-            throw consoleError("cannot store the session", error)
+    func createSession(idSHA256: String, user: String, csrf: String, at date: Date, expiresAt: Date, address: String) async throws(MijianError) {
+        try await consoleWrite("cannot store the session") { db in
+            try db.execute(sql: "DELETE FROM console_sessions WHERE expires_at <= ?", arguments: [RFC3339.string(from: date)])
+            try db.execute(
+                sql: "INSERT INTO console_sessions (id_sha256, user, csrf, created_at, expires_at, address) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [idSHA256, user, csrf, RFC3339.string(from: date), RFC3339.string(from: expiresAt), address])
         }
     }
 
     /// The session of this id hash when it exists, has not expired and its account is enabled.
-    func session(idSHA256: String, at date: Date) throws(MijianError) -> ConsoleSession? {
-        do {
-            return try pool.read { db in
-                guard let row = try Row.fetchOne(db, sql: """
-                    SELECT u.name, u.role, u.disabled, s.csrf, s.expires_at FROM console_sessions s JOIN console_users u ON u.name = s.user
-                    WHERE s.id_sha256 = ? AND s.expires_at > ? AND u.disabled = 0
-                    """, arguments: [idSHA256, RFC3339.string(from: date)]), let user = Self.user(row)
-                else { return nil }
-                return ConsoleSession(user: user, csrf: row["csrf"], expiresAt: Self.date(row["expires_at"]))
-            }
-        } catch {
-            throw consoleError("cannot read the session", error)
+    func session(idSHA256: String, at date: Date) async throws(MijianError) -> ConsoleSession? {
+        try await consoleRead("cannot read the session") { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT u.name, u.role, u.disabled, s.csrf, s.expires_at FROM console_sessions s JOIN console_users u ON u.name = s.user
+                WHERE s.id_sha256 = ? AND s.expires_at > ? AND u.disabled = 0
+                """, arguments: [idSHA256, RFC3339.string(from: date)]), let user = Self.user(row)
+            else { return nil }
+            return ConsoleSession(user: user, csrf: row["csrf"], expiresAt: Self.date(row["expires_at"]))
         }
     }
 
     /// Ends a session.
-    func deleteSession(idSHA256: String) throws(MijianError) {
-        do {
-            try pool.write { db in try db.execute(sql: "DELETE FROM console_sessions WHERE id_sha256 = ?", arguments: [idSHA256]) }
-        } catch {
-            throw consoleError("cannot end the session", error)
-        }
+    func deleteSession(idSHA256: String) async throws(MijianError) {
+        try await consoleWrite("cannot end the session") { db in try db.execute(sql: "DELETE FROM console_sessions WHERE id_sha256 = ?", arguments: [idSHA256]) }
     }
 
     // MARK: - Waivers
 
     /// Records a waiver and its log entry in one transaction; returns its id.
-    public func addWaiver(
+    func addWaiver(
         hostID: String?, department: String?, ruleID: String, reason: String, approver: String, expiresAt: Date, by user: String, at date: Date
-    ) throws(MijianError) -> Int64 {
-        do {
-            return try pool.write { db in
-                let at = RFC3339.string(from: date)
-                try db.execute(sql: """
-                    INSERT INTO console_waivers (host_id, department, rule_id, reason, approver, expires_at, created_by, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [hostID, department, ruleID, reason, approver, RFC3339.string(from: expiresAt), user, at])
-                let id = db.lastInsertedRowID
-                let scope = hostID.map { "host \($0)" } ?? "department \(department ?? "")"
-                try db.execute(
-                    sql: "INSERT INTO console_waiver_log (waiver_id, action, by, at, detail) VALUES (?, 'recorded', ?, ?, ?)",
-                    arguments: [id, user, at, "\(scope) × \(ruleID); reason: \(reason); approver: \(approver); expires \(RFC3339.string(from: expiresAt))"])
-                return id
-            }
-        } catch {
-            throw consoleError("cannot record the waiver", error)
+    ) async throws(MijianError) -> Int64 {
+        try await consoleWrite("cannot record the waiver") { db in
+            let at = RFC3339.string(from: date)
+            try db.execute(sql: """
+                INSERT INTO console_waivers (host_id, department, rule_id, reason, approver, expires_at, created_by, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [hostID, department, ruleID, reason, approver, RFC3339.string(from: expiresAt), user, at])
+            let id = db.lastInsertedRowID
+            let scope = hostID.map { "host \($0)" } ?? "department \(department ?? "")"
+            try db.execute(
+                sql: "INSERT INTO console_waiver_log (waiver_id, action, by, at, detail) VALUES (?, 'recorded', ?, ?, ?)",
+                arguments: [id, user, at, "\(scope) × \(ruleID); reason: \(reason); approver: \(approver); expires \(RFC3339.string(from: expiresAt))"])
+            return id
         }
     }
 
     /// Withdraws a waiver before its expiry, with the reason in the log.
-    public func withdrawWaiver(id: Int64, reason: String, by user: String, at date: Date) throws(MijianError) {
-        do {
-            try pool.write { db in
-                let at = RFC3339.string(from: date)
-                try db.execute(sql: "UPDATE console_waivers SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL", arguments: [at, user, id])
-                guard db.changesCount == 1 else { throw MijianError(.notFound, "no waiver \(id) in force") }
-                try db.execute(
-                    sql: "INSERT INTO console_waiver_log (waiver_id, action, by, at, detail) VALUES (?, 'withdrawn', ?, ?, ?)", arguments: [id, user, at, reason])
-            }
-        } catch {
-            throw consoleError("cannot withdraw the waiver", error)
+    func withdrawWaiver(id: Int64, reason: String, by user: String, at date: Date) async throws(MijianError) {
+        try await consoleWrite("cannot withdraw the waiver") { db in
+            let at = RFC3339.string(from: date)
+            try db.execute(sql: "UPDATE console_waivers SET withdrawn_at = ?, withdrawn_by = ? WHERE id = ? AND withdrawn_at IS NULL", arguments: [at, user, id])
+            guard db.changesCount == 1 else { throw MijianError(.notFound, "no waiver \(id) in force") }
+            try db.execute(
+                sql: "INSERT INTO console_waiver_log (waiver_id, action, by, at, detail) VALUES (?, 'withdrawn', ?, ?, ?)", arguments: [id, user, at, reason])
         }
     }
 
     /// Every waiver, newest first; with `hostID`, those of that machine and of its department.
     public func waivers(hostID: String? = nil, department: String? = nil) throws(MijianError) -> [Waiver] {
-        do {
-            return try pool.read { db in
-                let rows: [Row]
-                if let hostID {
-                    rows = try Row.fetchAll(
-                        db, sql: "SELECT * FROM console_waivers WHERE host_id = ? OR (department IS NOT NULL AND department = ?) ORDER BY id DESC",
-                        arguments: [hostID, department])
-                } else {
-                    rows = try Row.fetchAll(db, sql: "SELECT * FROM console_waivers ORDER BY id DESC")
-                }
-                return rows.map { row in
-                    Waiver(
-                        id: row["id"], hostID: row["host_id"], department: row["department"], ruleID: row["rule_id"], reason: row["reason"],
-                        approver: row["approver"], expiresAt: Self.date(row["expires_at"]), createdBy: row["created_by"],
-                        createdAt: Self.date(row["created_at"]), withdrawnAt: (row["withdrawn_at"] as String?).flatMap(RFC3339.date(from:)))
-                }
-            }
-        } catch {
-            throw consoleError("cannot read the waivers", error)
+        try consoleReadBlocking("cannot read the waivers") { db in try Self.waivers(db, hostID: hostID, department: department) }
+    }
+
+    /// The same, awaited.
+    func consoleWaivers(hostID: String? = nil, department: String? = nil) async throws(MijianError) -> [Waiver] {
+        try await consoleRead("cannot read the waivers") { db in try Self.waivers(db, hostID: hostID, department: department) }
+    }
+
+    private static func waivers(_ db: Database, hostID: String?, department: String?) throws -> [Waiver] {
+        let rows: [Row]
+        if let hostID {
+            rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM console_waivers WHERE host_id = ? OR (department IS NOT NULL AND department = ?) ORDER BY id DESC",
+                arguments: [hostID, department])
+        } else {
+            rows = try Row.fetchAll(db, sql: "SELECT * FROM console_waivers ORDER BY id DESC")
+        }
+        return rows.map { row in
+            Waiver(
+                id: row["id"], hostID: row["host_id"], department: row["department"], ruleID: row["rule_id"], reason: row["reason"],
+                approver: row["approver"], expiresAt: Self.date(row["expires_at"]), createdBy: row["created_by"],
+                createdAt: Self.date(row["created_at"]), withdrawnAt: (row["withdrawn_at"] as String?).flatMap(RFC3339.date(from:)))
         }
     }
 
     /// The waivers' audit log, newest first.
     public func waiverLog(limit: Int = 500) throws(MijianError) -> [WaiverLogEntry] {
-        do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM console_waiver_log ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
-                    WaiverLogEntry(waiverID: row["waiver_id"], action: row["action"], by: row["by"], at: Self.date(row["at"]), detail: row["detail"])
-                }
-            }
-        } catch {
-            throw consoleError("cannot read the waiver log", error)
+        try consoleReadBlocking("cannot read the waiver log") { db in try Self.waiverLog(db, limit: limit) }
+    }
+
+    /// The same, awaited.
+    func consoleWaiverLog(limit: Int = 500) async throws(MijianError) -> [WaiverLogEntry] {
+        try await consoleRead("cannot read the waiver log") { db in try Self.waiverLog(db, limit: limit) }
+    }
+
+    private static func waiverLog(_ db: Database, limit: Int) throws -> [WaiverLogEntry] {
+        try Row.fetchAll(db, sql: "SELECT * FROM console_waiver_log ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+            WaiverLogEntry(waiverID: row["waiver_id"], action: row["action"], by: row["by"], at: Self.date(row["at"]), detail: row["detail"])
         }
     }
 
     // MARK: - Enrolment requests
 
     /// Keeps a request file for the office's decision; the same file twice is one request.
-    public func submitEnrolment(_ bytes: [UInt8], by user: String, at date: Date) throws(MijianError) -> String {
+    func submitEnrolment(_ bytes: [UInt8], by user: String, at date: Date) async throws(MijianError) -> String {
         let sha = Hex.lower(SHA256.hash(data: bytes))
-        do {
-            try pool.write { db in
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO console_enrolments (sha256, request, submitted_by, submitted_at) VALUES (?, ?, ?, ?)",
-                    arguments: [sha, Data(bytes), user, RFC3339.string(from: date)])
-            }
-        } catch {
-            throw consoleError("cannot keep the request", error)
+        try await consoleWrite("cannot keep the request") { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO console_enrolments (sha256, request, submitted_by, submitted_at) VALUES (?, ?, ?, ?)",
+                arguments: [sha, Data(bytes), user, RFC3339.string(from: date)])
         }
         return sha
     }
 
     /// Requests without a decision, oldest first.
     public func pendingEnrolments() throws(MijianError) -> [PendingEnrolment] {
-        do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM console_enrolments WHERE decision IS NULL ORDER BY submitted_at, sha256").map { row in
-                    PendingEnrolment(
-                        sha256: row["sha256"], request: Array(row["request"] as Data), submittedBy: row["submitted_by"],
-                        submittedAt: Self.date(row["submitted_at"]))
-                }
-            }
-        } catch {
-            throw consoleError("cannot read the requests", error)
+        try consoleReadBlocking("cannot read the requests", Self.pendingEnrolments)
+    }
+
+    /// The same, awaited.
+    func consolePendingEnrolments() async throws(MijianError) -> [PendingEnrolment] {
+        try await consoleRead("cannot read the requests", Self.pendingEnrolments)
+    }
+
+    private static func pendingEnrolments(_ db: Database) throws -> [PendingEnrolment] {
+        try Row.fetchAll(db, sql: "SELECT * FROM console_enrolments WHERE decision IS NULL ORDER BY submitted_at, sha256").map { row in
+            PendingEnrolment(
+                sha256: row["sha256"], request: Array(row["request"] as Data), submittedBy: row["submitted_by"], submittedAt: Self.date(row["submitted_at"]))
         }
     }
 
     /// Marks a request decided (`approved` or `rejected`).
-    public func decideEnrolment(sha256: String, decision: String, by user: String, at date: Date) throws(MijianError) {
-        do {
-            try pool.write { db in
-                try db.execute(
-                    sql: "UPDATE console_enrolments SET decision = ?, decided_by = ?, decided_at = ? WHERE sha256 = ? AND decision IS NULL",
-                    arguments: [decision, user, RFC3339.string(from: date), sha256])
-            }
-        } catch {
-            throw consoleError("cannot record the decision", error)
-        }
-    }
-
-    /// Runs a read-only block on the database, for the console's queries.
-    func consoleRead<T: Sendable>(_ what: String, _ block: @Sendable (Database) throws -> T) throws(MijianError) -> T {
-        do {
-            return try pool.read(block)
-        } catch {
-            throw consoleError(what, error)
+    func decideEnrolment(sha256: String, decision: String, by user: String, at date: Date) async throws(MijianError) {
+        try await consoleWrite("cannot record the decision") { db in
+            try db.execute(
+                sql: "UPDATE console_enrolments SET decision = ?, decided_by = ?, decided_at = ? WHERE sha256 = ? AND decision IS NULL",
+                arguments: [decision, user, RFC3339.string(from: date), sha256])
         }
     }
 }
