@@ -48,7 +48,7 @@ trap 'rm -rf "$work"' EXIT
 # --- binaries -------------------------------------------------------------------------------
 cd "$repo"
 if [ -n "${MIJIAN_BIN_DIR:-}" ]; then
-    # Binaries built already (mijian, mijian-collector, generate-manual), e.g. by CI's own step.
+    # Binaries built already (mijian, mijian-collector, mijian-pdftext, generate-manual), e.g. by CI's own step.
     bin=$(cd "$MIJIAN_BIN_DIR" && pwd)
 else
     echo "build-deb.sh: building mijian $version (release, static Swift runtime) in $scratch" >&2
@@ -60,7 +60,8 @@ else
     # program, and the table costs 3 MiB).
     link=(--disable-local-rpath -Xlinker -z -Xlinker now -Xswiftc -use-ld=lld
         -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic)
-    for product in mijian mijian-collector; do
+    # mijian-pdftext: the poppler worker `mijian scan` reads PDFs' first pages with (C++).
+    for product in mijian mijian-collector mijian-pdftext; do
         swift build -c release --static-swift-stdlib "${link[@]}" --scratch-path "$scratch" --product "$product" >&2 ||
             die "swift build of $product failed"
     done
@@ -70,7 +71,7 @@ else
         die "swift build of swift-argument-parser's generate-manual failed"
     bin=$(swift build -c release --static-swift-stdlib "${link[@]}" --scratch-path "$scratch" --show-bin-path)
 fi
-for exe in mijian mijian-collector generate-manual; do
+for exe in mijian mijian-collector mijian-pdftext generate-manual; do
     [ -x "$bin/$exe" ] || die "$bin/$exe was not built"
 done
 
@@ -161,11 +162,14 @@ EOF
 
 # control PACKAGE: DEBIAN/control from the template, with Depends from dpkg-shlibdeps and the
 # installed size; then DEBIAN/md5sums.
+# Further executables of the package (paths inside it) follow the package's name.
 control() {
-    local pkg=$1 root=$work/$1 depends size
+    local pkg=$1 root=$work/$1 depends size extra=()
+    shift
+    for file in "$@"; do extra+=(-e"$root/$file"); done
     mkdir -p "$work/shlibs/debian"
     printf 'Source: mijian\n\nPackage: %s\nArchitecture: amd64\n' "$pkg" >"$work/shlibs/debian/control"
-    depends=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$root/usr/bin/$pkg" 2>"$work/shlibdeps.err") ||
+    depends=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$root/usr/bin/$pkg" "${extra[@]}" 2>"$work/shlibdeps.err") ||
         die "dpkg-shlibdeps failed on $pkg: $(cat "$work/shlibdeps.err")"
     depends=${depends#shlibs:Depends=}
     [ -n "$depends" ] || die "dpkg-shlibdeps found no dependency of $pkg"
@@ -206,7 +210,10 @@ install -d "$root/usr/share/man/man5"
 for page in "$here"/man/*.5; do
     gzip -9n <"$page" >"$root/usr/share/man/man5/$(basename "$page").gz"
 done
-control mijian
+# The PDF worker beside the program's private files: it is started by `mijian scan`, never by a person.
+install -D -m 0755 "$bin/mijian-pdftext" "$root/usr/lib/mijian/mijian-pdftext"
+strip --remove-section=.comment --remove-section=.note --strip-unneeded "$root/usr/lib/mijian/mijian-pdftext"
+control mijian usr/lib/mijian/mijian-pdftext
 
 # --- mijian-collector ------------------------------------------------------------------------
 stage mijian-collector

@@ -216,6 +216,18 @@ case "$status" in
 esac
 echo "mijian audit (installed policy): exit $status, $(grep -c . "$work/audit.txt") lines"
 
+# mijian scan finds the installed PDF worker (not pdftotext) and reads a marked PDF's first page with it.
+cp "$repo/Tests/Fixtures/markings/corpus/office/notice-mimi-1y.pdf" "${root}/tmp/marked.pdf"
+status=0
+inroot mijian scan /tmp/marked.pdf --no-index --format json \
+    --policy /usr/share/doc/mijian/examples/unclassified-workstation.yaml >"$work/scan.json" 2>&1 || status=$?
+[ "$status" = 1 ] || die "mijian scan of a marked PDF exited $status, not 1: $(tail -n 5 "$work/scan.json")"
+grep -q '"PDF first pages read by /usr/lib/mijian/mijian-pdftext"' "$work/scan.json" ||
+    die "mijian scan did not read the PDF with /usr/lib/mijian/mijian-pdftext: $(grep -A3 '"notes"' "$work/scan.json")"
+grep -q '"marked": 1,' "$work/scan.json" || die "mijian scan did not find the PDF's marking"
+rm -f "${root}/tmp/marked.pdf"
+echo "mijian scan: the marked PDF read by /usr/lib/mijian/mijian-pdftext, exit 1"
+
 cmp -s "${root}/etc/mijian/policy.yaml" "$repo/Policies/classified-workstation.yaml" ||
     die "/etc/mijian/policy.yaml is not Policies/classified-workstation.yaml"
 conffiles=$(inroot dpkg-query -W -f='${Conffiles}\n' mijian mijian-collector | awk 'NF {print $1}' | sort | tr '\n' ' ')

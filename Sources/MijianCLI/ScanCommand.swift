@@ -15,8 +15,9 @@ struct ScanCommand: AsyncParsableCommand {
         abstract: "Find documents with a classified marking (绝密/机密/秘密★period) in the policy's scope or in PATHs.",
         discussion: """
             Reads only where a marking can be (the first page, page headers) of text (UTF-8, GB18030), HTML, XML, \
-            Markdown, OOXML, OpenDocument, OFD, WPS, Word 97 and PDF files (pdftotext), and inside zip, tar and gzip \
-            archives. Exit status: 0 no marking where the policy forbids one, 1 a marked document on an unclassified \
+            Markdown, OOXML, OpenDocument, OFD, WPS, Word 97 and PDF files (poppler: the mijian-pdftext worker, else \
+            pdftotext), inside zip, tar and gzip archives, and mail (.eml, Maildir, mbox: the Subject, the body's first \
+            lines, each attachment by its format). Exit status: 0 no marking where the policy forbids one, 1 a marked document on an unclassified \
             computer, 3 none found but a file or path could not be read, 2 usage or runtime error.
             """
     )

@@ -90,7 +90,11 @@ public final class Scanner: @unchecked Sendable {
         index?.prune(keeping: seen, under: options.paths.map(HostPathText.normalise))
         var notes: [String] = []
         if let note = index?.note { notes.append(note) }
-        if reader.pdf.reader == nil { notes.append("neither mijian-pdftext nor pdftotext (poppler-utils) is installed: PDF files are listed as unread") }
+        if let pdfReader = reader.pdf.reader {
+            notes.append("PDF first pages read by \(pdfReader)")
+        } else {
+            notes.append("neither mijian-pdftext nor pdftotext (poppler-utils) is installed: PDF files are listed as unread")
+        }
         return MarkingFacts(root: root, paths: options.paths, files: files, errors: errors, totals: totals, notes: notes)
     }
 
