@@ -26,6 +26,12 @@ let package = Package(
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianHost", package: "Mijian"),
             .product(name: "MijianDevices", package: "Mijian"), .product(name: "MijianTestSupport", package: "Mijian"),
         ]),
+        .executableTarget(name: "bench-postgres", dependencies: [
+            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
+            .product(name: "MijianCollector", package: "Mijian"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .executableTarget(name: "bench-collector", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
             .product(name: "MijianCollector", package: "Mijian"),
