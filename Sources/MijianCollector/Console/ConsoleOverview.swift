@@ -237,18 +237,33 @@ final class AssessmentKeeper: Sendable {
         let kept = state.withLock { $0.kept[year] }
         if let kept, current(kept, marker, now) { return (kept, true, nil) }
         let running = computation(year: year, marker: marker, now: now)
-        let arrived = await withTaskGroup(of: Kept?.self) { group -> Kept? in
-            group.addTask { try? await running.task.value }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                return nil
+        // A race between the computation and the wait, answered by whichever ends first (a task
+        // group would wait for the computation anyway: awaiting a task's value is not cancelled).
+        let arrived: Kept? = await withCheckedContinuation { continuation in
+            let once = Once()
+            Task {
+                let kept = try? await running.task.value
+                if once.first() { continuation.resume(returning: kept) }
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+            Task {
+                try? await Task.sleep(for: wait)
+                if once.first() { continuation.resume(returning: nil) }
+            }
         }
         if let arrived { return (arrived, true, nil) }
         return (kept, false, running.startedAt)
+    }
+}
+
+/// True for the first caller only.
+private final class Once: Sendable {
+    private let done = Mutex(false)
+
+    func first() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
+        }
     }
 }
 
