@@ -29,12 +29,26 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--load" {
     LoadGenerator.main(Array(CommandLine.arguments.dropFirst(2)))
 }
 let inProcess = CommandLine.arguments.contains("--in-process")
-let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
+let arguments: [Int] = {
+    var values: [Int] = []
+    var skip = false
+    for argument in CommandLine.arguments.dropFirst() {
+        if skip { skip = false; continue }
+        if argument == "--enrolled" { skip = true; continue }
+        if let value = Int(argument) { values.append(value) }
+    }
+    return values
+}()
 let httpMachines = arguments.count > 0 ? arguments[0] : 200
 let httpReports = arguments.count > 1 ? arguments[1] : 25
 let yearMachines = arguments.count > 2 ? arguments[2] : 10_000
 let yearReports = arguments.count > 3 ? arguments[3] : 12
 let concurrency = arguments.count > 4 ? max(1, arguments[4]) : 16
+/// `--enrolled N`: the registry holds N machines in all (the posting machines among them), as a large unit's does.
+let enrolled: Int = {
+    guard let index = CommandLine.arguments.firstIndex(of: "--enrolled"), index + 1 < CommandLine.arguments.count else { return 0 }
+    return Int(CommandLine.arguments[index + 1]) ?? 0
+}()
 
 let logger: Logger = {
     var logger = Logger(label: "bench-collector")
@@ -99,6 +113,25 @@ func benchHTTP() async throws {
         }
         chains.append(chain)
     }
+    if enrolled > httpMachines {
+        // The rest of the unit: enrolled, silent during the run, each with a key of its own.
+        let clock = ContinuousClock()
+        let begin = clock.now
+        var batch: [KeyRecord] = []
+        for index in httpMachines..<enrolled {
+            let key = try SigningKey.generate()
+            let info = host(index, classified: index % 10 != 9)
+            batch.append(KeyRecord(
+                keyid: key.keyid, pem: key.publicKey.pem, hostID: info.hostID, hostname: info.hostname, assetID: info.assetID, classification: info.classification,
+                responsible: info.responsible, agentVersion: "bench", previousKeyID: nil, note: nil, requestedAt: start2026, approvedAt: start2026, requestSHA256: ""))
+            if batch.count == 10_000 {
+                try await store.sqlite.approve(contentsOf: batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        try await store.sqlite.approve(contentsOf: batch)
+        print("registry: \(enrolled) machines enrolled (\(enrolled - httpMachines) silent during the run) in \(clock.now - begin)")
+    }
     if let probe, let envelope = chains.first?.first {
         // What one core does alone on these envelopes: the ceiling of two cores is twice it.
         let message = DSSE.pae(type: PayloadType.report, body: probe.payload)
@@ -147,7 +180,12 @@ func benchHTTP() async throws {
     server.cancel()
     print("  stored: \(try store.counts().stored.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); machines \(try store.hosts().count)")
     let envelopeSize = chains.first?.first?.count ?? 0
-    print("  envelope size \(envelopeSize) bytes; database \(directory)/collector.sqlite")
+    let stored = try store.counts().stored.values.reduce(0, +)
+    let bytes = ["collector.sqlite", "collector.sqlite-wal"].reduce(0) { sum, name in
+        sum + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0)
+    }
+    print(String(format: "  envelope size %d bytes; database %@/collector.sqlite: %d bytes for %d reports and %d keys, %.0f bytes per report (the registry included)",
+        envelopeSize, directory, bytes, stored, max(enrolled, httpMachines), Double(bytes) / Double(max(stored, 1))))
 }
 
 /// Operations per second of this thread's CPU time, over about one second.
