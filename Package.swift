@@ -112,10 +112,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // How both executables run their command trees: exit statuses and streams.
+        .target(
+            name: "MijianCommandLine",
+            dependencies: ["MijianCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         .target(
             name: "MijianCLI",
             dependencies: [
-                "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "MijianAgent", "MijianScan",
+                "MijianCommandLine", "MijianCore", "MijianHost", "MijianChecks", "MijianEvidence", "MijianTraffic", "MijianDevices", "MijianAgent", "MijianScan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,13 +156,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "mijian-collector",
+        // The collector's command tree; the executable only calls it, as `mijian` calls MijianCLI.
+        .target(
+            name: "MijianCollectorCLI",
             dependencies: [
-                "MijianCollector", "MijianCore", "MijianEvidence",
+                "MijianCollector", "MijianCore", "MijianEvidence", "MijianCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "mijian-collector",
+            dependencies: ["MijianCollectorCLI"],
             swiftSettings: strict
         ),
         .target(

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Foundation
+import MijianCommandLine
 import MijianCore
 
 /// The `mijian` command line, callable from the thin executable.
@@ -17,34 +18,7 @@ public enum MijianMain {
 
     /// Runs with explicit arguments and returns the exit status (used by tests).
     public static func run(arguments: [String]) async -> Int32 {
-        do {
-            var command = try MijianCommand.parseAsRoot(arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-            return 0
-        } catch let error as MijianError {
-            Console.error("mijian: \(error)")
-            return 2
-        } catch let exit as ExitCode {
-            return exit.rawValue
-        } catch {
-            let code = MijianCommand.exitCode(for: error)
-            let message = MijianCommand.fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty {
-                    do throws(MijianError) { try Console.out(message + "\n") } catch {
-                        Console.error("mijian: \(error)")
-                        return 2
-                    }
-                }
-                return 0
-            }
-            if !message.isEmpty { Console.error(message) }
-            return 2
-        }
+        await CommandRunner.run(MijianCommand.self, name: "mijian", arguments: arguments)
     }
 }
 

@@ -6,10 +6,25 @@ import Foundation
 import Hummingbird
 import Logging
 import MijianCollector
+import MijianCommandLine
 import MijianCore
 
+/// The `mijian-collector` command line, callable from the thin executable.
+public enum CollectorMain {
+    /// Parses the process arguments, runs the command and exits: 0 success, 1 a command's
+    /// failing verdict, 2 usage or runtime errors.
+    public static func run() async -> Never {
+        let code = await run(arguments: Array(CommandLine.arguments.dropFirst()))
+        exit(code)
+    }
+
+    /// Runs with explicit arguments and returns the exit status.
+    public static func run(arguments: [String]) async -> Int32 {
+        await CommandRunner.run(CollectorCommand.self, name: "mijian-collector", arguments: arguments)
+    }
+}
+
 /// `mijian-collector`: the secrecy office's side of Mijian.
-@main
 struct CollectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mijian-collector",
@@ -20,37 +35,6 @@ struct CollectorCommand: AsyncParsableCommand {
             ReportCommand.self, MigrateCommand.self,
         ]
     )
-
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch let error as MijianError {
-            StandardStreams.error("mijian-collector: \(error)")
-            Glibc.exit(2)
-        } catch let exit as ExitCode {
-            Glibc.exit(exit.rawValue)
-        } catch {
-            // Usage errors exit 2 like every other error (as `mijian` does), help and version 0.
-            let code = exitCode(for: error)
-            let message = fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty {
-                    do throws(MijianError) { try write(message + "\n") } catch {
-                        StandardStreams.error("mijian-collector: \(error)")
-                        Glibc.exit(2)
-                    }
-                }
-                Glibc.exit(0)
-            }
-            if !message.isEmpty { StandardStreams.error(message) }
-            Glibc.exit(2)
-        }
-    }
 }
 
 /// Options every command shares: where the data is.

@@ -1,0 +1,3 @@
+import MijianCollectorCLI
+
+await CollectorMain.run()
