@@ -28,6 +28,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams", "5.0.1"..<"7.0.0"),
@@ -74,7 +75,10 @@ let package = Package(
         ),
         .target(
             name: "MijianScan",
-            dependencies: ["MijianCore", "CZlib", "CMijianSystem", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "MijianCore", "CZlib", "CMijianSystem", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -142,6 +146,7 @@ let package = Package(
             name: "MijianCollector",
             dependencies: [
                 "MijianCore", "MijianEvidence",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

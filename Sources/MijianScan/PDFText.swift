@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CMijianSystem
 import Foundation
+import SystemPackage
 import MijianCore
 
 /// The first page of a PDF as text, from poppler. Two ways, the same text: a `mijian-pdftext`
@@ -37,7 +38,7 @@ public struct PDFText: Sendable {
     public static func locateWorker() -> String? {
         var candidates: [String] = []
         if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append((executable as NSString).deletingLastPathComponent + "/mijian-pdftext")
+            candidates.append(FilePath(executable).removingLastComponent().appending("mijian-pdftext").string)
         }
         candidates += ["/usr/lib/mijian/mijian-pdftext", "/usr/libexec/mijian/mijian-pdftext"]
         return candidates.first { access($0, X_OK) == 0 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import SystemPackage
 import MijianCore
 import NIOSSL
 import PostgresNIO
@@ -139,7 +140,8 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         switch endpoint {
         case .tcp(let host, let port): text += "\(host.contains(":") ? "[\(host)]" : host):\(port)"
         case .unixSocket(let path):
-            query.append("host=\((path as NSString).deletingLastPathComponent)")
+            let directory = FilePath(path).removingLastComponent()
+            query.append("host=\(directory.isEmpty ? "." : directory.string)")
         }
         text += "/\(database)"
         if tlsMode != .disable { query.append("sslmode=\(tlsMode.rawValue)") }
