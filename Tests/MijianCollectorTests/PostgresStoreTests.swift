@@ -129,6 +129,7 @@ struct PostgresStoreTests {
         #expect(full.rootCertificate == "/etc/mijian/ca.pem" && full.passwordFile == "/etc/mijian/pw")
         let socket = try PostgresLocation.parse("postgresql://mijian@/collector?host=/run/postgresql")
         #expect(socket.endpoint == .unixSocket(path: "/run/postgresql/.s.PGSQL.5432"))
+        #expect(socket.description == "postgres://mijian@/collector?host=/run/postgresql", "the socket's directory, as it was given")
         #expect(socket.tlsMode == .disable)
         #expect(try PostgresLocation.parse("postgres://u@[::1]/d?sslmode=require").endpoint == .tcp(host: "::1", port: 5432))
         func refused(_ url: String) -> String {
