@@ -17,11 +17,22 @@ final class ServerProcess: Sendable {
     let port: Int
     private let killed = Mutex<Bool>(false)
 
-    /// Starts the server and waits for the line that names its port.
-    init(data: String) throws {
+    /// A server on the SQLite store in `data`.
+    convenience init(data: String) throws {
+        try self.init(store: ["--data", data])
+    }
+
+    /// A server on the database `--database` names (a directory or a postgres:// URL).
+    convenience init(database: String) throws {
+        try self.init(store: ["--database", database])
+    }
+
+    /// Starts the server with `store` (the options that say where its data is) and waits for
+    /// the line that names its port.
+    init(store: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestSupport.productPath("mijian-collector"))
-        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0"]
+        process.arguments = ["serve"] + store + ["--listen", "127.0.0.1:0"]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -57,6 +68,8 @@ final class ServerProcess: Sendable {
         _ = Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
+
+    var isKilled: Bool { killed.withLock { $0 } }
 }
 
 /// Reports the server has answered 202, counted across tasks.

@@ -12,54 +12,6 @@ import MijianTestSupport
 import Synchronization
 import Testing
 
-/// `mijian-collector serve --database postgres://…` as a child process on a loopback port.
-final class DatabaseServer: Sendable {
-    let process: Process
-    let port: Int
-    private let killed = Mutex<Bool>(false)
-
-    init(database: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.productPath("mijian-collector"))
-        process.arguments = ["serve", "--database", database, "--listen", "127.0.0.1:0"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        var said = ""
-        var port: Int?
-        while port == nil {
-            let chunk = errors.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            said += String(decoding: chunk, as: UTF8.self)
-            if let range = said.range(of: "listening on 127.0.0.1:") {
-                port = Int(said[range.upperBound...].prefix { $0.isNumber })
-            }
-        }
-        guard let port else {
-            process.terminate()
-            throw MijianError(.io, "the server did not say which port it listens on: \(said)")
-        }
-        errors.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
-        self.process = process
-        self.port = port
-    }
-
-    /// SIGKILL, once.
-    func kill() {
-        let first = killed.withLock { killed -> Bool in
-            defer { killed = true }
-            return !killed
-        }
-        guard first else { return }
-        _ = Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    var isKilled: Bool { killed.withLock { $0 } }
-}
-
 /// Digests the servers acknowledged (202), across tasks.
 final class AcknowledgedDigests: Sendable {
     private let state = Mutex<[String]>([])
@@ -94,7 +46,7 @@ struct PostgresServeTests {
         defer { store.close() }
         for key in plan.keys { try await store.approve(key) }
 
-        let servers = try (0..<instances).map { _ in try DatabaseServer(database: url) }
+        let servers = try (0..<instances).map { _ in try ServerProcess(database: url) }
         defer { for server in servers { server.kill() } }
         let session = Self.session()
         // Hosts in parallel, in an order shuffled per run; each post to `copies` instances at once.
@@ -147,7 +99,7 @@ struct PostgresServeTests {
                 return (envelope, machine.prev)
             }
         }
-        let servers = try (0..<4).map { _ in try DatabaseServer(database: url) }
+        let servers = try (0..<4).map { _ in try ServerProcess(database: url) }
         defer { for server in servers { server.kill() } }
         let victim = servers[0]
         let acknowledged = AcknowledgedDigests()
