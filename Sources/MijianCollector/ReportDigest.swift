@@ -57,6 +57,22 @@ public struct MediumIdentity: Sendable, Hashable, Comparable {
 /// correlation and the assessment read, so a year of ten thousand machines is answered from
 /// aggregates rather than by re-reading every report.
 struct ReportDigest: Sendable {
+    /// The report's findings counted per rule, as both stores add them to `host_rules`.
+    var ruleCounts: [String: RuleCount] {
+        var counts: [String: RuleCount] = [:]
+        for finding in findings {
+            var count = counts[finding.ruleID] ?? RuleCount()
+            switch finding.status {
+            case .pass: count.pass += 1
+            case .fail: count.fail += 1
+            case .error: count.error += 1
+            case .notapplicable, .notchecked, .informational: count.other += 1
+            }
+            counts[finding.ruleID] = count
+        }
+        return counts
+    }
+
     /// One finding reduced to what the assessment lists.
     struct FindingRow: Sendable {
         var ruleID: String

@@ -246,17 +246,7 @@ public final class PostgresStore: CollectorStorage {
                 policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256
             """, logger: logger)
         // The rule counts, the failing findings and the media, one statement each (arrays unnested).
-        var counts: [String: RuleCount] = [:]
-        for finding in submission.digest.findings {
-            var count = counts[finding.ruleID] ?? RuleCount()
-            switch finding.status {
-            case .pass: count.pass += 1
-            case .fail: count.fail += 1
-            case .error: count.error += 1
-            case .notapplicable, .notchecked, .informational: count.other += 1
-            }
-            counts[finding.ruleID] = count
-        }
+        let counts = submission.digest.ruleCounts
         if !counts.isEmpty {
             let rules = counts.keys.sorted()
             let pass = rules.map { Int64(counts[$0]?.pass ?? 0) }

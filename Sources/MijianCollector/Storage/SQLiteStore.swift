@@ -384,17 +384,7 @@ public final class SQLiteStore: CollectorStorage {
                 host.hostID, digest.year, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha,
                 report.policy.id, report.policy.sha256,
             ])
-        var counts: [String: RuleCount] = [:]
-        for finding in digest.findings {
-            var count = counts[finding.ruleID] ?? RuleCount()
-            switch finding.status {
-            case .pass: count.pass += 1
-            case .fail: count.fail += 1
-            case .error: count.error += 1
-            case .notapplicable, .notchecked, .informational: count.other += 1
-            }
-            counts[finding.ruleID] = count
-        }
+        let counts = digest.ruleCounts
         let ruleStatement = try db.cachedStatement(sql: """
             INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
