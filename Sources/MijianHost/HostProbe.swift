@@ -22,13 +22,14 @@ public enum HostProbe {
         let network = sets.intersection([.routes, .interfaces, .sockets, .resolvers])
         let others = sets.subtracting(network)
         // The network probe mostly waits on the kernel (netlink dumps, the walk of the connection
-        // hash): when other groups are asked for too, it runs on a thread of its own meanwhile.
-        var networkThread: ProbeThread<NetworkFacts>?
+        // hash): when other groups are asked for too, it runs meanwhile on the probe worker of
+        // this thread's network namespace (a long-lived thread: no audit starts one).
+        var networkJob: ProbeJob<NetworkFacts>?
         if !network.isEmpty {
             if others.isEmpty {
                 facts.network = NetworkProbe.observe(root: root, live: live, logger: logger, collecting: network, tcpSockets: tcpSockets)
             } else {
-                networkThread = ProbeThread(name: "mijian-network-probe") {
+                networkJob = ProbeWorkers.submit(name: "mijian-probes") {
                     NetworkProbe.observe(root: root, live: live, logger: logger, collecting: network, tcpSockets: tcpSockets)
                 }
             }
@@ -46,50 +47,25 @@ public enum HostProbe {
         if sets.contains(.installation) { facts.installation = InstallationProbe.observe(root: root, live: live, logger: logger) }
         if sets.contains(.browserHistory) { facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy) }
         SecurityProbes.observe(into: &facts, root: root, live: live, logger: logger, collecting: sets, policy: policy)
-        if let networkThread { facts.network = networkThread.result() }
+        if let networkJob { facts.network = networkJob.result() }
         return facts
     }
 
-    /// One probe on a thread of its own (a new thread is in the creating thread's network
-    /// namespace); `result()` waits for it.
-    final class ProbeThread<Value: Sendable>: Sendable {
-        private let done = DispatchSemaphore(value: 0)
-        private let value = Mutex<Value?>(nil)
-
-        init(name: String, _ body: @escaping @Sendable () -> Value) {
-            let thread = Thread { [self] in
-                let observed = body()
-                value.withLock { $0 = observed }
-                done.signal()
-            }
-            thread.name = name
-            thread.start()
-        }
-
-        /// The value, once the probe is done.
-        func result() -> Value {
-            done.wait()
-            done.signal()  // for the next caller
-            guard let observed = value.withLock({ $0 }) else { preconditionFailure("the probe thread signalled before it had a value") }
-            return observed
-        }
-    }
-
-    /// The kernel's dump of the live machine's TCP sockets, started on a thread of its own. The
+    /// The kernel's dump of the live machine's TCP sockets, started on the probe worker. The
     /// dump walks the kernel's whole connection hash (262,144 buckets on a 23 GB machine, about
     /// 2 ms), the longest single read of an audit: started first, it runs while the policy and
     /// the host's identity are read. `result` waits for it; the facts say what it gave or why not.
     public final class SocketDump: Sendable {
-        private let thread: ProbeThread<Result<[SocketEntry], MijianError>>
+        private let job: ProbeJob<Result<[SocketEntry], MijianError>>
 
         public init() {
-            thread = ProbeThread(name: "mijian-socket-dump") {
+            job = ProbeWorkers.submit(name: "mijian-probes") {
                 do throws(MijianError) { return .success(try SockDiag.tcpSockets()) } catch { return .failure(error) }
             }
         }
 
         /// The sockets, or the kernel's refusal, once the dump is done.
-        public func result() throws(MijianError) -> [SocketEntry] { try thread.result().get() }
+        public func result() throws(MijianError) -> [SocketEntry] { try job.result().get() }
     }
 
     /// The machine's identity: host id from machine-id, host name, OS, kernel, boot id, plus the host file.
