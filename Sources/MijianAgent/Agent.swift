@@ -126,7 +126,8 @@ public enum Agent {
             serviceName: "audit"))
         services.append(.init(service: MarkingScanService(sealer: sealer, policy: setup.policy, host: setup.host, stateDir: setup.store.directory, sealNow: sealNow, logger: logger, clock: ContinuousClock()), serviceName: "markings"))
         let trafficNow = Wakeup<WakeReason>.service()
-        // One thread waits on every blocking source's descriptor (rtnetlink, each capture).
+        // One thread waits on every blocking source's descriptor (rtnetlink, each capture, the
+        // uevent monitor, the policy file's directory).
         let readiness = try ReadinessLoop()
         services.append(.init(
             service: NetworkChangeService(audit: auditNow, readiness: readiness, logger: logger, onChange: { trafficNow.fire(.networkChange) }),
@@ -140,11 +141,11 @@ public enum Agent {
         }
         for source in sources {
             services.append(.init(
-                service: EventSourceService(source: source, sink: sink, sealer: sealer, logger: logger),
+                service: EventSourceService(source: source, sink: sink, sealer: sealer, readiness: readiness, logger: logger),
                 successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: source.name))
         }
         services.append(.init(service: ReloadService(
-                policy: setup.policy, sealer: sealer, audit: auditNow, logger: logger, notifier: notifier,
+                policy: setup.policy, sealer: sealer, audit: auditNow, readiness: readiness, logger: logger, notifier: notifier,
                 onReload: { trafficNow.fire(.policyReloaded) }), serviceName: "reload"))
         services.append(.init(service: RestService(interval: .seconds(60)), serviceName: "rest"))
         if let notifier, let interval = SystemdNotifier.watchdogInterval() {
@@ -156,8 +157,10 @@ public enum Agent {
         do {
             try await ServiceGroup(configuration: group).run()
             await readiness.stop()
+            ProbeWorkers.stopAll()
         } catch {
             await readiness.stop()
+            ProbeWorkers.stopAll()
             notifier?.send("STATUS=stopped: \(error)")
             logger.critical("mijian run stopped: \(error)")
             throw MijianError(.state, "mijian run stopped: \(error)")

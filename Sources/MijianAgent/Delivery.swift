@@ -280,7 +280,8 @@ public struct DeliveryService<C: Clock>: Service where C.Duration == Duration {
         self.random = random
     }
 
-    /// Held reports are retried, and the spool looked at, at least this often.
+    /// While the spool refuses reports (they are held in memory), writing them is tried again this
+    /// often. Otherwise nothing is looked at until a report is sealed: only the sealer adds to the spool.
     public static var idleLook: Duration { .seconds(5) }
 
     /// Runs until graceful shutdown, then flushes briefly.
@@ -300,7 +301,7 @@ public struct DeliveryService<C: Clock>: Service where C.Duration == Duration {
                 if Task.isCancelled { break }
                 guard let next = await sealer.nextForDelivery() else {
                     if shutdownAt != nil { break }
-                    _ = await wakeup.wait(timeout: Self.idleLook, clock: clock)
+                    _ = await wakeup.wait(timeout: await sealer.holdsUnwritten ? Self.idleLook : nil, clock: clock)
                     continue
                 }
                 let entry = next.entry

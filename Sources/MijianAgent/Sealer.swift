@@ -449,6 +449,9 @@ public actor Sealer {
         note(HealthProblem(kind: "delivery.refused", detail: "the collector refused report seq \(entry.seq) of epoch \(entry.epoch) (\(why)); it is kept in \(directory)", failing: true, at: now()))
     }
 
+    /// Whether reports the spool refused are held in memory (to be written again).
+    public var holdsUnwritten: Bool { !pending.isEmpty }
+
     /// Envelopes in the spool and held in memory.
     public func backlog() -> (spooled: [SpoolEntry], pending: Int) {
         ((try? spool.entries()) ?? [], pending.count)

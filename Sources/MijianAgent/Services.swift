@@ -40,9 +40,11 @@ final class Locked<Value: Sendable>: Sendable {
     func withValue<Result: Sendable>(_ body: (inout sending Value) -> sending Result) -> Result { storage.withLock { body(&$0) } }
 }
 
-/// The policy in force, shared by the services; SIGHUP replaces it.
+/// The policy in force, shared by the services; a reload replaces it, and tells every channel
+/// `changes()` gave out (`.policyReloaded`), so no one asks it again and again.
 public final class PolicyHolder: Sendable {
     private let current: Mutex<Policy>
+    private let listeners = Mutex<[Wakeup<WakeReason>]>([])
     /// The file it is read from, or nil for the built-in policy.
     public let path: String?
 
@@ -55,8 +57,18 @@ public final class PolicyHolder: Sendable {
     /// The policy now.
     public var policy: Policy { current.withLock { $0 } }
 
-    /// Replaces it.
-    public func replace(_ policy: Policy) { current.withLock { $0 = policy } }
+    /// Replaces it, and fires `.policyReloaded` on every channel of `changes()`.
+    public func replace(_ policy: Policy) {
+        current.withLock { $0 = policy }
+        for listener in listeners.withLock({ $0 }) { listener.fire(.policyReloaded) }
+    }
+
+    /// A channel fired with `.policyReloaded` at every later `replace`; read `policy` after it fires.
+    public func changes() -> Wakeup<WakeReason> {
+        let channel = Wakeup<WakeReason>.service()
+        listeners.withLock { $0.append(channel) }
+        return channel
+    }
 
     /// Reads a policy file, or the built-in classified-workstation policy when `path` is nil.
     public static func load(_ path: String?) throws(MijianError) -> Policy {
@@ -250,49 +262,6 @@ public struct SealService<C: Clock>: Service where C.Duration == Duration {
     }
 }
 
-/// SIGHUP: reads the policy file again. A policy that does not parse is refused (the old one
-/// stays, the log and the next report say why, with file:line:key).
-public struct ReloadService: Service {
-    let policy: PolicyHolder
-    let sealer: Sealer
-    let audit: Wakeup<WakeReason>
-    let logger: Logger
-    let notifier: SystemdNotifier?
-    let onReload: @Sendable () -> Void
-
-    /// A reload service for `policy`; `onReload` tells the other watches of a new policy.
-    public init(
-        policy: PolicyHolder, sealer: Sealer, audit: Wakeup<WakeReason>, logger: Logger, notifier: SystemdNotifier?, onReload: @escaping @Sendable () -> Void = {}
-    ) {
-        self.onReload = onReload
-        self.policy = policy
-        self.sealer = sealer
-        self.audit = audit
-        self.logger = logger
-        self.notifier = notifier
-    }
-
-    /// Waits for SIGHUP until graceful shutdown.
-    public func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
-        for await _ in signals.cancelOnGracefulShutdown() {
-            notifier?.send("RELOADING=1")
-            do {
-                let loaded = try PolicyHolder.load(policy.path)
-                policy.replace(loaded)
-                await sealer.setPolicy(loaded)
-                logger.notice("policy reloaded", metadata: ["agent.policy": "\(loaded.id) \(loaded.version)", "agent.policy_sha256": "\(loaded.sha256)"])
-                audit.fire(.policyReloaded)
-                onReload()
-            } catch {
-                logger.error("policy not reloaded, the previous one stays in force: \(error)")
-                await sealer.note(HealthProblem(kind: "policy.reload-failed", detail: "SIGHUP: the policy was not reloaded, the previous one stays in force: \(error)", failing: true, at: sealer.now()))
-            }
-            notifier?.send("READY=1")
-        }
-    }
-}
-
 /// `WATCHDOG=1` at half of `WATCHDOG_USEC`, only while the sealer answers.
 public struct WatchdogService<C: Clock>: Service where C.Duration == Duration {
     let ping: @Sendable (String) -> Void
@@ -357,13 +326,15 @@ public struct EventSourceService: Service {
     let source: any AgentEventSource
     let sink: EventSink
     let sealer: Sealer
+    let readiness: ReadinessLoop?
     let logger: Logger
 
-    /// Runs `source` into `sink`.
-    public init(source: any AgentEventSource, sink: EventSink, sealer: Sealer, logger: Logger) {
+    /// Runs `source` into `sink`, its descriptors waited on by `readiness` when given.
+    public init(source: any AgentEventSource, sink: EventSink, sealer: Sealer, readiness: ReadinessLoop? = nil, logger: Logger) {
         self.source = source
         self.sink = sink
         self.sealer = sealer
+        self.readiness = readiness
         self.logger = logger
     }
 
@@ -371,8 +342,11 @@ public struct EventSourceService: Service {
     public func run() async throws {
         let source = self.source
         let sink = self.sink
+        let readiness = self.readiness
         do {
-            _ = try await cancelWhenGracefulShutdown { try await source.run(into: sink) }
+            _ = try await cancelWhenGracefulShutdown {
+                if let readiness { try await source.run(into: sink, readiness: readiness) } else { try await source.run(into: sink) }
+            }
         } catch is CancellationError {
             return
         } catch {

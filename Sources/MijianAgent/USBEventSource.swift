@@ -5,27 +5,42 @@ import MijianDevices
 import MijianHost
 
 /// The live USB control inside `mijian run`: a uevent monitor (udev when udevd answers, else the
-/// kernel's), the coldplug walk, a walk after every overflow, and a new judgement of every present
-/// interface when the policy is reloaded. Every event goes into the next report; a deny, a
-/// would-deny, a refused write or a lost stream asks for that report at once.
+/// kernel's) read on the service's readiness thread, the coldplug walk, a walk after every
+/// overflow, and a new judgement of every present interface when a new policy is in force (the
+/// policy holder's wake-up: a reload on SIGHUP or a written policy file). Every event goes into
+/// the next report; a deny, a would-deny, a refused write or a lost stream asks for that report at once.
 public struct USBEventSource: AgentEventSource {
     /// `usb`.
     public let name = "usb"
     private let policy: PolicyHolder
     private let logger: Logger
     private let receiveBufferSize: Int
-    private let pollInterval: Duration
+    private let udevCheck: USBWatch.UdevCheck
 
-    /// A source reading the policy from `policy` (its changes are picked up within `pollInterval`).
-    public init(policy: PolicyHolder, logger: Logger, receiveBufferSize: Int = 8 << 20, pollInterval: Duration = .seconds(1)) {
+    /// A source judging by `policy`, and again whenever it is replaced.
+    public init(policy: PolicyHolder, logger: Logger, receiveBufferSize: Int = 8 << 20, udevCheck: USBWatch.UdevCheck = .live) {
         self.policy = policy
         self.logger = logger
         self.receiveBufferSize = receiveBufferSize
-        self.pollInterval = pollInterval
+        self.udevCheck = udevCheck
     }
 
-    /// Runs until cancelled.
+    /// Runs until cancelled, on a readiness thread of its own.
     public func run(into sink: EventSink) async throws {
+        let readiness = try ReadinessLoop(name: "mijian-uevents")
+        do {
+            try await run(into: sink, readiness: readiness)
+        } catch {
+            await readiness.stop()
+            throw error
+        }
+        await readiness.stop()
+    }
+
+    /// Runs until cancelled, its monitor read on `readiness`.
+    public func run(into sink: EventSink, readiness: ReadinessLoop) async throws {
+        // Subscribed before the policy is read: no reload between the two is missed.
+        let changes = policy.changes()
         let knowledge = ModuleKnowledge.load(root: .live, live: true, logger: logger)
         let current = policy.policy
         let control = USBControl(.init(root: .live, policy: current, enforce: current.usbMode == .enforce, knowledge: knowledge))
@@ -37,8 +52,14 @@ public struct USBEventSource: AgentEventSource {
         }
         let holder = policy
         let logger = self.logger
-        let watch = USBWatch(pollInterval: pollInterval, receiveBufferSize: receiveBufferSize)
-        try await watch.run(control: control, source: source, policy: { holder.policy }) { output in
+        let watch = USBWatch(readiness: readiness, receiveBufferSize: receiveBufferSize, udevCheck: udevCheck)
+        let next: @Sendable () async -> Policy? = {
+            while let reason = await changes.wait(timeout: nil) {
+                if reason == .policyReloaded { return holder.policy }
+            }
+            return nil
+        }
+        try await watch.run(control: control, source: source, policyChanges: next) { output in
             switch output {
             case .events(let events):
                 for event in events { await sink.record(event, failing: event.isUSBFailure) }

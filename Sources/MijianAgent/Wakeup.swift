@@ -12,8 +12,12 @@ public indirect enum WakeReason: Sendable, Hashable, CustomStringConvertible {
     case failingEvent(String)
     /// An audit found findings that fail now and did not before; how many, and what started it.
     case newFailingFindings(Int, after: WakeReason)
-    /// SIGHUP brought a new policy.
+    /// A new policy is in force (SIGHUP, or the policy file written).
     case policyReloaded
+    /// SIGHUP asks for the policy file to be read again.
+    case reloadAsked
+    /// The policy file was written, or renamed over (an editor's save, `dpkg`): it is read again.
+    case policyFileChanged
     /// The loop's own interval passed (reports, audits, delivery's look at the spool).
     case interval
     /// A report was sealed (delivery has something to send).
@@ -29,6 +33,8 @@ public indirect enum WakeReason: Sendable, Hashable, CustomStringConvertible {
         case .failingEvent(let type): "failing event \(type)"
         case .newFailingFindings(let count, let after): "audit found \(count) new failing finding(s) after \(after)"
         case .policyReloaded: "policy reloaded"
+        case .reloadAsked: "SIGHUP"
+        case .policyFileChanged: "policy file changed"
         case .interval: "interval"
         case .reportSealed: "report sealed"
         case .shutdown: "shutdown"
@@ -38,7 +44,7 @@ public indirect enum WakeReason: Sendable, Hashable, CustomStringConvertible {
     /// Kept even when the queue of pending reasons is full: losing it would change what the loop does.
     var isEssential: Bool {
         switch self {
-        case .startAuditDone, .policyReloaded, .shutdown: true
+        case .startAuditDone, .policyReloaded, .reloadAsked, .policyFileChanged, .shutdown: true
         default: false
         }
     }

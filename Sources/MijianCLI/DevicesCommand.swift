@@ -161,7 +161,23 @@ struct DevicesWatch: AsyncParsableCommand {
         let clock = ContinuousClock()
         let deadline = seconds.map { clock.now.advanced(by: .milliseconds(Int64(($0 * 1000).rounded()))) }
         // The same loop as the service's: the deadline holds after a fall back from udev to the kernel.
-        try await USBWatch(receiveBufferSize: receiveBuffer).run(control: control, source: chosen, deadline: deadline, clock: clock) { output in
+        // The monitor is read on a readiness thread, as in the service.
+        let readiness = try ReadinessLoop(name: "mijian-uevents")
+        do {
+            try await watch(control, source: chosen, deadline: deadline, clock: clock, readiness: readiness, printer: printer, policy: policy, enforcing: enforcing)
+        } catch {
+            await readiness.stop()
+            throw error
+        }
+        await readiness.stop()
+    }
+
+    private func watch(
+        _ control: USBControl, source chosen: EventSource, deadline: ContinuousClock.Instant?, clock: ContinuousClock, readiness: ReadinessLoop,
+        printer: EventPrinter, policy: Policy, enforcing: Bool
+    ) async throws {
+        let watch = USBWatch(readiness: readiness, receiveBufferSize: receiveBuffer)
+        try await watch.run(control: control, source: chosen, deadline: deadline, clock: clock) { output in
             switch output {
             case .events(let events):
                 try printer.print(events)

@@ -4,6 +4,8 @@ import Glibc
 import CUdev
 import Foundation
 import MijianCore
+import MijianHost
+import Synchronization
 
 /// What the monitor hands over.
 public enum MonitorMessage: Sendable {
@@ -53,11 +55,13 @@ public enum UdevDaemon {
     }
 }
 
-/// A libudev monitor for some subsystems, read on a thread of its own that blocks in `poll` on the
-/// monitor's descriptor and an eventfd (written to stop it), handing messages to an `AsyncStream`.
+/// A libudev monitor for some subsystems, read on the service's readiness thread (`ReadinessLoop`:
+/// one `epoll` thread for every blocking source), handing messages to an `AsyncStream`. The
+/// monitor's socket is non-blocking: when the kernel says it is readable, every uevent waiting is
+/// taken, and the thread goes back to waiting.
 ///
-/// The monitor owns the `udev` and `udev_monitor` handles; after `start` only its thread touches them,
-/// and they are freed when the thread has ended.
+/// The monitor owns the `udev` and `udev_monitor` handles; after `start` only the readiness
+/// thread touches them, and they are freed once `stop` has taken the registration back.
 public final class DeviceMonitor: @unchecked Sendable {
     /// The source this monitor listens to (`udev` or `kernel`).
     public let source: EventSource
@@ -70,13 +74,14 @@ public final class DeviceMonitor: @unchecked Sendable {
 
     private let udev: OpaquePointer
     private let monitor: OpaquePointer
-    private let stopFD: Int32
+    private let readiness: ReadinessLoop
     private let continuation: AsyncStream<MonitorMessage>.Continuation
-    private let checkUdevEvery: Int32
+    private let registration = Mutex<ReadinessLoop.Registration?>(nil)
 
-    /// Opens and enables a monitor; the socket is receiving when this returns, so nothing that happens
-    /// afterwards is missed (the coldplug walk relies on that).
-    public init(source: EventSource, subsystems: [String], receiveBufferSize: Int = 8 << 20, udevCheckSeconds: Int32 = 10) throws(MijianError) {
+    /// Opens and enables a monitor that `start` registers with `readiness`; the socket is
+    /// receiving when this returns, so nothing that happens afterwards is missed (the coldplug
+    /// walk relies on that).
+    public init(source: EventSource, subsystems: [String], receiveBufferSize: Int = 8 << 20, readiness: ReadinessLoop) throws(MijianError) {
         guard source == .udev || source == .kernel else {
             throw MijianError(.usage, "a uevent monitor listens to udev or the kernel, not to \(source.rawValue)")
         }
@@ -104,10 +109,7 @@ public final class DeviceMonitor: @unchecked Sendable {
             let result = udev_monitor_enable_receiving(monitor)
             if result < 0 { failure = MijianError(.io, "cannot start receiving uevents", errno: -result) }
         }
-        let stopFD = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-        if failure == nil, stopFD < 0 { failure = MijianError(.io, "cannot make an eventfd", errno: errno) }
         if let failure {
-            if stopFD >= 0 { close(stopFD) }
             udev_monitor_unref(monitor)
             udev_unref(udev)
             throw failure
@@ -117,69 +119,50 @@ public final class DeviceMonitor: @unchecked Sendable {
         self.bufferNote = bufferNote
         self.udev = udev
         self.monitor = monitor
-        self.stopFD = stopFD
-        self.checkUdevEvery = udevCheckSeconds
+        self.readiness = readiness
         (messages, continuation) = AsyncStream.makeStream(of: MonitorMessage.self, bufferingPolicy: .unbounded)
     }
 
-    /// Starts the reading thread.
-    public func start() {
-        let thread = Thread { [self] in self.readLoop() }
-        thread.name = "mijian-uevents"
-        thread.start()
+    /// Registers the socket with the readiness thread: from now on its uevents are read there.
+    public func start() throws(MijianError) {
+        let fd = udev_monitor_get_fd(monitor)
+        // The handler holds the monitor until `stop` takes the registration back.
+        let added = try readiness.add(fd) { [self] _ in receive() }
+        registration.withLock { $0 = added }
     }
 
-    /// Stops the reading thread; the stream finishes.
-    public func stop() {
-        var one: UInt64 = 1
-        _ = write(stopFD, &one, 8)
+    /// Takes the registration back from the readiness thread (what it had read is in the stream),
+    /// then finishes the stream.
+    public func stop() async {
+        if let registration = registration.withLock({ $0.take() }) {
+            await readiness.remove(registration, lastRead: false)
+        }
+        continuation.finish()
     }
 
     deinit {
-        close(stopFD)
         udev_monitor_unref(monitor)
         udev_unref(udev)
     }
 
-    private func readLoop() {
-        let fd = udev_monitor_get_fd(monitor)
-        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
-        let timeout: Int32 = source == .udev ? checkUdevEvery * 1000 : -1
-        loop: while true {
-            fds[0].revents = 0
-            fds[1].revents = 0
-            let ready = poll(&fds, 2, timeout)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                continuation.yield(.failure(MijianError(.io, "poll on the uevent monitor failed", errno: errno)))
-                break
-            }
-            if fds[1].revents != 0 { break }
-            if ready == 0 {
-                if let reason = UdevDaemon.unavailableReason() {
-                    continuation.yield(.sourceLost(reason))
-                    break
+    /// Takes every uevent waiting; false once receiving failed (the registration is dropped).
+    private func receive() -> Bool {
+        while true {
+            guard let device = udev_monitor_receive_device(monitor) else {
+                let code = errno
+                if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return true }
+                if code == ENOBUFS {
+                    continuation.yield(.overflow)
+                    continue
                 }
-                continue
+                continuation.yield(.failure(MijianError(.io, "receiving a uevent failed", errno: code)))
+                return false
             }
-            while true {
-                guard let device = udev_monitor_receive_device(monitor) else {
-                    let code = errno
-                    if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { break }
-                    if code == ENOBUFS {
-                        continuation.yield(.overflow)
-                        continue
-                    }
-                    continuation.yield(.failure(MijianError(.io, "receiving a uevent failed", errno: code)))
-                    break loop
-                }
-                let received = Monotonic.now()
-                let event = Self.event(from: device)
-                udev_device_unref(device)
-                if let event { continuation.yield(.event(event, receivedAt: received)) }
-            }
+            let received = Monotonic.now()
+            let event = Self.event(from: device)
+            udev_device_unref(device)
+            if let event { continuation.yield(.event(event, receivedAt: received)) }
         }
-        continuation.finish()
     }
 
     private static func event(from device: OpaquePointer) -> UEvent? {

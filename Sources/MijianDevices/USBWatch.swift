@@ -1,5 +1,6 @@
 import Foundation
 import MijianCore
+import MijianHost
 
 /// A live stream of uevents: `DeviceMonitor`, or a stand-in in tests.
 public protocol UEventMonitor: AnyObject, Sendable {
@@ -10,9 +11,9 @@ public protocol UEventMonitor: AnyObject, Sendable {
     /// The messages; the stream finishes after `stop()`.
     var messages: AsyncStream<MonitorMessage> { get }
     /// Starts reading.
-    func start()
-    /// Stops reading.
-    func stop()
+    func start() throws(MijianError)
+    /// Stops reading; the stream finishes.
+    func stop() async
 }
 
 extension DeviceMonitor: UEventMonitor {}
@@ -31,44 +32,68 @@ public enum USBWatchNote: Sendable {
 
 /// The supervision loop of a live USB watch, the one `mijian run` and `mijian devices watch`
 /// both run: the coldplug walk, every uevent judged, a walk after an overflow, the switch from a
-/// lost udev to the kernel's uevents (with a walk), a new judgement when the policy changes,
-/// and a deadline that holds whichever monitor is current. Every task it starts ends before it returns.
+/// lost udev to the kernel's uevents (with a walk), a new judgement when a new policy comes, and
+/// a deadline that holds whichever monitor is current. Every task it starts ends before it returns.
+///
+/// Nothing is polled but udevd itself: a killed udevd leaves its socket file behind and says
+/// nothing, so while the monitor reads udev's events, `udevCheck` looks every `interval` (10 s)
+/// whether it still answers. A new policy is an event (`policyChanges`), not a look at a value.
 public struct USBWatch: Sendable {
-    /// How often the policy is looked at.
-    public var pollInterval: Duration
+    /// How a watch on udev finds out that udevd went away.
+    public struct UdevCheck: Sendable {
+        /// How often.
+        public var interval: Duration
+        /// nil while udevd answers, else why not.
+        public var unavailableReason: @Sendable () -> String?
+
+        /// Looks every `interval` with `unavailableReason`.
+        public init(interval: Duration, unavailableReason: @escaping @Sendable () -> String?) {
+            self.interval = interval
+            self.unavailableReason = unavailableReason
+        }
+
+        /// `/run/udev/control` every 10 s.
+        public static let live = UdevCheck(interval: .seconds(10)) { UdevDaemon.unavailableReason() }
+    }
+
     /// Makes the monitor of a source.
     let makeMonitor: @Sendable (EventSource) throws -> any UEventMonitor
+    /// How a lost udevd is noticed.
+    public var udevCheck: UdevCheck
 
-    /// A watch over USB `DeviceMonitor`s with a receive buffer of `receiveBufferSize` bytes.
-    public init(pollInterval: Duration = .seconds(1), receiveBufferSize: Int = 8 << 20) {
-        self.pollInterval = pollInterval
-        self.makeMonitor = { source in try DeviceMonitor(source: source, subsystems: ["usb"], receiveBufferSize: receiveBufferSize) }
+    /// A watch over USB `DeviceMonitor`s read on `readiness`, with a receive buffer of `receiveBufferSize` bytes.
+    public init(readiness: ReadinessLoop, receiveBufferSize: Int = 8 << 20, udevCheck: UdevCheck = .live) {
+        self.makeMonitor = { source in
+            try DeviceMonitor(source: source, subsystems: ["usb"], receiveBufferSize: receiveBufferSize, readiness: readiness)
+        }
+        self.udevCheck = udevCheck
     }
 
     /// A watch over the monitors `makeMonitor` makes (a stand-in, in tests).
-    public init(pollInterval: Duration = .seconds(1), makeMonitor: @escaping @Sendable (EventSource) throws -> any UEventMonitor) {
-        self.pollInterval = pollInterval
+    public init(udevCheck: UdevCheck = .live, makeMonitor: @escaping @Sendable (EventSource) throws -> any UEventMonitor) {
         self.makeMonitor = makeMonitor
+        self.udevCheck = udevCheck
     }
 
     private enum Input: Sendable {
         case message(MonitorMessage)
-        case tick
+        case policy(Policy)
         case deadline
         case ended
     }
 
     /// Watches from `source` until cancelled, `deadline` (on `clock`), or a failure (thrown).
-    /// `policy` is asked at every tick; a policy with another digest is judged again, enforcing
-    /// when `enforce` says so. Events and notes go to `emit` in the order they happen.
+    /// `policyChanges` waits for the next policy (nil: no more, or cancelled); one with another
+    /// digest than the policy judged by is judged again, enforcing when `enforce` says so. Events
+    /// and notes go to `emit` in the order they happen.
     public func run<C: Clock>(
         control: USBControl, source: EventSource, deadline: C.Instant? = nil, clock: C = ContinuousClock(),
-        policy: (@Sendable () -> Policy)? = nil, enforce: @escaping @Sendable (Policy) -> Bool = { $0.usbMode == .enforce },
+        policyChanges: (@Sendable () async -> Policy?)? = nil, enforce: @escaping @Sendable (Policy) -> Bool = { $0.usbMode == .enforce },
         emit: (USBWatchEvent) async throws -> Void
     ) async throws where C.Duration == Duration {
         var monitor = try makeMonitor(source)
         try await emit(.note(.watching(monitor.source, bufferNote: monitor.bufferNote)))
-        var digest = policy?().sha256
+        var digest = control.configuration.policy.sha256
         var first = true
         // What the loop did lately, so that each decision says what its uevent waited behind.
         var busy = BusyLog()
@@ -82,66 +107,77 @@ public struct USBWatch: Sendable {
             defer { busy.note(.output, from: started, to: Monotonic.now()) }
             try await emit(item)
         }
+        let check = udevCheck
         while !Task.isCancelled {
             let (inputs, continuation) = AsyncStream.makeStream(of: Input.self)
             let watching = monitor
-            let interval = pollInterval
-            let ticking = policy != nil
-            let restart: Bool = try await withThrowingTaskGroup(of: Void.self) { group in
-                defer {
-                    watching.stop()
-                    group.cancelAll()
-                }
-                watching.start()
-                group.addTask {
-                    for await message in watching.messages { continuation.yield(.message(message)) }
-                    continuation.yield(.ended)
-                }
-                if ticking {
+            let restart: Bool
+            do {
+                restart = try await withThrowingTaskGroup(of: Void.self) { group in
+                    defer { group.cancelAll() }
+                    try watching.start()
                     group.addTask {
-                        while !Task.isCancelled {
-                            try await clock.sleep(for: interval)
-                            continuation.yield(.tick)
+                        for await message in watching.messages { continuation.yield(.message(message)) }
+                        continuation.yield(.ended)
+                    }
+                    if let policyChanges {
+                        group.addTask {
+                            while let latest = await policyChanges() { continuation.yield(.policy(latest)) }
                         }
                     }
-                }
-                if let deadline {
-                    group.addTask {
-                        try await clock.sleep(until: deadline, tolerance: nil)
-                        continuation.yield(.deadline)
+                    if watching.source == .udev {
+                        group.addTask {
+                            while true {
+                                try await clock.sleep(for: check.interval)
+                                if let reason = check.unavailableReason() {
+                                    continuation.yield(.message(.sourceLost(reason)))
+                                    return
+                                }
+                            }
+                        }
                     }
-                }
-                if first {
-                    first = false
-                    try await output(.events(judged { control.start(source: .coldplug) }))
-                } else {
-                    try await output(.events(judged { control.resync(reason: "udev source lost; now reading the kernel's uevents") }))
-                }
-                for await input in inputs {
-                    if Task.isCancelled { return false }
-                    switch input {
-                    case .message(.event(let event, let receivedAt)):
-                        let queue = busy.queue(received: receivedAt, taken: Monotonic.now())
-                        try await output(.events(judged { control.handle(event, receivedAt: receivedAt, source: watching.source, queue: queue) }))
-                    case .message(.overflow):
-                        try await output(.note(.overflow))
-                        try await output(.events(judged { control.resync(reason: "uevent socket overflow (ENOBUFS)") }))
-                    case .message(.sourceLost(let reason)):
-                        try await emit(.note(.sourceLost(reason)))
-                        return true
-                    case .message(.failure(let error)):
-                        throw error
-                    case .tick:
-                        guard let latest = policy?(), latest.sha256 != digest else { continue }
-                        digest = latest.sha256
-                        try await output(.note(.policyReloaded(latest)))
-                        try await output(.events(judged { control.reload(policy: latest, enforce: enforce(latest)) }))
-                    case .deadline, .ended:
-                        return false
+                    if let deadline {
+                        group.addTask {
+                            try await clock.sleep(until: deadline, tolerance: nil)
+                            continuation.yield(.deadline)
+                        }
                     }
+                    if first {
+                        first = false
+                        try await output(.events(judged { control.start(source: .coldplug) }))
+                    } else {
+                        try await output(.events(judged { control.resync(reason: "udev source lost; now reading the kernel's uevents") }))
+                    }
+                    for await input in inputs {
+                        if Task.isCancelled { return false }
+                        switch input {
+                        case .message(.event(let event, let receivedAt)):
+                            let queue = busy.queue(received: receivedAt, taken: Monotonic.now())
+                            try await output(.events(judged { control.handle(event, receivedAt: receivedAt, source: watching.source, queue: queue) }))
+                        case .message(.overflow):
+                            try await output(.note(.overflow))
+                            try await output(.events(judged { control.resync(reason: "uevent socket overflow (ENOBUFS)") }))
+                        case .message(.sourceLost(let reason)):
+                            try await emit(.note(.sourceLost(reason)))
+                            return true
+                        case .message(.failure(let error)):
+                            throw error
+                        case .policy(let latest):
+                            guard latest.sha256 != digest else { continue }
+                            digest = latest.sha256
+                            try await output(.note(.policyReloaded(latest)))
+                            try await output(.events(judged { control.reload(policy: latest, enforce: enforce(latest)) }))
+                        case .deadline, .ended:
+                            return false
+                        }
+                    }
+                    return false
                 }
-                return false
+            } catch {
+                await watching.stop()
+                throw error
             }
+            await watching.stop()
             guard restart, !Task.isCancelled else { return }
             monitor = try makeMonitor(.kernel)
             try await emit(.note(.watching(monitor.source, bufferNote: monitor.bufferNote)))

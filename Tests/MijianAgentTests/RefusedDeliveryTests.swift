@@ -32,8 +32,9 @@ struct RefusedDeliveryTests {
         }
         #expect(why == "https://127.0.0.1:\(port)/v1/reports: connection refused: nothing listens at that address and port (errno 111)", "\(why)")
         #expect(why.filter { $0 == "(" }.count == why.filter { $0 == ")" }.count, "\(why)")
-        // Each attempt takes about a connect() to loopback, never the connect timeout (5 s).
-        #expect(times.allSatisfy { $0 < .seconds(1) }, "\(times)")
+        // Each attempt takes about a connect() to loopback (milliseconds), never the connect
+        // timeout (5 s): the bound sits below the timeout, with room for a loaded machine.
+        #expect(times.allSatisfy { $0 < .seconds(4) }, "\(times)")
     }
 
     @Test func socketErrorsInWords() {

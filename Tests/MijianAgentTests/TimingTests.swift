@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MijianAgent
 import MijianCore
+import MijianTestSupport
 import Synchronization
 import Testing
 

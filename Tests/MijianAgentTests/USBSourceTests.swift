@@ -41,4 +41,28 @@ struct USBSourceTests {
         #expect(await agent.waitForExit(seconds: 6) == 0)
         #expect(agent.log.all.contains("usb.source=kernel") || agent.log.all.contains("usb.source=udev"), "\(agent.log.all)")
     }
+
+    /// The policy file saved without a signal: the service reads it, and the USB watch is woken
+    /// by the reload (no look every second) and judges every present interface again.
+    @Test func aSavedPolicyFileReachesTheUSBWatchWithoutASignal() async throws {
+        let machine = try AgentMachine()
+        try machine.writeConfig("report_interval: 1h\naudit_interval: 1h\ndelivery: {mode: none}\ntraffic: {enabled: false}\nusb: {enabled: true}\n")
+        let policyPath = machine.directory.appendingPathComponent("policy.yaml").path
+        let original = EmbeddedPolicies.classifiedWorkstation
+        try Data(original.utf8).write(to: URL(fileURLWithPath: policyPath))
+        let agent = try AgentProcess(machine, policy: policyPath)
+        #expect(await eventually(30) { agent.log.all.contains("usb: watching") && agent.log.all.contains("watching the policy file") }, "\(agent.log.all)")
+        // Saved as an editor saves: a new file renamed over the old one.
+        let changed = original.replacingOccurrences(of: "version: \"2026.1\"", with: "version: \"2026.2\"")
+        #expect(changed != original)
+        let fresh = machine.directory.appendingPathComponent(".policy.yaml.swp").path
+        try Data(changed.utf8).write(to: URL(fileURLWithPath: fresh))
+        #expect(rename(fresh, policyPath) == 0)
+        #expect(await eventually(30) { agent.log.all.contains("usb: policy reloaded") }, "\(agent.log.all)")
+        #expect(agent.log.all.contains("policy reloaded (the policy file was written)"), "\(agent.log.all)")
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(seconds: 6) == 0)
+        let last = try #require(try machine.spooled().last)
+        #expect(last.payload["policy"]?["sha256"]?.stringValue == (try Policy.parse(Array(changed.utf8), file: "changed.yaml")).sha256)
+    }
 }

@@ -76,7 +76,7 @@ struct DecisionTimingTests {
 
         func start() {}
 
-        func stop() { continuation.finish() }
+        func stop() async { continuation.finish() }
     }
 
     @Test func aUeventThatWaitedBehindTheOutputOfAnEarlierOneSaysSo() async throws {

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import MijianCore
 import MijianDevices
+import MijianHost
 import MijianTestSupport
 import Testing
 
@@ -32,8 +33,9 @@ private let newNetworkNamespace: Int32 = 0x4000_0000  // CLONE_NEWNET
             guard result.status == 0 else { throw MijianError(.io, "ip -batch: \(result.stderr)") }
         }
 
-        /// Makes a monitor whose socket lives in this namespace (created on a thread that entered it).
-        func monitor(bufferSize: Int) throws -> DeviceMonitor {
+        /// Makes a monitor whose socket lives in this namespace (created on a thread that entered
+        /// it), read on `readiness`.
+        func monitor(bufferSize: Int, readiness: ReadinessLoop) throws -> DeviceMonitor {
             let nsFD = open("/var/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
             guard nsFD >= 0 else { throw MijianError(.io, "cannot open the namespace", errno: errno) }
             let box = ResultBox()
@@ -46,7 +48,7 @@ private let newNetworkNamespace: Int32 = 0x4000_0000  // CLONE_NEWNET
                     done.signal()
                     return
                 }
-                box.result = Result { () throws(MijianError) in try DeviceMonitor(source: .kernel, subsystems: ["net"], receiveBufferSize: bufferSize) }
+                box.result = Result { () throws(MijianError) in try DeviceMonitor(source: .kernel, subsystems: ["net"], receiveBufferSize: bufferSize, readiness: readiness) }
                 _ = enterNamespace(home, newNetworkNamespace)
                 done.signal()
             }
@@ -61,34 +63,44 @@ private let newNetworkNamespace: Int32 = 0x4000_0000  // CLONE_NEWNET
         var result: Result<DeviceMonitor, MijianError>?
     }
 
-    /// Collects messages until `stop` says so or the time runs out.
+    /// Collects messages until `stop` says so or the time runs out; the monitor is stopped either way.
     static func collect(_ monitor: DeviceMonitor, seconds: Double, until stop: @escaping @Sendable (Int, Int, Int) -> Bool) async -> (adds: Int, removes: Int, overflows: Int) {
-        let deadline = Monotonic.now() + UInt64(seconds * 1e9)
-        Task {
-            while Monotonic.now() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
-            monitor.stop()
-        }
-        var adds = 0, removes = 0, overflows = 0
-        for await message in monitor.messages {
-            switch message {
-            case .event(let event, _):
-                guard event.subsystem == "net", event.kernelName.hasPrefix("mjd") else { continue }
-                if event.action == "add" { adds += 1 }
-                if event.action == "remove" { removes += 1 }
-            case .overflow: overflows += 1
-            case .sourceLost, .failure: break
+        await withTaskGroup(of: (adds: Int, removes: Int, overflows: Int)?.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                return nil
             }
-            if stop(adds, removes, overflows) {
-                monitor.stop()
+            group.addTask {
+                var adds = 0, removes = 0, overflows = 0
+                for await message in monitor.messages {
+                    switch message {
+                    case .event(let event, _):
+                        guard event.subsystem == "net", event.kernelName.hasPrefix("mjd") else { continue }
+                        if event.action == "add" { adds += 1 }
+                        if event.action == "remove" { removes += 1 }
+                    case .overflow: overflows += 1
+                    case .sourceLost, .failure: break
+                    }
+                    if stop(adds, removes, overflows) { break }
+                }
+                return (adds, removes, overflows)
             }
+            // The first to end: the counts, or the time.
+            let first = await group.next() ?? nil
+            await monitor.stop()
+            // The monitor's stream has finished: the counting task ends with what it had.
+            var counted = first
+            for await other in group where counted == nil { counted = other }
+            group.cancelAll()
+            return counted ?? (0, 0, 0)
         }
-        return (adds, removes, overflows)
     }
 
     @Test func aStormOfFiveThousandEventsArrivesWhole() async throws {
         let namespace = try Namespace()
-        let monitor = try namespace.monitor(bufferSize: 128 << 20)
-        monitor.start()
+        let readiness = try ReadinessLoop()
+        let monitor = try namespace.monitor(bufferSize: 128 << 20, readiness: readiness)
+        try monitor.start()
         // Veth pairs (this kernel may have no dummy driver): each pair is two adds, and deleting one
         // end removes both.
         let pairs = 1250
@@ -99,25 +111,30 @@ private let newNetworkNamespace: Int32 = 0x4000_0000  // CLONE_NEWNET
         #expect(overflows == 0)
         #expect(adds == count)
         #expect(removes == count)
+        await readiness.stop()
     }
 
     @Test func aStormIntoASmallBufferIsAnOverflowThatIsSaid() async throws {
         let namespace = try Namespace()
         // The kernel's floor for SO_RCVBUF is about 2 KiB: a few messages.
-        let monitor = try namespace.monitor(bufferSize: 4096)
+        let readiness = try ReadinessLoop()
+        let monitor = try namespace.monitor(bufferSize: 4096, readiness: readiness)
         let pairs = 250
         let count = 2 * pairs
         // Nobody reads while the storm runs: the socket must overflow.
         try namespace.batch((0..<pairs).map { "link add mjd\($0)a type veth peer name mjd\($0)b" })
         try namespace.batch((0..<pairs).map { "link del mjd\($0)a" })
-        monitor.start()
+        try monitor.start()
         let (adds, removes, overflows) = await Self.collect(monitor, seconds: 5) { _, _, overflows in overflows > 0 }
         #expect(overflows >= 1, "ENOBUFS was not reported (adds \(adds), removes \(removes))")
         #expect(adds + removes < 2 * count)
+        await readiness.stop()
     }
 
-    @Test func aMonitorOfAWalkSourceIsAnErrorNotATrap() {
-        #expect(throws: MijianError.self) { try DeviceMonitor(source: .coldplug, subsystems: ["usb"]) }
+    @Test func aMonitorOfAWalkSourceIsAnErrorNotATrap() async throws {
+        let readiness = try ReadinessLoop()
+        #expect(throws: MijianError.self) { try DeviceMonitor(source: .coldplug, subsystems: ["usb"], readiness: readiness) }
+        await readiness.stop()
     }
 
     @Test func udevDetectionConnectsForReal() throws {

@@ -1,13 +1,13 @@
 import Synchronization
 
 /// A clock that moves only when the test says: sleepers wake when `advance` passes their deadline.
-final class ManualClock: Clock, Sendable {
-    struct Instant: InstantProtocol {
-        var offset: Duration
+public final class ManualClock: Clock, Sendable {
+    public struct Instant: InstantProtocol {
+        public var offset: Duration
 
-        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        func duration(to other: Instant) -> Duration { other.offset - offset }
-        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        public func duration(to other: Instant) -> Duration { other.offset - offset }
+        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
     private struct Sleeper {
@@ -25,16 +25,19 @@ final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
-    var now: Instant { state.withLock { $0.now } }
-    var minimumResolution: Duration { .zero }
+    /// A clock at zero.
+    public init() {}
+
+    public var now: Instant { state.withLock { $0.now } }
+    public var minimumResolution: Duration { .zero }
 
     /// Time since the clock was made.
-    var elapsed: Duration { now.offset }
+    public var elapsed: Duration { now.offset }
 
     /// How many are asleep on it now.
-    var sleeping: Int { state.withLock { $0.sleepers.count } }
+    public var sleeping: Int { state.withLock { $0.sleepers.count } }
 
-    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+    public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -62,7 +65,7 @@ final class ManualClock: Clock, Sendable {
     }
 
     /// Moves the clock on, waking every sleeper whose deadline it reaches.
-    func advance(by duration: Duration) {
+    public func advance(by duration: Duration) {
         let due = state.withLock { state -> [Sleeper] in
             state.now = state.now.advanced(by: duration)
             let now = state.now
@@ -74,16 +77,16 @@ final class ManualClock: Clock, Sendable {
     }
 
     /// The earliest deadline anyone sleeps until.
-    var nextDeadline: Instant? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+    public var nextDeadline: Instant? { state.withLock { $0.sleepers.map(\.deadline).min() } }
 
     /// Advances straight to the next deadline (nothing happens in between but sleeping).
-    func advanceToNextDeadline() {
+    public func advanceToNextDeadline() {
         guard let next = nextDeadline else { return }
         advance(by: now.duration(to: next))
     }
 
     /// Waits (in real time) until someone sleeps until exactly `offset` on this clock, for at most `seconds`.
-    func waitForSleeper(until offset: Duration, seconds: Double = 10) async -> Bool {
+    public func waitForSleeper(until offset: Duration, seconds: Double = 10) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
         while !state.withLock({ $0.sleepers.contains { $0.deadline.offset == offset } }) {
             if ContinuousClock.now > deadline { return false }
@@ -93,7 +96,7 @@ final class ManualClock: Clock, Sendable {
     }
 
     /// Waits (in real time, yielding) until at least `count` sleep on the clock, for at most `seconds`.
-    func waitForSleepers(_ count: Int, seconds: Double = 10) async -> Bool {
+    public func waitForSleepers(_ count: Int, seconds: Double = 10) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
         while sleeping < count {
             if ContinuousClock.now > deadline { return false }
@@ -104,7 +107,7 @@ final class ManualClock: Clock, Sendable {
 }
 
 /// Polls `condition` in real time, every millisecond, for at most `seconds`.
-func until(seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+public func until(seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
     while ContinuousClock.now < deadline {
         if await condition() { return true }
