@@ -151,6 +151,7 @@ public enum AssessmentBuilder {
         for finding in snapshot.findings { findingsByRule[finding.ruleID, default: []].append(finding) }
         var unitByRule: [String: [UnitFinding]] = [:]
         for finding in unitFindings { unitByRule[finding.rule.id, default: []].append(finding) }
+        let tallies = RuleTallies(snapshot.hosts)
 
         func row(_ reference: EvidenceReference) -> EvidenceRow {
             EvidenceRow(
@@ -182,7 +183,7 @@ public enum AssessmentBuilder {
                 var problems: [Problem] = []
                 var errors: [Problem] = []
                 var evidenceCount = 0
-                var machines = Set<String>()
+                var machines = Set<Int>()
                 for rule in item.rules {
                     if let unit = unitByRule[rule] {
                         for finding in unit {
@@ -198,11 +199,9 @@ public enum AssessmentBuilder {
                         }
                         continue
                     }
-                    for host in snapshot.hosts where inScope(host) {
-                        if let count = host.rules[rule], count.pass + count.fail > 0 {
-                            evidenceCount += count.pass + count.fail
-                            machines.insert(host.hostID)
-                        }
+                    for tally in tallies.scoped(rule, item.scope) {
+                        evidenceCount += tally.results
+                        machines.formUnion(tally.machines)
                     }
                     var byHost: [String: [FindingRecord]] = [:]
                     for finding in findingsByRule[rule] ?? [] {
@@ -390,6 +389,44 @@ public enum AssessmentBuilder {
             item: item, verdict: verdict, decidedBy: "people", earned: verdict == .meets ? item.points : 0, basis: "人工判定",
             basisEN: "Decided by people", problems: verdict == .fails ? [Problem(text: answer?.note ?? "人工判定不符合", textEN: answer?.note ?? "Judged as not met by people", evidence: [])] : [],
             note: answer?.note)
+    }
+}
+
+/// Per machine rule, the check results (pass and fail) and the machines that gave them, for
+/// classified and unclassified machines apart: one pass over the year's machines, however many
+/// items read the same rule.
+struct RuleTallies {
+    /// Results of one rule among machines of one kind; machines by their position in the snapshot.
+    struct Tally {
+        var results = 0
+        var machines: [Int] = []
+    }
+
+    private var classified: [String: Tally] = [:]
+    private var unclassified: [String: Tally] = [:]
+
+    init(_ hosts: [HostYear]) {
+        for index in hosts.indices {
+            let isClassified = hosts[index].isClassified
+            for (rule, count) in hosts[index].rules where count.pass + count.fail > 0 {
+                if isClassified {
+                    classified[rule, default: Tally()].results += count.pass + count.fail
+                    classified[rule, default: Tally()].machines.append(index)
+                } else {
+                    unclassified[rule, default: Tally()].results += count.pass + count.fail
+                    unclassified[rule, default: Tally()].machines.append(index)
+                }
+            }
+        }
+    }
+
+    /// The tallies of `rule` among the machines `scope` names.
+    func scoped(_ rule: String, _ scope: AssessmentTable.Scope) -> [Tally] {
+        switch scope {
+        case .classified: return classified[rule].map { [$0] } ?? []
+        case .unclassified: return unclassified[rule].map { [$0] } ?? []
+        case .all: return [classified[rule], unclassified[rule]].compactMap { $0 }
+        }
     }
 }
 

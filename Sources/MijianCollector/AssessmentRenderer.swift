@@ -129,10 +129,21 @@ public struct AssessmentRenderer: Sendable {
     private func cell(_ text: String) -> String { Self.markdownCell(text) }
 
     /// `text` made safe for one Markdown table cell or line (see `cell`).
+    /// One pass over the scalars (most cells need nothing and are returned as they are).
     public static func markdownCell(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
-            .replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        guard text.utf8.contains(where: { $0 == 0x5C || $0 == 0x7C || $0 == 0x3C || $0 == 0x0D || $0 == 0x0A }) else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 8)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "|": out += "\\|"
+            case "<": out += "&lt;"
+            case "\r", "\n": out += " "
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     private func mdTable(_ header: [String], _ rows: [[String]], indent: String = "") -> String {
@@ -206,6 +217,7 @@ public struct AssessmentRenderer: Sendable {
 
     /// Escapes text for HTML element content and attribute values.
     public static func escape(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in text.unicodeScalars {

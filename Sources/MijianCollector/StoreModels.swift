@@ -114,6 +114,24 @@ public struct HostRecord: Sendable, Equatable {
     public var skewedReports: Int = 0
 }
 
+/// Where a page of the machine list starts: after this machine, in the list's order (host
+/// name, then host id, compared as bytes).
+public struct HostPosition: Sendable, Equatable {
+    /// The host name of the last machine of the previous page.
+    public var hostname: String
+    /// Its host id.
+    public var hostID: String
+
+    /// Makes a position.
+    public init(hostname: String, hostID: String) {
+        self.hostname = hostname
+        self.hostID = hostID
+    }
+
+    /// The position just after `record`.
+    public init(_ record: HostRecord) { self.init(hostname: record.hostname, hostID: record.hostID) }
+}
+
 /// Counts of one rule's findings on one machine in one year.
 public struct RuleCount: Sendable, Equatable {
     /// Pass findings.

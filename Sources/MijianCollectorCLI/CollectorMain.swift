@@ -315,10 +315,26 @@ struct HostsCommand: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var unit: UnitOptions
     @Option(help: "text or json.") var format: String = "text"
+    @Option(help: "At most this many machines (a page of the list; the next page starts --after the last one's host id).") var limit: Int?
+    @Option(help: "Start after this machine (its host id) in the list's order.") var after: String?
 
     func run() async throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if after != nil, limit == nil { throw ValidationError("--after pages the list: give --limit too") }
         let storage = try await data.storage()
-        let hosts = try await reported { () async throws(StoreError) in try await storage.hosts() }
+        let position: HostPosition?
+        if let after {
+            guard let host = try await reported({ () async throws(StoreError) in try await storage.host(after) }) else {
+                throw ValidationError("--after \(after): no machine has this host id")
+            }
+            position = HostPosition(host)
+        } else {
+            position = nil
+        }
+        let hosts = try await reported { () async throws(StoreError) in
+            guard let limit else { return try await storage.hosts() }
+            return try await storage.hosts(after: position, limit: limit)
+        }
         let settings = UnitSettings(policies: try CollectorSetup.policies(unit.policy))
         let now = Date()
         switch format {

@@ -155,12 +155,12 @@ struct PostgresStoreTests {
         let url = try cluster.newDatabase()
         let location = try PostgresLocation.parse(url)
         let first = try await PostgresStore.open(location)
-        #expect(first.appliedMigrations == ["1-collector"])
+        #expect(first.appliedMigrations == ["1-collector", "2-host-summaries"])
         // A second instance starting on the same database finds the schema current.
         let second = try await PostgresStore.open(location)
         #expect(second.appliedMigrations.isEmpty)
         let database = PostgresCluster.databaseName(of: url)
-        #expect(try cluster.psql("SELECT version FROM schema_migrations", database: database) == "1-collector\n")
+        #expect(try cluster.psql("SELECT version FROM schema_migrations ORDER BY version", database: database) == "1-collector\n2-host-summaries\n")
         // Every connection of the collector's role is TLS.
         let connections = try cluster.psql("""
             SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'mijian'

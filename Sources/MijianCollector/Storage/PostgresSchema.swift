@@ -128,6 +128,7 @@ enum PostgresSchema {
             "CREATE TABLE repeat_drops (id BIGINT PRIMARY KEY CHECK (id = 1), windows BIGINT NOT NULL, requests BIGINT NOT NULL)",
             "INSERT INTO repeat_drops (id, windows, requests) VALUES (1, 0, 0)",
         ]),
+        Migration(version: "2-host-summaries", statements: PostgresStore.summaryStatements),
     ]
 
     /// The newest version this build knows.

@@ -8,26 +8,83 @@ import PostgresNIO
 extension PostgresStore {
     // MARK: - Queries
 
-    private static let hostColumns = """
-        h.*, (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id) AS report_count,
-            (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id AND r.outcome = 'fork') AS fork_count,
-            (SELECT LEAST(coalesce(sum(to_seq - from_seq + 1), 0), 9223372036854775807)::bigint FROM gaps g WHERE g.host_id = h.host_id) AS missing_count
-        """
-
-    /// Every machine that has sent an accepted report, by host name.
+    /// Every machine that has sent an accepted report, by host name (bytewise, as SQLite
+    /// orders): the `hosts_name_c` index in order, each row carrying its counts (kept by triggers,
+    /// `summaryStatements`).
     public func hosts() async throws(StoreError) -> [HostRecord] {
         try await attempt("read the hosts") {
-            try await rows(PostgresQuery(unsafeSQL: "SELECT \(Self.hostColumns) FROM hosts h ORDER BY h.hostname COLLATE \"C\", h.host_id COLLATE \"C\"")).map(Self.hostRecord)
+            try await rows(PostgresQuery(unsafeSQL: "SELECT * FROM hosts ORDER BY hostname COLLATE \"C\", host_id COLLATE \"C\"")).map(Self.hostRecord)
+        }
+    }
+
+    /// At most `limit` machines of the list, those after `after`: a range of `hosts_name_c`.
+    public func hosts(after: HostPosition?, limit: Int) async throws(StoreError) -> [HostRecord] {
+        try await attempt("read the hosts") {
+            let limit = max(limit, 0)
+            guard let after else {
+                return try await rows("SELECT * FROM hosts ORDER BY hostname COLLATE \"C\", host_id COLLATE \"C\" LIMIT \(limit)").map(Self.hostRecord)
+            }
+            return try await rows("""
+                SELECT * FROM hosts WHERE (hostname COLLATE "C", host_id COLLATE "C") > (\(after.hostname), \(after.hostID))
+                ORDER BY hostname COLLATE "C", host_id COLLATE "C" LIMIT \(limit)
+                """).map(Self.hostRecord)
         }
     }
 
     /// One machine.
     public func host(_ hostID: String) async throws(StoreError) -> HostRecord? {
         try await attempt("read the host") {
-            var binds = PostgresBindings()
-            binds.append(hostID)
-            return try await rows(PostgresQuery(unsafeSQL: "SELECT \(Self.hostColumns) FROM hosts h WHERE h.host_id = $1", binds: binds)).first.map(Self.hostRecord)
+            try await rows("SELECT * FROM hosts WHERE host_id = \(hostID)").first.map(Self.hostRecord)
         }
+    }
+
+    /// Indexes and summaries the queries read (as SQLite's, `registerQueryMigrations`): each
+    /// machine's counts of reports, forks and missing reports in its row, kept by triggers in the
+    /// transaction that stores the report or the gap; the list's order as an index (bytewise,
+    /// whatever the database's collation). A machine's row starts at zero and each report and gap
+    /// stored adds itself: the ledger writes a machine's first report and its row in one statement,
+    /// and a row trigger runs after the whole statement, so it finds the row; a unit moved in
+    /// copies the machines before their reports and gaps.
+    static let summaryStatements: [String] = [
+        "ALTER TABLE hosts ADD COLUMN report_count BIGINT NOT NULL DEFAULT 0, ADD COLUMN fork_count BIGINT NOT NULL DEFAULT 0, ADD COLUMN missing_count BIGINT NOT NULL DEFAULT 0",
+        "UPDATE hosts SET \(recountSQL("hosts.host_id"))",
+        "CREATE INDEX hosts_name_c ON hosts(hostname COLLATE \"C\", host_id COLLATE \"C\")",
+        """
+        CREATE FUNCTION hosts_counts_start() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.report_count := 0;
+            NEW.fork_count := 0;
+            NEW.missing_count := 0;
+            RETURN NEW;
+        END $$
+        """,
+        "CREATE TRIGGER hosts_counts_start BEFORE INSERT ON hosts FOR EACH ROW EXECUTE FUNCTION hosts_counts_start()",
+        """
+        CREATE FUNCTION reports_count() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE hosts SET report_count = report_count + 1, fork_count = fork_count + (NEW.outcome = 'fork')::int WHERE host_id = NEW.host_id;
+            RETURN NULL;
+        END $$
+        """,
+        "CREATE TRIGGER reports_count AFTER INSERT ON reports FOR EACH ROW EXECUTE FUNCTION reports_count()",
+        """
+        CREATE FUNCTION gaps_count() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE hosts SET missing_count = LEAST(missing_count::numeric + (NEW.to_seq::numeric - NEW.from_seq + 1), 9223372036854775807)::bigint
+            WHERE host_id = NEW.host_id;
+            RETURN NULL;
+        END $$
+        """,
+        "CREATE TRIGGER gaps_count AFTER INSERT ON gaps FOR EACH ROW EXECUTE FUNCTION gaps_count()",
+    ]
+
+    /// The three counts of the machine `host` from the tables (for the rows there before the triggers).
+    static func recountSQL(_ host: String) -> String {
+        """
+        report_count = (SELECT count(*) FROM reports r WHERE r.host_id = \(host)),
+            fork_count = (SELECT count(*) FROM reports r WHERE r.host_id = \(host) AND r.outcome = 'fork'),
+            missing_count = (SELECT LEAST(coalesce(sum(to_seq::numeric - from_seq + 1), 0), 9223372036854775807)::bigint FROM gaps g WHERE g.host_id = \(host))
+        """
     }
 
     static func hostRecord(_ row: PostgresRandomAccessRow) throws -> HostRecord {

@@ -42,28 +42,44 @@ extension SQLiteStore {
     /// What the refusal table dropped.
     public func refusalDrops() async throws(StoreError) -> RefusalDrops { try await read("read the refusals", Self.refusalDrops) }
 
-    static func hosts(_ db: Database, hostID: String? = nil) throws -> [HostRecord] {
-        let columns = """
-            SELECT h.*, (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id) AS report_count,
-                (SELECT count(*) FROM reports r WHERE r.host_id = h.host_id AND r.outcome = 'fork') AS fork_count,
-                (SELECT CAST(min(total(to_seq - from_seq + 1), 9223372036854775807.0) AS INTEGER) FROM gaps g WHERE g.host_id = h.host_id) AS missing_count
-            FROM hosts h
-            """
-        if let hostID {
-            return try Row.fetchAll(db.cachedStatement(sql: columns + " WHERE h.host_id = ?"), arguments: [hostID]).map(hostRecord)
-        }
-        return try Row.fetchAll(db, sql: columns + " ORDER BY h.hostname, h.host_id").map(hostRecord)
+    /// At most `limit` machines of the list, those after `after`: a range of the `hosts_hostname` index.
+    public func hosts(after: HostPosition?, limit: Int) async throws(StoreError) -> [HostRecord] {
+        try await read("read the hosts") { db in try Self.hosts(db, after: after, limit: limit) }
     }
 
+    /// Each machine's counts of reports, forks and missing reports are columns of its row, kept by
+    /// triggers in the transaction that stores a report or a gap (`registerQueryMigrations`): the
+    /// list reads one table in the order of its index.
+    static func hosts(_ db: Database, hostID: String? = nil) throws -> [HostRecord] {
+        if let hostID {
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT \(hostColumns) FROM hosts WHERE host_id = ?"), arguments: [hostID]).map(hostRecord)
+        }
+        // Decoded from the statement's own row as the cursor passes (no copy of each row first).
+        return try Array(Row.fetchCursor(db, sql: "SELECT \(hostColumns) FROM hosts ORDER BY hostname, host_id").map(hostRecord))
+    }
+
+    static func hosts(_ db: Database, after: HostPosition?, limit: Int) throws -> [HostRecord] {
+        guard let after else {
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT \(hostColumns) FROM hosts ORDER BY hostname, host_id LIMIT ?"), arguments: [max(limit, 0)]).map(hostRecord)
+        }
+        return try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(hostColumns) FROM hosts WHERE (hostname, host_id) > (?, ?) ORDER BY hostname, host_id LIMIT ?"),
+            arguments: [after.hostname, after.hostID, max(limit, 0)]).map(hostRecord)
+    }
+
+    /// The columns `hostRecord` reads, in its order.
+    static let hostColumns = """
+        host_id, hostname, asset_id, classification, responsible, keyid, epoch, seq, digest, last_issued_at, last_received_at,
+        policy_id, policy_sha256, last_fail_count, report_count, fork_count, missing_count, last_skew_seconds, last_skew, skewed_reports
+        """
+
+    /// A row of `hostColumns`, read by position.
     static func hostRecord(_ row: Row) -> HostRecord {
         HostRecord(
-            hostID: row["host_id"], hostname: row["hostname"], assetID: row["asset_id"],
-            classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
-            keyid: row["keyid"], chain: ChainState(epoch: row["epoch"], seq: row["seq"], digest: row["digest"]),
-            lastIssuedAt: date(row["last_issued_at"]), lastReceivedAt: date(row["last_received_at"]), policyID: row["policy_id"],
-            policySHA256: row["policy_sha256"], lastFailCount: row["last_fail_count"], reportCount: row["report_count"],
-            forkCount: row["fork_count"], missingCount: row["missing_count"], lastSkewSeconds: row["last_skew_seconds"], lastSkew: row["last_skew"],
-            skewedReports: row["skewed_reports"])
+            hostID: row[0], hostname: row[1], assetID: row[2], classification: (row[3] as String?).flatMap(Classification.init(rawValue:)), responsible: row[4],
+            keyid: row[5], chain: ChainState(epoch: row[6], seq: row[7], digest: row[8]), lastIssuedAt: date(row[9]), lastReceivedAt: date(row[10]),
+            policyID: row[11], policySHA256: row[12], lastFailCount: row[13], reportCount: row[14], forkCount: row[15], missingCount: row[16],
+            lastSkewSeconds: row[17], lastSkew: row[18], skewedReports: row[19])
     }
 
     static func reports(_ db: Database, hostID: String, limit: Int) throws -> [ReportSummary] {
@@ -125,61 +141,133 @@ extension SQLiteStore {
         return RefusalDrops(windows: row?["windows"] ?? 0, requests: row?["requests"] ?? 0)
     }
 
+    /// Everything the year's assessment reads. Each query is a range of an index on the year (or
+    /// a key lookup from one), so other years stored cost nothing; columns are read by position.
     static func snapshot(_ db: Database, year: Int) throws -> UnitSnapshot {
-        var hosts: [String: HostYear] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM host_years WHERE year = ?", arguments: [year]) {
-            let id: String = row["host_id"]
-            hosts[id] = HostYear(
-                hostID: id, hostname: row["hostname"], assetID: row["asset_id"],
-                classification: (row["classification"] as String?).flatMap(Classification.init(rawValue:)), responsible: row["responsible"],
-                reports: row["reports"], lastIssuedAt: date(row["last_issued_at"]), lastReportSHA256: row["last_report_sha256"],
-                policySHA256: row["policy_sha256"], policyID: row["policy_id"], rules: [:])
+        // The year's machines in host-id order (the index holds the key), then their rule counts
+        // in the same order through the key of host_rules: each machine's counts arrive together.
+        var machines: [HostYear] = []
+        var position: [String: Int] = [:]
+        let yearRows = try Row.fetchCursor(db, sql: """
+            SELECT host_id, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_sha256, policy_id
+            FROM host_years WHERE year = ? ORDER BY host_id
+            """, arguments: [year])
+        while let row = try yearRows.next() {
+            let id: String = row[0]
+            position[id] = machines.count
+            machines.append(HostYear(
+                hostID: id, hostname: row[1], assetID: row[2], classification: (row[3] as String?).flatMap(Classification.init(rawValue:)), responsible: row[4],
+                reports: row[5], lastIssuedAt: date(row[6]), lastReportSHA256: row[7], policySHA256: row[8], policyID: row[9], rules: [:]))
         }
-        let cursor = try Row.fetchCursor(db, sql: "SELECT host_id, rule_id, pass, fail, error, other FROM host_rules WHERE year = ?", arguments: [year])
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT r.host_id, r.rule_id, r.pass, r.fail, r.error, r.other FROM host_years y CROSS JOIN host_rules r
+            WHERE y.year = ? AND r.host_id = y.host_id AND r.year = y.year ORDER BY y.host_id
+            """, arguments: [year])
+        var currentID = ""
+        var current: Int?
+        var rules: [String: RuleCount] = [:]
         while let row = try cursor.next() {
-            let id: String = row["host_id"]
+            let id: String = row[0]
+            if id != currentID {
+                if let current { machines[current].rules = rules }
+                currentID = id
+                current = position[id]
+                rules = Dictionary(minimumCapacity: rules.count)
+            }
             var count = RuleCount()
-            count.pass = row["pass"]
-            count.fail = row["fail"]
-            count.error = row["error"]
-            count.other = row["other"]
-            hosts[id]?.rules[row["rule_id"]] = count
+            count.pass = row[2]
+            count.fail = row[3]
+            count.error = row[4]
+            count.other = row[5]
+            rules[row[1]] = count
         }
+        if let current { machines[current].rules = rules }
         // Machines with an active key that sent nothing this year still belong to the unit.
         let yearEnd = RFC3339.string(from: CollectorCalendar.end(of: year))
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM keys WHERE revoked_at IS NULL AND approved_at < ?", arguments: [yearEnd]) {
-            let key = keyRecord(row)
-            guard hosts[key.hostID] == nil else { continue }
-            hosts[key.hostID] = HostYear(
-                hostID: key.hostID, hostname: key.hostname, assetID: key.assetID, classification: key.classification,
-                responsible: key.responsible, reports: 0, lastIssuedAt: nil, lastReportSHA256: nil, policySHA256: nil, policyID: nil, rules: [:])
+        for row in try Row.fetchAll(db, sql: """
+            SELECT host_id, hostname, asset_id, classification, responsible FROM keys WHERE revoked_at IS NULL AND approved_at < ?
+            """, arguments: [yearEnd]) {
+            let id: String = row[0]
+            guard position[id] == nil else { continue }
+            position[id] = machines.count
+            machines.append(HostYear(
+                hostID: id, hostname: row[1], assetID: row[2], classification: (row[3] as String?).flatMap(Classification.init(rawValue:)),
+                responsible: row[4], reports: 0, lastIssuedAt: nil, lastReportSHA256: nil, policySHA256: nil, policyID: nil, rules: [:]))
         }
-        let findings = try Row.fetchAll(db, sql: "SELECT * FROM findings WHERE year = ? ORDER BY host_id, rule_id, subject, status", arguments: [year]).compactMap { row -> FindingRecord? in
-            guard let status = Status(rawValue: row["status"]) else { return nil }
+        let findings = try Row.fetchAll(db, sql: """
+            SELECT host_id, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256
+            FROM findings WHERE year = ? ORDER BY host_id, rule_id, subject, status
+            """, arguments: [year]).compactMap { row -> FindingRecord? in
+            guard let status = Status(rawValue: row[3]) else { return nil }
             return FindingRecord(
-                hostID: row["host_id"], ruleID: row["rule_id"], subject: row["subject"], status: status, detail: row["detail"],
-                count: row["count"], firstObservedAt: date(row["first_observed_at"]), lastObservedAt: date(row["last_observed_at"]),
-                firstReportSHA256: row["first_report_sha256"], lastReportSHA256: row["last_report_sha256"])
+                hostID: row[0], ruleID: row[1], subject: row[2], status: status, detail: row[4], count: row[5], firstObservedAt: date(row[6]),
+                lastObservedAt: date(row[7]), firstReportSHA256: row[8], lastReportSHA256: row[9])
         }
-        let media = try Row.fetchAll(db, sql: "SELECT * FROM media WHERE year = ? ORDER BY vendor, product, serial, host_id", arguments: [year]).map { row in
+        let media = try Row.fetchAll(db, sql: """
+            SELECT host_id, vendor, product, serial, source, first_seen, last_seen, report_sha256 FROM media WHERE year = ? ORDER BY vendor, product, serial, host_id
+            """, arguments: [year]).map { row in
             MediumSighting(
-                hostID: row["host_id"], identity: MediumIdentity(vendor: row["vendor"], product: row["product"], serial: row["serial"]),
-                source: row["source"], firstSeen: date(row["first_seen"]), lastSeen: date(row["last_seen"]), reportSHA256: row["report_sha256"])
+                hostID: row[0], identity: MediumIdentity(vendor: row[1], product: row[2], serial: row[3]), source: row[4], firstSeen: date(row[5]),
+                lastSeen: date(row[6]), reportSHA256: row[7])
         }
         let gaps = try Row.fetchAll(db, sql: "SELECT * FROM gaps WHERE year = ? ORDER BY host_id, epoch, from_seq", arguments: [year]).map(gapRecord)
         let forks = try Row.fetchAll(db, sql: "SELECT host_id, epoch, seq, payload_sha256, received_at FROM reports WHERE outcome = 'fork' AND year = ? ORDER BY host_id, epoch, seq", arguments: [year]).map { row in
-            ForkRecord(hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], receivedAt: date(row["received_at"]))
+            ForkRecord(hostID: row[0], epoch: row[1], seq: row[2], reportSHA256: row[3], receivedAt: date(row[4]))
         }
         let skews = try Row.fetchAll(db, sql: """
             SELECT host_id, epoch, seq, payload_sha256, skew, skew_seconds, issued_at, received_at FROM reports
             WHERE skew IS NOT NULL AND year = ? ORDER BY host_id, epoch, seq
             """, arguments: [year]).map { row in
             SkewRecord(
-                hostID: row["host_id"], epoch: row["epoch"], seq: row["seq"], reportSHA256: row["payload_sha256"], kind: row["skew"],
-                seconds: row["skew_seconds"], issuedAt: date(row["issued_at"]), receivedAt: date(row["received_at"]))
+                hostID: row[0], epoch: row[1], seq: row[2], reportSHA256: row[3], kind: row[4], seconds: row[5], issuedAt: date(row[6]), receivedAt: date(row[7]))
         }
-        return UnitSnapshot(
-            year: year, hosts: hosts.values.sorted { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }, findings: findings,
-            media: media, gaps: gaps, forks: forks, skews: skews)
+        machines.sort { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }
+        return UnitSnapshot(year: year, hosts: machines, findings: findings, media: media, gaps: gaps, forks: forks, skews: skews)
+    }
+
+    // MARK: - Schema for the queries
+
+    /// Indexes and summaries the queries read, so that the machine list, a machine's timeline and
+    /// a year's assessment cost the same however many years the store holds (envelopes are kept
+    /// for ever):
+    /// * `hosts.report_count`, `fork_count`, `missing_count`: kept by triggers in the
+    ///   transaction that stores the report or the gap (a machine's first row counts what is
+    ///   already stored for it), so the list reads no other table;
+    /// * `gaps_host`: a machine's gaps without reading every machine's;
+    /// * `host_years_year`: the year's machines without reading the other years'; a year's rule
+    ///   counts are then read through the `host_rules` key, machine by machine.
+    /// A machine's timeline is a range of `reports_chain`; the year's forks and skewed reports
+    /// have their own indexes.
+    static func registerQueryMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v7-host-summaries") { db in
+            try db.execute(sql: """
+                CREATE INDEX gaps_host ON gaps(host_id, epoch, from_seq);
+                CREATE INDEX host_years_year ON host_years(year);
+                ALTER TABLE hosts ADD COLUMN report_count INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE hosts ADD COLUMN fork_count INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE hosts ADD COLUMN missing_count INTEGER NOT NULL DEFAULT 0;
+                UPDATE hosts SET \(recountSQL("hosts.host_id"));
+                CREATE TRIGGER hosts_counts_first AFTER INSERT ON hosts BEGIN
+                    UPDATE hosts SET \(recountSQL("NEW.host_id")) WHERE host_id = NEW.host_id;
+                END;
+                CREATE TRIGGER reports_count AFTER INSERT ON reports BEGIN
+                    UPDATE hosts SET report_count = report_count + 1, fork_count = fork_count + (NEW.outcome = 'fork') WHERE host_id = NEW.host_id;
+                END;
+                CREATE TRIGGER gaps_count AFTER INSERT ON gaps BEGIN
+                    UPDATE hosts SET missing_count = CAST(min(missing_count + (CAST(NEW.to_seq AS REAL) - NEW.from_seq + 1), 9223372036854775807.0) AS INTEGER)
+                    WHERE host_id = NEW.host_id;
+                END;
+                """)
+        }
+    }
+
+    /// The three counts of the machine `host` from the tables (missing reports summed in floating
+    /// point and held at the largest integer, as seqs far apart may overflow).
+    static func recountSQL(_ host: String) -> String {
+        """
+        report_count = (SELECT count(*) FROM reports r WHERE r.host_id = \(host)),
+            fork_count = (SELECT count(*) FROM reports r WHERE r.host_id = \(host) AND r.outcome = 'fork'),
+            missing_count = (SELECT CAST(min(total(to_seq - from_seq + 1), 9223372036854775807.0) AS INTEGER) FROM gaps g WHERE g.host_id = \(host))
+        """
     }
 }

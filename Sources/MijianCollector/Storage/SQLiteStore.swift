@@ -290,6 +290,7 @@ public final class SQLiteStore: CollectorStorage {
             try db.execute(sql: "DELETE FROM ingest_log WHERE outcome IN ('duplicate', 'replay')")
         }
         ConsoleSchema.register(&migrator)
+        registerQueryMigrations(&migrator)
         return migrator
     }
 

@@ -367,6 +367,8 @@ public protocol KeyRegistry: Sendable {
 public protocol StoreQueries: Sendable {
     /// Every machine that has sent an accepted report, by host name.
     func hosts() async throws(StoreError) -> [HostRecord]
+    /// At most `limit` machines of that list, those after `after` (from the start when nil).
+    func hosts(after: HostPosition?, limit: Int) async throws(StoreError) -> [HostRecord]
     /// One machine, or nil.
     func host(_ hostID: String) async throws(StoreError) -> HostRecord?
     /// A machine's stored reports, newest first.

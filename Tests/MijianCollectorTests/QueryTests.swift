@@ -1,0 +1,138 @@
+import Foundation
+import GRDB
+@testable import MijianCollector
+import MijianCore
+import MijianTestSupport
+import Testing
+
+/// The reads at scale: the machine list in pages, the per-machine counts kept in the machine's
+/// row, and those counts for a store made before they were kept.
+@Suite struct QueryTests {
+    /// Four machines, two of them with one host name, each with a short chain: a gap on one, a fork on another.
+    static func fill(_ store: any CollectorStorage) async throws -> [LedgerMachine] {
+        let machines = [try LedgerMachine(21, hostname: "ws-b"), try LedgerMachine(22, hostname: "ws-a"), try LedgerMachine(23, hostname: "ws-a"), try LedgerMachine(24, hostname: "ws-c")]
+        for machine in machines { try await store.approve(machine.record) }
+        for submission in chains(machines) {
+            guard case .success = try await store.record(submission) else { throw MijianError(.database, "a report of the fixture was refused") }
+        }
+        return machines
+    }
+
+    /// The fixture's submissions in the order they are stored.
+    static func chains(_ machines: [LedgerMachine]) -> [IngestSubmission] {
+        var all: [IngestSubmission] = []
+        for (index, machine) in machines.enumerated() {
+            let first = machine.submission(seq: 0, prev: "", issuedAt: TestUnit.day(1))
+            all.append(first)
+            let second = machine.submission(seq: index == 1 ? 5 : 1, prev: first.verified.payloadSHA256, issuedAt: TestUnit.day(2))    // seqs 1–4 missing on the second
+            all.append(second)
+            if index == 2 { all.append(machine.submission(seq: 1, prev: "other", issuedAt: TestUnit.day(2).addingTimeInterval(60))) }    // a fork
+        }
+        return all
+    }
+
+    @Test(arguments: StoreFactories.all) func theListInPagesIsTheWholeList(_ factory: StoreFactory) async throws {
+        let (store, close) = try await factory.open()
+        defer { Task { await close() } }
+        let machines = try await Self.fill(store)
+        let whole = try await store.hosts()
+        #expect(whole.map(\.hostname) == ["ws-a", "ws-a", "ws-b", "ws-c"])
+        #expect(whole[0].hostID < whole[1].hostID)
+        for size in [1, 2, 3, 10] {
+            var paged: [HostRecord] = []
+            var after: HostPosition?
+            while true {
+                let page = try await store.hosts(after: after, limit: size)
+                #expect(page.count <= size)
+                paged += page
+                guard let last = page.last, page.count == size else { break }
+                after = HostPosition(last)
+            }
+            #expect(paged == whole, "pages of \(size)")
+        }
+        #expect(try await store.hosts(after: HostPosition(whole[3]), limit: 5).isEmpty)
+        #expect(try await store.hosts(after: nil, limit: 0).isEmpty)
+        // The counts the list shows, kept in each machine's row.
+        let byID = Dictionary(uniqueKeysWithValues: whole.map { ($0.hostID, $0) })
+        #expect(machines.map { byID[$0.hostID]?.reportCount } == [2, 2, 3, 2])
+        #expect(machines.map { byID[$0.hostID]?.forkCount } == [0, 0, 1, 0])
+        #expect(machines.map { byID[$0.hostID]?.missingCount } == [0, 4, 0, 0])
+        #expect(try await store.host(machines[2].hostID) == byID[machines[2].hostID])
+    }
+
+    /// A store written before the counts were columns gets them when it is opened: the same as a
+    /// store that kept them from the start.
+    @Test func anOlderStoreIsCountedWhenOpened() async throws {
+        let queue = try DatabaseQueue(configuration: SQLiteStore.configuration())
+        try SQLiteStore.migrator(refusalLimits: RefusalLogLimits()).migrate(queue, upTo: "v6-console-indexes")
+        let machines = [try LedgerMachine(21, hostname: "ws-b"), try LedgerMachine(22, hostname: "ws-a"), try LedgerMachine(23, hostname: "ws-a"), try LedgerMachine(24, hostname: "ws-c")]
+        let submissions = Self.chains(machines)
+        try await queue.write { db in
+            for machine in machines { try SQLiteStore.approve(db, machine.record) }
+            for item in submissions {
+                let context = try SQLiteStore.loadContext(db, item.lookup)
+                _ = try SQLiteStore.apply(db, IngestRules.decide(context: context, submission: item, limits: ChainLimits()), to: item, limits: RefusalLogLimits())
+            }
+        }
+        #expect(try await queue.read { db in try db.columns(in: "hosts").contains { $0.name == "report_count" } } == false)
+        let older = try SQLiteStore(writer: queue)
+        let current = try SQLiteStore.inMemory()
+        _ = try await Self.fill(current)
+        let counted = try await older.hosts()
+        #expect(counted.map(\.reportCount).sorted() == [2, 2, 2, 3])
+        #expect(counted.map(\.missingCount).sorted() == [0, 0, 0, 4])
+        #expect(counted.map { [$0.hostID, "\($0.reportCount)", "\($0.forkCount)", "\($0.missingCount)"] }
+            == (try await current.hosts()).map { [$0.hostID, "\($0.reportCount)", "\($0.forkCount)", "\($0.missingCount)"] })
+        // And the triggers count what comes after.
+        let next = machines[0].submission(seq: 2, prev: submissions[1].verified.payloadSHA256, issuedAt: TestUnit.day(3))
+        guard case .success = try await older.record(next) else { Issue.record("the next report was refused"); return }
+        #expect(try await older.host(machines[0].hostID)?.reportCount == 3)
+    }
+
+    /// A year's queries read that year alone: a machine's rule counts and findings of another
+    /// year never reach the snapshot.
+    @Test(arguments: StoreFactories.all) func aYearReadsItsYearAlone(_ factory: StoreFactory) async throws {
+        let (store, close) = try await factory.open()
+        defer { Task { await close() } }
+        let machine = try LedgerMachine(30)
+        try await store.approve(machine.record)
+        let lastYear = TestUnit.start.addingTimeInterval(-40 * 86_400)
+        let failing = machine.machine.finding(RuleCatalogue.auditRules[0], "host", .fail, "found", at: lastYear)
+        let old = machine.submission(seq: 0, prev: "", issuedAt: lastYear, findings: [failing])
+        guard case .success = try await store.record(old) else { Issue.record("refused"); return }
+        let new = machine.submission(seq: 1, prev: old.verified.payloadSHA256, issuedAt: TestUnit.day(3))
+        guard case .success = try await store.record(new) else { Issue.record("refused"); return }
+        let thisYear = try await store.snapshot(year: 2026)
+        #expect(thisYear.hosts.map(\.reports) == [1])
+        #expect(thisYear.hosts.first?.rules[RuleCatalogue.auditRules[0].id]?.fail == 0)
+        #expect(thisYear.findings.isEmpty)
+        let before = try await store.snapshot(year: 2025)
+        #expect(before.hosts.map(\.reports) == [1])
+        #expect(before.hosts.first?.rules[RuleCatalogue.auditRules[0].id]?.fail == 1)
+        #expect(before.findings.map(\.ruleID) == [RuleCatalogue.auditRules[0].id])
+    }
+
+    /// `mijian-collector hosts --limit N --after HOST_ID` pages the list as the store does.
+    @Test func theHostsCommandPages() async throws {
+        let directory = try TestSupport.temporaryDirectory("hosts-pages")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory.path)
+        _ = try await Self.fill(store)
+        let whole = try await store.hosts().map(\.hostID)
+        let binary = TestSupport.productPath("mijian-collector")
+        func ids(_ arguments: [String]) throws -> [String] {
+            let result = try TestSupport.run(binary, ["hosts", "--data", directory.path, "--format", "json"] + arguments)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            return try JSONParser().parse(Array(result.stdout.utf8)).arrayValue?.compactMap { $0["host_id"]?.stringValue } ?? []
+        }
+        #expect(try ids([]) == whole)
+        let first = try ids(["--limit", "3"])
+        #expect(first == Array(whole.prefix(3)))
+        #expect(try ids(["--limit", "3", "--after", whole[2]]) == [whole[3]])
+        let unknown = try TestSupport.run(binary, ["hosts", "--data", directory.path, "--limit", "3", "--after", "no-such-host"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no machine has this host id"))
+        let text = try TestSupport.run(binary, ["hosts", "--data", directory.path, "--limit", "1"])
+        #expect(text.stdout.split(separator: "\n").count == 2)    // the heading and one machine
+    }
+}
