@@ -33,8 +33,8 @@ struct USBSourceTests {
             let rules = first.payload["findings"]?.arrayValue?.compactMap { $0["rule"]?["id"]?.stringValue } ?? []
             #expect(rules.contains("net.internet-route") && rules.contains("agent.health"), "\(rules)")
         } else {
-            // A USB bus: the coldplug walk ran and the watch is still up.
-            try await Task.sleep(for: .seconds(2))
+            // A USB bus: the coldplug walk ran, the first report is sealed, and the watch is still up.
+            #expect(await eventually(60) { ((try? machine.spooled()) ?? []).count >= 1 }, "\(agent.log.all)")
             #expect(!agent.log.all.contains("event source usb stopped"), "\(agent.log.all)")
         }
         agent.signal(SIGTERM)
