@@ -135,4 +135,33 @@ import Testing
         let text = try TestSupport.run(binary, ["hosts", "--data", directory.path, "--limit", "1"])
         #expect(text.stdout.split(separator: "\n").count == 2)    // the heading and one machine
     }
+
+    /// A PostgreSQL database made before the counts were columns gets them at the next start.
+    @Test func anOlderPostgresDatabaseIsCountedAtStart() async throws {
+        let cluster = try PostgresCluster.shared()
+        let url = try cluster.newDatabase()
+        let database = PostgresCluster.databaseName(of: url)
+        let location = try PostgresLocation.parse(url)
+        let store = try await PostgresStore.open(location)
+        _ = try await Self.fill(store)
+        let expected = try await store.hosts()
+        store.close()
+        // Back to the schema before: no columns, no triggers, migration 2 not applied.
+        _ = try cluster.psql("""
+            DROP TRIGGER hosts_counts_start ON hosts; DROP TRIGGER reports_count ON reports; DROP TRIGGER gaps_count ON gaps;
+            DROP FUNCTION hosts_counts_start(); DROP FUNCTION reports_count(); DROP FUNCTION gaps_count(); DROP INDEX hosts_name_c;
+            ALTER TABLE hosts DROP COLUMN report_count, DROP COLUMN fork_count, DROP COLUMN missing_count;
+            DELETE FROM schema_migrations WHERE version = '2-host-summaries';
+            """, database: database)
+        let reopened = try await PostgresStore.open(location)
+        defer {
+            reopened.close()
+            _ = try? cluster.psql("DROP DATABASE \(database) WITH (FORCE)")
+        }
+        #expect(reopened.appliedMigrations == ["2-host-summaries"])
+        let counted = try await reopened.hosts()
+        #expect(counted == expected)
+        #expect(counted.map(\.reportCount).sorted() == [2, 2, 2, 3])
+        #expect(counted.map(\.missingCount).sorted() == [0, 0, 0, 4])
+    }
 }
