@@ -8,7 +8,7 @@ public enum BrowserHistoryChecks {
         Check(rule: RuleCatalogue.browserHistory, needs: [.browserHistory, .installation], evaluate: history)
     ]
 
-    /// Most hosts, downloads and HSTS entries listed in one finding's evidence; the counts are whole.
+    /// Most downloads and HSTS entries listed in one finding's evidence (visited hosts: `BrowserProfile.firstVisitHosts`); the counts are whole.
     static let evidenceLimit = 100
 
     /// What no history can show, said in every finding.
@@ -124,7 +124,7 @@ public enum BrowserHistoryChecks {
                 publicHSTS.append(("(hashed: not one of the unit's hosts)", entry))
             }
         }
-        let visitsJSON: [JSONValue] = publicHosts.prefix(evidenceLimit).map { host in
+        let visitsJSON: [JSONValue] = publicHosts.prefix(BrowserProfile.firstVisitHosts).map { host in
             var row: [(String, JSONValue)] = [
                 ("host", .string(host.host)), ("urls", .integer(host.urls)), ("visits", .integer(host.visits)), ("typed", .bool(host.typed)),
                 ("first_visit", time(host.firstVisit)), ("last_visit", time(host.lastVisit)),
@@ -150,6 +150,7 @@ public enum BrowserHistoryChecks {
             ("visits_kept", .integer(profile.totalVisits)), ("oldest_visit", time(profile.oldestVisit)), ("newest_visit", time(profile.newestVisit)),
             ("hosts", .integer(profile.hosts.count)), ("hosts_inside_unit", .integer(insideHosts)), ("public_hosts", .integer(publicHosts.count)),
             ("internal_entries", .integer(profile.internalEntries)), ("public_visits", .array(visitsJSON)),
+            ("public_visits_listed", .string("the \(visitsJSON.count) public host(s) visited last, of \(publicHosts.count)")),
             ("public_downloads", .array(downloadsJSON)), ("hsts_store", profile.hstsStore.map(\.json) ?? .null),
             ("hsts_entries", .integer(profile.hsts.count)), ("hsts_inside_unit", .integer(insideHSTS)), ("public_hsts", .array(hstsJSON)),
             ("installed_at", time(installedAt)), ("report", .string(policy.history.report.rawValue)),

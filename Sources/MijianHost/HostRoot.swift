@@ -125,6 +125,8 @@ public struct HostRoot: Sendable, Equatable {
 
     /// Collapses `.`, `..` and duplicate slashes of an absolute host path; `..` never climbs above `/`.
     public static func normalise(_ hostPath: String) -> String {
+        // Nearly every path a probe names is normal already: checked byte by byte, returned as it is.
+        if isNormal(hostPath) { return hostPath }
         var parts: [Substring] = []
         for part in hostPath.split(separator: "/") {
             if part == "." { continue }
@@ -132,6 +134,30 @@ public struct HostRoot: Sendable, Equatable {
             parts.append(part)
         }
         return "/" + parts.joined(separator: "/")
+    }
+
+    /// Whether `normalise` would give the path back unchanged: absolute, no empty, `.` or `..`
+    /// component, no trailing slash (except `/` itself).
+    static func isNormal(_ hostPath: String) -> Bool {
+        var path = hostPath
+        return path.withUTF8 { bytes in
+            guard bytes.first == UInt8(ascii: "/") else { return false }
+            if bytes.count == 1 { return true }
+            // The length of the component being read (after its slash), and whether it is all dots.
+            var length = 0
+            var dots = 0
+            for byte in bytes.dropFirst() {
+                if byte == UInt8(ascii: "/") {
+                    if length == 0 || (dots == length && length <= 2) { return false }
+                    length = 0
+                    dots = 0
+                    continue
+                }
+                length += 1
+                if byte == UInt8(ascii: ".") { dots += 1 }
+            }
+            return length > 0 && !(dots == length && length <= 2)
+        }
     }
 
     // MARK: opening
@@ -155,6 +181,33 @@ public struct HostRoot: Sendable, Equatable {
             try refusal.fail(what(), hostPath)
         }
         return fd
+    }
+
+    /// Opens `name`, an entry of the directory `directoryFD` that this root opened at host path
+    /// `directory`, relative to that descriptor and without following a link (O_NOFOLLOW): one
+    /// name, never `.`, `..` or a path, so nothing outside the directory is reached and the root
+    /// wall holds as it did for the directory. Noted and refused as `open` notes and refuses the
+    /// joined path. A directory walk opens its entries so, with no path resolved again from the root.
+    func openEntry(_ name: String, in directoryFD: Int32, at directory: String, flags: Int32, _ what: @autoclosure () -> String) throws(MijianError) -> Int32 {
+        let path = directory == "/" ? "/" + name : directory + "/" + name
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+            throw MijianError(.io, "\(what()): not a directory entry's name", path: path, errno: EINVAL)
+        }
+        let pathOnly = flags & mijian_o_path != 0
+        accessLog?.note(path, content: !pathOnly)
+        if let refusal, refusal.refuses(path, pathOnly: pathOnly) { try refusal.fail(what(), path) }
+        return try Syscall.call(what(), path: path) { openat(directoryFD, name, flags | O_NOFOLLOW | O_CLOEXEC) }
+    }
+
+    /// The stat of `name`, an entry of the directory `directoryFD` (see `openEntry`), without
+    /// following a link and without opening it: noted and refused as a lookup by path (O_PATH).
+    func statusOfEntry(_ name: String, in directoryFD: Int32, at directory: String) throws(MijianError) -> stat {
+        let path = directory == "/" ? "/" + name : directory + "/" + name
+        accessLog?.note(path)
+        if let refusal, refusal.refuses(path, pathOnly: true) { try refusal.fail("cannot find \(path)", path) }
+        var info = stat()
+        try Syscall.call("cannot find \(path)", path: path) { fstatat(directoryFD, name, &info, AT_SYMLINK_NOFOLLOW) }
+        return info
     }
 
     /// Opens a regular file for reading; nil for the null device (a link to `/dev/null` is how
@@ -443,9 +496,15 @@ public struct HostRoot: Sendable, Equatable {
 
     /// The stat of a path, following links inside the root, or the failure.
     private func checkedStatus(_ hostPath: String) throws(MijianError) -> stat {
+        var info = stat()
+        if directory == nil, accessLog == nil, refusal == nil {
+            // The live machine, not recorded nor refusing: one stat(2) does what open and fstat do.
+            let normalised = HostRoot.normalise(hostPath)
+            try Syscall.call("cannot find \(hostPath)", path: hostPath) { stat(normalised, &info) }
+            return info
+        }
         let fd = try open(hostPath, flags: mijian_o_path, "cannot find \(hostPath)")
         defer { close(fd) }
-        var info = stat()
         try Syscall.call("cannot stat \(hostPath)", path: hostPath) { fstat(fd, &info) }
         return info
     }

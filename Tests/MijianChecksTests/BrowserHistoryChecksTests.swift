@@ -50,6 +50,22 @@ import Testing
         #expect(!String(decoding: findings[0].evidence[0].data.serialized(), as: UTF8.self).contains("secret?q=1"))
     }
 
+    @Test("the evidence lists the public hosts visited last, up to its cap, and says so; the counts and the verdict take every host")
+    func listedHostsAreCapped() throws {
+        let hosts = (0..<(BrowserProfile.firstVisitHosts + 15)).map { "www.site\($0).example.com" } + ["intranet.unit.internal"]
+        let findings = try Self.findings([Self.profile(hosts: hosts)])
+        #expect(findings.count == 1 && findings[0].status == .fail)
+        #expect(findings[0].statusDetail.contains("\(hosts.count - 1) public host(s) visited"), "\(findings[0].statusDetail)")
+        let evidence = findings[0].evidence[0].data
+        #expect(evidence["public_hosts"] == .integer(hosts.count - 1))
+        guard case .array(let listed)? = evidence["public_visits"] else {
+            Issue.record("no public_visits list")
+            return
+        }
+        #expect(listed.count == BrowserProfile.firstVisitHosts)
+        #expect(evidence["public_visits_listed"] == .string("the \(BrowserProfile.firstVisitHosts) public host(s) visited last, of \(hosts.count - 1)"))
+    }
+
     @Test("a hashed HSTS entry of the unit's own host passes; one no known host explains fails, even with no visit")
     func hashedHSTS() throws {
         let inside = try #require(HSTSEntry.chromiumHash("portal.unit.internal"))

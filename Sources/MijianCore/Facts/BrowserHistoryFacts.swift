@@ -45,7 +45,8 @@ public struct BrowserHostVisits: Sendable, Equatable {
     public var firstVisit: Date?
     /// The last visit kept.
     public var lastVisit: Date?
-    /// The URL of the last visit: reported only when the policy asks for full URLs.
+    /// The URL of the last visit: reported only when the policy asks for full URLs, and read
+    /// only for the hosts a finding lists (as `firstVisit`); empty for the others.
     public var lastURL: String
 
     /// Makes a record.
@@ -195,9 +196,11 @@ public struct BrowserProfile: Sendable, Equatable {
         self.hsts = hsts
     }
 
-    /// How many public hosts (newest last visit first, then by name) have their first visit
-    /// looked up: as many as a finding lists.
-    public static let firstVisitHosts = 100
+    /// How many public hosts (newest last visit first, then by name) a finding lists with their
+    /// counts and first and last visits, and so have their first visit looked up: row by row in
+    /// the visits table (Chromium keeps no index on a URL's visits by time), the cost of the
+    /// rule. Every public host is still counted, and judged; the evidence says how many it lists.
+    public static let firstVisitHosts = 20
 
     /// The subject of findings about it: the database, or the profile directory.
     public var subject: String { database ?? directory }

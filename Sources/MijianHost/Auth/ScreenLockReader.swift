@@ -167,14 +167,14 @@ struct ScreenLockReader {
         var out: [DconfValue] = []
         var key: (name: String, type: String)?
         for (index, line) in ConfigText.lines(text).enumerated() where line.utf8.contains(UInt8(ascii: "<")) {
-            if let start = line.range(of: "<key name=\"") {
+            if let start = line.asciiRange(of: "<key name=\"") {
                 let rest = line[start.upperBound...]
                 let name = rest.prefix { $0 != "\"" }
                 var type = ""
-                if let typeStart = rest.range(of: "type=\"") { type = String(rest[typeStart.upperBound...].prefix { $0 != "\"" }) }
+                if let typeStart = rest.asciiRange(of: "type=\"") { type = String(rest[typeStart.upperBound...].prefix { $0 != "\"" }) }
                 key = (String(name), type)
             }
-            if let current = key, let start = line.range(of: "<default>"), let end = line.range(of: "</default>"), start.upperBound <= end.lowerBound {
+            if let current = key, let start = line.asciiRange(of: "<default>"), let end = line.asciiRange(of: "</default>"), start.upperBound <= end.lowerBound {
                 let value = ConfigText.trimmed(line[start.upperBound..<end.lowerBound])
                 out.append(DconfValue(key: base + current.name, value: current.type == "u" ? "uint32 \(value)" : value, source: "\(file):\(index + 1)"))
                 key = nil
@@ -245,5 +245,29 @@ struct ScreenLockReader {
         }
         // A `readonly TMOUT` anywhere in the file freezes the value the file set.
         return found.map { var timeout = $0; timeout.readonly = timeout.readonly || readonly; return timeout }
+    }
+}
+
+extension Substring {
+    /// Where `needle` (ASCII) first occurs, compared byte by byte: the schema files are read line
+    /// by line, and Foundation's search costs microseconds a call.
+    fileprivate func asciiRange(of needle: StaticString) -> Range<Index>? {
+        let bytes = utf8
+        let count = needle.utf8CodeUnitCount
+        return needle.withUTF8Buffer { pattern -> Range<Index>? in
+            guard let first = pattern.first else { return nil }
+            var from = bytes.startIndex
+            while let at = bytes[from...].firstIndex(of: first) {
+                var end = at
+                var matched = 0
+                while matched < count, end < bytes.endIndex, bytes[end] == pattern[matched] {
+                    end = bytes.index(after: end)
+                    matched += 1
+                }
+                if matched == count { return at..<end }
+                from = bytes.index(after: at)
+            }
+            return nil
+        }
     }
 }

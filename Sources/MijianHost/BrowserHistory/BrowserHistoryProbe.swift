@@ -67,8 +67,15 @@ public enum BrowserHistoryProbe {
     public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy? = nil) -> BrowserHistoryFacts {
         var isInside: HostJudge?
         if let policy {
+            // Users' histories share most hosts: each is judged once per audit.
             let judge = UnitHostJudge(policy)
-            isInside = { host in judge.isInside(host) }
+            let judged = JudgedHosts()
+            isInside = { host in
+                if let known = judged.inside[host] { return known }
+                let inside = judge.isInside(host)
+                judged.inside[host] = inside
+                return inside
+            }
         }
         var facts = BrowserHistoryFacts()
         let copies: PrivateCopyDirectory
@@ -82,9 +89,17 @@ public enum BrowserHistoryProbe {
             for (user, home, search) in homes(root: scoped, sources: &facts.sources) {
                 var searched = SearchedHome(user: user, home: home)
                 var knownDirectories: Set<String> = []
+                // The known paths begin with a few names (.config, .mozilla, snap, .var …): one
+                // that is absent rules out every path under it, without a lookup each.
+                var absentFirst: [Substring: Bool] = [:]
                 for known in knownRoots {
                     let base = home + "/" + known.path
-                    guard scoped.isDirectoryExpected(base) else { continue }
+                    let first = known.path.prefix { $0 != "/" }
+                    if absentFirst[first] == nil {
+                        // Only a clean absence counts: anything else is looked up path by path as before.
+                        absentFirst[first] = (try? scoped.directoryIfPresent(home + "/" + first)) == false
+                    }
+                    guard absentFirst[first] == false, scoped.isDirectoryExpected(base) else { continue }
                     knownDirectories.insert(base)
                     let entries: [(name: String, kind: HostRoot.EntryKind)]
                     do throws(MijianError) {
@@ -304,6 +319,11 @@ public enum BrowserHistoryProbe {
     /// Unique names for copies within one process.
     static let copyCounter = CopyCounter()
 
+    /// The hosts judged so far in one observation (not shared between threads).
+    final class JudgedHosts {
+        var inside: [String: Bool] = [:]
+    }
+
     /// A counter shared by concurrent audits in one process.
     final class CopyCounter: Sendable {
         private let value = Atomic<Int>(0)
@@ -320,9 +340,10 @@ public enum BrowserHistoryProbe {
     static func readChromium(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Each host's counts from `urls` alone (the browser keeps each URL's counts and last
         // visit there); the visits table is read only for the first visits of the hosts judged.
-        let ids = try collectHosts(db, "SELECT url, visit_count, typed_count, id, last_visit_time FROM urls", family: .chromium, into: &profile)
+        let urls = try collectHosts(db, "SELECT url, visit_count, typed_count, id, last_visit_time FROM urls", family: .chromium, into: &profile)
         try collectTotals(db, table: "visits", time: "visit_time", family: .chromium, into: &profile)
-        try collectFirstVisits(db, table: "visits", url: "url", time: "visit_time", ids: ids, family: .chromium, isInside: isInside, into: &profile)
+        try collectFirstVisits(
+            db, table: "visits", url: "url", time: "visit_time", urls: urls, urlTable: "urls", family: .chromium, isInside: isInside, into: &profile)
         guard tables.contains("downloads") else { return }
         let chains = tables.contains("downloads_url_chains")
         let source = chains
@@ -339,10 +360,11 @@ public enum BrowserHistoryProbe {
     static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Places with no visit at all (the default bookmarks) were never visited and are left out.
         let hosts = "SELECT url, visit_count, typed, id, last_visit_date FROM moz_places WHERE visit_count > 0 OR last_visit_date IS NOT NULL"
-        let ids = try collectHosts(db, hosts, family: .firefox, into: &profile)
+        let urls = try collectHosts(db, hosts, family: .firefox, into: &profile)
         try collectTotals(db, table: "moz_historyvisits", time: "visit_date", family: .firefox, into: &profile)
         try collectFirstVisits(
-            db, table: "moz_historyvisits", url: "place_id", time: "visit_date", ids: ids, family: .firefox, isInside: isInside, into: &profile)
+            db, table: "moz_historyvisits", url: "place_id", time: "visit_date", urls: urls, urlTable: "moz_places", family: .firefox, isInside: isInside,
+            into: &profile)
         guard tables.isSuperset(of: ["moz_annos", "moz_anno_attributes"]) else { return }
         let downloads = """
             SELECT mijian_host(p.url) AS h, COUNT(*), 0, MAX(printf('%020d', a.dateAdded) || char(9) || p.url || char(9) || a.content)
@@ -365,54 +387,68 @@ public enum BrowserHistoryProbe {
         }
     }
 
-    /// The hosts of the URL table, aggregated here in one pass over the rows `sql` gives (URL,
+    /// One host's URL rows summed up.
+    struct HostSum {
+        var urls = 0
+        var visits = 0
+        var typed = false
+        /// The latest visit (the browser's microseconds), and the row of the URL it was to (the first row of that time).
+        var latest: Int64?
+        var latestRow: Int64 = 0
+    }
+
+    /// Every URL row with a host: its row id, and the number of its host in `profile.hosts`.
+    struct HostURLs {
+        var ids: [Int64] = []
+        var hosts: [Int32] = []
+        /// Each host's last URL's row id, in the order of `profile.hosts`.
+        var lastRows: [Int64] = []
+    }
+
+    /// The hosts of the URL table, summed up here in one pass over the rows `sql` gives (URL,
     /// visit count, typed count, id, last visit time): no sort of every URL by host, no list of
-    /// ids built as text. Returns each host's URL ids, in the order of `profile.hosts` (by host,
-    /// as SQLite's GROUP BY gave them).
-    static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) -> [[Int64]] {
+    /// ids built as text, and per row only flat arrays written. `profile.hosts` is in host order;
+    /// each host's last URL is read later, only for the hosts a finding lists.
+    static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) -> HostURLs {
         var table = HostTable()
-        var urls: [Int] = []
-        var visits: [Int] = []
-        var typed: [Bool] = []
-        var latest: [Int64?] = []
-        var lastURL: [String] = []
-        var ids: [[Int64]] = []
+        var sums: [HostSum] = []
+        var urls = HostURLs()
         var internalEntries = 0
         try db.rows(sql) { row throws(MijianError) in
             guard let bytes = row.bytes(0), let range = VisitedURL.hostRange(bytes) else {
                 internalEntries += 1
                 return
             }
-            let time: Int64? = row.isNull(4) ? nil : row.int(4)
             let (at, new) = table.entry(bytes, range)
-            if new {
-                urls.append(1)
-                visits.append(Int(row.int(1)))
-                typed.append(row.int(2) > 0)
-                ids.append([row.int(3)])
-                latest.append(time)
-                lastURL.append(row.text(0))
-                return
-            }
-            urls[at] += 1
-            visits[at] += Int(row.int(1))
-            if row.int(2) > 0 { typed[at] = true }
-            ids[at].append(row.int(3))
+            if new { sums.append(HostSum()) }
+            let id = row.int(3)
+            urls.ids.append(id)
+            urls.hosts.append(Int32(truncatingIfNeeded: at))
+            sums[at].urls += 1
+            sums[at].visits += Int(row.int(1))
+            if row.int(2) > 0 { sums[at].typed = true }
             // The URL of the host's last visit (the first URL of the latest time).
-            if let time, latest[at].map({ time > $0 }) ?? true {
-                latest[at] = time
-                lastURL[at] = row.text(0)
+            if !row.isNull(4) {
+                let time = row.int(4)
+                if sums[at].latest.map({ time > $0 }) ?? true {
+                    sums[at].latest = time
+                    sums[at].latestRow = id
+                }
             }
         }
-        let names = (0..<table.count).map(table.host)
-        let order = names.indices.sorted { names[$0] < names[$1] }
+        let order = table.entriesInHostOrder()
+        var position = [Int32](repeating: 0, count: order.count)
+        for (index, entry) in order.enumerated() { position[entry] = Int32(index) }
+        for index in urls.hosts.indices { urls.hosts[index] = position[Int(urls.hosts[index])] }
         profile.hosts = order.map { at in
-            BrowserHostVisits(
-                host: names[at], urls: urls[at], visits: visits[at], typed: typed[at], firstVisit: nil,
-                lastVisit: latest[at].flatMap(family.date(fromMicroseconds:)), lastURL: lastURL[at])
+            let sum = sums[at]
+            return BrowserHostVisits(
+                host: table.host(at), urls: sum.urls, visits: sum.visits, typed: sum.typed, firstVisit: nil,
+                lastVisit: sum.latest.flatMap(family.date(fromMicroseconds:)), lastURL: "")
         }
+        urls.lastRows = order.map { sums[$0].latestRow }
         profile.internalEntries = internalEntries
-        return order.map { ids[$0] }
+        return urls
     }
 
     /// Public URL ids beyond which the earliest public visit is found by walking the visits in
@@ -421,34 +457,54 @@ public enum BrowserHistoryProbe {
 
     /// The first visits of the hosts `isInside` judges public (all hosts without a judge): per
     /// host for the `BrowserProfile.firstVisitHosts` a finding lists (through the index on the
-    /// visits' URL), and the earliest of all of them. The visits of hosts inside the unit are
-    /// never read.
+    /// visits' URL), with their last URLs, and the earliest of all of them. The visits of hosts
+    /// inside the unit are never read.
     static func collectFirstVisits(
-        _ db: HistoryDatabase, table: String, url: String, time: String, ids: [[Int64]], family: BrowserFamily, isInside: HostJudge?,
+        _ db: HistoryDatabase, table: String, url: String, time: String, urls: HostURLs, urlTable: String, family: BrowserFamily, isInside: HostJudge?,
         into profile: inout BrowserProfile
     ) throws(MijianError) {
-        let judged = profile.hosts.indices.filter { index in isInside.map { !$0(profile.hosts[index].host) } ?? true }
-        let all = judged.flatMap { ids[$0] }
-        guard !all.isEmpty else { return }
-        let listed = judged.sorted { left, right in
+        let judged = profile.hosts.map { host in isInside.map { !$0(host.host) } ?? true }
+        guard judged.contains(true) else { return }
+        let listed = profile.hosts.indices.filter { judged[$0] }.sorted { left, right in
             let (a, b) = (profile.hosts[left], profile.hosts[right])
             return (a.lastVisit ?? .distantPast, b.host) > (b.lastVisit ?? .distantPast, a.host)
         }.prefix(BrowserProfile.firstVisitHosts)
+        var isListed = [Bool](repeating: false, count: profile.hosts.count)
+        for index in listed { isListed[index] = true }
+        var listedIDs: [Int64] = []
+        var publicIDs = 0
+        for (index, host) in urls.hosts.enumerated() {
+            if isListed[Int(host)] { listedIDs.append(urls.ids[index]) }
+            if judged[Int(host)] { publicIDs += 1 }
+        }
         var first: [Int64: Int64] = [:]
-        let listedIDs = listed.flatMap { ids[$0] }
         try db.rows("SELECT \(url), MIN(\(time)) FROM \(table) WHERE \(url) IN (\(list(listedIDs))) GROUP BY \(url)") { row throws(MijianError) in
             first[row.int(0)] = row.int(1)
         }
+        var earliestListed: [Int64?] = Array(repeating: nil, count: profile.hosts.count)
+        for (index, host) in urls.hosts.enumerated() where isListed[Int(host)] {
+            if let time = first[urls.ids[index]], earliestListed[Int(host)].map({ time < $0 }) ?? true { earliestListed[Int(host)] = time }
+        }
+        // The last URLs of the listed hosts, row by row: only these are ever reported.
+        var lastURLs: [Int64: String] = [:]
+        let lastRows = listed.map { urls.lastRows[$0] }.filter { $0 != 0 }
+        if !lastRows.isEmpty {
+            try db.rows("SELECT id, url FROM \(urlTable) WHERE id IN (\(list(lastRows)))") { row throws(MijianError) in lastURLs[row.int(0)] = row.text(1) }
+        }
         for index in listed {
-            profile.hosts[index].firstVisit = ids[index].compactMap { first[$0] }.min().flatMap(family.date(fromMicroseconds:))
+            profile.hosts[index].firstVisit = earliestListed[index].flatMap(family.date(fromMicroseconds:))
+            profile.hosts[index].lastURL = lastURLs[urls.lastRows[index]] ?? ""
         }
         // Many ids: the walk goes up the index on the time to the first visit whose URL is one of
-        // them (`mijian_judged`, a lookup in the set, not a list parsed and indexed by SQLite).
+        // them (`mijian_judged`, a lookup in a bit set, not a list parsed and indexed by SQLite).
         let earliest: String
-        if all.count <= perURLLookupLimit {
+        if publicIDs <= perURLLookupLimit {
+            let all = urls.hosts.indices.filter { judged[Int(urls.hosts[$0])] }.map { urls.ids[$0] }
             earliest = "SELECT MIN(\(time)) FROM \(table) WHERE \(url) IN (\(list(all)))"
         } else {
-            db.judgedIDs = Set(all)
+            var set = IDBitSet()
+            for (index, host) in urls.hosts.enumerated() where judged[Int(host)] { set.insert(urls.ids[index]) }
+            db.judgedIDs = set
             earliest = "SELECT \(time) FROM \(table) WHERE mijian_judged(\(url)) ORDER BY \(time) LIMIT 1"
         }
         try db.rows(earliest) { row throws(MijianError) in profile.firstPublicVisit = family.date(fromMicroseconds: row.int(0)) }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The distinct hosts of a history's URLs, numbered in order of first appearance, looked up by
 /// the URL's bytes as SQLite holds them: a URL whose host was seen before costs no string and no
 /// allocation (a history has some ten URLs per host, and a hundred thousand URLs).
@@ -14,6 +18,22 @@ struct HostTable {
 
     /// Host number `entry`.
     func host(_ entry: Int) -> String { String(decoding: arena[spans[entry]], as: UTF8.self) }
+
+    /// The entries in the order of their hosts' bytes (for the ASCII names of URLs, the order of
+    /// the hosts as strings).
+    func entriesInHostOrder() -> [Int] {
+        arena.withUnsafeBufferPointer { stored in
+            spans.indices.sorted { left, right in
+                let (a, b) = (spans[left], spans[right])
+                let common = min(a.count, b.count)
+                if common > 0, let base = stored.baseAddress {
+                    let order = memcmp(base + a.lowerBound, base + b.lowerBound, common)
+                    if order != 0 { return order < 0 }
+                }
+                return a.count < b.count
+            }
+        }
+    }
 
     /// The number of the host at `range` of `bytes` (compared in lower case), and whether it is new.
     mutating func entry(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (entry: Int, new: Bool) {
@@ -58,5 +78,30 @@ struct HostTable {
             while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
             slots[slot] = Int32(entry + 1)
         }
+    }
+}
+
+/// A set of row ids for `mijian_judged`: a bit per id below `bitLimit` (row ids are small and
+/// dense), a hash set for any other.
+struct IDBitSet {
+    /// Ids from 0 up to this have a bit.
+    static let bitLimit: Int64 = 1 << 24
+    private var words: [UInt64] = []
+    private var others: Set<Int64> = []
+
+    mutating func insert(_ id: Int64) {
+        guard id >= 0, id < IDBitSet.bitLimit else {
+            others.insert(id)
+            return
+        }
+        let word = Int(id >> 6)
+        if word >= words.count { words += repeatElement(0, count: max(word + 1 - words.count, words.count)) }
+        words[word] |= 1 << UInt64(id & 63)
+    }
+
+    func contains(_ id: Int64) -> Bool {
+        guard id >= 0, id < IDBitSet.bitLimit else { return others.contains(id) }
+        let word = Int(id >> 6)
+        return word < words.count && words[word] & (1 << UInt64(id & 63)) != 0
     }
 }

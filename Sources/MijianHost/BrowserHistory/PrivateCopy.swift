@@ -111,57 +111,59 @@ extension HostRoot {
     /// Names in a directory with their kinds, sorted; links are reported as links, never followed.
     func entries(_ hostPath: String) throws(MijianError) -> [(name: String, kind: EntryKind)] {
         let fd = try open(hostPath, flags: O_RDONLY | O_DIRECTORY, "cannot list \(hostPath)")
-        guard let dir = fdopendir(fd) else {
-            let code = errno
-            close(fd)
-            throw MijianError(.io, "cannot list \(hostPath)", path: hostPath, errno: code)
-        }
-        defer { closedir(dir) }
-        var result: [(name: String, kind: EntryKind)] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
-            var kind: EntryKind
-            switch Int32(entry.pointee.d_type) {
-            case Int32(DT_REG): kind = .file
-            case Int32(DT_DIR): kind = .directory
-            case Int32(DT_LNK): kind = .link
-            case Int32(DT_UNKNOWN): kind = .other
-            default: kind = .other
-            }
-            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
-                // Some file systems do not fill d_type: ask without following a link.
-                var info = stat()
-                if fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) == 0 {
-                    switch info.st_mode & S_IFMT {
-                    case S_IFREG: kind = .file
-                    case S_IFDIR: kind = .directory
-                    case S_IFLNK: kind = .link
-                    default: kind = .other
-                    }
-                }
-            }
-            result.append((name, kind))
-        }
-        return result.sorted { $0.name < $1.name }
+        defer { close(fd) }
+        return try HostRoot.entries(of: fd, hostPath)
     }
 
-    /// The first `count` bytes of a regular file (fewer when it is shorter); nil when absent.
-    func prefix(_ hostPath: String, count: Int) throws(MijianError) -> [UInt8]? {
-        let fd: Int32
-        do throws(MijianError) {
-            guard let opened = try openRegularFile(hostPath) else { return [] }
-            fd = opened
-        } catch where error.code == .notFound {
-            return nil
+    /// The entries of the directory open at `fd`, sorted by name, with their kinds: read with
+    /// getdents (`getdirentries`) straight into a buffer, whose records give each entry's type, so
+    /// no entry is looked at on its own (except on a file system that does not give types).
+    static func entries(of fd: Int32, _ hostPath: String) throws(MijianError) -> [(name: String, kind: EntryKind)] {
+        var result: [(name: String, kind: EntryKind)] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32_768, alignment: 8)
+        defer { buffer.deallocate() }
+        guard let base = buffer.baseAddress else { return [] }
+        var position: off_t = 0
+        while true {
+            let count = try Syscall.call("cannot list \(hostPath)", path: hostPath) {
+                getdirentries(fd, base.assumingMemoryBound(to: CChar.self), buffer.count, &position)
+            }
+            if count == 0 { break }
+            // Records as struct dirent (the kernel's linux_dirent64): d_reclen at 16, d_type at 18, d_name at 19.
+            var offset = 0
+            while offset + 19 < count {
+                let length = Int(base.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
+                guard length > 19, offset + length <= count else { break }
+                let type = base.load(fromByteOffset: offset + 18, as: UInt8.self)
+                let namePointer = (base + offset + 19).assumingMemoryBound(to: UInt8.self)
+                let nameLength = strnlen(UnsafeRawPointer(namePointer).assumingMemoryBound(to: CChar.self), length - 19)
+                offset += length
+                let nameBytes = UnsafeBufferPointer(start: namePointer, count: nameLength)
+                if nameLength == 1 && nameBytes[0] == UInt8(ascii: ".") { continue }
+                if nameLength == 2 && nameBytes[0] == UInt8(ascii: ".") && nameBytes[1] == UInt8(ascii: ".") { continue }
+                let name = String(decoding: nameBytes, as: UTF8.self)
+                var kind: EntryKind
+                switch Int32(type) {
+                case Int32(DT_REG): kind = .file
+                case Int32(DT_DIR): kind = .directory
+                case Int32(DT_LNK): kind = .link
+                default: kind = .other
+                }
+                if Int32(type) == Int32(DT_UNKNOWN) {
+                    // Some file systems do not fill d_type: ask without following a link.
+                    var info = stat()
+                    if fstatat(fd, UnsafeRawPointer(namePointer).assumingMemoryBound(to: CChar.self), &info, AT_SYMLINK_NOFOLLOW) == 0 {
+                        switch info.st_mode & S_IFMT {
+                        case S_IFREG: kind = .file
+                        case S_IFDIR: kind = .directory
+                        case S_IFLNK: kind = .link
+                        default: kind = .other
+                        }
+                    }
+                }
+                result.append((name, kind))
+            }
         }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: count)
-        let read = try Syscall.call("cannot read \(hostPath)", path: hostPath) {
-            buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        }
-        return Array(buffer.prefix(read))
+        return result.sorted { $0.name < $1.name }
     }
 }
