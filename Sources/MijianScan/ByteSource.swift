@@ -55,23 +55,41 @@ public final class FileSource: ByteSource, @unchecked Sendable {
 
     deinit { close(fd) }
 
-    /// The bytes of the last read at offset 0: the format check reads the head, then a reader
-    /// reads it again (a small file whole); the second read is served from here.
+    /// Files up to this size are read whole by their first read, in one pread, and every later
+    /// read (the format check's head, a reader's parts, the index's content hash) is served
+    /// from memory: a small document costs one read call, not one a part.
+    static let wholeBytes = 64 << 10
+
+    /// A small file's bytes (all of them), or the bytes of the last read at offset 0 of a larger
+    /// one: the format check reads the head, then a reader reads it again.
     private var head: [UInt8] = []
+
+    /// The whole content when the file was read whole (a small file), else nil.
+    var whole: [UInt8]? { Int64(head.count) == size && size > 0 ? head : nil }
 
     public func read(at offset: Int64, count: Int) throws(MijianError) -> [UInt8] {
         guard count > 0, offset < size else { return [] }
+        if head.isEmpty, size <= Int64(Self.wholeBytes) {
+            head = try readFile(at: 0, count: Int(size))
+        }
         if offset + Int64(count) <= Int64(head.count) || (offset < Int64(head.count) && Int64(head.count) == size) {
             let start = Int(offset)
             return Array(head[start..<min(head.count, start + count)])
         }
+        let buffer = try readFile(at: offset, count: count)
+        if offset == 0, buffer.count > head.count, buffer.count <= 1 << 16 { head = buffer }
+        return buffer
+    }
+
+    /// Up to `count` bytes at `offset` from the file (fewer at its end).
+    private func readFile(at offset: Int64, count: Int) throws(MijianError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
             let got = try Syscall.call("cannot read \(path)", path: path) {
                 buffer.withUnsafeMutableBytes { raw -> Int in
                     guard let base = raw.baseAddress else { return 0 }
-                    return pread(fd, base + filled, count - filled, off_t(offset) + off_t(filled))
+                    return Glibc.pread(fd, base + filled, count - filled, off_t(offset) + off_t(filled))
                 }
             }
             if got == 0 { break }
@@ -79,7 +97,6 @@ public final class FileSource: ByteSource, @unchecked Sendable {
         }
         bytesRead += Int64(filled)
         if filled < count { buffer.removeLast(count - filled) }
-        if offset == 0, buffer.count > head.count, buffer.count <= 1 << 16 { head = buffer }
         return buffer
     }
 }

@@ -122,11 +122,11 @@ struct DocumentReader {
             return (.xml, Array(lines.prefix(limit)))
         }
         var lines: [TextLine] = []
-        for line in TextDecoding.lines(text) {
+        TextDecoding.forEachLine(text) { line in
             let shown = markdown ? Self.markdownText(line) : line
-            if shown.allSatisfy(\.isWhitespace) { continue }
+            if shown.allSatisfy(\.isWhitespace) { return true }
             lines.append(TextLine(shown, HitLocation(part: markdown ? "markdown" : "text", line: lines.count + 1)))
-            if lines.count >= limit { break }
+            return lines.count < limit
         }
         return (markdown ? .md : .txt, lines)
     }
@@ -562,10 +562,11 @@ enum ODF {
     static func read(_ zip: ZipArchive, mimetype: String, limits: ScanLimits) throws(Unreadable) -> ReadOutcome {
         let kind = mimetype.dropFirst("application/vnd.oasis.opendocument.".count)
         let format: DocumentFormat = kind.hasPrefix("spreadsheet") ? .ods : kind.hasPrefix("presentation") ? .odp : .odt
-        if let manifest = try zip.read("META-INF/manifest.xml", limit: 1 << 20), String(decoding: manifest, as: UTF8.self).contains("encryption-data") {
+        if let manifest = try zip.read("META-INF/manifest.xml", limit: 1 << 20), find("encryption-data", in: manifest) != nil {
             return .unread(format, "encrypted: a password-protected OpenDocument file")
         }
-        guard let content = try zip.read("content.xml", limit: limits.partBytes) else { throw Unreadable("content.xml is missing") }
+        guard let whole = try zip.read("content.xml", limit: limits.partBytes) else { throw Unreadable("content.xml is missing") }
+        let content = from("<office:body", in: whole)
         let collector = ParagraphCollector(vocabulary: .odf)
         var lines: [TextLine]
         if format == .ods {
@@ -573,7 +574,8 @@ enum ODF {
         } else {
             lines = OOXML.number(collector.paragraphs(content, limit: limits.lines, stopAt: format == .odp ? "draw:page" : nil), part: "content.xml")
         }
-        if let styles = try zip.read("styles.xml", limit: limits.partBytes) {
+        if let whole = try zip.read("styles.xml", limit: limits.partBytes) {
+            let styles = from("<office:master-styles", in: whole)
             // A presentation's master page shows its text boxes on every slide: a header.
             let regions = format == .odp ? headerRegions.merging(["style:master-page": .header]) { first, _ in first } : headerRegions
             lines += OOXML.number(collector.paragraphs(styles, limit: 32, regions: regions), part: "styles.xml")
@@ -583,6 +585,29 @@ enum ODF {
 }
 
 extension ODF {
+    /// The part from the first `marker` on, or all of it when the marker is not there. What
+    /// the readers take from an ODF part lies in one element near its end: the body of
+    /// `content.xml` (after the font declarations and the automatic styles) and the master
+    /// pages of `styles.xml` (the only place headers and footers are), after every style of the
+    /// document. Tokenizing what comes before them cost most of an ODF file's time.
+    static func from(_ marker: String, in bytes: [UInt8]) -> [UInt8] {
+        find(marker, in: bytes).map { Array(bytes[$0...]) } ?? bytes
+    }
+
+    /// Where `marker` first is in `bytes` (compared as bytes: no String made of a part).
+    static func find(_ marker: String, in bytes: [UInt8]) -> Int? {
+        let needle = Array(marker.utf8)
+        guard let first = needle.first, bytes.count >= needle.count else { return nil }
+        var index = 0
+        let last = bytes.count - needle.count
+        while index <= last {
+            guard let at = bytes[index...last].firstIndex(of: first) else { return nil }
+            if bytes[at..<(at + needle.count)].elementsEqual(needle) { return at }
+            index = at + 1
+        }
+        return nil
+    }
+
     /// The first table's rows, each a line of its cells (as `OOXML.cellSeparator` joins them).
     static func sheetRows(_ content: [UInt8], limit: Int) -> [TextLine] {
         var tokenizer = XMLTokenizer(content)

@@ -121,6 +121,8 @@ public final class ScanIndex: @unchecked Sendable {
     }
 
     static func digest(_ source: any ByteSource) -> String? {
+        // A small file was read whole by the scan's first look at it: hashed from memory.
+        if let whole = (source as? FileSource)?.whole { return Hex.lower(SHA256.hash(data: whole)) }
         guard let bytes = try? source.read(at: 0, count: Int(source.size)), Int64(bytes.count) == source.size else { return nil }
         return Hex.lower(SHA256.hash(data: bytes))
     }

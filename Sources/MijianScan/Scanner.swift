@@ -16,9 +16,10 @@ public struct ScanOptions: Sendable {
     public var maxDepth = 32
     /// Sizes, counts and time limits.
     public var limits = ScanLimits()
-    /// Files read at once (each on a thread of its own): the walk is one thread, reading and
-    /// parsing run beside it so that the disk, not one core, bounds a scan.
-    public var workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+    /// Files read at once (each on a thread of its own, with its own PDF worker): two a core,
+    /// so that while one waits for the disk the other parses, and the disk, not the cores,
+    /// bounds a scan.
+    public var workers = max(2, min(8, 2 * ProcessInfo.processInfo.activeProcessorCount))
     /// Whether a path that does not exist is an error (paths typed by a person) or simply absent
     /// (a policy's scope, which names places not every machine has).
     public var absentPathsAreErrors = true

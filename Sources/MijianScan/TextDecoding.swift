@@ -111,30 +111,42 @@ enum TextDecoding {
     /// Non-empty lines of text, split at LF, CRLF, CR, form feed and U+2028. Split on the UTF-8
     /// bytes (every separator is whole there), not on Characters, whose comparison costs far more.
     static func lines(_ text: String) -> [String] {
-        let bytes = Array(text.utf8)
         var lines: [String] = []
-        var start = 0
-        func flush(_ end: Int) {
-            guard end > start else { return }
-            let line = String(decoding: bytes[start..<end], as: UTF8.self)
-            if !line.unicodeScalars.allSatisfy(\.properties.isWhitespace) { lines.append(line) }
+        forEachLine(text) { line in
+            lines.append(line)
+            return true
         }
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == 0x0A || byte == 0x0D || byte == 0x0C {
-                flush(index)
-                index += 1
-                start = index
-            } else if byte == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80, bytes[index + 2] == 0xA8 {
-                flush(index)
-                index += 3
-                start = index
-            } else {
-                index += 1
-            }
-        }
-        flush(bytes.count)
         return lines
+    }
+
+    /// The non-empty lines of `text` (as `lines` splits them) handed to `body` in order until it
+    /// returns false: a reader that needs the first lines does not split the rest.
+    static func forEachLine(_ text: String, _ body: (String) -> Bool) {
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            func flush(_ end: Int) -> Bool {
+                guard end > start else { return true }
+                let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                if line.unicodeScalars.allSatisfy(\.properties.isWhitespace) { return true }
+                return body(line)
+            }
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == 0x0A || byte == 0x0D || byte == 0x0C {
+                    guard flush(index) else { return }
+                    index += 1
+                    start = index
+                } else if byte == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80, bytes[index + 2] == 0xA8 {
+                    guard flush(index) else { return }
+                    index += 3
+                    start = index
+                } else {
+                    index += 1
+                }
+            }
+            _ = flush(bytes.count)
+        }
     }
 }

@@ -5,7 +5,7 @@ import MijianCore
 /// limit simply ends, which is what reading only the start of a part needs.
 struct XMLTokenizer {
     enum Token {
-        case start(name: String, attributes: [String: String], selfClosing: Bool)
+        case start(name: String, attributes: XMLAttributes, selfClosing: Bool)
         case end(name: String)
         case text(String)
     }
@@ -72,7 +72,7 @@ struct XMLTokenizer {
             let body = selfClosing ? inner.dropLast() : inner
             var name = String(decoding: body.prefix { !Self.isSpace($0) }, as: UTF8.self)
             if html { name = name.lowercased() }
-            let attributes = Self.attributes(body.drop { !Self.isSpace($0) }, html: html)
+            let attributes = XMLAttributes(text: body.drop { !Self.isSpace($0) }, html: html)
             if html, !selfClosing, name == "script" || name == "style" { rawTextEnd = name }
             return .start(name: name, attributes: attributes, selfClosing: selfClosing)
         }
@@ -124,37 +124,6 @@ struct XMLTokenizer {
 
     static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
 
-    private static func attributes(_ text: ArraySlice<UInt8>, html: Bool) -> [String: String] {
-        var result: [String: String] = [:]
-        var index = text.startIndex
-        while index < text.endIndex {
-            while index < text.endIndex, isSpace(text[index]) { index += 1 }
-            let nameStart = index
-            while index < text.endIndex, text[index] != 0x3D, !isSpace(text[index]) { index += 1 }
-            guard index > nameStart else { index += 1; continue }
-            var name = String(decoding: text[nameStart..<index], as: UTF8.self)
-            if html { name = name.lowercased() }
-            while index < text.endIndex, isSpace(text[index]) { index += 1 }
-            guard index < text.endIndex, text[index] == 0x3D else { result[name] = ""; continue }
-            index += 1
-            while index < text.endIndex, isSpace(text[index]) { index += 1 }
-            guard index < text.endIndex else { break }
-            let quote = text[index]
-            if quote == 0x22 || quote == 0x27 {
-                let valueStart = index + 1
-                var end = valueStart
-                while end < text.endIndex, text[end] != quote { end += 1 }
-                result[name] = decodeEntities(text[valueStart..<end], html: html)
-                index = min(text.endIndex, end + 1)
-            } else {
-                let valueStart = index
-                while index < text.endIndex, !isSpace(text[index]) { index += 1 }
-                result[name] = decodeEntities(text[valueStart..<index], html: html)
-            }
-        }
-        return result
-    }
-
     /// HTML's named entities that can stand in a marking or between its parts.
     private static let htmlEntities: [String: String] = [
         "nbsp": "\u{00A0}", "ensp": " ", "emsp": " ", "thinsp": " ", "ideographicspace": "\u{3000}", "starf": "★", "bigstar": "★",
@@ -203,6 +172,51 @@ struct XMLTokenizer {
     }
 }
 
+/// A start tag's attributes, parsed when one is asked for: most elements of an office part are
+/// never asked, and a dictionary made for each of them cost more than the rest of the tokenizer.
+/// An attribute given twice reads as its last value.
+struct XMLAttributes {
+    /// The tag's text after its name.
+    let text: ArraySlice<UInt8>
+    /// HTML: names compared folded to lower case.
+    let html: Bool
+
+    subscript(_ key: String) -> String? {
+        var found: String?
+        var index = text.startIndex
+        while index < text.endIndex {
+            while index < text.endIndex, XMLTokenizer.isSpace(text[index]) { index += 1 }
+            let nameStart = index
+            while index < text.endIndex, text[index] != 0x3D, !XMLTokenizer.isSpace(text[index]) { index += 1 }
+            guard index > nameStart else { index += 1; continue }
+            let name = text[nameStart..<index]
+            let matches = html ? String(decoding: name, as: UTF8.self).lowercased() == key : name.elementsEqual(key.utf8)
+            while index < text.endIndex, XMLTokenizer.isSpace(text[index]) { index += 1 }
+            guard index < text.endIndex, text[index] == 0x3D else {
+                if matches { found = "" }
+                continue
+            }
+            index += 1
+            while index < text.endIndex, XMLTokenizer.isSpace(text[index]) { index += 1 }
+            guard index < text.endIndex else { break }
+            let quote = text[index]
+            let value: Range<Int>
+            if quote == 0x22 || quote == 0x27 {
+                var end = index + 1
+                while end < text.endIndex, text[end] != quote { end += 1 }
+                value = (index + 1)..<end
+                index = min(text.endIndex, end + 1)
+            } else {
+                let valueStart = index
+                while index < text.endIndex, !XMLTokenizer.isSpace(text[index]) { index += 1 }
+                value = valueStart..<index
+            }
+            if matches { found = XMLTokenizer.decodeEntities(text[value], html: html) }
+        }
+        return found
+    }
+}
+
 /// Collects paragraphs from office XML as lines: the paragraph elements, the text elements inside
 /// them, the elements that stand for a tab, a space or a line break, and the elements whose text
 /// is not shown (field codes, deleted text, the fallback copy of a text box).
@@ -243,7 +257,7 @@ struct ParagraphCollector {
     /// (ODF's `style:header` and `style:footer`).
     func paragraphs(
         _ bytes: [UInt8], limit: Int, stopAt: String? = nil, regions: [String: TextRegion] = [:],
-        onStart: ((String, [String: String]) -> Void)? = nil
+        onStart: ((String, XMLAttributes) -> Void)? = nil
     ) -> [Paragraph] {
         var tokenizer = XMLTokenizer(bytes)
         var regionStack: [TextRegion] = []

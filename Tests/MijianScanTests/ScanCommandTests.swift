@@ -75,6 +75,37 @@ import Testing
         #expect(changed["totals"]?["from_index"]?.intValue == 0)
     }
 
+    /// Sets a file's modification time (and so, by the kernel, its change time to now).
+    static func setModified(_ path: String, seconds: Int) {
+        var times = [timespec(tv_sec: seconds, tv_nsec: 0), timespec(tv_sec: seconds, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+    }
+
+    @Test func theIndexNeverSkipsAChangedFileEvenWithItsSizeAndTimeRestored() async throws {
+        let (root, policy, state) = try Self.tree(marked: false)
+        let out = state.appendingPathComponent("out.json")
+        let plain = root.appendingPathComponent("home/a/plain.txt").path
+        Self.setModified(plain, seconds: 1_700_000_000)
+        let (first, _) = try await Self.run(["--root", root.path, "--policy", policy, "--state-dir", state.path], output: out)
+        #expect(first == 0)
+        // Touched, content the same: the stamp changed, the content hash did not: from the index.
+        Self.setModified(plain, seconds: 1_700_000_100)
+        let (touched, again) = try await Self.run(["--root", root.path, "--policy", policy, "--state-dir", state.path], output: out)
+        #expect(touched == 0)
+        #expect(again["totals"]?["from_index"]?.intValue == 1)
+        // Rewritten with as many bytes and its modification time put back: the change time
+        // (which no one can set) differs, the content hash differs, and the file is read again.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: plain)[.size] as? Int)
+        var marked = Array("秘密★1年\n".utf8)
+        marked += Array(repeating: UInt8(ascii: "x"), count: size - marked.count - 1) + [0x0A]
+        try Data(marked).write(to: URL(fileURLWithPath: plain))
+        Self.setModified(plain, seconds: 1_700_000_100)
+        let (rewritten, changed) = try await Self.run(["--root", root.path, "--policy", policy, "--state-dir", state.path], output: out)
+        #expect(rewritten == 1)
+        #expect(changed["totals"]?["from_index"]?.intValue == 0)
+        #expect(changed["totals"]?["marked"]?.intValue == 1)
+    }
+
     @Test func aCorruptIndexIsRebuiltWithANote() async throws {
         let (root, policy, state) = try Self.tree()
         try Data("{\"schema\": \"mijian.scan-index/v1\", \"files\": {\"/home/a/notice.txt\": {\"size\": 1".utf8)
