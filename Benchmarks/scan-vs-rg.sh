@@ -11,12 +11,24 @@
 # `-uuu` (binary files searched whole: every byte read). It sees only UTF-8 text: the markings in
 # GBK text, office files, PDFs, OFD and archives are invisible to it (counts printed below).
 #
+# Bounded by the disk, or by the CPU? Before the timings, each cold run (caches dropped) is
+# measured alone: wall time, CPU seconds of the process and every child it reaped (the PDF
+# workers), and the bytes it made the kernel read from the disk (read_bytes of /proc/PID/io,
+# which a reaped child adds to its parent's). Beside the scan, a replay reads what the scan
+# reads, as plainly as it can be read, with as many threads as the scan's readers: every file
+# opened in walk order, a file up to 64 KiB whole, a larger one its first and last 64 KiB. Its
+# cold wall time is the disk floor D: the time the disk needs for those bytes, with nothing to
+# parse. The first scan is bounded by the disk when its CPU seconds spread over the cores fit
+# inside D (CPU / cores <= D: the parsing can hide behind the reads) and its cold wall time is
+# within 1.25 D. Printed: the ratios and the verdict.
+#
 # Needs root for the cold runs (echo 3 > /proc/sys/vm/drop_caches), hyperfine and ripgrep
 # (apt-get install -y hyperfine ripgrep), python3.
 # Usage: Benchmarks/scan-vs-rg.sh [TREE_DIR]   (default: /var/tmp/mijian-scan-bench; reused
 #        when it is already built, remove it to build again). MIJIAN=path picks the binary
 #        (default: a release build, made here); RUNS=n the runs per measurement (default 3),
-#        WARMUP=n the warm-up runs before the warm ones (default 1).
+#        WARMUP=n the warm-up runs before the warm ones (default 1); DISK_ONLY=1 measures whether the
+#        first scan is bounded by the disk and stops there (no hyperfine runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -104,6 +116,94 @@ scan() { "$bin" scan --format json --output "$1" --state-dir "$index" "$tree" ||
 rg_words=(-e 绝密 -e 机密 -e 秘密)
 echo "rg -uu -l: $(rg -uu -l "${rg_words[@]}" "$tree" | wc -l) files with a level word (UTF-8 text only)"
 echo "rg -uuu -l: $(rg -uuu -l "${rg_words[@]}" "$tree" | wc -l) files"
+
+# ---- bounded by the disk? --------------------------------------------------------------------
+# One cold run at a time: `measure NAME COMMAND…` drops the caches, runs the command and prints
+# its name, wall s, CPU s (user + system of it and the children it reaped) and MB read from disk.
+measure() {
+  local name=$1
+  shift
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+  python3 - "$name" "$@" <<'EOF'
+import os, sys, time
+def io():
+    with open("/proc/self/io") as f:
+        return int(next(l for l in f if l.startswith("read_bytes:")).split()[1])
+name, argv = sys.argv[1], sys.argv[2:]
+before, start = io(), time.monotonic()
+pid = os.fork()
+if pid == 0:
+    fd = os.open("/dev/null", os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execvp(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+wall, cpu = time.monotonic() - start, usage.ru_utime + usage.ru_stime
+print(f"{name}\t{wall:.2f}\t{cpu:.2f}\t{(io() - before) / 1e6:.0f}")
+EOF
+}
+# As many reading threads as the scan (ScanOptions.workers: two a core, at most 8).
+readers=$(( 2 * $(nproc) ))
+(( readers > 8 )) && readers=8
+replay=$(mktemp /var/tmp/mijian-replay.XXXXXX.py)
+cat > "$replay" <<'EOF'
+# What the scan reads, read plainly: every regular file in walk order (sorted names, no link
+# followed), one up to 64 KiB whole, a larger one its first and last 64 KiB; N threads.
+import os, sys, threading
+tree, threads = sys.argv[1], int(sys.argv[2])
+files = []
+def walk(path):
+    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False): walk(entry.path)
+        elif entry.is_file(follow_symlinks=False) and entry.name != ".complete": files.append(entry.path)
+walk(tree)
+def read(part):
+    for path in files[part::threads]:
+        fd = os.open(path, os.O_RDONLY)
+        size = os.fstat(fd).st_size
+        os.pread(fd, min(size, 65536), 0)
+        if size > 65536: os.pread(fd, 65536, max(65536, size - 65536))
+        os.close(fd)
+workers = [threading.Thread(target=read, args=(n,)) for n in range(threads)]
+for w in workers: w.start()
+for w in workers: w.join()
+EOF
+disk=$out/scan-disk.tsv
+: > "$disk"
+for _ in $(seq "$runs"); do
+  rm -rf "${index:?}"/*
+  measure "mijian scan, first (cold)" "$bin" scan --format json --output /dev/null --state-dir "$index" "$tree" >> "$disk"
+  measure "replay of its reads ($readers threads)" python3 "$replay" "$tree" "$readers" >> "$disk"
+  measure "rg -uu (cold)" rg -uu -c "${rg_words[@]}" "$tree" >> "$disk"
+done
+measure "mijian scan, second (indexed, cold)" "$bin" scan --format json --output /dev/null --state-dir "$index" "$tree" >> "$disk"
+rm -f "$replay"
+python3 - "$disk" "$(nproc)" <<'EOF'
+import statistics, sys
+rows, cores = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])], int(sys.argv[2])
+names = list(dict.fromkeys(r[0] for r in rows))
+print(f"\ncold runs, one at a time ({cores} cores; min-max of the runs, ratio and MB of the median):")
+print(f"{'command':<40} {'wall s':>12} {'CPU s':>12} {'CPU/(cores x wall)':>19} {'read MB':>8}")
+median = {}
+for name in names:
+    own = [r for r in rows if r[0] == name]
+    wall, cpu, mb = ([float(r[i]) for r in own] for i in (1, 2, 3))
+    median[name] = (statistics.median(wall), statistics.median(cpu), statistics.median(mb))
+    span = lambda v: f"{min(v):.2f}" if len(v) == 1 else f"{min(v):.2f}-{max(v):.2f}"
+    print(f"{name:<40} {span(wall):>12} {span(cpu):>12} {median[name][1] / (cores * median[name][0]):>19.2f} {median[name][2]:>8.0f}")
+scan = median["mijian scan, first (cold)"]
+floor = median[next(n for n in names if n.startswith("replay"))]
+print(f"\ndisk floor D (the replay's median wall): {floor[0]:.2f} s for {floor[2]:.0f} MB (the scan read {scan[2]:.0f} MB)")
+print(f"first scan (median): wall {scan[0]:.2f} s = {scan[0] / floor[0]:.2f} D; "
+      f"CPU {scan[1]:.2f} s / {cores} cores = {scan[1] / cores:.2f} s = {scan[1] / cores / floor[0]:.2f} D")
+if scan[1] / cores > floor[0]:
+    print("verdict: NOT bounded by the disk: its CPU seconds over the cores exceed the disk floor")
+elif scan[0] > 1.25 * floor[0]:
+    print("verdict: NOT bounded by the disk: its wall time exceeds 1.25 D")
+else:
+    print("verdict: bounded by the disk")
+EOF
+[[ -n ${DISK_ONLY:-} ]] && { rm -rf "$index" "$solo"; exit 0; }
 
 # ---- timings --------------------------------------------------------------------------------
 # hyperfine pairs --prepare options with commands in order (or applies a single one to all).
