@@ -10,8 +10,15 @@ let package = Package(
         .package(name: "Mijian", path: ".."),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
     ],
     targets: [
+        // The ingest benchmarks' load client: keep-alive HTTP/1.1 inside TLS, as agents post.
+        .target(name: "BenchLoad", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .executableTarget(name: "bench-audit", dependencies: [
             .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianHost", package: "Mijian"),
             .product(name: "MijianChecks", package: "Mijian"),
@@ -27,7 +34,7 @@ let package = Package(
             .product(name: "MijianDevices", package: "Mijian"), .product(name: "MijianTestSupport", package: "Mijian"),
         ]),
         .executableTarget(name: "bench-postgres", dependencies: [
-            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
+            "BenchLoad", .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
             .product(name: "MijianCollector", package: "Mijian"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -39,7 +46,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "bench-collector", dependencies: [
-            .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
+            "BenchLoad", .product(name: "MijianCore", package: "Mijian"), .product(name: "MijianEvidence", package: "Mijian"),
             .product(name: "MijianCollector", package: "Mijian"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Ingest into PostgreSQL: reports per second through 1, 2 and 4 real `mijian-collector serve
-# --database` processes on one database, beside the machine's Ed25519 limit (bench-postgres), and
-# the bytes the database holds per stored report. The cluster is Debian's PostgreSQL in a
+# Ingest into PostgreSQL: reports per second over HTTPS through 1, 2 and 4 real `mijian-collector
+# serve --database … --tls-cert … --tls-key …` processes on one database, beside the machine's
+# Ed25519 limit (bench-postgres), the CPU per report of the instances, of PostgreSQL and of the
+# load client, and the bytes the database holds per stored report. The cluster is Debian's PostgreSQL in a
 # temporary directory, run as the postgres user, durable (fsync and synchronous_commit on, as a
 # unit would run it), over TCP on 127.0.0.1 with TLS verified and a password from a file; a
 # fresh database for each instance count. Stopped and removed at the end.
 # Usage (root): Benchmarks/ingest-postgres.sh [MACHINES] [REPORTS-EACH] [CONNECTIONS] [INSTANCES…]
 #               (default 400 20 32 1 2 4; COLLECTOR=path and BENCH=path skip the release builds;
-#               COLLECTOR=--ledger measures the ledger alone: that many stores in one process, no HTTP)
+#               COLLECTOR=--ledger measures the ledger alone: that many stores in one process, no HTTP;
+#               EXTRA=--http: plain HTTP)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 machines=${1:-400}
@@ -65,7 +67,8 @@ for n in "${counts[@]}"; do
   db="bench_$n"
   psql_su -d postgres -c "CREATE DATABASE $db OWNER mijian"
   url="postgres://mijian@127.0.0.1:$port/$db?sslmode=verify-full&sslrootcert=$work/ca.pem&password_file=$work/password"
-  "$bench" "$url" "$collector" "$n" "$machines" "$reports" "$connections"
+  # shellcheck disable=SC2086 # EXTRA is words on purpose
+  "$bench" "$url" "$collector" "$n" "$machines" "$reports" "$connections" ${EXTRA:-}
   psql_su -d "$db" -c "CHECKPOINT" >/dev/null
   psql_su -d "$db" -c "
     SELECT format('  bytes per stored report: %s in the database (%s MB for %s reports), %s in reports and its indexes; envelope %s bytes on average',

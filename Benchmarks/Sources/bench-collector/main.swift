@@ -1,19 +1,25 @@
 // bench-collector: two figures the collector issue sets goals for.
 //
-//   1. Reports ingested per second over HTTP on loopback, with signature verification, the chain
-//      check and storage (goal ≥ 1,000/s).
+//   1. Reports ingested per second over HTTPS on loopback, with signature verification, the chain
+//      check and storage (goal ≥ 3,000/s at 300,000 machines enrolled).
 //   2. Time to build the self-assessment for 10,000 machines' year (goal < 5 s).
 //
 // Run: cd Benchmarks && swift build -c release --product bench-collector &&
-//      .build/release/bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each] [connections] [--in-process]
+//      .build/release/bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each] [connections]
+//          [--enrolled N] [--http] [--ledger] [--in-process]
 //
-// The HTTP load comes from a second process (this binary with `--load`): a lean keep-alive
-// HTTP/1.1 client over plain sockets with the requests prepared before the clock starts, so the
-// figure is the server's rather than the client library's. `--in-process` uses URLSession in the
-// server's own process instead (the way the first figure was taken).
+// The server is the collector's own listener with its TLS (`CollectorTLS`, as `serve --tls-cert
+// --tls-key` runs it) on a throwaway CA and certificate made with openssl; `--http` serves plain
+// HTTP instead. The load comes from a second process (this binary with `--load`): keep-alive
+// HTTP/1.1 inside TLS on swift-nio (`BenchLoad`), the envelopes read before the clock starts;
+// it reports its own CPU, so the figure reads against what server and client each cost.
+// `--ledger` skips HTTP: the envelopes are verified and recorded in this process, `connections`
+// machines at a time (the storage's own ceiling). `--in-process` uses URLSession in the server's
+// own process (the way the first figure was taken).
 #if canImport(Glibc)
 import Glibc
 #endif
+import BenchLoad
 import Crypto
 import Foundation
 import Logging
@@ -26,9 +32,11 @@ import FoundationNetworking
 #endif
 
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--load" {
-    LoadGenerator.main(Array(CommandLine.arguments.dropFirst(2)))
+    await LoadGenerator.main(Array(CommandLine.arguments.dropFirst(2)))
 }
 let inProcess = CommandLine.arguments.contains("--in-process")
+let plainHTTP = CommandLine.arguments.contains("--http") || inProcess
+let ledgerOnly = CommandLine.arguments.contains("--ledger")
 let arguments: [Int] = {
     var values: [Int] = []
     var skip = false
@@ -142,50 +150,136 @@ func benchHTTP() async throws {
         print(String(format: "one core on these envelopes: Ed25519 alone %.0f/s, whole-envelope verification %.0f/s (%.0f %%); two-core Ed25519 limit %.0f/s",
             ed25519, whole, whole / ed25519 * 100, 2 * ed25519))
     }
+    let total = chains.reduce(0) { $0 + $1.count }
+    if ledgerOnly {
+        try await benchLedger(chains, store: store, collector: collector)
+        await printStored(store: store, directory: directory, chains: chains)
+        return
+    }
     let portBox = PortBox()
     let table = try CollectorSetup.table(nil)
     let sources = AssessmentSources(table: table, answers: .none, settings: UnitSettings(policies: try CollectorSetup.policies([])))
+    // The listener `serve --tls-cert --tls-key` runs, on a certificate from a throwaway CA.
+    let certificates = plainHTTP ? nil : try HTTPSLoad.makeCertificates(in: directory)
+    let tls = try certificates.map { try CollectorTLS(certificatePath: $0.certificate, keyPath: $0.key) }
     let app = try CollectorServer.application(
-        collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: ServerLimits(), logger: logger,
+        collector: collector, sources: sources, host: "127.0.0.1", port: 0, limits: ServerLimits(), tls: tls, logger: logger,
         onRunning: { port in await portBox.set(port) })
     let server = Task { try await app.run() }
     let port = await portBox.wait()
-    let total = chains.reduce(0) { $0 + $1.count }
-    let cpuBefore = processCPUSeconds()
-    let wallBefore = ContinuousClock.now
-    defer {
-        let cpu = processCPUSeconds() - cpuBefore
-        let wall = ContinuousClock.now - wallBefore
-        let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
-        print(String(format: "  this process (the server%@) used %.2f CPU s over %.2f s: %.2f ms of CPU per report, %.2f cores busy",
-            inProcess ? " and its client" : "", cpu, wallSeconds, cpu * 1000 / Double(total), cpu / wallSeconds))
-    }
     if inProcess {
+        let cpuBefore = processCPUSeconds()
         let (accepted, seconds) = try await postInProcess(chains, port: port)
-        print(String(format: "http ingest (client in the server's process, URLSession): %d reports (%d machines × %d), %d accepted, %.2f s, %.0f reports/s (goal ≥ 1000/s), %d connections",
-            total, httpMachines, httpReports, accepted, seconds, Double(total) / seconds, concurrency))
+        print(String(format: "http ingest (client in the server's process, URLSession): %d reports (%d machines × %d), %d accepted, %.2f s, %.0f reports/s, %d connections; both used %.2f ms of CPU a report",
+            total, httpMachines, httpReports, accepted, seconds, Double(total) / seconds, concurrency, (processCPUSeconds() - cpuBefore) * 1000 / Double(total)))
     } else {
         let file = directory + "/envelopes.bin"
         try LoadGenerator.write(chains, to: file)
         let load = Process()
         load.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        load.arguments = ["--load", "\(port)", file, "\(concurrency)"]
+        load.arguments = ["--load", "\(port)", file, "\(concurrency)", certificates?.ca ?? "-"]
         let output = Pipe()
         load.standardOutput = output
         try load.run()
-        let said = output.fileHandleForReading.readDataToEndOfFile()
+        // The server's CPU is counted while the load runs: the client says when its clock starts and stops.
+        let lines = output.fileHandleForReading
+        var said = ""
+        var cpuStart = 0.0
+        var wallStart = ContinuousClock.now
+        var writerStart = (groups: 0, reports: 0, busy: 0.0, cpu: 0.0)
+        while let line = readLine(lines, into: &said) {
+            let writer = store.sqlite.statistics
+            if line == "start" {
+                cpuStart = processCPUSeconds()
+                wallStart = ContinuousClock.now
+                writerStart = (writer.groupCount, writer.reportCount, writer.busySeconds, writer.cpuSeconds)
+            } else if line == "stop" {
+                let cpu = processCPUSeconds() - cpuStart
+                let wall = ContinuousClock.now - wallStart
+                let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+                print(String(format: "  the server (this process) used %.2f CPU s over %.2f s of load: %.3f ms of CPU per report, %.2f cores busy",
+                    cpu, wallSeconds, cpu * 1000 / Double(total), cpu / wallSeconds))
+                let reports = Double(max(writer.reportCount - writerStart.reports, 1))
+                print(String(format: "  the writer: %d groups of %.1f reports on average, busy %.0f %% of the load (%.3f ms a report from taking its group to the commit), %.3f ms of its thread's CPU a report in the statements",
+                    writer.groupCount - writerStart.groups, reports / Double(max(writer.groupCount - writerStart.groups, 1)),
+                    (writer.busySeconds - writerStart.busy) / wallSeconds * 100, (writer.busySeconds - writerStart.busy) * 1000 / reports,
+                    (writer.cpuSeconds - writerStart.cpu) * 1000 / reports))
+            } else {
+                print(line)
+            }
+        }
         load.waitUntilExit()
-        print(String(decoding: said, as: UTF8.self), terminator: "")
     }
     server.cancel()
-    print("  stored: \(try store.counts().stored.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); machines \(try store.hosts().count)")
-    let envelopeSize = chains.first?.first?.count ?? 0
-    let stored = try store.counts().stored.values.reduce(0, +)
-    let bytes = ["collector.sqlite", "collector.sqlite-wal"].reduce(0) { sum, name in
-        sum + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0)
+    await printStored(store: store, directory: directory, chains: chains)
+}
+
+/// Reads one line from the load process; nil at its end.
+func readLine(_ handle: FileHandle, into buffer: inout String) -> String? {
+    while true {
+        if let newline = buffer.firstIndex(of: "\n") {
+            let line = String(buffer[..<newline])
+            buffer.removeSubrange(...newline)
+            return line
+        }
+        let chunk = handle.availableData
+        if chunk.isEmpty {
+            guard !buffer.isEmpty else { return nil }
+            defer { buffer = "" }
+            return buffer
+        }
+        buffer += String(decoding: chunk, as: UTF8.self)
     }
-    print(String(format: "  envelope size %d bytes; database %@/collector.sqlite: %d bytes for %d reports and %d keys, %.0f bytes per report (the registry included)",
-        envelopeSize, directory, bytes, stored, max(enrolled, httpMachines), Double(bytes) / Double(max(stored, 1))))
+}
+
+func printStored(store: CollectorStore, directory: String, chains: [[[UInt8]]]) async {
+    do {
+        print("  stored: \(try store.counts().stored.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); machines \(try store.hosts().count)")
+        let envelopeSize = chains.first?.first?.count ?? 0
+        let stored = try store.counts().stored.values.reduce(0, +)
+        // The WAL is checkpointed into the database first, so the file holds everything stored.
+        try await store.sqlite.checkpoint()
+        let bytes = ["collector.sqlite", "collector.sqlite-wal"].reduce(0) { sum, name in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0)
+        }
+        print(String(format: "  envelope size %d bytes; database %@/collector.sqlite: %d bytes for %d reports and %d keys, %.0f bytes per report (the registry included)",
+            envelopeSize, directory, bytes, stored, max(enrolled, httpMachines), Double(bytes) / Double(max(stored, 1))))
+    } catch {
+        print("  cannot read the store: \(error)")
+    }
+}
+
+/// The storage's own ceiling: verification and the ledger, no HTTP, `concurrency` machines at a time.
+func benchLedger(_ chains: [[[UInt8]]], store: CollectorStore, collector: Collector) async throws {
+    let total = chains.reduce(0) { $0 + $1.count }
+    let cpuBefore = processCPUSeconds()
+    let clock = ContinuousClock()
+    let began = clock.now
+    let outcomes = await withTaskGroup(of: [String: Int].self) { group in
+        for worker in 0..<concurrency {
+            group.addTask {
+                var outcomes: [String: Int] = [:]
+                for machine in stride(from: worker, to: chains.count, by: concurrency) {
+                    for envelope in chains[machine] {
+                        switch await collector.submit(envelope, source: "bench") {
+                        case .success(let result): outcomes[result.outcome.rawValue, default: 0] += 1
+                        case .failure(let refusal): outcomes["refused/\(refusal.reason)", default: 0] += 1
+                        }
+                    }
+                }
+                return outcomes
+            }
+        }
+        var all: [String: Int] = [:]
+        for await part in group { for (key, count) in part { all[key, default: 0] += count } }
+        return all
+    }
+    let elapsed = clock.now - began
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let cpu = processCPUSeconds() - cpuBefore
+    print(String(format: "ledger alone (verification and storage in this process, %d machines at a time): %d reports in %.2f s, %.0f reports/s; %.3f ms of CPU per report, %.2f cores busy; outcomes %@",
+        concurrency, total, seconds, Double(total) / seconds, cpu * 1000 / Double(total), cpu / seconds,
+        outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
 }
 
 /// Operations per second of this thread's CPU time, over about one second.
@@ -280,99 +374,37 @@ enum LoadGenerator {
         return chains
     }
 
-    static func main(_ arguments: [String]) -> Never {
-        guard arguments.count == 3, let port = UInt16(arguments[0]), let connections = Int(arguments[2]), connections > 0 else {
-            FileHandle.standardError.write(Data("usage: bench-collector --load PORT FILE CONNECTIONS\n".utf8))
+    /// `--load PORT FILE CONNECTIONS CA|-`: posts every envelope of FILE over CONNECTIONS
+    /// keep-alive connections, inside TLS trusting CA (`-`: plain HTTP). Connection `c` takes
+    /// machines c, c + connections, … and sends each machine's chain in order. Prints `start` and
+    /// `stop` around the load, for the server to count its CPU over the same span.
+    static func main(_ arguments: [String]) async -> Never {
+        guard arguments.count == 4, let port = Int(arguments[0]), let connections = Int(arguments[2]), connections > 0 else {
+            FileHandle.standardError.write(Data("usage: bench-collector --load PORT FILE CONNECTIONS CA|-\n".utf8))
             exit(2)
         }
         let chains = read(arguments[1])
-        // Requests are serialised before the clock starts.
-        var plans: [[[UInt8]]] = Array(repeating: [], count: connections)
+        var plans = (0..<connections).map { _ in HTTPSLoad.Plan(port: port, bodies: []) }
         let longest = chains.map(\.count).max() ?? 0
         for seq in 0..<longest {
-            for (index, chain) in chains.enumerated() where seq < chain.count {
-                let body = chain[seq]
-                var request = Array("POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
-                request.append(contentsOf: body)
-                plans[index % connections].append(request)
-            }
+            for (index, chain) in chains.enumerated() where seq < chain.count { plans[index % connections].bodies.append(chain[seq]) }
         }
-        let prepared = plans
-        let total = prepared.reduce(0) { $0 + $1.count }
-        let statuses = Mutex<[Int: Int]>([:])
-        let clock = ContinuousClock()
-        let start = clock.now
-        DispatchQueue.concurrentPerform(iterations: connections) { worker in
-            var counts: [Int: Int] = [:]
-            let socket = connect(port: port)
-            for request in prepared[worker] {
-                counts[socket < 0 ? -1 : exchange(socket, request), default: 0] += 1
-            }
-            if socket >= 0 { close(socket) }
-            statuses.withLock { all in for (status, count) in counts { all[status, default: 0] += count } }
+        let trusted = arguments[3] == "-" ? nil : arguments[3]
+        // Unbuffered lines: the server reads `start` and `stop` as they happen.
+        func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        say("start")
+        do {
+            let outcome = try await HTTPSLoad.run(plans, trustedCA: trusted)
+            say("stop")
+            say(String(format: "%@ ingest (load from a second process, %d keep-alive connections): %d reports in %.2f s, %.0f reports/s; HTTP statuses {%@}",
+                trusted == nil ? "http" : "https", connections, outcome.total, outcome.seconds, Double(outcome.total) / outcome.seconds, outcome.statusText))
+            say(String(format: "  the load client (a second process) used %.2f CPU s: %.3f ms per report", outcome.cpuSeconds, outcome.cpuSeconds * 1000 / Double(max(outcome.total, 1))))
+            exit(0)
+        } catch {
+            say("stop")
+            say("the load failed: \(error)")
+            exit(1)
         }
-        let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let byStatus = statuses.withLock { $0 }
-        let summary = byStatus.keys.sorted().map { "\($0): \(byStatus[$0] ?? 0)" }.joined(separator: ", ")
-        print(String(format: "http ingest (load from a second process, %d keep-alive connections): %d reports in %.2f s, %.0f reports/s (goal ≥ 1000/s); HTTP statuses {%@}",
-            connections, total, seconds, Double(total) / seconds, summary))
-        exit(0)
-    }
-
-    static func connect(port: UInt16) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else {
-            close(fd)
-            return -1
-        }
-        return fd
-    }
-
-    /// Sends one request and reads one response; returns the status code (0 on a broken connection).
-    static func exchange(_ fd: Int32, _ request: [UInt8]) -> Int {
-        var sent = 0
-        while sent < request.count {
-            let n = request.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + sent }, request.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return 0 }
-            sent += n
-        }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        var headerEnd: Int?
-        var needed = Int.max
-        while response.count < needed {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return 0 }
-            response.append(contentsOf: buffer[0..<n])
-            if headerEnd == nil, let end = find(response, Array("\r\n\r\n".utf8)) {
-                headerEnd = end + 4
-                let head = String(decoding: response[0..<end], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-                needed = end + 4 + length
-            }
-        }
-        let statusLine = String(decoding: response.prefix(12), as: UTF8.self)
-        return Int(statusLine.dropFirst(9).prefix(3)) ?? 0
-    }
-
-    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for index in 0...(haystack.count - needle.count) where haystack[index] == needle[0] {
-            if Array(haystack[index..<(index + needle.count)]) == needle { return index }
-        }
-        return nil
     }
 }
 

@@ -7,12 +7,16 @@
 //   .build/release/bench-postgres URL COLLECTOR INSTANCES [machines] [reports-each] [connections]
 //
 // The machines are enrolled through the store's registry before the clock starts; the signed
-// envelopes are made before it too. The load comes from this process's threads over plain
-// keep-alive sockets: connection c takes machines c, c + connections, … and the instance c mod
-// INSTANCES, and sends each machine's chain seq by seq, so every chain arrives in order.
+// envelopes are made before it too. Each instance serves HTTPS (`--tls-cert`/`--tls-key`, a
+// throwaway CA made with openssl; `--http` in the arguments: plain HTTP). The load comes from
+// this process over keep-alive connections (`BenchLoad`, swift-nio and its TLS): connection c
+// takes machines c, c + connections, … and the instance c mod INSTANCES, and sends each
+// machine's chain seq by seq, so every chain arrives in order. The CPU of the instances, of
+// this client and of PostgreSQL's processes over the load is said beside the rate.
 #if canImport(Glibc)
 import Glibc
 #endif
+import BenchLoad
 import Crypto
 import Foundation
 import Logging
@@ -21,7 +25,8 @@ import MijianCore
 import MijianEvidence
 import Synchronization
 
-let arguments = Array(CommandLine.arguments.dropFirst())
+let plainHTTP = CommandLine.arguments.contains("--http")
+let arguments = Array(CommandLine.arguments.dropFirst().filter { $0 != "--http" })
 guard arguments.count >= 3, let instances = Int(arguments[2]), instances > 0 else {
     FileHandle.standardError.write(Data("""
         usage: bench-postgres URL COLLECTOR INSTANCES [machines] [reports-each] [connections]
@@ -156,12 +161,16 @@ if ledgerOnly {
     exit(0)
 }
 
-// The instances.
+// The instances, each with the TLS listener `serve` runs.
+let certificateDirectory = NSTemporaryDirectory() + "bench-postgres-tls-\(UUID().uuidString)"
+try FileManager.default.createDirectory(atPath: certificateDirectory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: certificateDirectory) }
+let certificates = plainHTTP ? nil : try HTTPSLoad.makeCertificates(in: certificateDirectory)
 var servers: [(process: Process, port: UInt16)] = []
 for _ in 0..<instances {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: collectorPath)
-    process.arguments = ["serve", "--database", url, "--listen", "127.0.0.1:0"]
+    process.arguments = ["serve", "--database", url, "--listen", "127.0.0.1:0"] + (certificates.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? [])
     let errors = Pipe()
     process.standardError = errors
     process.standardOutput = FileHandle.nullDevice
@@ -183,35 +192,24 @@ for _ in 0..<instances {
 }
 defer { for server in servers { server.process.terminate() } }
 
-// Requests are serialised before the clock starts.
-var plans: [[[UInt8]]] = Array(repeating: [], count: connections)
+// Requests are laid out before the clock starts.
+var plans = (0..<connections).map { HTTPSLoad.Plan(port: Int(servers[$0 % servers.count].port), bodies: []) }
 for seq in 0..<reportsEach {
-    for (index, chain) in chains.enumerated() where seq < chain.count {
-        let body = chain[seq]
-        var request = Array("POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
-        request.append(contentsOf: body)
-        plans[index % connections].append(request)
-    }
+    for (index, chain) in chains.enumerated() where seq < chain.count { plans[index % connections].bodies.append(chain[seq]) }
 }
-let prepared = plans
-let ports = servers.map(\.port)
-let total = prepared.reduce(0) { $0 + $1.count }
-let statuses = Mutex<[Int: Int]>([:])
-let clock = ContinuousClock()
-let began = clock.now
-DispatchQueue.concurrentPerform(iterations: connections) { worker in
-    var counts: [Int: Int] = [:]
-    let socket = HTTPLoad.connect(port: ports[worker % ports.count])
-    for request in prepared[worker] { counts[socket < 0 ? -1 : HTTPLoad.exchange(socket, request), default: 0] += 1 }
-    if socket >= 0 { close(socket) }
-    statuses.withLock { all in for (status, count) in counts { all[status, default: 0] += count } }
-}
-let elapsed = clock.now - began
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-let byStatus = statuses.withLock { $0 }
-print(String(format: "postgresql, %d instance%@: %d reports (%d machines × %d) in %.2f s, %.0f reports/s over %d keep-alive connections; HTTP statuses {%@}",
-    instances, instances == 1 ? "" : "s", total, machines, reportsEach, seconds, Double(total) / seconds, connections,
-    byStatus.keys.sorted().map { "\($0): \(byStatus[$0] ?? 0)" }.joined(separator: ", ")))
+let total = plans.reduce(0) { $0 + $1.bodies.count }
+let serverTicksBefore = servers.map { ProcessCPU.seconds(pid: $0.process.processIdentifier) }
+let postgresBefore = ProcessCPU.postgresSeconds()
+let outcome = try await HTTPSLoad.run(plans, trustedCA: certificates?.ca)
+let serverCPU = zip(servers, serverTicksBefore).reduce(0.0) { $0 + ProcessCPU.seconds(pid: $1.0.process.processIdentifier) - $1.1 }
+let postgresCPU = ProcessCPU.postgresSeconds() - postgresBefore
+print(String(format: "postgresql, %d instance%@ over %@: %d reports (%d machines × %d) in %.2f s, %.0f reports/s over %d keep-alive connections; HTTP statuses {%@}",
+    instances, instances == 1 ? "" : "s", plainHTTP ? "HTTP" : "HTTPS", total, machines, reportsEach, outcome.seconds, Double(total) / outcome.seconds, connections,
+    outcome.statusText))
+print(String(format: "  CPU per report: instances %.3f ms, PostgreSQL %.3f ms, load client %.3f ms; %.3f ms in all (%.2f of %d cores busy)",
+    serverCPU * 1000 / Double(total), postgresCPU * 1000 / Double(total), outcome.cpuSeconds * 1000 / Double(total),
+    (serverCPU + postgresCPU + outcome.cpuSeconds) * 1000 / Double(total), (serverCPU + postgresCPU + outcome.cpuSeconds) / outcome.seconds,
+    ProcessInfo.processInfo.activeProcessorCount))
 let counts = try await store.counts()
 print("  stored: \(counts.stored.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
 store.close()
@@ -225,56 +223,25 @@ extension Range where Bound == Int {
     }
 }
 
-enum HTTPLoad {
-    static func connect(port: UInt16) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else {
-            close(fd)
-            return -1
-        }
-        return fd
+/// CPU time of processes, from /proc.
+enum ProcessCPU {
+    /// User plus system seconds of one process (its threads included).
+    static func seconds(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3; utime and stime are fields 14 and 15.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// Sends one request and reads one response; the status code (0 on a broken connection).
-    static func exchange(_ fd: Int32, _ request: [UInt8]) -> Int {
-        var sent = 0
-        while sent < request.count {
-            let n = request.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + sent }, request.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return 0 }
-            sent += n
+    /// Every `postgres` process's CPU seconds (the server and its backends; backends that ended are not counted).
+    static func postgresSeconds() -> Double {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+        var sum = 0.0
+        for entry in entries {
+            guard let pid = Int32(entry), let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8), comm.hasPrefix("postgres") else { continue }
+            sum += seconds(pid: pid)
         }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        var needed = Int.max
-        var headerSeen = false
-        while response.count < needed {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return 0 }
-            response.append(contentsOf: buffer[0..<n])
-            if !headerSeen, let end = headerEnd(response) {
-                headerSeen = true
-                let head = String(decoding: response[0..<end], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-                needed = end + 4 + length
-            }
-        }
-        return Int(String(decoding: response.prefix(12), as: UTF8.self).dropFirst(9).prefix(3)) ?? 0
-    }
-
-    static func headerEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 0...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 { return index }
-        return nil
+        return sum
     }
 }

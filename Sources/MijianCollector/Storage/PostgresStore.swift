@@ -35,6 +35,10 @@ public final class PostgresStore: CollectorStorage {
     private let tasks: Mutex<[Task<Void, Never>]>
     private let registryChanges = ChangeCounter()
     let registry = PostgresRegistryCopy()
+    /// Submissions waiting for a transaction; up to `groupLanes` groups in flight at once.
+    private let group = GroupCommit(lanes: PostgresStore.groupLanes)
+    /// Transactions of grouped submissions one instance runs at once.
+    static let groupLanes = 4
 
     /// The advisory lock namespace of host decisions: "host".
     static let hostLockNamespace: Int32 = 0x686F_7374
@@ -146,30 +150,100 @@ public final class PostgresStore: CollectorStorage {
 
     // MARK: - Ingest ledger
 
-    /// Decides and stores one submission in one transaction under its host's lock.
+    /// Group commit, as on SQLite: submissions that arrive while this instance's transactions
+    /// are busy are decided and stored together, several hosts in one transaction, each host
+    /// under its own advisory lock (taken together, in one order, so that two instances never
+    /// wait on each other in a circle). Nobody is answered before the transaction holding their
+    /// report has committed. A group whose transaction fails is tried again one submission per
+    /// transaction, so each submission gets its own answer and one bad report takes no other with it.
     public func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
+        try await group.answer(submission) { await self.drainGroups() }
+    }
+
+    /// Commits waiting groups until none is left (one of the group's lanes).
+    private func drainGroups() async {
+        await group.drain { submissions in
+            do {
+                return try await recordGroup(submissions).map { .success($0) }
+            } catch {
+                // Each again in a transaction of its own: the one that fails answers for itself alone.
+                var alone: [Result<Result<IngestResult, IngestRefusal>, StoreError>] = []
+                for submission in submissions {
+                    do {
+                        let answer = try await recordGroup([submission]).first
+                        alone.append(answer.map { .success($0) } ?? .failure(.database(doing: "store the report", underlying: MijianError(.database, "the report was not stored"))))
+                    } catch {
+                        alone.append(.failure(Self.storeError("store the report", error)))
+                    }
+                }
+                return alone
+            }
+        }
+    }
+
+    /// Decides and stores submissions in one transaction, in order, under their hosts' locks.
+    private func recordGroup(_ submissions: [IngestSubmission]) async throws(StoreError) -> [Result<IngestResult, IngestRefusal>] {
         let logger = self.logger
         let limits = chainLimits
         let refusalLimits = self.refusalLimits
         return try await attempt("store the report") {
             try await client.withTransaction(logger: logger) { connection in
-                let lookup = submission.lookup
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.hostLockNamespace), hashtext(\(lookup.hostID)))", logger: logger)
-                let context = try await Self.context(connection, lookup, logger: logger)
-                switch IngestRules.decide(context: context, submission: submission, limits: limits) {
-                case .refuse(var refusal):
-                    refusal.windowCount = try await Self.countRefusal(
-                        connection, refusal, receivedAt: submission.receivedAt, source: submission.source, limits: refusalLimits, logger: logger)
-                    return .failure(refusal)
-                case .repeated(var result, let reason):
-                    result.repeatCount = try await Self.countRepeat(connection, submission, result: result, reason: reason, limits: refusalLimits, logger: logger)
-                    return .success(result)
-                case .store(let plan):
-                    try await Self.apply(connection, plan, submission, logger: logger)
-                    return .success(plan.result)
+                // Every host's lock at once, in the order of the lock key.
+                let hosts = Array(Set(submissions.map(\.hostID))).sorted()
+                try await connection.query("""
+                    SELECT pg_advisory_xact_lock(\(Self.hostLockNamespace), hashtext(h)) FROM unnest(\(hosts)::text[]) AS h ORDER BY hashtext(h), h
+                    """, logger: logger)
+                // The context of every host met once in the group, in one query; a host met again
+                // is read again after its earlier submission is applied.
+                var seen: [String: Int] = [:]
+                for submission in submissions { seen[submission.hostID, default: 0] += 1 }
+                var contexts = try await Self.contexts(connection, submissions.filter { seen[$0.hostID] == 1 }.map(\.lookup), logger: logger)
+                var results: [Result<IngestResult, IngestRefusal>] = []
+                results.reserveCapacity(submissions.count)
+                for submission in submissions {
+                    let lookup = submission.lookup
+                    let context: HostLedgerContext
+                    if seen[submission.hostID] == 1, let loaded = contexts.removeValue(forKey: lookup) {
+                        context = loaded
+                    } else {
+                        context = try await Self.context(connection, lookup, logger: logger)
+                    }
+                    switch IngestRules.decide(context: context, submission: submission, limits: limits) {
+                    case .refuse(var refusal):
+                        refusal.windowCount = try await Self.countRefusal(
+                            connection, refusal, receivedAt: submission.receivedAt, source: submission.source, limits: refusalLimits, logger: logger)
+                        results.append(.failure(refusal))
+                    case .repeated(var result, let reason):
+                        result.repeatCount = try await Self.countRepeat(connection, submission, result: result, reason: reason, limits: refusalLimits, logger: logger)
+                        results.append(.success(result))
+                    case .store(let plan):
+                        try await Self.apply(connection, plan, submission, logger: logger)
+                        results.append(.success(plan.result))
+                    }
                 }
+                return results
             }
         }
+    }
+
+    /// The contexts of several submissions of different hosts, in one query.
+    static func contexts(_ connection: PostgresConnection, _ lookups: [HostLedgerContext.Lookup], logger: Logger) async throws -> [HostLedgerContext.Lookup: HostLedgerContext] {
+        guard !lookups.isEmpty else { return [:] }
+        let found = try await rows(connection, """
+            SELECT l.n, k.host_id AS key_host, k.revoked_at,
+                EXISTS (SELECT 1 FROM reports r WHERE r.host_id = l.host_id AND r.payload_sha256 = l.sha) AS stored,
+                h.epoch, h.seq, h.digest, h.last_issued_at
+            FROM unnest(\(lookups.map(\.keyid))::text[], \(lookups.map(\.hostID))::text[], \(lookups.map(\.payloadSHA256))::text[])
+                WITH ORDINALITY AS l(keyid, host_id, sha, n)
+            LEFT JOIN keys k ON k.keyid = l.keyid LEFT JOIN hosts h ON h.host_id = l.host_id
+            """, logger: logger)
+        var out: [HostLedgerContext.Lookup: HostLedgerContext] = [:]
+        for row in found {
+            let index = Int(try row["n"].decode(Int64.self)) - 1
+            guard lookups.indices.contains(index) else { continue }
+            out[lookups[index]] = try context(row)
+        }
+        return out
     }
 
     /// What is stored about the submission's host and key, read after the host's lock is held.
@@ -181,6 +255,11 @@ public final class PostgresStore: CollectorStorage {
             FROM (SELECT 1) AS one LEFT JOIN keys k ON k.keyid = \(lookup.keyid) LEFT JOIN hosts h ON h.host_id = \(lookup.hostID)
             """, logger: logger)
         guard let row = found.first else { return HostLedgerContext(key: nil, alreadyStored: false, head: nil) }
+        return try context(row)
+    }
+
+    /// A context from a row of `context` or `contexts`.
+    static func context(_ row: PostgresRandomAccessRow) throws -> HostLedgerContext {
         let key = try row["key_host"].decode(String?.self).map { host in
             HostLedgerContext.EnrolledKey(hostID: host, revokedAt: try row["revoked_at"].decode(String?.self).flatMap(RFC3339.date(from:)))
         }
@@ -194,7 +273,8 @@ public final class PostgresStore: CollectorStorage {
     }
 
     /// Writes a stored report: its row and log lines, and when it advances, the head, the
-    /// year's aggregates and a gap.
+    /// year's aggregates and a gap: one statement (its parts in one data-modifying `WITH`), so a
+    /// report costs one round trip, not one per table.
     static func apply(_ connection: PostgresConnection, _ plan: StoragePlan, _ submission: IngestSubmission, logger: Logger) async throws {
         let report = submission.verified.report
         let host = report.host
@@ -213,53 +293,23 @@ public final class PostgresStore: CollectorStorage {
         var envelope = ByteBuffer()
         envelope.writeBytes(submission.envelope)
         let outcome = plan.result.outcome.rawValue
-        try await connection.query("""
-            INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256,
-                fail_count, envelope, skew_seconds, skew)
-            VALUES (\(sha), \(host.hostID), \(keyid), \(report.epoch), \(report.seq), \(report.prevSHA256), \(issued), \(received), \(year), \(outcome),
-                \(source), \(report.policy.sha256), \(plan.failCount), \(envelope), \(plan.skewSeconds), \(plan.skew))
-            """, logger: logger)
-        guard plan.advances else { return }
-        let skewed: Int64 = plan.skew == nil ? 0 : 1
-        try await connection.query("""
-            INSERT INTO hosts (host_id, hostname, asset_id, classification, responsible, unit, os, kernel, keyid, epoch, seq, digest,
-                last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count,
-                last_skew_seconds, last_skew, skewed_reports)
-            VALUES (\(host.hostID), \(host.hostname), \(host.assetID), \(host.classification?.rawValue), \(host.responsible), \(host.unit), \(host.os),
-                \(host.kernel), \(keyid), \(report.epoch), \(report.seq), \(sha), \(issued), \(received), \(received), \(report.policy.id),
-                \(report.policy.version), \(report.policy.sha256), \(report.agent.version), \(plan.failCount), \(plan.skewSeconds), \(plan.skew), \(skewed))
-            ON CONFLICT (host_id) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
-                classification = excluded.classification, responsible = excluded.responsible, unit = excluded.unit,
-                os = excluded.os, kernel = excluded.kernel, keyid = excluded.keyid, epoch = excluded.epoch, seq = excluded.seq,
-                digest = excluded.digest, last_issued_at = excluded.last_issued_at, last_received_at = excluded.last_received_at,
-                policy_id = excluded.policy_id, policy_version = excluded.policy_version, policy_sha256 = excluded.policy_sha256,
-                agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count,
-                last_skew_seconds = excluded.last_skew_seconds, last_skew = excluded.last_skew, skewed_reports = hosts.skewed_reports + excluded.skewed_reports
-            """, logger: logger)
-        try await connection.query("""
-            INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
-            VALUES (\(host.hostID), \(year), \(host.hostname), \(host.assetID), \(host.classification?.rawValue), \(host.responsible), 1, \(issued), \(sha),
-                \(report.policy.id), \(report.policy.sha256))
-            ON CONFLICT (host_id, year) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
-                classification = excluded.classification, responsible = excluded.responsible, reports = host_years.reports + 1,
-                last_issued_at = excluded.last_issued_at, last_report_sha256 = excluded.last_report_sha256,
-                policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256
-            """, logger: logger)
-        // The rule counts, the failing findings and the media, one statement each (arrays unnested).
-        let counts = submission.digest.ruleCounts
-        if !counts.isEmpty {
-            let rules = counts.keys.sorted()
-            let pass = rules.map { Int64(counts[$0]?.pass ?? 0) }
-            let fail = rules.map { Int64(counts[$0]?.fail ?? 0) }
-            let error = rules.map { Int64(counts[$0]?.error ?? 0) }
-            let other = rules.map { Int64(counts[$0]?.other ?? 0) }
+        guard plan.advances else {
             try await connection.query("""
-                INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other)
-                SELECT \(host.hostID), \(year), * FROM unnest(\(rules)::text[], \(pass)::bigint[], \(fail)::bigint[], \(error)::bigint[], \(other)::bigint[])
-                ON CONFLICT (host_id, year, rule_id) DO UPDATE SET pass = host_rules.pass + excluded.pass, fail = host_rules.fail + excluded.fail,
-                    error = host_rules.error + excluded.error, other = host_rules.other + excluded.other
+                INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256,
+                    fail_count, envelope, skew_seconds, skew)
+                VALUES (\(sha), \(host.hostID), \(keyid), \(report.epoch), \(report.seq), \(report.prevSHA256), \(issued), \(received), \(year), \(outcome),
+                    \(source), \(report.policy.sha256), \(plan.failCount), \(envelope), \(plan.skewSeconds), \(plan.skew))
                 """, logger: logger)
+            return
         }
+        let skewed: Int64 = plan.skew == nil ? 0 : 1
+        // The rule counts, the failing findings and the media as arrays, unnested.
+        let counts = submission.digest.ruleCounts
+        let rules = counts.keys.sorted()
+        let pass = rules.map { Int64(counts[$0]?.pass ?? 0) }
+        let fail = rules.map { Int64(counts[$0]?.fail ?? 0) }
+        let error = rules.map { Int64(counts[$0]?.error ?? 0) }
+        let other = rules.map { Int64(counts[$0]?.other ?? 0) }
         // One row per (rule, subject, status), as SQLite's one upsert per finding leaves it:
         // counted as often as it occurs, the last detail, the earliest and latest observation.
         struct FindingKey: Hashable {
@@ -279,9 +329,45 @@ public final class PostgresStore: CollectorStorage {
                 merged[key] = (finding.detail, 1, observed, observed)
             }
         }
-        if !order.isEmpty {
-            let values = order.compactMap { merged[$0] }
-            try await connection.query("""
+        let values = order.compactMap { merged[$0] }
+        // A medium seen twice in one report keeps its first source, as SQLite's upserts do.
+        var seen: Set<MediumIdentity> = []
+        let media = submission.digest.media.filter { seen.insert($0.identity).inserted }
+        let gap = plan.gap
+        try await connection.query("""
+            WITH report AS (
+                INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256,
+                    fail_count, envelope, skew_seconds, skew)
+                VALUES (\(sha), \(host.hostID), \(keyid), \(report.epoch), \(report.seq), \(report.prevSHA256), \(issued), \(received), \(year), \(outcome),
+                    \(source), \(report.policy.sha256), \(plan.failCount), \(envelope), \(plan.skewSeconds), \(plan.skew))),
+            head AS (
+                INSERT INTO hosts (host_id, hostname, asset_id, classification, responsible, unit, os, kernel, keyid, epoch, seq, digest,
+                    last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count,
+                    last_skew_seconds, last_skew, skewed_reports)
+                VALUES (\(host.hostID), \(host.hostname), \(host.assetID), \(host.classification?.rawValue), \(host.responsible), \(host.unit), \(host.os),
+                    \(host.kernel), \(keyid), \(report.epoch), \(report.seq), \(sha), \(issued), \(received), \(received), \(report.policy.id),
+                    \(report.policy.version), \(report.policy.sha256), \(report.agent.version), \(plan.failCount), \(plan.skewSeconds), \(plan.skew), \(skewed))
+                ON CONFLICT (host_id) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
+                    classification = excluded.classification, responsible = excluded.responsible, unit = excluded.unit,
+                    os = excluded.os, kernel = excluded.kernel, keyid = excluded.keyid, epoch = excluded.epoch, seq = excluded.seq,
+                    digest = excluded.digest, last_issued_at = excluded.last_issued_at, last_received_at = excluded.last_received_at,
+                    policy_id = excluded.policy_id, policy_version = excluded.policy_version, policy_sha256 = excluded.policy_sha256,
+                    agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count,
+                    last_skew_seconds = excluded.last_skew_seconds, last_skew = excluded.last_skew, skewed_reports = hosts.skewed_reports + excluded.skewed_reports),
+            yearly AS (
+                INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
+                VALUES (\(host.hostID), \(year), \(host.hostname), \(host.assetID), \(host.classification?.rawValue), \(host.responsible), 1, \(issued), \(sha),
+                    \(report.policy.id), \(report.policy.sha256))
+                ON CONFLICT (host_id, year) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
+                    classification = excluded.classification, responsible = excluded.responsible, reports = host_years.reports + 1,
+                    last_issued_at = excluded.last_issued_at, last_report_sha256 = excluded.last_report_sha256,
+                    policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256),
+            rules AS (
+                INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other)
+                SELECT \(host.hostID), \(year), * FROM unnest(\(rules)::text[], \(pass)::bigint[], \(fail)::bigint[], \(error)::bigint[], \(other)::bigint[])
+                ON CONFLICT (host_id, year, rule_id) DO UPDATE SET pass = host_rules.pass + excluded.pass, fail = host_rules.fail + excluded.fail,
+                    error = host_rules.error + excluded.error, other = host_rules.other + excluded.other),
+            found AS (
                 INSERT INTO findings (host_id, year, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256)
                 SELECT \(host.hostID), \(year), f.rule_id, f.subject, f.status, f.detail, f.count, f.first_at, f.last_at, \(sha), \(sha)
                 FROM unnest(\(order.map(\.rule))::text[], \(order.map(\.subject))::text[], \(order.map(\.status))::text[], \(values.map(\.detail))::text[],
@@ -289,28 +375,19 @@ public final class PostgresStore: CollectorStorage {
                     AS f(rule_id, subject, status, detail, count, first_at, last_at)
                 ON CONFLICT (host_id, year, rule_id, subject, status) DO UPDATE SET detail = excluded.detail, count = findings.count + excluded.count,
                     first_observed_at = LEAST(findings.first_observed_at, excluded.first_observed_at),
-                    last_observed_at = GREATEST(findings.last_observed_at, excluded.last_observed_at), last_report_sha256 = excluded.last_report_sha256
-                """, logger: logger)
-        }
-        // A medium seen twice in one report keeps its first source, as SQLite's upserts do.
-        var seen: Set<MediumIdentity> = []
-        let media = submission.digest.media.filter { seen.insert($0.identity).inserted }
-        if !media.isEmpty {
-            try await connection.query("""
+                    last_observed_at = GREATEST(findings.last_observed_at, excluded.last_observed_at), last_report_sha256 = excluded.last_report_sha256),
+            medium AS (
                 INSERT INTO media (host_id, year, vendor, product, serial, source, first_seen, last_seen, report_sha256)
                 SELECT \(host.hostID), \(year), m.vendor, m.product, m.serial, m.source, \(issued), \(issued), \(sha)
                 FROM unnest(\(media.map(\.identity.vendor))::text[], \(media.map(\.identity.product))::text[], \(media.map(\.identity.serial))::text[],
                     \(media.map(\.source))::text[]) AS m(vendor, product, serial, source)
                 ON CONFLICT (host_id, year, vendor, product, serial) DO UPDATE SET first_seen = LEAST(media.first_seen, excluded.first_seen),
-                    last_seen = GREATEST(media.last_seen, excluded.last_seen), report_sha256 = excluded.report_sha256
-                """, logger: logger)
-        }
-        if let gap = plan.gap {
-            try await connection.query("""
+                    last_seen = GREATEST(media.last_seen, excluded.last_seen), report_sha256 = excluded.report_sha256),
+            missing AS (
                 INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at)
-                VALUES (\(host.hostID), \(report.epoch), \(gap.lowerBound), \(gap.upperBound), \(year), \(sha), \(received))
-                """, logger: logger)
-        }
+                SELECT \(host.hostID), \(report.epoch), \(gap?.lowerBound ?? 0), \(gap?.upperBound ?? 0), \(year), \(sha), \(received) WHERE \(gap != nil))
+            SELECT 1
+            """, logger: logger)
     }
 
     /// Counts a refusal made before the chain check.

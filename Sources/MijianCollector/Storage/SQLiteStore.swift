@@ -23,6 +23,10 @@ public final class SQLiteStore: CollectorStorage {
     public let refusalLimits: RefusalLogLimits
     private let group = GroupCommit()
     private let registryChanges = ChangeCounter()
+    /// Copies the write-ahead log into the database beside the writer (nil in memory).
+    private let checkpointer: Checkpointer?
+    /// What the writer did since the store was opened.
+    public let statistics = WriterStatistics()
 
     /// Counts approvals and revocations made through this store.
     public var registryGeneration: Int { registryChanges.value }
@@ -44,6 +48,8 @@ public final class SQLiteStore: CollectorStorage {
         } catch {
             throw StoreError.unavailable("cannot migrate the collector database\(path.map { " \($0)" } ?? "")", underlying: error)
         }
+        // A checkpoint needs a connection of its own: on the writer's it would hold every report behind it.
+        checkpointer = writer is DatabasePool ? path.flatMap { try? Checkpointer(path: $0) } : nil
     }
 
     /// Opens (creating when needed) `collector.sqlite` in `directory`.
@@ -82,6 +88,9 @@ public final class SQLiteStore: CollectorStorage {
             // WAL: readers never block the writer; NORMAL: a commit survives a crash of the process,
             // and the database stays consistent after a power loss (the last commits may be lost).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // The log is copied into the database by a connection of its own (`Checkpointer`); the
+            // writer does it itself only when the log has grown past this many pages (64 MiB).
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerPages)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         return configuration
@@ -120,19 +129,15 @@ public final class SQLiteStore: CollectorStorage {
     /// holding their report has committed, and a crash before the commit leaves every report of
     /// the group absent.
     public func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
-        let outcome: Result<Result<IngestResult, IngestRefusal>, StoreError> = await withCheckedContinuation { continuation in
-            if group.enqueue(GroupCommit.Pending(submission: submission, continuation: continuation)) {
-                Task { await self.drainGroups() }
-            }
-        }
-        return try outcome.get()
+        try await group.answer(submission) { await self.drainGroups() }
     }
 
     /// Commits waiting groups until none is left.
     private func drainGroups() async {
-        while let items = group.take() {
-            let results = await commitGroup(items.map(\.submission))
-            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
+        await group.drain { submissions in
+            let results = await commitGroup(submissions)
+            checkpointer?.committed(bytes: submissions.reduce(0) { $0 + $1.envelope.count })
+            return results
         }
     }
 
@@ -140,7 +145,12 @@ public final class SQLiteStore: CollectorStorage {
         let chainLimits = chainLimits
         let refusalLimits = refusalLimits
         do {
+            let began = ContinuousClock.now
+            let statistics = statistics
+            defer { statistics.add(groups: 1, reports: items.count, busy: ContinuousClock.now - began) }
             return try await writer.write { db in
+                let cpu = WriterStatistics.threadCPUNanoseconds()
+                defer { statistics.add(cpuNanoseconds: WriterStatistics.threadCPUNanoseconds() - cpu) }
                 var results: [Result<Result<IngestResult, IngestRefusal>, StoreError>] = []
                 results.reserveCapacity(items.count)
                 for item in items {
@@ -174,6 +184,15 @@ public final class SQLiteStore: CollectorStorage {
     public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> Int64? {
         let limits = refusalLimits
         return try? await writer.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
+    }
+
+    /// Copies the write-ahead log into the database and empties it (a measurement's bytes on disk, an orderly stop).
+    public func checkpoint() async throws(StoreError) {
+        do {
+            _ = try await writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        } catch {
+            throw Self.storeError("checkpoint the database", error)
+        }
     }
 
     // MARK: - Schema
@@ -298,15 +317,21 @@ public final class SQLiteStore: CollectorStorage {
 
     /// What is stored for the submission's host, read inside the writer's transaction.
     static func loadContext(_ db: Database, _ lookup: HostLedgerContext.Lookup) throws -> HostLedgerContext {
-        let key = try Row.fetchOne(db.cachedStatement(sql: "SELECT host_id, revoked_at FROM keys WHERE keyid = ?"), arguments: [lookup.keyid]).map { row in
-            HostLedgerContext.EnrolledKey(hostID: row["host_id"], revokedAt: (row["revoked_at"] as String?).map { Self.date($0) })
+        // One statement: the key's row, whether the report is stored, the host's head.
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT k.host_id AS key_host, k.revoked_at, EXISTS (SELECT 1 FROM reports WHERE host_id = ?2 AND payload_sha256 = ?3) AS stored,
+                h.epoch, h.seq, h.digest, h.last_issued_at
+            FROM (SELECT 1) LEFT JOIN keys k ON k.keyid = ?1 LEFT JOIN hosts h ON h.host_id = ?2
+            """), arguments: [lookup.keyid, lookup.hostID, lookup.payloadSHA256])
+        guard let row else { return HostLedgerContext(key: nil, alreadyStored: false, head: nil) }
+        let key = (row["key_host"] as String?).map { host in
+            HostLedgerContext.EnrolledKey(hostID: host, revokedAt: (row["revoked_at"] as String?).map { Self.date($0) })
         }
-        let stored = try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM reports WHERE host_id = ? AND payload_sha256 = ?"), arguments: [lookup.hostID, lookup.payloadSHA256]) != nil
-        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, seq, digest, last_issued_at FROM hosts WHERE host_id = ?"), arguments: [lookup.hostID]).map { row in
+        let head: HostLedgerContext.Head? = (row["epoch"] as Int64?).map { epoch in
             HostLedgerContext.Head(
-                chain: ChainState(epoch: row["epoch"], seq: row["seq"], digest: row["digest"]), lastIssuedAt: (row["last_issued_at"] as String?).flatMap(RFC3339.date(from:)))
+                chain: ChainState(epoch: epoch, seq: row["seq"], digest: row["digest"]), lastIssuedAt: (row["last_issued_at"] as String?).flatMap(RFC3339.date(from:)))
         }
-        return HostLedgerContext(key: key, alreadyStored: stored, head: head)
+        return HostLedgerContext(key: key, alreadyStored: row["stored"], head: head)
     }
 
     /// Applies a plan inside the writer's transaction.
@@ -353,6 +378,9 @@ public final class SQLiteStore: CollectorStorage {
         }
     }
 
+    /// Most rules counted by one `host_rules` statement: 2 + 5 parameters a rule stays below the 999 of old SQLite builds.
+    static let rulesPerStatement = 64
+
     static func advance(_ db: Database, _ submission: VerifiedSubmission, digest: ReportDigest, issued: String, received: String, failCount: Int, skewSeconds: Int64, skew: String?) throws {
         let report = submission.report
         let host = report.host
@@ -385,14 +413,20 @@ public final class SQLiteStore: CollectorStorage {
                 host.hostID, digest.year, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha,
                 report.policy.id, report.policy.sha256,
             ])
-        let counts = digest.ruleCounts
-        let ruleStatement = try db.cachedStatement(sql: """
-            INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
-                error = error + excluded.error, other = other + excluded.other
-            """)
-        for (rule, count) in counts.sorted(by: { $0.key < $1.key }) {
-            try ruleStatement.execute(arguments: [host.hostID, digest.year, rule, count.pass, count.fail, count.error, count.other])
+        // Every rule's counts in one statement (a row per rule): one call instead of one per rule.
+        let counts = digest.ruleCounts.sorted(by: { $0.key < $1.key })
+        for chunk in stride(from: 0, to: counts.count, by: Self.rulesPerStatement) {
+            let rows = counts[chunk..<min(counts.count, chunk + Self.rulesPerStatement)]
+            let ruleStatement = try db.cachedStatement(sql: """
+                INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other)
+                VALUES \(Array(repeating: "(?1, ?2, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
+                ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
+                    error = error + excluded.error, other = other + excluded.other
+                """)
+            var values: [(any DatabaseValueConvertible)?] = [host.hostID, digest.year]
+            values.reserveCapacity(2 + 5 * rows.count)
+            for (rule, count) in rows { values += [rule, count.pass, count.fail, count.error, count.other] }
+            try ruleStatement.execute(arguments: StatementArguments(values))
         }
         let findingStatement = try db.cachedStatement(sql: """
             INSERT INTO findings (host_id, year, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256)
@@ -590,15 +624,38 @@ final class GroupCommit: Sendable {
     /// Most reports in one transaction.
     static let maxGroup = 256
 
-    private let state = Mutex<(waiting: [Pending], running: Bool)>(([], false))
+    /// Groups in flight at once: 1 for SQLite's one writer; more where the database runs transactions side by side.
+    let lanes: Int
+    private let state = Mutex<(waiting: [Pending], running: Int)>(([], 0))
+
+    /// Takes submissions for up to `lanes` groups in flight at once.
+    init(lanes: Int = 1) { self.lanes = max(1, lanes) }
 
     /// Adds a submission; true when the caller must start a writer turn.
     func enqueue(_ pending: Pending) -> Bool {
         state.withLock { state in
             state.waiting.append(pending)
-            if state.running { return false }
-            state.running = true
+            if state.running >= lanes { return false }
+            state.running += 1
             return true
+        }
+    }
+
+    /// Waits for a submission's answer; starts a lane (`drain`) when fewer than `lanes` run.
+    func answer(_ submission: IngestSubmission, drain: @escaping @Sendable () async -> Void) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
+        let outcome: Result<Result<IngestResult, IngestRefusal>, StoreError> = await withCheckedContinuation { continuation in
+            if enqueue(Pending(submission: submission, continuation: continuation)) {
+                Task { await drain() }
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// One lane: takes groups until none waits; `commit` gives each member of a group its answer, in order.
+    func drain(_ commit: ([IngestSubmission]) async -> [Result<Result<IngestResult, IngestRefusal>, StoreError>]) async {
+        while let items = take() {
+            let results = await commit(items.map(\.submission))
+            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
         }
     }
 
@@ -606,7 +663,7 @@ final class GroupCommit: Sendable {
     func take() -> [Pending]? {
         state.withLock { state in
             guard !state.waiting.isEmpty else {
-                state.running = false
+                state.running -= 1
                 return nil
             }
             let count = min(state.waiting.count, Self.maxGroup)
@@ -614,6 +671,74 @@ final class GroupCommit: Sendable {
             state.waiting.removeFirst(count)
             return group
         }
+    }
+}
+
+/// Copies the write-ahead log into the database on a connection of its own, beside the writer
+/// (a passive checkpoint takes no lock the writer needs), once enough has been committed since
+/// the last copy; one copy at a time. The writer copies the log itself only past
+/// `writerPages`, when these copies fall behind.
+final class Checkpointer: Sendable {
+    /// The writer's own automatic checkpoint, in pages (of 4 KiB): 64 MiB of log.
+    static let writerPages = 16_384
+    /// Bytes of envelopes committed between two copies.
+    static let everyBytes = 8 << 20
+
+    private let connection: DatabaseQueue
+    private let state = Mutex<(committed: Int, running: Bool)>((0, false))
+
+    init(path: String) throws {
+        connection = try DatabaseQueue(path: path, configuration: SQLiteStore.configuration())
+    }
+
+    /// Counts committed bytes; starts a copy when enough have been committed and none is running.
+    func committed(bytes: Int) {
+        let start = state.withLock { state in
+            state.committed += bytes
+            guard state.committed >= Self.everyBytes, !state.running else { return false }
+            state.committed = 0
+            state.running = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            // A copy that cannot run now (another checkpoint holds the lock) is left to the next one.
+            _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            state.withLock { $0.running = false }
+        }
+    }
+}
+
+/// What the writer did: groups and reports committed, the time from taking a group to its
+/// commit (waiting for the writer's queue included), and the writer thread's CPU time inside
+/// the transactions. A benchmark reads how busy the one writer was.
+public final class WriterStatistics: Sendable {
+    private let groups = Atomic<Int>(0)
+    private let reports = Atomic<Int>(0)
+    private let busyNanoseconds = Atomic<Int>(0)
+    private let cpuNanoseconds = Atomic<Int>(0)
+
+    /// Groups committed (or failed).
+    public var groupCount: Int { groups.load(ordering: .relaxed) }
+    /// Submissions in them.
+    public var reportCount: Int { reports.load(ordering: .relaxed) }
+    /// Seconds from taking each group to its answer, summed.
+    public var busySeconds: Double { Double(busyNanoseconds.load(ordering: .relaxed)) / 1e9 }
+    /// CPU seconds the writer's thread spent inside the transactions (the statements; not the commit).
+    public var cpuSeconds: Double { Double(cpuNanoseconds.load(ordering: .relaxed)) / 1e9 }
+
+    func add(groups: Int, reports: Int, busy: Duration) {
+        self.groups.add(groups, ordering: .relaxed)
+        self.reports.add(reports, ordering: .relaxed)
+        busyNanoseconds.add(Int(busy.components.seconds) * 1_000_000_000 + Int(busy.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+    }
+
+    func add(cpuNanoseconds: Int) { self.cpuNanoseconds.add(cpuNanoseconds, ordering: .relaxed) }
+
+    static func threadCPUNanoseconds() -> Int {
+        var spec = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+        return spec.tv_sec * 1_000_000_000 + spec.tv_nsec
     }
 }
 

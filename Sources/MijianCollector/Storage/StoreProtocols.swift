@@ -216,7 +216,7 @@ public struct HostLedgerContext: Sendable, Equatable {
     }
 
     /// What a backend looks up to build the context of a submission.
-    public struct Lookup: Sendable, Equatable {
+    public struct Lookup: Sendable, Hashable {
         /// The registry row: `keys.keyid`.
         public var keyid: String
         /// The host: its head and its stored reports.
