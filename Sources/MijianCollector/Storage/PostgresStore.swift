@@ -190,9 +190,10 @@ public final class PostgresStore: CollectorStorage {
             try await client.withTransaction(logger: logger) { connection in
                 // Every host's lock at once, in the order of the lock key.
                 let hosts = Array(Set(submissions.map(\.hostID))).sorted()
-                try await connection.query("""
+                // Its rows are read: an error (a deadlock found) comes with them, and must not go unseen.
+                _ = try await connection.query("""
                     SELECT pg_advisory_xact_lock(\(Self.hostLockNamespace), hashtext(h)) FROM unnest(\(hosts)::text[]) AS h ORDER BY hashtext(h), h
-                    """, logger: logger)
+                    """, logger: logger).collect()
                 // The context of every host met once in the group, in one query; a host met again
                 // is read again after its earlier submission is applied.
                 var seen: [String: Int] = [:]
@@ -334,7 +335,9 @@ public final class PostgresStore: CollectorStorage {
         var seen: Set<MediumIdentity> = []
         let media = submission.digest.media.filter { seen.insert($0.identity).inserted }
         let gap = plan.gap
-        try await connection.query("""
+        // The statement's one row is read: an error in any of its parts (a constraint, a trigger)
+        // comes in place of that row, and would otherwise go unseen until the commit rolled back.
+        _ = try await connection.query("""
             WITH report AS (
                 INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256,
                     fail_count, envelope, skew_seconds, skew)
@@ -387,7 +390,7 @@ public final class PostgresStore: CollectorStorage {
                 INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at)
                 SELECT \(host.hostID), \(report.epoch), \(gap?.lowerBound ?? 0), \(gap?.upperBound ?? 0), \(year), \(sha), \(received) WHERE \(gap != nil))
             SELECT 1
-            """, logger: logger)
+            """, logger: logger).collect()
     }
 
     /// Counts a refusal made before the chain check.
@@ -451,7 +454,7 @@ public final class PostgresStore: CollectorStorage {
     /// another transaction is counting into is skipped rather than waited for (that transaction
     /// may itself wait for this trimmer's lock): the next trim takes it.
     static func trim(_ connection: PostgresConnection, table: CountedTable, limits: RefusalLogLimits, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_xact_lock(\(trimLockNamespace), \(table.lockKey))", logger: logger)
+        _ = try await connection.query("SELECT pg_advisory_xact_lock(\(trimLockNamespace), \(table.lockKey))", logger: logger).collect()
         let maxRows = Int64(max(limits.maxRows, 1))
         try await connection.query(PostgresQuery(unsafeSQL: """
             WITH old AS (
