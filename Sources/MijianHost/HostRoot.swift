@@ -388,19 +388,33 @@ public struct HostRoot: Sendable, Equatable {
     private func read(_ hostPath: String, limit: Int, naming: Bool, endsAtReadOf short: Int? = nil) throws(MijianError) -> (bytes: [UInt8], resolvedPath: String?) {
         guard let fd = try openRegularFile(hostPath) else { return ([], naming ? "/dev/null" : nil) }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
+        // Read straight into the result: sized to the file when it says its size (a byte more, to
+        // see the end), grown by doubling when it does not (procfs and sysfs say 0 or a page),
+        // each read asking at most 64 KiB of such a file, as the kernel's tables are read.
+        var info = stat()
+        let size = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
+        let sized = size > 0
+        // A file that does not say its size is asked 64 KiB each read, as before: a kernel table
+        // fills what is asked with whole lines, and a read that leaves room is its end.
+        let step = 65_536
+        var out = [UInt8](repeating: 0, count: min(sized ? size + 1 : step, limit + 1))
+        var filled = 0
         while true {
+            let wanted = sized ? 1 : step
+            if out.count - filled < wanted, out.count <= limit { out += repeatElement(0, count: min(max(out.count, wanted), limit + 1 - out.count)) }
+            let room = sized ? out.count - filled : min(out.count - filled, step)
+            let start = filled
             let count = try Syscall.call("cannot read \(hostPath)", path: hostPath) {
-                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress.map { $0 + start }, room) }
             }
             if count == 0 { break }
-            out.append(contentsOf: chunk[0..<count])
-            if out.count > limit {
+            filled += count
+            if filled > limit {
                 throw MijianError(.tooLarge, "\(hostPath) is larger than \(limit) bytes", path: hostPath)
             }
             if let short, count <= short { break }
         }
+        out.removeSubrange(filled...)
         return (out, naming ? self.hostPath(of: fd) : nil)
     }
 
