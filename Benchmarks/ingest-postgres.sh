@@ -9,7 +9,8 @@
 # Usage (root): Benchmarks/ingest-postgres.sh [MACHINES] [REPORTS-EACH] [CONNECTIONS] [INSTANCES…]
 #               (default 400 20 32 1 2 4; COLLECTOR=path and BENCH=path skip the release builds;
 #               COLLECTOR=--ledger measures the ledger alone: that many stores in one process, no HTTP;
-#               EXTRA=--http: plain HTTP)
+#               EXTRA=--http: plain HTTP; PG_SETTINGS='default_toast_compression = lz4' adds lines to
+#               postgresql.conf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 machines=${1:-400}
@@ -57,12 +58,13 @@ ssl_cert_file = '$work/pg/server.pem'
 ssl_key_file = '$work/pg/server.key'
 max_connections = 200
 shared_buffers = 256MB
+${PG_SETTINGS:-}
 EOF
 chown -R postgres:postgres "$work/pg"
 as_pg "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" -w start >/dev/null
 psql_su() { as_pg psql -X -q -h "$work/pg/socket" -p "$port" -U postgres -At "$@"; }
 psql_su -d postgres -c "CREATE ROLE mijian LOGIN PASSWORD '$password'"
-echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}'), fsync on, synchronous_commit on; $(nproc) cores"
+echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}'), fsync on, synchronous_commit on; $(nproc) cores${PG_SETTINGS:+; $PG_SETTINGS}"
 for n in "${counts[@]}"; do
   db="bench_$n"
   psql_su -d postgres -c "CREATE DATABASE $db OWNER mijian"
