@@ -190,7 +190,7 @@ extension Console {
         body += "<h2 id=\"findings\">\(e(asOf == nil ? page.t("当前检查结果", "Current findings") : page.t("\(asOfText) 当时的检查结果", "Findings in force on \(asOfText)")))</h2>\n"
         body += "<form method=\"get\" class=\"filters\" action=\"/machines/\(HTMLText.url(hostID))\"><label for=\"asof\">\(e(page.t("查看某日的状态", "As of date")))<input id=\"asof\" name=\"asof\" type=\"date\" value=\"\(a(asOfText))\"></label><button type=\"submit\">\(e(page.t("查看", "Show")))</button></form>"
         let waivers = try await store.consoleWaivers(hostID: hostID, department: department)
-        if let digest, let report = try await queries.report(sha256: digest) {
+        if let digest, let report = try await queries.report(sha256: digest, hostID: hostID) {
             body += "<p>\(e(page.t("依据报告", "From report"))) <a href=\"/machines/\(HTMLText.url(hostID))/reports/\(report.epoch)/\(report.seq)\">\(report.epoch):\(report.seq)</a>，\(e(page.t("签发于", "issued"))) \(page.time(report.issuedAt))，sha256:\(e(digest))</p>"
             body += findingsHTML(report, page, hostID: hostID, department: department, waivers: waivers, at: asOf ?? at)
         } else {
@@ -224,7 +224,7 @@ extension Console {
             })
         var events: [(Event, Int64, Int64)] = []
         for row in reports.prefix(10) where ["first", "accepted", "gap", "new-epoch"].contains(row.text("outcome")) {
-            if let report = try? await queries.report(sha256: row.text("payload_sha256")) {
+            if let report = try? await queries.report(sha256: row.text("payload_sha256"), hostID: hostID) {
                 events += report.events.map { ($0, report.epoch, report.seq) }
             }
         }
@@ -291,7 +291,7 @@ extension Console {
     }
 
     func reportPage(_ hostID: String, epoch: Int64?, seq: Int64?, _ page: ConsolePage) async throws -> Response {
-        guard let seq, let digest = try await queries.reportDigest(hostID, epoch: epoch, seq: seq), let report = try await queries.report(sha256: digest) else {
+        guard let seq, let digest = try await queries.reportDigest(hostID, epoch: epoch, seq: seq), let report = try await queries.report(sha256: digest, hostID: hostID) else {
             return problem(.notFound, page, title: page.t("未找到", "Not found"), page.t("没有这份报告。", "No such report."))
         }
         let e = HTMLText.text

@@ -322,10 +322,14 @@ struct ConsoleQueries: Sendable {
             """, arguments: [text, text, text, text, text, text])
     }
 
-    /// A stored report, parsed from its envelope (stored only after its signature verified).
-    func report(sha256: String) async throws(MijianError) -> Report? {
-        let store = store
-        guard let bytes = try await Console.offLoop({ () throws(MijianError) in try store.envelope(payloadSHA256: sha256) }) else { return nil }
+    /// A machine's stored report, parsed from its envelope (stored only after its signature
+    /// verified): found by the (host, digest) key, not by a scan of every machine's reports.
+    func report(sha256: String, hostID: String) async throws(MijianError) -> Report? {
+        let found = try await store.consoleRead("cannot read the report") { db in
+            try Data.fetchOne(db, sql: "SELECT envelope FROM reports WHERE host_id = ? AND payload_sha256 = ? ORDER BY id LIMIT 1", arguments: [hostID, sha256])
+        }
+        guard let found else { return nil }
+        let bytes = Array(found)
         let envelope: Envelope
         do {
             envelope = try Envelope.parse(bytes)
