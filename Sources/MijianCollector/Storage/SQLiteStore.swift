@@ -89,7 +89,7 @@ public final class SQLiteStore: CollectorStorage {
             // and the database stays consistent after a power loss (the last commits may be lost).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // The log is copied into the database by a connection of its own (`Checkpointer`); the
-            // writer does it itself only when the log has grown past this many pages (64 MiB).
+            // writer does it itself only when the log has grown past this many pages (about 4 MiB).
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerPages)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
@@ -183,7 +183,11 @@ public final class SQLiteStore: CollectorStorage {
     /// (a refusal log that cannot be written must not turn the refusal into a server error).
     public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> Int64? {
         let limits = refusalLimits
-        return try? await writer.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
+        let row = try? await writer.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
+        // A flood of refusals writes the log too (a row, its window, the trim): the copy must keep
+        // up with it as with reports, or the log would fill a small data disk.
+        checkpointer?.committed(bytes: Checkpointer.refusalBytes)
+        return row
     }
 
     /// Copies the write-ahead log into the database and empties it (a measurement's bytes on disk, an orderly stop).
@@ -679,10 +683,15 @@ final class GroupCommit: Sendable {
 /// the last copy; one copy at a time. The writer copies the log itself only past
 /// `writerPages`, when these copies fall behind.
 final class Checkpointer: Sendable {
-    /// The writer's own automatic checkpoint, in pages (of 4 KiB): 64 MiB of log.
-    static let writerPages = 16_384
-    /// Bytes of envelopes committed between two copies.
-    static let everyBytes = 8 << 20
+    /// The writer's own automatic checkpoint, in pages (of 4 KiB): SQLite's default, about 4 MiB
+    /// of log, so that the log stays small on a small data disk when the copies fall behind.
+    static let writerPages = 1_000
+    /// Bytes of envelopes committed between two copies: about 15 reports, whose log (some 80 KB
+    /// a report) stays well under the writer's threshold while a copy runs.
+    static let everyBytes = 256 << 10
+    /// What one refusal is counted as: the log pages its transaction writes (its row, its
+    /// window's counters, the trim), at most about four pages of 4 KiB.
+    static let refusalBytes = 16 << 10
 
     private let connection: DatabaseQueue
     private let state = Mutex<(committed: Int, running: Bool)>((0, false))
