@@ -86,9 +86,12 @@ public struct CollectorRequestContext: RequestContext {
     }
 }
 
-/// The HTTP API on Hummingbird: `POST /v1/reports`, `GET /v1/hosts`, `GET /v1/hosts/{host_id}`,
+/// The HTTP API on Hummingbird: `POST /v1/reports`, `GET /v1/hosts[?limit=N&after=HOST_ID]`, `GET /v1/hosts/{host_id}`,
 /// `GET /v1/assessment?year=`, `GET /healthz`, `GET /metrics`.
 public enum CollectorServer {
+    /// The most machines one page of `GET /v1/hosts?limit=` may ask for.
+    static let hostsPageLimit = 10_000
+
     /// A request body that did not arrive in time.
     struct BodyTimeout: Error {}
 
@@ -160,9 +163,31 @@ public enum CollectorServer {
                 return refusalResponse(refusal)
             }
         }
-        router.get("/v1/hosts") { _, _ -> Response in
-            let hosts = try await collector.storage.hosts()
-            return json(.ok, ["hosts": .array(hosts.map { HostsView.json($0, now: now(), silentAfterDays: sources.settings.silentAfterDays, currentPolicies: sources.settings.currentPolicyDigests) })])
+        router.get("/v1/hosts") { request, _ -> Response in
+            // Without `limit` the whole list; with it one page in the list's order, starting after
+            // the machine `after` names, and `next_after` when more may follow.
+            let query = request.uri.queryParameters
+            let view: @Sendable (HostRecord) -> JSONValue = {
+                HostsView.json($0, now: now(), silentAfterDays: sources.settings.silentAfterDays, currentPolicies: sources.settings.currentPolicyDigests)
+            }
+            guard let limitText = query.get("limit") else {
+                guard query.get("after") == nil else { return json(.badRequest, ["error": "usage", "detail": "after pages the list: give limit too"]) }
+                return json(.ok, ["hosts": .array(try await collector.storage.hosts().map(view))])
+            }
+            guard let limit = Int(limitText), (1...Self.hostsPageLimit).contains(limit) else {
+                return json(.badRequest, ["error": "usage", "detail": .string("limit must be a whole number from 1 to \(Self.hostsPageLimit)")])
+            }
+            var position: HostPosition?
+            if let after = query.get("after") {
+                guard let host = try await collector.storage.host(after) else {
+                    return json(.badRequest, ["error": "usage", "detail": .string("after: no machine has the host id \(after)")])
+                }
+                position = HostPosition(host)
+            }
+            let page = try await collector.storage.hosts(after: position, limit: limit)
+            var members: [(String, JSONValue)] = [("hosts", .array(page.map(view)))]
+            if page.count == limit, let last = page.last { members.append(("next_after", .string(last.hostID))) }
+            return json(.ok, .object(members))
         }
         router.get("/v1/hosts/{host_id}") { _, context -> Response in
             let id = context.parameters.get("host_id") ?? ""

@@ -85,6 +85,38 @@ struct LiveClient: Sendable {
 
 @Suite("HTTP API on a real loopback server")
 struct ServerTests {
+    @Test func theMachineListPagesInNameOrder() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machines = try (0..<5).map { try TestMachine(index: 40 + $0, hostname: "ws-\(4 - $0)", assetID: "JSJ-4\($0)", classification: .confidential) }
+        try TestUnit.enrol(machines, into: collector)
+        try await LiveClient.with(collector) { client in
+            for machine in machines {
+                let report = try machine.next(findings: machine.cleanFindings(at: TestUnit.day(1)), issuedAt: TestUnit.day(1))
+                #expect(try await client.post(report).0 == 202)
+            }
+            let whole = try #require(try await client.json("/v1/hosts").1?["hosts"]?.arrayValue)
+            #expect(whole.compactMap { $0["hostname"]?.stringValue } == ["ws-0", "ws-1", "ws-2", "ws-3", "ws-4"])
+            var paged: [String] = []
+            var path = "/v1/hosts?limit=2"
+            var pages = 0
+            while pages < 10 {
+                pages += 1
+                let (status, body) = try await client.json(path)
+                #expect(status == 200)
+                paged += body?["hosts"]?.arrayValue?.compactMap { $0["hostname"]?.stringValue } ?? []
+                guard let next = body?["next_after"]?.stringValue else { break }
+                path = "/v1/hosts?limit=2&after=\(next)"
+            }
+            #expect(paged == ["ws-0", "ws-1", "ws-2", "ws-3", "ws-4"])
+            #expect(pages == 3)
+            for bad in ["/v1/hosts?limit=0", "/v1/hosts?limit=x", "/v1/hosts?limit=10001", "/v1/hosts?after=\(machines[0].host.hostID)", "/v1/hosts?limit=2&after=nope"] {
+                let (status, body) = try await client.json(bad)
+                #expect(status == 400, "\(bad)")
+                #expect(body?["error"]?.stringValue == "usage", "\(bad)")
+            }
+        }
+    }
+
     @Test func postsAnswerWithStatusAndReason() async throws {
         let (collector, _) = try TestUnit.collector()
         let machine = try TestMachine(index: 11, hostname: "ws-11", assetID: "JSJ-11", classification: .confidential)
