@@ -177,14 +177,10 @@ public enum CollectorServer {
             guard let limit = Int(limitText), (1...Self.hostsPageLimit).contains(limit) else {
                 return json(.badRequest, ["error": "usage", "detail": .string("limit must be a whole number from 1 to \(Self.hostsPageLimit)")])
             }
-            var position: HostPosition?
-            if let after = query.get("after") {
-                guard let host = try await collector.storage.host(after) else {
-                    return json(.badRequest, ["error": "usage", "detail": .string("after: no machine has the host id \(after)")])
-                }
-                position = HostPosition(host)
+            let after = query.get("after")
+            guard let page = try await collector.storage.hosts(afterHostID: after, limit: limit) else {
+                return json(.badRequest, ["error": "usage", "detail": .string("after: no machine has the host id \(after ?? "")")])
             }
-            let page = try await collector.storage.hosts(after: position, limit: limit)
             var members: [(String, JSONValue)] = [("hosts", .array(page.map(view)))]
             if page.count == limit, let last = page.last { members.append(("next_after", .string(last.hostID))) }
             return json(.ok, .object(members))

@@ -322,19 +322,11 @@ struct HostsCommand: AsyncParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if after != nil, limit == nil { throw ValidationError("--after pages the list: give --limit too") }
         let storage = try await data.storage()
-        let position: HostPosition?
-        if let after {
-            guard let host = try await reported({ () async throws(StoreError) in try await storage.host(after) }) else {
-                throw ValidationError("--after \(after): no machine has this host id")
-            }
-            position = HostPosition(host)
-        } else {
-            position = nil
-        }
-        let hosts = try await reported { () async throws(StoreError) in
+        let page = try await reported { () async throws(StoreError) -> [HostRecord]? in
             guard let limit else { return try await storage.hosts() }
-            return try await storage.hosts(after: position, limit: limit)
+            return try await storage.hosts(afterHostID: after, limit: limit)
         }
+        guard let hosts = page else { throw ValidationError("--after \(after ?? ""): no machine has this host id") }
         let settings = UnitSettings(policies: try CollectorSetup.policies(unit.policy))
         let now = Date()
         switch format {

@@ -389,6 +389,16 @@ public protocol StoreQueries: Sendable {
     func refusalDrops() async throws(StoreError) -> RefusalDrops
 }
 
+extension StoreQueries {
+    /// At most `limit` machines of the list, those after the machine `hostID` names (from the
+    /// start when nil); nil when no machine has that host id.
+    public func hosts(afterHostID hostID: String?, limit: Int) async throws(StoreError) -> [HostRecord]? {
+        guard let hostID else { return try await hosts(after: nil, limit: limit) }
+        guard let host = try await host(hostID) else { return nil }
+        return try await hosts(after: HostPosition(host), limit: limit)
+    }
+}
+
 /// A whole backend: the three roles over one database.
 public protocol CollectorStorage: IngestLedger, KeyRegistry, StoreQueries {
     /// Where the data is, for messages (a file path, a URL without its password).
