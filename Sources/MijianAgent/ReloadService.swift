@@ -99,10 +99,12 @@ public struct ReloadService: Service {
         do {
             let loaded = try PolicyHolder.load(policy.path)
             if !asked, loaded.sha256 == policy.policy.sha256 { return }
-            policy.replace(loaded)
-            await sealer.setPolicy(loaded)
+            // Said before it takes effect: the USB watch, woken by the replacement, logs its own
+            // line after this one.
             logger.notice(
                 "policy reloaded (\(why))", metadata: ["agent.policy": "\(loaded.id) \(loaded.version)", "agent.policy_sha256": "\(loaded.sha256)"])
+            policy.replace(loaded)
+            await sealer.setPolicy(loaded)
             audit.fire(.policyReloaded)
             onReload()
         } catch {

@@ -59,7 +59,8 @@ struct USBSourceTests {
         try Data(changed.utf8).write(to: URL(fileURLWithPath: fresh))
         #expect(rename(fresh, policyPath) == 0)
         #expect(await eventually(30) { agent.log.all.contains("usb: policy reloaded") }, "\(agent.log.all)")
-        #expect(agent.log.all.contains("policy reloaded (the policy file was written)"), "\(agent.log.all)")
+        // The service's line comes first; the log pipe is read on its own, so wait for it too.
+        #expect(await eventually(10) { agent.log.all.contains("policy reloaded (the policy file was written)") }, "\(agent.log.all)")
         agent.signal(SIGTERM)
         #expect(await agent.waitForExit(seconds: 6) == 0)
         let last = try #require(try machine.spooled().last)
