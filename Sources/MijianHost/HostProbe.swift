@@ -34,6 +34,16 @@ public enum HostProbe {
                 }
             }
         }
+        // Browser history is the longest probe of a full audit (SQLite reads of every profile
+        // and the search of the homes by schema): when other groups are asked for too, it runs on
+        // the same worker after the network probe, while this thread reads the rest. Two threads
+        // in all, as before; a `--rule net.history` audit reads it here.
+        var browserJob: ProbeJob<BrowserHistoryFacts>?
+        if sets.contains(.browserHistory), sets.count > 1 {
+            browserJob = ProbeWorkers.submit(name: "mijian-probes") {
+                BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy)
+            }
+        }
         // USB history stays on this thread: on its own thread it made the in-process audit slower
         // here (3 threads on 2 cores), and the service audits in process.
         if sets.contains(.hardware) { facts.hardware = HardwareProbe.observe(root: root, live: live, logger: logger) }
@@ -45,9 +55,12 @@ public enum HostProbe {
         if sets.contains(.channels) { facts.channels = ChannelProbe.observe(root: root, live: live, logger: logger) }
         if sets.contains(.auth) { facts.auth = AuthProbe.observe(root: root, logger: logger) }
         if sets.contains(.installation) { facts.installation = InstallationProbe.observe(root: root, live: live, logger: logger) }
-        if sets.contains(.browserHistory) { facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy) }
+        if sets.contains(.browserHistory), browserJob == nil {
+            facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy)
+        }
         SecurityProbes.observe(into: &facts, root: root, live: live, logger: logger, collecting: sets, policy: policy)
         if let networkJob { facts.network = networkJob.result() }
+        if let browserJob { facts.browserHistory = browserJob.result() }
         return facts
     }
 
