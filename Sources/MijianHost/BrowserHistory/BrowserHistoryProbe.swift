@@ -11,7 +11,11 @@ import Synchronization
 /// any SQLite file with one of their schemas; and the HSTS stores beside them.
 public enum BrowserHistoryProbe {
     /// Whether a visited host is inside the unit.
-    typealias HostJudge = (String) -> Bool
+    typealias HostJudge = @Sendable (String) -> Bool
+
+    /// A profile's read, deferred until every home has been searched: the reads (SQLite, the
+    /// longest part) then run side by side, and their profiles are kept in the order found.
+    typealias ProfileRead = @Sendable () -> BrowserProfile?
 
     /// A place a browser keeps its profiles in, relative to a home directory.
     struct KnownRoot: Sendable {
@@ -65,15 +69,14 @@ public enum BrowserHistoryProbe {
     /// Visited hosts are judged with `policy` as the checks judge them (`Policy.isInsideUnit`):
     /// first visits are looked up only for hosts outside the unit; without a policy, for every host.
     public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy? = nil) -> BrowserHistoryFacts {
-        var isInside: HostJudge?
-        if let policy {
-            // Users' histories share most hosts: each is judged once per audit.
+        // Users' histories share most hosts: each is judged once per audit.
+        let isInside: HostJudge? = policy.map { policy in
             let judge = UnitHostJudge(policy)
             let judged = JudgedHosts()
-            isInside = { host in
-                if let known = judged.inside[host] { return known }
+            return { host in
+                if let known = judged.inside.withLock({ $0[host] }) { return known }
                 let inside = judge.isInside(host)
-                judged.inside[host] = inside
+                judged.inside.withLock { $0[host] = inside }
                 return inside
             }
         }
@@ -86,6 +89,7 @@ public enum BrowserHistoryProbe {
             return facts
         }
         let (_, failures) = root.collectingFailures { (scoped: HostRoot) -> Void in
+            var reads: [ProfileRead] = []
             for (user, home, search) in homes(root: scoped, sources: &facts.sources) {
                 var searched = SearchedHome(user: user, home: home)
                 var knownDirectories: Set<String> = []
@@ -112,23 +116,41 @@ public enum BrowserHistoryProbe {
                     // Profile directories; files beside them (profiles.ini, Local State) are not profiles.
                     for entry in entries where entry.kind == .directory || (entry.kind == .link && scoped.isDirectory(base + "/" + entry.name)) {
                         let directory = base + "/" + entry.name
-                        if let profile = readProfile(
-                            root: scoped, copies: copies, browser: known.browser, family: known.family, user: user, directory: directory,
-                            database: directory + "/" + (known.family == .firefox ? "places.sqlite" : "History"), discovery: .knownPath, isInside: isInside,
-                            logger: logger)
-                        {
-                            facts.profiles.append(profile)
+                        let (browser, family) = (known.browser, known.family)
+                        reads.append {
+                            readProfile(
+                                root: scoped, copies: copies, browser: browser, family: family, user: user, directory: directory,
+                                database: directory + "/" + (family == .firefox ? "places.sqlite" : "History"), discovery: .knownPath, isInside: isInside,
+                                logger: logger)
                         }
                     }
                 }
                 if search {
-                    facts.profiles += searchBySchema(root: scoped, copies: copies, user: user, home: home, skipping: knownDirectories, bounds: bounds, searched: &searched, isInside: isInside, logger: logger)
+                    searchBySchema(
+                        root: scoped, copies: copies, user: user, home: home, skipping: knownDirectories, bounds: bounds, searched: &searched,
+                        isInside: isInside, logger: logger, reads: &reads)
                 }
                 facts.homes.append(searched)
             }
+            facts.profiles = readSideBySide(reads)
         }
-        facts.sources.addUnclaimed(failures)
+        // Reads side by side note their failures in the order they happen: sorted, the
+        // evidence is the same from run to run.
+        facts.sources.addUnclaimed(failures.sorted { $0.path < $1.path })
         return facts
+    }
+
+    /// Runs the profiles' reads, two or more at once when there are several (on the dispatch
+    /// pool's threads, as many as the cores), and returns the profiles in the order the reads
+    /// were found; a read that found no profile leaves none.
+    static func readSideBySide(_ reads: [ProfileRead]) -> [BrowserProfile] {
+        guard reads.count > 1 else { return reads.compactMap { $0() } }
+        let results = Mutex<[BrowserProfile?]>(Array(repeating: nil, count: reads.count))
+        DispatchQueue.concurrentPerform(iterations: reads.count) { index in
+            let profile = reads[index]()
+            results.withLock { $0[index] = profile }
+        }
+        return results.withLock { $0.compactMap { $0 } }
     }
 
     /// The homes to search: every user of `/etc/passwd` whose home exists, `/root`, and every
@@ -319,9 +341,9 @@ public enum BrowserHistoryProbe {
     /// Unique names for copies within one process.
     static let copyCounter = CopyCounter()
 
-    /// The hosts judged so far in one observation (not shared between threads).
-    final class JudgedHosts {
-        var inside: [String: Bool] = [:]
+    /// The hosts judged so far in one observation, by every profile's read.
+    final class JudgedHosts: Sendable {
+        let inside = Mutex<[String: Bool]>([:])
     }
 
     /// A counter shared by concurrent audits in one process.

@@ -7,7 +7,7 @@ import MijianCore
 /// A directory of our own (mode 0700, made by `mkdtemp`) that holds copies of a user's database
 /// files, removed with everything in it when the last reference goes. The user's files are read
 /// through `HostRoot` (never a link out of the root) and never written, locked or opened by SQLite.
-final class PrivateCopyDirectory {
+final class PrivateCopyDirectory: Sendable {
     /// The directory's real path.
     let path: String
 

@@ -47,8 +47,9 @@ extension BrowserHistoryProbe {
     static let likelyPlaces: Set<String> = [".config", ".local", ".var", "snap", ".mozilla"]
 
     /// Walks a home's profile places (links never followed, `skipping` the browsers' own
-    /// directories already read) for SQLite files with a history schema, within `bounds`. A
-    /// browser that keeps its profile under a name no list knows is found here.
+    /// directories already read) for SQLite files, within `bounds`, and appends to `reads` the
+    /// read of each (`schemaProfile`: kept when it has a history's schema). A browser that keeps
+    /// its profile under a name no list knows is found here.
     ///
     /// Cheap per entry: each directory is read once (getdents, whose `d_type` gives an entry's
     /// kind: no directory is stat'ed), and its entries are looked at relative to its descriptor
@@ -58,17 +59,16 @@ extension BrowserHistoryProbe {
     /// order of the walk by paths it replaces; at most `bounds.depth` directories are open at once.
     static func searchBySchema(
         root: HostRoot, copies: PrivateCopyDirectory, user: String, home: String, skipping: Set<String>, bounds: SearchBounds,
-        searched: inout SearchedHome, isInside: HostJudge?, logger: Logger
-    ) -> [BrowserProfile] {
-        var profiles: [BrowserProfile] = []
+        searched: inout SearchedHome, isInside: HostJudge?, logger: Logger, reads: inout [ProfileRead]
+    ) {
         let homeFD: Int32
         do {
             homeFD = try root.open(home, flags: O_RDONLY | O_DIRECTORY, "cannot list \(home)")
         } catch {
             root.noteFailure(home, error)
-            return profiles
+            return
         }
-        guard var top = SearchedDirectory(homeFD, path: home, depth: 0, root: root) else { return profiles }
+        guard var top = SearchedDirectory(homeFD, path: home, depth: 0, root: root) else { return }
         // The directories being searched, outermost first; each holds the subdirectories left to search.
         var open: [SearchedDirectory] = []
         defer {
@@ -85,7 +85,7 @@ extension BrowserHistoryProbe {
             for entry in ordered {
                 guard searched.examined < bounds.entries else {
                     searched.truncated = "stopped after \(bounds.entries) entries"
-                    return profiles
+                    return
                 }
                 guard depth > 0 || isProfilePlace(entry.name) else { continue }
                 searched.examined += 1
@@ -110,13 +110,11 @@ extension BrowserHistoryProbe {
                     }
                     guard searched.sqliteFiles < bounds.sqliteFiles else {
                         searched.truncated = "stopped after opening \(bounds.sqliteFiles) SQLite files"
-                        return profiles
+                        return
                     }
                     searched.sqliteFiles += 1
                     let path = directory + "/" + entry.name
-                    if let profile = schemaProfile(root: root, copies: copies, user: user, directory: directory, database: path, isInside: isInside, logger: logger) {
-                        profiles.append(profile)
-                    }
+                    reads.append { schemaProfile(root: root, copies: copies, user: user, directory: directory, database: path, isInside: isInside, logger: logger) }
                 case .link, .other:
                     continue
                 }
@@ -138,7 +136,7 @@ extension BrowserHistoryProbe {
                     top = next
                     break
                 }
-                guard let outer = open.popLast() else { return profiles }
+                guard let outer = open.popLast() else { return }
                 top.close()
                 top = outer
             }
