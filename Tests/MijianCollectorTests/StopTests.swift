@@ -12,11 +12,14 @@ import Testing
 @Suite("mijian-collector serve stops on SIGTERM", .serialized)
 struct StopTests {
     /// A client that makes one request on a keep-alive connection, says `idle`, and then neither
-    /// reads nor writes (nor answers a TLS close_notify) until it is killed. It watches the
-    /// kernel's state of its socket and says `closed` when the server's FIN has arrived.
+    /// reads nor writes (nor answers a TLS close_notify) until it is killed. It watches, every
+    /// millisecond, the kernel's state of its socket and the server process, and says when (on
+    /// CLOCK_MONOTONIC, in seconds) the server's FIN arrived (`closed T`) and the server exited
+    /// (`exited T`): the times are taken here, not by the test, whose tasks may wait for a thread
+    /// while other suites run.
     static let idleClient = """
-        import socket, ssl, struct, sys, time
-        port, tls = int(sys.argv[1]), sys.argv[2] == "tls"
+        import socket, ssl, sys, time
+        port, tls, pid = int(sys.argv[1]), sys.argv[2] == "tls", sys.argv[4]
         s = socket.create_connection(("127.0.0.1", port))
         if tls:
             context = ssl.create_default_context(cafile=sys.argv[3])
@@ -24,18 +27,29 @@ struct StopTests {
         s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: keep-alive\\r\\n\\r\\n")
         answer = s.recv(4096)
         print("idle" if answer.startswith(b"HTTP/1.1 200") else "answer: %r" % answer, flush=True)
+        def gone():
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+            except OSError:
+                return True
+        closed = exited = False
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
-            if state in (7, 8, 9):  # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK: the server closed its side
-                print("closed", flush=True)
-                break
-            time.sleep(0.005)
+        while time.monotonic() < deadline and not (closed and exited):
+            # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK: the server closed its side.
+            if not closed and s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] in (7, 8, 9):
+                closed = True
+                print("closed %.6f" % time.monotonic(), flush=True)
+            if not exited and gone():
+                exited = True
+                print("exited %.6f" % time.monotonic(), flush=True)
+            time.sleep(0.001)
         time.sleep(120)
         """
 
-    /// Seconds from SIGTERM to the server closing the idle client's connection, and to its exit.
-    func stopTimes(tls: Bool) async throws -> (closed: Double?, exited: Double, status: Int32) {
+    /// Seconds from SIGTERM to the server closing the idle client's connection and to its exit,
+    /// as the client saw them; nil for what did not happen within 10 s.
+    func stopTimes(tls: Bool) async throws -> (closed: Double?, exited: Double?, status: Int32) {
         let certificate = try TestCertificate()
         defer { certificate.remove() }
         let data = try TestSupport.temporaryDirectory("collector-stop").path
@@ -47,45 +61,44 @@ struct StopTests {
         guard await server.waitForOutput(seconds: 30, { $0.contains("listening on 127.0.0.1:\(port)") }) else {
             throw MijianError(.io, "the collector did not start: \(server.output)")
         }
-        let client = try Spawned("/usr/bin/python3", ["-c", Self.idleClient, "\(port)", tls ? "tls" : "plain", certificate.certificate])
+        let client = try Spawned(
+            "/usr/bin/python3", ["-c", Self.idleClient, "\(port)", tls ? "tls" : "plain", certificate.certificate, "\(server.process.processIdentifier)"])
         defer { client.kill() }
         guard await client.waitForOutput(seconds: 30, { $0.contains("idle") }) else {
             throw MijianError(.io, "the client made no keep-alive request: \(client.output)")
         }
         #expect(!client.output.contains("closed"), "the server closed the idle connection before it was asked to stop")
-        let stopping = ContinuousClock.now
+        let signalled = Self.monotonicNow()
         server.signal(SIGTERM)
-        // Both are watched together, every 5 ms: when the connection was closed, when the server exited.
-        var closed: Duration?
-        var status: Int32?
-        let deadline = stopping + .seconds(10)
-        while ContinuousClock.now < deadline, closed == nil || status == nil {
-            if closed == nil, client.output.contains("closed") { closed = ContinuousClock.now - stopping }
-            if status == nil, !server.process.isRunning { status = server.process.terminationStatus }
-            if status != nil, closed == nil, ContinuousClock.now - stopping > .seconds(1) { break }
-            try? await Task.sleep(for: .milliseconds(5))
+        let status = await server.waitForExit(seconds: 10)
+        _ = await client.waitForOutput(seconds: 2) { $0.contains("exited") }
+        func seen(_ word: String) -> Double? {
+            for line in client.output.split(separator: "\n") where line.hasPrefix(word + " ") {
+                if let time = Double(line.dropFirst(word.count + 1)) { return time - signalled }
+            }
+            return nil
         }
-        let exited = ContinuousClock.now - stopping
-        return (closed.map(Self.seconds), Self.seconds(exited), status ?? -1)
+        return (seen("closed"), seen("exited"), status ?? -1)
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    /// CLOCK_MONOTONIC in seconds, the clock of Python's `time.monotonic()`.
+    static func monotonicNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// The idle connection is closed at once (TLS: close_notify, then at most 250 ms for the
-    /// client's answer), and the process exits with 0. The exit itself also closes the store,
-    /// which waits for the disk (SQLite's checkpoint and fsync): a busy disk makes that slower,
-    /// so the exit is bounded loosely, and what an idle client could hold — its connection —
-    /// tightly.
+    /// client's answer), and the process exits with 0 within 1 s of SIGTERM.
     @Test(arguments: [true, false])
     func anIdleKeepAliveClientDoesNotHoldTheStop(tls: Bool) async throws {
         let (closed, exited, status) = try await stopTimes(tls: tls)
         let scheme = tls ? "HTTPS" : "HTTP"
         #expect(status == 0, "exit status after SIGTERM")
-        let closedAfter = try #require(closed, "\(scheme): the idle connection was still open when the server exited \(exited) s after SIGTERM")
+        let closedAfter = try #require(closed, "\(scheme): the client never saw its connection closed")
+        let exitedAfter = try #require(exited, "\(scheme): the client never saw the server exit")
         #expect(closedAfter < 1, "\(scheme): the idle connection was closed \(closedAfter) s after SIGTERM")
-        #expect(exited < 5, "\(scheme): stopped \(exited) s after SIGTERM")
+        #expect(exitedAfter < 1, "\(scheme): the server exited \(exitedAfter) s after SIGTERM")
     }
 
     static func freePort() throws -> Int {
