@@ -6,7 +6,7 @@
 //
 // Run: cd Benchmarks && swift build -c release --product bench-collector &&
 //      .build/release/bench-collector [machines-for-http] [reports-each] [machines-for-assessment] [reports-each] [connections]
-//          [--enrolled N] [--http] [--ledger] [--in-process]
+//          [--enrolled N] [--http] [--ledger] [--in-process] [--year-only] [--year-store DIR]
 //
 // The server is the collector's own listener with its TLS (`CollectorTLS`, as `serve --tls-cert
 // --tls-key` runs it) on a throwaway CA and certificate made with openssl; `--http` serves plain
@@ -15,7 +15,10 @@
 // it reports its own CPU, so the figure reads against what server and client each cost.
 // `--ledger` skips HTTP: the envelopes are verified and recorded in this process, `connections`
 // machines at a time (the storage's own ceiling). `--in-process` uses URLSession in the server's
-// own process (the way the first figure was taken).
+// own process (the way the first figure was taken). `--year-only` skips the first part;
+// `--year-store DIR` builds the assessment from the store a previous run left in DIR (its last
+// line names it) instead of filling a new one, so the year's figure can be taken again without
+// writing 400,000 reports first.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,12 +40,18 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--load" {
 let inProcess = CommandLine.arguments.contains("--in-process")
 let plainHTTP = CommandLine.arguments.contains("--http") || inProcess
 let ledgerOnly = CommandLine.arguments.contains("--ledger")
+let yearOnly = CommandLine.arguments.contains("--year-only")
+/// `--year-store DIR`: the year's store a previous run filled.
+let yearStore: String? = {
+    guard let index = CommandLine.arguments.firstIndex(of: "--year-store"), index + 1 < CommandLine.arguments.count else { return nil }
+    return CommandLine.arguments[index + 1]
+}()
 let arguments: [Int] = {
     var values: [Int] = []
     var skip = false
     for argument in CommandLine.arguments.dropFirst() {
         if skip { skip = false; continue }
-        if argument == "--enrolled" { skip = true; continue }
+        if argument == "--enrolled" || argument == "--year-store" { skip = true; continue }
         if let value = Int(argument) { values.append(value) }
     }
     return values
@@ -438,12 +447,12 @@ actor WorkQueue {
 // MARK: 2. Assessment of a year
 
 func benchAssessment() throws {
-    let directory = try temporaryDirectory("year")
+    let directory = try yearStore ?? temporaryDirectory("year")
     let store = try CollectorStore(directory: directory)
     let policies = try CollectorSetup.policies([])
     let clock = ContinuousClock()
     let fillStart = clock.now
-    for index in 0..<yearMachines {
+    for index in 0..<(yearStore == nil ? yearMachines : 0) {
         let classified = index % 10 != 9
         let info = host(index, classified: classified)
         let keyid = "sha256:" + SHA.hex(Array(info.hostID.utf8))
@@ -463,7 +472,11 @@ func benchAssessment() throws {
         }
     }
     let fill = clock.now - fillStart
-    print("assessment: filled \(yearMachines) machines × \(yearReports) reports in \(fill) (direct store writes, no HTTP)")
+    if yearStore == nil {
+        print("assessment: filled \(yearMachines) machines × \(yearReports) reports in \(fill) (direct store writes, no HTTP)")
+    } else {
+        print("assessment: the store in \(directory)")
+    }
     let table = try CollectorSetup.table(nil)
     var best = Duration.seconds(1_000)
     for _ in 0..<3 {
@@ -478,5 +491,5 @@ func benchAssessment() throws {
     print("assessment for \(yearMachines) machines' year: best \(best) (goal < 5 s); database \(directory)/collector.sqlite")
 }
 
-try await benchHTTP()
+if !yearOnly && yearStore == nil { try await benchHTTP() }
 try benchAssessment()
