@@ -146,6 +146,81 @@ public struct RuleCount: Sendable, Equatable {
     public init() {}
 }
 
+/// One machine's counts per rule in a year: the rule ids in ascending order beside their counts.
+/// A machine reports some fifty rules and a unit has up to hundreds of thousands of machines: two
+/// arrays cost less than a dictionary each, a snapshot's machines that report the same rules share
+/// one array of ids (and one string per id), and a lookup is a binary search.
+public struct RuleCounts: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+    /// The rule ids, ascending and distinct.
+    public private(set) var ruleIDs: [String]
+    /// `counts[i]` belongs to `ruleIDs[i]`.
+    public private(set) var counts: [RuleCount]
+
+    /// No rule counted.
+    public init() {
+        ruleIDs = []
+        counts = []
+    }
+
+    /// Counts from pairs; a rule given twice keeps its last counts.
+    public init(dictionaryLiteral elements: (String, RuleCount)...) {
+        self.init()
+        for (rule, count) in elements { self[rule] = count }
+    }
+
+    /// Counts whose ids are ascending and distinct (`isAscending(ruleIDs)`), as they are.
+    init(ascending ruleIDs: [String], counts: [RuleCount]) {
+        self.ruleIDs = ruleIDs
+        self.counts = counts
+    }
+
+    /// Whether `ruleIDs` are ascending and distinct, as `init(ascending:counts:)` needs them.
+    static func isAscending(_ ruleIDs: [String]) -> Bool { zip(ruleIDs, ruleIDs.dropFirst()).allSatisfy { $0 < $1 } }
+
+    /// How many rules are counted.
+    public var count: Int { ruleIDs.count }
+
+    /// Whether no rule is counted.
+    public var isEmpty: Bool { ruleIDs.isEmpty }
+
+    /// Where `rule` is, or where it would go.
+    private func position(of rule: String) -> (index: Int, found: Bool) {
+        var low = 0
+        var high = ruleIDs.count
+        while low < high {
+            let middle = (low + high) / 2
+            let id = ruleIDs[middle]
+            if id == rule { return (middle, true) }
+            if id < rule { low = middle + 1 } else { high = middle }
+        }
+        return (low, false)
+    }
+
+    /// The counts of `rule`, nil when it was not counted; setting nil removes it.
+    public subscript(rule: String) -> RuleCount? {
+        get {
+            let (index, found) = position(of: rule)
+            return found ? counts[index] : nil
+        }
+        set {
+            let (index, found) = position(of: rule)
+            switch (found, newValue) {
+            case (true, let value?): counts[index] = value
+            case (true, nil):
+                ruleIDs.remove(at: index)
+                counts.remove(at: index)
+            case (false, let value?):
+                ruleIDs.insert(rule, at: index)
+                counts.insert(value, at: index)
+            case (false, nil): break
+            }
+        }
+    }
+
+    /// Pairs of rule id and counts, in ascending order of id.
+    public func makeIterator() -> Zip2Sequence<[String], [RuleCount]>.Iterator { zip(ruleIDs, counts).makeIterator() }
+}
+
 /// A machine in one year of the assessment.
 public struct HostYear: Sendable, Equatable {
     /// The host id.
@@ -169,10 +244,13 @@ public struct HostYear: Sendable, Equatable {
     /// The policy id of the last report.
     public var policyID: String?
     /// Counts per rule.
-    public var rules: [String: RuleCount]
+    public var rules: RuleCounts
 
     /// Unclassified machines say so; a machine that does not say is treated as classified.
-    public var isClassified: Bool { classification?.isClassified ?? true }
+    public var isClassified: Bool { Self.isClassified(classification) }
+
+    /// Whether a machine of this classification counts as classified (nil: it did not say).
+    static func isClassified(_ classification: Classification?) -> Bool { classification?.isClassified ?? true }
 }
 
 /// A failing or erroring finding, merged over the year per (host, rule, subject, status).

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import MijianCore
 import MijianEvidence
 
@@ -147,52 +148,30 @@ extension SQLiteStore {
         // The year's machines in host-id order (the index holds the key), then their rule counts
         // in the same order through the key of host_rules: each machine's counts arrive together.
         var machines: [HostYear] = []
-        var position: [String: Int] = [:]
         let yearRows = try Row.fetchCursor(db, sql: """
             SELECT host_id, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_sha256, policy_id
             FROM host_years WHERE year = ? ORDER BY host_id
             """, arguments: [year])
         while let row = try yearRows.next() {
-            let id: String = row[0]
-            position[id] = machines.count
             machines.append(HostYear(
-                hostID: id, hostname: row[1], assetID: row[2], classification: (row[3] as String?).flatMap(Classification.init(rawValue:)), responsible: row[4],
-                reports: row[5], lastIssuedAt: date(row[6]), lastReportSHA256: row[7], policySHA256: row[8], policyID: row[9], rules: [:]))
+                hostID: row[0], hostname: row[1], assetID: row[2], classification: (row[3] as String?).flatMap(Classification.init(rawValue:)), responsible: row[4],
+                reports: row[5], lastIssuedAt: date(row[6]), lastReportSHA256: row[7], policySHA256: row[8], policyID: row[9], rules: RuleCounts()))
         }
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT r.host_id, r.rule_id, r.pass, r.fail, r.error, r.other FROM host_years y CROSS JOIN host_rules r
-            WHERE y.year = ? AND r.host_id = y.host_id AND r.year = y.year ORDER BY y.host_id
-            """, arguments: [year])
-        var currentID = ""
-        var current: Int?
-        var rules: [String: RuleCount] = [:]
-        while let row = try cursor.next() {
-            let id: String = row[0]
-            if id != currentID {
-                if let current { machines[current].rules = rules }
-                currentID = id
-                current = position[id]
-                rules = Dictionary(minimumCapacity: rules.count)
-            }
-            var count = RuleCount()
-            count.pass = row[2]
-            count.fail = row[3]
-            count.error = row[4]
-            count.other = row[5]
-            rules[row[1]] = count
-        }
-        if let current { machines[current].rules = rules }
-        // Machines with an active key that sent nothing this year still belong to the unit.
+        try readRuleCounts(db, year: year, into: &machines)
+        // Machines with an active key that sent nothing this year still belong to the unit: the
+        // keys of machines the year already holds stay in the database (a key lookup each), and a
+        // machine with several keys is taken once, from its first.
         let yearEnd = RFC3339.string(from: CollectorCalendar.end(of: year))
+        var silent = Set<String>()
         for row in try Row.fetchAll(db, sql: """
-            SELECT host_id, hostname, asset_id, classification, responsible FROM keys WHERE revoked_at IS NULL AND approved_at < ?
-            """, arguments: [yearEnd]) {
+            SELECT host_id, hostname, asset_id, classification, responsible FROM keys k WHERE revoked_at IS NULL AND approved_at < ?
+            AND NOT EXISTS (SELECT 1 FROM host_years y WHERE y.host_id = k.host_id AND y.year = ?)
+            """, arguments: [yearEnd, year]) {
             let id: String = row[0]
-            guard position[id] == nil else { continue }
-            position[id] = machines.count
+            guard silent.insert(id).inserted else { continue }
             machines.append(HostYear(
                 hostID: id, hostname: row[1], assetID: row[2], classification: (row[3] as String?).flatMap(Classification.init(rawValue:)),
-                responsible: row[4], reports: 0, lastIssuedAt: nil, lastReportSHA256: nil, policySHA256: nil, policyID: nil, rules: [:]))
+                responsible: row[4], reports: 0, lastIssuedAt: nil, lastReportSHA256: nil, policySHA256: nil, policyID: nil, rules: RuleCounts()))
         }
         let findings = try Row.fetchAll(db, sql: """
             SELECT host_id, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256
@@ -223,6 +202,118 @@ extension SQLiteStore {
         }
         machines.sort { ($0.hostname, $0.hostID) < ($1.hostname, $1.hostID) }
         return UnitSnapshot(year: year, hosts: machines, findings: findings, media: media, gaps: gaps, forks: forks, skews: skews)
+    }
+
+    /// The year's rule counts of every machine, some fifty rows a machine, read straight from the
+    /// statement's columns: a rule id is found again by its bytes among those already read (one
+    /// String per distinct id, not one per row), a machine only when the host id changes, as the
+    /// next of `machines` (the rows come in the host-id order `machines` were read in), and
+    /// machines that count the same rules share one array of ids.
+    static func readRuleCounts(_ db: Database, year: Int, into machines: inout [HostYear]) throws {
+        let sql = """
+            SELECT r.host_id, r.rule_id, r.pass, r.fail, r.error, r.other FROM host_years y CROSS JOIN host_rules r
+            WHERE y.year = ? AND r.host_id = y.host_id AND r.year = y.year ORDER BY y.host_id
+            """
+        let statement = try db.makeStatement(sql: sql)
+        let handle = statement.sqliteStatement
+        func failure(_ code: Int32) -> DatabaseError {
+            DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql)
+        }
+        let bound = sqlite3_bind_int64(handle, 1, Int64(year))
+        guard bound == SQLITE_OK else { throw failure(bound) }
+        defer { sqlite3_reset(handle) }
+
+        /// The distinct rule ids read so far: their bytes and their one String.
+        var known: [(bytes: [UInt8], id: String)] = []
+        /// The machine whose rows are being read, by its bytes and its place in `machines`.
+        var hostBytes: [UInt8] = []
+        var current: Int?
+        /// The machine the next host id should be; any other is looked up by id (a machine of the
+        /// year without rule counts is passed over).
+        var next = 0
+        var position: [String: Int]?
+        func locate(_ id: String) -> Int? {
+            if next < machines.count, machines[next].hostID == id {
+                next += 1
+                return next - 1
+            }
+            if position == nil {
+                var table: [String: Int] = Dictionary(minimumCapacity: machines.count)
+                for index in machines.indices where table[machines[index].hostID] == nil { table[machines[index].hostID] = index }
+                position = table
+            }
+            guard let found = position?[id] else { return nil }
+            next = found + 1
+            return found
+        }
+        var ruleIndexes: [Int] = []
+        var counts: [RuleCount] = []
+        /// The previous machine's rules: ids shared when the next machine counts the same ones.
+        var sharedIndexes: [Int] = []
+        var sharedIDs: [String] = []
+        var sharedAscending = true
+        /// Where the next row's rule id is likeliest to be among `known`: after the previous one.
+        var hint = 0
+
+        func equal(_ bytes: [UInt8], _ pointer: UnsafePointer<UInt8>?, _ length: Int) -> Bool {
+            guard bytes.count == length else { return false }
+            guard length > 0, let pointer else { return true }
+            return bytes.withUnsafeBufferPointer { buffer in buffer.baseAddress.map { memcmp($0, pointer, length) == 0 } ?? false }
+        }
+        func finish() {
+            guard let index = current else { return }
+            if ruleIndexes != sharedIndexes {
+                sharedIndexes = ruleIndexes
+                sharedIDs = ruleIndexes.map { known[$0].id }
+                sharedAscending = RuleCounts.isAscending(sharedIDs)
+            }
+            if sharedAscending {
+                machines[index].rules = RuleCounts(ascending: sharedIDs, counts: counts)
+            } else {
+                var rules = RuleCounts()
+                for (rule, count) in zip(sharedIDs, counts) { rules[rule] = count }
+                machines[index].rules = rules
+            }
+        }
+
+        while true {
+            let step = sqlite3_step(handle)
+            if step == SQLITE_DONE { break }
+            guard step == SQLITE_ROW else { throw failure(step) }
+            let hostPointer = sqlite3_column_text(handle, 0)
+            let hostLength = Int(sqlite3_column_bytes(handle, 0))
+            if !equal(hostBytes, hostPointer, hostLength) {
+                finish()
+                hostBytes = hostPointer.map { Array(UnsafeBufferPointer(start: $0, count: hostLength)) } ?? []
+                current = locate(String(decoding: hostBytes, as: UTF8.self))
+                ruleIndexes = []
+                ruleIndexes.reserveCapacity(sharedIndexes.count)
+                counts = []
+                counts.reserveCapacity(sharedIndexes.count)
+                hint = 0
+            }
+            let rulePointer = sqlite3_column_text(handle, 1)
+            let ruleLength = Int(sqlite3_column_bytes(handle, 1))
+            let rule: Int
+            if hint < known.count, equal(known[hint].bytes, rulePointer, ruleLength) {
+                rule = hint
+            } else if let found = known.firstIndex(where: { equal($0.bytes, rulePointer, ruleLength) }) {
+                rule = found
+            } else {
+                let bytes = rulePointer.map { Array(UnsafeBufferPointer(start: $0, count: ruleLength)) } ?? []
+                known.append((bytes, String(decoding: bytes, as: UTF8.self)))
+                rule = known.count - 1
+            }
+            hint = rule + 1
+            var count = RuleCount()
+            count.pass = Int(sqlite3_column_int64(handle, 2))
+            count.fail = Int(sqlite3_column_int64(handle, 3))
+            count.error = Int(sqlite3_column_int64(handle, 4))
+            count.other = Int(sqlite3_column_int64(handle, 5))
+            ruleIndexes.append(rule)
+            counts.append(count)
+        }
+        finish()
     }
 
     // MARK: - Schema for the queries
