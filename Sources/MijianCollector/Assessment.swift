@@ -145,8 +145,8 @@ public enum AssessmentBuilder {
     public static func build(
         snapshot: UnitSnapshot, table: AssessmentTable, answers: AssessmentAnswers, settings: UnitSettings, now: Date
     ) -> AssessmentResult {
-        let unitFindings = Correlation.evaluate(snapshot, settings: settings, now: now)
-        let hosts = Dictionary(snapshot.hosts.map { ($0.hostID, $0) }, uniquingKeysWith: { first, _ in first })
+        let hosts = HostDirectory(snapshot.hosts)
+        let unitFindings = Correlation.evaluate(snapshot, hosts, settings: settings, now: now)
         var findingsByRule: [String: [FindingRecord]] = [:]
         for finding in snapshot.findings { findingsByRule[finding.ruleID, default: []].append(finding) }
         var unitByRule: [String: [UnitFinding]] = [:]
@@ -155,12 +155,12 @@ public enum AssessmentBuilder {
 
         func row(_ reference: EvidenceReference) -> EvidenceRow {
             EvidenceRow(
-                hostname: hosts[reference.hostID]?.hostname ?? reference.hostID, assetID: hosts[reference.hostID]?.assetID, ruleID: reference.ruleID,
+                hostname: hosts.hostname(reference.hostID) ?? reference.hostID, assetID: hosts.assetID(reference.hostID), ruleID: reference.ruleID,
                 subject: reference.subject, status: reference.status, observedAt: reference.observedAt, reportSHA256: reference.reportSHA256, detail: reference.detail)
         }
         func row(_ finding: FindingRecord) -> EvidenceRow {
             EvidenceRow(
-                hostname: hosts[finding.hostID]?.hostname ?? finding.hostID, assetID: hosts[finding.hostID]?.assetID, ruleID: finding.ruleID,
+                hostname: hosts.hostname(finding.hostID) ?? finding.hostID, assetID: hosts.assetID(finding.hostID), ruleID: finding.ruleID,
                 subject: finding.subject, status: finding.status.rawValue, observedAt: finding.lastObservedAt, reportSHA256: finding.lastReportSHA256,
                 detail: finding.count > 1 ? "\(finding.detail) (×\(finding.count), \(RFC3339.string(from: finding.firstObservedAt)) – \(RFC3339.string(from: finding.lastObservedAt)))" : finding.detail)
         }
@@ -173,17 +173,11 @@ public enum AssessmentBuilder {
                     items.append(peopleItem(item, answer))
                     continue
                 }
-                let inScope: (HostYear) -> Bool = {
-                    switch item.scope {
-                    case .classified: return $0.isClassified
-                    case .unclassified: return !$0.isClassified
-                    case .all: return true
-                    }
-                }
+                let inScope = item.scope.contains
                 var problems: [Problem] = []
                 var errors: [Problem] = []
                 var evidenceCount = 0
-                var machines = Set<Int>()
+                var machines = MachineSet(capacity: snapshot.hosts.count)
                 for rule in item.rules {
                     if let unit = unitByRule[rule] {
                         for finding in unit {
@@ -205,25 +199,25 @@ public enum AssessmentBuilder {
                     }
                     var byHost: [String: [FindingRecord]] = [:]
                     for finding in findingsByRule[rule] ?? [] {
-                        guard let host = hosts[finding.hostID], inScope(host) else { continue }
+                        guard let classified = hosts.isClassified(finding.hostID), inScope(classified) else { continue }
                         byHost[finding.hostID, default: []].append(finding)
                     }
-                    for (hostID, findings) in byHost.sorted(by: { (hosts[$0.key]?.hostname ?? "", $0.key) < (hosts[$1.key]?.hostname ?? "", $1.key) }) {
-                        let name = hosts[hostID]?.hostname ?? hostID
-                        let asset = hosts[hostID]?.assetID ?? "未登记"
+                    for (hostID, findings) in byHost.sorted(by: { (hosts.hostname($0.key) ?? "", $0.key) < (hosts.hostname($1.key) ?? "", $1.key) }) {
+                        let name = hosts.hostname(hostID) ?? hostID
+                        let asset = hosts.assetID(hostID) ?? "未登记"
                         let title = UnitRules.rule(rule)
                         let fails = findings.filter { $0.status == .fail }
                         let errs = findings.filter { $0.status == .error }
                         if !fails.isEmpty {
                             problems.append(Problem(
                                 text: "\(name)（设备编号 \(asset)）：\(title?.titleZH ?? rule)（\(rule)）不符合，\(fails.count) 项",
-                                textEN: "\(name) (asset \(hosts[hostID]?.assetID ?? "unregistered")): \(title?.title ?? rule) (\(rule)) failed, \(fails.count) finding(s)",
+                                textEN: "\(name) (asset \(hosts.assetID(hostID) ?? "unregistered")): \(title?.title ?? rule) (\(rule)) failed, \(fails.count) finding(s)",
                                 evidence: fails.map(row)))
                         }
                         if !errs.isEmpty {
                             errors.append(Problem(
                                 text: "\(name)（设备编号 \(asset)）：\(rule) 无法检查，\(errs.count) 项",
-                                textEN: "\(name) (asset \(hosts[hostID]?.assetID ?? "unregistered")): \(rule) could not be checked, \(errs.count) finding(s)",
+                                textEN: "\(name) (asset \(hosts.assetID(hostID) ?? "unregistered")): \(rule) could not be checked, \(errs.count) finding(s)",
                                 evidence: errs.map(row)))
                         }
                     }
@@ -276,7 +270,7 @@ public enum AssessmentBuilder {
                     decidedBy: answered == nil ? "none" : "people", problems: []))
                 continue
             }
-            let counted = countCases(deduction, snapshot: snapshot, hosts: hosts, findingsByRule: findingsByRule, unitByRule: unitByRule, reference: row, finding: row)
+            let counted = countCases(deduction, tallies: tallies, hosts: hosts, findingsByRule: findingsByRule, unitByRule: unitByRule, reference: row, finding: row)
             let cases = counted.decided ? counted.problems.count : answered
             deductions.append(DeductionResult(
                 deduction: deduction, cases: cases, deducted: min(deduction.points, deduction.perCase * (cases ?? 0)),
@@ -297,11 +291,16 @@ public enum AssessmentBuilder {
         if veto == .fails { scoreVerdict = "不符合" }
         let pending = items.count(where: { $0.verdict == .pending })
         let overall = veto == .fails ? "不符合" : (pending > 0 ? "待确认" : scoreVerdict)
-        let activeHosts = snapshot.hosts
+        // Read in place: a copy of each machine would retain a dozen references.
+        let (classifiedCount, reportCount) = snapshot.hosts.withUnsafeBufferPointer { machines in
+            machines.indices.reduce((0, 0)) { sum, index in
+                (sum.0 + (HostYear.isClassified(machines[index].classification) ? 1 : 0), sum.1 + machines[index].reports)
+            }
+        }
         return AssessmentResult(
             year: snapshot.year, table: table, generatedAt: now, unit: answers.unit, preparedBy: answers.preparedBy,
-            hostCount: activeHosts.count, classifiedCount: activeHosts.count(where: \.isClassified),
-            unclassifiedCount: activeHosts.count(where: { !$0.isClassified }), reportCount: activeHosts.reduce(0) { $0 + $1.reports },
+            hostCount: snapshot.hosts.count, classifiedCount: classifiedCount,
+            unclassifiedCount: snapshot.hosts.count - classifiedCount, reportCount: reportCount,
             items: items, deductions: deductions, veto: veto, unitFindings: unitFindings, applicablePoints: applicable, earnedPoints: earned,
             deductedPoints: deducted, score: score, permille: permille, scoreVerdict: scoreVerdict, pendingCount: pending, overall: overall)
     }
@@ -310,16 +309,10 @@ public enum AssessmentBuilder {
     /// (machine rules, or unit rules through the machines they name), or one per failing unit
     /// finding; `decided` when any machine in scope reported the rules or a unit rule could judge.
     private static func countCases(
-        _ deduction: AssessmentTable.Deduction, snapshot: UnitSnapshot, hosts: [String: HostYear], findingsByRule: [String: [FindingRecord]],
+        _ deduction: AssessmentTable.Deduction, tallies: RuleTallies, hosts: HostDirectory, findingsByRule: [String: [FindingRecord]],
         unitByRule: [String: [UnitFinding]], reference row: (EvidenceReference) -> EvidenceRow, finding findingRow: (FindingRecord) -> EvidenceRow
     ) -> (decided: Bool, problems: [Problem]) {
-        let inScope: (HostYear) -> Bool = {
-            switch deduction.scope {
-            case .classified: return $0.isClassified
-            case .unclassified: return !$0.isClassified
-            case .all: return true
-            }
-        }
+        let inScope = deduction.scope.contains
         var decided = false
         if deduction.per == .finding {
             var problems: [Problem] = []
@@ -345,15 +338,16 @@ public enum AssessmentBuilder {
                 if findings.contains(where: { $0.status == .pass || $0.status == .fail }) { decided = true }
                 for finding in findings where finding.status == .fail {
                     for hostID in finding.hostIDs {
-                        guard let host = hosts[hostID], inScope(host) else { continue }
+                        guard let classified = hosts.isClassified(hostID), inScope(classified) else { continue }
                         note(hostID, rule, finding.evidence.filter { $0.hostID == hostID }.map(row))
                     }
                 }
                 continue
             }
-            if snapshot.hosts.contains(where: { host in inScope(host) && (host.rules[rule].map { $0.pass + $0.fail } ?? 0) > 0 }) { decided = true }
+            // A tally holds only machines whose results (pass and fail) of the rule are more than none.
+            if tallies.scoped(rule, deduction.scope).contains(where: { !$0.machines.isEmpty }) { decided = true }
             for finding in findingsByRule[rule] ?? [] where finding.status == .fail {
-                guard let host = hosts[finding.hostID], inScope(host) else { continue }
+                guard let classified = hosts.isClassified(finding.hostID), inScope(classified) else { continue }
                 note(finding.hostID, rule, [findingRow(finding)])
             }
         }
@@ -364,15 +358,14 @@ public enum AssessmentBuilder {
         case .unclassified: (kindZH, kindEN) = ("非涉密计算机", "Unclassified computer")
         case .all: (kindZH, kindEN) = ("计算机", "Computer")
         }
-        let ordered = rows.keys.sorted { (hosts[$0]?.hostname ?? "", $0) < (hosts[$1]?.hostname ?? "", $1) }
+        let ordered = rows.keys.sorted { (hosts.hostname($0) ?? "", $0) < (hosts.hostname($1) ?? "", $1) }
         let problems = ordered.map { hostID -> Problem in
-            let host = hosts[hostID]
-            let name = host?.hostname ?? hostID
+            let name = hosts.hostname(hostID) ?? hostID
             let evidence = rows[hostID] ?? []
             let failed = (rules[hostID] ?? []).joined(separator: ", ")
             return Problem(
-                text: "\(kindZH) \(name)（设备编号 \(host?.assetID ?? "未登记")）：\(failed) 不符合，计 1 例（\(evidence.count) 条证据）",
-                textEN: "\(kindEN) \(name) (asset \(host?.assetID ?? "unregistered")): \(failed) failed; one case (\(evidence.count) evidence row(s))",
+                text: "\(kindZH) \(name)（设备编号 \(hosts.assetID(hostID) ?? "未登记")）：\(failed) 不符合，计 1 例（\(evidence.count) 条证据）",
+                textEN: "\(kindEN) \(name) (asset \(hosts.assetID(hostID) ?? "unregistered")): \(failed) failed; one case (\(evidence.count) evidence row(s))",
                 evidence: evidence)
         }
         return (decided, problems)
@@ -396,28 +389,65 @@ public enum AssessmentBuilder {
 /// classified and unclassified machines apart: one pass over the year's machines, however many
 /// items read the same rule.
 struct RuleTallies {
-    /// Results of one rule among machines of one kind; machines by their position in the snapshot.
+    /// Results of one rule among machines of one kind.
     struct Tally {
         var results = 0
-        var machines: [Int] = []
+        /// The machines, by their position in the snapshot.
+        var machines: MachineSet
     }
 
-    private var classified: [String: Tally] = [:]
-    private var unclassified: [String: Tally] = [:]
+    private let classified: [String: Tally]
+    private let unclassified: [String: Tally]
 
     init(_ hosts: [HostYear]) {
+        // Read in place: a copy of each machine would retain a dozen references.
+        (classified, unclassified) = hosts.withUnsafeBufferPointer { Self.tally($0) }
+    }
+
+    private static func tally(_ hosts: UnsafeBufferPointer<HostYear>) -> (classified: [String: Tally], unclassified: [String: Tally]) {
+        // A rule's place by its position in a machine's counts: machines that count the same rules
+        // (most of them, sharing one array of ids) find every place again without hashing an id.
+        // Each place has two slots, classified and unclassified machines, in flat arrays.
+        var places: [String: Int] = [:]
+        var results: [Int] = []
+        var counted: [Bool] = []
+        var words: [UInt64] = []
+        let wordCount = (hosts.count + 63) / 64
+        var lastIDs: [String] = []
+        var lastPlaces: [Int] = []
         for index in hosts.indices {
-            let isClassified = hosts[index].isClassified
-            for (rule, count) in hosts[index].rules where count.pass + count.fail > 0 {
-                if isClassified {
-                    classified[rule, default: Tally()].results += count.pass + count.fail
-                    classified[rule, default: Tally()].machines.append(index)
-                } else {
-                    unclassified[rule, default: Tally()].results += count.pass + count.fail
-                    unclassified[rule, default: Tally()].machines.append(index)
+            let rules = hosts[index].rules
+            if rules.ruleIDs != lastIDs {
+                lastIDs = rules.ruleIDs
+                lastPlaces = lastIDs.map { rule in
+                    if let place = places[rule] { return place }
+                    places[rule] = places.count
+                    results += [0, 0]
+                    counted += [false, false]
+                    words += Array(repeating: 0, count: 2 * wordCount)
+                    return places.count - 1
                 }
             }
+            let kind = HostYear.isClassified(hosts[index].classification) ? 0 : 1
+            let word = index / 64
+            let bit: UInt64 = 1 << UInt64(index % 64)
+            for (position, count) in rules.counts.enumerated() where count.pass + count.fail > 0 {
+                let slot = lastPlaces[position] * 2 + kind
+                results[slot] += count.pass + count.fail
+                counted[slot] = true
+                words[slot * wordCount + word] |= bit
+            }
         }
+        var classified: [String: Tally] = [:]
+        var unclassified: [String: Tally] = [:]
+        for (rule, place) in places {
+            for kind in 0...1 where counted[place * 2 + kind] {
+                let slot = place * 2 + kind
+                let tally = Tally(results: results[slot], machines: MachineSet(words: Array(words[slot * wordCount..<(slot + 1) * wordCount])))
+                if kind == 0 { classified[rule] = tally } else { unclassified[rule] = tally }
+            }
+        }
+        return (classified, unclassified)
     }
 
     /// The tallies of `rule` among the machines `scope` names.
@@ -426,6 +456,40 @@ struct RuleTallies {
         case .classified: return classified[rule].map { [$0] } ?? []
         case .unclassified: return unclassified[rule].map { [$0] } ?? []
         case .all: return [classified[rule], unclassified[rule]].compactMap { $0 }
+        }
+    }
+}
+
+/// Machines by their position in a snapshot, a bit each.
+struct MachineSet: Equatable {
+    private var words: [UInt64]
+
+    /// No machine, room for positions below `capacity`.
+    init(capacity: Int) { words = Array(repeating: 0, count: (max(capacity, 0) + 63) / 64) }
+
+    /// The machines whose bits are set, position `p` at bit `p % 64` of word `p / 64`.
+    init(words: [UInt64]) { self.words = words }
+
+    /// Adds every machine of `other`.
+    mutating func formUnion(_ other: MachineSet) {
+        if other.words.count > words.count { words += Array(repeating: 0, count: other.words.count - words.count) }
+        for index in other.words.indices { words[index] |= other.words[index] }
+    }
+
+    /// How many machines.
+    var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    /// Whether there is none.
+    var isEmpty: Bool { words.allSatisfy { $0 == 0 } }
+}
+
+extension AssessmentTable.Scope {
+    /// Whether a machine, classified or not, is among those the scope names.
+    func contains(_ isClassified: Bool) -> Bool {
+        switch self {
+        case .classified: return isClassified
+        case .unclassified: return !isClassified
+        case .all: return true
         }
     }
 }

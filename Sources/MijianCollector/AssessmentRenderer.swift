@@ -217,7 +217,9 @@ public struct AssessmentRenderer: Sendable {
 
     /// Escapes text for HTML element content and attribute values.
     public static func escape(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return text }
+        // Most text has nothing to escape: its bytes are looked at in place.
+        let special: (UInt8) -> Bool = { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }
+        guard text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: special) }) ?? text.utf8.contains(where: special) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in text.unicodeScalars {
@@ -236,9 +238,32 @@ public struct AssessmentRenderer: Sendable {
     private func e(_ text: String) -> String { Self.escape(text) }
 
     private func htmlTable(_ header: [String], _ rows: [[String]], cls: String = "") -> String {
-        var out = "<table\(cls.isEmpty ? "" : " class=\"\(cls)\"")><thead><tr>" + header.map { "<th>\(e($0))</th>" }.joined() + "</tr></thead><tbody>\n"
-        for row in rows { out += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
-        return out + "</tbody></table>\n"
+        var out = ""
+        appendTable(to: &out, head: tableHead(header, cls: cls), rows)
+        return out
+    }
+
+    /// A table's opening up to its first row.
+    private func tableHead(_ header: [String], cls: String = "") -> String {
+        var out = "<table\(cls.isEmpty ? "" : " class=\"\(cls)\"")><thead><tr>"
+        for cell in header { out += "<th>\(e(cell))</th>" }
+        return out + "</tr></thead><tbody>\n"
+    }
+
+    /// A table written straight into `out` (a problem's evidence is a table: a year of a large
+    /// unit writes a hundred thousand).
+    private func appendTable(to out: inout String, head: String, _ rows: [[String]]) {
+        out += head
+        for row in rows {
+            out += "<tr>"
+            for cell in row {
+                out += "<td>"
+                out += e(cell)
+                out += "</td>"
+            }
+            out += "</tr>\n"
+        }
+        out += "</tbody></table>\n"
     }
 
     private func verdictClass(_ verdict: ItemVerdict) -> String { verdict.key }
@@ -258,6 +283,8 @@ public struct AssessmentRenderer: Sendable {
             </style></head><body>
 
             """
+        let evidenceHead = tableHead(evidenceHeader, cls: "evidence")
+        let remedyLine = "<p class=\"remedy\">\(e(remedy))</p></li>\n"
         out += "<h1>\(e(title(result)))</h1>\n<ul>\n"
         for (key, value) in scopeLines(result) { out += "<li>\(e(key))\(zh ? "\(colon)" : ": ")\(e(value))</li>\n" }
         out += "</ul>\n<h2>\(e(t("总体结论", "Overall result")))</h2>\n"
@@ -276,9 +303,11 @@ public struct AssessmentRenderer: Sendable {
                 if !item.problems.isEmpty {
                     out += "<p>\(e(t("存在问题", "Problems found")))\(colon)</p>\n<ol>\n"
                     for problem in item.problems {
-                        out += "<li>\(e(zh ? problem.text : problem.textEN))\n"
-                        if !problem.evidence.isEmpty { out += htmlTable(evidenceHeader, problem.evidence.map(evidenceCells), cls: "evidence") }
-                        out += "<p class=\"remedy\">\(e(remedy))</p></li>\n"
+                        out += "<li>"
+                        out += e(zh ? problem.text : problem.textEN)
+                        out += "\n"
+                        if !problem.evidence.isEmpty { appendTable(to: &out, head: evidenceHead, problem.evidence.map(evidenceCells)) }
+                        out += remedyLine
                     }
                     out += "</ol>\n"
                 }
@@ -291,8 +320,8 @@ public struct AssessmentRenderer: Sendable {
             out += "<h3>\(e(deduction.deduction.id)) \(e(zh ? deduction.deduction.text : deduction.deduction.textEN))</h3>\n<ol>\n"
             for problem in deduction.problems {
                 out += "<li>\(e(zh ? problem.text : problem.textEN))\n"
-                if !problem.evidence.isEmpty { out += htmlTable(evidenceHeader, problem.evidence.map(evidenceCells), cls: "evidence") }
-                out += "<p class=\"remedy\">\(e(remedy))</p></li>\n"
+                if !problem.evidence.isEmpty { appendTable(to: &out, head: evidenceHead, problem.evidence.map(evidenceCells)) }
+                out += remedyLine
             }
             out += "</ol>\n"
         }
@@ -309,7 +338,11 @@ public struct AssessmentRenderer: Sendable {
         if all.isEmpty { out += "<p>\(e(t("未发现问题。", "No problems found.")))</p>\n" }
         else {
             out += "<ol>\n"
-            for entry in all { out += "<li>[\(e(entry.0))] \(e(zh ? entry.1.text : entry.1.textEN))<p class=\"remedy\">\(e(remedy))</p></li>\n" }
+            for entry in all {
+                out += "<li>[\(e(entry.0))] "
+                out += e(zh ? entry.1.text : entry.1.textEN)
+                out += remedyLine
+            }
             out += "</ol>\n"
         }
         out += "</body></html>\n"

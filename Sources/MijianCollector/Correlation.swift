@@ -87,6 +87,38 @@ public struct UnitSettings: Sendable {
     }
 }
 
+/// The year's machines by host id, each found by its position in the snapshot: a lookup reads the
+/// fields it needs instead of copying a whole `HostYear` (a dozen references) out of a
+/// dictionary, and one table serves the correlation and the assessment. A host id given twice
+/// keeps its first machine.
+struct HostDirectory {
+    /// The snapshot's machines.
+    let hosts: [HostYear]
+    private let positions: [String: Int]
+
+    init(_ hosts: [HostYear]) {
+        self.hosts = hosts
+        var positions: [String: Int] = Dictionary(minimumCapacity: hosts.count)
+        for index in hosts.indices where positions[hosts[index].hostID] == nil { positions[hosts[index].hostID] = index }
+        self.positions = positions
+    }
+
+    /// Where the machine is in the snapshot, nil for a machine the year does not hold.
+    func position(_ hostID: String) -> Int? { positions[hostID] }
+
+    /// Its host name, `?` for a machine the year does not hold.
+    func name(_ hostID: String) -> String { positions[hostID].map { hosts[$0].hostname } ?? "?" }
+
+    /// Its host name, nil for a machine the year does not hold.
+    func hostname(_ hostID: String) -> String? { positions[hostID].map { hosts[$0].hostname } }
+
+    /// Its asset number, nil when it has none or the year does not hold it.
+    func assetID(_ hostID: String) -> String? { positions[hostID].flatMap { hosts[$0].assetID } }
+
+    /// Whether it is classified, nil for a machine the year does not hold.
+    func isClassified(_ hostID: String) -> Bool? { positions[hostID].map { hosts[$0].isClassified } }
+}
+
 /// Correlation across machines: the unit rules computed from one year's snapshot.
 public enum Correlation {
     /// Rules whose failures on a classified machine make an internet case.
@@ -94,93 +126,103 @@ public enum Correlation {
 
     /// Evaluates every unit rule. `now` bounds the period for silence (the year's end for a past year).
     public static func evaluate(_ snapshot: UnitSnapshot, settings: UnitSettings, now: Date) -> [UnitFinding] {
-        let hosts = Dictionary(snapshot.hosts.map { ($0.hostID, $0) }, uniquingKeysWith: { first, _ in first })
-        return mediaCrossuse(snapshot, hosts) + internet(snapshot, hosts) + ledger(snapshot, hosts, settings)
-            + silent(snapshot, hosts, settings, now: now)
+        evaluate(snapshot, HostDirectory(snapshot.hosts), settings: settings, now: now)
     }
 
-    static func name(_ host: HostYear?) -> String { host.map { $0.hostname } ?? "?" }
+    /// The same, with the snapshot's machines already found by id.
+    static func evaluate(_ snapshot: UnitSnapshot, _ hosts: HostDirectory, settings: UnitSettings, now: Date) -> [UnitFinding] {
+        mediaCrossuse(snapshot, hosts) + internet(snapshot, hosts) + ledger(snapshot, hosts, settings) + silent(snapshot, hosts, settings, now: now)
+    }
 
-    private static func mediaCrossuse(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear]) -> [UnitFinding] {
+    private static func mediaCrossuse(_ snapshot: UnitSnapshot, _ hosts: HostDirectory) -> [UnitFinding] {
         let rule = UnitRules.mediaCrossuse
         var byMedium: [MediumIdentity: [MediumSighting]] = [:]
-        for sighting in snapshot.media where hosts[sighting.hostID] != nil { byMedium[sighting.identity, default: []].append(sighting) }
+        for sighting in snapshot.media where hosts.position(sighting.hostID) != nil { byMedium[sighting.identity, default: []].append(sighting) }
         var out: [UnitFinding] = []
         for (identity, sightings) in byMedium.sorted(by: { $0.key < $1.key }) {
-            let classified = sightings.filter { hosts[$0.hostID]?.isClassified ?? true }
-            let unclassified = sightings.filter { !(hosts[$0.hostID]?.isClassified ?? true) }
+            let classified = sightings.filter { hosts.isClassified($0.hostID) ?? true }
+            let unclassified = sightings.filter { !(hosts.isClassified($0.hostID) ?? true) }
             guard !classified.isEmpty, !unclassified.isEmpty else { continue }
-            let cNames = classified.map { name(hosts[$0.hostID]) }.joined(separator: "、")
-            let uNames = unclassified.map { name(hosts[$0.hostID]) }.joined(separator: "、")
+            let cNames = classified.map { hosts.name($0.hostID) }.joined(separator: "、")
+            let uNames = unclassified.map { hosts.name($0.hostID) }.joined(separator: "、")
             out.append(UnitFinding(
                 rule: rule, subject: "medium \(identity.text)", status: .fail,
                 detail: "移动存储介质 \(identity.text) 既接入涉密计算机（\(cNames)），又接入非涉密计算机（\(uNames)）",
-                detailEN: "Removable medium \(identity.text) was attached to classified (\(classified.map { name(hosts[$0.hostID]) }.joined(separator: ", "))) and unclassified (\(unclassified.map { name(hosts[$0.hostID]) }.joined(separator: ", "))) machines",
+                detailEN: "Removable medium \(identity.text) was attached to classified (\(classified.map { hosts.name($0.hostID) }.joined(separator: ", "))) and unclassified (\(unclassified.map { hosts.name($0.hostID) }.joined(separator: ", "))) machines",
                 hostIDs: sightings.map(\.hostID),
                 evidence: sightings.map {
                     EvidenceReference(hostID: $0.hostID, ruleID: $0.source, subject: identity.text, status: "seen", observedAt: $0.lastSeen, reportSHA256: $0.reportSHA256, detail: "")
                 }))
         }
         if !out.isEmpty { return out }
-        let classifiedWithUSB = snapshot.hosts.filter { host in
-            host.isClassified && ReportDigest.mediaRules.contains { rule in (host.rules[rule].map { $0.pass + $0.fail + $0.other } ?? 0) > 0 }
+        var classifiedWithUSB = 0
+        var unclassified = 0
+        snapshot.hosts.withUnsafeBufferPointer { machines in
+            for index in machines.indices {
+                if HostYear.isClassified(machines[index].classification) {
+                    let rules = machines[index].rules
+                    if ReportDigest.mediaRules.contains(where: { rule in (rules[rule].map { $0.pass + $0.fail + $0.other } ?? 0) > 0 }) { classifiedWithUSB += 1 }
+                } else if machines[index].reports > 0 {
+                    unclassified += 1
+                }
+            }
         }
-        let unclassified = snapshot.hosts.filter { !$0.isClassified && $0.reports > 0 }
-        if unclassified.isEmpty || classifiedWithUSB.isEmpty {
+        if unclassified == 0 || classifiedWithUSB == 0 {
             return [UnitFinding(
                 rule: rule, subject: "unit", status: .notchecked,
-                detail: "无法判定：\(unclassified.isEmpty ? "没有非涉密计算机向汇总端报告" : "没有涉密计算机报告USB存储检查结果")，交叉使用无从比对",
-                detailEN: "Cannot be decided: \(unclassified.isEmpty ? "no unclassified computer reports to the collector" : "no classified computer reported USB storage checks"), so there is nothing to compare",
+                detail: "无法判定：\(unclassified == 0 ? "没有非涉密计算机向汇总端报告" : "没有涉密计算机报告USB存储检查结果")，交叉使用无从比对",
+                detailEN: "Cannot be decided: \(unclassified == 0 ? "no unclassified computer reports to the collector" : "no classified computer reported USB storage checks"), so there is nothing to compare",
                 hostIDs: [], evidence: [])]
         }
         return [UnitFinding(
             rule: rule, subject: "unit", status: .pass,
-            detail: "比对 \(classifiedWithUSB.count) 台涉密计算机与 \(unclassified.count) 台非涉密计算机的USB存储记录（\(Set(snapshot.media.map(\.identity)).count) 个介质），未发现交叉使用",
-            detailEN: "Compared the USB storage records of \(classifiedWithUSB.count) classified and \(unclassified.count) unclassified computers (\(Set(snapshot.media.map(\.identity)).count) media): no medium crossed",
+            detail: "比对 \(classifiedWithUSB) 台涉密计算机与 \(unclassified) 台非涉密计算机的USB存储记录（\(Set(snapshot.media.map(\.identity)).count) 个介质），未发现交叉使用",
+            detailEN: "Compared the USB storage records of \(classifiedWithUSB) classified and \(unclassified) unclassified computers (\(Set(snapshot.media.map(\.identity)).count) media): no medium crossed",
             hostIDs: [], evidence: [])]
     }
 
-    private static func internet(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear]) -> [UnitFinding] {
+    private static func internet(_ snapshot: UnitSnapshot, _ hosts: HostDirectory) -> [UnitFinding] {
         let rule = UnitRules.internet
         var byHost: [String: [FindingRecord]] = [:]
         for finding in snapshot.findings where finding.status == .fail && internetRules.contains(finding.ruleID) {
-            guard let host = hosts[finding.hostID], host.isClassified else { continue }
+            guard hosts.isClassified(finding.hostID) == true else { continue }
             byHost[finding.hostID, default: []].append(finding)
         }
         var out: [UnitFinding] = []
-        for (hostID, findings) in byHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
-            let host = hosts[hostID]
+        for (hostID, findings) in byHost.sorted(by: { (hosts.name($0.key), $0.key) < (hosts.name($1.key), $1.key) }) {
             let rules = Array(Set(findings.map(\.ruleID))).sorted().joined(separator: ", ")
             out.append(UnitFinding(
-                rule: rule, subject: "host \(name(host))", status: .fail,
-                detail: "涉密计算机 \(name(host))（设备编号 \(host?.assetID ?? "未登记")）存在接入互联网的证据（\(rules)）",
-                detailEN: "Classified computer \(name(host)) (asset \(host?.assetID ?? "unregistered")) shows evidence of an internet connection (\(rules))",
+                rule: rule, subject: "host \(hosts.name(hostID))", status: .fail,
+                detail: "涉密计算机 \(hosts.name(hostID))（设备编号 \(hosts.assetID(hostID) ?? "未登记")）存在接入互联网的证据（\(rules)）",
+                detailEN: "Classified computer \(hosts.name(hostID)) (asset \(hosts.assetID(hostID) ?? "unregistered")) shows evidence of an internet connection (\(rules))",
                 hostIDs: [hostID],
                 evidence: findings.map {
                     EvidenceReference(hostID: hostID, ruleID: $0.ruleID, subject: $0.subject, status: $0.status.rawValue, observedAt: $0.lastObservedAt, reportSHA256: $0.lastReportSHA256, detail: $0.detail)
                 }))
         }
         if !out.isEmpty { return out }
-        let checked = snapshot.hosts.filter { $0.isClassified && ($0.rules["net.internet-route"].map { $0.pass } ?? 0) > 0 }
-        if checked.isEmpty {
+        let checked = snapshot.hosts.withUnsafeBufferPointer { machines in
+            machines.indices.count(where: { HostYear.isClassified(machines[$0].classification) && (machines[$0].rules["net.internet-route"].map { $0.pass } ?? 0) > 0 })
+        }
+        if checked == 0 {
             return [UnitFinding(rule: rule, subject: "unit", status: .notchecked, detail: "无法判定：没有涉密计算机报告路由检查结果",
                 detailEN: "Cannot be decided: no classified computer reported a route check", hostIDs: [], evidence: [])]
         }
         return [UnitFinding(rule: rule, subject: "unit", status: .pass,
-            detail: "\(checked.count) 台涉密计算机的路由、网络接口和外联流量检查均未发现接入互联网",
-            detailEN: "Route, interface and egress checks of \(checked.count) classified computers found no internet connection", hostIDs: [], evidence: [])]
+            detail: "\(checked) 台涉密计算机的路由、网络接口和外联流量检查均未发现接入互联网",
+            detailEN: "Route, interface and egress checks of \(checked) classified computers found no internet connection", hostIDs: [], evidence: [])]
     }
 
-    private static func ledger(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear], _ settings: UnitSettings) -> [UnitFinding] {
+    private static func ledger(_ snapshot: UnitSnapshot, _ hosts: HostDirectory, _ settings: UnitSettings) -> [UnitFinding] {
         let rule = UnitRules.ledger
         var out: [UnitFinding] = []
         var byMedium: [MediumIdentity: [MediumSighting]] = [:]
-        for sighting in snapshot.media where hosts[sighting.hostID]?.isClassified ?? false {
+        for sighting in snapshot.media where hosts.isClassified(sighting.hostID) ?? false {
             byMedium[sighting.identity, default: []].append(sighting)
         }
         for (identity, sightings) in byMedium.sorted(by: { $0.key < $1.key }) {
             guard !settings.ledger.contains(where: { $0.matches(vendor: identity.vendor, product: identity.product, serial: identity.serial) }) else { continue }
-            let names = sightings.map { name(hosts[$0.hostID]) }
+            let names = sightings.map { hosts.name($0.hostID) }
             out.append(UnitFinding(
                 rule: rule, subject: "medium \(identity.text)", status: .fail,
                 detail: "移动存储介质 \(identity.text) 接入涉密计算机（\(names.joined(separator: "、"))），但未在台账中登记",
@@ -190,18 +232,21 @@ public enum Correlation {
                     EvidenceReference(hostID: $0.hostID, ruleID: $0.source, subject: identity.text, status: "seen", observedAt: $0.lastSeen, reportSHA256: $0.reportSHA256, detail: "")
                 }))
         }
-        for host in snapshot.hosts {
-            var missing: [(String, String)] = []
-            if (host.assetID ?? "").isEmpty { missing.append(("设备编号", "asset number")) }
-            if host.classification == nil { missing.append(("密级", "classification")) }
-            if (host.responsible ?? "").isEmpty { missing.append(("责任人", "responsible person")) }
-            guard !missing.isEmpty else { continue }
-            out.append(UnitFinding(
-                rule: rule, subject: "host \(host.hostname)", status: .fail,
-                detail: "计算机 \(host.hostname) 未登记\(missing.map(\.0).joined(separator: "、"))",
-                detailEN: "Computer \(host.hostname) has no \(missing.map(\.1).joined(separator: ", ")) on record",
-                hostIDs: [host.hostID],
-                evidence: [EvidenceReference(hostID: host.hostID, ruleID: "host", subject: "host.yaml", status: "missing", observedAt: host.lastIssuedAt, reportSHA256: host.lastReportSHA256, detail: "")]))
+        // Read in place: a copy of each machine would retain a dozen references.
+        snapshot.hosts.withUnsafeBufferPointer { machines in
+            for index in machines.indices {
+                var missing: [(String, String)] = []
+                if (machines[index].assetID ?? "").isEmpty { missing.append(("设备编号", "asset number")) }
+                if machines[index].classification == nil { missing.append(("密级", "classification")) }
+                if (machines[index].responsible ?? "").isEmpty { missing.append(("责任人", "responsible person")) }
+                guard !missing.isEmpty else { continue }
+                out.append(UnitFinding(
+                    rule: rule, subject: "host \(machines[index].hostname)", status: .fail,
+                    detail: "计算机 \(machines[index].hostname) 未登记\(missing.map(\.0).joined(separator: "、"))",
+                    detailEN: "Computer \(machines[index].hostname) has no \(missing.map(\.1).joined(separator: ", ")) on record",
+                    hostIDs: [machines[index].hostID],
+                    evidence: [EvidenceReference(hostID: machines[index].hostID, ruleID: "host", subject: "host.yaml", status: "missing", observedAt: machines[index].lastIssuedAt, reportSHA256: machines[index].lastReportSHA256, detail: "")]))
+            }
         }
         if !out.isEmpty { return out }
         if snapshot.hosts.isEmpty {
@@ -213,70 +258,73 @@ public enum Correlation {
             hostIDs: [], evidence: [])]
     }
 
-    private static func silent(_ snapshot: UnitSnapshot, _ hosts: [String: HostYear], _ settings: UnitSettings, now: Date) -> [UnitFinding] {
+    private static func silent(_ snapshot: UnitSnapshot, _ hosts: HostDirectory, _ settings: UnitSettings, now: Date) -> [UnitFinding] {
         let rule = UnitRules.silent
         let periodEnd = min(now, CollectorCalendar.end(of: snapshot.year))
         var out: [UnitFinding] = []
-        for host in snapshot.hosts {
-            guard let last = host.lastIssuedAt, host.reports > 0 else {
-                out.append(UnitFinding(
-                    rule: rule, subject: "host \(host.hostname)", status: .fail,
-                    detail: "计算机 \(host.hostname) 已登记密钥，但 \(snapshot.year) 年内没有任何报告", detailEN: "Computer \(host.hostname) is enrolled but sent no report in \(snapshot.year)",
-                    hostIDs: [host.hostID], evidence: []))
-                continue
-            }
-            let days = CollectorCalendar.days(from: last, to: periodEnd)
-            if days > settings.silentAfterDays {
-                out.append(UnitFinding(
-                    rule: rule, subject: "host \(host.hostname)", status: .fail,
-                    detail: "计算机 \(host.hostname) 最后一次报告于 \(RFC3339.string(from: last))，已 \(days) 天无报告（允许 \(settings.silentAfterDays) 天）",
-                    detailEN: "Computer \(host.hostname) last reported at \(RFC3339.string(from: last)), silent for \(days) days (allowed \(settings.silentAfterDays))",
-                    hostIDs: [host.hostID],
-                    evidence: [EvidenceReference(hostID: host.hostID, ruleID: "report", subject: "last report", status: "silent", observedAt: last, reportSHA256: host.lastReportSHA256, detail: "")]))
-            }
-            if let policy = host.policySHA256, !settings.currentPolicyDigests.isEmpty, !settings.currentPolicyDigests.contains(policy) {
-                out.append(UnitFinding(
-                    rule: rule, subject: "host \(host.hostname) policy", status: .fail,
-                    detail: "计算机 \(host.hostname) 运行的策略 \(host.policyID ?? "?")（摘要 \(policy.prefix(12))…）不是本单位现行策略",
-                    detailEN: "Computer \(host.hostname) runs policy \(host.policyID ?? "?") (digest \(policy.prefix(12))…), not one the unit has in force",
-                    hostIDs: [host.hostID],
-                    evidence: [EvidenceReference(hostID: host.hostID, ruleID: "policy", subject: host.policyID ?? "?", status: "outdated", observedAt: last, reportSHA256: host.lastReportSHA256, detail: "")]))
+        // Read in place: a copy of each machine would retain a dozen references.
+        snapshot.hosts.withUnsafeBufferPointer { machines in
+            for index in machines.indices {
+                guard let last = machines[index].lastIssuedAt, machines[index].reports > 0 else {
+                    out.append(UnitFinding(
+                        rule: rule, subject: "host \(machines[index].hostname)", status: .fail,
+                        detail: "计算机 \(machines[index].hostname) 已登记密钥，但 \(snapshot.year) 年内没有任何报告", detailEN: "Computer \(machines[index].hostname) is enrolled but sent no report in \(snapshot.year)",
+                        hostIDs: [machines[index].hostID], evidence: []))
+                    continue
+                }
+                let days = CollectorCalendar.days(from: last, to: periodEnd)
+                if days > settings.silentAfterDays {
+                    out.append(UnitFinding(
+                        rule: rule, subject: "host \(machines[index].hostname)", status: .fail,
+                        detail: "计算机 \(machines[index].hostname) 最后一次报告于 \(RFC3339.string(from: last))，已 \(days) 天无报告（允许 \(settings.silentAfterDays) 天）",
+                        detailEN: "Computer \(machines[index].hostname) last reported at \(RFC3339.string(from: last)), silent for \(days) days (allowed \(settings.silentAfterDays))",
+                        hostIDs: [machines[index].hostID],
+                        evidence: [EvidenceReference(hostID: machines[index].hostID, ruleID: "report", subject: "last report", status: "silent", observedAt: last, reportSHA256: machines[index].lastReportSHA256, detail: "")]))
+                }
+                if let policy = machines[index].policySHA256, !settings.currentPolicyDigests.isEmpty, !settings.currentPolicyDigests.contains(policy) {
+                    out.append(UnitFinding(
+                        rule: rule, subject: "host \(machines[index].hostname) policy", status: .fail,
+                        detail: "计算机 \(machines[index].hostname) 运行的策略 \(machines[index].policyID ?? "?")（摘要 \(policy.prefix(12))…）不是本单位现行策略",
+                        detailEN: "Computer \(machines[index].hostname) runs policy \(machines[index].policyID ?? "?") (digest \(policy.prefix(12))…), not one the unit has in force",
+                        hostIDs: [machines[index].hostID],
+                        evidence: [EvidenceReference(hostID: machines[index].hostID, ruleID: "policy", subject: machines[index].policyID ?? "?", status: "outdated", observedAt: last, reportSHA256: machines[index].lastReportSHA256, detail: "")]))
+                }
             }
         }
         var gapsByHost: [String: [GapRecord]] = [:]
         for gap in snapshot.gaps { gapsByHost[gap.hostID, default: []].append(gap) }
-        for (hostID, gaps) in gapsByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+        for (hostID, gaps) in gapsByHost.sorted(by: { (hosts.name($0.key), $0.key) < (hosts.name($1.key), $1.key) }) {
             let ranges = gaps.map { "\($0.epoch):\($0.fromSeq)–\($0.toSeq)" }.joined(separator: ", ")
             let missing = GapRecord.missing(gaps)
             out.append(UnitFinding(
-                rule: rule, subject: "host \(name(hosts[hostID])) chain", status: .fail,
-                detail: "计算机 \(name(hosts[hostID])) 的报告链缺失 \(missing) 份报告（纪元:序号 \(ranges)）",
-                detailEN: "The report chain of computer \(name(hosts[hostID])) is missing \(missing) reports (epoch:seq \(ranges))",
+                rule: rule, subject: "host \(hosts.name(hostID)) chain", status: .fail,
+                detail: "计算机 \(hosts.name(hostID)) 的报告链缺失 \(missing) 份报告（纪元:序号 \(ranges)）",
+                detailEN: "The report chain of computer \(hosts.name(hostID)) is missing \(missing) reports (epoch:seq \(ranges))",
                 hostIDs: [hostID],
                 evidence: gaps.map { EvidenceReference(hostID: hostID, ruleID: "chain.gap", subject: "\($0.epoch):\($0.fromSeq)–\($0.toSeq)", status: "missing", observedAt: $0.detectedAt, reportSHA256: $0.reportSHA256, detail: "") }))
         }
         var forksByHost: [String: [ForkRecord]] = [:]
         for fork in snapshot.forks { forksByHost[fork.hostID, default: []].append(fork) }
-        for (hostID, forks) in forksByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+        for (hostID, forks) in forksByHost.sorted(by: { (hosts.name($0.key), $0.key) < (hosts.name($1.key), $1.key) }) {
             out.append(UnitFinding(
-                rule: rule, subject: "host \(name(hosts[hostID])) fork", status: .fail,
-                detail: "计算机 \(name(hosts[hostID])) 的报告链出现 \(forks.count) 处分叉（同一序号不同内容），需核查密钥是否泄露",
-                detailEN: "The report chain of computer \(name(hosts[hostID])) forked \(forks.count) times (same seq, other content): check whether the key leaked",
+                rule: rule, subject: "host \(hosts.name(hostID)) fork", status: .fail,
+                detail: "计算机 \(hosts.name(hostID)) 的报告链出现 \(forks.count) 处分叉（同一序号不同内容），需核查密钥是否泄露",
+                detailEN: "The report chain of computer \(hosts.name(hostID)) forked \(forks.count) times (same seq, other content): check whether the key leaked",
                 hostIDs: [hostID],
                 evidence: forks.map { EvidenceReference(hostID: hostID, ruleID: "chain.fork", subject: "\($0.epoch):\($0.seq)", status: "fork", observedAt: $0.receivedAt, reportSHA256: $0.reportSHA256, detail: "") }))
         }
         var skewsByHost: [String: [SkewRecord]] = [:]
         for skew in snapshot.skews { skewsByHost[skew.hostID, default: []].append(skew) }
-        for (hostID, skews) in skewsByHost.sorted(by: { (name(hosts[$0.key]), $0.key) < (name(hosts[$1.key]), $1.key) }) {
+        for (hostID, skews) in skewsByHost.sorted(by: { (hosts.name($0.key), $0.key) < (hosts.name($1.key), $1.key) }) {
             let worst = skews.map(\.seconds).max { $0.magnitude < $1.magnitude } ?? 0
             // The latest ten reports are cited; the count says how many there were.
             let cited = skews.suffix(10)
             // An epoch from the future (the clock was fast when the epoch began) is said apart: those reports' issue times may be right.
             let epochAhead = skews.count(where: { $0.kind == "epoch-ahead" })
             out.append(UnitFinding(
-                rule: rule, subject: "host \(name(hosts[hostID])) clock", status: .fail,
-                detail: "计算机 \(name(hosts[hostID])) 有 \(skews.count) 份报告的签发时间与收集器时钟不符（超过 \(ClockSkew.toleranceSeconds / 60) 分钟；最大偏差 \(ClockSkew.duration(worst))），报告时间不可信，需校准时钟\(epochAhead > 0 ? "（其中 \(epochAhead) 份的纪元起始时间晚于收到时间：该纪元开始时时钟超前）" : "")",
-                detailEN: "\(skews.count) reports of computer \(name(hosts[hostID])) carry an issue time the collector's clock contradicts (more than \(ClockSkew.toleranceSeconds / 60) min; largest offset \(ClockSkew.duration(worst))): its report times cannot be trusted, set its clock\(epochAhead > 0 ? " (\(epochAhead) of them begin an epoch after they were received: the clock was ahead when the epoch began)" : "")",
+                rule: rule, subject: "host \(hosts.name(hostID)) clock", status: .fail,
+                detail: "计算机 \(hosts.name(hostID)) 有 \(skews.count) 份报告的签发时间与收集器时钟不符（超过 \(ClockSkew.toleranceSeconds / 60) 分钟；最大偏差 \(ClockSkew.duration(worst))），报告时间不可信，需校准时钟\(epochAhead > 0 ? "（其中 \(epochAhead) 份的纪元起始时间晚于收到时间：该纪元开始时时钟超前）" : "")",
+                detailEN: "\(skews.count) reports of computer \(hosts.name(hostID)) carry an issue time the collector's clock contradicts (more than \(ClockSkew.toleranceSeconds / 60) min; largest offset \(ClockSkew.duration(worst))): its report times cannot be trusted, set its clock\(epochAhead > 0 ? " (\(epochAhead) of them begin an epoch after they were received: the clock was ahead when the epoch began)" : "")",
                 hostIDs: [hostID],
                 evidence: cited.map {
                     EvidenceReference(
