@@ -410,7 +410,6 @@ struct RuleTallies {
         // Each place has two slots, classified and unclassified machines, in flat arrays.
         var places: [String: Int] = [:]
         var results: [Int] = []
-        var counted: [Bool] = []
         var words: [UInt64] = []
         let wordCount = (hosts.count + 63) / 64
         var lastIDs: [String] = []
@@ -423,7 +422,6 @@ struct RuleTallies {
                     if let place = places[rule] { return place }
                     places[rule] = places.count
                     results += [0, 0]
-                    counted += [false, false]
                     words += Array(repeating: 0, count: 2 * wordCount)
                     return places.count - 1
                 }
@@ -434,14 +432,14 @@ struct RuleTallies {
             for (position, count) in rules.counts.enumerated() where count.pass + count.fail > 0 {
                 let slot = lastPlaces[position] * 2 + kind
                 results[slot] += count.pass + count.fail
-                counted[slot] = true
                 words[slot * wordCount + word] |= bit
             }
         }
         var classified: [String: Tally] = [:]
         var unclassified: [String: Tally] = [:]
         for (rule, place) in places {
-            for kind in 0...1 where counted[place * 2 + kind] {
+            // A slot holds only positive sums: more than none when a machine counted the rule.
+            for kind in 0...1 where results[place * 2 + kind] > 0 {
                 let slot = place * 2 + kind
                 let tally = Tally(results: results[slot], machines: MachineSet(words: Array(words[slot * wordCount..<(slot + 1) * wordCount])))
                 if kind == 0 { classified[rule] = tally } else { unclassified[rule] = tally }

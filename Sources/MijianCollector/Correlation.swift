@@ -107,7 +107,7 @@ struct HostDirectory {
     func position(_ hostID: String) -> Int? { positions[hostID] }
 
     /// Its host name, `?` for a machine the year does not hold.
-    func name(_ hostID: String) -> String { positions[hostID].map { hosts[$0].hostname } ?? "?" }
+    func name(_ hostID: String) -> String { hostname(hostID) ?? "?" }
 
     /// Its host name, nil for a machine the year does not hold.
     func hostname(_ hostID: String) -> String? { positions[hostID].map { hosts[$0].hostname } }
