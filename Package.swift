@@ -57,6 +57,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(
+            name: "CPoppler",
+            pkgConfig: "poppler",
+            providers: [.apt(["libpoppler-private-dev"])]
+        ),
+        .systemLibrary(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
@@ -136,11 +141,11 @@ let package = Package(
             dependencies: ["MijianCLI"],
             swiftSettings: strict
         ),
-        // The first page of PDFs through poppler's C++ library, in a worker process `mijian scan`
-        // keeps for many files (Debian libpoppler-cpp-dev to build, libpoppler-cpp0v5 to run).
+        // The first page of PDFs through poppler's core library, in a worker process `mijian scan`
+        // keeps for many files (Debian libpoppler-private-dev to build, libpoppler126 to run).
         .executableTarget(
             name: "mijian-pdftext",
-            linkerSettings: [.linkedLibrary("poppler-cpp")]
+            dependencies: ["CPoppler"]
         ),
         .target(
             name: "MijianCollector",
