@@ -253,9 +253,9 @@ public final class CollectorStore: Sendable {
     /// Recorded gaps of a host.
     public func gaps(hostID: String) throws(MijianError) -> [GapRecord] { try blocking("cannot read the gaps") { db in try SQLiteStore.gaps(db, hostID: hostID) } }
 
-    /// The envelope stored for a payload digest, byte for byte.
-    public func envelope(payloadSHA256: String) throws(MijianError) -> [UInt8]? {
-        try blocking("cannot read the envelope") { db in try SQLiteStore.envelope(db, payloadSHA256: payloadSHA256) }
+    /// The envelope a machine's report with this payload digest was stored with, byte for byte.
+    public func envelope(hostID: String, payloadSHA256: String) throws(MijianError) -> [UInt8]? {
+        try blocking("cannot read the envelope") { db in try SQLiteStore.envelope(db, hostID: hostID, payloadSHA256: payloadSHA256) }
     }
 
     /// How many reports are stored per outcome, and how many log entries per outcome and reason

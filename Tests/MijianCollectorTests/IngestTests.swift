@@ -63,7 +63,15 @@ struct IngestTests {
         #expect(counts.log["duplicate"] == 1)
         #expect(counts.log["replay/replay"] == 1)
         // Stored verbatim: the envelope comes back byte for byte.
-        #expect(try collector.store.envelope(payloadSHA256: first.payloadSHA256) == r1)
+        #expect(try collector.store.envelope(hostID: machine.host.hostID, payloadSHA256: first.payloadSHA256) == r1)
+        // `mijian-collector report HOST SEQ`: the payload of the machine's report at that seq (the
+        // one stored first when a fork shares it), read by the machine's own key.
+        let payload = try #require(try collector.store.reportPayload(hostID: machine.host.hostID, epoch: nil, seq: 1))
+        #expect(TestUnit.sha256(payload) == first.payloadSHA256)
+        #expect(try collector.store.reportPayload(hostID: machine.host.hostID, epoch: 0, seq: 1).map(TestUnit.sha256) == first.payloadSHA256)
+        #expect(try collector.store.reportPayload(hostID: machine.host.hostID, epoch: 1, seq: 1) == nil)
+        #expect(try collector.store.reportPayload(hostID: machine.host.hostID, epoch: nil, seq: 99) == nil)
+        #expect(try collector.store.reportPayload(hostID: "another-machine", epoch: nil, seq: 1) == nil)
     }
 
     @Test func forgedMalformedAndForeignBodiesAreRefusedWithTheirReason() async throws {

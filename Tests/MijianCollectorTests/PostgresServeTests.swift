@@ -130,8 +130,11 @@ struct PostgresServeTests {
         #expect(victim.isKilled)
         let digests = acknowledged.all
         #expect(digests.count >= chains.count * length, "every report was acknowledged by one instance or another")
+        var hostOf: [String: String] = [:]
+        for (number, chain) in chains.enumerated() { for item in chain { hostOf[item.digest] = machines[number].host.hostID } }
         for digest in Set(digests) {
-            #expect(try await store.envelope(payloadSHA256: digest) != nil, "acknowledged \(digest) is stored")
+            let hostID = try #require(hostOf[digest])
+            #expect(try await store.envelope(hostID: hostID, payloadSHA256: digest) != nil, "acknowledged \(digest) is stored")
         }
         let hosts = try await store.hosts()
         #expect(hosts.count == machines.count)

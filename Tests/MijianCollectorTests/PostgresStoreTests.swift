@@ -321,7 +321,7 @@ struct PostgresMigrateTests {
         #expect(year.hosts == sourceYear.hosts && year.findings == sourceYear.findings && year.forks == sourceYear.forks)
         for host in hosts {
             for report in try await source.reports(hostID: host.hostID, limit: 100) {
-                #expect(try await target.envelope(payloadSHA256: report.payloadSHA256) == source.envelope(payloadSHA256: report.payloadSHA256))
+                #expect(try await target.envelope(hostID: host.hostID, payloadSHA256: report.payloadSHA256) == source.envelope(hostID: host.hostID, payloadSHA256: report.payloadSHA256))
             }
         }
         // The registry copied is the one the ledger checks: the revoked key stays revoked.

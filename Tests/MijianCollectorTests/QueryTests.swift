@@ -31,6 +31,23 @@ import Testing
         return all
     }
 
+    /// A machine's one report is found along an index, never by reading every machine's reports
+    /// (a scan of the envelopes is gigabytes at a large unit's scale).
+    @Test func aMachinesReportIsFoundAlongAnIndex() async throws {
+        let queue = try DatabaseQueue()
+        let store = try SQLiteStore(writer: queue)
+        _ = try await Self.fill(store)
+        let statements: [(String, StatementArguments)] = [
+            (SQLiteStore.envelopeSQL, ["host", "digest"]), (ConsoleQueries.storedReportSQL, ["host", 1]), (ConsoleQueries.storedReportInEpochSQL, ["host", 0, 1]),
+        ]
+        for (sql, arguments) in statements {
+            let plan = try await queue.read { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String } }
+            #expect(!plan.isEmpty)
+            #expect(plan.allSatisfy { !$0.hasPrefix("SCAN reports") }, "\(sql): \(plan)")
+            #expect(plan.contains { $0.hasPrefix("SEARCH reports USING") }, "\(sql): \(plan)")
+        }
+    }
+
     @Test(arguments: StoreFactories.all) func theListInPagesIsTheWholeList(_ factory: StoreFactory) async throws {
         let (store, close) = try await factory.open()
         defer { Task { await close() } }

@@ -130,8 +130,10 @@ private func outcome(_ result: Result<IngestResult, IngestRefusal>) -> String {
         #expect(counts.log["duplicate"] == 2)
         #expect(counts.log["replay/replay"] == 2)
         // The envelope comes back byte for byte.
-        #expect(try await store.envelope(payloadSHA256: later.verified.payloadSHA256) == later.envelope)
-        #expect(try await store.envelope(payloadSHA256: String(repeating: "f", count: 64)) == nil)
+        #expect(try await store.envelope(hostID: machine.hostID, payloadSHA256: later.verified.payloadSHA256) == later.envelope)
+        #expect(try await store.envelope(hostID: machine.hostID, payloadSHA256: String(repeating: "f", count: 64)) == nil)
+        // The key is the machine's and the digest together: another machine's id finds nothing.
+        #expect(try await store.envelope(hostID: "another-machine", payloadSHA256: later.verified.payloadSHA256) == nil)
         let repeats = try await store.repeats(limit: 100)
         #expect(repeats.map(\.outcome).sorted() == ["duplicate", "replay", "replay"])
     }

@@ -13,13 +13,13 @@ extension CollectorStore {
     /// The verified payload bytes of a machine's stored report at `seq` (in `epoch`, or the
     /// newest epoch holding that seq), nil when there is none.
     public func reportPayload(hostID: String, epoch: Int64?, seq: Int64) throws(MijianError) -> [UInt8]? {
-        guard let digest = try consoleReadBlocking("cannot read the reports", { db in try ConsoleQueries.reportDigest(db, hostID, epoch: epoch, seq: seq) }),
-            let bytes = try envelope(payloadSHA256: digest)
-        else { return nil }
+        guard let stored = try consoleReadBlocking("cannot read the reports", { db in try ConsoleQueries.storedReport(db, hostID, epoch: epoch, seq: seq) }) else {
+            return nil
+        }
         do {
-            return try Envelope.parse(bytes).payload
+            return try Envelope.parse(stored.envelope).payload
         } catch {
-            throw MijianError(.malformed, "the stored envelope sha256:\(digest) does not parse: \(error)")
+            throw MijianError(.malformed, "the stored envelope sha256:\(stored.digest) does not parse: \(error)")
         }
     }
 }

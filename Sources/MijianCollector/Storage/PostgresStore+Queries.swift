@@ -130,10 +130,10 @@ extension PostgresStore {
             detectedAt: SQLiteStore.date(try row["detected_at"].decode(String.self)))
     }
 
-    /// The envelope stored for a payload digest, byte for byte.
-    public func envelope(payloadSHA256: String) async throws(StoreError) -> [UInt8]? {
+    /// The envelope a machine's report with this payload digest was stored with, byte for byte.
+    public func envelope(hostID: String, payloadSHA256: String) async throws(StoreError) -> [UInt8]? {
         try await attempt("read the envelope") {
-            try await client.query("SELECT envelope FROM reports WHERE payload_sha256 = \(payloadSHA256) ORDER BY id LIMIT 1", logger: logger)
+            try await client.query("SELECT envelope FROM reports WHERE host_id = \(hostID) AND payload_sha256 = \(payloadSHA256) ORDER BY id LIMIT 1", logger: logger)
                 .collect().first.map { Array(try $0.decode(ByteBuffer.self).readableBytesView) }
         }
     }

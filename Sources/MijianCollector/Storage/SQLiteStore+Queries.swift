@@ -23,9 +23,9 @@ extension SQLiteStore {
     /// A machine's gaps.
     public func gaps(hostID: String) async throws(StoreError) -> [GapRecord] { try await read("read the gaps") { db in try Self.gaps(db, hostID: hostID) } }
 
-    /// An envelope, byte for byte.
-    public func envelope(payloadSHA256: String) async throws(StoreError) -> [UInt8]? {
-        try await read("read the envelope") { db in try Self.envelope(db, payloadSHA256: payloadSHA256) }
+    /// The envelope a machine's report with this payload digest was stored with, byte for byte.
+    public func envelope(hostID: String, payloadSHA256: String) async throws(StoreError) -> [UInt8]? {
+        try await read("read the envelope") { db in try Self.envelope(db, hostID: hostID, payloadSHA256: payloadSHA256) }
     }
 
     /// Reports per outcome, log entries per outcome and reason.
@@ -102,8 +102,11 @@ extension SQLiteStore {
         GapRecord(hostID: row["host_id"], epoch: row["epoch"], fromSeq: row["from_seq"], toSeq: row["to_seq"], reportSHA256: row["report_sha256"], detectedAt: date(row["detected_at"]))
     }
 
-    static func envelope(_ db: Database, payloadSHA256: String) throws -> [UInt8]? {
-        try Data.fetchOne(db, sql: "SELECT envelope FROM reports WHERE payload_sha256 = ? ORDER BY id LIMIT 1", arguments: [payloadSHA256]).map { Array($0) }
+    /// One row of the `UNIQUE(host_id, payload_sha256)` index (the digest alone has no index here).
+    static let envelopeSQL = "SELECT envelope FROM reports WHERE host_id = ? AND payload_sha256 = ? ORDER BY id LIMIT 1"
+
+    static func envelope(_ db: Database, hostID: String, payloadSHA256: String) throws -> [UInt8]? {
+        try Data.fetchOne(db, sql: envelopeSQL, arguments: [hostID, payloadSHA256]).map { Array($0) }
     }
 
     static func counts(_ db: Database) throws -> StoreCounts {

@@ -375,8 +375,9 @@ public protocol StoreQueries: Sendable {
     func reports(hostID: String, limit: Int) async throws(StoreError) -> [ReportSummary]
     /// A machine's recorded gaps.
     func gaps(hostID: String) async throws(StoreError) -> [GapRecord]
-    /// The envelope stored for a payload digest, byte for byte.
-    func envelope(payloadSHA256: String) async throws(StoreError) -> [UInt8]?
+    /// The envelope a machine's report with this payload digest was stored with, byte for byte:
+    /// found by the (host, digest) key both backends keep unique.
+    func envelope(hostID: String, payloadSHA256: String) async throws(StoreError) -> [UInt8]?
     /// Stored reports per outcome, log entries per outcome and reason.
     func counts() async throws(StoreError) -> StoreCounts
     /// Everything the assessment of `year` reads, in one consistent read.
