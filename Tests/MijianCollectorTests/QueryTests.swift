@@ -48,6 +48,17 @@ import Testing
         }
     }
 
+    /// The writer keeps its savepoints' pages in memory and a larger page cache; the readers keep
+    /// SQLite's defaults (a reader's sort spills to a file, and its cache stays small).
+    @Test func theWriterKeepsItsSavepointsInMemory() async throws {
+        let store = try SQLiteStore(directory: try TestSupport.temporaryDirectory("collector-pragmas").path)
+        let pool = try #require(store.writer as? DatabasePool)
+        let writer = try await pool.write { db in [try Int.fetchOne(db, sql: "PRAGMA temp_store"), try Int.fetchOne(db, sql: "PRAGMA cache_size")] }
+        #expect(writer == [2, -32768])
+        let reader = try await pool.read { db in [try Int.fetchOne(db, sql: "PRAGMA temp_store"), try Int.fetchOne(db, sql: "PRAGMA cache_size")] }
+        #expect(reader == [0, -2000])
+    }
+
     @Test(arguments: StoreFactories.all) func theListInPagesIsTheWholeList(_ factory: StoreFactory) async throws {
         let (store, close) = try await factory.open()
         defer { Task { await close() } }

@@ -92,6 +92,18 @@ public final class SQLiteStore: CollectorStorage {
             // writer does it itself only when the log has grown past this many pages (about 4 MiB).
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerPages)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            if !db.configuration.readonly {
+                // The writer. Each report of a group is applied in a savepoint of its own, and
+                // SQLite keeps the pages a savepoint changes in a sub-journal, a temporary file by
+                // default: in memory instead (at most the group's changed pages, a few MiB), the
+                // writes to it halve what the process writes (about 175 → 80 KB a report, the rest
+                // the log and its copy into the database). And a page cache of 32 MiB instead of
+                // 2 MiB keeps the indexes a group touches (machines' rows, rule counts, chain and
+                // digest keys) from being read again from the kernel for every group: what it
+                // reads falls from about 110 to 45 KB a report (`Benchmarks/ingest.sh`, docs/collector.md).
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
+                try db.execute(sql: "PRAGMA cache_size = -32768")
+            }
         }
         return configuration
     }
