@@ -73,6 +73,23 @@ let logger: Logger = {
     return logger
 }()
 
+/// Stores are removed when their part ends (a run at 300,000 machines leaves 3.6 GB); `--keep`
+/// keeps them, e.g. the year's store for `--year-store DIR`.
+let keepStores = CommandLine.arguments.contains("--keep")
+
+/// Removes a store the run made, unless `--keep`.
+func discard(_ directory: String) {
+    guard !keepStores else {
+        print("  kept \(directory) (--keep)")
+        return
+    }
+    do {
+        try FileManager.default.removeItem(atPath: directory)
+    } catch {
+        print("  could not remove \(directory): \(error)")
+    }
+}
+
 func temporaryDirectory(_ name: String) throws -> String {
     let path = NSTemporaryDirectory() + "bench-collector-\(name)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -163,6 +180,7 @@ func benchHTTP() async throws {
     if ledgerOnly {
         try await benchLedger(chains, store: store, collector: collector)
         await printStored(store: store, directory: directory, chains: chains)
+        discard(directory)
         return
     }
     let portBox = PortBox()
@@ -221,6 +239,7 @@ func benchHTTP() async throws {
     }
     server.cancel()
     await printStored(store: store, directory: directory, chains: chains)
+    discard(directory)
 }
 
 /// Reads one line from the load process; nil at its end.
@@ -489,6 +508,7 @@ func benchAssessment() throws {
         print("  snapshot + correlation + scoring + HTML (\(html.count) bytes, \(result.hostCount) hosts, \(result.unitFindings.count) unit findings): \(elapsed)")
     }
     print("assessment for \(yearMachines) machines' year: best \(best) (goal < 5 s); database \(directory)/collector.sqlite")
+    if yearStore == nil { discard(directory) }
 }
 
 if !yearOnly && yearStore == nil { try await benchHTTP() }
