@@ -72,6 +72,33 @@ private func outcome(_ result: Result<IngestResult, IngestRefusal>) -> String {
 /// `StoreFactories.all`: the chain matrix, duplicates, replays, forks, revocation, the registry's
 /// rules and every refusal the ledger makes. Each backend must give the same answers.
 @Suite struct StoreConformanceTests {
+    /// `/metrics` has the database count the machines and the silent ones: the same as reading
+    /// every machine and counting `HostsView.silentDays` past the limit, on both sides of its edge.
+    @Test(arguments: StoreFactories.all) func theDatabaseCountsTheSilentMachines(_ factory: StoreFactory) async throws {
+        let (store, close) = try await factory.open()
+        defer { Task { await close() } }
+        let day = TestUnit.day
+        #expect(try await store.hostCounts(silentSince: day(1)) == HostCounts(hosts: 0, silent: 0))
+        // The earlier of issue and receive counts: a clock set ahead, a report carried across an air gap.
+        let machines = [try LedgerMachine(41), try LedgerMachine(42), try LedgerMachine(43)]
+        let times = [(day(1), day(1).addingTimeInterval(3_600)), (day(9), day(5)), (day(3).addingTimeInterval(1), day(30))]
+        for (machine, (issued, received)) in zip(machines, times) {
+            try await store.approve(machine.record)
+            #expect(outcome(try await store.record(machine.submission(seq: 0, prev: "", issuedAt: issued, receivedAt: received))) == "first")
+        }
+        let hosts = try await store.hosts()
+        #expect(hosts.count == 3)
+        var silentSeen = Set<Int>()
+        for now in [day(8), day(9).addingTimeInterval(-1), day(9), day(10), day(11), day(11).addingTimeInterval(1), day(40)] {
+            for limit in [0, 7] {
+                let expected = hosts.count { HostsView.silentDays($0, now: now) > limit }
+                silentSeen.insert(expected)
+                #expect(try await store.hostCounts(silentSince: Metrics.silentSince(now: now, silentAfterDays: limit)) == HostCounts(hosts: 3, silent: expected), "now \(now), limit \(limit) days")
+            }
+        }
+        #expect(silentSeen == [0, 1, 2, 3])
+    }
+
     @Test(arguments: StoreFactories.all) func theChainMatrix(_ factory: StoreFactory) async throws {
         let (store, close) = try await factory.open()
         defer { Task { await close() } }

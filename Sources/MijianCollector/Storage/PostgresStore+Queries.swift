@@ -17,6 +17,21 @@ extension PostgresStore {
         }
     }
 
+    /// The machines and the silent ones, counted by the database (the times are RFC 3339 text of
+    /// whole seconds in UTC, compared byte by byte).
+    public func hostCounts(silentSince: Date) async throws(StoreError) -> HostCounts {
+        let cutoff = RFC3339.string(from: silentSince)
+        return try await attempt("count the hosts") {
+            let query: PostgresQuery = """
+                SELECT count(*)::BIGINT, (count(*) FILTER (WHERE LEAST(last_issued_at COLLATE "C", last_received_at COLLATE "C") <= \(cutoff) COLLATE "C"))::BIGINT FROM hosts
+                """
+            for try await (hosts, silent) in try await client.query(query, logger: logger).decode((Int64, Int64).self) {
+                return HostCounts(hosts: Int(hosts), silent: Int(silent))
+            }
+            return HostCounts(hosts: 0, silent: 0)
+        }
+    }
+
     /// At most `limit` machines of the list, those after `after`: a range of `hosts_name_c`.
     public func hosts(after: HostPosition?, limit: Int) async throws(StoreError) -> [HostRecord] {
         try await attempt("read the hosts") {

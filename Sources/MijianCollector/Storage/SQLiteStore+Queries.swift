@@ -10,6 +10,16 @@ extension SQLiteStore {
     /// Every machine that has sent an accepted report, by host name.
     public func hosts() async throws(StoreError) -> [HostRecord] { try await read("read the hosts") { db in try Self.hosts(db) } }
 
+    /// The machines and the silent ones, counted in one pass over the `hosts` table (its times
+    /// are RFC 3339 text of whole seconds in UTC, so their order as text is their order in time).
+    public func hostCounts(silentSince: Date) async throws(StoreError) -> HostCounts {
+        let cutoff = RFC3339.string(from: silentSince)
+        return try await read("count the hosts") { db in
+            let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(min(last_issued_at, last_received_at) <= ?), 0) FROM hosts", arguments: [cutoff])
+            return HostCounts(hosts: row?[0] ?? 0, silent: row?[1] ?? 0)
+        }
+    }
+
     /// One machine: its row alone, by its key.
     public func host(_ hostID: String) async throws(StoreError) -> HostRecord? {
         try await read("read the host") { db in try Self.hosts(db, hostID: hostID).first }

@@ -369,6 +369,10 @@ public protocol StoreQueries: Sendable {
     func hosts() async throws(StoreError) -> [HostRecord]
     /// At most `limit` machines of that list, those after `after` (from the start when nil).
     func hosts(after: HostPosition?, limit: Int) async throws(StoreError) -> [HostRecord]
+    /// How many machines have sent an accepted report, and how many of them have been silent
+    /// since `silentSince` or longer (the earlier of their last report's issue and receive times
+    /// at or before it): counted by the database, no machine's row read out.
+    func hostCounts(silentSince: Date) async throws(StoreError) -> HostCounts
     /// One machine, or nil.
     func host(_ hostID: String) async throws(StoreError) -> HostRecord?
     /// A machine's stored reports, newest first.
@@ -388,6 +392,19 @@ public protocol StoreQueries: Sendable {
     func refusals(limit: Int) async throws(StoreError) -> [RefusalRecord]
     /// Windows of the refusal table dropped to keep it within its bound, and what they counted.
     func refusalDrops() async throws(StoreError) -> RefusalDrops
+}
+
+/// The machines `/metrics` counts.
+public struct HostCounts: Sendable, Equatable {
+    /// Machines that have sent an accepted report.
+    public var hosts: Int
+    /// Those of them silent for longer than the policy allows.
+    public var silent: Int
+
+    public init(hosts: Int, silent: Int) {
+        self.hosts = hosts
+        self.silent = silent
+    }
 }
 
 extension StoreQueries {
