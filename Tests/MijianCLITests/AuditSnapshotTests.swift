@@ -30,12 +30,22 @@ import Testing
               responsible: 张三
         """
 
+    /// When the fixtures' machine-id files count as written: 2026-12-06T21:21:34Z.
+    static let machineIDWritten = Date(timeIntervalSince1970: 1_796_592_094)
+
     func report(_ host: String, rules: [String] = [], policy text: String = ledgerPolicy) throws -> Report {
         try outcome(host, rules: rules, policy: text).report
     }
 
     func outcome(_ host: String, rules: [String] = [], policy text: String = ledgerPolicy) throws -> AuditRun.Outcome {
         let root = TestSupport.repositoryRoot.appendingPathComponent("Tests/Fixtures/hosts/\(host)").path
+        // `host.installation` dates the machine-id by its modification time, which a checkout sets
+        // to the time of the checkout: pinned, so that a snapshot does not change with the day the
+        // tests run (a clone made after 10:00 UTC on 7 December read 36 days where it had read 35).
+        let machineID = root + "/etc/machine-id"
+        if FileManager.default.fileExists(atPath: machineID) {
+            try FileManager.default.setAttributes([.modificationDate: Self.machineIDWritten], ofItemAtPath: machineID)
+        }
         let policy = try TestSupport.temporaryDirectory("mijian-policy").appendingPathComponent("unit.yaml")
         defer { try? FileManager.default.removeItem(at: policy.deletingLastPathComponent()) }
         try Data(text.utf8).write(to: policy)
