@@ -38,7 +38,7 @@ import Testing
         let store = try SQLiteStore(writer: queue)
         _ = try await Self.fill(store)
         let statements: [(String, StatementArguments)] = [
-            (SQLiteStore.envelopeSQL, ["host", "digest"]), (ConsoleQueries.storedReportSQL, ["host", 1]), (ConsoleQueries.storedReportInEpochSQL, ["host", 0, 1]),
+            (SQLiteStore.envelopeSQL, ["host", "digest"]), (ConsoleQueries.reportDigestSQL, ["host", 1]), (ConsoleQueries.reportDigestInEpochSQL, ["host", 0, 1]),
         ]
         for (sql, arguments) in statements {
             let plan = try await queue.read { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String } }

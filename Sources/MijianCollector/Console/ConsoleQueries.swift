@@ -289,29 +289,17 @@ struct ConsoleQueries: Sendable {
         try await store.consoleRead("cannot read the reports") { db in try Self.reportDigest(db, hostID, epoch: epoch, seq: seq) }
     }
 
+    /// The digest of a machine's report at `seq` in `epoch`, or in the newest epoch holding that
+    /// seq: one range of the (host, epoch, seq) index, never a scan of every machine's reports.
     static func reportDigest(_ db: Database, _ hostID: String, epoch: Int64?, seq: Int64) throws -> String? {
         if let epoch {
-            return try String.fetchOne(db, sql: "SELECT payload_sha256 FROM reports WHERE host_id = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1", arguments: [hostID, epoch, seq])
+            return try String.fetchOne(db, sql: reportDigestInEpochSQL, arguments: [hostID, epoch, seq])
         }
-        return try String.fetchOne(db, sql: "SELECT payload_sha256 FROM reports WHERE host_id = ? AND seq = ? ORDER BY epoch DESC, id LIMIT 1", arguments: [hostID, seq])
+        return try String.fetchOne(db, sql: reportDigestSQL, arguments: [hostID, seq])
     }
 
-    static let storedReportInEpochSQL = "SELECT payload_sha256, envelope FROM reports WHERE host_id = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1"
-    static let storedReportSQL = "SELECT payload_sha256, envelope FROM reports WHERE host_id = ? AND seq = ? ORDER BY epoch DESC, id LIMIT 1"
-
-    /// The digest and envelope of a machine's stored report at `seq` (in `epoch`, or the newest
-    /// epoch holding that seq): one range of the (host, epoch, seq) index, never a scan of every
-    /// machine's reports.
-    static func storedReport(_ db: Database, _ hostID: String, epoch: Int64?, seq: Int64) throws -> (digest: String, envelope: [UInt8])? {
-        let row: Row?
-        if let epoch {
-            row = try Row.fetchOne(db, sql: storedReportInEpochSQL, arguments: [hostID, epoch, seq])
-        } else {
-            row = try Row.fetchOne(db, sql: storedReportSQL, arguments: [hostID, seq])
-        }
-        guard let row, let digest = row[0] as String?, let envelope = row[1] as Data? else { return nil }
-        return (digest, Array(envelope))
-    }
+    static let reportDigestInEpochSQL = "SELECT payload_sha256 FROM reports WHERE host_id = ? AND epoch = ? AND seq = ? ORDER BY id LIMIT 1"
+    static let reportDigestSQL = "SELECT payload_sha256 FROM reports WHERE host_id = ? AND seq = ? ORDER BY epoch DESC, id LIMIT 1"
 
     /// The machine's keys, oldest first.
     func keys(_ hostID: String) async throws(MijianError) -> [ConsoleRow] {
