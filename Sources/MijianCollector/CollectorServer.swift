@@ -220,7 +220,7 @@ public enum CollectorServer {
         router.get("/metrics") { _, _ -> Response in
             // Counted by the database: a scrape reads no machine's row (it read every one, a second
             // at 300,000 machines).
-            let counts = try await collector.storage.hostCounts(silentSince: Metrics.silentSince(now: now(), silentAfterDays: sources.settings.silentAfterDays))
+            let counts = try await collector.storage.hostCounts(silentSince: HostsView.silentSince(now: now(), silentAfterDays: sources.settings.silentAfterDays))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: Metrics.text(
@@ -416,12 +416,6 @@ public enum Metrics {
     /// Counters and gauges as text.
     /// `connections` and `bufferedBytes`, when given, are the HTTP server's open connections and
     /// the request-body bytes it holds.
-    /// The time at or before which a machine's last report makes it silent: more than
-    /// `silentAfterDays` whole days before `now` (`HostsView.silentDays`).
-    public static func silentSince(now: Date, silentAfterDays: Int) -> Date {
-        now.addingTimeInterval(-Double(silentAfterDays + 1) * 86_400)
-    }
-
     public static func text(_ counters: [String: Int], hosts: HostCounts, connections: Int? = nil, bufferedBytes: Int? = nil) -> String {
         var out = "# HELP mijian_collector_reports_total Reports received since start, by chain outcome.\n# TYPE mijian_collector_reports_total counter\n"
         for outcome in ChainOutcome.allCases {
@@ -454,6 +448,13 @@ public enum HostsView {
     /// made, and a clock set ahead cannot keep a machine from ever looking silent.
     public static func silentDays(_ host: HostRecord, now: Date) -> Int {
         CollectorCalendar.days(from: min(host.lastIssuedAt, host.lastReceivedAt), to: now)
+    }
+
+    /// The instant at or before which that earlier time makes a machine silent: more than
+    /// `silentAfterDays` whole days before `now`, as `silentDays` counts them (for the queries that
+    /// count silent machines in the database instead of reading each one).
+    public static func silentSince(now: Date, silentAfterDays: Int) -> Date {
+        now.addingTimeInterval(-Double(silentAfterDays + 1) * 86_400)
     }
 
     /// A machine's status words: `ok`, `failing`, `silent`, `forked`, `gaps`, `old-policy`, `clock-skew`.

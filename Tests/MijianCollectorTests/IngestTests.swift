@@ -252,7 +252,7 @@ struct IngestTests {
         let host = try #require(try collector.store.hosts().first)
         #expect(HostsView.silentDays(host, now: TestUnit.day(20)) == 10)
         #expect(HostsView.status(host, now: TestUnit.day(20), silentAfterDays: 7, currentPolicies: []) == ["silent", "clock-skew"])
-        let counts = try await collector.storage.hostCounts(silentSince: Metrics.silentSince(now: TestUnit.day(20), silentAfterDays: 7))
+        let counts = try await collector.storage.hostCounts(silentSince: HostsView.silentSince(now: TestUnit.day(20), silentAfterDays: 7))
         #expect(counts == HostCounts(hosts: 1, silent: 1))
         #expect(Metrics.text([:], hosts: counts).contains("mijian_collector_hosts_silent 1"))
         // A report carried across an air gap counts from when it was made.

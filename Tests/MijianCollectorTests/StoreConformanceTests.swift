@@ -93,7 +93,7 @@ private func outcome(_ result: Result<IngestResult, IngestRefusal>) -> String {
             for limit in [0, 7] {
                 let expected = hosts.count { HostsView.silentDays($0, now: now) > limit }
                 silentSeen.insert(expected)
-                #expect(try await store.hostCounts(silentSince: Metrics.silentSince(now: now, silentAfterDays: limit)) == HostCounts(hosts: 3, silent: expected), "now \(now), limit \(limit) days")
+                #expect(try await store.hostCounts(silentSince: HostsView.silentSince(now: now, silentAfterDays: limit)) == HostCounts(hosts: 3, silent: expected), "now \(now), limit \(limit) days")
             }
         }
         #expect(silentSeen == [0, 1, 2, 3])

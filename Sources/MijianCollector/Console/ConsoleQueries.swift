@@ -82,7 +82,7 @@ struct ConsoleQueries: Sendable {
     /// A machine is silent when its last report (the earlier of issue and receive time) is more
     /// than `silentAfterDays` whole days old: at or before this instant.
     func silentCutoff(now: Date) -> String {
-        RFC3339.string(from: now.addingTimeInterval(-Double(silentAfterDays + 1) * 86_400))
+        RFC3339.string(from: HostsView.silentSince(now: now, silentAfterDays: silentAfterDays))
     }
 
     /// Host ids with keys, none of them active: their machines' state is "key revoked". A small
