@@ -93,9 +93,10 @@ public final class SQLiteStore: CollectorStorage {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerPages)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             if !db.configuration.readonly {
-                // The writer. Each report of a group is applied in a savepoint of its own, and
-                // SQLite keeps the pages a savepoint changes in a sub-journal, a temporary file by
-                // default: in memory instead (at most the group's changed pages, a few MiB), the
+                // The writer (and the checkpointer's connection, which copies the log without its
+                // page cache, so the cache below is never filled there). Each report of a group is
+                // applied in a savepoint of its own, and SQLite keeps the pages a savepoint changes
+                // in a sub-journal, a temporary file by default: in memory instead (at most the group's changed pages, a few MiB), the
                 // writes to it halve what the process writes (about 175 → 80 KB a report, the rest
                 // the log and its copy into the database). And a page cache of 32 MiB instead of
                 // 2 MiB keeps the indexes a group touches (machines' rows, rule counts, chain and
