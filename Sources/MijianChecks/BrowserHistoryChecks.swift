@@ -18,16 +18,46 @@ public enum BrowserHistoryChecks {
     /// suffixes, an address in the unit's networks or allowed destinations.
     static func isInside(_ host: String, _ policy: Policy) -> Bool { policy.isInsideUnit(historyHost: host) }
 
-    /// Every host of the histories judged once, however many profiles and lists it is in.
-    static func judgements(_ facts: BrowserHistoryFacts, _ policy: Policy) -> [String: Bool] {
+    /// Every host of the histories judged once, however many profiles and lists it is in: the
+    /// judgement of each profile's hosts (in `profile.hosts` order), of every name seen, and the
+    /// distinct visited hosts with theirs (in the order first met).
+    static func judgements(_ facts: BrowserHistoryFacts, _ policy: Policy) -> (hosts: [[Bool]], names: [String: Bool], visited: [(host: String, inside: Bool)]) {
         let judge = UnitHostJudge(policy)
         var inside: [String: Bool] = [:]
+        var visited: [(host: String, inside: Bool)] = []
+        let hosts = facts.profiles.map { profile in
+            profile.hosts.map { host in
+                if let known = inside[host.host] { return known }
+                let verdict = judge.isInside(host.host)
+                inside[host.host] = verdict
+                visited.append((host.host, verdict))
+                return verdict
+            }
+        }
         for profile in facts.profiles {
-            for host in profile.hosts where inside[host.host] == nil { inside[host.host] = judge.isInside(host.host) }
             for download in profile.downloads where inside[download.host] == nil { inside[download.host] = judge.isInside(download.host) }
             for entry in profile.hsts { if let host = entry.host, inside[host] == nil { inside[host] = judge.isInside(host) } }
         }
-        return inside
+        return (hosts, inside, visited)
+    }
+
+    /// The names among the histories' hosts and the policy's DNS suffixes that Chromium's hashed
+    /// HSTS entries (`hashed`) stand for, by hash; every name is hashed once, and only when some
+    /// store keys its entries by hash.
+    static func hashedNames(_ hashed: Set<String>, visited: [(host: String, inside: Bool)], policy: Policy) -> [String: (host: String, inside: Bool)] {
+        guard !hashed.isEmpty else { return [:] }
+        var wanted: [Data: String] = [:]
+        for hash in hashed { if let digest = Data(base64Encoded: hash) { wanted[digest] = hash } }
+        var names: [String: (host: String, inside: Bool)] = [:]
+        // The unit's own hosts win over a public one of the same hash, as before.
+        let suffixes = policy.dnsAllowedSuffixes.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) }
+        func add(_ name: String, inside: Bool) {
+            if let digest = HSTSEntry.chromiumDigest(name), let hash = wanted[digest] { names[hash] = (name, inside) }
+        }
+        for (host, inside) in visited where !inside { add(host, inside: false) }
+        for suffix in suffixes { add(suffix, inside: true) }
+        for (host, inside) in visited where inside { add(host, inside: true) }
+        return names
     }
 
     static func time(_ date: Date?) -> JSONValue { .optional(date.map { RFC3339.string(from: $0) }) }
@@ -52,21 +82,14 @@ public enum BrowserHistoryChecks {
                 evidence: [sources])]
         }
         let installedAt = all.installation.installedAt
-        // The unit's own hosts, hashed as Chromium keys its HSTS entries: every host of the
-        // machine's histories inside the unit, and the policy's DNS suffixes themselves.
-        var insideNames = Set(policy.dnsAllowedSuffixes.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) })
-        var publicNames: Set<String> = []
-        let inside = judgements(facts, policy)
+        let (insideHosts, inside, visited) = judgements(facts, policy)
         let isInside = { (host: String) in inside[host] ?? UnitHostJudge(policy).isInside(host) }
-        for profile in facts.profiles {
-            for host in profile.hosts { if isInside(host.host) { insideNames.insert(host.host) } else { publicNames.insert(host.host) } }
-        }
-        var hashes: [String: (host: String, inside: Bool)] = [:]
-        for name in publicNames { if let hash = HSTSEntry.chromiumHash(name) { hashes[hash] = (name, false) } }
-        for name in insideNames { if let hash = HSTSEntry.chromiumHash(name) { hashes[hash] = (name, true) } }
+        // Chromium's HSTS entries name a hash: the hosts of the machine's histories and the
+        // policy's DNS suffixes themselves, hashed as Chromium keys them, tell which they are.
+        let hashes = hashedNames(Set(facts.profiles.flatMap { $0.hsts.compactMap(\.hashedHost) }), visited: visited, policy: policy)
 
-        for profile in facts.profiles {
-            findings.append(judge(profile, context: context, installedAt: installedAt, hashes: hashes, isInside: isInside))
+        for (profile, judged) in zip(facts.profiles, insideHosts) {
+            findings.append(judge(profile, context: context, installedAt: installedAt, hashes: hashes, hostsInside: judged, isInside: isInside))
         }
         if facts.profiles.isEmpty, !findings.contains(where: { $0.status == .error }) {
             let homes = facts.homes.map(\.home)
@@ -87,9 +110,10 @@ public enum BrowserHistoryChecks {
         ])
     }
 
-    /// One finding per profile.
+    /// One finding per profile; `hostsInside` judges its hosts, `isInside` any other name.
     static func judge(
-        _ profile: BrowserProfile, context: CheckContext, installedAt: Date?, hashes: [String: (host: String, inside: Bool)], isInside: (String) -> Bool
+        _ profile: BrowserProfile, context: CheckContext, installedAt: Date?, hashes: [String: (host: String, inside: Bool)], hostsInside: [Bool],
+        isInside: (String) -> Bool
     ) -> Finding {
         let rule = RuleCatalogue.browserHistory
         let policy = context.policy
@@ -109,7 +133,8 @@ public enum BrowserHistoryChecks {
                 evidence: [context.evidence("browser-profile", profile.subject, .object(base))])
         }
         // Newest first, then by name: the order the probe looked first visits up in.
-        let publicHosts = profile.hosts.filter { !isInside($0.host) }.sorted { ($0.lastVisit ?? .distantPast, $1.host) > ($1.lastVisit ?? .distantPast, $0.host) }
+        let publicIndices = profile.hosts.indices.filter { !hostsInside[$0] }
+        let publicHosts = PublicHosts(profile.hosts, publicIndices)
         let insideHosts = profile.hosts.count - publicHosts.count
         let publicDownloads = profile.downloads.filter { !isInside($0.host) }
         // HSTS: Firefox names the host; Chromium a hash, told apart by hashing the hosts known.
@@ -124,7 +149,7 @@ public enum BrowserHistoryChecks {
                 publicHSTS.append(("(hashed: not one of the unit's hosts)", entry))
             }
         }
-        let visitsJSON: [JSONValue] = publicHosts.prefix(BrowserProfile.firstVisitHosts).map { host in
+        let visitsJSON: [JSONValue] = publicHosts.listed.map { host in
             var row: [(String, JSONValue)] = [
                 ("host", .string(host.host)), ("urls", .integer(host.urls)), ("visits", .integer(host.visits)), ("typed", .bool(host.typed)),
                 ("first_visit", time(host.firstVisit)), ("last_visit", time(host.lastVisit)),
@@ -173,11 +198,10 @@ public enum BrowserHistoryChecks {
         }
         var parts: [String] = []
         if !publicHosts.isEmpty {
-            let first = profile.firstPublicVisit ?? publicHosts.compactMap(\.firstVisit).min()
-            let last = publicHosts.compactMap(\.lastVisit).max()
-            let span = [first.map { "first \(RFC3339.string(from: $0))" }, last.map { "last \(RFC3339.string(from: $0))" }].compactMap { $0 }.joined(separator: ", ")
-            let typed = publicHosts.filter(\.typed).count
-            parts.append("\(publicHosts.count) public host(s) visited (\(HardwareChecks.list(publicHosts.map(\.host), limit: 5)); \(publicHosts.reduce(0) { $0 + $1.visits }) visits\(span.isEmpty ? "" : ", " + span)\(typed > 0 ? "; \(typed) typed into the address bar" : ""))")
+            let first = profile.firstPublicVisit ?? publicHosts.firstVisit
+            let span = [first.map { "first \(RFC3339.string(from: $0))" }, publicHosts.lastVisit.map { "last \(RFC3339.string(from: $0))" }].compactMap { $0 }.joined(separator: ", ")
+            let typed = publicHosts.typed
+            parts.append("\(publicHosts.count) public host(s) visited (\(publicHosts.named(limit: 5)); \(publicHosts.visits) visits\(span.isEmpty ? "" : ", " + span)\(typed > 0 ? "; \(typed) typed into the address bar" : ""))")
         }
         if !publicDownloads.isEmpty {
             parts.append("\(publicDownloads.reduce(0) { $0 + $1.count }) download(s) from \(HardwareChecks.list(publicDownloads.map(\.host), limit: 5))")
@@ -187,7 +211,7 @@ public enum BrowserHistoryChecks {
             parts.append("\(publicHSTS.count) HSTS entr\(publicHSTS.count == 1 ? "y" : "ies") of hosts outside the unit in \(profile.hstsStore?.path ?? "the HSTS store")\(cleared)")
         }
         var copied = ""
-        if let installedAt, let first = profile.firstPublicVisit ?? publicHosts.compactMap(\.firstVisit).min() ?? profile.oldestVisit, first < installedAt {
+        if let installedAt, let first = profile.firstPublicVisit ?? publicHosts.firstVisit ?? profile.oldestVisit, first < installedAt {
             copied = " Visits older than this system's installation (\(RFC3339.string(from: installedAt))): profile copied from elsewhere?"
         }
         return context.finding(
@@ -200,4 +224,42 @@ public enum BrowserHistoryChecks {
 extension BrowserHistoryFacts {
     /// The recorded outcome for a source path.
     func source(_ path: String) -> FactSource? { sources.first { $0.path == path } }
+}
+
+/// A profile's public hosts: counted and summed whole, and the ones a finding lists (newest last
+/// visit first, then by name) picked without sorting the thousands of others.
+struct PublicHosts {
+    /// How many.
+    let count: Int
+    /// The listed ones (`BrowserProfile.firstVisitHosts` at most), in order.
+    let listed: [BrowserHostVisits]
+    /// Their visits, summed.
+    let visits: Int
+    /// How many had a URL typed into the address bar.
+    let typed: Int
+    /// The earliest first visit looked up, and the latest last visit.
+    let firstVisit: Date?
+    let lastVisit: Date?
+
+    init(_ hosts: [BrowserHostVisits], _ indices: [Int]) {
+        count = indices.count
+        var (visits, typed) = (0, 0)
+        var (first, last): (Date?, Date?) = (nil, nil)
+        for index in indices {
+            visits = visits.addingSaturated(hosts[index].visits)
+            if hosts[index].typed { typed += 1 }
+            if let date = hosts[index].firstVisit, first.map({ date < $0 }) ?? true { first = date }
+            if let date = hosts[index].lastVisit, last.map({ date > $0 }) ?? true { last = date }
+        }
+        (self.visits, self.typed, firstVisit, lastVisit) = (visits, typed, first, last)
+        listed = BrowserProfile.newestFirst(hosts, indices, limit: BrowserProfile.firstVisitHosts).map { hosts[$0] }
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    /// The first `limit` listed hosts' names, and how many more.
+    func named(limit: Int) -> String {
+        let names = listed.prefix(limit).map(\.host)
+        return count <= limit ? names.joined(separator: ", ") : names.joined(separator: ", ") + " and \(count - limit) more"
+    }
 }

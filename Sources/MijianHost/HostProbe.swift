@@ -36,12 +36,17 @@ public enum HostProbe {
         }
         // Browser history is the longest probe of a full audit (SQLite reads of every profile
         // and the search of the homes by schema): when other groups are asked for too, it runs on
-        // the same worker after the network probe, while this thread reads the rest. Two threads
-        // in all, as before; a `--rule net.history` audit reads it here.
+        // the same worker after the network probe, while this thread reads the rest, and then
+        // this thread takes its share of the profiles' reads (`ProfileReadShare`). Two threads in
+        // all on two cores; a `--rule net.history` audit reads it here.
         var browserJob: ProbeJob<BrowserHistoryFacts>?
+        var share: ProfileReadShare?
         if sets.contains(.browserHistory), sets.count > 1 {
+            let readShare = ProfileReadShare()
+            share = readShare
             browserJob = ProbeWorkers.submit(name: "mijian-probes") {
-                BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy)
+                defer { readShare.close() }
+                return BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy, share: readShare)
             }
         }
         // USB history stays on this thread: on its own thread it made the in-process audit slower
@@ -60,6 +65,7 @@ public enum HostProbe {
         }
         SecurityProbes.observe(into: &facts, root: root, live: live, logger: logger, collecting: sets, policy: policy)
         if let networkJob { facts.network = networkJob.result() }
+        share?.help()
         if let browserJob { facts.browserHistory = browserJob.result() }
         return facts
     }

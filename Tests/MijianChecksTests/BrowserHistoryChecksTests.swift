@@ -87,11 +87,48 @@ import Testing
         #expect(try Self.findings([Self.profile(hosts: [], hsts: [HSTSEntry(hashedHost: suffix)])])[0].status == .pass)
     }
 
+    @Test("the hosts a finding lists are the first of a stable sort by last visit, newest first, then by name")
+    func listedHostsAreTheSortsFirst() {
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<200 {
+            // Few distinct times (ties decided by name), some hosts without a last visit, and
+            // now and then the same name twice (a stable sort keeps their order).
+            let hosts = (0..<Int.random(in: 0...60, using: &random)).map { index in
+                BrowserHostVisits(
+                    host: "h\(Int.random(in: 0...40, using: &random)).example", urls: index, visits: 1, typed: false, firstVisit: nil,
+                    lastVisit: Bool.random(using: &random) ? nil : Self.day.addingTimeInterval(Double(Int.random(in: 0...5, using: &random))), lastURL: "")
+            }
+            let indices = hosts.indices.filter { _ in Int.random(in: 0..<4, using: &random) > 0 }
+            let sorted = indices.sorted { (hosts[$0].lastVisit ?? .distantPast, hosts[$1].host) > (hosts[$1].lastVisit ?? .distantPast, hosts[$0].host) }
+            for limit in [0, 1, 5, 20, 100] {
+                #expect(BrowserProfile.newestFirst(hosts, indices, limit: limit) == Array(sorted.prefix(limit)), "round \(round), limit \(limit)")
+            }
+            let summed = PublicHosts(hosts, indices)
+            #expect(summed.count == indices.count)
+            #expect(summed.listed.map(\.urls) == sorted.prefix(BrowserProfile.firstVisitHosts).map { hosts[$0].urls })
+            #expect(summed.lastVisit == indices.compactMap { hosts[$0].lastVisit }.max())
+        }
+    }
+
+    @Test("a finding names the five hosts visited last and counts the rest")
+    func findingNamesTheNewestHosts() throws {
+        var profile = Self.profile(hosts: (0..<30).map { "site\($0).example.com" })
+        for index in profile.hosts.indices { profile.hosts[index].lastVisit = Self.day.addingTimeInterval(Double(index % 10)) }
+        let finding = try #require(try Self.findings([profile]).first)
+        // Times 9 (sites 9, 19, 29), then 8 (sites 18, 28 …), each time's hosts by name.
+        #expect(finding.statusDetail.contains("30 public host(s) visited (site19.example.com, site29.example.com, site9.example.com, site18.example.com, site28.example.com and 25 more; 60 visits"), "\(finding.statusDetail)")
+    }
+
     @Test("Chromium's HSTS key: base64 of SHA-256 of the name in DNS wire form")
     func chromiumHash() {
         // Computed independently: printf '\x03www\x07example\x03com\x00' | sha256sum | xxd -r -p | base64
-        #expect(HSTSEntry.chromiumHash("www.example.com") == HSTSEntry.chromiumHash("WWW.Example.com."))
+        #expect(HSTSEntry.chromiumHash("www.example.com") == "V1Y0YvOTaG4ptW2d8EgeVZtsl+5Rdf3atnUQuHZPpks=")
+        #expect(HSTSEntry.chromiumHash("WWW.Example.com.") == "V1Y0YvOTaG4ptW2d8EgeVZtsl+5Rdf3atnUQuHZPpks=")
+        // A name beyond ASCII is lowered as Unicode lowers it; empty labels are no labels.
+        #expect(HSTSEntry.chromiumHash("Bücher.example") == "SAjPW7ySrnnXZmvBW9jPMwt6TNe3khPVGP0zZ8awBEI=")
+        #expect(HSTSEntry.chromiumHash("a..b") == "EOqSRzfMT9Q99332OU5/sWWfw2ImJhId6Di8tgWdwXE=")
         #expect(HSTSEntry.chromiumHash("") == nil)
+        #expect(HSTSEntry.chromiumHash("...") == nil)
         #expect(HSTSEntry.chromiumHash(String(repeating: "a", count: 64) + ".com") == nil)
     }
 

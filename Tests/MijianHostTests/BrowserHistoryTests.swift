@@ -6,6 +6,7 @@ import Foundation
 import MijianChecks
 import MijianCore
 import MijianTestSupport
+import Synchronization
 import Testing
 
 @testable import MijianHost
@@ -304,6 +305,97 @@ struct BrowserHistoryTests {
             #expect(VisitedURL.host(url) == nil, "\(url)")
         }
         #expect(VisitedURL.host("no scheme here") == nil)
+        // The last @ of the authority starts the host, whatever colons and brackets the userinfo holds.
+        #expect(VisitedURL.host("https://a@b:c@Host.Example:81/x") == "host.example")
+        #expect(VisitedURL.host("https://u:[p]@[2001:DB8::2]:8443/") == "2001:db8::2")
+        #expect(VisitedURL.host("https://[::1]@host.example/") == "host.example")
+        #expect(VisitedURL.host("http://host.example.:80?q") == "host.example")
+        #expect(VisitedURL.host("http://host.example#frag") == "host.example")
+        for url in ["http://[2001:db8::1/", "http://[]/", "http://user@/", "http://:80/", "http:///path", "http:/one-slash", "http://...:1/"] {
+            #expect(VisitedURL.host(url) == nil, "\(url)")
+        }
+    }
+
+    @Test("visit counts a user forged (huge, below zero) neither trap nor subtract: the sums stop at the largest integer")
+    func forgedVisitCounts() throws {
+        let tree = try TestSupport.temporaryDirectory("mijian-history-counts")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        #expect(try TestSupport.run("/bin/cp", ["-a", FixtureHosts.root("browser-chromium-public").path + "/.", tree.path]).status == 0)
+        let history = tree.path + "/home/li/.config/chromium/Default/History"
+        let made = try TestSupport.run("/usr/bin/python3", ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("DELETE FROM urls")
+            for i, (host, count) in enumerate([("huge.example", 2**62), ("huge.example", 2**62), ("huge.example", 2**62), ("negative.example", -5), ("negative.example", 3)]):
+                db.execute("INSERT INTO urls (id, url, title, visit_count, typed_count, last_visit_time, hidden) VALUES (?, ?, '', ?, 0, 13400000000000000, 0)",
+                           (i + 1, f"https://{host}/{i}", count))
+            db.commit()
+            """, history])
+        try #require(made.status == 0, "\(made.stderr)")
+        let profile = try #require(Self.facts("", root: HostRoot(path: tree.path)).profiles.first)
+        #expect(profile.error == nil)
+        #expect(profile.hosts.first { $0.host == "huge.example" }?.visits == Int.max)
+        #expect(profile.hosts.first { $0.host == "negative.example" }?.visits == 3)
+        let finding = try #require(try Self.findings("", root: HostRoot(path: tree.path)).first { $0.subject.hasSuffix("/History") })
+        #expect(finding.status == .fail && finding.statusDetail.contains("\(Int.max) visits"), "\(finding.statusDetail)")
+    }
+
+    @Test("the host table numbers hosts by their bytes in lower case, past its first sizes, beyond ASCII too")
+    func hostTable() {
+        var random = SystemRandomNumberGenerator()
+        var table = HostTable()
+        var reference: [[UInt8]: Int] = [:]
+        // Lengths from 1 to 40 cover whole eight-byte words and every tail; 3,000 hosts make the
+        // table grow several times; bytes from 0x80 up are kept as they are.
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-@[]{}`~".utf8) + [0xc3, 0xa9, 0xd0, 0x9f]
+        let hosts = (0..<3_000).map { _ in (0..<Int.random(in: 1...40, using: &random)).map { _ in letters.randomElement(using: &random) ?? 0x61 } }
+        for round in 0..<3 {
+            for host in hosts.shuffled(using: &random) {
+                // The same host in another case, inside a longer URL.
+                let cased = host.map { byte in byte >= 0x61 && byte <= 0x7a && Bool.random(using: &random) ? byte - 0x20 : byte }
+                let url = Array("https://".utf8) + cased + Array("/path".utf8)
+                let key = host.map(VisitedURL.lower)
+                let (entry, new) = url.withUnsafeBufferPointer { table.entry($0, 8..<(8 + cased.count)) }
+                if let known = reference[key] {
+                    #expect(entry == known && !new, "round \(round): \(key)")
+                } else {
+                    #expect(new && entry == reference.count, "round \(round): \(key)")
+                    reference[key] = entry
+                }
+            }
+        }
+        #expect(table.count == reference.count)
+        for (key, entry) in reference { #expect(table.host(entry) == String(decoding: key, as: UTF8.self)) }
+    }
+
+    @Test("a profile read share runs every read once, on the finder and its helpers, and returns them in order")
+    func profileReadShare() {
+        for helpers in [0, 1, 3] {
+            let share = ProfileReadShare(cores: 2)
+            let runs = Mutex<[Int]>([])
+            let reads: [BrowserHistoryProbe.ProfileRead] = (0..<25).map { index in
+                {
+                    runs.withLock { $0.append(index) }
+                    usleep(UInt32.random(in: 0...300))
+                    // Every fifth read finds no profile.
+                    return index % 5 == 4 ? nil : BrowserProfile(browser: "b\(index)", family: .chromium, user: "u", directory: "/d\(index)", database: nil, discovery: .knownPath)
+                }
+            }
+            // Helpers that come before the reads are given wait for them.
+            let helping = (0..<helpers).map { _ in HelperThread { share.help() } }
+            usleep(2_000)
+            let profiles = share.readAll(reads)
+            for helper in helping { helper.wait() }
+            #expect(profiles.map(\.browser) == (0..<25).filter { $0 % 5 != 4 }.map { "b\($0)" }, "\(helpers) helper(s)")
+            #expect(runs.withLock { $0.sorted() } == Array(0..<25), "\(helpers) helper(s)")
+        }
+        // A probe that gives no reads lets its helpers go.
+        let share = ProfileReadShare(cores: 2)
+        let helper = HelperThread { share.help() }
+        share.close()
+        helper.wait()
+        share.close()
+        #expect(share.readAll([]).isEmpty)
     }
 }
 
@@ -314,4 +406,18 @@ fileprivate extension Policy {
         body(&copy)
         return copy
     }
+}
+
+/// A thread that runs `body`, and a way to wait for its end.
+private final class HelperThread: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        Thread { [done] in
+            body()
+            done.signal()
+        }.start()
+    }
+
+    func wait() { done.wait() }
 }

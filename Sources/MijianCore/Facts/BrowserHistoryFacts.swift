@@ -113,16 +113,31 @@ public struct HSTSEntry: Sendable, Equatable {
     /// Chromium's key for a host: base64 of SHA-256 of the lower-case name in DNS wire form
     /// (each label preceded by its length, then a zero byte); nil for a name that has no wire form.
     public static func chromiumHash(_ host: String) -> String? {
+        chromiumDigest(host)?.base64EncodedString()
+    }
+
+    /// The SHA-256 `chromiumHash` encodes.
+    public static func chromiumDigest(_ host: String) -> Data? {
+        // An ASCII name (what a history's hosts are) is lowered byte by byte; any other through
+        // Unicode's lower case.
+        let name = host.utf8.allSatisfy { $0 < 0x80 } ? host : host.lowercased()
         var wire: [UInt8] = []
-        for label in host.lowercased().split(separator: ".", omittingEmptySubsequences: true) {
-            let bytes = Array(label.utf8)
-            guard !bytes.isEmpty, bytes.count <= 63 else { return nil }
-            wire.append(UInt8(bytes.count))
-            wire += bytes
+        wire.reserveCapacity(name.utf8.count + 2)
+        var label = 0
+        for byte in name.utf8 {
+            if byte == UInt8(ascii: ".") {
+                label = 0
+                continue
+            }
+            if label == 0 { wire.append(0) }
+            label += 1
+            guard label <= 63 else { return nil }
+            wire[wire.count - label] = UInt8(label)
+            wire.append(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte)
         }
         guard !wire.isEmpty, wire.count < 255 else { return nil }
         wire.append(0)
-        return Data(SHA256.hash(data: wire)).base64EncodedString()
+        return Data(SHA256.hash(data: wire))
     }
 }
 
@@ -201,6 +216,31 @@ public struct BrowserProfile: Sendable, Equatable {
     /// the visits table (Chromium keeps no index on a URL's visits by time), the cost of the
     /// rule. Every public host is still counted, and judged; the evidence says how many it lists.
     public static let firstVisitHosts = 20
+
+    /// The first `limit` of `indices` into `hosts` in the order a finding lists hosts (newest
+    /// last visit first, then by name; hosts without a last visit last), as a stable sort of all
+    /// of them would give, without sorting the rest: a history has thousands of hosts and a
+    /// finding lists twenty.
+    public static func newestFirst(_ hosts: [BrowserHostVisits], _ indices: some Sequence<Int>, limit: Int) -> [Int] {
+        guard limit > 0 else { return [] }
+        /// Whether host `a` comes before host `b`.
+        func precedes(_ a: Int, _ b: Int) -> Bool {
+            let (left, right) = (hosts[a].lastVisit ?? .distantPast, hosts[b].lastVisit ?? .distantPast)
+            if left != right { return left > right }
+            return hosts[a].host < hosts[b].host
+        }
+        var first: [Int] = []
+        first.reserveCapacity(limit + 1)
+        for index in indices {
+            if first.count == limit, let last = first.last, !precedes(index, last) { continue }
+            // After every host it does not precede: hosts that compare equal keep their order.
+            var position = first.count
+            while position > 0, precedes(index, first[position - 1]) { position -= 1 }
+            first.insert(index, at: position)
+            if first.count > limit { first.removeLast() }
+        }
+        return first
+    }
 
     /// The subject of findings about it: the database, or the profile directory.
     public var subject: String { database ?? directory }
@@ -298,4 +338,13 @@ public enum HistoryReportDetail: String, Sendable, CaseIterable {
     case host
     /// The last URL of each host and download as well.
     case url
+}
+
+extension Int {
+    /// This count plus `count` (a count below zero, from a damaged or forged file, adds nothing),
+    /// stopping at `Int.max` instead of trapping: visit counts come from files a user can write.
+    public func addingSaturated(_ count: Int) -> Int {
+        let (sum, overflow) = self.addingReportingOverflow(Swift.max(count, 0))
+        return overflow ? .max : sum
+    }
 }

@@ -69,6 +69,12 @@ public enum BrowserHistoryProbe {
     /// Visited hosts are judged with `policy` as the checks judge them (`Policy.isInsideUnit`):
     /// first visits are looked up only for hosts outside the unit; without a policy, for every host.
     public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy? = nil) -> BrowserHistoryFacts {
+        observe(root: root, logger: logger, bounds: bounds, policy: policy, share: nil)
+    }
+
+    /// The facts under `root`, the profiles read through `share` when given (with the threads that
+    /// help there), else side by side on the dispatch pool.
+    static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy?, share: ProfileReadShare?) -> BrowserHistoryFacts {
         // Users' histories share most hosts: each is judged once per audit.
         let isInside: HostJudge? = policy.map { policy in
             let judge = UnitHostJudge(policy)
@@ -132,7 +138,7 @@ public enum BrowserHistoryProbe {
                 }
                 facts.homes.append(searched)
             }
-            facts.profiles = readSideBySide(reads)
+            facts.profiles = share.map { $0.readAll(reads) } ?? readSideBySide(reads)
         }
         // Reads side by side note their failures in the order they happen: sorted, the
         // evidence is the same from run to run.
@@ -442,21 +448,24 @@ public enum BrowserHistoryProbe {
                 return
             }
             let (at, new) = table.entry(bytes, range)
-            if new { sums.append(HostSum()) }
             let id = row.int(3)
             urls.ids.append(id)
             urls.hosts.append(Int32(truncatingIfNeeded: at))
-            sums[at].urls += 1
-            sums[at].visits += Int(row.int(1))
-            if row.int(2) > 0 { sums[at].typed = true }
+            var sum = new ? HostSum() : sums[at]
+            sum.urls += 1
+            // The browser's own count, from a file its user can write: never below zero, and
+            // the sum stops at the largest integer rather than trapping.
+            sum.visits = sum.visits.addingSaturated(Int(row.int(1)))
+            if row.int(2) > 0 { sum.typed = true }
             // The URL of the host's last visit (the first URL of the latest time).
             if !row.isNull(4) {
                 let time = row.int(4)
-                if sums[at].latest.map({ time > $0 }) ?? true {
-                    sums[at].latest = time
-                    sums[at].latestRow = id
+                if sum.latest.map({ time > $0 }) ?? true {
+                    sum.latest = time
+                    sum.latestRow = id
                 }
             }
+            if new { sums.append(sum) } else { sums[at] = sum }
         }
         let order = table.entriesInHostOrder()
         var position = [Int32](repeating: 0, count: order.count)
@@ -487,10 +496,7 @@ public enum BrowserHistoryProbe {
     ) throws(MijianError) {
         let judged = profile.hosts.map { host in isInside.map { !$0(host.host) } ?? true }
         guard judged.contains(true) else { return }
-        let listed = profile.hosts.indices.filter { judged[$0] }.sorted { left, right in
-            let (a, b) = (profile.hosts[left], profile.hosts[right])
-            return (a.lastVisit ?? .distantPast, b.host) > (b.lastVisit ?? .distantPast, a.host)
-        }.prefix(BrowserProfile.firstVisitHosts)
+        let listed = BrowserProfile.newestFirst(profile.hosts, profile.hosts.indices.lazy.filter { judged[$0] }, limit: BrowserProfile.firstVisitHosts)
         var isListed = [Bool](repeating: false, count: profile.hosts.count)
         for index in listed { isListed[index] = true }
         var listedIDs: [Int64] = []

@@ -213,17 +213,32 @@ enum VisitedURL {
         index += 1
         guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "/"), bytes[index + 1] == UInt8(ascii: "/") else { return nil }
         index += 2
+        // One pass over the authority: its end, the last @ (userinfo@host: the host starts after
+        // it), and after that @ the first colon (the port) and the first ] (an IPv6 literal's end).
         var end = index
-        while end < bytes.count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") { end += 1 }
         var start = index
-        // userinfo@host: the last @ of the authority starts the host.
-        for position in index..<end where bytes[position] == UInt8(ascii: "@") { start = position + 1 }
+        var colon = -1
+        var close = -1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") { break }
+            if byte == UInt8(ascii: "@") {
+                start = end + 1
+                colon = -1
+                close = -1
+            } else if byte == UInt8(ascii: ":") {
+                if colon < 0 { colon = end }
+            } else if byte == UInt8(ascii: "]") {
+                if close < 0 { close = end }
+            }
+            end += 1
+        }
         var stop = end
         if start < end, bytes[start] == UInt8(ascii: "[") {
-            guard let close = (start..<end).first(where: { bytes[$0] == UInt8(ascii: "]") }) else { return nil }
+            guard close > start else { return nil }
             start += 1
             stop = close
-        } else if let colon = (start..<end).first(where: { bytes[$0] == UInt8(ascii: ":") }) {
+        } else if colon >= 0 {
             stop = colon
         }
         while stop > start, bytes[stop - 1] == UInt8(ascii: ".") { stop -= 1 }

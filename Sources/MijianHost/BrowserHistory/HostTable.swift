@@ -37,46 +37,90 @@ struct HostTable {
 
     /// The number of the host at `range` of `bytes` (compared in lower case), and whether it is new.
     mutating func entry(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (entry: Int, new: Bool) {
-        // FNV-1a over the lower-case bytes.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for index in range { hash = (hash ^ UInt64(VisitedURL.lower(bytes[index]))) &* 0x100_0000_01b3 }
-        var slot = Int(truncatingIfNeeded: hash) & (slots.count - 1)
-        while slots[slot] != 0 {
-            let entry = Int(slots[slot]) - 1
-            let span = spans[entry]
-            if span.count == range.count, equal(span, bytes, range) { return (entry, false) }
-            slot = (slot + 1) & (slots.count - 1)
+        let (hash, folded) = Self.hash(bytes, range)
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        let found: Int? = slots.withUnsafeBufferPointer { slots in
+            spans.withUnsafeBufferPointer { spans in
+                arena.withUnsafeBufferPointer { stored in
+                    while slots[slot] != 0 {
+                        let entry = Int(slots[slot]) - 1
+                        let span = spans[entry]
+                        if span.count == range.count, Self.equal(stored, span.lowerBound, bytes, range, folded: folded) { return entry }
+                        slot = (slot + 1) & mask
+                    }
+                    return nil
+                }
+            }
         }
+        if let found { return (found, false) }
         let entry = spans.count
         let start = arena.count
-        for index in range { arena.append(VisitedURL.lower(bytes[index])) }
+        if folded {
+            for index in range { arena.append(VisitedURL.lower(bytes[index])) }
+        } else {
+            arena.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[range]))
+        }
         spans.append(start..<arena.count)
         slots[slot] = Int32(entry + 1)
         if spans.count * 2 > slots.count { grow() }
         return (entry, true)
     }
 
-    /// Whether the host at `span` is the bytes at `range`, compared in lower case.
-    private func equal(_ span: Range<Int>, _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
-        arena.withUnsafeBufferPointer { stored in
-            var offset = 0
-            while offset < span.count {
-                if stored[span.lowerBound + offset] != VisitedURL.lower(bytes[range.lowerBound + offset]) { return false }
-                offset += 1
+    /// A hash of the bytes at `range` in lower case, eight bytes at a time, and whether any byte
+    /// was an upper-case ASCII letter (lowered for the hash, so `HOST` and `host` hash alike).
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (hash: UInt64, folded: Bool) {
+        guard let base = bytes.baseAddress else { return (0, false) }
+        var hash: UInt64 = 0x9e37_79b9_7f4a_7c15 ^ UInt64(range.count)
+        var uppers: UInt64 = 0
+        var index = range.lowerBound
+        while index < range.upperBound {
+            let count = min(8, range.upperBound - index)
+            var word: UInt64 = 0
+            if count == 8 {
+                word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            } else {
+                for offset in 0..<count { word |= UInt64(base[index + offset]) << UInt64(offset * 8) }
             }
-            return true
+            // Per byte below 0x80: bit 7 set where the byte is 'A'...'Z' (it is at least 0x41 and
+            // not above 0x5a); bytes from 0x80 up take no part (no letter of theirs is lowered).
+            let ascii = ~word & 0x8080_8080_8080_8080
+            let upper = (word & 0x7f7f_7f7f_7f7f_7f7f &+ 0x3f3f_3f3f_3f3f_3f3f) & ~(word & 0x7f7f_7f7f_7f7f_7f7f &+ 0x2525_2525_2525_2525) & ascii
+            uppers |= upper
+            word |= upper >> 2
+            hash = (hash ^ word) &* 0x100_0000_01b3
+            hash ^= hash >> 29
+            index += count
         }
+        hash = (hash ^ (hash >> 32)) &* 0xd6e8_feb8_6659_fd93
+        return (hash ^ (hash >> 32), uppers != 0)
+    }
+
+    /// Whether the stored host at `at` is the bytes at `range` (the stored bytes are in lower case).
+    @inline(__always)
+    private static func equal(
+        _ stored: UnsafeBufferPointer<UInt8>, _ at: Int, _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, folded: Bool
+    ) -> Bool {
+        guard let storedBase = stored.baseAddress, let base = bytes.baseAddress else { return range.isEmpty }
+        if !folded { return memcmp(storedBase + at, base + range.lowerBound, range.count) == 0 }
+        var offset = 0
+        while offset < range.count {
+            if storedBase[at + offset] != VisitedURL.lower(base[range.lowerBound + offset]) { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// Doubles the slots (kept at most half full) and places every entry again.
     private mutating func grow() {
         slots = [Int32](repeating: 0, count: slots.count * 2)
-        for (entry, span) in spans.enumerated() {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in arena[span] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            var slot = Int(truncatingIfNeeded: hash) & (slots.count - 1)
-            while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
-            slots[slot] = Int32(entry + 1)
+        let mask = slots.count - 1
+        arena.withUnsafeBufferPointer { stored in
+            for (entry, span) in spans.enumerated() {
+                var slot = Int(truncatingIfNeeded: Self.hash(stored, span).hash) & mask
+                while slots[slot] != 0 { slot = (slot + 1) & mask }
+                slots[slot] = Int32(entry + 1)
+            }
         }
     }
 }

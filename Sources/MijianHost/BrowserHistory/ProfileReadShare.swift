@@ -1,0 +1,91 @@
+import Dispatch
+import Foundation
+import MijianCore
+import Synchronization
+
+/// Browser profiles' reads shared between the probe worker that found them and the audit's own
+/// thread once that thread has read everything else: two threads on two cores, never three.
+///
+/// With a pool of its own as wide as the cores, the worker's reads ran beside the audit's thread
+/// while it was still busy: three runnable threads on two cores. Measured with `perf sched` on the
+/// 2-core build machine, the kernel then kept both readers on one core for about 25 ms after the
+/// audit's thread went idle (each was cache-hot there, so neither was moved), with the other core
+/// idle. Here the audit's thread takes its part of the reads only when it has nothing else to do,
+/// and on a machine with more than two cores the dispatch pool adds the cores beyond those two.
+final class ProfileReadShare: Sendable {
+    private struct State {
+        var reads: [BrowserHistoryProbe.ProfileRead] = []
+        var next = 0
+        var running = 0
+        var results: [BrowserProfile?] = []
+        /// Until the reads are given (or it is known there will be none), helpers wait.
+        var open = true
+    }
+
+    private let state = Mutex(State())
+    /// Signalled once when the reads are given or the probe ended without giving any; stays
+    /// signalled for every later helper.
+    private let given = DispatchSemaphore(value: 0)
+    /// Signalled after each read ends.
+    private let ended = DispatchSemaphore(value: 0)
+    /// Threads beyond the finder and the one helper that will come (the audit's thread).
+    private let extraThreads: Int
+
+    init(cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        extraThreads = max(0, cores - 2)
+    }
+
+    /// Reads every one of `reads`, here and on whichever threads help, and returns the profiles in
+    /// the order of `reads` (a read that found no profile leaves none).
+    func readAll(_ reads: [BrowserHistoryProbe.ProfileRead]) -> [BrowserProfile] {
+        state.withLock { state in
+            state.reads = reads
+            state.results = Array(repeating: nil, count: reads.count)
+            state.open = false
+        }
+        given.signal()
+        for _ in 0..<min(extraThreads, max(0, reads.count - 1)) {
+            DispatchQueue.global().async { self.work() }
+        }
+        work()
+        while state.withLock({ $0.running > 0 }) { ended.wait() }
+        return state.withLock { $0.results.compactMap { $0 } }
+    }
+
+    /// Says that no reads will be given, if none were: helpers stop waiting.
+    func close() {
+        let wasOpen = state.withLock { state in
+            defer { state.open = false }
+            return state.open
+        }
+        if wasOpen { given.signal() }
+    }
+
+    /// Waits until the reads are given (or none will be), then takes reads until none are left.
+    func help() {
+        given.wait()
+        given.signal()
+        work()
+    }
+
+    /// Runs reads one at a time until none are left to take.
+    private func work() {
+        while true {
+            let taken = state.withLock { state -> (index: Int, read: BrowserHistoryProbe.ProfileRead)? in
+                guard state.next < state.reads.count else { return nil }
+                defer {
+                    state.next += 1
+                    state.running += 1
+                }
+                return (state.next, state.reads[state.next])
+            }
+            guard let taken else { return }
+            let profile = taken.read()
+            state.withLock { state in
+                state.results[taken.index] = profile
+                state.running -= 1
+            }
+            ended.signal()
+        }
+    }
+}
