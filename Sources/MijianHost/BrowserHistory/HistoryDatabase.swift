@@ -221,6 +221,11 @@ enum VisitedURL {
         var close = -1
         while end < bytes.count {
             let byte = bytes[end]
+            // Lower-case letters, most of a host, are none of the bytes looked for.
+            if byte >= 0x61 {
+                end += 1
+                continue
+            }
             if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") { break }
             if byte == UInt8(ascii: "@") {
                 start = end + 1
