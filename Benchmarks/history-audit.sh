@@ -3,18 +3,19 @@
 # PROFILES browser profiles of VISITS visits each (half Chromium, half Firefox, built on the
 # schemas of the fixture databases the real browsers wrote), against the same machine without
 # them. Goal: within 2x. Both roots are the wired-desktop fixture plus /etc/passwd and homes.
-# Usage: [MIJIAN=path] Benchmarks/history-audit.sh [PROFILES] [VISITS]     (defaults: 10 100000; needs hyperfine, python3)
+# Usage: [MIJIAN="path ..."] [ROUNDS=N] Benchmarks/history-audit.sh [PROFILES] [VISITS]     (defaults: 10 100000; needs python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profiles=${1:-10}
 visits=${2:-100000}
 # MIJIAN=path measures a binary built elsewhere (a release build in a scratch path of its own
-# keeps .build free for others meanwhile).
+# keeps .build free for others meanwhile); several paths, separated by spaces, are measured side by
+# side (the code before and after a change).
 if [ -n "${MIJIAN:-}" ]; then
-  bin=$MIJIAN
+  bins=$MIJIAN
 else
   swift build -c release --product mijian >/dev/null
-  bin=$PWD/.build/release/mijian
+  bins=$PWD/.build/release/mijian
 fi
 work=$(mktemp -d /tmp/mijian-history-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -65,17 +66,34 @@ for n in range(profiles):
 PY
 for n in $(seq 0 $((profiles - 1))); do mkdir -p "$work/bare/home/user$n/Documents"; done
 du -sh "$work/browsers/home" | sed 's/^/profiles on disk: /'
-# Exit status 1 (a rule failed) is the expected outcome on these roots: -i.
-hyperfine -N -i --warmup 1 --runs 5 --export-json "$work/h.json" \
-  -n without "$bin audit --root $work/bare --format json --output $work/out-bare.json" \
-  -n with "$bin audit --root $work/browsers --format json --output $work/out-browsers.json"
-python3 - "$work/h.json" <<'PY'
-import json, sys
-results = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-r = {name: x["mean"] for name, x in results.items()}
-cpu = {name: x["user"] + x["system"] for name, x in results.items()}
-print(f"with / without = {r['with'] / r['without']:.2f}x (goal: within 2x)")
-# CPU time (user + system) is what the audit itself spends: on a machine busy with other work
-# the elapsed times carry its waits for a core as well.
-print(f"CPU with / without = {cpu['with'] * 1000:.1f} / {cpu['without'] * 1000:.1f} ms = {cpu['with'] / cpu['without']:.2f}x")
+# The two audits of each binary, run in turn in a shuffled order round after round (as
+# audit-ratio.py does), so that the machine's drift falls on every command alike; a rule's fail
+# (exit status 1) is the expected outcome on these roots. Medians of ROUNDS rounds (default 30).
+python3 - "$work" "${ROUNDS:-30}" $bins <<'PY'
+import os, random, resource, statistics, sys, time
+work, rounds, binaries = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+commands = [(b, root, [b, "audit", "--root", f"{work}/{root}", "--format", "json", "--output", f"{work}/out-{i}-{root}.json"])
+            for i, b in enumerate(binaries) for root in ("bare", "browsers")]
+elapsed = {(b, root): [] for b, root, _ in commands}
+cpu = {(b, root): [] for b, root, _ in commands}
+null = os.open(os.devnull, os.O_WRONLY)
+for round in range(rounds + 2):
+    random.shuffle(commands)
+    for b, root, argv in commands:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+        _, status = os.waitpid(pid, 0)
+        end = time.perf_counter()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if os.waitstatus_to_exitcode(status) not in (0, 1):
+            sys.exit(f"history-audit: {' '.join(argv)} exited with {os.waitstatus_to_exitcode(status)}")
+        if round >= 2:  # two rounds of warm-up
+            elapsed[(b, root)].append(end - start)
+            cpu[(b, root)].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+for b in binaries:
+    w, n = statistics.median(elapsed[(b, "browsers")]), statistics.median(elapsed[(b, "bare")])
+    cw, cn = statistics.median(cpu[(b, "browsers")]), statistics.median(cpu[(b, "bare")])
+    print(f"{b}: with / without = {w * 1000:.1f} / {n * 1000:.1f} ms = {w / n:.2f}x (goal: within 2x); "
+          f"CPU {cw * 1000:.1f} / {cn * 1000:.1f} ms = {cw / cn:.2f}x (medians of {rounds})")
 PY

@@ -49,21 +49,51 @@ public enum HostProbe {
                 return BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy, share: readShare)
             }
         }
-        // USB history stays on this thread: on its own thread it made the in-process audit slower
-        // here (3 threads on 2 cores), and the service audits in process.
-        if sets.contains(.hardware) { facts.hardware = HardwareProbe.observe(root: root, live: live, logger: logger) }
+        // The other probes are jobs both threads take from, one at a time: this thread from the
+        // start, the worker once its network and history probes are done (on this machine's own
+        // disk the history's search ends first, and the worker then takes a share of the rest
+        // instead of idling while this thread reads alone). Two threads on two cores, never three.
+        let observed = Mutex(facts)
+        var jobs: [@Sendable () -> Void] = []
+        func job<Value: Sendable>(_ body: @escaping @Sendable () -> Value, into path: any WritableKeyPath<AuditFacts, Value> & Sendable) {
+            jobs.append {
+                let value = body()
+                observed.withLock { $0[keyPath: path] = value }
+            }
+        }
+        // The longest first, so that the last job either thread takes is a short one.
+        if sets.contains(.auth) { job({ AuthProbe.observe(root: root, logger: logger) }, into: \.auth) }
+        if sets.contains(.software) {
+            let paths = (policy?.software ?? SoftwarePolicy()).entries.flatMap(\.paths)
+            job({ SoftwareProbe.observe(root: root, live: live, logger: logger, paths: paths) }, into: \.software)
+        }
+        if sets.contains(.malware) {
+            let products = policy?.malware ?? MalwarePolicy()
+            job({ MalwareProbe.observe(root: root, live: live, logger: logger, policy: products) }, into: \.malware)
+        }
+        if sets.contains(.installation) { job({ InstallationProbe.observe(root: root, live: live, logger: logger) }, into: \.installation) }
+        if sets.contains(.usbHistory) { job({ USBHistoryProbe.observe(root: root, live: live, logger: logger) }, into: \.usbHistory) }
+        if sets.contains(.hardware) { job({ HardwareProbe.observe(root: root, live: live, logger: logger) }, into: \.hardware) }
         if sets.contains(.profiles) || sets.contains(.logRetention) {
-            facts.history = HistoryProbe.observe(
-                root: root, live: live, logger: logger, profiles: sets.contains(.profiles), logs: sets.contains(.logRetention))
+            let (profiles, logs) = (sets.contains(.profiles), sets.contains(.logRetention))
+            job({ HistoryProbe.observe(root: root, live: live, logger: logger, profiles: profiles, logs: logs) }, into: \.history)
         }
-        if sets.contains(.usbHistory) { facts.usbHistory = USBHistoryProbe.observe(root: root, live: live, logger: logger) }
-        if sets.contains(.channels) { facts.channels = ChannelProbe.observe(root: root, live: live, logger: logger) }
-        if sets.contains(.auth) { facts.auth = AuthProbe.observe(root: root, logger: logger) }
-        if sets.contains(.installation) { facts.installation = InstallationProbe.observe(root: root, live: live, logger: logger) }
+        if sets.contains(.auditSystem) { job({ AuditSystemProbe.observe(root: root, live: live, logger: logger) }, into: \.auditSystem) }
+        if sets.contains(.services) { job({ ServiceProbe.observe(root: root, live: live, logger: logger) }, into: \.services) }
+        if sets.contains(.channels) { job({ ChannelProbe.observe(root: root, live: live, logger: logger) }, into: \.channels) }
+        if sets.contains(.sharing) || sets.contains(.printers) {
+            let (shares, printers) = (sets.contains(.sharing), sets.contains(.printers))
+            job({ SharingProbe.observe(root: root, live: live, logger: logger, shares: shares, printers: printers) }, into: \.sharing)
+        }
         if sets.contains(.browserHistory), browserJob == nil {
-            facts.browserHistory = BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy)
+            job({ BrowserHistoryProbe.observe(root: root, logger: logger, policy: policy) }, into: \.browserHistory)
         }
-        SecurityProbes.observe(into: &facts, root: root, live: live, logger: logger, collecting: sets, policy: policy)
+        let probes = SharedJobs(jobs)
+        if networkJob != nil || browserJob != nil {
+            _ = ProbeWorkers.submit(name: "mijian-probes") { probes.drain() }
+        }
+        probes.finish()
+        facts = observed.withLock { $0 }
         if let networkJob { facts.network = networkJob.result() }
         share?.help()
         if let browserJob { facts.browserHistory = browserJob.result() }

@@ -37,6 +37,65 @@ struct ProbeWorkerTests {
         ProbeWorkers.stopAll()
     }
 
+    @Test("shared jobs: each runs once, on whichever thread takes it; finish waits for the ones the other thread took")
+    func sharedJobsRunOnceAndFinishWaits() {
+        let runs = Mutex<[Int: Int32]>([:])
+        let slowStarted = DispatchSemaphore(value: 0)
+        let jobs = SharedJobs((0..<40).map { index in
+            {
+                if index == 0 {
+                    slowStarted.signal()
+                    usleep(50_000)
+                }
+                let tid = Self.whereAmI().tid
+                runs.withLock { $0[index] = tid }
+            }
+        })
+        // The worker takes the first (slow) job; this thread takes the rest, then must wait for it.
+        let worker = ProbeWorkers.submit(name: "mijian-probes") { jobs.drain() }
+        slowStarted.wait()
+        jobs.finish()
+        let ran = runs.withLock { $0 }
+        #expect(ran.count == 40, "finish returned before every job had run: \(ran.keys.sorted())")
+        #expect(ran[0] != Self.whereAmI().tid && ran[0] != nil)
+        #expect((1..<40).allSatisfy { ran[$0] != nil })
+        worker.result()
+        // Nothing runs twice: a drain after the end finds nothing.
+        jobs.drain()
+        #expect(runs.withLock { $0.count } == 40)
+    }
+
+    @Test("the probes of a full audit give the same facts when the worker takes a share of them")
+    func probesGiveTheSameFactsOnEitherThread() throws {
+        let root = FixtureHosts.root("wired-desktop")
+        let sets = FactSet.all.subtracting([.browserHistory])
+        // Each group alone (its probe on this thread, no worker) against all at once (shared with
+        // the worker, which has the network probe to run first): the same facts.
+        let together = HostProbe.observe(root: root, live: false, logger: FixtureHosts.logger, at: TestSupport.fixedDate, collecting: sets)
+        let groups: [Set<FactSet>] = [[.hardware], [.profiles, .logRetention], [.usbHistory], [.channels], [.auth], [.installation], [.services], [.software], [.malware], [.auditSystem], [.sharing, .printers]]
+        for group in groups {
+            let alone = HostProbe.observe(root: root, live: false, logger: FixtureHosts.logger, at: TestSupport.fixedDate, collecting: group)
+            #expect(Self.same(alone, together, group), "\(group)")
+        }
+    }
+
+    /// Whether two observations hold the same facts for a group.
+    static func same(_ a: AuditFacts, _ b: AuditFacts, _ group: Set<FactSet>) -> Bool {
+        switch group.first {
+        case .hardware: a.hardware == b.hardware
+        case .profiles, .logRetention: a.history == b.history
+        case .usbHistory: a.usbHistory == b.usbHistory
+        case .channels: a.channels == b.channels
+        case .auth: a.auth == b.auth
+        case .installation: a.installation == b.installation
+        case .services: a.services == b.services
+        case .software: a.software == b.software
+        case .malware: a.malware == b.malware
+        case .auditSystem: a.auditSystem == b.auditSystem
+        default: a.sharing == b.sharing
+        }
+    }
+
     @Test func anAuditInsideANamespaceReadsThatNamespace() throws {
         let namespace = try TestNamespace("probes")
         let root = Self.whereAmI()

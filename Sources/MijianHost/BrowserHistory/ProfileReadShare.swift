@@ -14,10 +14,7 @@ import Synchronization
 /// and on a machine with more than two cores the dispatch pool adds the cores beyond those two.
 final class ProfileReadShare: Sendable {
     private struct State {
-        var reads: [BrowserHistoryProbe.ProfileRead] = []
-        var next = 0
-        var running = 0
-        var results: [BrowserProfile?] = []
+        var reads: SharedJobs?
         /// Until the reads are given (or it is known there will be none), helpers wait.
         var open = true
     }
@@ -26,8 +23,6 @@ final class ProfileReadShare: Sendable {
     /// Signalled once when the reads are given or the probe ended without giving any; stays
     /// signalled for every later helper.
     private let given = DispatchSemaphore(value: 0)
-    /// Signalled after each read ends.
-    private let ended = DispatchSemaphore(value: 0)
     /// Threads beyond the finder and the one helper that will come (the audit's thread).
     private let extraThreads: Int
 
@@ -38,18 +33,23 @@ final class ProfileReadShare: Sendable {
     /// Reads every one of `reads`, here and on whichever threads help, and returns the profiles in
     /// the order of `reads` (a read that found no profile leaves none).
     func readAll(_ reads: [BrowserHistoryProbe.ProfileRead]) -> [BrowserProfile] {
+        let results = Mutex<[BrowserProfile?]>(Array(repeating: nil, count: reads.count))
+        let jobs = SharedJobs(reads.enumerated().map { index, read in
+            {
+                let profile = read()
+                results.withLock { $0[index] = profile }
+            }
+        })
         state.withLock { state in
-            state.reads = reads
-            state.results = Array(repeating: nil, count: reads.count)
+            state.reads = jobs
             state.open = false
         }
         given.signal()
         for _ in 0..<min(extraThreads, max(0, reads.count - 1)) {
-            DispatchQueue.global().async { self.work() }
+            DispatchQueue.global().async { jobs.drain() }
         }
-        work()
-        while state.withLock({ $0.running > 0 }) { ended.wait() }
-        return state.withLock { $0.results.compactMap { $0 } }
+        jobs.finish()
+        return results.withLock { $0.compactMap { $0 } }
     }
 
     /// Says that no reads will be given, if none were: helpers stop waiting.
@@ -65,27 +65,6 @@ final class ProfileReadShare: Sendable {
     func help() {
         given.wait()
         given.signal()
-        work()
-    }
-
-    /// Runs reads one at a time until none are left to take.
-    private func work() {
-        while true {
-            let taken = state.withLock { state -> (index: Int, read: BrowserHistoryProbe.ProfileRead)? in
-                guard state.next < state.reads.count else { return nil }
-                defer {
-                    state.next += 1
-                    state.running += 1
-                }
-                return (state.next, state.reads[state.next])
-            }
-            guard let taken else { return }
-            let profile = taken.read()
-            state.withLock { state in
-                state.results[taken.index] = profile
-                state.running -= 1
-            }
-            ended.signal()
-        }
+        state.withLock { $0.reads }?.drain()
     }
 }
