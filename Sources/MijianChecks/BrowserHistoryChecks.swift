@@ -258,8 +258,5 @@ struct PublicHosts {
     var isEmpty: Bool { count == 0 }
 
     /// The first `limit` listed hosts' names, and how many more.
-    func named(limit: Int) -> String {
-        let names = listed.prefix(limit).map(\.host)
-        return count <= limit ? names.joined(separator: ", ") : names.joined(separator: ", ") + " and \(count - limit) more"
-    }
+    func named(limit: Int) -> String { HardwareChecks.list(listed.prefix(limit).map(\.host), of: count) }
 }

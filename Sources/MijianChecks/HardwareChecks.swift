@@ -17,8 +17,12 @@ public enum HardwareChecks {
     }
 
     static func list(_ items: [String], limit: Int = 8) -> String {
-        if items.count <= limit { return items.joined(separator: ", ") }
-        return items.prefix(limit).joined(separator: ", ") + " and \(items.count - limit) more"
+        list(items.prefix(limit), of: items.count)
+    }
+
+    /// The first items of a list of `total` (those given), and how many more.
+    static func list(_ first: some Collection<String>, of total: Int) -> String {
+        total <= first.count ? first.joined(separator: ", ") : first.joined(separator: ", ") + " and \(total - first.count) more"
     }
 
     static func isModulesFile(_ path: String) -> Bool {

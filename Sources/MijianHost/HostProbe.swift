@@ -42,7 +42,7 @@ public enum HostProbe {
         var browserJob: ProbeJob<BrowserHistoryFacts>?
         var share: ProfileReadShare?
         if sets.contains(.browserHistory), sets.count > 1 {
-            let readShare = ProfileReadShare()
+            let readShare = ProfileReadShare(helperComing: true)
             share = readShare
             browserJob = ProbeWorkers.submit(name: "mijian-probes") {
                 defer { readShare.close() }

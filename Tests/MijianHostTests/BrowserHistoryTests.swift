@@ -371,7 +371,7 @@ struct BrowserHistoryTests {
     @Test("a profile read share runs every read once, on the finder and its helpers, and returns them in order")
     func profileReadShare() {
         for helpers in [0, 1, 3] {
-            let share = ProfileReadShare(cores: 2)
+            let share = ProfileReadShare(cores: 2, helperComing: true)
             let runs = Mutex<[Int]>([])
             let reads: [BrowserHistoryProbe.ProfileRead] = (0..<25).map { index in
                 {
@@ -390,7 +390,7 @@ struct BrowserHistoryTests {
             #expect(runs.withLock { $0.sorted() } == Array(0..<25), "\(helpers) helper(s)")
         }
         // A probe that gives no reads lets its helpers go.
-        let share = ProfileReadShare(cores: 2)
+        let share = ProfileReadShare(cores: 2, helperComing: true)
         let helper = HelperThread { share.help() }
         share.close()
         helper.wait()

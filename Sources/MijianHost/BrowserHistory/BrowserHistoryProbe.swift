@@ -69,12 +69,12 @@ public enum BrowserHistoryProbe {
     /// Visited hosts are judged with `policy` as the checks judge them (`Policy.isInsideUnit`):
     /// first visits are looked up only for hosts outside the unit; without a policy, for every host.
     public static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy? = nil) -> BrowserHistoryFacts {
-        observe(root: root, logger: logger, bounds: bounds, policy: policy, share: nil)
+        observe(root: root, logger: logger, bounds: bounds, policy: policy, share: ProfileReadShare(helperComing: false))
     }
 
-    /// The facts under `root`, the profiles read through `share` when given (with the threads that
-    /// help there), else side by side on the dispatch pool.
-    static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy?, share: ProfileReadShare?) -> BrowserHistoryFacts {
+    /// The facts under `root`, the profiles read through `share` (on this thread, the threads it
+    /// adds, and the helper it expects).
+    static func observe(root: HostRoot, logger: Logger, bounds: SearchBounds = SearchBounds(), policy: Policy?, share: ProfileReadShare) -> BrowserHistoryFacts {
         // Users' histories share most hosts: each is judged once per audit.
         let isInside: HostJudge? = policy.map { policy in
             let judge = UnitHostJudge(policy)
@@ -138,25 +138,12 @@ public enum BrowserHistoryProbe {
                 }
                 facts.homes.append(searched)
             }
-            facts.profiles = share.map { $0.readAll(reads) } ?? readSideBySide(reads)
+            facts.profiles = share.readAll(reads)
         }
         // Reads side by side note their failures in the order they happen: sorted, the
         // evidence is the same from run to run.
         facts.sources.addUnclaimed(failures.sorted { $0.path < $1.path })
         return facts
-    }
-
-    /// Runs the profiles' reads, two or more at once when there are several (on the dispatch
-    /// pool's threads, as many as the cores), and returns the profiles in the order the reads
-    /// were found; a read that found no profile leaves none.
-    static func readSideBySide(_ reads: [ProfileRead]) -> [BrowserProfile] {
-        guard reads.count > 1 else { return reads.compactMap { $0() } }
-        let results = Mutex<[BrowserProfile?]>(Array(repeating: nil, count: reads.count))
-        DispatchQueue.concurrentPerform(iterations: reads.count) { index in
-            let profile = reads[index]()
-            results.withLock { $0[index] = profile }
-        }
-        return results.withLock { $0.compactMap { $0 } }
     }
 
     /// The homes to search: every user of `/etc/passwd` whose home exists, `/root`, and every

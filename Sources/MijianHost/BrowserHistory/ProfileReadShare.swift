@@ -12,6 +12,8 @@ import Synchronization
 /// audit's thread went idle (each was cache-hot there, so neither was moved), with the other core
 /// idle. Here the audit's thread takes its part of the reads only when it has nothing else to do,
 /// and on a machine with more than two cores the dispatch pool adds the cores beyond those two.
+/// Without a helper coming (`--rule net.history`, read on the audit's own thread) the pool adds
+/// every core beyond the reader's.
 final class ProfileReadShare: Sendable {
     private struct State {
         var reads: SharedJobs?
@@ -23,11 +25,11 @@ final class ProfileReadShare: Sendable {
     /// Signalled once when the reads are given or the probe ended without giving any; stays
     /// signalled for every later helper.
     private let given = DispatchSemaphore(value: 0)
-    /// Threads beyond the finder and the one helper that will come (the audit's thread).
+    /// Threads the pool adds: the cores beyond the finder's and the helper's, when one will come.
     private let extraThreads: Int
 
-    init(cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        extraThreads = max(0, cores - 2)
+    init(cores: Int = ProcessInfo.processInfo.activeProcessorCount, helperComing: Bool) {
+        extraThreads = max(0, cores - (helperComing ? 2 : 1))
     }
 
     /// Reads every one of `reads`, here and on whichever threads help, and returns the profiles in
