@@ -57,8 +57,16 @@ public struct MediumIdentity: Sendable, Hashable, Comparable {
 /// correlation and the assessment read, so a year of ten thousand machines is answered from
 /// aggregates rather than by re-reading every report.
 struct ReportDigest: Sendable {
-    /// The report's findings counted per rule, as both stores add them to `host_rules`.
-    var ruleCounts: [String: RuleCount] {
+    /// The report's findings counted per rule, as both stores add them to `host_rules`, in
+    /// ascending order of rule id (counted when the report is verified, not by the one writer).
+    let ruleCounts: [(rule: String, count: RuleCount)]
+    /// The refusal when a rule id breaks the identity fields' bounds (`IdentityBounds`), or nil.
+    /// A rule id keys the machine's counts and findings on every backend: one holding a NUL was
+    /// cut there by SQLite's driver (two rules sharing their first bytes counted as one) and
+    /// refused by PostgreSQL as a server error, so it is refused before either sees it.
+    let ruleIDRefusal: IngestRefusal?
+
+    static func countRules(_ findings: [FindingRow]) -> [(rule: String, count: RuleCount)] {
         var counts: [String: RuleCount] = [:]
         for finding in findings {
             var count = counts[finding.ruleID] ?? RuleCount()
@@ -70,7 +78,7 @@ struct ReportDigest: Sendable {
             }
             counts[finding.ruleID] = count
         }
-        return counts
+        return counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// One finding reduced to what the assessment lists.
@@ -99,9 +107,13 @@ struct ReportDigest: Sendable {
     init(report: Report) {
         self.report = report
         self.year = CollectorCalendar.year(of: report.issuedAt)
-        self.findings = report.findings.map {
+        let findings = report.findings.map {
             FindingRow(ruleID: $0.rule.id, subject: $0.subject, status: $0.status, detail: $0.statusDetail, observedAt: $0.observedAt)
         }
+        self.findings = findings
+        let ruleCounts = Self.countRules(findings)
+        self.ruleCounts = ruleCounts
+        self.ruleIDRefusal = ruleCounts.first { IdentityField.problem($0.rule) != nil }.flatMap { IdentityBounds.refusal(fields: [("report.findings[].rule.id", $0.rule)]) }
         var media: [MediumRow] = []
         var seen = Set<MediumRow>()
         for finding in report.findings where Self.mediaRules.contains(finding.rule.id) {

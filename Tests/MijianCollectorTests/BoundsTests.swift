@@ -171,6 +171,33 @@ struct BoundsTests {
         #expect(try collector.store.hosts().isEmpty)
     }
 
+    @Test func aRuleIDPastTheBoundsOfAnIdentityIsRefused() async throws {
+        let (collector, _) = try TestUnit.collector()
+        let machine = try TestMachine(index: 60, hostname: "ws-60", assetID: "JSJ-60", classification: .confidential)
+        try TestUnit.enrol([machine], into: collector)
+        let day = TestUnit.day(1)
+        func findings(_ ids: [String]) -> [Finding] {
+            ids.map { machine.finding(RuleInfo(id: $0, title: "vendor rule", titleZH: "厂商规则", references: [], defaultSeverity: .high), "host", .fail, "found", at: day) }
+        }
+        // Two rules that share their bytes up to a NUL: SQLite's driver cut both to `vendor.rule`
+        // and counted them as one; PostgreSQL refused the text as a server error.
+        let nul = machine.report(findings: findings(["vendor.rule\u{0}a", "vendor.rule\u{0}b"]), issuedAt: day)
+        #expect(outcome(await collector.submit(try machine.envelope(nul), source: "test", receivedAt: day)) == "identity-control")
+        let escape = machine.report(findings: findings(["vendor.rule\u{1B}[2J"]), issuedAt: day)
+        #expect(outcome(await collector.submit(try machine.envelope(escape), source: "test", receivedAt: day)) == "identity-control")
+        let long = machine.report(findings: findings([String(repeating: "r", count: IdentityBounds.maxFieldBytes + 1)]), issuedAt: day)
+        #expect(outcome(await collector.submit(try machine.envelope(long), source: "test", receivedAt: day)) == "identity-too-long")
+        #expect(try collector.store.hosts().isEmpty)
+        #expect(try collector.store.refusals().first { $0.reason == "identity-control" }?.detail.contains("report.findings[].rule.id") == true)
+        // Rules the catalogue does not know, within the bounds, are counted under the ids signed, byte for byte.
+        let ids = ["vendor.rule-甲", "vendor.rule-乙", "", String(repeating: "r", count: IdentityBounds.maxFieldBytes)]
+        let report = machine.report(findings: findings(ids), issuedAt: day)
+        #expect(outcome(await collector.submit(try machine.envelope(report), source: "test", receivedAt: day)) == "first")
+        let rules = try collector.store.snapshot(year: CollectorCalendar.year(of: day)).hosts.first?.rules
+        #expect(rules?.ruleIDs == ids.sorted())
+        #expect(rules?.counts.map(\.fail) == [1, 1, 1, 1])
+    }
+
     @Test func anEnrolmentRequestWithAnOverlongNameIsNotApproved() throws {
         let (collector, _) = try TestUnit.collector()
         let machine = try TestMachine(index: 59, hostname: String(repeating: "n", count: 4096), assetID: "JSJ-59", classification: .confidential)

@@ -157,7 +157,7 @@ public final class PostgresStore: CollectorStorage {
     /// report has committed. A group whose transaction fails is tried again one submission per
     /// transaction, so each submission gets its own answer and one bad report takes no other with it.
     public func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
-        try await group.answer(submission) { await self.drainGroups() }
+        try await group.answer(submission) { Task { await self.drainGroups() } }
     }
 
     /// Commits waiting groups until none is left (one of the group's lanes).
@@ -306,11 +306,11 @@ public final class PostgresStore: CollectorStorage {
         let skewed: Int64 = plan.skew == nil ? 0 : 1
         // The rule counts, the failing findings and the media as arrays, unnested.
         let counts = submission.digest.ruleCounts
-        let rules = counts.keys.sorted()
-        let pass = rules.map { Int64(counts[$0]?.pass ?? 0) }
-        let fail = rules.map { Int64(counts[$0]?.fail ?? 0) }
-        let error = rules.map { Int64(counts[$0]?.error ?? 0) }
-        let other = rules.map { Int64(counts[$0]?.other ?? 0) }
+        let rules = counts.map(\.rule)
+        let pass = counts.map { Int64($0.count.pass) }
+        let fail = counts.map { Int64($0.count.fail) }
+        let error = counts.map { Int64($0.count.error) }
+        let other = counts.map { Int64($0.count.other) }
         // One row per (rule, subject, status), as SQLite's one upsert per finding leaves it:
         // counted as often as it occurs, the last detail, the earliest and latest observation.
         struct FindingKey: Hashable {

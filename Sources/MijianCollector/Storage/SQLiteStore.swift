@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import MijianCore
 import MijianEvidence
 import Synchronization
@@ -22,6 +23,11 @@ public final class SQLiteStore: CollectorStorage {
     /// How much of the refusal log is kept.
     public let refusalLimits: RefusalLogLimits
     private let group = GroupCommit()
+    /// The thread groups are committed on, one after the other: GRDB's synchronous write, so
+    /// that between two groups the writer waits for nothing (awaited, each group's end resumed
+    /// the lane on Swift's cooperative pool, behind every request's verification queued there).
+    /// No request's task or event loop ever waits on this thread; they await their answer.
+    private let lane = DispatchQueue(label: "mijian.collector.writer")
     private let registryChanges = ChangeCounter()
     /// Copies the write-ahead log into the database beside the writer (nil in memory).
     private let checkpointer: Checkpointer?
@@ -142,26 +148,26 @@ public final class SQLiteStore: CollectorStorage {
     /// holding their report has committed, and a crash before the commit leaves every report of
     /// the group absent.
     public func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
-        try await group.answer(submission) { await self.drainGroups() }
+        try await group.answer(submission) { self.lane.async { self.drainGroups() } }
     }
 
-    /// Commits waiting groups until none is left.
-    private func drainGroups() async {
-        await group.drain { submissions in
-            let results = await commitGroup(submissions)
+    /// Commits waiting groups until none is left, on the lane's own thread (`lane`).
+    private func drainGroups() {
+        group.drain(blocking: { submissions in
+            let results = commitGroup(submissions)
             checkpointer?.committed(bytes: submissions.reduce(0) { $0 + $1.envelope.count })
             return results
-        }
+        })
     }
 
-    private func commitGroup(_ items: [IngestSubmission]) async -> [Result<Result<IngestResult, IngestRefusal>, StoreError>] {
+    private func commitGroup(_ items: [IngestSubmission]) -> [Result<Result<IngestResult, IngestRefusal>, StoreError>] {
         let chainLimits = chainLimits
         let refusalLimits = refusalLimits
         do {
             let began = ContinuousClock.now
             let statistics = statistics
             defer { statistics.add(groups: 1, reports: items.count, busy: ContinuousClock.now - began) }
-            return try await writer.write { db in
+            return try writer.write { db in
                 let cpu = WriterStatistics.threadCPUNanoseconds()
                 defer { statistics.add(cpuNanoseconds: WriterStatistics.threadCPUNanoseconds() - cpu) }
                 var results: [Result<Result<IngestResult, IngestRefusal>, StoreError>] = []
@@ -378,13 +384,27 @@ public final class SQLiteStore: CollectorStorage {
                     """).execute(arguments: [received, item.source, hostID, submission.keyid, report.epoch, report.seq, sha, line.outcome, line.reason, line.detail])
             }
             let issued = RFC3339.string(from: report.issuedAt)
-            try db.cachedStatement(sql: """
+            let insert = try DirectBinding(db.cachedStatement(sql: """
                 INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, skew_seconds, skew)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    sha, hostID, submission.keyid, report.epoch, report.seq, report.prevSHA256, issued, received, item.digest.year,
-                    plan.result.outcome.rawValue, item.source, report.policy.sha256, plan.failCount, Data(item.envelope), plan.skewSeconds, plan.skew,
-                ])
+                """), db)
+            try insert.bind(1, sha)
+            try insert.bind(2, hostID)
+            try insert.bind(3, submission.keyid)
+            try insert.bind(4, report.epoch)
+            try insert.bind(5, report.seq)
+            try insert.bind(6, report.prevSHA256)
+            try insert.bind(7, issued)
+            try insert.bind(8, received)
+            try insert.bind(9, item.digest.year)
+            try insert.bind(10, plan.result.outcome.rawValue)
+            try insert.bind(11, item.source)
+            try insert.bind(12, report.policy.sha256)
+            try insert.bind(13, plan.failCount)
+            try insert.bind(14, blob: item.envelope)
+            try insert.bind(15, plan.skewSeconds)
+            try insert.bind(16, plan.skew)
+            try insert.execute()
             guard plan.advances else { return .success(plan.result) }
             try advance(db, submission, digest: item.digest, issued: issued, received: received, failCount: plan.failCount, skewSeconds: plan.skewSeconds, skew: plan.skew)
             if let missing = plan.gap {
@@ -402,7 +422,7 @@ public final class SQLiteStore: CollectorStorage {
         let report = submission.report
         let host = report.host
         let sha = submission.payloadSHA256
-        try db.cachedStatement(sql: """
+        let hostStatement = try db.cachedStatement(sql: """
             INSERT INTO hosts (host_id, hostname, asset_id, classification, responsible, unit, os, kernel, keyid, epoch, seq, digest,
                 last_issued_at, last_received_at, first_received_at, policy_id, policy_version, policy_sha256, agent_version, last_fail_count,
                 last_skew_seconds, last_skew, skewed_reports)
@@ -414,36 +434,58 @@ public final class SQLiteStore: CollectorStorage {
                 policy_id = excluded.policy_id, policy_version = excluded.policy_version, policy_sha256 = excluded.policy_sha256,
                 agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count,
                 last_skew_seconds = excluded.last_skew_seconds, last_skew = excluded.last_skew, skewed_reports = skewed_reports + excluded.skewed_reports
-            """).execute(arguments: [
-                host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel,
-                submission.keyid, report.epoch, report.seq, sha, issued, received, received, report.policy.id, report.policy.version,
-                report.policy.sha256, report.agent.version, failCount, skewSeconds, skew, skew == nil ? 0 : 1,
-            ])
-        try db.cachedStatement(sql: """
+            """)
+        let head = try DirectBinding(hostStatement, db)
+        for (index, text) in [host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel, submission.keyid].enumerated() {
+            try head.bind(Int32(index + 1), text)
+        }
+        try head.bind(10, report.epoch)
+        try head.bind(11, report.seq)
+        for (index, text) in [sha, issued, received, received, report.policy.id, report.policy.version, report.policy.sha256, report.agent.version].enumerated() {
+            try head.bind(Int32(index + 12), text)
+        }
+        try head.bind(20, failCount)
+        try head.bind(21, skewSeconds)
+        try head.bind(22, skew)
+        try head.bind(23, skew == nil ? 0 : 1)
+        try head.execute()
+        let year = try DirectBinding(db.cachedStatement(sql: """
             INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
             ON CONFLICT(host_id, year) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
                 classification = excluded.classification, responsible = excluded.responsible, reports = reports + 1,
                 last_issued_at = excluded.last_issued_at, last_report_sha256 = excluded.last_report_sha256,
                 policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256
-            """).execute(arguments: [
-                host.hostID, digest.year, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha,
-                report.policy.id, report.policy.sha256,
-            ])
-        // Every rule's counts in one statement (a row per rule): one call instead of one per rule.
-        let counts = digest.ruleCounts.sorted(by: { $0.key < $1.key })
+            """), db)
+        try year.bind(1, host.hostID)
+        try year.bind(2, digest.year)
+        for (index, text) in [host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha, report.policy.id, report.policy.sha256].enumerated() {
+            try year.bind(Int32(index + 3), text)
+        }
+        try year.execute()
+        // Every rule's counts in one statement (a row per rule): one call instead of one per rule,
+        // its values bound directly (`DirectBinding`).
+        let counts = digest.ruleCounts
         for chunk in stride(from: 0, to: counts.count, by: Self.rulesPerStatement) {
             let rows = counts[chunk..<min(counts.count, chunk + Self.rulesPerStatement)]
-            let ruleStatement = try db.cachedStatement(sql: """
+            let ruleStatement = try DirectBinding(db.cachedStatement(sql: """
                 INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other)
                 VALUES \(Array(repeating: "(?1, ?2, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
                 ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
                     error = error + excluded.error, other = other + excluded.other
-                """)
-            var values: [(any DatabaseValueConvertible)?] = [host.hostID, digest.year]
-            values.reserveCapacity(2 + 5 * rows.count)
-            for (rule, count) in rows { values += [rule, count.pass, count.fail, count.error, count.other] }
-            try ruleStatement.execute(arguments: StatementArguments(values))
+                """), db)
+            try ruleStatement.bind(1, host.hostID)
+            try ruleStatement.bind(2, digest.year)
+            var index: Int32 = 3
+            for (rule, count) in rows {
+                try ruleStatement.bind(index, rule)
+                try ruleStatement.bind(index + 1, count.pass)
+                try ruleStatement.bind(index + 2, count.fail)
+                try ruleStatement.bind(index + 3, count.error)
+                try ruleStatement.bind(index + 4, count.other)
+                index += 5
+            }
+            try ruleStatement.execute()
         }
         let findingStatement = try db.cachedStatement(sql: """
             INSERT INTO findings (host_id, year, rule_id, subject, status, detail, count, first_observed_at, last_observed_at, first_report_sha256, last_report_sha256)
@@ -658,12 +700,11 @@ final class GroupCommit: Sendable {
         }
     }
 
-    /// Waits for a submission's answer; starts a lane (`drain`) when fewer than `lanes` run.
-    func answer(_ submission: IngestSubmission, drain: @escaping @Sendable () async -> Void) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
+    /// Waits for a submission's answer; starts a lane (`start`, which must run `drain` off the
+    /// caller's task) when fewer than `lanes` run.
+    func answer(_ submission: IngestSubmission, start: @escaping @Sendable () -> Void) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
         let outcome: Result<Result<IngestResult, IngestRefusal>, StoreError> = await withCheckedContinuation { continuation in
-            if enqueue(Pending(submission: submission, continuation: continuation)) {
-                Task { await drain() }
-            }
+            if enqueue(Pending(submission: submission, continuation: continuation)) { start() }
         }
         return try outcome.get()
     }
@@ -672,6 +713,16 @@ final class GroupCommit: Sendable {
     func drain(_ commit: ([IngestSubmission]) async -> [Result<Result<IngestResult, IngestRefusal>, StoreError>]) async {
         while let items = take() {
             let results = await commit(items.map(\.submission))
+            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
+        }
+    }
+
+    /// The same lane on the calling thread, for a backend whose writes are synchronous: between
+    /// two groups it waits for nothing (an awaited lane resumes on the cooperative pool, behind
+    /// every request's verification queued there).
+    func drain(blocking commit: ([IngestSubmission]) -> [Result<Result<IngestResult, IngestRefusal>, StoreError>]) {
+        while let items = take() {
+            let results = commit(items.map(\.submission))
             for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
         }
     }
@@ -777,4 +828,78 @@ final class ChangeCounter: Sendable {
 
     /// Adds one.
     func increment() { count.add(1, ordering: .releasing) }
+}
+
+/// A cached statement whose values are bound straight to its parameters, then run by GRDB (which
+/// keeps its transaction bookkeeping, and drops a statement that failed from its cache). GRDB's
+/// `StatementArguments` box every value, convert it, and count the parameters again at every
+/// run: for the writer's statement of some two hundred and fifty values a report, more work than
+/// SQLite's own. Every parameter must be bound before `execute` (none is left from a previous run:
+/// the bindings are cleared first); text is copied by SQLite when bound.
+struct DirectBinding {
+    let statement: Statement
+    private let db: Database
+
+    /// Resets the statement and clears its bindings.
+    init(_ statement: Statement, _ db: Database) throws {
+        self.statement = statement
+        self.db = db
+        let code = sqlite3_reset(statement.sqliteStatement)
+        guard code == SQLITE_OK else { throw failure(code) }
+        // No values: GRDB resets again, clears the bindings and takes the statement's parameters as bound.
+        statement.setUncheckedArguments(StatementArguments())
+    }
+
+    private func failure(_ code: Int32) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+    }
+
+    private func check(_ code: Int32) throws {
+        guard code == SQLITE_OK else { throw failure(code) }
+    }
+
+    /// Binds text (1-based index).
+    func bind(_ index: Int32, _ text: String) throws {
+        var text = text
+        let handle = statement.sqliteStatement
+        let code = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars -> Int32 in
+                guard chars.count <= Int(Int32.max) else { return SQLITE_TOOBIG }
+                // An empty buffer may have no address, and a null pointer would bind NULL, not "".
+                guard let base = chars.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, Self.transient) }
+                return sqlite3_bind_text(handle, index, base, Int32(chars.count), Self.transient)
+            }
+        }
+        try check(code)
+    }
+
+    /// Binds text, or NULL.
+    func bind(_ index: Int32, _ text: String?) throws {
+        guard let text else { return try check(sqlite3_bind_null(statement.sqliteStatement, index)) }
+        try bind(index, text)
+    }
+
+    /// Binds an integer.
+    func bind(_ index: Int32, _ value: Int) throws { try check(sqlite3_bind_int64(statement.sqliteStatement, index, Int64(value))) }
+
+    /// Binds an integer.
+    func bind(_ index: Int32, _ value: Int64) throws { try check(sqlite3_bind_int64(statement.sqliteStatement, index, value)) }
+
+    /// Binds bytes as a blob (copied by SQLite).
+    func bind(_ index: Int32, blob: [UInt8]) throws {
+        let handle = statement.sqliteStatement
+        let code = blob.withUnsafeBytes { bytes -> Int32 in
+            guard bytes.count <= Int(Int32.max) else { return SQLITE_TOOBIG }
+            // An empty blob is bound as a zero-filled blob of no bytes, never as NULL.
+            guard let base = bytes.baseAddress else { return sqlite3_bind_zeroblob(handle, index, 0) }
+            return sqlite3_bind_blob(handle, index, base, Int32(bytes.count), Self.transient)
+        }
+        try check(code)
+    }
+
+    /// Runs the statement to its end.
+    func execute() throws { try statement.execute() }
+
+    /// SQLite's `SQLITE_TRANSIENT`: copy the value now.
+    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 }
