@@ -60,11 +60,14 @@ struct ReportDigest: Sendable {
     /// The report's findings counted per rule, as both stores add them to `host_rules`, in
     /// ascending order of rule id (counted when the report is verified, not by the one writer).
     let ruleCounts: [(rule: String, count: RuleCount)]
-    /// The refusal when a rule id breaks the identity fields' bounds (`IdentityBounds`), or nil.
-    /// A rule id keys the machine's counts and findings on every backend: one holding a NUL was
-    /// cut there by SQLite's driver (two rules sharing their first bytes counted as one) and
-    /// refused by PostgreSQL as a server error, so it is refused before either sees it.
-    let ruleIDRefusal: IngestRefusal?
+    /// The refusal when text the stores keep breaks what both can hold, or nil: a rule id past the
+    /// identity fields' bounds (`IdentityBounds`), or a NUL in a finding's subject or detail or in
+    /// a medium's identity. A rule id keys the machine's counts and findings on every backend; a
+    /// NUL was cut there by SQLite's driver (two rules sharing their first bytes counted as one,
+    /// a detail shortened) and refused by PostgreSQL as a server error (the report answered
+    /// `internal`, and sent again for ever). No machine writes a NUL (paths and device strings
+    /// cannot hold one), so the report is refused before either backend sees it.
+    let textRefusal: IngestRefusal?
 
     static func countRules(_ findings: [FindingRow]) -> [(rule: String, count: RuleCount)] {
         var counts: [String: RuleCount] = [:]
@@ -113,7 +116,6 @@ struct ReportDigest: Sendable {
         self.findings = findings
         let ruleCounts = Self.countRules(findings)
         self.ruleCounts = ruleCounts
-        self.ruleIDRefusal = ruleCounts.first { IdentityField.problem($0.rule) != nil }.flatMap { IdentityBounds.refusal(fields: [("report.findings[].rule.id", $0.rule)]) }
         var media: [MediumRow] = []
         var seen = Set<MediumRow>()
         for finding in report.findings where Self.mediaRules.contains(finding.rule.id) {
@@ -131,6 +133,23 @@ struct ReportDigest: Sendable {
             }
         }
         self.media = media
+        self.textRefusal = ruleCounts.first { IdentityField.problem($0.rule) != nil }.flatMap { IdentityBounds.refusal(fields: [("report.findings[].rule.id", $0.rule)]) }
+            ?? Self.nulRefusal(findings: findings, media: media)
+    }
+
+    private static func nulRefusal(findings: [FindingRow], media: [MediumRow]) -> IngestRefusal? {
+        func refusal(_ field: String) -> IngestRefusal {
+            IngestRefusal(.malformed, detail: "\(field) holds a NUL character; no text the collector stores holds one")
+        }
+        for finding in findings {
+            if finding.subject.utf8.contains(0) { return refusal("report.findings[].subject of rule \(finding.ruleID)") }
+            if finding.detail.utf8.contains(0) { return refusal("report.findings[].status_detail of rule \(finding.ruleID)") }
+        }
+        for medium in media {
+            let fields = [("vendor", medium.identity.vendor), ("product", medium.identity.product), ("serial", medium.identity.serial), ("source", medium.source)]
+            if let (name, _) = fields.first(where: { $0.1.utf8.contains(0) }) { return refusal("a removable medium's \(name) in the evidence of \(medium.source.utf8.contains(0) ? "an event" : medium.source)") }
+        }
+        return nil
     }
 }
 

@@ -288,7 +288,7 @@ public enum IngestRules {
             return .refuse(IngestRefusal(.revoked, detail: "key \(keyid) was revoked at \(RFC3339.string(from: revoked))"))
         }
         // Identity text is stored with the host and shown everywhere: bounded before anything else reads it.
-        if let refusal = IdentityBounds.refusal(for: report) ?? submission.digest.ruleIDRefusal { return .refuse(refusal) }
+        if let refusal = IdentityBounds.refusal(for: report) ?? submission.digest.textRefusal { return .refuse(refusal) }
         guard key.hostID == hostID else {
             return .refuse(IngestRefusal(.hostMismatch, detail: "key \(keyid) is enrolled for host \(key.hostID), but the report names host \(hostID)"))
         }
