@@ -61,13 +61,20 @@ struct ReportDigest: Sendable {
     /// ascending order of rule id (counted when the report is verified, not by the one writer).
     let ruleCounts: [(rule: String, count: RuleCount)]
     /// The refusal when text the stores keep breaks what both can hold, or nil: a rule id past the
-    /// identity fields' bounds (`IdentityBounds`), or a NUL in a finding's subject or detail or in
-    /// a medium's identity. A rule id keys the machine's counts and findings on every backend; a
-    /// NUL was cut there by SQLite's driver (two rules sharing their first bytes counted as one,
-    /// a detail shortened) and refused by PostgreSQL as a server error (the report answered
-    /// `internal`, and sent again for ever). No machine writes a NUL (paths and device strings
-    /// cannot hold one), so the report is refused before either backend sees it.
+    /// identity fields' bounds (`IdentityBounds`), or a NUL in a medium's identity. A rule id keys
+    /// the machine's counts and findings on every backend; a NUL was cut there by SQLite's driver
+    /// (two rules sharing their first bytes counted as one) and refused by PostgreSQL as a server
+    /// error (the report answered `internal`, and sent again for ever). Rule ids are the agent's
+    /// own names and device strings come from sysfs, which holds no NUL: such a report is forged,
+    /// and refused before either backend sees it. (A finding's subject or detail may quote a file
+    /// that holds a NUL: there it is written `␀`, see `FindingRow`.)
     let textRefusal: IngestRefusal?
+
+    /// Text for the stores' columns: a NUL written as U+2400 (`␀`), which both backends keep and a
+    /// reader sees. The envelope, kept verbatim, holds the text as signed.
+    static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{2400}") : text
+    }
 
     static func countRules(_ findings: [FindingRow]) -> [(rule: String, count: RuleCount)] {
         var counts: [String: RuleCount] = [:]
@@ -111,7 +118,7 @@ struct ReportDigest: Sendable {
         self.report = report
         self.year = CollectorCalendar.year(of: report.issuedAt)
         let findings = report.findings.map {
-            FindingRow(ruleID: $0.rule.id, subject: $0.subject, status: $0.status, detail: $0.statusDetail, observedAt: $0.observedAt)
+            FindingRow(ruleID: $0.rule.id, subject: Self.storable($0.subject), status: $0.status, detail: Self.storable($0.statusDetail), observedAt: $0.observedAt)
         }
         self.findings = findings
         let ruleCounts = Self.countRules(findings)
@@ -134,16 +141,12 @@ struct ReportDigest: Sendable {
         }
         self.media = media
         self.textRefusal = ruleCounts.first { IdentityField.problem($0.rule) != nil }.flatMap { IdentityBounds.refusal(fields: [("report.findings[].rule.id", $0.rule)]) }
-            ?? Self.nulRefusal(findings: findings, media: media)
+            ?? Self.nulRefusal(media: media)
     }
 
-    private static func nulRefusal(findings: [FindingRow], media: [MediumRow]) -> IngestRefusal? {
+    private static func nulRefusal(media: [MediumRow]) -> IngestRefusal? {
         func refusal(_ field: String) -> IngestRefusal {
             IngestRefusal(.malformed, detail: "\(field) holds a NUL character; no text the collector stores holds one")
-        }
-        for finding in findings {
-            if finding.subject.utf8.contains(0) { return refusal("report.findings[].subject of rule \(finding.ruleID)") }
-            if finding.detail.utf8.contains(0) { return refusal("report.findings[].status_detail of rule \(finding.ruleID)") }
         }
         for medium in media {
             let fields = [("vendor", medium.identity.vendor), ("product", medium.identity.product), ("serial", medium.identity.serial), ("source", medium.source)]
