@@ -140,8 +140,7 @@ struct ReportDigest: Sendable {
             }
         }
         self.media = media
-        self.textRefusal = ruleCounts.first { IdentityField.problem($0.rule) != nil }.flatMap { IdentityBounds.refusal(fields: [("report.findings[].rule.id", $0.rule)]) }
-            ?? Self.nulRefusal(media: media)
+        self.textRefusal = IdentityBounds.refusal(fields: ruleCounts.map { ("report.findings[].rule.id", $0.rule) }) ?? Self.nulRefusal(media: media)
     }
 
     private static func nulRefusal(media: [MediumRow]) -> IngestRefusal? {

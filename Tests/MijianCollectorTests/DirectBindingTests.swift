@@ -21,11 +21,11 @@ struct DirectBindingTests {
         let blob: [UInt8] = Array(0...255) + [0, 0]
         try queue.write { db in
             func insert(_ index: Int, _ text: String, d: String?) throws {
-                let insert = try DirectBinding(db.cachedStatement(sql: "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)"), db)
-                try insert.bind(1, text)
-                try insert.bind(2, Int64.min + Int64(index))
-                try insert.bind(3, blob: index == 0 ? [] : blob)
-                try insert.bind(4, d)
+                var insert = try DirectBinding(db.cachedStatement(sql: "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)"), db)
+                try insert.bind(text)
+                try insert.bind(Int64.min + Int64(index))
+                try insert.bind(blob: index == 0 ? [] : blob)
+                try insert.bind(d)
                 try insert.execute()
             }
             for (index, text) in texts.enumerated() {
@@ -51,20 +51,23 @@ struct DirectBindingTests {
         let queue = try database()
         try queue.write { db in
             let sql = "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)"
-            let first = try DirectBinding(db.cachedStatement(sql: sql), db)
-            try first.bind(1, "first")
-            try first.bind(2, 1)
-            try first.bind(3, blob: [1])
-            try first.bind(4, "kept?")
+            var first = try DirectBinding(db.cachedStatement(sql: sql), db)
+            try first.bind("first")
+            try first.bind(1)
+            try first.bind(blob: [1])
+            try first.bind("kept?")
             try first.execute()
-            // The same cached statement, the fourth value not bound: NULL, refused by the column.
-            let second = try DirectBinding(db.cachedStatement(sql: sql), db)
-            try second.bind(1, "second")
+            // The same cached statement, only its first value bound: refused before it runs,
+            // never run with the fourth value of the previous run.
+            var second = try DirectBinding(db.cachedStatement(sql: sql), db)
+            try second.bind("second")
             #expect(throws: DatabaseError.self) { try second.execute() }
-            // A parameter the statement does not have is SQLite's range error, not a crash.
-            let third = try DirectBinding(db.cachedStatement(sql: sql), db)
-            #expect(throws: DatabaseError.self) { try third.bind(5, "no such parameter") }
-            #expect(throws: DatabaseError.self) { try third.bind(0, 1) }
+            // A value past the statement's parameters is SQLite's range error, not a crash; none bound runs nothing.
+            var third = try DirectBinding(db.cachedStatement(sql: sql), db)
+            for text in ["a", "b", "c", "d"] { try third.bind(text) }
+            #expect(throws: DatabaseError.self) { try third.bind("no such parameter") }
+            let fourth = try DirectBinding(db.cachedStatement(sql: sql), db)
+            #expect(throws: DatabaseError.self) { try fourth.execute() }
         }
         let values = try queue.read { db in try String.fetchAll(db, sql: "SELECT a FROM t") }
         #expect(values == ["first"])
@@ -82,12 +85,12 @@ struct DirectBindingTests {
                 let rows = rules[chunk..<chunk + 50]
                 let values = Array(repeating: "(?1, ?, ?)", count: rows.count).joined(separator: ", ")
                 let upsert = "VALUES \(values) ON CONFLICT(host, rule) DO UPDATE SET n = n + excluded.n"
-                let direct = try DirectBinding(db.cachedStatement(sql: "INSERT INTO direct (host, rule, n) \(upsert)"), db)
-                try direct.bind(1, "host-a")
+                var direct = try DirectBinding(db.cachedStatement(sql: "INSERT INTO direct (host, rule, n) \(upsert)"), db)
+                try direct.bind("host-a")
                 var arguments: [(any DatabaseValueConvertible)?] = ["host-a"]
-                for (offset, (rule, count)) in rows.enumerated() {
-                    try direct.bind(Int32(2 + 2 * offset), rule)
-                    try direct.bind(Int32(3 + 2 * offset), count)
+                for (rule, count) in rows {
+                    try direct.bind(rule)
+                    try direct.bind(count)
                     arguments += [rule, count]
                 }
                 try direct.execute()

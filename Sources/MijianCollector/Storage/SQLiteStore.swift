@@ -384,26 +384,26 @@ public final class SQLiteStore: CollectorStorage {
                     """).execute(arguments: [received, item.source, hostID, submission.keyid, report.epoch, report.seq, sha, line.outcome, line.reason, line.detail])
             }
             let issued = RFC3339.string(from: report.issuedAt)
-            let insert = try DirectBinding(db.cachedStatement(sql: """
+            var insert = try DirectBinding(db.cachedStatement(sql: """
                 INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, skew_seconds, skew)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """), db)
-            try insert.bind(1, sha)
-            try insert.bind(2, hostID)
-            try insert.bind(3, submission.keyid)
-            try insert.bind(4, report.epoch)
-            try insert.bind(5, report.seq)
-            try insert.bind(6, report.prevSHA256)
-            try insert.bind(7, issued)
-            try insert.bind(8, received)
-            try insert.bind(9, item.digest.year)
-            try insert.bind(10, plan.result.outcome.rawValue)
-            try insert.bind(11, item.source)
-            try insert.bind(12, report.policy.sha256)
-            try insert.bind(13, plan.failCount)
-            try insert.bind(14, blob: item.envelope)
-            try insert.bind(15, plan.skewSeconds)
-            try insert.bind(16, plan.skew)
+            try insert.bind(sha)
+            try insert.bind(hostID)
+            try insert.bind(submission.keyid)
+            try insert.bind(report.epoch)
+            try insert.bind(report.seq)
+            try insert.bind(report.prevSHA256)
+            try insert.bind(issued)
+            try insert.bind(received)
+            try insert.bind(item.digest.year)
+            try insert.bind(plan.result.outcome.rawValue)
+            try insert.bind(item.source)
+            try insert.bind(report.policy.sha256)
+            try insert.bind(plan.failCount)
+            try insert.bind(blob: item.envelope)
+            try insert.bind(plan.skewSeconds)
+            try insert.bind(plan.skew)
             try insert.execute()
             guard plan.advances else { return .success(plan.result) }
             try advance(db, submission, digest: item.digest, issued: issued, received: received, failCount: plan.failCount, skewSeconds: plan.skewSeconds, skew: plan.skew)
@@ -435,21 +435,21 @@ public final class SQLiteStore: CollectorStorage {
                 agent_version = excluded.agent_version, last_fail_count = excluded.last_fail_count,
                 last_skew_seconds = excluded.last_skew_seconds, last_skew = excluded.last_skew, skewed_reports = skewed_reports + excluded.skewed_reports
             """)
-        let head = try DirectBinding(hostStatement, db)
-        for (index, text) in [host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel, submission.keyid].enumerated() {
-            try head.bind(Int32(index + 1), text)
+        var head = try DirectBinding(hostStatement, db)
+        for text in [host.hostID, host.hostname, host.assetID, host.classification?.rawValue, host.responsible, host.unit, host.os, host.kernel, submission.keyid] {
+            try head.bind(text)
         }
-        try head.bind(10, report.epoch)
-        try head.bind(11, report.seq)
-        for (index, text) in [sha, issued, received, received, report.policy.id, report.policy.version, report.policy.sha256, report.agent.version].enumerated() {
-            try head.bind(Int32(index + 12), text)
+        try head.bind(report.epoch)
+        try head.bind(report.seq)
+        for text in [sha, issued, received, received, report.policy.id, report.policy.version, report.policy.sha256, report.agent.version] {
+            try head.bind(text)
         }
-        try head.bind(20, failCount)
-        try head.bind(21, skewSeconds)
-        try head.bind(22, skew)
-        try head.bind(23, skew == nil ? 0 : 1)
+        try head.bind(failCount)
+        try head.bind(skewSeconds)
+        try head.bind(skew)
+        try head.bind(skew == nil ? 0 : 1)
         try head.execute()
-        let year = try DirectBinding(db.cachedStatement(sql: """
+        var year = try DirectBinding(db.cachedStatement(sql: """
             INSERT INTO host_years (host_id, year, hostname, asset_id, classification, responsible, reports, last_issued_at, last_report_sha256, policy_id, policy_sha256)
             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
             ON CONFLICT(host_id, year) DO UPDATE SET hostname = excluded.hostname, asset_id = excluded.asset_id,
@@ -457,10 +457,10 @@ public final class SQLiteStore: CollectorStorage {
                 last_issued_at = excluded.last_issued_at, last_report_sha256 = excluded.last_report_sha256,
                 policy_id = excluded.policy_id, policy_sha256 = excluded.policy_sha256
             """), db)
-        try year.bind(1, host.hostID)
-        try year.bind(2, digest.year)
-        for (index, text) in [host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha, report.policy.id, report.policy.sha256].enumerated() {
-            try year.bind(Int32(index + 3), text)
+        try year.bind(host.hostID)
+        try year.bind(digest.year)
+        for text in [host.hostname, host.assetID, host.classification?.rawValue, host.responsible, issued, sha, report.policy.id, report.policy.sha256] {
+            try year.bind(text)
         }
         try year.execute()
         // Every rule's counts in one statement (a row per rule): one call instead of one per rule,
@@ -468,22 +468,20 @@ public final class SQLiteStore: CollectorStorage {
         let counts = digest.ruleCounts
         for chunk in stride(from: 0, to: counts.count, by: Self.rulesPerStatement) {
             let rows = counts[chunk..<min(counts.count, chunk + Self.rulesPerStatement)]
-            let ruleStatement = try DirectBinding(db.cachedStatement(sql: """
+            var ruleStatement = try DirectBinding(db.cachedStatement(sql: """
                 INSERT INTO host_rules (host_id, year, rule_id, pass, fail, error, other)
                 VALUES \(Array(repeating: "(?1, ?2, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
                 ON CONFLICT(host_id, year, rule_id) DO UPDATE SET pass = pass + excluded.pass, fail = fail + excluded.fail,
                     error = error + excluded.error, other = other + excluded.other
                 """), db)
-            try ruleStatement.bind(1, host.hostID)
-            try ruleStatement.bind(2, digest.year)
-            var index: Int32 = 3
+            try ruleStatement.bind(host.hostID)
+            try ruleStatement.bind(digest.year)
             for (rule, count) in rows {
-                try ruleStatement.bind(index, rule)
-                try ruleStatement.bind(index + 1, count.pass)
-                try ruleStatement.bind(index + 2, count.fail)
-                try ruleStatement.bind(index + 3, count.error)
-                try ruleStatement.bind(index + 4, count.other)
-                index += 5
+                try ruleStatement.bind(rule)
+                try ruleStatement.bind(count.pass)
+                try ruleStatement.bind(count.fail)
+                try ruleStatement.bind(count.error)
+                try ruleStatement.bind(count.other)
             }
             try ruleStatement.execute()
         }
@@ -834,11 +832,14 @@ final class ChangeCounter: Sendable {
 /// keeps its transaction bookkeeping, and drops a statement that failed from its cache). GRDB's
 /// `StatementArguments` box every value, convert it, and count the parameters again at every
 /// run: for the writer's statement of some two hundred and fifty values a report, more work than
-/// SQLite's own. Every parameter must be bound before `execute` (none is left from a previous run:
-/// the bindings are cleared first); text is copied by SQLite when bound.
+/// SQLite's own. Values are bound in the order of the statement's parameters, and `execute` runs
+/// only when every one was bound (none is left from a previous run: the bindings are cleared
+/// first); text is copied by SQLite when bound.
 struct DirectBinding {
     let statement: Statement
     private let db: Database
+    /// Parameters bound so far: the next value goes to parameter `bound + 1`.
+    private var bound: Int32 = 0
 
     /// Resets the statement and clears its bindings.
     init(_ statement: Statement, _ db: Database) throws {
@@ -850,55 +851,62 @@ struct DirectBinding {
         statement.setUncheckedArguments(StatementArguments())
     }
 
-    private func failure(_ code: Int32) -> DatabaseError {
-        DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+    private func failure(_ code: Int32, _ message: String? = nil) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: message ?? db.lastErrorMessage, sql: statement.sql)
     }
 
-    private func check(_ code: Int32) throws {
+    /// Binds the next parameter with `binding` (given the statement and the parameter's index).
+    private mutating func next(_ binding: (OpaquePointer, Int32) -> Int32) throws {
+        let code = binding(statement.sqliteStatement, bound + 1)
         guard code == SQLITE_OK else { throw failure(code) }
+        bound += 1
     }
 
-    /// Binds text (1-based index).
-    func bind(_ index: Int32, _ text: String) throws {
+    /// Binds text to the next parameter.
+    mutating func bind(_ text: String) throws {
         var text = text
-        let handle = statement.sqliteStatement
-        let code = text.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars -> Int32 in
-                guard chars.count <= Int(Int32.max) else { return SQLITE_TOOBIG }
-                // An empty buffer may have no address, and a null pointer would bind NULL, not "".
-                guard let base = chars.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, Self.transient) }
-                return sqlite3_bind_text(handle, index, base, Int32(chars.count), Self.transient)
+        try next { handle, index in
+            text.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars -> Int32 in
+                    guard chars.count <= Int(Int32.max) else { return SQLITE_TOOBIG }
+                    // An empty buffer may have no address, and a null pointer would bind NULL, not "".
+                    guard let base = chars.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, Self.transient) }
+                    return sqlite3_bind_text(handle, index, base, Int32(chars.count), Self.transient)
+                }
             }
         }
-        try check(code)
     }
 
     /// Binds text, or NULL.
-    func bind(_ index: Int32, _ text: String?) throws {
-        guard let text else { return try check(sqlite3_bind_null(statement.sqliteStatement, index)) }
-        try bind(index, text)
+    mutating func bind(_ text: String?) throws {
+        guard let text else { return try next { handle, index in sqlite3_bind_null(handle, index) } }
+        try bind(text)
     }
 
     /// Binds an integer.
-    func bind(_ index: Int32, _ value: Int) throws { try check(sqlite3_bind_int64(statement.sqliteStatement, index, Int64(value))) }
+    mutating func bind(_ value: Int) throws { try bind(Int64(value)) }
 
     /// Binds an integer.
-    func bind(_ index: Int32, _ value: Int64) throws { try check(sqlite3_bind_int64(statement.sqliteStatement, index, value)) }
+    mutating func bind(_ value: Int64) throws { try next { handle, index in sqlite3_bind_int64(handle, index, value) } }
 
     /// Binds bytes as a blob (copied by SQLite).
-    func bind(_ index: Int32, blob: [UInt8]) throws {
-        let handle = statement.sqliteStatement
-        let code = blob.withUnsafeBytes { bytes -> Int32 in
-            guard bytes.count <= Int(Int32.max) else { return SQLITE_TOOBIG }
-            // An empty blob is bound as a zero-filled blob of no bytes, never as NULL.
-            guard let base = bytes.baseAddress else { return sqlite3_bind_zeroblob(handle, index, 0) }
-            return sqlite3_bind_blob(handle, index, base, Int32(bytes.count), Self.transient)
+    mutating func bind(blob: [UInt8]) throws {
+        try next { handle, index in
+            blob.withUnsafeBytes { bytes -> Int32 in
+                guard bytes.count <= Int(Int32.max) else { return SQLITE_TOOBIG }
+                // An empty blob is bound as a zero-filled blob of no bytes, never as NULL.
+                guard let base = bytes.baseAddress else { return sqlite3_bind_zeroblob(handle, index, 0) }
+                return sqlite3_bind_blob(handle, index, base, Int32(bytes.count), Self.transient)
+            }
         }
-        try check(code)
     }
 
-    /// Runs the statement to its end.
-    func execute() throws { try statement.execute() }
+    /// Runs the statement to its end; an error, before anything runs, unless every parameter was bound.
+    func execute() throws {
+        let parameters = sqlite3_bind_parameter_count(statement.sqliteStatement)
+        guard bound == parameters else { throw failure(SQLITE_RANGE, "\(bound) of the statement's \(parameters) parameters bound") }
+        try statement.execute()
+    }
 
     /// SQLite's `SQLITE_TRANSIENT`: copy the value now.
     private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
