@@ -62,6 +62,11 @@ let package = Package(
             providers: [.apt(["libpoppler-private-dev"])]
         ),
         .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .systemLibrary(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
@@ -150,7 +155,7 @@ let package = Package(
         .target(
             name: "MijianCollector",
             dependencies: [
-                "MijianCore", "MijianEvidence",
+                "MijianCore", "MijianEvidence", "CZstd",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -57,9 +57,9 @@ CREATE TEMP TABLE pair AS SELECT host_id AS old, host_id || '-copy' AS new, host
 INSERT INTO keys (keyid, pem, host_id, hostname, asset_id, classification, responsible, agent_version, previous_keyid, note, requested_at, approved_at, request_sha256)
   SELECT p.keyid, k.pem, p.new, p.hostname, p.asset, k.classification, k.responsible, k.agent_version, NULL, 'copy', k.requested_at, k.approved_at, k.request_sha256
   FROM pair p JOIN keys k ON k.host_id = p.old AND k.revoked_at IS NULL;
-INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, skew_seconds, skew)
+INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, envelope_encoding, skew_seconds, skew)
   SELECT r.payload_sha256, p.new, p.keyid, r.epoch, r.seq, r.prev_sha256, r.issued_at, r.received_at, r.year, r.outcome, 'copy', r.policy_sha256, r.fail_count, r.envelope,
-    r.skew_seconds, r.skew FROM pair p JOIN reports r ON r.host_id = p.old ORDER BY p.new, r.id;
+    r.envelope_encoding, r.skew_seconds, r.skew FROM pair p JOIN reports r ON r.host_id = p.old ORDER BY p.new, r.id;
 INSERT INTO gaps (host_id, epoch, from_seq, to_seq, year, report_sha256, detected_at)
   SELECT p.new, g.epoch, g.from_seq, g.to_seq, g.year, g.report_sha256, g.detected_at FROM pair p JOIN gaps g ON g.host_id = p.old;
 INSERT INTO host_years SELECT p.new, y.year, p.hostname, p.asset, y.classification, y.responsible, y.reports, y.last_issued_at, y.last_report_sha256, y.policy_id, y.policy_sha256

@@ -99,11 +99,13 @@ for deb in "$agent_deb" "$collector_deb"; do
         die "$(basename "$deb") has files not owned by root/root"
     fi
 done
-# What the code links (CPcap, CUdev, CZlib; GRDB's SQLite) must have reached Depends.
+# What the code links (CPcap, CUdev, CZlib; GRDB's SQLite; the collector's CZstd) must have reached Depends.
 for lib in libpcap0.8 libudev1 zlib1g; do
     grep -q "$lib" <<<"$(dpkg-deb --field "$agent_deb" Depends)" || die "mijian does not depend on $lib"
 done
-grep -q libsqlite3-0 <<<"$(dpkg-deb --field "$collector_deb" Depends)" || die "mijian-collector does not depend on libsqlite3-0"
+for lib in libsqlite3-0 libzstd1; do
+    grep -q "$lib" <<<"$(dpkg-deb --field "$collector_deb" Depends)" || die "mijian-collector does not depend on $lib"
+done
 must_contain "$agent_deb" /usr/bin/mijian /lib/systemd/system/mijian.service \
     /lib/udev/rules.d/70-mijian-usb-input.rules /usr/lib/tmpfiles.d/mijian.conf \
     /etc/mijian/policy.yaml /etc/mijian/agent.yaml /usr/share/man/man1/mijian.1.gz \

@@ -71,7 +71,7 @@ struct ReportDigest: Sendable {
     let textRefusal: IngestRefusal?
 
     /// Text for the stores' columns: a NUL written as U+2400 (`␀`), which both backends keep and a
-    /// reader sees. The envelope, kept verbatim, holds the text as signed.
+    /// reader sees. The envelope, kept byte for byte, holds the text as signed.
     static func storable(_ text: String) -> String {
         text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{2400}") : text
     }

@@ -331,10 +331,9 @@ struct ConsoleQueries: Sendable {
     /// verified): found by the (host, digest) key, not by a scan of every machine's reports.
     func report(sha256: String, hostID: String) async throws(MijianError) -> Report? {
         let found = try await store.consoleRead("cannot read the report") { db in
-            try Data.fetchOne(db, sql: "SELECT envelope FROM reports WHERE host_id = ? AND payload_sha256 = ? ORDER BY id LIMIT 1", arguments: [hostID, sha256])
+            try SQLiteStore.envelope(db, hostID: hostID, payloadSHA256: sha256)
         }
-        guard let found else { return nil }
-        let bytes = Array(found)
+        guard let bytes = found else { return nil }
         let envelope: Envelope
         do {
             envelope = try Envelope.parse(bytes)

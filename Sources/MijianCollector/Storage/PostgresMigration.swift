@@ -78,13 +78,13 @@ public enum PostgresMigration {
             var envelopeBytes: Int64 = 0
             for table in tables {
                 let name = table.name
-                let columns = try await pool.read { db in try db.columns(in: name).map(\.name) }
+                let columns = try await copiedColumns(pool, name)
                 var offset = 0
                 var hasher = SHA256()
                 var rows = 0
                 while true {
                     let sql = "SELECT * FROM \(table.name) ORDER BY \(table.order) LIMIT \(batch) OFFSET \(offset)"
-                    let page = try await pool.read { db in try Row.fetchAll(db, sql: sql).map { row in columns.map { row[$0] as DatabaseValue } } }
+                    let page = try await pool.read { db in try Row.fetchAll(db, sql: sql).map { row in try copiedValues(row, columns: columns) } }
                     if page.isEmpty { break }
                     offset += page.count
                     var binds = PostgresBindings(capacity: page.count * columns.count)
@@ -122,7 +122,7 @@ public enum PostgresMigration {
             // Verify inside the same transaction: every table counted and digested as PostgreSQL holds it.
             for table in copied {
                 let name = table.name
-                let columns = try await pool.read { db in try db.columns(in: name).map(\.name) }
+                let columns = try await copiedColumns(pool, name)
                 let order = tables.first { $0.name == table.name }?.order ?? "1"
                 let collated = order.split(separator: ",").map { column -> String in
                     let name = column.trimmingCharacters(in: .whitespaces)
@@ -149,6 +149,21 @@ public enum PostgresMigration {
                 }
             }
             return Summary(tables: copied, envelopeBytes: envelopeBytes, skipped: skipped)
+        }
+    }
+
+    /// The columns copied from a SQLite table: all of them but how an envelope is stored there
+    /// (`envelope_encoding`: PostgreSQL keeps envelopes as sent and compresses them itself).
+    private static func copiedColumns(_ pool: any DatabaseWriter, _ table: String) async throws -> [String] {
+        try await pool.read { db in try db.columns(in: table).map(\.name) }.filter { $0 != "envelope_encoding" }
+    }
+
+    /// A row's values in `columns`' order, an envelope as it was signed (a stored frame
+    /// decompressed; one that cannot be is an error naming the report, and nothing is kept).
+    static func copiedValues(_ row: Row, columns: [String]) throws -> [DatabaseValue] {
+        try columns.map { column -> DatabaseValue in
+            guard column == "envelope", row.hasColumn("envelope_encoding") else { return row[column] as DatabaseValue }
+            return Data(try SQLiteStore.storedEnvelope(row, hostID: row["host_id"] ?? "?", payloadSHA256: row["payload_sha256"] ?? "?")).databaseValue
         }
     }
 

@@ -113,10 +113,24 @@ extension SQLiteStore {
     }
 
     /// One row of the `UNIQUE(host_id, payload_sha256)` index (the digest alone has no index here).
-    static let envelopeSQL = "SELECT envelope FROM reports WHERE host_id = ? AND payload_sha256 = ? ORDER BY id LIMIT 1"
+    static let envelopeSQL = "SELECT envelope, envelope_encoding FROM reports WHERE host_id = ? AND payload_sha256 = ? ORDER BY id LIMIT 1"
 
+    /// The envelope byte for byte as it was signed (a stored frame decompressed, `EnvelopeCodec`);
+    /// a row that cannot give it back is an error naming the report, never other bytes.
     static func envelope(_ db: Database, hostID: String, payloadSHA256: String) throws -> [UInt8]? {
-        try Data.fetchOne(db, sql: envelopeSQL, arguments: [hostID, payloadSHA256]).map { Array($0) }
+        guard let row = try Row.fetchOne(db, sql: envelopeSQL, arguments: [hostID, payloadSHA256]) else { return nil }
+        return try storedEnvelope(row, hostID: hostID, payloadSHA256: payloadSHA256)
+    }
+
+    /// The envelope of a row holding `envelope` and `envelope_encoding`.
+    static func storedEnvelope(_ row: Row, hostID: String, payloadSHA256: String) throws -> [UInt8] {
+        let stored: Data = row["envelope"]
+        let encoding: Int64 = row["envelope_encoding"]
+        do {
+            return try EnvelopeCodec.unpack(Array(stored), encoding: encoding)
+        } catch {
+            throw MijianError(.database, "the stored envelope of machine \(hostID)'s report sha256:\(payloadSHA256) cannot be read: \(error.description)")
+        }
     }
 
     static func counts(_ db: Database) throws -> StoreCounts {

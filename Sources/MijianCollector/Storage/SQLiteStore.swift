@@ -6,7 +6,7 @@ import MijianEvidence
 import Synchronization
 
 /// The SQLite backend of the collector's store (GRDB, WAL mode on disk, versioned migrations):
-/// the key registry, every envelope verbatim, chain heads, and the per-year aggregates the
+/// the key registry, every envelope as it was signed (in a Zstandard frame when that is smaller, `EnvelopeCodec`), chain heads, and the per-year aggregates the
 /// assessment reads. Opened from any GRDB `DatabaseWriter`: a `DatabasePool` over a directory
 /// in service, a `DatabaseQueue` in memory for tests. Every access is GRDB's async access, so
 /// no request handler blocks its thread on SQLite.
@@ -148,14 +148,17 @@ public final class SQLiteStore: CollectorStorage {
     /// holding their report has committed, and a crash before the commit leaves every report of
     /// the group absent.
     public func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal> {
-        try await group.answer(submission) { self.lane.async { self.drainGroups() } }
+        var submission = submission
+        // Compressed here, on the request's thread, not by the one writer.
+        submission.packed = EnvelopeCodec.pack(submission.envelope)
+        return try await group.answer(submission) { self.lane.async { self.drainGroups() } }
     }
 
     /// Commits waiting groups until none is left, on the lane's own thread (`lane`).
     private func drainGroups() {
         group.drain(blocking: { submissions in
             let results = commitGroup(submissions)
-            checkpointer?.committed(bytes: submissions.reduce(0) { $0 + $1.envelope.count })
+            checkpointer?.committed(bytes: submissions.reduce(0) { $0 + ($1.packed?.bytes.count ?? $1.envelope.count) })
             return results
         })
     }
@@ -333,6 +336,13 @@ public final class SQLiteStore: CollectorStorage {
         }
         ConsoleSchema.register(&migrator)
         registerQueryMigrations(&migrator)
+        // Envelopes kept in a Zstandard frame when it is smaller (`EnvelopeCodec`); the rows
+        // stored before keep theirs as sent (0), nothing is rewritten.
+        migrator.registerMigration("v8-envelope-encoding") { db in
+            // (A test that writes an older store with today's code adds the column first.)
+            guard try !db.columns(in: "reports").contains(where: { $0.name == "envelope_encoding" }) else { return }
+            try db.execute(sql: "ALTER TABLE reports ADD COLUMN envelope_encoding INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -385,8 +395,8 @@ public final class SQLiteStore: CollectorStorage {
             }
             let issued = RFC3339.string(from: report.issuedAt)
             var insert = try DirectBinding(db.cachedStatement(sql: """
-                INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, skew_seconds, skew)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO reports (payload_sha256, host_id, keyid, epoch, seq, prev_sha256, issued_at, received_at, year, outcome, source, policy_sha256, fail_count, envelope, envelope_encoding, skew_seconds, skew)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """), db)
             try insert.bind(sha)
             try insert.bind(hostID)
@@ -401,7 +411,9 @@ public final class SQLiteStore: CollectorStorage {
             try insert.bind(item.source)
             try insert.bind(report.policy.sha256)
             try insert.bind(plan.failCount)
-            try insert.bind(blob: item.envelope)
+            let packed = item.packed ?? EnvelopeCodec.pack(item.envelope)
+            try insert.bind(blob: packed.bytes)
+            try insert.bind(packed.encoding.rawValue)
             try insert.bind(plan.skewSeconds)
             try insert.bind(plan.skew)
             try insert.execute()

@@ -152,6 +152,9 @@ public struct IngestSubmission: Sendable {
     public var source: String
     /// What the assessment keeps of its findings.
     let digest: ReportDigest
+    /// The envelope as the SQLite store writes it, made on the request's thread before the one
+    /// writer takes the submission (`SQLiteStore.record`); nil until then.
+    var packed: EnvelopeCodec.Packed?
 
     /// Makes a submission; bounds the source and digests the findings.
     public init(_ verified: VerifiedSubmission, envelope: [UInt8], receivedAt: Date, source: String) {
