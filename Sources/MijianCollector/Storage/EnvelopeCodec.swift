@@ -35,11 +35,13 @@ enum EnvelopeCodec {
     /// Zstandard's fastest level: about 1 GB/s here, a fifth of the size on reports.
     static let level: Int32 = 1
 
-    /// Compression contexts kept for reuse (making one per envelope allocates its tables again).
-    private static let contexts = Mutex<[ContextBox]>([])
+    /// Contexts kept for reuse: making one per envelope allocates its tables again (a
+    /// decompression context is about 100 KB, which glibc maps and unmaps for every call).
+    private static let compressors = Mutex<[Compressor]>([])
+    private static let decompressors = Mutex<[Decompressor]>([])
 
-    private final class ContextBox: @unchecked Sendable {
-        // Used by one thread at a time: taken out of `contexts` under its lock and put back.
+    private final class Compressor: @unchecked Sendable {
+        // Used by one thread at a time: taken out of `compressors` under its lock and put back.
         let context: OpaquePointer
         init?() {
             guard let context = ZSTD_createCCtx() else { return nil }
@@ -55,6 +57,19 @@ enum EnvelopeCodec {
         deinit { ZSTD_freeCCtx(context) }
     }
 
+    private final class Decompressor: @unchecked Sendable {
+        // As `Compressor`: one thread at a time.
+        let context: OpaquePointer
+        init?() {
+            guard let context = ZSTD_createDCtx() else { return nil }
+            self.context = context
+        }
+        deinit { ZSTD_freeDCtx(context) }
+    }
+
+    /// At most this many contexts of each kind are kept (more threads than that make their own).
+    private static let keptContexts = 16
+
     /// The envelope as it will be stored: a frame when one is smaller and proven to give back the
     /// same bytes, else the bytes themselves.
     static func pack(_ envelope: [UInt8]) -> Packed {
@@ -66,19 +81,19 @@ enum EnvelopeCodec {
 
     /// A Zstandard frame of the bytes with their size and checksum, or nil when zstd fails.
     static func frame(_ bytes: [UInt8]) -> [UInt8]? {
-        guard let box = contexts.withLock({ $0.popLast() }) ?? ContextBox() else { return nil }
-        defer { contexts.withLock { if $0.count < 16 { $0.append(box) } } }
-        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
-        let size = out.withUnsafeMutableBytes { output in
-            bytes.withUnsafeBytes { input in ZSTD_compress2(box.context, output.baseAddress, output.count, input.baseAddress, input.count) }
+        guard let compressor = compressors.withLock({ $0.popLast() }) ?? Compressor() else { return nil }
+        var failed = false
+        let out = [UInt8](unsafeUninitializedCapacity: ZSTD_compressBound(bytes.count)) { output, count in
+            let size = bytes.withUnsafeBytes { input in ZSTD_compress2(compressor.context, output.baseAddress, output.count, input.baseAddress, input.count) }
+            failed = ZSTD_isError(size) != 0
+            count = failed ? 0 : size
         }
-        guard ZSTD_isError(size) == 0 else {
+        if failed {
             // A failed call can leave the context mid-frame: start the next one afresh.
-            ZSTD_CCtx_reset(box.context, ZSTD_reset_session_only)
-            return nil
+            ZSTD_CCtx_reset(compressor.context, ZSTD_reset_session_only)
         }
-        out.removeSubrange(size...)
-        return out
+        compressors.withLock { if $0.count < keptContexts { $0.append(compressor) } }
+        return failed ? nil : out
     }
 
     /// Why stored bytes could not be given back.
@@ -105,9 +120,15 @@ enum EnvelopeCodec {
             throw Failure(description: "the stored Zstandard frame says it holds \(declared) bytes, more than the \(limit) an envelope may have: it is damaged")
         }
         let size = Int(declared)
-        var out = [UInt8](repeating: 0, count: size)
-        let produced = out.withUnsafeMutableBytes { output in
-            frame.withUnsafeBytes { input in ZSTD_decompress(output.baseAddress, output.count, input.baseAddress, input.count) }
+        guard let decompressor = decompressors.withLock({ $0.popLast() }) ?? Decompressor() else {
+            throw Failure(description: "zstd could not make a decompression context (out of memory?)")
+        }
+        defer { decompressors.withLock { if $0.count < keptContexts { $0.append(decompressor) } } }
+        var produced = 0
+        let out = [UInt8](unsafeUninitializedCapacity: size) { output, count in
+            produced = frame.withUnsafeBytes { input in ZSTD_decompressDCtx(decompressor.context, output.baseAddress, size, input.baseAddress, input.count) }
+            // Bytes the call did not write are never read: the array ends where they begin.
+            count = ZSTD_isError(produced) != 0 ? 0 : min(produced, size)
         }
         if ZSTD_isError(produced) != 0 {
             let name = ZSTD_getErrorName(produced).map { String(cString: $0) } ?? "error \(produced)"
