@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Logging
-import MijianCollector
+@testable import MijianCollector
 import MijianCore
 import MijianEvidence
 import MijianTestSupport
@@ -115,6 +115,15 @@ struct RefusalTableTests {
         #expect(RefusalLogLimits.logs(nil) && RefusalLogLimits.logs(10) && !RefusalLogLimits.logs(11) && RefusalLogLimits.logs(10_000) && !RefusalLogLimits.logs(Int64.max))
     }
 
+    @Test func theWritersOwnCopyComesSoonerOnASmallDisk() {
+        #expect(SQLiteStore.writerPages(freeBytes: nil) == Checkpointer.writerPages)
+        #expect(SQLiteStore.writerPages(freeBytes: 100 << 30) == Checkpointer.writerPages)
+        #expect(SQLiteStore.writerPages(freeBytes: 16 << 20) == 1_024)
+        #expect(SQLiteStore.writerPages(freeBytes: 64 << 20) == 4_000)
+        #expect(SQLiteStore.writerPages(freeBytes: 0) == 256)
+        #expect(SQLiteStore.writerPages(freeBytes: -1) == Checkpointer.writerPages)
+    }
+
     @Test func addressesAreCountedWithoutTheirPort() {
         #expect(CollectorStore.refusalAddress("http 192.0.2.7:51234") == "http 192.0.2.7")
         #expect(CollectorStore.refusalAddress("http [2001:db8:0:7::1]:443") == "http [2001:db8:0:7::]/64")
@@ -136,6 +145,9 @@ struct RefusalTableTests {
         var refusalLimits = RefusalLogLimits()
         refusalLimits.maxRows = 500
         let store = try CollectorStore(directory: mount.path, refusalLimits: refusalLimits)
+        // The writer copies the log itself before it could fill the disk: a quarter of 16 MiB.
+        let threshold = try await store.sqlite.writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(threshold.map { $0 <= 1_024 && $0 >= 256 } == true, "wal_autocheckpoint \(threshold.map(String.init) ?? "?")")
         let collector = Collector(store: store, verifier: EvidenceSubmissionVerifier(store: store), logger: TestUnit.logger)
         let machine = try TestMachine(index: 21, hostname: "ws-21", assetID: "JSJ-21", classification: .confidential)
         try TestUnit.enrol([machine], into: collector)
