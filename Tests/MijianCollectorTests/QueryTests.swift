@@ -93,16 +93,23 @@ import Testing
     @Test func anOlderStoreIsCountedWhenOpened() async throws {
         let queue = try DatabaseQueue(configuration: SQLiteStore.configuration())
         try SQLiteStore.migrator(refusalLimits: RefusalLogLimits()).migrate(queue, upTo: "v6-console-indexes")
-        // The rows are written by today's code, which says how it kept each envelope (a later migration).
-        try await queue.write { db in try db.execute(sql: "ALTER TABLE reports ADD COLUMN envelope_encoding INTEGER NOT NULL DEFAULT 0") }
         let machines = [try LedgerMachine(21, hostname: "ws-b"), try LedgerMachine(22, hostname: "ws-a"), try LedgerMachine(23, hostname: "ws-a"), try LedgerMachine(24, hostname: "ws-c")]
-        let submissions = Self.chains(machines)
+        // The rows are written by today's code, which names the column a later migration adds
+        // (`envelope_encoding`): it is there while they are written, with the envelopes as sent as
+        // the stores of that time held them, and gone again before the store is opened.
+        let submissions = Self.chains(machines).map { item in
+            var item = item
+            item.packed = EnvelopeCodec.Packed(bytes: item.envelope, encoding: .verbatim)
+            return item
+        }
         try await queue.write { db in
+            try db.execute(sql: "ALTER TABLE reports ADD COLUMN envelope_encoding INTEGER NOT NULL DEFAULT 0")
             for machine in machines { try SQLiteStore.approve(db, machine.record) }
             for item in submissions {
                 let context = try SQLiteStore.loadContext(db, item.lookup)
                 _ = try SQLiteStore.apply(db, IngestRules.decide(context: context, submission: item, limits: ChainLimits()), to: item, limits: RefusalLogLimits())
             }
+            try db.execute(sql: "ALTER TABLE reports DROP COLUMN envelope_encoding")
         }
         #expect(try await queue.read { db in try db.columns(in: "hosts").contains { $0.name == "report_count" } } == false)
         let older = try SQLiteStore(writer: queue)

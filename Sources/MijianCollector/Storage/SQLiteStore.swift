@@ -68,10 +68,8 @@ public final class SQLiteStore: CollectorStorage {
         let path = FilePathText.join(directory, "collector.sqlite")
         let pool: DatabasePool
         do {
-            pool = try DatabasePool(path: path, configuration: Self.configuration())
             // On a small data disk the writer copies the log itself sooner (`writerPages(freeBytes:)`).
-            let pages = Self.writerPages(freeBytes: Self.freeBytes(directory))
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = \(pages)") }
+            pool = try DatabasePool(path: path, configuration: Self.configuration(writerPages: Self.writerPages(freeBytes: Self.freeBytes(directory))))
         } catch {
             throw StoreError.unavailable("cannot open the collector database \(path)", underlying: error)
         }
@@ -108,7 +106,10 @@ public final class SQLiteStore: CollectorStorage {
     }
 
     /// The connection settings every collector database is opened with.
-    public static func configuration() -> Configuration {
+    public static func configuration() -> Configuration { configuration(writerPages: Checkpointer.writerPages) }
+
+    /// The same, with the writer's own checkpoint threshold (`writerPages(freeBytes:)` for a data directory).
+    static func configuration(writerPages: Int) -> Configuration {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -116,8 +117,9 @@ public final class SQLiteStore: CollectorStorage {
             // and the database stays consistent after a power loss (the last commits may be lost).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // The log is copied into the database by a connection of its own (`Checkpointer`); the
-            // writer does it itself only when the log has grown past this many pages (about 16 MiB).
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerPages)")
+            // writer does it itself only when the log has grown past this many pages (about 16 MiB,
+            // less on a small data disk).
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(writerPages)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             if !db.configuration.readonly {
                 // The writer (and the checkpointer's connection, which copies the log without its
@@ -360,8 +362,6 @@ public final class SQLiteStore: CollectorStorage {
         // Envelopes kept in a Zstandard frame when it is smaller (`EnvelopeCodec`); the rows
         // stored before keep theirs as sent (0), nothing is rewritten.
         migrator.registerMigration("v8-envelope-encoding") { db in
-            // (A test that writes an older store with today's code adds the column first.)
-            guard try !db.columns(in: "reports").contains(where: { $0.name == "envelope_encoding" }) else { return }
             try db.execute(sql: "ALTER TABLE reports ADD COLUMN envelope_encoding INTEGER NOT NULL DEFAULT 0")
         }
         return migrator
