@@ -234,22 +234,6 @@ public struct DropDirectoryTransport: ReportTransport {
     public func shutdown() async {}
 }
 
-/// A random number generator from a seed (SplitMix64): the same seed, the same jitter.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    /// A generator starting at `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The delivery service: sends spooled envelopes in chain order, one at a time, backing off
 /// while the collector is away; at shutdown it keeps trying for `flushTime`, then leaves the

@@ -277,7 +277,7 @@ struct DirectDecodingTests {
 
     @Test("Thousands of seeded mutations: the direct decoder never accepts what the tree refuses, nor decodes differently")
     func mutations() {
-        var random = SeededGenerator(seed: 0x6D69_6A69_616E)
+        var random = SeededRandom(seed: 0x6D69_6A69_616E)
         let base = Array(Fixtures.payloadText(key).utf8)
         let alphabet = Array("{}[]:,\"\\ 0123456789.-eE+tfnul\u{7F}".utf8) + [0x00, 0x0A, 0xC3, 0xFF]
         var accepted = 0
@@ -386,7 +386,7 @@ struct DirectDecodingTests {
             #expect(Envelope.scan(bytes) != nil)
         }
         for variant in variants { expectEnvelopeAgreement(Array(variant.utf8)) }
-        var random = SeededGenerator(seed: 0xD55E)
+        var random = SeededRandom(seed: 0xD55E)
         let alphabet = Array("{}[]:,\"\\ =+/-_A".utf8) + [0x00, 0xC3]
         for _ in 0..<1500 {
             var bytes = signed
@@ -408,18 +408,5 @@ struct DirectDecodingTests {
             return start..<start + needle.count
         }
         return nil
-    }
-}
-
-/// SplitMix64: the same mutations on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -355,7 +355,7 @@ public enum BrowserHistoryProbe {
     static func readChromium(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Each host's counts from `urls` alone (the browser keeps each URL's counts and last
         // visit there); the visits table is read only for the first visits of the hosts judged.
-        let urls = try collectHosts(db, "SELECT url, visit_count, typed_count, id, last_visit_time FROM urls", family: .chromium, into: &profile)
+        let urls = try collectHosts(db, table: "urls", columns: ["url", "visit_count", "typed_count", "id", "last_visit_time"], visitedOnly: false, family: .chromium, into: &profile)
         try collectTotals(db, table: "visits", time: "visit_time", family: .chromium, into: &profile)
         try collectFirstVisits(
             db, table: "visits", url: "url", time: "visit_time", urls: urls, urlTable: "urls", family: .chromium, isInside: isInside, into: &profile)
@@ -374,8 +374,8 @@ public enum BrowserHistoryProbe {
 
     static func readFirefox(_ db: HistoryDatabase, tables: Set<String>, isInside: HostJudge?, into profile: inout BrowserProfile) throws(MijianError) {
         // Places with no visit at all (the default bookmarks) were never visited and are left out.
-        let hosts = "SELECT url, visit_count, typed, id, last_visit_date FROM moz_places WHERE visit_count > 0 OR last_visit_date IS NOT NULL"
-        let urls = try collectHosts(db, hosts, family: .firefox, into: &profile)
+        let urls = try collectHosts(
+            db, table: "moz_places", columns: ["url", "visit_count", "typed", "id", "last_visit_date"], visitedOnly: true, family: .firefox, into: &profile)
         try collectTotals(db, table: "moz_historyvisits", time: "visit_date", family: .firefox, into: &profile)
         try collectFirstVisits(
             db, table: "moz_historyvisits", url: "place_id", time: "visit_date", urls: urls, urlTable: "moz_places", family: .firefox, isInside: isInside,
@@ -420,53 +420,96 @@ public enum BrowserHistoryProbe {
         var lastRows: [Int64] = []
     }
 
-    /// The hosts of the URL table, summed up here in one pass over the rows `sql` gives (URL,
-    /// visit count, typed count, id, last visit time): no sort of every URL by host, no list of
-    /// ids built as text, and per row only flat arrays written. `profile.hosts` is in host order;
-    /// each host's last URL is read later, only for the hosts a finding lists.
-    static func collectHosts(_ db: HistoryDatabase, _ sql: String, family: BrowserFamily, into profile: inout BrowserProfile) throws(MijianError) -> HostURLs {
+    /// The hosts of the URL table, summed up in one pass over its rows (`columns`: the URL, the
+    /// visit count, the typed count, the id and the last visit time; with `visitedOnly`, rows with
+    /// no visit count and no last visit are left out, as Firefox's default bookmarks): no sort of
+    /// every URL by host, no list of ids built as text, and per row only flat arrays written.
+    /// `profile.hosts` is in host order; each host's last URL is read later, only for the hosts a
+    /// finding lists.
+    ///
+    /// A database read in place is walked straight from its file (`TableScan`); when the walk
+    /// cannot read it, SQLite reads the same rows (`SELECT`), and the sums are the same either way.
+    static func collectHosts(
+        _ db: HistoryDatabase, table: String, columns: [String], visitedOnly: Bool, family: BrowserFamily, into profile: inout BrowserProfile
+    ) throws(MijianError) -> HostURLs {
+        var sums = HostSums()
+        if var scan = db.tableScan(), let layout = try db.layout(table, columns: columns) {
+            do throws(TableScan.Unsupported) {
+                try scan.rows(root: layout.root, columns: layout.columns) { rowid, values throws(TableScan.Unsupported) in
+                    func integer(_ slot: Int) throws(TableScan.Unsupported) -> Int64? {
+                        try TableScan.integer(values, slot, rowid: rowid, isRowID: layout.isRowID[slot])
+                    }
+                    let visits = try integer(1) ?? 0
+                    let last = try integer(4)
+                    if visitedOnly, visits <= 0, last == nil { return }
+                    var url: UnsafeBufferPointer<UInt8>?
+                    if case .text(let bytes) = values[0] { url = bytes }
+                    sums.add(url: url, visits: visits, typed: try integer(2) ?? 0, id: try integer(3) ?? 0, last: last)
+                }
+                return sums.finish(family: family, into: &profile)
+            } catch {
+                // Read by SQLite below, from the start.
+                sums = HostSums()
+            }
+        }
+        let sql = "SELECT \(columns.joined(separator: ", ")) FROM \(table)"
+            + (visitedOnly ? " WHERE \(columns[1]) > 0 OR \(columns[4]) IS NOT NULL" : "")
+        try db.rows(sql) { row throws(MijianError) in
+            sums.add(url: row.bytes(0), visits: row.int(1), typed: row.int(2), id: row.int(3), last: row.isNull(4) ? nil : row.int(4))
+        }
+        return sums.finish(family: family, into: &profile)
+    }
+
+    /// The URL rows' hosts summed up as they come.
+    struct HostSums {
         var table = HostTable()
         var sums: [HostSum] = []
         var urls = HostURLs()
         var internalEntries = 0
-        try db.rows(sql) { row throws(MijianError) in
-            guard let bytes = row.bytes(0), let range = VisitedURL.hostRange(bytes) else {
+
+        /// One URL row; a URL that is not a visit (or none) counts as an internal entry.
+        @inline(__always)
+        mutating func add(url: UnsafeBufferPointer<UInt8>?, visits: Int64, typed: Int64, id: Int64, last: Int64?) {
+            guard let bytes = url, let range = VisitedURL.hostRange(bytes) else {
                 internalEntries += 1
                 return
             }
             let (at, new) = table.entry(bytes, range)
-            let id = row.int(3)
             urls.ids.append(id)
             urls.hosts.append(Int32(truncatingIfNeeded: at))
             var sum = new ? HostSum() : sums[at]
             sum.urls += 1
             // The browser's own count, from a file its user can write: never below zero, and
             // the sum stops at the largest integer rather than trapping.
-            sum.visits = sum.visits.addingSaturated(Int(row.int(1)))
-            if row.int(2) > 0 { sum.typed = true }
-            // The URL of the host's last visit (the first URL of the latest time).
-            if !row.isNull(4) {
-                let time = row.int(4)
-                if sum.latest.map({ time > $0 }) ?? true {
+            sum.visits = sum.visits.addingSaturated(Int(truncatingIfNeeded: visits))
+            if typed > 0 { sum.typed = true }
+            // The URL of the host's last visit (of the latest time, the smallest id: the same
+            // whatever order the rows come in).
+            if let time = last {
+                if sum.latest.map({ time > $0 || (time == $0 && id < sum.latestRow) }) ?? true {
                     sum.latest = time
                     sum.latestRow = id
                 }
             }
             if new { sums.append(sum) } else { sums[at] = sum }
         }
-        let order = table.entriesInHostOrder()
-        var position = [Int32](repeating: 0, count: order.count)
-        for (index, entry) in order.enumerated() { position[entry] = Int32(index) }
-        for index in urls.hosts.indices { urls.hosts[index] = position[Int(urls.hosts[index])] }
-        profile.hosts = order.map { at in
-            let sum = sums[at]
-            return BrowserHostVisits(
-                host: table.host(at), urls: sum.urls, visits: sum.visits, typed: sum.typed, firstVisit: nil,
-                lastVisit: sum.latest.flatMap(family.date(fromMicroseconds:)), lastURL: "")
+
+        /// `profile.hosts` in host order, and the URL rows' hosts renumbered to match.
+        mutating func finish(family: BrowserFamily, into profile: inout BrowserProfile) -> HostURLs {
+            let order = table.entriesInHostOrder()
+            var position = [Int32](repeating: 0, count: order.count)
+            for (index, entry) in order.enumerated() { position[entry] = Int32(index) }
+            for index in urls.hosts.indices { urls.hosts[index] = position[Int(urls.hosts[index])] }
+            profile.hosts = order.map { at in
+                let sum = sums[at]
+                return BrowserHostVisits(
+                    host: table.host(at), urls: sum.urls, visits: sum.visits, typed: sum.typed, firstVisit: nil,
+                    lastVisit: sum.latest.flatMap(family.date(fromMicroseconds:)), lastURL: "")
+            }
+            urls.lastRows = order.map { sums[$0].latestRow }
+            profile.internalEntries = internalEntries
+            return urls
         }
-        urls.lastRows = order.map { sums[$0].latestRow }
-        profile.internalEntries = internalEntries
-        return urls
     }
 
     /// Public URL ids beyond which the earliest public visit is found by walking the visits in

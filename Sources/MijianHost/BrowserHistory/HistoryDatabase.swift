@@ -116,6 +116,55 @@ final class HistoryDatabase {
         return found
     }
 
+    /// Where a table's columns are in its records, for reading it with `TableScan`.
+    struct TableLayout {
+        /// The table b-tree's root page.
+        let root: Int
+        /// The record position of each column asked, in the order asked.
+        let columns: [Int]
+        /// Whether the column at each position asked is the row id under another name (`INTEGER
+        /// PRIMARY KEY`): SQLite reads it as the row id, never from the record.
+        let isRowID: [Bool]
+    }
+
+    /// The walk over the user's file for a database read in place; nil for a copy (SQLite must
+    /// apply its WAL or journal) or a file the walk does not read (`TableScan.Unsupported`).
+    func tableScan() -> TableScan? {
+        guard let descriptor else { return nil }
+        return try? TableScan(fd: descriptor)
+    }
+
+    /// The layout of `table` for `columns`; nil when its records are not simply its columns in
+    /// order (generated columns, `WITHOUT ROWID`, a column missing), so only SQLite reads it.
+    func layout(_ table: String, columns names: [String]) throws(MijianError) -> TableLayout? {
+        var root: Int?
+        var sql = ""
+        try rows("SELECT rootpage, sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]) { row throws(MijianError) in
+            root = Int(row.int(0))
+            sql = row.text(1)
+        }
+        guard let root, root > 1 else { return nil }
+        let declaration = sql.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        guard !declaration.contains("without rowid") else { return nil }
+        var columns: [(name: String, type: String, primaryKey: Int64, hidden: Int64)] = []
+        try rows("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid", [table]) { row throws(MijianError) in
+            columns.append((row.text(0), row.text(1), row.int(2), row.int(3)))
+        }
+        // A generated column is not in the record: the positions would shift.
+        guard !columns.isEmpty, !columns.contains(where: { $0.hidden != 0 }) else { return nil }
+        let keys = columns.filter { $0.primaryKey > 0 }
+        // `INTEGER PRIMARY KEY` is the row id, but for the quirk `INTEGER PRIMARY KEY DESC`.
+        let alias = keys.count == 1 && keys[0].type.uppercased() == "INTEGER" && !declaration.contains("primary key desc") ? keys[0].name : nil
+        var positions: [Int] = []
+        var isRowID: [Bool] = []
+        for name in names {
+            guard let position = columns.firstIndex(where: { $0.name.lowercased() == name.lowercased() }) else { return nil }
+            positions.append(position)
+            isRowID.append(alias.map { $0.lowercased() == name.lowercased() } ?? false)
+        }
+        return TableLayout(root: root, columns: positions, isRowID: isRowID)
+    }
+
     private func failure(_ code: Int32, _ what: String) -> MijianError {
         let message = String(cString: sqlite3_errmsg(handle))
         return MijianError(.database, "SQLite \(what) in \(descriptor == nil ? "the copy of " : "")\(path): \(message) (code \(code))", path: path)
