@@ -314,6 +314,13 @@ struct BrowserHistoryTests {
         for url in ["http://[2001:db8::1/", "http://[]/", "http://user@/", "http://:80/", "http:///path", "http:/one-slash", "http://...:1/"] {
             #expect(VisitedURL.host(url) == nil, "\(url)")
         }
+        // The eight-byte prefix test and the scheme's byte-by-byte reading agree, at and around eight bytes.
+        for (url, host) in [
+            ("https://a", "a"), ("http://a", "a"), ("https://", nil), ("http://", nil), ("http://a.b", "a.b"), ("HTTPS://A", "a"), ("Http://A.b/", "a.b"),
+            ("https:/a", nil), ("httpx://a", "a"), ("http:///", nil), ("https://@", nil), ("https:///x", nil),
+        ] as [(String, String?)] {
+            #expect(VisitedURL.host(url) == host, "\(url)")
+        }
     }
 
     @Test("visit counts a user forged (huge, below zero) neither trap nor subtract: the sums stop at the largest integer")

@@ -554,7 +554,8 @@ public enum BrowserHistoryProbe {
             profile.hosts[index].lastURL = lastURLs[urls.lastRows[index]] ?? ""
         }
         // Many ids: the walk goes up the index on the time to the first visit whose URL is one of
-        // them (`mijian_judged`, a lookup in a bit set, not a list parsed and indexed by SQLite).
+        // them (`mijian_judged`, a lookup in a bit set, not a list parsed and indexed by SQLite);
+        // a visit without a time is passed over, as MIN passes it over.
         let earliest: String
         if publicIDs <= perURLLookupLimit {
             let all = urls.hosts.indices.filter { judged[Int(urls.hosts[$0])] }.map { urls.ids[$0] }
@@ -563,7 +564,7 @@ public enum BrowserHistoryProbe {
             var set = IDBitSet()
             for (index, host) in urls.hosts.enumerated() where judged[Int(host)] { set.insert(urls.ids[index]) }
             db.judgedIDs = set
-            earliest = "SELECT \(time) FROM \(table) WHERE mijian_judged(\(url)) ORDER BY \(time) LIMIT 1"
+            earliest = "SELECT \(time) FROM \(table) WHERE mijian_judged(\(url)) AND \(time) IS NOT NULL ORDER BY \(time) LIMIT 1"
         }
         try db.rows(earliest) { row throws(MijianError) in profile.firstPublicVisit = family.date(fromMicroseconds: row.int(0)) }
     }

@@ -91,12 +91,19 @@ struct TableScan {
     /// the values of record columns `columns` (record order: the table's columns as stored) to
     /// `body`, whose buffer is valid only inside the call.
     mutating func rows(root: Int, columns: [Int], _ body: (Int64, UnsafeBufferPointer<Value>) throws(Unsupported) -> Void) throws(Unsupported) {
-        var values = [Value](repeating: .null, count: columns.count)
+        let values = UnsafeMutableBufferPointer<Value>.allocate(capacity: max(columns.count, 1))
+        values.initialize(repeating: .null)
+        defer { values.deallocate() }
         let needed = (columns.max() ?? -1) + 1
         // The slot of each record column up to the last one asked (-1: not asked).
-        var slots = [Int](repeating: -1, count: needed)
+        let slots = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(needed, 1))
+        slots.initialize(repeating: -1)
+        defer { slots.deallocate() }
         for (slot, column) in columns.enumerated() where column >= 0 { slots[column] = slot }
-        var page = [UInt8](repeating: 0, count: header.pageSize * Self.runPages)
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: header.pageSize * Self.runPages, alignment: 16)
+        defer { page.deallocate() }
+        let bytes = UnsafeBufferPointer(page.bindMemory(to: UInt8.self))
+        let row = Row(slots: UnsafeBufferPointer(rebasing: slots[0..<needed]), values: values)
         // The pages to visit, in order: a stack of child lists (the deepest last).
         var stack: [(children: [Int], next: Int)] = [([root], 0)]
         while var top = stack.popLast() {
@@ -107,7 +114,7 @@ struct TableScan {
             let first = top.children[top.next]
             for offset in 0..<run { try claim(first + offset) }
             let length = run * header.pageSize
-            let got = page.withUnsafeMutableBytes { Self.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: $0[0..<length]), offset: (first - 1) * header.pageSize) }
+            let got = Self.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: page[0..<length]), offset: (first - 1) * header.pageSize)
             guard got == length else { throw Unsupported(reason: "page \(first) cannot be read") }
             pagesRead += run
             top.next += run
@@ -115,12 +122,12 @@ struct TableScan {
             for offset in 0..<run {
                 let number = first + offset
                 let start = offset * header.pageSize
-                let type = page[start + (number == 1 ? 100 : 0)]
+                let type = bytes[start + (number == 1 ? 100 : 0)]
                 if type == 0x0D {
-                    try leaf(page, start: start, number: number, slots: slots, values: &values, body)
+                    try leaf(bytes, start: start, number: number, row: row, body)
                 } else if type == 0x05 {
                     // An interior page: its children are visited before the rest of this run.
-                    let children = try interior(page, start: start, number: number)
+                    let children = try interior(bytes, start: start, number: number)
                     guard stack.count < 64 else { throw Unsupported(reason: "tree too deep") }
                     if offset + 1 < run {
                         // The rest of the run comes after the subtree: read again when its turn comes
@@ -138,6 +145,13 @@ struct TableScan {
         }
     }
 
+    /// Where a row's asked columns go: per record column up to the last asked, its slot (-1: not
+    /// asked); the values by slot.
+    struct Row {
+        let slots: UnsafeBufferPointer<Int>
+        let values: UnsafeMutableBufferPointer<Value>
+    }
+
     /// Marks page `number` read; `Unsupported` when it is out of the file or was read before.
     private mutating func claim(_ number: Int) throws(Unsupported) {
         guard number >= 1, number <= header.pageCount else { throw Unsupported(reason: "page \(number) out of the file") }
@@ -151,7 +165,7 @@ struct TableScan {
     }
 
     /// The child pages of an interior page, left to right, the right-most last.
-    private func interior(_ page: [UInt8], start: Int, number: Int) throws(Unsupported) -> [Int] {
+    private func interior(_ page: UnsafeBufferPointer<UInt8>, start: Int, number: Int) throws(Unsupported) -> [Int] {
         let headerAt = start + (number == 1 ? 100 : 0)
         let end = start + header.usable
         let cells = Int(page[headerAt + 3]) << 8 | Int(page[headerAt + 4])
@@ -170,44 +184,42 @@ struct TableScan {
 
     /// The rows of a leaf page.
     private mutating func leaf(
-        _ page: [UInt8], start: Int, number: Int, slots: [Int], values: inout [Value], _ body: (Int64, UnsafeBufferPointer<Value>) throws(Unsupported) -> Void
+        _ bytes: UnsafeBufferPointer<UInt8>, start: Int, number: Int, row: Row, _ body: (Int64, UnsafeBufferPointer<Value>) throws(Unsupported) -> Void
     ) throws(Unsupported) {
         let headerAt = start + (number == 1 ? 100 : 0)
         let end = start + header.usable
-        let cells = Int(page[headerAt + 3]) << 8 | Int(page[headerAt + 4])
+        let cells = Int(bytes[headerAt + 3]) << 8 | Int(bytes[headerAt + 4])
         let pointers = headerAt + 8
         guard pointers + 2 * cells <= end else { throw Unsupported(reason: "page \(number): cell pointers past the page") }
         let usable = header.usable
         let maxLocal = usable - 35
         let minLocal = (usable - 12) * 32 / 255 - 23
-        try page.withUnsafeBufferPointer { (bytes: UnsafeBufferPointer<UInt8>) throws(Unsupported) in
-            for cell in 0..<cells {
-                var at = start + (Int(bytes[pointers + 2 * cell]) << 8 | Int(bytes[pointers + 2 * cell + 1]))
-                guard at >= pointers + 2 * cells, at < end else { throw Unsupported(reason: "page \(number): a cell out of its page") }
-                guard let (size, afterSize) = Self.varint(bytes, at, end), size >= 0, size <= 0x7fff_ffff else {
-                    throw Unsupported(reason: "page \(number): a cell's size")
-                }
-                at = afterSize
-                guard let (rowid, afterRowid) = Self.varint(bytes, at, end) else { throw Unsupported(reason: "page \(number): a cell's row id") }
-                at = afterRowid
-                let payload = Int(size)
-                var local = payload
-                if payload > maxLocal {
-                    let spill = minLocal + (payload - minLocal) % (usable - 4)
-                    local = spill <= maxLocal ? spill : minLocal
-                }
-                guard at + local <= end, local <= payload else { throw Unsupported(reason: "page \(number): a cell out of its page") }
-                if local == payload {
-                    try record(UnsafeBufferPointer(rebasing: bytes[at..<(at + payload)]), slots: slots, values: &values, page: number)
-                } else {
-                    guard at + local + 4 <= end else { throw Unsupported(reason: "page \(number): an overflow pointer out of its page") }
-                    try overflow(local: UnsafeBufferPointer(rebasing: bytes[at..<(at + local)]), first: Int(Self.be32(page, at + local)), total: payload, page: number)
-                    try assembled.withUnsafeBufferPointer { (whole: UnsafeBufferPointer<UInt8>) throws(Unsupported) in
-                        try record(whole, slots: slots, values: &values, page: number)
-                    }
-                }
-                try values.withUnsafeBufferPointer { (row: UnsafeBufferPointer<Value>) throws(Unsupported) in try body(rowid, row) }
+        for cell in 0..<cells {
+            var at = start + (Int(bytes[pointers + 2 * cell]) << 8 | Int(bytes[pointers + 2 * cell + 1]))
+            guard at >= pointers + 2 * cells, at < end else { throw Unsupported(reason: "page \(number): a cell out of its page") }
+            guard let (size, afterSize) = Self.varint(bytes, at, end), size >= 0, size <= 0x7fff_ffff else {
+                throw Unsupported(reason: "page \(number): a cell's size")
             }
+            at = afterSize
+            guard let (rowid, afterRowid) = Self.varint(bytes, at, end) else { throw Unsupported(reason: "page \(number): a cell's row id") }
+            at = afterRowid
+            let payload = Int(size)
+            var local = payload
+            if payload > maxLocal {
+                let spill = minLocal + (payload - minLocal) % (usable - 4)
+                local = spill <= maxLocal ? spill : minLocal
+            }
+            guard at + local <= end, local <= payload else { throw Unsupported(reason: "page \(number): a cell out of its page") }
+            if local == payload {
+                try Self.record(UnsafeBufferPointer(rebasing: bytes[at..<(at + payload)]), row: row, page: number)
+            } else {
+                guard at + local + 4 <= end else { throw Unsupported(reason: "page \(number): an overflow pointer out of its page") }
+                try overflow(local: UnsafeBufferPointer(rebasing: bytes[at..<(at + local)]), first: Int(Self.be32(bytes, at + local)), total: payload, page: number)
+                try assembled.withUnsafeBufferPointer { (whole: UnsafeBufferPointer<UInt8>) throws(Unsupported) in
+                    try Self.record(whole, row: row, page: number)
+                }
+            }
+            try body(rowid, UnsafeBufferPointer(row.values))
         }
     }
 
@@ -230,19 +242,27 @@ struct TableScan {
         guard next == 0 else { throw Unsupported(reason: "page \(page): an overflow chain longer than its record") }
     }
 
-    /// The values of `columns` in one record.
-    private func record(_ bytes: UnsafeBufferPointer<UInt8>, slots: [Int], values: inout [Value], page: Int) throws(Unsupported) {
-        guard let (headerSize, first) = Self.varint(bytes, 0, bytes.count), headerSize >= 1, headerSize <= Int64(bytes.count) else {
+    /// The values of the asked columns in one record.
+    @inline(__always)
+    private static func record(_ bytes: UnsafeBufferPointer<UInt8>, row: Row, page: Int) throws(Unsupported) {
+        guard let (headerSize, first) = varint(bytes, 0, bytes.count), headerSize >= 1, headerSize <= Int64(bytes.count) else {
             throw Unsupported(reason: "page \(page): a record's header")
         }
+        let headerEnd = Int(headerSize)
         var typeAt = first
-        var body = Int(headerSize)
-        var column = 0
+        var body = headerEnd
         // Offsets and types of the columns up to the last one asked, read from the header in one pass.
-        while column < slots.count {
-            guard typeAt < Int(headerSize) else { throw Unsupported(reason: "page \(page): a record without column \(column)") }
-            guard let (type, next) = Self.varint(bytes, typeAt, Int(headerSize)) else { throw Unsupported(reason: "page \(page): a record's header") }
-            typeAt = next
+        for column in 0..<row.slots.count {
+            guard typeAt < headerEnd else { throw Unsupported(reason: "page \(page): a record without column \(column)") }
+            let type: Int64
+            if bytes[typeAt] < 0x80 {
+                type = Int64(bytes[typeAt])
+                typeAt += 1
+            } else {
+                guard let (long, next) = varint(bytes, typeAt, headerEnd) else { throw Unsupported(reason: "page \(page): a record's header") }
+                type = long
+                typeAt = next
+            }
             let length: Int
             switch type {
             case 0, 8, 9: length = 0
@@ -255,21 +275,20 @@ struct TableScan {
                 length = (Int(type) - 12) / 2
             }
             guard body + length <= bytes.count else { throw Unsupported(reason: "page \(page): a value past its record") }
-            let slot = slots[column]
+            let slot = row.slots[column]
             if slot >= 0 {
                 switch type {
-                case 0: values[slot] = .null
-                case 8: values[slot] = .integer(0)
-                case 9: values[slot] = .integer(1)
-                case 1...6: values[slot] = .integer(Self.integer(bytes, body, length))
+                case 0: row.values[slot] = .null
+                case 8: row.values[slot] = .integer(0)
+                case 9: row.values[slot] = .integer(1)
+                case 1...6: row.values[slot] = .integer(integer(bytes, body, length))
                 case 7: throw Unsupported(reason: "page \(page): a real number in column \(column)")
                 default:
                     guard type & 1 == 1 else { throw Unsupported(reason: "page \(page): a blob in column \(column)") }
-                    values[slot] = .text(UnsafeBufferPointer(rebasing: bytes[body..<(body + length)]))
+                    row.values[slot] = .text(UnsafeBufferPointer(rebasing: bytes[body..<(body + length)]))
                 }
             }
             body += length
-            column += 1
         }
     }
 
@@ -299,6 +318,10 @@ struct TableScan {
 
     static func varint(_ bytes: [UInt8], _ at: Int, _ end: Int) -> (Int64, Int)? {
         bytes.withUnsafeBufferPointer { varint($0, at, end) }
+    }
+
+    static func be32(_ bytes: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32 {
+        UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
     }
 
     static func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
