@@ -355,7 +355,11 @@ struct BrowserHistoryTests {
         // Lengths from 1 to 40 cover whole eight-byte words and every tail; 3,000 hosts make the
         // table grow several times; bytes from 0x80 up are kept as they are.
         let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-@[]{}`~".utf8) + [0xc3, 0xa9, 0xd0, 0x9f]
-        let hosts = (0..<3_000).map { _ in (0..<Int.random(in: 1...40, using: &random)).map { _ in letters.randomElement(using: &random) ?? 0x61 } }
+        var hosts = (0..<3_000).map { _ in (0..<Int.random(in: 1...40, using: &random)).map { _ in letters.randomElement(using: &random) ?? 0x61 } }
+        // Long shared beginnings (the order is then decided past sixteen bytes) and NUL bytes,
+        // which a forged URL can hold and the order must not take for an end.
+        hosts += (0..<400).map { index in Array("www.site.example.".utf8) + Array(String(index * 7919 % 1000).utf8) + (index % 5 == 0 ? [0] : []) }
+        hosts += [Array("a".utf8), [0x61, 0], [0x61, 0, 0x62], Array("a\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}b".utf8)]
         for round in 0..<3 {
             for host in hosts.shuffled(using: &random) {
                 // The same host in another case, inside a longer URL.
@@ -373,6 +377,9 @@ struct BrowserHistoryTests {
         }
         #expect(table.count == reference.count)
         for (key, entry) in reference { #expect(table.host(entry) == String(decoding: key, as: UTF8.self)) }
+        // In the order of the hosts' bytes, a host before every longer one it begins.
+        let ordered = reference.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map(\.value)
+        #expect(table.entriesInHostOrder() == ordered)
     }
 
     @Test("a profile read share runs every read once, on the finder and its helpers, and returns them in order")

@@ -20,18 +20,29 @@ struct HostTable {
     func host(_ entry: Int) -> String { String(decoding: arena[spans[entry]], as: UTF8.self) }
 
     /// The entries in the order of their hosts' bytes (for the ASCII names of URLs, the order of
-    /// the hosts as strings).
+    /// the hosts as strings). Each host's first sixteen bytes, as two big-endian words, decide
+    /// most comparisons without a call; the rest of the bytes and the length decide ties.
     func entriesInHostOrder() -> [Int] {
         arena.withUnsafeBufferPointer { stored in
-            spans.indices.sorted { left, right in
-                let (a, b) = (spans[left], spans[right])
+            guard let base = stored.baseAddress else { return Array(spans.indices) }
+            func word(_ span: Range<Int>, _ from: Int) -> UInt64 {
+                var value: UInt64 = 0
+                for offset in from..<(from + 8) { value = value << 8 | (offset < span.count ? UInt64(base[span.lowerBound + offset]) : 0) }
+                return value
+            }
+            var keyed = spans.indices.map { (first: word(spans[$0], 0), second: word(spans[$0], 8), entry: $0) }
+            keyed.sort { left, right in
+                if left.first != right.first { return left.first < right.first }
+                if left.second != right.second { return left.second < right.second }
+                let (a, b) = (spans[left.entry], spans[right.entry])
                 let common = min(a.count, b.count)
-                if common > 0, let base = stored.baseAddress {
-                    let order = memcmp(base + a.lowerBound, base + b.lowerBound, common)
+                if common > 16 {
+                    let order = memcmp(base + a.lowerBound + 16, base + b.lowerBound + 16, common - 16)
                     if order != 0 { return order < 0 }
                 }
                 return a.count < b.count
             }
+            return keyed.map(\.entry)
         }
     }
 
