@@ -24,6 +24,8 @@ public enum BrowserHistoryChecks {
     static func judgements(_ facts: BrowserHistoryFacts, _ policy: Policy) -> (hosts: [[Bool]], names: [String: Bool], visited: [(host: String, inside: Bool)]) {
         let judge = UnitHostJudge(policy)
         var inside: [String: Bool] = [:]
+        // Room for the largest profile's hosts at once: most of the others' are the same hosts.
+        inside.reserveCapacity(facts.profiles.map(\.hosts.count).max() ?? 0)
         var visited: [(host: String, inside: Bool)] = []
         let hosts = facts.profiles.map { profile in
             profile.hosts.map { host in
@@ -46,13 +48,13 @@ public enum BrowserHistoryChecks {
     /// store keys its entries by hash.
     static func hashedNames(_ hashed: Set<String>, visited: [(host: String, inside: Bool)], policy: Policy) -> [String: (host: String, inside: Bool)] {
         guard !hashed.isEmpty else { return [:] }
-        var wanted: [Data: String] = [:]
-        for hash in hashed { if let digest = Data(base64Encoded: hash) { wanted[digest] = hash } }
+        var wanted: [HSTSEntry.DigestKey: String] = [:]
+        for hash in hashed { if let digest = Data(base64Encoded: hash), let key = HSTSEntry.DigestKey(digest) { wanted[key] = hash } }
         var names: [String: (host: String, inside: Bool)] = [:]
         // The unit's own hosts win over a public one of the same hash, as before.
         let suffixes = policy.dnsAllowedSuffixes.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) }
         func add(_ name: String, inside: Bool) {
-            if let digest = HSTSEntry.chromiumDigest(name), let hash = wanted[digest] { names[hash] = (name, inside) }
+            if let key = HSTSEntry.chromiumKey(name), let hash = wanted[key] { names[hash] = (name, inside) }
         }
         for (host, inside) in visited where !inside { add(host, inside: false) }
         for suffix in suffixes { add(suffix, inside: true) }

@@ -130,6 +130,12 @@ import Testing
         #expect(HSTSEntry.chromiumHash("") == nil)
         #expect(HSTSEntry.chromiumHash("...") == nil)
         #expect(HSTSEntry.chromiumHash(String(repeating: "a", count: 64) + ".com") == nil)
+        // The wire form's length decides, not the name's: empty labels take no room, and a name
+        // whose wire form reaches 255 bytes has none.
+        #expect(HSTSEntry.chromiumHash(String(repeating: ".", count: 300) + "a..b") == "EOqSRzfMT9Q99332OU5/sWWfw2ImJhId6Di8tgWdwXE=")
+        #expect(HSTSEntry.chromiumHash(String(repeating: "a.", count: 126) + "b") != nil)
+        #expect(HSTSEntry.chromiumHash(String(repeating: "a.", count: 127) + "b") == nil)
+        #expect(HSTSEntry.chromiumKey("www.example.com") == HSTSEntry.DigestKey(Data(base64Encoded: "V1Y0YvOTaG4ptW2d8EgeVZtsl+5Rdf3atnUQuHZPpks=") ?? Data()))
     }
 
     @Test("downloads from a public host fail; the full URL is reported only when the policy says history.report: url")

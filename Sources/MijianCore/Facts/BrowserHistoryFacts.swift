@@ -118,26 +118,61 @@ public struct HSTSEntry: Sendable, Equatable {
 
     /// The SHA-256 `chromiumHash` encodes.
     public static func chromiumDigest(_ host: String) -> Data? {
+        chromiumKey(host).map { key in withUnsafeBytes(of: key.words) { Data($0) } }
+    }
+
+    /// The 32 bytes of a SHA-256 digest as four words: a key compared and hashed without an
+    /// allocation.
+    public struct DigestKey: Hashable, Sendable {
+        public let words: (UInt64, UInt64, UInt64, UInt64)
+
+        /// The key of 32 digest bytes; nil for any other length.
+        public init?(_ bytes: some Collection<UInt8>) {
+            guard bytes.count == 32 else { return nil }
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &words) { for (offset, byte) in bytes.enumerated() { $0[offset] = byte } }
+            self.words = words
+        }
+
+        public static func == (left: DigestKey, right: DigestKey) -> Bool { left.words == right.words }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+        }
+    }
+
+    /// `chromiumDigest` as a key. The wire form is built on the stack: a history's thousands of
+    /// hosts are hashed without an allocation each.
+    public static func chromiumKey(_ host: String) -> DigestKey? {
+        var host = host
         // An ASCII name (what a history's hosts are) is lowered byte by byte; any other through
         // Unicode's lower case.
-        let name = host.utf8.allSatisfy { $0 < 0x80 } ? host : host.lowercased()
-        var wire: [UInt8] = []
-        wire.reserveCapacity(name.utf8.count + 2)
-        var label = 0
-        for byte in name.utf8 {
-            if byte == UInt8(ascii: ".") {
-                label = 0
-                continue
+        if !host.utf8.allSatisfy({ $0 < 0x80 }) { host = host.lowercased() }
+        return host.withUTF8 { name -> DigestKey? in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: name.count + 2) { wire -> DigestKey? in
+                var count = 0
+                var label = 0
+                for byte in name {
+                    if byte == UInt8(ascii: ".") {
+                        label = 0
+                        continue
+                    }
+                    if label == 0 {
+                        wire[count] = 0
+                        count += 1
+                    }
+                    label += 1
+                    guard label <= 63 else { return nil }
+                    wire[count - label] = UInt8(label)
+                    wire[count] = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte
+                    count += 1
+                }
+                guard count > 0, count < 255 else { return nil }
+                wire[count] = 0
+                return SHA256.hash(data: UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(wire)[0...count])).withUnsafeBytes { DigestKey($0) }
             }
-            if label == 0 { wire.append(0) }
-            label += 1
-            guard label <= 63 else { return nil }
-            wire[wire.count - label] = UInt8(label)
-            wire.append(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte)
         }
-        guard !wire.isEmpty, wire.count < 255 else { return nil }
-        wire.append(0)
-        return Data(SHA256.hash(data: wire))
     }
 }
 
