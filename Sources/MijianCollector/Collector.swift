@@ -23,6 +23,13 @@ public final class CollectorMetrics: Sendable {
     /// Counts one refusal.
     public func count(refusal reason: String) { counters.withLock { $0["refused/\(reason)", default: 0] += 1 } }
 
+    /// Counts one refusal whose row could not be written to the store; the count so far.
+    @discardableResult
+    public func countUnrecordedRefusal() -> Int { counters.withLock { $0[Self.unrecordedRefusals, default: 0] += 1; return $0[Self.unrecordedRefusals] ?? 0 } }
+
+    /// The counter of refusals the store could not record.
+    public static let unrecordedRefusals = "unrecorded/refusal"
+
     /// A copy of every counter.
     public var values: [String: Int] { counters.withLock { $0 } }
 }
@@ -104,7 +111,22 @@ public final class Collector: Sendable {
     public func refuse(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> IngestRefusal {
         let source = CollectorStore.boundedSource(source)
         metrics.count(refusal: refusal.reason)
-        logRefused(refusal, count: await storage.logRefusal(refusal, receivedAt: receivedAt, source: source), source: source)
+        let count: Int64?
+        do {
+            count = try await storage.logRefusal(refusal, receivedAt: receivedAt, source: source)
+        } catch {
+            // The refusal stands (nothing was stored); what is lost is its row in the refusal
+            // table: counted in /metrics, and said in the journal (throttled as refusals are).
+            count = nil
+            let unrecorded = metrics.countUnrecordedRefusal()
+            if RefusalLogLimits.logs(Int64(unrecorded)) {
+                logger.error("refusal not recorded in the store", metadata: [
+                    "collector.error": "\(error)", "collector.reason": "\(refusal.reason)", "collector.source": "\(source)",
+                    "collector.count": "\(unrecorded) refusal(s) not recorded since the start, logged again at each power of ten",
+                ])
+            }
+        }
+        logRefused(refusal, count: count, source: source)
         return refusal
     }
 

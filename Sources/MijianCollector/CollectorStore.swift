@@ -157,13 +157,6 @@ public final class CollectorStore: Sendable {
         }
     }
 
-    /// Counts a refusal decided before the chain check; nil when it could not be written.
-    @discardableResult
-    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) -> Int64? {
-        let limits = refusalLimits
-        return try? pool.write { db in try SQLiteStore.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
-    }
-
     /// Most UTF-8 bytes of a source (a client's address, a file) as logged and stored.
     public static let maxSourceBytes = 256
 

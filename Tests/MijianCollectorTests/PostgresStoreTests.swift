@@ -300,7 +300,7 @@ struct PostgresMigrateTests {
             for chain in plan.posts {
                 for post in chain { _ = try await submit(post.envelope, to: source, keys: MachineKeys(machines: plan.machines)) }
             }
-            _ = await source.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: TestUnit.day(40), source: "http 192.0.2.7:4000")
+            _ = try await source.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: TestUnit.day(40), source: "http 192.0.2.7:4000")
         }
         let binary = TestSupport.productPath("mijian-collector")
         let result = try TestSupport.run(binary, ["migrate", "--from", directory, "--to", url])

@@ -115,6 +115,30 @@ struct RefusalTableTests {
         #expect(RefusalLogLimits.logs(nil) && RefusalLogLimits.logs(10) && !RefusalLogLimits.logs(11) && RefusalLogLimits.logs(10_000) && !RefusalLogLimits.logs(Int64.max))
     }
 
+    @Test func aRefusalTheStoreCannotRecordStandsAndIsCountedAndSaid() async throws {
+        let capture = LogCapture()
+        let (collector, _) = try TestUnit.collector(logger: capture.logger)
+        let store = try #require(collector.sqlite)
+        // The refusal table gone: every write of a refusal fails, as on a disk that cannot take one more page.
+        try await store.pool.write { db in try db.execute(sql: "DROP TABLE refusals") }
+        for index in 0..<12 {
+            let result = await collector.submit(Array("not json".utf8), source: "http 192.0.2.21:\(3000 + index)", receivedAt: TestUnit.day(2))
+            guard case .failure(let refusal) = result else {
+                Issue.record("a malformed envelope was accepted")
+                continue
+            }
+            // Still the refusal the envelope earned, not a server error: nothing of it was stored.
+            #expect(refusal.code == .malformed, "\(refusal)")
+        }
+        #expect(collector.metrics.values["refused/malformed"] == 12)
+        #expect(collector.metrics.values[CollectorMetrics.unrecordedRefusals] == 12)
+        let missing = capture.all.filter { $0.contains("refusal not recorded in the store") }
+        // The first ten, then none until the hundredth; each names the store's error.
+        #expect(missing.count == 10, "\(missing)")
+        #expect(missing.allSatisfy { $0.contains("record a refusal") && $0.contains("refusals") }, "\(missing.first ?? "")")
+        #expect(capture.all.filter { $0.contains("report refused") }.count == 12)
+    }
+
     @Test func theWritersOwnCopyComesSoonerOnASmallDisk() {
         #expect(SQLiteStore.writerPages(freeBytes: nil) == Checkpointer.writerPages)
         #expect(SQLiteStore.writerPages(freeBytes: 100 << 30) == Checkpointer.writerPages)

@@ -202,9 +202,9 @@ private func outcome(_ result: Result<IngestResult, IngestRefusal>) -> String {
         let counts = try await store.counts()
         #expect(counts.log["refused/bad-chain"] == 2)
         // A refusal decided before the ledger is counted in the same table.
-        let count = await store.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: day(1), source: "http 192.0.2.11:1")
+        let count = try await store.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: day(1), source: "http 192.0.2.11:1")
         #expect(count == 1)
-        #expect(await store.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: day(1), source: "http 192.0.2.11:2") == 2)
+        #expect(try await store.logRefusal(IngestRefusal(.badSignature, detail: "test"), receivedAt: day(1), source: "http 192.0.2.11:2") == 2)
         #expect(try await store.refusalDrops() == RefusalDrops(windows: 0, requests: 0))
     }
 

@@ -394,12 +394,15 @@ public final class PostgresStore: CollectorStorage {
     }
 
     /// Counts a refusal made before the chain check.
-    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> Int64? {
+    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async throws(StoreError) -> Int64 {
         let logger = self.logger
         let limits = refusalLimits
-        // A refusal log that cannot be written must not turn the refusal into a server error.
-        return try? await client.withTransaction(logger: logger) { connection in
-            try await Self.countRefusal(connection, refusal, receivedAt: receivedAt, source: source, limits: limits, logger: logger)
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await Self.countRefusal(connection, refusal, receivedAt: receivedAt, source: source, limits: limits, logger: logger)
+            }
+        } catch {
+            throw Self.storeError("record a refusal", error)
         }
     }
 

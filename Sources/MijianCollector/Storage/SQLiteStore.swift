@@ -224,11 +224,16 @@ public final class SQLiteStore: CollectorStorage {
         }
     }
 
-    /// Counts a refusal decided before the chain check; nil when the table could not be written
-    /// (a refusal log that cannot be written must not turn the refusal into a server error).
-    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> Int64? {
+    /// Counts a refusal decided before the chain check; throws when the table could not be
+    /// written (the caller keeps the refusal and says its record is missing).
+    public func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async throws(StoreError) -> Int64 {
         let limits = refusalLimits
-        let row = try? await writer.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
+        let row: Int64
+        do {
+            row = try await writer.write { db in try Self.logRefusal(db, refusal, receivedAt: receivedAt, source: source, limits: limits) }
+        } catch {
+            throw Self.storeError("record a refusal", error)
+        }
         // A flood of refusals writes the log too (a row, its window, the trim): the copy must keep
         // up with it as with reports, or the log would fill a small data disk.
         checkpointer?.committed(bytes: Checkpointer.refusalBytes)

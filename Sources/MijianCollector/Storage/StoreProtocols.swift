@@ -346,8 +346,9 @@ public protocol IngestLedger: Sendable {
     /// not an error; an error means nothing of the submission was stored.
     func record(_ submission: IngestSubmission) async throws(StoreError) -> Result<IngestResult, IngestRefusal>
     /// Counts a submission refused before the chain check (bad signature, malformed, …) in the
-    /// row of its address, reason and window; the row's count, or nil when it could not be written.
-    func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async -> Int64?
+    /// row of its address, reason and window; the row's count. Throws when the row could not be
+    /// written: the refusal stands all the same, and the caller says that its record is missing.
+    func logRefusal(_ refusal: IngestRefusal, receivedAt: Date, source: String) async throws(StoreError) -> Int64
 }
 
 /// The enrolled keys.
