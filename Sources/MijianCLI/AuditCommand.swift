@@ -50,7 +50,7 @@ struct AuditOptions: ParsableArguments {
     @Option(name: .customLong("rule"), help: ArgumentHelp("Run only this rule (repeatable); only the sources it reads are observed.", valueName: "ID"))
     var rules: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (atomically) instead of standard output.", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (replaced atomically; a FIFO or a device such as /dev/null is written in place) instead of standard output.", valueName: "FILE"))
     var output: String?
 
     @Flag(name: .long, help: "Write the report as a signed DSSE envelope, the next link of this machine's chain.")
@@ -161,7 +161,7 @@ enum AuditRun {
         case .text: bytes = Array(TextReport.render(report, colour: output == nil && Console.colourOut).utf8)
         }
         if let output {
-            try AtomicFile.write(bytes, to: output)
+            try AtomicFile.writeOutput(bytes, to: output)
         } else {
             try Console.out(bytes: bytes)
         }

@@ -37,7 +37,7 @@ struct EnrollCommand: AsyncParsableCommand {
         try hostRoot.check()
         let host = try HostProbe.hostInfo(root: hostRoot, identity: try AuditRun.loadIdentity(hostFile, root: hostRoot))
         let envelope = try EnrolmentRequest.signed(key: key, previous: previous, host: host)
-        try AtomicFile.write(envelope.serialized(), to: output, mode: 0o644)
+        try AtomicFile.writeOutput(envelope.serialized(), to: output, mode: 0o644)
         var text = "wrote \(output): enrolment request for \(key.keyid) (host \(host.hostname), host_id \(host.hostID.prefix(16))…)\n"
         if let previous { text += "also signed by the previous key \(previous.keyid)\n" }
         text += "Carry it to the secrecy office; check it there with `mijian verify \(output) --registry REGISTRY`.\n"

@@ -34,7 +34,7 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (atomically) instead of standard output.", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (replaced atomically; a FIFO or a device such as /dev/null is written in place) instead of standard output.", valueName: "FILE"))
     var output: String?
 
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the index of scanned files is kept (default: the policy's state_dir, else /var/lib/mijian).", valueName: "DIR"))
@@ -69,27 +69,12 @@ struct ScanCommand: AsyncParsableCommand {
         let finding = MarkingChecks.evaluate(facts, context: context)
         let report = ScanReport(facts: facts, policy: policy.info, startedAt: started, finishedAt: Date(), finding: finding)
         let bytes: [UInt8] = format == .json ? report.json.prettySerialized() : Array(ScanText.render(report).utf8)
-        if let output { try ScanOutput.write(bytes, to: output) } else { try Console.out(bytes: bytes) }
+        if let output { try AtomicFile.writeOutput(bytes, to: output) } else { try Console.out(bytes: bytes) }
         switch finding.status {
         case .fail: throw ExitCode(1)
         case .error: throw ExitCode(3)
         default: return
         }
-    }
-}
-
-/// Where the report goes.
-enum ScanOutput {
-    /// A regular file (or a new one) is replaced atomically; a device or FIFO that exists
-    /// (`/dev/null`, a pipe) is written to, never replaced by a file of the same name.
-    static func write(_ bytes: [UInt8], to path: String) throws(MijianError) {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFIFO else {
-            return try AtomicFile.write(bytes, to: path)
-        }
-        let fd = try Syscall.call("cannot open \(path)", path: path) { open(path, O_WRONLY | O_CLOEXEC) }
-        defer { close(fd) }
-        try Syscall.writeAll(fd, bytes, "cannot write \(path)", path: path)
     }
 }
 

@@ -17,7 +17,7 @@ enum SignedAudit {
         var status: Int32 = 0
         try signer.sign(outcome.report, after: nil) { (envelope, report) throws(MijianError) in
             if let output = options.output {
-                try AtomicFile.write(envelope.serialized(), to: output, mode: 0o644)
+                try AtomicFile.writeOutput(envelope.serialized(), to: output, mode: 0o644)
             } else {
                 try Console.out(bytes: envelope.serialized())
             }

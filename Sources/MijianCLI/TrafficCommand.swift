@@ -38,7 +38,7 @@ struct TrafficCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (atomically) instead of standard output.", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write the report to FILE (replaced atomically; a FIFO or a device such as /dev/null is written in place) instead of standard output.", valueName: "FILE"))
     var output: String?
 
     func validate() throws {
@@ -78,7 +78,7 @@ struct TrafficCommand: AsyncParsableCommand {
         if let output {
             var bytes: [UInt8] = []
             try emit { bytes.append(contentsOf: $0) }
-            try AtomicFile.write(bytes, to: output)
+            try AtomicFile.writeOutput(bytes, to: output)
         } else {
             try emit { (bytes) throws(MijianError) in try StandardStreams.out(bytes) }
         }

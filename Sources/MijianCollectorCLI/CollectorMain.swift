@@ -364,7 +364,7 @@ struct AssessmentCommand: AsyncParsableCommand {
             settings: UnitSettings(policies: try CollectorSetup.policies(unit.policy)), now: Date())
         let bytes = AssessmentRenderer(language: language).render(result, format: format)
         if let output {
-            try AtomicFile.write(bytes, to: output, mode: 0o640)
+            try AtomicFile.writeOutput(bytes, to: output, mode: 0o640)
         } else {
             try StandardStreams.out(bytes)
         }

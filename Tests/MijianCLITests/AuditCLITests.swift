@@ -30,6 +30,24 @@ import Testing
         #expect(result.stdout.isEmpty)
     }
 
+    @Test func anOutputThatIsADeviceOrStandardOutputIsWrittenNotReplaced() throws {
+        let root = try Self.minimalRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // A null device of our own (the real one's numbers): `--output` to it leaves it a device.
+        let null = root.path + "/null"
+        try #require(mknod(null, S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0, "mknod needs root")
+        let audit = ["audit", "--root", root.path, "--rule", "net.public-dns", "--format", "json"]
+        let quiet = try TestSupport.run(mijian, audit + ["--output", null])
+        #expect([0, 1].contains(quiet.status), "\(quiet.stderr)")
+        var info = stat()
+        #expect(lstat(null, &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+        // /dev/stdout is a link to the process's own standard output (a pipe here): the report
+        // arrives there, and the link is not replaced by a file.
+        let piped = try TestSupport.run(mijian, audit + ["--output", "/dev/stdout"])
+        #expect([0, 1].contains(piped.status) && piped.stdout.contains("\"findings\""), "\(piped.stderr)")
+        #expect(lstat("/dev/stdout", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+    }
+
     @Test func usageErrorsAreExitTwo() throws {
         let root = try Self.minimalRoot()
         defer { try? FileManager.default.removeItem(at: root) }
