@@ -126,6 +126,10 @@ public enum BrowserHistoryChecks {
             ("profile", .string(profile.directory)), ("database", .optional(profile.database)), ("found_by", .string(profile.discovery.rawValue)),
             ("database_modified", time(profile.databaseModified)), (profile.readInPlace ? "read_in_place" : "copied", .array(profile.copied.map(\.json))),
         ]
+        if profile.database != nil, profile.error == nil {
+            base.append(("url_table", .string(profile.urlTableWalked ? "walked from the file's b-tree" : "read by SQLite")))
+        }
+        if let stopped = profile.urlTableWalkStopped { base.append(("url_table_walk_stopped", .string(stopped))) }
         if let error = profile.error {
             base.append(("error", .string(error)))
             if let store = profile.hstsStore { base.append(("hsts_store", store.json)) }

@@ -81,6 +81,10 @@ struct BrowserHistoryTests {
         // Host only by default: no path or query of a visited page in the report.
         let evidence = String(decoding: finding.evidence.map(\.data).map { $0.serialized() }.joined(), as: UTF8.self)
         #expect(!evidence.contains("http://") && !evidence.contains("https://"))
+        // Copied with its -wal: SQLite reads it, and the evidence says so.
+        #expect(evidence.contains("\"url_table\":\"read by SQLite\"") && !evidence.contains("url_table_walk_stopped"), "\(evidence)")
+        let chromium = String(decoding: try #require(try Self.findings("browser-chromium-public").first).evidence.map(\.data).map { $0.serialized() }.joined(), as: UTF8.self)
+        #expect(chromium.contains("\"url_table\":\"walked from the file's b-tree\""), "\(chromium)")
     }
 
     @Test("Chromium: public hosts fail; its hashed HSTS entries are told apart by hashing the hosts known")

@@ -250,10 +250,14 @@ struct TableScanTests {
         }
         let inPlace = try #require(BrowserHistoryProbe.observe(root: HostRoot(path: tree.path), logger: FixtureHosts.logger).profiles.first)
         #expect(inPlace.readInPlace && inPlace.error == nil && !inPlace.hosts.isEmpty)
+        // Said in the facts (and the finding's evidence): not walked, and why the walk stopped.
+        #expect(!inPlace.urlTableWalked && inPlace.urlTableWalkStopped == "text where a number is asked")
+        let fixture = try #require(BrowserHistoryProbe.observe(root: FixtureHosts.root("browser-chromium-public"), logger: FixtureHosts.logger).profiles.first)
+        #expect(fixture.urlTableWalked && fixture.urlTableWalkStopped == nil)
         // A journal with bytes in it: copied and read by SQLite alone.
         #expect(FileManager.default.createFile(atPath: history + "-journal", contents: Data(count: 512)))
         let copied = try #require(BrowserHistoryProbe.observe(root: HostRoot(path: tree.path), logger: FixtureHosts.logger).profiles.first)
-        #expect(!copied.readInPlace)
+        #expect(!copied.readInPlace && !copied.urlTableWalked && copied.urlTableWalkStopped == nil)
         #expect(inPlace.hosts == copied.hosts && inPlace.internalEntries == copied.internalEntries && inPlace.totalVisits == copied.totalVisits)
     }
 }

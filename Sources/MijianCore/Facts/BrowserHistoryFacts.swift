@@ -198,6 +198,10 @@ public struct BrowserProfile: Sendable, Equatable {
     /// Whether the database was read in place (read-only, only the pages queried: nothing beside
     /// it to apply) rather than from a private copy.
     public var readInPlace = false
+    /// Whether the URL table was walked straight from the file's b-tree (in place only).
+    public var urlTableWalked = false
+    /// Why that walk stopped, when it did: SQLite then read the table (a damaged or unusual file).
+    public var urlTableWalkStopped: String?
     /// Why the database could not be read (copied, opened, queried); nil when it was.
     public var error: String?
     /// Hosts visited (internal schemes left out).

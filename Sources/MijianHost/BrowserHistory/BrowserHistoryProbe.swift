@@ -446,9 +446,11 @@ public enum BrowserHistoryProbe {
                     if case .text(let bytes) = values[0] { url = bytes }
                     sums.add(url: url, visits: visits, typed: try integer(2) ?? 0, id: try integer(3) ?? 0, last: last)
                 }
+                profile.urlTableWalked = true
                 return sums.finish(family: family, into: &profile)
             } catch {
-                // Read by SQLite below, from the start.
+                // Read by SQLite below, from the start; the evidence says why.
+                profile.urlTableWalkStopped = error.reason
                 sums = HostSums()
             }
         }
