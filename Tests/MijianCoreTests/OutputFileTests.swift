@@ -13,8 +13,11 @@ import Testing
 struct OutputFileTests {
     static let report = Array("{\"report\": \"…\"}\n".utf8)
 
-    /// glibc's `makedev` (a macro Swift does not import) for small numbers.
-    static func device(_ major: UInt64, _ minor: UInt64) -> dev_t { dev_t((major << 8) | minor) }
+    /// A device node of `kind` (`S_IFCHR`, `S_IFBLK`) with small numbers at `path` (glibc's
+    /// `makedev` is a macro Swift does not import); needs root, as CI has.
+    static func makeNode(_ path: String, _ kind: mode_t, _ major: UInt64, _ minor: UInt64) throws {
+        try #require(mknod(path, kind | 0o600, dev_t((major << 8) | minor)) == 0, "mknod needs root: \(String(cString: strerror(errno)))")
+    }
 
     /// The error `body` throws, nil when it returns.
     static func failure(_ body: () throws(MijianError) -> Void) -> MijianError? {
@@ -42,7 +45,7 @@ struct OutputFileTests {
         let directory = try TestSupport.temporaryDirectory("mijian-output-chr").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let null = directory + "/null"
-        try #require(mknod(null, S_IFCHR | 0o666, Self.device(1, 3)) == 0, "mknod needs root: \(String(cString: strerror(errno)))")
+        try Self.makeNode(null, S_IFCHR, 1, 3)
         try AtomicFile.writeOutput(Self.report, to: null)
         try AtomicFile.writeOutput(Self.report, to: null)
         #expect(Self.kind(null) == S_IFCHR)
@@ -108,7 +111,7 @@ struct OutputFileTests {
         let directory = try TestSupport.temporaryDirectory("mijian-output-refused").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let disk = directory + "/disk"
-        try #require(mknod(disk, S_IFBLK | 0o600, Self.device(7, 0)) == 0, "mknod needs root: \(String(cString: strerror(errno)))")
+        try Self.makeNode(disk, S_IFBLK, 7, 0)
         for (path, words) in [(disk, "block device"), (directory, "is a directory")] {
             let failure = Self.failure { () throws(MijianError) in try AtomicFile.writeOutput(Self.report, to: path) }
             #expect(failure?.code == .usage && failure?.description.contains(words) == true, "\(String(describing: failure))")

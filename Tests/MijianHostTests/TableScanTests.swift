@@ -226,9 +226,8 @@ struct TableScanTests {
 
     @Test("a history whose walk stops (text where a count belongs) is read by SQLite in place: the same hosts as SQLite gives from a copy")
     func stoppedWalkReadBySQLite() throws {
-        let tree = try TestSupport.temporaryDirectory("mijian-table-scan-fallback")
-        defer { try? FileManager.default.removeItem(at: tree) }
-        #expect(try TestSupport.run("/bin/cp", ["-a", FixtureHosts.root("browser-chromium-public").path + "/.", tree.path]).status == 0)
+        let tree = try TestSupport.hostCopy("browser-chromium-public")
+        defer { try? FileManager.default.removeItem(at: tree.deletingLastPathComponent()) }
         let history = tree.path + "/home/li/.config/chromium/Default/History"
         let made = try TestSupport.run("/usr/bin/python3", ["-c", """
             import sqlite3, sys

@@ -51,8 +51,6 @@ struct TableScan {
     let header: Header
     /// Pages read so far (each at most once).
     private var seen: [UInt64]
-    /// Pages read, for the caller's account.
-    private(set) var pagesRead = 0
     /// A record that spills into overflow pages is put together here.
     private var assembled: [UInt8] = []
 
@@ -116,7 +114,6 @@ struct TableScan {
             let length = run * header.pageSize
             let got = Self.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: page[0..<length]), offset: (first - 1) * header.pageSize)
             guard got == length else { throw Unsupported(reason: "page \(first) cannot be read") }
-            pagesRead += run
             top.next += run
             stack.append(top)
             for offset in 0..<run {
@@ -234,7 +231,6 @@ struct TableScan {
             try claim(next)
             let got = chunk.withUnsafeMutableBytes { Self.readFully(fd, $0, offset: (next - 1) * header.pageSize) }
             guard got == header.pageSize else { throw Unsupported(reason: "overflow page \(next) cannot be read") }
-            pagesRead += 1
             let take = min(header.usable - 4, total - assembled.count)
             assembled.append(contentsOf: chunk[4..<(4 + take)])
             next = Int(Self.be32(chunk, 0))
@@ -316,16 +312,12 @@ struct TableScan {
         return (Int64(bitPattern: value), index + 1)
     }
 
-    static func varint(_ bytes: [UInt8], _ at: Int, _ end: Int) -> (Int64, Int)? {
-        bytes.withUnsafeBufferPointer { varint($0, at, end) }
-    }
-
     static func be32(_ bytes: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32 {
         UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
     }
 
     static func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-        UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
+        bytes.withUnsafeBufferPointer { be32($0, at) }
     }
 
     /// Reads `buffer.count` bytes at `offset`, or fewer at the file's end; -1 on an error.
